@@ -89,8 +89,14 @@ export class ChangeIterator<T> {
   }
 }
 
+/** What a write transaction locks: any table, whatever its object type. */
+export interface Lockable {
+  readonly name: string;
+  lockedBy: object | undefined;
+}
+
 /** A typed, indexed table of immutable objects in a DB. */
-export class Table<T> {
+export class Table<T> implements Lockable {
   readonly name: string;
   /** @internal the committed state; use a transaction to read it. */
   state: TableState<T>;

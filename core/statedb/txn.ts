@@ -6,6 +6,7 @@ import {
   Table,
   type Change,
   type Entry,
+  type Lockable,
   type TableDef,
   type TableState,
 } from './table.js';
@@ -46,7 +47,7 @@ export class WriteTxn extends ReadTxn {
 
   constructor(
     private readonly db: DB,
-    private readonly tables: readonly Table<unknown>[],
+    private readonly tables: readonly Lockable[],
   ) {
     super(db.snapshot());
   }
@@ -170,7 +171,7 @@ export class WriteTxn extends ReadTxn {
 
   private draft<T>(table: Table<T>): Draft<T> {
     if (this.done) throw new Error('write transaction already committed or aborted');
-    if (!this.tables.includes(table as Table<unknown>)) {
+    if (!this.tables.includes(table)) {
       throw new Error(`table ${table.name} is not locked by this write transaction`);
     }
     let d = this.drafts.get(table as Table<unknown>) as Draft<T> | undefined;
@@ -228,17 +229,16 @@ export class DB {
   }
 
   /** Locks `tables` for writing; fails at once if another write transaction holds one. */
-  writeTxn(...tables: Table<never>[]): WriteTxn {
-    const ts = tables as unknown as Table<unknown>[];
-    const busy = ts.find((t) => t.lockedBy !== undefined);
+  writeTxn(...tables: Lockable[]): WriteTxn {
+    const busy = tables.find((t) => t.lockedBy !== undefined);
     if (busy) throw new Error(`table ${busy.name} is locked by another write transaction`);
-    const txn = new WriteTxn(this, ts);
-    for (const t of ts) t.lockedBy = txn;
+    const txn = new WriteTxn(this, tables);
+    for (const t of tables) t.lockedBy = txn;
     return txn;
   }
 
   /** Runs `fn` in a write transaction: commits if it returns, aborts (and rethrows) if it throws. */
-  update<R>(tables: readonly Table<never>[], fn: (txn: WriteTxn) => R): R {
+  update<R>(tables: readonly Lockable[], fn: (txn: WriteTxn) => R): R {
     const txn = this.writeTxn(...tables);
     try {
       const r = fn(txn);

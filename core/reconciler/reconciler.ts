@@ -1,0 +1,231 @@
+import { filter, type Subscription } from 'rxjs';
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type Backoff } from '../hive/backoff.js';
+import type { Health } from '../hive/health.js';
+import type { JobContext, Jobs } from '../hive/jobs.js';
+import type { DB, Table } from '../statedb/index.js';
+import { statusDone, statusError, type Operations, type Status } from './operations.js';
+
+/** Timing of a reconciler; defaults follow Cilium's reconciler. */
+export interface ReconcilerConfig {
+  readonly retry: Backoff;
+  /** How often a full round (refresh + prune) runs. */
+  readonly pruneIntervalMs: number;
+  /** Done objects older than this are updated again in a full round. */
+  readonly refreshIntervalMs: number;
+  /** At most this many changes per incremental round. */
+  readonly roundSize: number;
+}
+
+/** Cilium's defaults: retry 100 ms → 1 min, prune every hour, refresh after 30 min, 1000/round. */
+export const DEFAULT_RECONCILER_CONFIG: ReconcilerConfig = {
+  retry: DEFAULT_BACKOFF,
+  pruneIntervalMs: 3_600_000,
+  refreshIntervalMs: 1_800_000,
+  roundSize: 1000,
+};
+
+/** What a reconciler needs. */
+export interface ReconcilerParams<T> {
+  readonly db: DB;
+  readonly table: Table<T>;
+  readonly ops: Operations<T>;
+  readonly getStatus: (obj: T) => Status;
+  /** Returns a copy of `obj` with `status` (objects are immutable). */
+  readonly setStatus: (obj: T, status: Status) => T;
+  readonly jobs: Jobs;
+  readonly config?: Partial<ReconcilerConfig>;
+}
+
+/** A running reconciler's handle. */
+export interface Reconciler {
+  /** Resolves once every change up to table revision `rev` has been tried. */
+  waitUntilReconciled(rev: number): Promise<void>;
+  /** Asks for a full round (refresh + prune) soon. */
+  triggerFull(): void;
+  /** Objects currently failing, by primary key. */
+  failing(): ReadonlyMap<string, string>;
+}
+
+interface Retry<T> {
+  attempt: number;
+  due: number;
+  /** Set when what failed was a delete. */
+  deleted?: T;
+}
+
+interface Result {
+  readonly key: string;
+  readonly rev: number;
+  readonly status: Status;
+}
+
+/** Registers a reconciler for `table` as a job of the calling cell; it runs while the cell runs. */
+export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
+  const cfg = { ...DEFAULT_RECONCILER_CONFIG, ...p.config };
+  const { db, table, ops } = p;
+  const key = (o: T): string => table.def.primaryKey(o);
+  const retries = new Map<string, Retry<T>>();
+  const errors = new Map<string, string>();
+  const waiters: { rev: number; resolve: () => void }[] = [];
+  let processedRev = 0;
+  let fullRequested = true;
+  let lastFull = 0;
+  let wake: (() => void) | undefined;
+  let dirty = true;
+
+  const poke = (): void => {
+    dirty = true;
+    wake?.();
+  };
+
+  const fail = (k: string, rev: number, e: unknown, results: Result[], deleted?: T): void => {
+    const prev = retries.get(k);
+    const attempt = (prev?.attempt ?? -1) + 1;
+    retries.set(k, {
+      attempt,
+      due: Date.now() + backoffDelay(cfg.retry, attempt),
+      ...(deleted ? { deleted } : {}),
+    });
+    errors.set(k, e instanceof Error ? e.message : String(e));
+    if (!deleted) results.push({ key: k, rev, status: statusError(e) });
+  };
+
+  const update = async (ctx: JobContext, obj: T, rev: number, results: Result[]): Promise<void> => {
+    const k = key(obj);
+    try {
+      await ops.update({ signal: ctx.signal, txn: db.readTxn() }, obj);
+      retries.delete(k);
+      errors.delete(k);
+      results.push({ key: k, rev, status: statusDone() });
+    } catch (e) {
+      fail(k, rev, e, results);
+    }
+  };
+
+  const remove = async (ctx: JobContext, obj: T, results: Result[]): Promise<void> => {
+    const k = key(obj);
+    try {
+      await ops.delete({ signal: ctx.signal, txn: db.readTxn() }, obj);
+      retries.delete(k);
+      errors.delete(k);
+    } catch (e) {
+      fail(k, 0, e, results, obj);
+    }
+  };
+
+  const writeBack = (results: readonly Result[]): void => {
+    if (results.length === 0) return;
+    db.update([table], (w) => {
+      for (const r of results) {
+        const cur = table.getEntry(w, r.key);
+        // A newer write is pending and will be reconciled on its own.
+        if (cur?.rev === r.rev) w.insert(table, p.setStatus(cur.obj, r.status));
+      }
+    });
+  };
+
+  const round = async (ctx: JobContext, it: ReturnType<Table<T>['changes']>): Promise<boolean> => {
+    const txn = db.readTxn();
+    const changes = it.next(txn, cfg.roundSize);
+    const results: Result[] = [];
+    const handled = new Set<string>();
+    for (const c of changes) {
+      const k = key(c.object);
+      handled.add(k);
+      if (c.deleted) await remove(ctx, c.object, results);
+      else if (p.getStatus(c.object).kind === 'pending') {
+        retries.delete(k);
+        await update(ctx, c.object, c.revision, results);
+      }
+    }
+    const now = Date.now();
+    for (const [k, r] of [...retries]) {
+      if (r.due > now || handled.has(k)) continue;
+      const cur = table.getEntry(txn, k);
+      if (r.deleted) {
+        if (cur) retries.delete(k);
+        else await remove(ctx, r.deleted, results);
+      } else if (!cur) {
+        retries.delete(k);
+        errors.delete(k);
+      } else await update(ctx, cur.obj, cur.rev, results);
+    }
+    const more = changes.length >= cfg.roundSize;
+    if (!more && table.initialized(txn) && (fullRequested || now - lastFull >= cfg.pruneIntervalMs)) {
+      fullRequested = false;
+      lastFull = now;
+      for (const obj of table.all(txn)) {
+        const s = p.getStatus(obj);
+        if (s.kind === 'done' && now - s.updatedAt.getTime() >= cfg.refreshIntervalMs) {
+          const e = table.getEntry(txn, key(obj));
+          if (e) await update(ctx, obj, e.rev, results);
+        }
+      }
+      try {
+        await ops.prune({ signal: ctx.signal, txn }, table.all(txn));
+        errors.delete('(prune)');
+      } catch (e) {
+        errors.set('(prune)', e instanceof Error ? e.message : String(e));
+      }
+    }
+    writeBack(results);
+    processedRev = Math.max(processedRev, it.lastRev);
+    for (const w of waiters.splice(0)) {
+      if (w.rev <= processedRev) w.resolve();
+      else waiters.push(w);
+    }
+    report(ctx.health, table.count(txn));
+    return more;
+  };
+
+  const report = (health: Health, count: number): void => {
+    if (errors.size === 0) {
+      health.ok(`${count} objects reconciled`);
+      return;
+    }
+    const [k, msg] = [...errors][0] ?? ['', ''];
+    health.degraded(`${errors.size} failing (${k}: ${msg})`, msg);
+  };
+
+  const nextDue = (): number => {
+    let due = lastFull + cfg.pruneIntervalMs;
+    for (const r of retries.values()) due = Math.min(due, r.due);
+    return Math.max(0, due - Date.now());
+  };
+
+  p.jobs.oneShot(`reconcile-${table.name}`, async (ctx) => {
+    const it = table.changes();
+    const sub: Subscription = db.commits$
+      .pipe(filter((names) => names.has(table.name)))
+      .subscribe(poke);
+    try {
+      while (!ctx.signal.aborted) {
+        dirty = false;
+        const more = await round(ctx, it);
+        if (more || dirty) continue;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void sleep(nextDue(), ctx.signal).then(resolve);
+        });
+        wake = undefined;
+      }
+    } finally {
+      sub.unsubscribe();
+      it.close();
+    }
+  });
+
+  return {
+    waitUntilReconciled: (rev) =>
+      rev <= processedRev
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            waiters.push({ rev, resolve });
+          }),
+    triggerFull: () => {
+      fullRequested = true;
+      poke();
+    },
+    failing: () => errors,
+  };
+}
