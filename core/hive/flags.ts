@@ -110,7 +110,11 @@ export const flag = {
   duration(def: string, description: string, opts?: Opts & { min?: string }): FlagSpec<number> {
     const ms = parseDuration(def);
     if (Number.isNaN(ms)) throw new Error(`bad default duration '${def}'`);
-    const schema: JsonSchema = { type: 'number', minimum: parseDuration(opts?.min ?? '0') };
+    const schema: JsonSchema = {
+      type: 'number',
+      minimum: parseDuration(opts?.min ?? '0'),
+      'x-kind': 'duration',
+    };
     return spec(
       schema,
       ms,
@@ -126,7 +130,7 @@ export const flag = {
   /** A list; on the command line and in the environment it is comma-separated. */
   list(def: readonly string[], description: string, opts?: Opts): FlagSpec<readonly string[]> {
     return spec(
-      { type: 'array', items: { type: 'string' } },
+      { type: 'array', items: { type: 'string' }, 'x-kind': 'list' },
       def,
       description,
       opts,

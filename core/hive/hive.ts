@@ -6,7 +6,7 @@ import { Health, HealthRegistry, HealthTree } from './health.js';
 import { JobGroup, Jobs, Shutdowner } from './jobs.js';
 import { HiveLifecycle, Lifecycle, type RegisteredHook } from './lifecycle.js';
 import { Logger, newRootLogger } from './logger.js';
-import { tokenName, type Token } from './token.js';
+import { token, tokenName, type Token } from './token.js';
 
 /** The hive's own flags. */
 export const hiveFlags = {
@@ -35,6 +35,19 @@ export interface ModuleInfo {
   readonly configs: readonly ConfigCell[];
 }
 
+/** Where the hive is in its life. */
+export type HivePhase = 'populated' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** What cells may know about the hive itself (for /healthz, /debuginfo). */
+export interface HiveInfo {
+  phase(): HivePhase;
+  readonly modules: readonly ModuleInfo[];
+  hooks(): readonly RegisteredHook[];
+}
+
+/** The hive's own description and phase. */
+export const HiveInfo = token<HiveInfo>('hive/HiveInfo');
+
 /** The wiring is wrong: a missing, duplicate, private or circular dependency. */
 export class WiringError extends Error {
   override name = 'WiringError';
@@ -45,6 +58,35 @@ const SCOPED: readonly symbol[] = [Lifecycle, Health, Jobs, Logger];
 interface Placed<C> {
   readonly cell: C;
   readonly module: string;
+}
+
+function flagInfos(configs: readonly Placed<ConfigCell>[]): FlagInfo[] {
+  const flags: FlagInfo[] = Object.entries(hiveFlags).map(([name, spec]) => ({
+    name,
+    module: 'hive',
+    spec,
+  }));
+  for (const { cell, module } of configs) {
+    for (const [name, spec] of Object.entries(cell.flags)) {
+      const dup = flags.find((f) => f.name === name);
+      if (dup) throw new WiringError(`flag --${name} is declared by ${dup.module} and ${module}`);
+      flags.push({ name, module, spec });
+    }
+  }
+  return flags;
+}
+
+/** Every flag of a list of cells (and the hive's own), without building a hive: for `--help`. */
+export function listFlags(cells: readonly Cell[], rootId = 'hive'): FlagInfo[] {
+  const configs: Placed<ConfigCell>[] = [];
+  const walk = (cs: readonly Cell[], id: string, isRoot: boolean): void => {
+    for (const c of cs) {
+      if (c.kind === 'module') walk(c.cells, isRoot ? c.id : `${id}.${c.id}`, false);
+      else if (c.kind === 'config') configs.push({ cell: c, module: id });
+    }
+  };
+  walk(cells, rootId, true);
+  return flagInfos(configs);
 }
 
 /**
@@ -62,6 +104,7 @@ export class Hive {
   private readonly invokes: Placed<InvokeCell>[] = [];
   private readonly scoped = new Map<string, Map<symbol, symbol>>();
   private populated = false;
+  private currentPhase: HivePhase = 'populated';
   private shutdownRequest?: (err?: Error) => void;
   private readonly shutdownPromise: Promise<Error | undefined>;
 
@@ -74,18 +117,7 @@ export class Hive {
     }
     this.checkWiring();
 
-    const flags: FlagInfo[] = Object.entries(hiveFlags).map(([name, spec]) => ({
-      name,
-      module: 'hive',
-      spec,
-    }));
-    for (const { cell, module } of configs) {
-      for (const [name, spec] of Object.entries(cell.flags)) {
-        const dup = flags.find((f) => f.name === name);
-        if (dup) throw new WiringError(`flag --${name} is declared by ${dup.module} and ${module}`);
-        flags.push({ name, module, spec });
-      }
-    }
+    const flags = flagInfos(configs);
     this.logger = opts.logger ?? newRootLogger();
     const values = resolveConfig(flags, opts.config ?? {}, (m) => {
       this.logger.warn(m);
@@ -112,6 +144,11 @@ export class Hive {
     const c = this.container;
     c.bind(HiveConfig).toConstantValue(this.config);
     c.bind(HealthTree).toConstantValue(this.health);
+    c.bind(HiveInfo).toConstantValue({
+      phase: () => this.currentPhase,
+      modules: this.modules,
+      hooks: () => this.lifecycle.list(),
+    });
     c.bind(Shutdowner).toConstantValue({
       shutdown: (err?: Error) => {
         this.shutdownRequest?.(err);
@@ -160,8 +197,16 @@ export class Hive {
   async start(): Promise<void> {
     this.populate();
     const t0 = performance.now();
-    await this.lifecycle.start();
+    this.currentPhase = 'starting';
+    try {
+      await this.lifecycle.start();
+    } catch (e) {
+      this.currentPhase = 'failed';
+      throw e;
+    }
+    this.currentPhase = 'running';
     for (const m of this.modules) {
+      if (m.provides.length + m.invokes.length + m.configs.length === 0) continue;
       if (!this.health.all().some((s) => s.id === m.id || s.id.startsWith(`${m.id}.`))) {
         this.health.report(m.id, 'ok', 'started');
       }
@@ -171,12 +216,14 @@ export class Hive {
 
   /** Runs the stop hooks of what started, in reverse order. */
   async stop(): Promise<void> {
+    this.currentPhase = 'stopping';
     try {
       await this.lifecycle.stop();
     } finally {
       for (const m of this.modules) {
         if (m.provides.length + m.invokes.length > 0) this.health.report(m.id, 'stopped', 'stopped');
       }
+      this.currentPhase = 'stopped';
       this.logger.info('hive stopped');
     }
   }
@@ -219,8 +266,16 @@ export class Hive {
     if (this.logger.level !== 'silent') this.logger.level = debug ? 'debug' : 'info';
   }
 
+  private hookStarted = 0;
+
   private onHookEvent(event: string, h: RegisteredHook): void {
-    this.logger.debug({ module: h.module, hook: h.name }, `hook ${event}`);
+    if (event === 'starting' || event === 'stopping') {
+      this.hookStarted = performance.now();
+      return;
+    }
+    const ms = Math.round((performance.now() - this.hookStarted) * 10) / 10;
+    const what = event === 'started' ? 'start hook executed' : 'stop hook executed';
+    this.logger.info({ module: h.module, hook: h.name, ms }, what);
   }
 
   private walk(
@@ -271,7 +326,8 @@ export class Hive {
   }
 
   private isProvided(t: symbol): boolean {
-    return SCOPED.includes(t) || t === HiveConfig || t === HealthTree || t === Shutdowner || this.providers.has(t);
+    const builtin: readonly symbol[] = [HiveConfig, HealthTree, Shutdowner, HiveInfo];
+    return SCOPED.includes(t) || builtin.includes(t) || this.providers.has(t);
   }
 
   private checkWiring(): void {

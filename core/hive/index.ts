@@ -9,3 +9,4 @@ export * from './backoff.js';
 export * from './logger.js';
 export * from './hive.js';
 export * from './describe.js';
+export * from './args.js';

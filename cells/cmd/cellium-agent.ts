@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// cellium-agent: runs the hive of cells until SIGINT/SIGTERM.
+//   cellium-agent [--flag=value ...]        run the agent
+//   cellium-agent hive [--dot]              print the cells, their tokens and the start order
+import { ApiConfig } from '../api/index.js';
+import {
+  ConfigError,
+  describeHive,
+  dotGraph,
+  flag,
+  flagHelp,
+  type FlagInfo,
+  Hive,
+  listFlags,
+  parseArgs,
+  WiringError,
+} from '../../core/hive/index.js';
+import { celliumVersion } from '../../core/version.js';
+import { agent } from '../agent.js';
+
+const USAGE = `Usage: cellium-agent [hive [--dot]] [--config FILE] [--config-dir DIR] [--flag=value ...]
+
+Runs the Cellium agent. Flags also come from CELLIUM_<FLAG> environment variables, a config
+directory of one file per flag (--config-dir, as a ConfigMap mounts it) and a YAML/JSON file
+(--config), in that order of precedence after the command line.`;
+
+const COMMAND_FLAGS: FlagInfo[] = [
+  { name: 'config', module: 'cellium-agent', spec: flag.string('', 'YAML or JSON file of flag values') },
+  {
+    name: 'config-dir',
+    module: 'cellium-agent',
+    spec: flag.string('', 'Directory with one file per flag, as a ConfigMap is mounted'),
+  },
+  { name: 'dot', module: 'cellium-agent', spec: flag.bool(false, "With 'hive': print a graphviz graph") },
+];
+
+async function main(argv: string[]): Promise<number> {
+  const cells = [agent];
+  const known = listFlags(cells);
+  const { flags, positionals } = parseArgs(argv, [...known, ...COMMAND_FLAGS]);
+  if (flags.help !== undefined || positionals.includes('help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n\nFlags:\n${flagHelp([...COMMAND_FLAGS, ...known])}\n`);
+    return 0;
+  }
+  if (flags.version !== undefined) {
+    process.stdout.write(`cellium-agent ${celliumVersion()}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (command !== undefined && command !== 'hive') {
+    process.stderr.write(`cellium-agent: unknown command '${command}'\n${USAGE}\n`);
+    return 2;
+  }
+  for (const f of ['config', 'config-dir'] as const) {
+    if (flags[f] === true) {
+      process.stderr.write(`cellium-agent: --${f} needs a value\n`);
+      return 2;
+    }
+  }
+  const dot = flags.dot !== undefined;
+  delete flags.dot;
+  const file = typeof flags.config === 'string' ? flags.config : undefined;
+  const dir = typeof flags['config-dir'] === 'string' ? flags['config-dir'] : undefined;
+  delete flags.config;
+  delete flags['config-dir'];
+  if (rest.length > 0) {
+    process.stderr.write(`cellium-agent: unexpected argument '${rest[0] ?? ''}'\n`);
+    return 2;
+  }
+
+  let hive: Hive;
+  try {
+    hive = new Hive(cells, {
+      config: { flags, env: process.env, ...(file ? { file } : {}), ...(dir ? { dir } : {}) },
+      rootId: 'agent',
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(
+        `cellium-agent: invalid configuration:\n${e.issues
+          .map((i) => `  --${i.flag}: ${i.message}`)
+          .join('\n')}\nRun 'cellium-agent --help' to list the flags.\n`,
+      );
+      return 2;
+    }
+    throw e;
+  }
+  if (command === 'hive') {
+    process.stdout.write(dot ? dotGraph(hive) : describeHive(hive));
+    return 0;
+  }
+  hive.logger.info(
+    { version: celliumVersion(), socket: hive.get(ApiConfig).socketPath, pid: process.pid },
+    'starting cellium-agent',
+  );
+  try {
+    return await hive.run();
+  } catch (e) {
+    hive.logger.error({ err: e }, 'agent failed');
+    process.stderr.write(`cellium-agent: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const msg = e instanceof WiringError ? `wiring error: ${e.message}` : String(e);
+    process.stderr.write(`cellium-agent: ${msg}\n`);
+    process.exit(1);
+  },
+);

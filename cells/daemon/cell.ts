@@ -1,0 +1,47 @@
+import {
+  config,
+  HealthTree,
+  HiveConfig,
+  HiveInfo,
+  invoke,
+  module,
+  provide,
+} from '../../core/hive/index.js';
+import { ApiRoutes } from '../api/index.js';
+import { daemonFlags, DaemonConfig } from './config.js';
+import { daemonConfiguration, debugInfo, patchConfig, statusResponse } from './handlers.js';
+import { StatusContributors, StatusRegistry } from './status.js';
+
+/** The daemon's own API: health, configuration, debug info; agent-wide settings. */
+export const daemonCell = module(
+  'daemon',
+  'Agent status, configuration and debug info',
+  // --node-name, --cluster-name, --state-dir, --mtu, --policy-enforcement
+  config(DaemonConfig, daemonFlags),
+  // Other cells add their parts of /healthz, /config and /debuginfo here.
+  provide(StatusContributors, {}, () => new StatusRegistry()),
+  invoke(
+    'routes',
+    {
+      routes: ApiRoutes,
+      config: DaemonConfig,
+      flags: HiveConfig,
+      health: HealthTree,
+      hive: HiveInfo,
+      contributions: StatusContributors,
+    },
+    ({ routes, ...rest }) => {
+      const p = { ...rest, contributions: rest.contributions as StatusRegistry };
+      routes.handle('GetHealthz', (req) => ({
+        status: 200,
+        body: statusResponse(p, req.headers.brief === true),
+      }), 'daemon');
+      routes.handle('GetConfig', () => ({ status: 200, body: daemonConfiguration(p) }), 'daemon');
+      routes.handle('PatchConfig', (req) => {
+        patchConfig(p, req.body);
+        return { status: 200 };
+      }, 'daemon');
+      routes.handle('GetDebuginfo', () => ({ status: 200, body: debugInfo(p) }), 'daemon');
+    },
+  ),
+);

@@ -1,0 +1,38 @@
+import type { Model } from '../../core/api/index.js';
+import { token } from '../../core/hive/index.js';
+
+/** The parts of the daemon's answers that other cells fill in (IPAM, endpoints, maps...). */
+export interface StatusContribution {
+  /** Adds to GET /v1/healthz (e.g. `s.ipam = ...`). */
+  status?(s: Model<'StatusResponse'>): void;
+  /** Adds to GET /v1/config's status (e.g. `c['ipam-mode'] = ...`). */
+  config?(c: Model<'DaemonConfigurationStatus'>): void;
+  /** Adds to GET /v1/debuginfo (e.g. `d['endpoint-list'] = ...`). */
+  debug?(d: Model<'DebugInfo'>): void;
+}
+
+/** Where cells add their contributions. */
+export interface StatusContributors {
+  add(c: StatusContribution): void;
+}
+
+/** Contributions registered by cells, applied in registration order. */
+export class StatusRegistry implements StatusContributors {
+  private readonly list: StatusContribution[] = [];
+
+  /** Adds a contribution. */
+  add(c: StatusContribution): void {
+    this.list.push(c);
+  }
+
+  /** @internal */
+  apply<K extends keyof StatusContribution>(
+    kind: K,
+    target: Parameters<NonNullable<StatusContribution[K]>>[0],
+  ): void {
+    for (const c of this.list) (c[kind] as ((t: typeof target) => void) | undefined)?.(target);
+  }
+}
+
+/** Where cells contribute to /healthz, /config and /debuginfo. */
+export const StatusContributors = token<StatusContributors>('daemon/StatusContributors');

@@ -1,0 +1,138 @@
+import type { IncomingMessage } from 'node:http';
+import { Hono, type Context } from 'hono';
+import type { Logger } from '../hive/logger.js';
+import { ApiError, type ApiRegistry } from './registry.js';
+import type { ApiSpec, OperationSpec } from './spec.js';
+import { SpecValidator, ValidationError } from './validate.js';
+
+/** How the API app is built. */
+export interface ApiAppOptions {
+  readonly spec: ApiSpec;
+  readonly registry: ApiRegistry;
+  readonly logger: Logger;
+  /** Largest request body accepted, in bytes. */
+  readonly bodyLimit: number;
+  /** Check every reply against the spec (tests); a mismatch becomes a 500. */
+  readonly validateResponses?: boolean;
+}
+
+/** Bindings @hono/node-server passes: the raw request, for bodies on GET. */
+interface NodeEnv {
+  incoming?: IncomingMessage;
+}
+
+function errorBody(c: Context, status: number, message: string): Response {
+  return c.json(message, status as 400);
+}
+
+async function readIncoming(incoming: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readBody(c: Context<{ Bindings: NodeEnv }>, limit: number): Promise<unknown> {
+  const len = Number(c.req.header('content-length') ?? '0');
+  if (len > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
+  const chunked = c.req.header('transfer-encoding') !== undefined;
+  if (len === 0 && !chunked) return undefined;
+  // The Node adapter drops bodies of GET requests; Cilium's clients send label filters there.
+  const incoming = (c.env as NodeEnv | undefined)?.incoming;
+  const text =
+    c.req.method === 'GET' && incoming ? await readIncoming(incoming, limit) : await c.req.text();
+  if (text.length > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ValidationError(`body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function queryValues(c: Context, op: OperationSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of op.params) {
+    if (p.in !== 'query') continue;
+    const all = c.req.queries(p.name);
+    if (!all || all.length === 0) continue;
+    const isArray = p.schema.type === 'array';
+    out[p.name] = isArray ? all.flatMap((v) => v.split(',')) : all[all.length - 1];
+  }
+  return out;
+}
+
+function headerValues(c: Context, op: OperationSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of op.params) {
+    if (p.in !== 'header') continue;
+    const v = c.req.header(p.name);
+    if (v !== undefined) out[p.name] = v;
+  }
+  return out;
+}
+
+/**
+ * Builds the hono app serving every operation of the spec under its base path: requests are
+ * validated before a handler sees them (400 naming the field), operations no cell serves
+ * answer 501, and every error body is a JSON string as in Cilium's API.
+ */
+export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
+  const { spec, registry, logger, bodyLimit } = opts;
+  const validator = new SpecValidator(spec);
+  const app = new Hono<{ Bindings: NodeEnv }>();
+
+  for (const op of spec.operations.values()) {
+    const honoPath = spec.basePath + op.path.replace(/\{([^}]+)\}/g, ':$1');
+    const label = `${op.method} ${spec.basePath}${op.path}`;
+    app.on(op.method, honoPath, async (c) => {
+      const handler = registry.get(op.id);
+      if (!handler) {
+        return errorBody(
+          c,
+          501,
+          `${label} is served by the '${op.cell}' cell, which is not part of this agent`,
+        );
+      }
+      const v = validator.for(op);
+      let reply: { status: number; body?: unknown };
+      try {
+        const params: Record<string, unknown> = { ...c.req.param() };
+        const query = queryValues(c, op);
+        const headers = headerValues(c, op);
+        v.params('path', params);
+        v.params('query', query);
+        v.params('header', headers);
+        const body = op.body || c.req.method !== 'GET' ? await readBody(c, bodyLimit) : undefined;
+        v.body(body);
+        reply = (await handler({ params, query, headers, body } as never)) as typeof reply;
+      } catch (e) {
+        if (e instanceof ValidationError) return errorBody(c, 400, `invalid request: ${e.message}`);
+        if (e instanceof ApiError) return errorBody(c, e.status, e.message);
+        logger.error({ err: e, op: op.id }, 'API handler failed');
+        return errorBody(c, 500, `${op.id} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (opts.validateResponses) {
+        try {
+          v.response(reply.status, reply.body);
+        } catch (e) {
+          return errorBody(c, 500, `reply does not match the spec: ${(e as Error).message}`);
+        }
+      }
+      return reply.body === undefined
+        ? c.body(null, reply.status as 200)
+        : c.json(reply.body as object, reply.status as 200);
+    });
+  }
+  app.notFound((c) => errorBody(c, 404, `no such API path: ${c.req.method} ${c.req.path}`));
+  app.onError((e, c) => {
+    logger.error({ err: e }, 'API error');
+    return errorBody(c, 500, e.message);
+  });
+  return app;
+}

@@ -1,0 +1,34 @@
+import type { ApiHandler, OperationId } from './types.js';
+
+/** A handler failure with an HTTP status; the message becomes the JSON-string body. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The routes cells have registered, by operation id. */
+export class ApiRegistry {
+  private readonly handlers = new Map<string, { handler: ApiHandler<never>; cell: string }>();
+
+  /** Serves `op` with `handler`; `cell` names the registering cell (for `hive`/debugging). */
+  handle<K extends OperationId>(op: K, handler: NoInfer<ApiHandler<K>>, cell = 'unknown'): void {
+    const prev = this.handlers.get(op);
+    if (prev) throw new Error(`API operation ${op} is already served by ${prev.cell}`);
+    this.handlers.set(op, { handler: handler as unknown as ApiHandler<never>, cell });
+  }
+
+  /** The handler of an operation, if a cell registered one. */
+  get(op: string): ApiHandler<never> | undefined {
+    return this.handlers.get(op)?.handler;
+  }
+
+  /** Operation ids that have handlers. */
+  served(): string[] {
+    return [...this.handlers.keys()].sort();
+  }
+}

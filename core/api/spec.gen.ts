@@ -1,0 +1,2639 @@
+// Generated from api-spec/openapi.yaml by scripts/gen-api-types.ts. Do not edit.
+
+export interface paths {
+    "/bgp/peers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** BGP peers and their sessions */
+        get: operations["GetBgpPeers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bgp/route-policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** BGP route policies */
+        get: operations["GetBgpRoutePolicies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bgp/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** BGP routes from a routing table */
+        get: operations["GetBgpRoutes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cgroup-dump-metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Pods and their cgroups as the agent tracks them */
+        get: operations["GetCgroupDumpMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cluster/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Nodes known to the agent; with client-id, the change since that client's last call */
+        get: operations["GetClusterNodes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The agent's configuration */
+        get: operations["GetConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change runtime-changeable options */
+        patch: operations["PatchConfig"];
+        trace?: never;
+    };
+    "/debuginfo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Information about the agent and its environment, for debugging */
+        get: operations["GetDebuginfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Endpoints whose labels match (all when no labels are given) */
+        get: operations["GetEndpoint"];
+        put?: never;
+        post?: never;
+        /** Delete every endpoint of a container */
+        delete: operations["DeleteEndpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/endpoint/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One endpoint */
+        get: operations["GetEndpointID"];
+        /** Create an endpoint */
+        put: operations["PutEndpointID"];
+        post?: never;
+        /** Delete an endpoint and free what it holds */
+        delete: operations["DeleteEndpointID"];
+        options?: never;
+        head?: never;
+        /**
+         * Apply a change request to an existing endpoint (deprecated)
+         * @deprecated
+         */
+        patch: operations["PatchEndpointID"];
+        trace?: never;
+    };
+    "/endpoint/{id}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's configuration */
+        get: operations["GetEndpointIDConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change an endpoint's runtime options */
+        patch: operations["PatchEndpointIDConfig"];
+        trace?: never;
+    };
+    "/endpoint/{id}/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's health */
+        get: operations["GetEndpointIDHealthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/endpoint/{id}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's labels */
+        get: operations["GetEndpointIDLabels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Set an endpoint's user labels */
+        patch: operations["PatchEndpointIDLabels"];
+        trace?: never;
+    };
+    "/endpoint/{id}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's status log */
+        get: operations["GetEndpointIDLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fqdn/cache": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DNS lookups seen from all endpoints */
+        get: operations["GetFqdnCache"];
+        put?: never;
+        post?: never;
+        /** Forget matching DNS lookups */
+        delete: operations["DeleteFqdnCache"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fqdn/cache/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DNS lookups seen from one endpoint */
+        get: operations["GetFqdnCacheID"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fqdn/names": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DNS names and selectors the policy uses */
+        get: operations["GetFqdnNames"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Health and status of the agent and its cells */
+        get: operations["GetHealthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Identities whose labels match (all when no labels are given) */
+        get: operations["GetIdentity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identity/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One identity */
+        get: operations["GetIdentityID"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identity/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Identities used by local endpoints, with reference counts */
+        get: operations["GetIdentityEndpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The ipcache, optionally within a CIDR */
+        get: operations["GetIP"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ipam": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Allocate the next free IP */
+        post: operations["PostIpam"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ipam/{ip}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Allocate a given IP */
+        post: operations["PostIpamIP"];
+        /** Release an IP (or every IP of an owner) */
+        delete: operations["DeleteIpamIP"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lrp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Local redirect policies */
+        get: operations["GetLrp"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/map": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every BPF map the agent owns */
+        get: operations["GetMap"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/map/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One BPF map and its cached entries */
+        get: operations["GetMapName"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/map/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent events of a BPF map's cache */
+        get: operations["GetMapNameEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The agent's metrics */
+        get: operations["GetMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/node/ids": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Node IDs and the IPs they stand for */
+        get: operations["GetNodeIds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The policy rules (those matching the labels, if given) */
+        get: operations["GetPolicy"];
+        /** Add or replace policy rules (the body is the rules' JSON as a string) */
+        put: operations["PutPolicy"];
+        post?: never;
+        /** Delete the policy rules matching the labels */
+        delete: operations["DeletePolicy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policy/selectors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which identities each selector of the policy matches */
+        get: operations["GetPolicySelectors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/prefilter": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The XDP deny list */
+        get: operations["GetPrefilter"];
+        put?: never;
+        post?: never;
+        /** Remove CIDRs from the XDP deny list */
+        delete: operations["DeletePrefilter"];
+        options?: never;
+        head?: never;
+        /** Add CIDRs to the XDP deny list */
+        patch: operations["PatchPrefilter"];
+        trace?: never;
+    };
+    "/service": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every service */
+        get: operations["GetService"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/service/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One service */
+        get: operations["GetServiceID"];
+        /** Create or update a service */
+        put: operations["PutServiceID"];
+        post?: never;
+        /** Delete a service */
+        delete: operations["DeleteServiceID"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        AddressPair: {
+            ipv4?: string;
+            "ipv4-expiration-uuid"?: string;
+            "ipv4-pool-name"?: string;
+            ipv6?: string;
+            "ipv6-expiration-uuid"?: string;
+            "ipv6-pool-name"?: string;
+        };
+        AllocationMap: {
+            [key: string]: string;
+        };
+        BackendAddress: {
+            ip: string;
+            nodeName?: string;
+            port?: number;
+            preferred?: boolean;
+            /** @enum {string} */
+            state?: "active" | "terminating" | "quarantined" | "maintenance";
+            weight?: number;
+            zone?: string;
+        };
+        BgpPath: {
+            "age-nanoseconds"?: number;
+            best?: boolean;
+            family?: {
+                afi?: string;
+                safi?: string;
+            };
+            nlri?: {
+                base64?: string;
+            };
+            "path-attributes"?: {
+                base64?: string;
+            }[];
+            stale?: boolean;
+        };
+        BgpPeer: {
+            "applied-hold-time-seconds"?: number;
+            "applied-keep-alive-time-seconds"?: number;
+            "configured-hold-time-seconds"?: number;
+            "configured-keep-alive-time-seconds"?: number;
+            "connect-retry-time-seconds"?: number;
+            "ebgp-multihop-ttl"?: number;
+            families?: components["schemas"]["BgpPeerFamilies"][];
+            "graceful-restart"?: {
+                enabled?: boolean;
+                "restart-time-seconds"?: number;
+            };
+            "local-asn"?: number;
+            "peer-address"?: string;
+            "peer-asn"?: number;
+            "peer-port"?: number;
+            "session-state"?: string;
+            "uptime-nanoseconds"?: number;
+        };
+        BgpPeerFamilies: {
+            accepted?: number;
+            advertised?: number;
+            afi?: string;
+            received?: number;
+            safi?: string;
+        };
+        BgpRoute: {
+            neighbor?: string;
+            paths: components["schemas"]["BgpPath"][];
+            prefix: string;
+            "router-asn"?: number;
+        };
+        BgpRoutePolicy: {
+            name?: string;
+            "router-asn"?: number;
+            statements?: {
+                [key: string]: unknown;
+            }[];
+            /** @enum {string} */
+            type?: "export" | "import";
+        };
+        BPFMap: {
+            cache?: components["schemas"]["BPFMapEntry"][];
+            path?: string;
+        };
+        BPFMapEntry: {
+            /** @enum {string} */
+            "desired-action"?: "ok" | "insert" | "delete";
+            key?: string;
+            "last-error"?: string;
+            value?: string;
+        };
+        BPFMapList: {
+            maps?: components["schemas"]["BPFMap"][];
+        };
+        BPFMapProperties: {
+            name?: string;
+            size?: number;
+        };
+        BPFMapStatus: {
+            "dynamic-size-ratio"?: number;
+            maps?: components["schemas"]["BPFMapProperties"][];
+        };
+        CgroupContainerMetadata: {
+            "cgroup-id"?: number;
+            "cgroup-path"?: string;
+        };
+        CgroupDumpMetadata: {
+            "pod-metadatas"?: components["schemas"]["CgroupPodMetadata"][];
+        };
+        CgroupPodMetadata: {
+            containers?: components["schemas"]["CgroupContainerMetadata"][];
+            ips?: string[];
+            name?: string;
+            namespace?: string;
+        };
+        ClusterNodeStatus: {
+            "client-id"?: number;
+            "nodes-added"?: components["schemas"]["NodeElement"][];
+            "nodes-removed"?: components["schemas"]["NodeElement"][];
+            self?: string;
+        };
+        ClusterStatus: {
+            ciliumHealth?: components["schemas"]["Status"];
+            nodes?: components["schemas"]["NodeElement"][];
+            self?: string;
+        };
+        ConfigurationMap: {
+            [key: string]: string;
+        };
+        ControllerStatus: {
+            configuration?: {
+                "error-retry"?: boolean;
+                "error-retry-base"?: string;
+                interval?: string;
+            };
+            name?: string;
+            status?: {
+                "consecutive-failure-count"?: number;
+                "failure-count"?: number;
+                "last-failure-msg"?: string;
+                /** Format: date-time */
+                "last-failure-timestamp"?: string;
+                /** Format: date-time */
+                "last-success-timestamp"?: string;
+                "success-count"?: number;
+            };
+            uuid?: string;
+        };
+        ControllerStatuses: components["schemas"]["ControllerStatus"][];
+        DaemonConfiguration: {
+            spec?: components["schemas"]["DaemonConfigurationSpec"];
+            status?: components["schemas"]["DaemonConfigurationStatus"];
+        };
+        DaemonConfigurationSpec: {
+            options?: components["schemas"]["ConfigurationMap"];
+            /** @enum {string} */
+            "policy-enforcement"?: "default" | "always" | "never";
+        };
+        DaemonConfigurationStatus: {
+            addressing?: components["schemas"]["NodeAddressing"];
+            daemonConfigurationMap?: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            datapathMode?: "veth" | "ipvlan" | "netkit" | "netkit-l2";
+            deviceMTU?: number;
+            enableRouteMTUForCNIChaining?: boolean;
+            GROIPv4MaxSize?: number;
+            GROMaxSize?: number;
+            GSOIPv4MaxSize?: number;
+            GSOMaxSize?: number;
+            immutable?: components["schemas"]["ConfigurationMap"];
+            "ipam-mode"?: string;
+            "k8s-configuration"?: string;
+            "k8s-endpoint"?: string;
+            kvstoreConfiguration?: components["schemas"]["KVstoreConfiguration"];
+            masquerade?: boolean;
+            masqueradeProtocols?: {
+                ipv4?: boolean;
+                ipv6?: boolean;
+            };
+            realized?: components["schemas"]["DaemonConfigurationSpec"];
+            routeMTU?: number;
+        };
+        DebugInfo: {
+            "cilium-memory-map"?: string;
+            "cilium-nodemonitor-memory-map"?: string;
+            "cilium-status"?: components["schemas"]["StatusResponse"];
+            "cilium-version"?: string;
+            encryption?: Record<string, never>;
+            "endpoint-list"?: components["schemas"]["Endpoint"][];
+            "environment-variables"?: string[];
+            "kernel-version"?: string;
+            policy?: components["schemas"]["Policy"];
+            "service-list"?: components["schemas"]["Service"][];
+            subsystem?: {
+                [key: string]: string;
+            };
+        };
+        DNSLookup: {
+            "endpoint-id"?: number;
+            /** Format: date-time */
+            "expiration-time"?: string;
+            fqdn?: string;
+            ips?: string[];
+            /** Format: date-time */
+            "lookup-time"?: string;
+            source?: string;
+            ttl?: number;
+        };
+        EncryptionStatus: {
+            /** @enum {string} */
+            mode?: "Disabled" | "IPsec" | "Wireguard";
+            msg?: string;
+        };
+        Endpoint: {
+            id?: number;
+            spec?: components["schemas"]["EndpointConfigurationSpec"];
+            status?: components["schemas"]["EndpointStatus"];
+        };
+        EndpointBatchDeleteRequest: {
+            "container-id"?: string;
+        };
+        EndpointChangeRequest: {
+            addressing?: components["schemas"]["AddressPair"];
+            "container-id"?: string;
+            "container-interface-name"?: string;
+            "container-name"?: string;
+            "datapath-configuration"?: components["schemas"]["EndpointDatapathConfiguration"];
+            "datapath-map-id"?: number;
+            "disable-legacy-identifiers"?: boolean;
+            "docker-endpoint-id"?: string;
+            "docker-network-id"?: string;
+            "host-mac"?: string;
+            id?: number;
+            "interface-index"?: number;
+            "interface-name"?: string;
+            "k8s-namespace"?: string;
+            "k8s-pod-name"?: string;
+            "k8s-uid"?: string;
+            labels?: components["schemas"]["Labels"];
+            mac?: string;
+            "netns-cookie"?: string;
+            pid?: number;
+            "policy-enabled"?: boolean;
+            properties?: {
+                [key: string]: unknown;
+            };
+            state: components["schemas"]["EndpointState"];
+            "sync-build-endpoint"?: boolean;
+        };
+        EndpointConfigurationSpec: {
+            "label-configuration"?: components["schemas"]["LabelConfigurationSpec"];
+            options?: components["schemas"]["ConfigurationMap"];
+        };
+        EndpointConfigurationStatus: {
+            error?: components["schemas"]["Error"];
+            immutable?: components["schemas"]["ConfigurationMap"];
+            realized?: components["schemas"]["EndpointConfigurationSpec"];
+        };
+        EndpointDatapathConfiguration: {
+            "disable-sip-verification"?: boolean;
+            "external-ipam"?: boolean;
+            "install-endpoint-route"?: boolean;
+            "require-arp-passthrough"?: boolean;
+            "require-egress-prog"?: boolean;
+            /** @default true */
+            "require-routing": boolean;
+        };
+        EndpointHealth: {
+            bpf?: components["schemas"]["EndpointHealthStatus"];
+            connected?: boolean;
+            overallHealth?: components["schemas"]["EndpointHealthStatus"];
+            policy?: components["schemas"]["EndpointHealthStatus"];
+        };
+        /** @enum {string} */
+        EndpointHealthStatus: "OK" | "Bootstrap" | "Pending" | "Warning" | "Failure" | "Disabled";
+        EndpointIdentifiers: {
+            "cni-attachment-id"?: string;
+            "container-id"?: string;
+            "container-name"?: string;
+            "docker-endpoint-id"?: string;
+            "docker-network-id"?: string;
+            "k8s-namespace"?: string;
+            "k8s-pod-name"?: string;
+            "pod-name"?: string;
+        };
+        EndpointNetworking: {
+            addressing?: components["schemas"]["AddressPair"][];
+            "container-interface-name"?: string;
+            "host-addressing"?: components["schemas"]["NodeAddressing"];
+            "host-mac"?: string;
+            "interface-index"?: number;
+            "interface-name"?: string;
+            mac?: string;
+        };
+        EndpointPolicy: {
+            "allowed-egress-identities"?: number[];
+            "allowed-ingress-identities"?: number[];
+            build?: number;
+            "denied-egress-identities"?: number[];
+            "denied-ingress-identities"?: number[];
+            id?: number;
+            l4?: components["schemas"]["L4Policy"];
+            /** @enum {string} */
+            "policy-enabled"?: "none" | "ingress" | "egress" | "both" | "audit-ingress" | "audit-egress" | "audit-both";
+            "policy-revision"?: number;
+        };
+        EndpointPolicyStatus: {
+            "proxy-policy-revision"?: number;
+            realized?: components["schemas"]["EndpointPolicy"];
+            spec?: components["schemas"]["EndpointPolicy"];
+        };
+        /** @enum {string} */
+        EndpointState: "waiting-for-identity" | "not-ready" | "waiting-to-regenerate" | "regenerating" | "restoring" | "ready" | "disconnecting" | "disconnected" | "invalid";
+        EndpointStatus: {
+            controllers?: components["schemas"]["ControllerStatuses"];
+            "external-identifiers"?: components["schemas"]["EndpointIdentifiers"];
+            health?: components["schemas"]["EndpointHealth"];
+            identity?: components["schemas"]["Identity"];
+            labels?: components["schemas"]["LabelConfigurationStatus"];
+            log?: components["schemas"]["EndpointStatusLog"];
+            namedPorts?: components["schemas"]["NamedPorts"];
+            networking?: components["schemas"]["EndpointNetworking"];
+            policy?: components["schemas"]["EndpointPolicyStatus"];
+            realized?: components["schemas"]["EndpointConfigurationSpec"];
+            state: components["schemas"]["EndpointState"];
+        };
+        EndpointStatusChange: {
+            /** @enum {string} */
+            code?: "ok" | "failed";
+            message?: string;
+            state?: components["schemas"]["EndpointState"];
+            timestamp?: string;
+        };
+        EndpointStatusLog: components["schemas"]["EndpointStatusChange"][];
+        Error: string;
+        FrontendAddress: {
+            ip?: string;
+            port?: number;
+            /** @enum {string} */
+            protocol?: "tcp" | "udp" | "any";
+            /** @enum {string} */
+            scope?: "external" | "internal";
+        };
+        HostRouting: {
+            /** @enum {string} */
+            mode?: "BPF" | "Legacy";
+        };
+        Identity: {
+            id?: number;
+            labels?: components["schemas"]["Labels"];
+            labelsSHA256?: string;
+        };
+        IdentityEndpoints: {
+            identity?: components["schemas"]["Identity"];
+            refCount?: number;
+        };
+        IdentityRange: {
+            "max-identity"?: number;
+            "min-identity"?: number;
+        };
+        IPAMAddressResponse: {
+            cidrs?: string[];
+            "expiration-uuid"?: string;
+            gateway?: string;
+            "interface-number"?: string;
+            ip?: string;
+            "master-mac"?: string;
+        };
+        IPAMResponse: {
+            address: components["schemas"]["AddressPair"];
+            "host-addressing": components["schemas"]["NodeAddressing"];
+            ipv4?: components["schemas"]["IPAMAddressResponse"];
+            ipv6?: components["schemas"]["IPAMAddressResponse"];
+        };
+        IPAMStatus: {
+            allocations?: components["schemas"]["AllocationMap"];
+            ipv4?: string[];
+            ipv6?: string[];
+            status?: string;
+        };
+        IPListEntry: {
+            cidr: string;
+            encryptKey?: number;
+            hostIP?: string;
+            identity: number;
+            metadata?: components["schemas"]["IPListEntryMetadata"];
+        };
+        IPListEntryMetadata: {
+            name?: string;
+            namespace?: string;
+            source?: string;
+        };
+        K8sStatus: {
+            "k8s-api-versions"?: string[];
+            msg?: string;
+            /** @enum {string} */
+            state?: "Ok" | "Warning" | "Failure" | "Disabled";
+        };
+        KubeProxyReplacement: {
+            devices?: string[];
+            directRoutingDevice?: string;
+            /** @enum {string} */
+            mode?: "True" | "False" | "Disabled" | "Strict" | "Probe" | "Partial";
+        };
+        KVstoreConfiguration: {
+            options?: {
+                [key: string]: string;
+            };
+            type?: string;
+        };
+        L4Policy: {
+            egress?: components["schemas"]["PolicyRule"][];
+            ingress?: components["schemas"]["PolicyRule"][];
+        };
+        LabelArray: {
+            key?: string;
+            source?: string;
+            value?: string;
+        }[];
+        LabelConfiguration: {
+            spec?: components["schemas"]["LabelConfigurationSpec"];
+            status?: components["schemas"]["LabelConfigurationStatus"];
+        };
+        LabelConfigurationSpec: {
+            user?: components["schemas"]["Labels"];
+        };
+        LabelConfigurationStatus: {
+            derived?: components["schemas"]["Labels"];
+            disabled?: components["schemas"]["Labels"];
+            realized?: components["schemas"]["LabelConfigurationSpec"];
+            "security-relevant"?: components["schemas"]["Labels"];
+        };
+        Labels: string[];
+        LRPSpec: {
+            "frontend-mappings"?: {
+                backends?: {
+                    "backend-address"?: components["schemas"]["BackendAddress"];
+                    "pod-id"?: string;
+                }[];
+                "frontend-address"?: components["schemas"]["FrontendAddress"];
+            }[];
+            "frontend-type"?: string;
+            "lrp-type"?: string;
+            name?: string;
+            namespace?: string;
+            "service-id"?: string;
+            uid?: string;
+        };
+        MapEvent: {
+            /** @enum {string} */
+            action?: "update" | "delete";
+            /** @enum {string} */
+            "desired-action"?: "ok" | "insert" | "delete";
+            key?: string;
+            "last-error"?: string;
+            /** Format: date-time */
+            timestamp?: string;
+            value?: string;
+        };
+        Masquerading: {
+            enabled?: boolean;
+            enabledProtocols?: {
+                ipv4?: boolean;
+                ipv6?: boolean;
+            };
+            /** @enum {string} */
+            mode?: "BPF" | "iptables";
+        };
+        Metric: {
+            labels?: {
+                [key: string]: string;
+            };
+            name?: string;
+            value?: number;
+        };
+        ModuleHealth: {
+            count?: number;
+            error?: string;
+            /** Format: date-time */
+            "last-ok"?: string;
+            /** Format: date-time */
+            "last-updated"?: string;
+            /** @enum {string} */
+            level?: "ok" | "degraded" | "stopped";
+            message?: string;
+            "module-id"?: string;
+        };
+        /** @description Cellium extension. The health of every cell, as reported to the hive. */
+        ModulesHealth: {
+            modules?: components["schemas"]["ModuleHealth"][];
+        };
+        NamedPorts: components["schemas"]["Port"][];
+        NameManager: {
+            DNSPollNames?: string[];
+            FQDNPolicySelectors?: {
+                regexString?: string;
+                selectorString?: string;
+            }[];
+        };
+        NodeAddressing: {
+            ipv4?: components["schemas"]["NodeAddressingElement"];
+            ipv6?: components["schemas"]["NodeAddressingElement"];
+        };
+        NodeAddressingElement: {
+            "address-type"?: string;
+            "alloc-range"?: string;
+            enabled?: boolean;
+            ip?: string;
+        };
+        NodeElement: {
+            "health-endpoint-address"?: components["schemas"]["NodeAddressing"];
+            "ingress-address"?: components["schemas"]["NodeAddressing"];
+            name?: string;
+            "primary-address"?: components["schemas"]["NodeAddressing"];
+            "secondary-addresses"?: components["schemas"]["NodeAddressingElement"][];
+            source?: string;
+        };
+        NodeID: {
+            id: number;
+            ips?: string[];
+        };
+        Policy: {
+            policy?: string;
+            revision?: number;
+        };
+        PolicyRule: {
+            "derived-from-rules"?: string[][];
+            rule?: string;
+        };
+        Port: {
+            name?: string;
+            port?: number;
+            /** @enum {string} */
+            protocol?: "TCP" | "UDP" | "SCTP" | "ICMP" | "ICMPV6" | "ANY";
+        };
+        Prefilter: {
+            spec?: components["schemas"]["PrefilterSpec"];
+            status?: {
+                realized?: components["schemas"]["PrefilterSpec"];
+            };
+        };
+        PrefilterSpec: {
+            deny?: string[];
+            revision?: number;
+        };
+        ProxyStatus: {
+            ip?: string;
+            "port-range"?: string;
+            "total-ports"?: number;
+            "total-redirects"?: number;
+        };
+        SelectorCache: components["schemas"]["SelectorIdentityMapping"][];
+        SelectorIdentityMapping: {
+            identities?: number[];
+            labels?: components["schemas"]["LabelArray"];
+            selector?: string;
+            users?: number;
+        };
+        Service: {
+            spec?: components["schemas"]["ServiceSpec"];
+            status?: {
+                realized?: components["schemas"]["ServiceSpec"];
+            };
+        };
+        ServiceSpec: {
+            "backend-addresses"?: components["schemas"]["BackendAddress"][];
+            flags?: {
+                cluster?: string;
+                /** @enum {string} */
+                extTrafficPolicy?: "Cluster" | "Local";
+                healthCheckNodePort?: number;
+                /** @enum {string} */
+                intTrafficPolicy?: "Cluster" | "Local";
+                name?: string;
+                namespace?: string;
+                /** @enum {string} */
+                natPolicy?: "None" | "Nat46" | "Nat64";
+                /** @enum {string} */
+                trafficPolicy?: "Cluster" | "Local";
+                /** @enum {string} */
+                type?: "ClusterIP" | "NodePort" | "ExternalIPs" | "HostPort" | "LoadBalancer" | "LocalRedirect";
+            };
+            "frontend-address": components["schemas"]["FrontendAddress"];
+            id?: number;
+            updateServices?: boolean;
+        };
+        Status: {
+            msg?: string;
+            /** @enum {string} */
+            state?: "Ok" | "Warning" | "Failure" | "Disabled";
+        };
+        StatusResponse: {
+            "bpf-maps"?: components["schemas"]["BPFMapStatus"];
+            cilium?: components["schemas"]["Status"];
+            "client-id"?: number;
+            cluster?: components["schemas"]["ClusterStatus"];
+            "cni-file"?: components["schemas"]["Status"];
+            "container-runtime"?: components["schemas"]["Status"];
+            controllers?: components["schemas"]["ControllerStatuses"];
+            encryption?: components["schemas"]["EncryptionStatus"];
+            "host-routing"?: components["schemas"]["HostRouting"];
+            "identity-range"?: components["schemas"]["IdentityRange"];
+            ipam?: components["schemas"]["IPAMStatus"];
+            "kube-proxy-replacement"?: components["schemas"]["KubeProxyReplacement"];
+            kubernetes?: components["schemas"]["K8sStatus"];
+            kvstore?: components["schemas"]["Status"];
+            masquerading?: components["schemas"]["Masquerading"];
+            "modules-health"?: components["schemas"]["ModulesHealth"];
+            proxy?: components["schemas"]["ProxyStatus"];
+            stale?: {
+                [key: string]: string;
+            };
+        };
+    };
+    responses: {
+        /** @description The request is invalid; the message names the field and the rule */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Already exists */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The feature (or address family) is disabled */
+        Disabled: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The operation failed; details in the message */
+        Failure: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Invalid identity format in storage */
+        InvalidStorageFormat: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not found */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Rate limited */
+        TooManyRequests: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Identity storage unreachable */
+        Unreachable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
+    parameters: {
+        Cidr: string;
+        /**
+         * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+         *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+         *     ns:name), cep-name, docker-endpoint.
+         */
+        EndpointID: string;
+        /** @description An IP address (or, for DELETE, an owner) */
+        IpamIP: string;
+        IpamOwner: string;
+        IpamPool: string;
+        MapName: string;
+        MatchPattern: string;
+        ServiceID: number;
+    };
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    GetBgpPeers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BgpPeer"][];
+                };
+            };
+            500: components["responses"]["Failure"];
+            501: components["responses"]["Disabled"];
+        };
+    };
+    GetBgpRoutePolicies: {
+        parameters: {
+            query?: {
+                router_asn?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BgpRoutePolicy"][];
+                };
+            };
+            500: components["responses"]["Failure"];
+            501: components["responses"]["Disabled"];
+        };
+    };
+    GetBgpRoutes: {
+        parameters: {
+            query: {
+                afi: string;
+                neighbor?: string;
+                router_asn?: number;
+                safi: string;
+                table_type: "loc-rib" | "adj-rib-in" | "adj-rib-out";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BgpRoute"][];
+                };
+            };
+            500: components["responses"]["Failure"];
+            501: components["responses"]["Disabled"];
+        };
+    };
+    GetCgroupDumpMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CgroupDumpMetadata"];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetClusterNodes: {
+        parameters: {
+            query?: never;
+            header?: {
+                "client-id"?: number;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterNodeStatus"];
+                };
+            };
+        };
+    };
+    GetConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DaemonConfiguration"];
+                };
+            };
+        };
+    };
+    PatchConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DaemonConfigurationSpec"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetDebuginfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DebugInfo"];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Labels"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"][];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    DeleteEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointBatchDeleteRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Deleted with a number of errors */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": number;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    GetEndpointID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    PutEndpointID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Endpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Failure"];
+        };
+    };
+    DeleteEndpointID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Deleted with a number of errors */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": number;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    PatchEndpointID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetEndpointIDConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointConfigurationStatus"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    PatchEndpointIDConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointConfigurationSpec"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetEndpointIDHealthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointHealth"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    GetEndpointIDLabels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelConfiguration"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    PatchEndpointIDLabels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LabelConfigurationSpec"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetEndpointIDLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointStatusLog"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    GetFqdnCache: {
+        parameters: {
+            query?: {
+                cidr?: components["parameters"]["Cidr"];
+                matchpattern?: components["parameters"]["MatchPattern"];
+                source?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DNSLookup"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    DeleteFqdnCache: {
+        parameters: {
+            query?: {
+                matchpattern?: components["parameters"]["MatchPattern"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    GetFqdnCacheID: {
+        parameters: {
+            query?: {
+                cidr?: components["parameters"]["Cidr"];
+                matchpattern?: components["parameters"]["MatchPattern"];
+                source?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description `[prefix:]id`; without a prefix `cilium-local:` is assumed. Prefixes: cilium-local,
+                 *     cilium-global, cni-attachment-id, container-id, container-name, pod-name (ns/name or
+                 *     ns:name), cep-name, docker-endpoint.
+                 */
+                id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DNSLookup"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    GetFqdnNames: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NameManager"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    GetHealthz: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only the overall state. */
+                brief?: boolean;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+        };
+    };
+    GetIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Labels"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"][];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            520: components["responses"]["Unreachable"];
+            521: components["responses"]["InvalidStorageFormat"];
+        };
+    };
+    GetIdentityID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Numeric security identity */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            520: components["responses"]["Unreachable"];
+            521: components["responses"]["InvalidStorageFormat"];
+        };
+    };
+    GetIdentityEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityEndpoints"][];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    GetIP: {
+        parameters: {
+            query?: {
+                cidr?: components["parameters"]["Cidr"];
+                labels?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IPListEntry"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    PostIpam: {
+        parameters: {
+            query?: {
+                family?: "ipv4" | "ipv6";
+                owner?: components["parameters"]["IpamOwner"];
+                pool?: components["parameters"]["IpamPool"];
+            };
+            header?: {
+                expiration?: boolean;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IPAMResponse"];
+                };
+            };
+            /** @description Allocation failure */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    PostIpamIP: {
+        parameters: {
+            query?: {
+                owner?: components["parameters"]["IpamOwner"];
+                pool?: components["parameters"]["IpamPool"];
+            };
+            header?: never;
+            path: {
+                /** @description An IP address (or, for DELETE, an owner) */
+                ip: components["parameters"]["IpamIP"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Failure"];
+            501: components["responses"]["Disabled"];
+        };
+    };
+    DeleteIpamIP: {
+        parameters: {
+            query?: {
+                pool?: components["parameters"]["IpamPool"];
+            };
+            header?: never;
+            path: {
+                /** @description An IP address (or, for DELETE, an owner) */
+                ip: components["parameters"]["IpamIP"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Failure"];
+            501: components["responses"]["Disabled"];
+        };
+    };
+    GetLrp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LRPSpec"][];
+                };
+            };
+        };
+    };
+    GetMap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BPFMapList"];
+                };
+            };
+        };
+    };
+    GetMapName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["MapName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BPFMap"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    GetMapNameEvents: {
+        parameters: {
+            query?: {
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                name: components["parameters"]["MapName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MapEvent"][];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    GetMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Metric"][];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetNodeIds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeID"][];
+                };
+            };
+        };
+    };
+    GetPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Labels"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    PutPolicy: {
+        parameters: {
+            query?: {
+                replace?: boolean;
+                "replace-with-labels"?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description Invalid path */
+            460: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    DeletePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Labels"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetPolicySelectors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SelectorCache"];
+                };
+            };
+        };
+    };
+    GetPrefilter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Prefilter"];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    DeletePrefilter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrefilterSpec"];
+            };
+        };
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Prefilter"];
+                };
+            };
+            /** @description Invalid CIDR prefix */
+            461: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    PatchPrefilter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrefilterSpec"];
+            };
+        };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Prefilter"];
+                };
+            };
+            /** @description Invalid CIDR prefix */
+            461: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Failure"];
+        };
+    };
+    GetService: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Service"][];
+                };
+            };
+        };
+    };
+    GetServiceID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ServiceID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Service"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    PutServiceID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ServiceID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceSpec"];
+            };
+        };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid frontend */
+            460: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid backend */
+            461: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Failure"];
+            /** @description Updating backend states failed */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DeleteServiceID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ServiceID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Failure"];
+        };
+    };
+}

@@ -1,0 +1,37 @@
+import type { components, operations } from './spec.gen.js';
+
+/** Every operation id of the API (`GetHealthz`, `PutEndpointID`, ...). */
+export type OperationId = keyof operations;
+
+/** A model of the API by name: `Model<'StatusResponse'>`. */
+export type Model<K extends keyof components['schemas']> = components['schemas'][K];
+
+type Op<K extends OperationId> = operations[K];
+type Part<K extends OperationId, P extends string> = Op<K>['parameters'] extends Record<P, infer T>
+  ? [T] extends [undefined] | [never]
+    ? Record<string, never>
+    : NonNullable<T>
+  : Record<string, never>;
+
+type BodyOf<R> = R extends { content: { 'application/json': infer B } } ? B : undefined;
+
+/** A validated request for one operation: params, query and headers coerced to their types. */
+export interface ApiRequest<K extends OperationId> {
+  readonly params: Part<K, 'path'>;
+  readonly query: Part<K, 'query'>;
+  /** Header names are lower-case. */
+  readonly headers: Part<K, 'header'>;
+  readonly body: BodyOf<NonNullable<Op<K>['requestBody']>>;
+}
+
+/** A reply: one of the operation's documented statuses and its body. */
+export type ApiReply<K extends OperationId> = {
+  [S in keyof Op<K>['responses']]: BodyOf<Op<K>['responses'][S]> extends undefined
+    ? { readonly status: S; readonly body?: undefined }
+    : { readonly status: S; readonly body: BodyOf<Op<K>['responses'][S]> };
+}[keyof Op<K>['responses']];
+
+/** A handler of one operation. */
+export type ApiHandler<K extends OperationId> = (
+  req: ApiRequest<K>,
+) => ApiReply<K> | Promise<ApiReply<K>>;
