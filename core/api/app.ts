@@ -37,16 +37,32 @@ async function readIncoming(incoming: IncomingMessage, limit: number): Promise<s
   return Buffer.concat(chunks).toString('utf8');
 }
 
+async function readStream(body: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 async function readBody(c: Context<{ Bindings: NodeEnv }>, limit: number): Promise<unknown> {
   const len = Number(c.req.header('content-length') ?? '0');
   if (len > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
-  const chunked = c.req.header('transfer-encoding') !== undefined;
-  if (len === 0 && !chunked) return undefined;
-  // The Node adapter drops bodies of GET requests; Cilium's clients send label filters there.
-  const incoming = (c.env as NodeEnv | undefined)?.incoming;
-  const text =
-    c.req.method === 'GET' && incoming ? await readIncoming(incoming, limit) : await c.req.text();
-  if (text.length > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
+  let text: string;
+  if (c.req.method === 'GET') {
+    // The Node adapter drops bodies of GET requests; Cilium's clients send label filters there.
+    const incoming = (c.env as NodeEnv | undefined)?.incoming;
+    const chunked = c.req.header('transfer-encoding') !== undefined;
+    if (!incoming || (len === 0 && !chunked)) return undefined;
+    text = await readIncoming(incoming, limit);
+  } else {
+    const body = c.req.raw.body;
+    if (body === null) return undefined;
+    text = await readStream(body, limit);
+  }
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;

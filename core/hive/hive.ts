@@ -246,8 +246,9 @@ export class Hive {
     return err ? 1 : 0;
   }
 
-  /** The object provided under `token` (constructing it if needed). */
+  /** The object provided under `token`, after populating the hive. */
   get<T>(tok: Token<T>): T {
+    this.populate();
     return this.container.get<T>(tok);
   }
 

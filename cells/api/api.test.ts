@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApiClient, ApiClientError } from '../../core/api/index.js';
+import { invoke, module } from '../../core/hive/index.js';
+import { testHive } from '../../core/testing/test-hive.js';
+import { apiCell, ApiRoutes, ApiServer, SOCKET_MODE } from './index.js';
+
+function sockPath(): string {
+  return join(mkdtempSync(join(tmpdir(), 'cellium-api-')), 'api.sock');
+}
+
+/** A stand-in for the endpoint cell: serves PUT /endpoint/{id} and GET /endpoint. */
+const fakeEndpointCell = module(
+  'endpoint',
+  'Test double of the endpoint cell',
+  invoke('routes', { routes: ApiRoutes }, ({ routes }) => {
+    routes.handle('PutEndpointID', (req) => ({
+      status: 201,
+      body: { id: Number(req.params.id), status: { state: req.body.state } },
+    }));
+    routes.handle('GetEndpoint', (req) => ({
+      status: 200,
+      body: (req.body ?? []).map((l, i) => ({ id: i, status: { state: 'ready', labels: { derived: [l] } } })),
+    }));
+    routes.handle('GetIdentity', () => ({ status: 200, body: [{ id: 'not-a-number' }] as never }));
+  }),
+);
+
+function apiHive(extra = [fakeEndpointCell], flags: Record<string, unknown> = {}) {
+  return testHive([apiCell, ...extra], { flags: { 'socket-path': sockPath(), ...flags } });
+}
+
+async function req(h: ReturnType<typeof apiHive>, method: string, path: string, body?: unknown) {
+  const res = await h.get(ApiServer).app.request(`/v1${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  return { status: res.status, body: (await res.json().catch(() => undefined)) as unknown };
+}
+
+describe('api cell', () => {
+  it('validates requests against the spec before the handler, naming the field and rule', async () => {
+    const h = apiHive();
+    const missing = await req(h, 'PUT', '/endpoint/12', { addressing: {} });
+    expect(missing).toEqual({ status: 400, body: 'invalid request: body.state is required' });
+    const badEnum = await req(h, 'PUT', '/endpoint/12', { state: 'sleepy' });
+    expect(badEnum.status).toBe(400);
+    expect(badEnum.body).toMatch(/^invalid request: body\.state must be one of: waiting-for-identity, not-ready/);
+    const badType = await req(h, 'PUT', '/endpoint/12', { state: 'ready', 'interface-index': 'eth0' });
+    expect(badType).toEqual({ status: 400, body: 'invalid request: body.interface-index must be integer' });
+    const nested = await req(h, 'PUT', '/endpoint/12', { state: 'ready', addressing: { ipv4: 7 } });
+    expect(nested).toEqual({ status: 400, body: 'invalid request: body.addressing.ipv4 must be string' });
+    const ok = await req(h, 'PUT', '/endpoint/12', { state: 'waiting-for-identity' });
+    expect(ok).toEqual({ status: 201, body: { id: 12, status: { state: 'waiting-for-identity' } } });
+  });
+
+  it('rejects malformed JSON and bad query parameters with 400', async () => {
+    const h = apiHive();
+    const res = await h.get(ApiServer).app.request('/v1/endpoint/1', { method: 'PUT', body: '{"state":' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatch(/^invalid request: body is not valid JSON/);
+    const q = await h.get(ApiServer).app.request('/v1/ipam?family=ipv5', { method: 'POST' });
+    // No ipam cell here: absent cells answer 501 before any validation.
+    expect(q.status).toBe(501);
+  });
+
+  it('answers 501 naming the cell for operations no cell serves, and 404 for unknown paths', async () => {
+    const h = apiHive([]);
+    expect(await req(h, 'GET', '/bgp/peers')).toEqual({
+      status: 501,
+      body: "GET /v1/bgp/peers is served by the 'bgp' cell, which is not part of this agent",
+    });
+    expect(await req(h, 'GET', '/no/such')).toEqual({ status: 404, body: 'no such API path: GET /v1/no/such' });
+  });
+
+  it('refuses a reply that does not match the spec when response validation is on', async () => {
+    process.env.CELLIUM_VALIDATE_RESPONSES = '1';
+    try {
+      const h = apiHive();
+      const r = await req(h, 'GET', '/identity');
+      expect(r.status).toBe(500);
+      expect(r.body).toMatch(/reply does not match the spec: response 200\.0\.id must be integer/);
+    } finally {
+      delete process.env.CELLIUM_VALIDATE_RESPONSES;
+    }
+  });
+
+  it('serves on a 0660 unix socket, takes label filters in GET bodies, removes the socket on stop', async () => {
+    const h = apiHive();
+    await h.requireStart();
+    const path = h.get(ApiServer).socketPath;
+    expect(statSync(path).mode & 0o777).toBe(SOCKET_MODE);
+    const api = new ApiClient(path);
+    const eps = await api.request<{ status: { labels: { derived: string[] } } }[]>('GET', '/endpoint', {
+      body: ['k8s:app=web'],
+    });
+    expect(eps.map((e) => e.status.labels.derived)).toEqual([['k8s:app=web']]);
+    await expect(api.request('PUT', '/endpoint/1', { body: {} })).rejects.toThrow(ApiClientError);
+    api.close();
+    await h.requireStop();
+    expect(() => statSync(path)).toThrow(/ENOENT/);
+  });
+
+  it('enforces the body size limit', async () => {
+    const h = apiHive([fakeEndpointCell], { 'api-body-limit': 1024 });
+    await h.requireStart();
+    const api = new ApiClient(h.get(ApiServer).socketPath);
+    const big = { state: 'ready', labels: Array.from({ length: 200 }, (_, i) => `k8s:label${i}=value`) };
+    await expect(api.request('PUT', '/endpoint/1', { body: big })).rejects.toThrow(/413.*larger than 1024 bytes/);
+    api.close();
+  });
+
+  it('never steals a live socket, and removes a stale one left by a crashed agent', async () => {
+    const path = sockPath();
+    // A live listener: the agent must refuse to start.
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(path, r));
+    await expect(apiHive([], { 'socket-path': path }).requireStart()).rejects.toThrow(
+      `another agent is already serving on ${path}`,
+    );
+    await new Promise<void>((r) => srv.close(() => r()));
+    // A crashed agent: a process killed with SIGKILL leaves its socket file behind.
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+    ]);
+    await new Promise((r) => child.stdout.once('data', r));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(statSync(path).isSocket()).toBe(true);
+    const h = apiHive([], { 'socket-path': path });
+    await h.requireStart();
+    const api = new ApiClient(path);
+    await expect(api.request('GET', '/healthz')).rejects.toThrow(/501/);
+    api.close();
+  });
+});

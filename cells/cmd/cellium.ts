@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// cellium: the operator's CLI over the agent's REST API on its unix socket.
+import { Command, Option } from 'commander';
+import {
+  AgentUnreachableError,
+  ApiClient,
+  ApiClientError,
+  socketFromHost,
+  type Model,
+} from '../../core/api/index.js';
+import { celliumVersion } from '../../core/version.js';
+import { statusText, table } from '../cli/render.js';
+
+interface Globals {
+  host?: string;
+  output?: 'json' | 'table';
+}
+
+function client(cmd: Command): { api: ApiClient; json: boolean } {
+  const g = cmd.optsWithGlobals<Globals>();
+  return { api: new ApiClient(socketFromHost(g.host)), json: g.output === 'json' };
+}
+
+function print(value: unknown, json: boolean, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+const program = new Command('cellium')
+  .description('Inspect and control the Cellium agent on this node')
+  .version(celliumVersion())
+  .addOption(new Option('-H, --host <uri>', 'agent API socket (unix:///path)').env('CELLIUM_HOST'))
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']))
+  .showHelpAfterError();
+
+program
+  .command('status')
+  .description('Show the agent status and the health of every cell')
+  .option('--verbose', 'print the whole cell health tree')
+  .option('--brief', 'only print the overall state; exit 1 unless it is Ok')
+  .action(async (opts: { verbose?: boolean; brief?: boolean }, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const s = await api.request<Model<'StatusResponse'>>('GET', '/healthz', {
+      headers: opts.brief ? { brief: 'true' } : {},
+    });
+    api.close();
+    if (opts.brief && !json) process.stdout.write(`${s.cilium?.state ?? 'Unknown'}\n`);
+    else print(s, json, () => statusText(s, opts.verbose === true));
+    if (s.cilium?.state !== 'Ok') process.exitCode = 1;
+  });
+
+program
+  .command('config')
+  .description("Show the agent's configuration, or change options: cellium config debug=true")
+  .argument('[changes...]', 'OPTION=VALUE pairs of runtime-changeable options')
+  .option('--all', 'also list the immutable configuration')
+  .action(async (changes: string[], opts: { all?: boolean }, cmd: Command) => {
+    const { api, json } = client(cmd);
+    if (changes.length > 0) {
+      const options: Record<string, string> = {};
+      let enforcement: string | undefined;
+      for (const c of changes) {
+        const eq = c.indexOf('=');
+        if (eq <= 0) throw new Error(`'${c}' is not OPTION=VALUE`);
+        const [k, v] = [c.slice(0, eq), c.slice(eq + 1)];
+        if (k === 'policy-enforcement' || k === 'PolicyEnforcement') enforcement = v;
+        else options[k] = v;
+      }
+      await api.request('PATCH', '/config', {
+        body: { options, ...(enforcement ? { 'policy-enforcement': enforcement } : {}) },
+      });
+    }
+    const cfg = await api.request<Model<'DaemonConfiguration'>>('GET', '/config');
+    api.close();
+    print(cfg, json, () => {
+      const realized = cfg.status?.realized;
+      const rows = Object.entries(realized?.options ?? {}).map(([k, v]) => [k, v]);
+      rows.push(['policy-enforcement', realized?.['policy-enforcement'] ?? '']);
+      if (opts.all) {
+        for (const [k, v] of Object.entries(cfg.status?.immutable ?? {})) rows.push([k, `${v} (immutable)`]);
+      }
+      return table(['Option', 'Value'], rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '')));
+    });
+  });
+
+program
+  .command('version')
+  .description('Print the client and agent versions')
+  .action(async (_: unknown, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const info = await api.request<Model<'DebugInfo'>>('GET', '/debuginfo').catch(() => undefined);
+    api.close();
+    const v = { client: celliumVersion(), agent: info?.['cilium-version'] ?? 'unreachable' };
+    print(v, json, () => `Client: ${v.client}\nAgent: ${v.agent}`);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof AgentUnreachableError || e instanceof ApiClientError) {
+    process.stderr.write(`Error: ${e.message}\n`);
+  } else process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
