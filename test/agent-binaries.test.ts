@@ -1,0 +1,92 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { program, run, startAgent, tempDir } from './support/procs.js';
+
+describe('cellium-agent and cellium', () => {
+  it('runs with embedded defaults; `cellium status` shows every cell healthy', async () => {
+    const agent = await startAgent();
+    const res = await run([...program('cellium'), '-H', `unix://${agent.socket}`, 'status', '--verbose']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/Cellium:\s+Ok/);
+    expect(res.stdout).toMatch(/Modules health:\s+2\/2 ok/);
+    expect(res.stdout).toContain('api [OK] serving on unix://');
+    expect(res.stdout).toContain('daemon [OK]');
+    const json = await run([...program('cellium'), '-H', `unix://${agent.socket}`, '-o', 'json', 'status']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ cilium: { state: 'Ok' } });
+  });
+
+  it('stops its cells in reverse order on SIGTERM and removes the socket', async () => {
+    const agent = await startAgent();
+    expect(existsSync(agent.socket)).toBe(true);
+    agent.proc.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    const events = agent
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('hook executed'))
+      .map((l) => JSON.parse(l) as { msg: string; module: string; hook: string })
+      .map((e) => `${e.msg.split(' ')[0] ?? ''} ${e.module}/${e.hook}`);
+    const starts = events.filter((e) => e.startsWith('start')).map((e) => e.slice(6));
+    const stops = events.filter((e) => e.startsWith('stop')).map((e) => e.slice(5));
+    expect(starts.length).toBeGreaterThan(0);
+    expect(stops).toEqual([...starts].reverse());
+    expect(existsSync(agent.socket)).toBe(false);
+  });
+
+  it('exits 2 naming an invalid or unknown flag, before starting anything', async () => {
+    const sock = join(tempDir(), 'never.sock');
+    const bad = await run([...program('cellium-agent'), '--mtu=jumbo', `--socket-path=${sock}`]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--mtu: invalid value 'jumbo': must be integer");
+    const unknown = await run([...program('cellium-agent'), '--no-such-flag=1']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--no-such-flag: unknown flag');
+    const env = await run([...program('cellium-agent')], { CELLIUM_POLICY_ENFORCEMENT: 'sometimes' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain("--policy-enforcement: invalid value 'sometimes'");
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  it('exits non-zero naming the cell whose start failed', async () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    const res = await run([...program('cellium-agent'), `--socket-path=${file}/api.sock`]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/start hook 'api-server' of module agent\.infra\.api failed: E[A-Z]+/);
+  });
+
+  it('`cellium-agent hive` prints modules, tokens and the start order; --dot a graph', async () => {
+    const text = await run([...program('cellium-agent'), 'hive']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('Ⓜ️ api (REST API v1 on a unix socket)');
+    expect(text.stdout).toContain('🚧 api/ApiServer ⇨ api/ApiConfig, api/ApiRoutes, hive/Lifecycle');
+    expect(text.stdout).toMatch(/Start hooks:\n\s+1\. agent\.infra\.api \(api-server\)/);
+    const dot = await run([...program('cellium-agent'), 'hive', '--dot']);
+    expect(dot.stdout).toMatch(/^digraph hive \{/);
+    expect(dot.stdout).toContain('"api/ApiServer" -> "api/ApiRoutes";');
+  });
+
+  it('`cellium` explains when the agent is not running', async () => {
+    const res = await run([...program('cellium'), '-H', `unix://${join(tempDir(), 'none.sock')}`, 'status']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^Error: cannot reach cellium-agent at unix:\/\/.*none\.sock: ENOENT \(is the agent running\?/);
+  });
+
+  it('`cellium config` changes a runtime option and rejects an immutable one', async () => {
+    const agent = await startAgent();
+    const host = ['-H', `unix://${agent.socket}`];
+    const set = await run([...program('cellium'), ...host, 'config', 'debug=true']);
+    expect(set.stdout).toMatch(/debug\s+Enabled/);
+    const bad = await run([...program('cellium'), ...host, 'config', 'mtu=9000']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('option mtu: cannot be changed at runtime');
+  });
+
+  it('`cellium-cni` answers VERSION as the CNI spec says', async () => {
+    const res = await run(program('cellium-cni'), { CNI_COMMAND: 'VERSION' });
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual({ cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] });
+  });
+});

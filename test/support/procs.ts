@@ -1,0 +1,75 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs one of the programs from its TypeScript source (no build needed). */
+export function program(name: 'cellium-agent' | 'cellium' | 'cellium-cni'): string[] {
+  return [process.execPath, '--import', 'tsx', join(ROOT, 'cells', 'cmd', `${name}.ts`)];
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = 'cellium-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The result of a finished command. */
+export interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion. */
+export function run(cmd: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const [bin, ...args] = cmd;
+    const p = spawn(bin ?? '', args, { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    p.stdin.end(stdin ?? '');
+  });
+}
+
+/** A running agent; it is killed when the test finishes, whatever happens. */
+export interface AgentProcess {
+  readonly proc: ChildProcessWithoutNullStreams;
+  readonly socket: string;
+  /** Everything it logged so far (JSON lines on stderr). */
+  logs(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `cellium-agent` with a socket in a temp dir and waits until it listens. */
+export async function startAgent(extraArgs: string[] = []): Promise<AgentProcess> {
+  const dir = tempDir();
+  const socket = join(dir, 'cellium.sock');
+  const [bin, ...args] = program('cellium-agent');
+  const proc = spawn(bin ?? '', [...args, `--socket-path=${socket}`, `--state-dir=${join(dir, 'state')}`, ...extraArgs], {
+    cwd: ROOT,
+    env: process.env,
+  });
+  let logs = '';
+  proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  onTestFinished(() => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  });
+  const deadline = Date.now() + 30_000;
+  while (!logs.includes('"hive started"')) {
+    if (proc.exitCode !== null) throw new Error(`agent exited early (${proc.exitCode}):\n${logs}`);
+    if (Date.now() > deadline) throw new Error(`agent did not start:\n${logs}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { proc, socket, logs: () => logs, exited };
+}
