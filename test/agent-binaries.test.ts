@@ -6,14 +6,27 @@ import { program, run, startAgent, tempDir } from './support/procs.js';
 describe('cellium-agent and cellium', () => {
   it('runs with embedded defaults; `cellium status` shows every cell healthy', async () => {
     const agent = await startAgent();
-    const res = await run([...program('cellium'), '-H', `unix://${agent.socket}`, 'status', '--verbose']);
+    const res = await run([
+      ...program('cellium'),
+      '-H',
+      `unix://${agent.socket}`,
+      'status',
+      '--verbose',
+    ]);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/Cellium:\s+Ok/);
     expect(res.stdout).toMatch(/Modules health:\s+2\/2 ok/);
     expect(res.stdout).toContain('api [OK] serving on unix://');
     expect(res.stdout).toContain('daemon [OK]');
-    const json = await run([...program('cellium'), '-H', `unix://${agent.socket}`, '-o', 'json', 'status']);
+    const json = await run([
+      ...program('cellium'),
+      '-H',
+      `unix://${agent.socket}`,
+      '-o',
+      'json',
+      'status',
+    ]);
     expect(JSON.parse(json.stdout)).toMatchObject({ cilium: { state: 'Ok' } });
   });
 
@@ -43,7 +56,9 @@ describe('cellium-agent and cellium', () => {
     const unknown = await run([...program('cellium-agent'), '--no-such-flag=1']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('--no-such-flag: unknown flag');
-    const env = await run([...program('cellium-agent')], { CELLIUM_POLICY_ENFORCEMENT: 'sometimes' });
+    const env = await run([...program('cellium-agent')], {
+      CELLIUM_POLICY_ENFORCEMENT: 'sometimes',
+    });
     expect(env.code).toBe(2);
     expect(env.stderr).toContain("--policy-enforcement: invalid value 'sometimes'");
     expect(existsSync(sock)).toBe(false);
@@ -54,14 +69,18 @@ describe('cellium-agent and cellium', () => {
     writeFileSync(file, '');
     const res = await run([...program('cellium-agent'), `--socket-path=${file}/api.sock`]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/start hook 'api-server' of module agent\.infra\.api failed: E[A-Z]+/);
+    expect(res.stderr).toMatch(
+      /start hook 'api-server' of module agent\.infra\.api failed: E[A-Z]+/,
+    );
   });
 
   it('`cellium-agent hive` prints modules, tokens and the start order; --dot a graph', async () => {
     const text = await run([...program('cellium-agent'), 'hive']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Ⓜ️ api (REST API v1 on a unix socket)');
-    expect(text.stdout).toContain('🚧 api/ApiServer ⇨ api/ApiConfig, api/ApiRoutes, hive/Lifecycle');
+    expect(text.stdout).toContain(
+      '🚧 api/ApiServer ⇨ api/ApiConfig, api/ApiRoutes, hive/Lifecycle',
+    );
     expect(text.stdout).toMatch(/Start hooks:\n\s+1\. agent\.infra\.api \(api-server\)/);
     const dot = await run([...program('cellium-agent'), 'hive', '--dot']);
     expect(dot.stdout).toMatch(/^digraph hive \{/);
@@ -69,9 +88,16 @@ describe('cellium-agent and cellium', () => {
   });
 
   it('`cellium` explains when the agent is not running', async () => {
-    const res = await run([...program('cellium'), '-H', `unix://${join(tempDir(), 'none.sock')}`, 'status']);
+    const res = await run([
+      ...program('cellium'),
+      '-H',
+      `unix://${join(tempDir(), 'none.sock')}`,
+      'status',
+    ]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/^Error: cannot reach cellium-agent at unix:\/\/.*none\.sock: ENOENT \(is the agent running\?/);
+    expect(res.stderr).toMatch(
+      /^Error: cannot reach cellium-agent at unix:\/\/.*none\.sock: ENOENT \(is the agent running\?/,
+    );
   });
 
   it('`cellium config` changes a runtime option and rejects an immutable one', async () => {
@@ -87,6 +113,9 @@ describe('cellium-agent and cellium', () => {
   it('`cellium-cni` answers VERSION as the CNI spec says', async () => {
     const res = await run(program('cellium-cni'), { CNI_COMMAND: 'VERSION' });
     expect(res.code).toBe(0);
-    expect(JSON.parse(res.stdout)).toEqual({ cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] });
+    expect(JSON.parse(res.stdout)).toEqual({
+      cniVersion: '1.0.0',
+      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'],
+    });
   });
 });

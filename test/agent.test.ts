@@ -10,14 +10,16 @@ import { agent } from '../cells/agent.js';
 describe('the whole agent', () => {
   it('builds the full hive, starts every cell healthy over the socket, and stops cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-agent-'));
-    const h = testHive([agent], { flags: { 'socket-path': join(dir, 'api.sock'), 'state-dir': join(dir, 'state') } });
+    const h = testHive([agent], {
+      flags: { 'socket-path': join(dir, 'api.sock'), 'state-dir': join(dir, 'state') },
+    });
     expect(describeHive(h.hive)).toContain('Ⓜ️ agent (Cellium agent)');
     await h.requireStart();
     const api = new ApiClient(join(dir, 'api.sock'));
-    const s = await api.request<{ cilium: { state: string }; 'modules-health': { modules: { level: string }[] } }>(
-      'GET',
-      '/healthz',
-    );
+    const s = await api.request<{
+      cilium: { state: string };
+      'modules-health': { modules: { level: string }[] };
+    }>('GET', '/healthz');
     api.close();
     expect(s.cilium.state).toBe('Ok');
     expect(s['modules-health'].modules.every((m) => m.level === 'ok')).toBe(true);

@@ -24,7 +24,10 @@ const fakeEndpointCell = module(
     }));
     routes.handle('GetEndpoint', (req) => ({
       status: 200,
-      body: (req.body ?? []).map((l, i) => ({ id: i, status: { state: 'ready', labels: { derived: [l] } } })),
+      body: (req.body ?? []).map((l, i) => ({
+        id: i,
+        status: { state: 'ready', labels: { derived: [l] } },
+      })),
     }));
     routes.handle('GetIdentity', () => ({ status: 200, body: [{ id: 'not-a-number' }] as never }));
   }),
@@ -37,9 +40,12 @@ function apiHive(extra = [fakeEndpointCell], flags: Record<string, unknown> = {}
 async function req(h: ReturnType<typeof apiHive>, method: string, path: string, body?: unknown) {
   const res = await h.get(ApiServer).app.request(`/v1${path}`, {
     method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   });
-  return { status: res.status, body: (await res.json().catch(() => undefined)) as unknown };
+  const parsed: unknown = await res.json().catch(() => undefined);
+  return { status: res.status, body: parsed };
 }
 
 describe('api cell', () => {
@@ -49,18 +55,34 @@ describe('api cell', () => {
     expect(missing).toEqual({ status: 400, body: 'invalid request: body.state is required' });
     const badEnum = await req(h, 'PUT', '/endpoint/12', { state: 'sleepy' });
     expect(badEnum.status).toBe(400);
-    expect(badEnum.body).toMatch(/^invalid request: body\.state must be one of: waiting-for-identity, not-ready/);
-    const badType = await req(h, 'PUT', '/endpoint/12', { state: 'ready', 'interface-index': 'eth0' });
-    expect(badType).toEqual({ status: 400, body: 'invalid request: body.interface-index must be integer' });
+    expect(badEnum.body).toMatch(
+      /^invalid request: body\.state must be one of: waiting-for-identity, not-ready/,
+    );
+    const badType = await req(h, 'PUT', '/endpoint/12', {
+      state: 'ready',
+      'interface-index': 'eth0',
+    });
+    expect(badType).toEqual({
+      status: 400,
+      body: 'invalid request: body.interface-index must be integer',
+    });
     const nested = await req(h, 'PUT', '/endpoint/12', { state: 'ready', addressing: { ipv4: 7 } });
-    expect(nested).toEqual({ status: 400, body: 'invalid request: body.addressing.ipv4 must be string' });
+    expect(nested).toEqual({
+      status: 400,
+      body: 'invalid request: body.addressing.ipv4 must be string',
+    });
     const ok = await req(h, 'PUT', '/endpoint/12', { state: 'waiting-for-identity' });
-    expect(ok).toEqual({ status: 201, body: { id: 12, status: { state: 'waiting-for-identity' } } });
+    expect(ok).toEqual({
+      status: 201,
+      body: { id: 12, status: { state: 'waiting-for-identity' } },
+    });
   });
 
   it('rejects malformed JSON and bad query parameters with 400', async () => {
     const h = apiHive();
-    const res = await h.get(ApiServer).app.request('/v1/endpoint/1', { method: 'PUT', body: '{"state":' });
+    const res = await h
+      .get(ApiServer)
+      .app.request('/v1/endpoint/1', { method: 'PUT', body: '{"state":' });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatch(/^invalid request: body is not valid JSON/);
     const q = await h.get(ApiServer).app.request('/v1/ipam?family=ipv5', { method: 'POST' });
@@ -74,7 +96,10 @@ describe('api cell', () => {
       status: 501,
       body: "GET /v1/bgp/peers is served by the 'bgp' cell, which is not part of this agent",
     });
-    expect(await req(h, 'GET', '/no/such')).toEqual({ status: 404, body: 'no such API path: GET /v1/no/such' });
+    expect(await req(h, 'GET', '/no/such')).toEqual({
+      status: 404,
+      body: 'no such API path: GET /v1/no/such',
+    });
   });
 
   it('refuses a reply that does not match the spec when response validation is on', async () => {
@@ -95,9 +120,13 @@ describe('api cell', () => {
     const path = h.get(ApiServer).socketPath;
     expect(statSync(path).mode & 0o777).toBe(SOCKET_MODE);
     const api = new ApiClient(path);
-    const eps = await api.request<{ status: { labels: { derived: string[] } } }[]>('GET', '/endpoint', {
-      body: ['k8s:app=web'],
-    });
+    const eps = await api.request<{ status: { labels: { derived: string[] } } }[]>(
+      'GET',
+      '/endpoint',
+      {
+        body: ['k8s:app=web'],
+      },
+    );
     expect(eps.map((e) => e.status.labels.derived)).toEqual([['k8s:app=web']]);
     await expect(api.request('PUT', '/endpoint/1', { body: {} })).rejects.toThrow(ApiClientError);
     api.close();
@@ -109,8 +138,13 @@ describe('api cell', () => {
     const h = apiHive([fakeEndpointCell], { 'api-body-limit': 1024 });
     await h.requireStart();
     const api = new ApiClient(h.get(ApiServer).socketPath);
-    const big = { state: 'ready', labels: Array.from({ length: 200 }, (_, i) => `k8s:label${i}=value`) };
-    await expect(api.request('PUT', '/endpoint/1', { body: big })).rejects.toThrow(/413.*larger than 1024 bytes/);
+    const big = {
+      state: 'ready',
+      labels: Array.from({ length: 200 }, (_, i) => `k8s:label${i}=value`),
+    };
+    await expect(api.request('PUT', '/endpoint/1', { body: big })).rejects.toThrow(
+      /413.*larger than 1024 bytes/,
+    );
     api.close();
   });
 

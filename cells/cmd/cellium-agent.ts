@@ -25,13 +25,21 @@ directory of one file per flag (--config-dir, as a ConfigMap mounts it) and a YA
 (--config), in that order of precedence after the command line.`;
 
 const COMMAND_FLAGS: FlagInfo[] = [
-  { name: 'config', module: 'cellium-agent', spec: flag.string('', 'YAML or JSON file of flag values') },
+  {
+    name: 'config',
+    module: 'cellium-agent',
+    spec: flag.string('', 'YAML or JSON file of flag values'),
+  },
   {
     name: 'config-dir',
     module: 'cellium-agent',
     spec: flag.string('', 'Directory with one file per flag, as a ConfigMap is mounted'),
   },
-  { name: 'dot', module: 'cellium-agent', spec: flag.bool(false, "With 'hive': print a graphviz graph") },
+  {
+    name: 'dot',
+    module: 'cellium-agent',
+    spec: flag.bool(false, "With 'hive': print a graphviz graph"),
+  },
 ];
 
 async function main(argv: string[]): Promise<number> {

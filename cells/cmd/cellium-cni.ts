@@ -24,7 +24,9 @@ if (command === 'VERSION') {
   reply({ cniVersion: '1.0.0', supportedVersions: SUPPORTED });
 }
 if (command === '') {
-  process.stderr.write(`cellium-cni ${celliumVersion()}: CNI plugin; run by the container runtime with CNI_COMMAND set\n`);
+  process.stderr.write(
+    `cellium-cni ${celliumVersion()}: CNI plugin; run by the container runtime with CNI_COMMAND set\n`,
+  );
   process.exit(1);
 }
 let cniVersion = '1.0.0';

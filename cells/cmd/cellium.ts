@@ -9,7 +9,7 @@ import {
   type Model,
 } from '../../core/api/index.js';
 import { celliumVersion } from '../../core/version.js';
-import { statusText, table } from '../cli/render.js';
+import { statusText, table } from './cli-render.js';
 
 interface Globals {
   host?: string;
@@ -76,9 +76,13 @@ program
       const rows = Object.entries(realized?.options ?? {}).map(([k, v]) => [k, v]);
       rows.push(['policy-enforcement', realized?.['policy-enforcement'] ?? '']);
       if (opts.all) {
-        for (const [k, v] of Object.entries(cfg.status?.immutable ?? {})) rows.push([k, `${v} (immutable)`]);
+        for (const [k, v] of Object.entries(cfg.status?.immutable ?? {}))
+          rows.push([k, `${v} (immutable)`]);
       }
-      return table(['Option', 'Value'], rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '')));
+      return table(
+        ['Option', 'Value'],
+        rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '')),
+      );
     });
   });
 

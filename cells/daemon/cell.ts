@@ -6,11 +6,15 @@ import {
   invoke,
   module,
   provide,
+  providePrivate,
+  token,
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { daemonFlags, DaemonConfig } from './config.js';
 import { daemonConfiguration, debugInfo, patchConfig, statusResponse } from './handlers.js';
 import { StatusContributors, StatusRegistry } from './status.js';
+
+const Registry = token<StatusRegistry>('daemon/StatusRegistry');
 
 /** The daemon's own API: health, configuration, debug info; agent-wide settings. */
 export const daemonCell = module(
@@ -19,7 +23,8 @@ export const daemonCell = module(
   // --node-name, --cluster-name, --state-dir, --mtu, --policy-enforcement
   config(DaemonConfig, daemonFlags),
   // Other cells add their parts of /healthz, /config and /debuginfo here.
-  provide(StatusContributors, {}, () => new StatusRegistry()),
+  providePrivate(Registry, {}, () => new StatusRegistry()),
+  provide(StatusContributors, { r: Registry }, ({ r }) => r),
   invoke(
     'routes',
     {
@@ -28,19 +33,26 @@ export const daemonCell = module(
       flags: HiveConfig,
       health: HealthTree,
       hive: HiveInfo,
-      contributions: StatusContributors,
+      contributions: Registry,
     },
-    ({ routes, ...rest }) => {
-      const p = { ...rest, contributions: rest.contributions as StatusRegistry };
-      routes.handle('GetHealthz', (req) => ({
-        status: 200,
-        body: statusResponse(p, req.headers.brief === true),
-      }), 'daemon');
+    ({ routes, ...p }) => {
+      routes.handle(
+        'GetHealthz',
+        (req) => ({
+          status: 200,
+          body: statusResponse(p, req.headers.brief === true),
+        }),
+        'daemon',
+      );
       routes.handle('GetConfig', () => ({ status: 200, body: daemonConfiguration(p) }), 'daemon');
-      routes.handle('PatchConfig', (req) => {
-        patchConfig(p, req.body);
-        return { status: 200 };
-      }, 'daemon');
+      routes.handle(
+        'PatchConfig',
+        (req) => {
+          patchConfig(p, req.body);
+          return { status: 200 };
+        },
+        'daemon',
+      );
       routes.handle('GetDebuginfo', () => ({ status: 200, body: debugInfo(p) }), 'daemon');
     },
   ),

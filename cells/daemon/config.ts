@@ -7,7 +7,10 @@ import { flag, token, type ConfigOf } from '../../core/hive/index.js';
 export const daemonFlags = {
   'node-name': flag.string(hostname(), 'Name of this node'),
   'cluster-name': flag.string('default', 'Name of the cluster this node belongs to'),
-  'state-dir': flag.string(join(defaultRunDir(), 'state'), 'Directory for the agent state kept across restarts'),
+  'state-dir': flag.string(
+    join(defaultRunDir(), 'state'),
+    'Directory for the agent state kept across restarts',
+  ),
   mtu: flag.int(1500, 'MTU of the devices facing workloads', { min: 576, max: 65535 }),
   'policy-enforcement': flag.oneOf(
     ['default', 'always', 'never'],

@@ -26,7 +26,8 @@ const contributor = module(
   'Stands in for the IPAM cell',
   invoke('contribute', { c: StatusContributors }, ({ c }) =>
     c.add({
-      status: (s) => void (s.ipam = { allocations: { '10.0.0.5': 'default/web' }, ipv4: ['10.0.0.5'] }),
+      status: (s) =>
+        void (s.ipam = { allocations: { '10.0.0.5': 'default/web' }, ipv4: ['10.0.0.5'] }),
       config: (cfg) => void (cfg['ipam-mode'] = 'cluster-pool'),
     }),
   ),
@@ -34,12 +35,17 @@ const contributor = module(
 
 function daemonHive(extra = [contributor]) {
   const sock = join(mkdtempSync(join(tmpdir(), 'cellium-daemon-')), 'api.sock');
-  return testHive([apiCell, daemonCell, ...extra], { flags: { 'node-name': 'node1', 'socket-path': sock } });
+  return testHive([apiCell, daemonCell, ...extra], {
+    flags: { 'node-name': 'node1', 'socket-path': sock },
+  });
 }
 
 async function call(h: ReturnType<typeof daemonHive>, path: string, init: RequestInit = {}) {
   const res = await h.get(ApiServer).app.request(`/v1${path}`, init);
-  return { status: res.status, body: (await res.json().catch(() => undefined)) as Record<string, unknown> };
+  return {
+    status: res.status,
+    body: (await res.json().catch(() => undefined)) as Record<string, unknown>,
+  };
 }
 
 describe('daemon cell', () => {
@@ -50,12 +56,22 @@ describe('daemon cell', () => {
     const { status, body } = await call(h, '/healthz');
     expect(status).toBe(200);
     expect(body.cilium).toMatchObject({ state: 'Ok' });
-    for (const k of ['kvstore', 'kubernetes', 'container-runtime', 'cluster', 'ipam', 'controllers', 'proxy']) {
+    for (const k of [
+      'kvstore',
+      'kubernetes',
+      'container-runtime',
+      'cluster',
+      'ipam',
+      'controllers',
+      'proxy',
+    ]) {
       expect(body[k], k).toBeDefined();
     }
     expect(body.cluster).toMatchObject({ self: 'default/node1' });
     expect(body.ipam).toEqual({ allocations: { '10.0.0.5': 'default/web' }, ipv4: ['10.0.0.5'] });
-    const ids = (body['modules-health'] as { modules: { 'module-id': string }[] }).modules.map((m) => m['module-id']);
+    const ids = (body['modules-health'] as { modules: { 'module-id': string }[] }).modules.map(
+      (m) => m['module-id'],
+    );
     expect(ids).toEqual(expect.arrayContaining(['api', 'daemon']));
   });
 
@@ -80,17 +96,34 @@ describe('daemon cell', () => {
     const { body } = await call(h, '/config');
     const status = body.status as Record<string, Record<string, unknown>>;
     expect(body.spec).toEqual({ options: { debug: 'Disabled' }, 'policy-enforcement': 'default' });
-    expect(status.immutable).toMatchObject({ 'node-name': 'node1', mtu: '1500', 'hive-stop-timeout': '1m' });
+    expect(status.immutable).toMatchObject({
+      'node-name': 'node1',
+      mtu: '1500',
+      'hive-stop-timeout': '1m',
+    });
     expect(status.immutable?.debug).toBeUndefined();
-    expect(body.status).toMatchObject({ 'ipam-mode': 'cluster-pool', datapathMode: 'veth', deviceMTU: 1500 });
+    expect(body.status).toMatchObject({
+      'ipam-mode': 'cluster-pool',
+      datapathMode: 'veth',
+      deviceMTU: 1500,
+    });
   });
 
   it('changes runtime options with PATCH and rejects immutable, unknown or invalid ones naming them', async () => {
     const h = daemonHive();
     const patch = (body: unknown) =>
-      call(h, '/config', { method: 'PATCH', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-    expect((await patch({ options: { debug: 'Enabled' }, 'policy-enforcement': 'always' })).status).toBe(200);
-    expect((await call(h, '/config')).body.spec).toEqual({ options: { debug: 'Enabled' }, 'policy-enforcement': 'always' });
+      call(h, '/config', {
+        method: 'PATCH',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+    expect(
+      (await patch({ options: { debug: 'Enabled' }, 'policy-enforcement': 'always' })).status,
+    ).toBe(200);
+    expect((await call(h, '/config')).body.spec).toEqual({
+      options: { debug: 'Enabled' },
+      'policy-enforcement': 'always',
+    });
     expect(await patch({ options: { mtu: '9000' } })).toEqual({
       status: 400,
       body: 'option mtu: cannot be changed at runtime',
@@ -100,7 +133,10 @@ describe('daemon cell', () => {
       body: "option no-such: unknown option; option debug: invalid value 'sometimes': must be boolean",
     });
     expect(await patch({ 'policy-enforcement': 'sometimes' })).toMatchObject({ status: 400 });
-    expect((await call(h, '/config')).body.spec).toEqual({ options: { debug: 'Enabled' }, 'policy-enforcement': 'always' });
+    expect((await call(h, '/config')).body.spec).toEqual({
+      options: { debug: 'Enabled' },
+      'policy-enforcement': 'always',
+    });
   });
 
   it('answers /debuginfo with the version and a full status', async () => {

@@ -7,11 +7,11 @@ export type OperationId = keyof operations;
 export type Model<K extends keyof components['schemas']> = components['schemas'][K];
 
 type Op<K extends OperationId> = operations[K];
-type Part<K extends OperationId, P extends string> = Op<K>['parameters'] extends Record<P, infer T>
-  ? [T] extends [undefined] | [never]
-    ? Record<string, never>
-    : NonNullable<T>
-  : Record<string, never>;
+type Part<K extends OperationId, P extends 'path' | 'query' | 'header'> = [
+  NonNullable<Op<K>['parameters'][P]>,
+] extends [never]
+  ? Record<string, never>
+  : NonNullable<Op<K>['parameters'][P]>;
 
 type BodyOf<R> = R extends { content: { 'application/json': infer B } } ? B : undefined;
 
@@ -21,7 +21,10 @@ export interface ApiRequest<K extends OperationId> {
   readonly query: Part<K, 'query'>;
   /** Header names are lower-case. */
   readonly headers: Part<K, 'header'>;
-  readonly body: BodyOf<NonNullable<Op<K>['requestBody']>>;
+  /** Absent when the body is optional and was not sent. */
+  readonly body: undefined extends Op<K>['requestBody']
+    ? BodyOf<NonNullable<Op<K>['requestBody']>> | undefined
+    : BodyOf<NonNullable<Op<K>['requestBody']>>;
 }
 
 /** A reply: one of the operation's documented statuses and its body. */

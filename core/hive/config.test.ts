@@ -34,7 +34,10 @@ describe('resolveConfig', () => {
   it('takes flags over env over config dir over config file', () => {
     const dir = tmp();
     const file = join(dir, 'config.yaml');
-    writeFileSync(file, 'api-socket: /from/file\nbody-limit: 10\ndebug: true\ngc-interval: 1m\ndevices: [eth0]\n');
+    writeFileSync(
+      file,
+      'api-socket: /from/file\nbody-limit: 10\ndebug: true\ngc-interval: 1m\ndevices: [eth0]\n',
+    );
     const cm = join(dir, 'cm');
     mkdirSync(cm);
     writeFileSync(join(cm, 'api-socket'), '/from/dir\n');
@@ -56,7 +59,9 @@ describe('resolveConfig', () => {
   it('names every bad flag and the rule it breaks', () => {
     const err = (() => {
       try {
-        resolveConfig(flags, { flags: { 'body-limit': '0', mode: 'bridge', 'gc-interval': 'soon', 'no-such': '1' } });
+        resolveConfig(flags, {
+          flags: { 'body-limit': '0', mode: 'bridge', 'gc-interval': 'soon', 'no-such': '1' },
+        });
       } catch (e) {
         return e;
       }
@@ -64,8 +69,10 @@ describe('resolveConfig', () => {
     expect(err).toBeInstanceOf(ConfigError);
     const msg = (err as ConfigError).message;
     expect(msg).toContain('--no-such: unknown flag');
-    expect(msg).toContain("--body-limit: invalid value 0: must be >= 1");
-    expect(msg).toContain("--mode: invalid value 'bridge': must be equal to one of the allowed values (veth,ipvlan)");
+    expect(msg).toContain('--body-limit: invalid value 0: must be >= 1');
+    expect(msg).toContain(
+      "--mode: invalid value 'bridge': must be equal to one of the allowed values (veth,ipvlan)",
+    );
     expect(msg).toContain('--gc-interval: invalid value');
   });
 
@@ -86,7 +93,9 @@ describe('resolveConfig', () => {
   });
 
   it('requires a value for a non-boolean bare flag', () => {
-    expect(() => resolveConfig(flags, { flags: { 'api-socket': true } })).toThrow('--api-socket: needs a value');
+    expect(() => resolveConfig(flags, { flags: { 'api-socket': true } })).toThrow(
+      '--api-socket: needs a value',
+    );
   });
 });
 
@@ -97,7 +106,9 @@ describe('ConfigStore', () => {
     store.watch('debug').subscribe((v) => seen.push(v));
     store.set({ debug: 'Enabled' });
     expect(store.get('debug')).toBe(true);
-    expect(() => store.set({ debug: 'false', 'api-socket': '/x' })).toThrow('--api-socket: cannot be changed at runtime');
+    expect(() => store.set({ debug: 'false', 'api-socket': '/x' })).toThrow(
+      '--api-socket: cannot be changed at runtime',
+    );
     expect(store.get('debug')).toBe(true);
     expect(seen).toEqual([true]);
   });

@@ -47,19 +47,27 @@ export function envName(flag: string): string {
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = new WeakMap<object, ValidateFunction>();
+/** A compiled validator, used as a plain predicate (not as a type guard). */
+interface Validator {
+  (value: unknown): boolean;
+  errors?: ValidateFunction['errors'];
+}
+
+const validators = new WeakMap<object, Validator>();
 
 function check(info: FlagInfo, value: unknown): string | undefined {
   let validate = validators.get(info.spec.schema);
   if (!validate) {
-    validate = ajv.compile(info.spec.schema);
+    validate = ajv.compile(info.spec.schema) as Validator;
     validators.set(info.spec.schema, validate);
   }
   if (validate(value)) return undefined;
   const err = validate.errors?.[0];
   const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
-  const allowed = err?.keyword === 'enum' ? ` (${info.spec.schema.enum as string[]} )` : '';
-  return `invalid value ${shown}: ${err?.message ?? 'invalid'}${allowed}`.replace(' )', ')');
+  const allowed = Array.isArray(info.spec.schema.enum)
+    ? ` (${(info.spec.schema.enum as unknown[]).map(String).join(',')})`
+    : '';
+  return `invalid value ${shown}: ${err?.message ?? 'invalid'}${allowed}`;
 }
 
 function readFileSource(path: string): Record<string, unknown> {

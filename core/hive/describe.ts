@@ -9,12 +9,18 @@ export function describeHive(hive: Hive): string {
     const pad = '  '.repeat(m.depth);
     out.push(`${pad}Ⓜ️ ${m.id.split('.').at(-1) ?? m.id} (${m.description})`);
     for (const c of m.configs) {
-      out.push(`${pad}    ⚙️ ${tokenName(c.token)}: ${Object.keys(c.flags).map((f) => `--${f}`).join(', ')}`);
+      out.push(
+        `${pad}    ⚙️ ${tokenName(c.token)}: ${Object.keys(c.flags)
+          .map((f) => `--${f}`)
+          .join(', ')}`,
+      );
     }
     for (const p of m.provides) {
       const deps = Object.values(p.deps).map(tokenName);
       const vis = p.isPrivate ? ' (private)' : '';
-      out.push(`${pad}    🚧 ${tokenName(p.token)}${vis}${deps.length ? ` ⇨ ${deps.join(', ')}` : ''}`);
+      out.push(
+        `${pad}    🚧 ${tokenName(p.token)}${vis}${deps.length ? ` ⇨ ${deps.join(', ')}` : ''}`,
+      );
     }
     for (const i of m.invokes) {
       const deps = Object.values(i.deps).map(tokenName);
@@ -44,10 +50,12 @@ export function dotGraph(hive: Hive): string {
     for (const i of m.invokes) out.push(`    ${q(`${m.id}:${i.name}`)} [shape=ellipse];`);
     out.push('  }');
     for (const p of m.provides) {
-      for (const d of Object.values(p.deps)) edges.push(`  ${q(tokenName(p.token))} -> ${q(tokenName(d))};`);
+      for (const d of Object.values(p.deps))
+        edges.push(`  ${q(tokenName(p.token))} -> ${q(tokenName(d))};`);
     }
     for (const i of m.invokes) {
-      for (const d of Object.values(i.deps)) edges.push(`  ${q(`${m.id}:${i.name}`)} -> ${q(tokenName(d))};`);
+      for (const d of Object.values(i.deps))
+        edges.push(`  ${q(`${m.id}:${i.name}`)} -> ${q(tokenName(d))};`);
     }
   });
   return [...out, ...edges, '}'].join('\n') + '\n';

@@ -17,7 +17,9 @@ export interface FlagSpec<T> {
 /** The flags of one config cell, keyed by kebab-case flag name. */
 export type FlagSet = Record<string, FlagSpec<unknown>>;
 
-type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
+type Camel<S extends string> = S extends `${infer H}-${infer T}`
+  ? `${H}${Capitalize<Camel<T>>}`
+  : S;
 
 /** The typed value a config cell provides: flag `api-body-limit` becomes `apiBodyLimit`. */
 export type ConfigOf<F extends FlagSet> = {

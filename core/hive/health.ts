@@ -37,9 +37,19 @@ export interface HealthNode {
   readonly children: readonly HealthNode[];
 }
 
+/** A readable message for anything thrown. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
+}
+
 function errorText(e: unknown): string | undefined {
-  if (e === undefined) return undefined;
-  return e instanceof Error ? e.message : String(e);
+  return e === undefined ? undefined : errorMessage(e);
 }
 
 /** Holds every component's latest status and builds the tree `cellium status` shows. */
@@ -114,7 +124,13 @@ export class HealthRegistry {
       }
       const children = [...childNames].sort().map((c) => build(`${prefix}${c}`, c));
       const status = this.statuses.get(id);
-      return { name, id, level: worst(status?.level, children), ...(status ? { status } : {}), children };
+      return {
+        name,
+        id,
+        level: worst(status?.level, children),
+        ...(status ? { status } : {}),
+        children,
+      };
     };
     return build(root, root.split('.').at(-1) ?? root);
   }

@@ -19,7 +19,10 @@ function storeCell(log: string[]) {
     'store',
     'A store',
     provide(Store, { lc: Lifecycle }, ({ lc }) => {
-      lc.append({ onStart: () => void log.push('start store'), onStop: () => void log.push('stop store') });
+      lc.append({
+        onStart: () => void log.push('start store'),
+        onStop: () => void log.push('stop store'),
+      });
       return { name: 'real' };
     }),
   );
@@ -30,7 +33,10 @@ function clientCell(log: string[]) {
     'client',
     'A client of the store',
     provide(Client, { store: Store, lc: Lifecycle }, ({ store, lc }) => {
-      lc.append({ onStart: () => void log.push('start client'), onStop: () => void log.push('stop client') });
+      lc.append({
+        onStart: () => void log.push('start client'),
+        onStop: () => void log.push('stop client'),
+      });
       return { store };
     }),
     invoke('use-client', { c: Client }, () => undefined),
@@ -49,7 +55,13 @@ describe('Hive', () => {
   it('builds only what an invoke reaches', async () => {
     let built = false;
     const Unused = token<number>('x/Unused');
-    const h = testHive([module('lazy', 'Lazy cell', provide(Unused, {}, () => ((built = true), 1)))]);
+    const h = testHive([
+      module(
+        'lazy',
+        'Lazy cell',
+        provide(Unused, {}, () => ((built = true), 1)),
+      ),
+    ]);
     await h.requireStart();
     expect(built).toBe(false);
   });
@@ -68,9 +80,12 @@ describe('Hive', () => {
   });
 
   it('rejects a token provided twice', () => {
-    expect(() => testHive([storeCell([]), module('other', 'Another store', provideValue(Store, { name: 'x' }))])).toThrow(
-      'store/Store is provided twice: by store and by other',
-    );
+    expect(() =>
+      testHive([
+        storeCell([]),
+        module('other', 'Another store', provideValue(Store, { name: 'x' })),
+      ]),
+    ).toThrow('store/Store is provided twice: by store and by other');
   });
 
   it('rejects circular dependencies', () => {
@@ -84,10 +99,20 @@ describe('Hive', () => {
   it('keeps private providers inside their module', () => {
     const Secret = token<number>('store/Secret');
     const cells = [
-      module('store', 'A store', providePrivate(Secret, {}, () => 42)),
-      module('thief', 'Wants the secret', invoke('steal', { s: Secret }, () => undefined)),
+      module(
+        'store',
+        'A store',
+        providePrivate(Secret, {}, () => 42),
+      ),
+      module(
+        'thief',
+        'Wants the secret',
+        invoke('steal', { s: Secret }, () => undefined),
+      ),
     ];
-    expect(() => testHive(cells)).toThrow("invoke 'steal' in module thief needs store/Secret, which is private to store");
+    expect(() => testHive(cells)).toThrow(
+      "invoke 'steal' in module thief needs store/Secret, which is private to store",
+    );
   });
 
   it('gives each module its own health scope and marks silent modules ok', async () => {
@@ -95,8 +120,16 @@ describe('Hive', () => {
       module(
         'agent',
         'The agent',
-        module('loud', 'Reports itself', invoke('report', { h: Health }, ({ h }) => h.ok('all good'))),
-        module('quiet', 'Says nothing', invoke('noop', {}, () => undefined)),
+        module(
+          'loud',
+          'Reports itself',
+          invoke('report', { h: Health }, ({ h }) => h.ok('all good')),
+        ),
+        module(
+          'quiet',
+          'Says nothing',
+          invoke('noop', {}, () => undefined),
+        ),
       ),
     ]);
     await h.requireStart();
@@ -109,8 +142,11 @@ describe('Hive', () => {
     expect(h.hive.health.tree('agent').level).toBe('stopped');
   });
 
-  it('provides config values under the cell token, camelCased', async () => {
-    const flags = { 'pod-cidr': flag.string('10.0.0.0/24', 'Pod CIDR'), 'max-pods': flag.int(110, 'Max pods') };
+  it('provides config values under the cell token, camelCased', () => {
+    const flags = {
+      'pod-cidr': flag.string('10.0.0.0/24', 'Pod CIDR'),
+      'max-pods': flag.int(110, 'Max pods'),
+    };
     const Cfg = token<ConfigOf<typeof flags>>('ipam/Config');
     const h = testHive([module('ipam', 'IPAM', config(Cfg, flags))], { flags: { 'max-pods': 5 } });
     expect(h.get(Cfg)).toEqual({ podCidr: '10.0.0.0/24', maxPods: 5 });
@@ -119,7 +155,13 @@ describe('Hive', () => {
 
 describe('Jobs', () => {
   function jobsHive(setup: (jobs: Jobs) => void) {
-    return testHive([module('worker', 'Runs jobs', invoke('add-jobs', { jobs: Jobs }, ({ jobs }) => setup(jobs)))]);
+    return testHive([
+      module(
+        'worker',
+        'Runs jobs',
+        invoke('add-jobs', { jobs: Jobs }, ({ jobs }) => setup(jobs)),
+      ),
+    ]);
   }
 
   it('retries a failing one-shot job and reports the error to health', async () => {
@@ -140,7 +182,9 @@ describe('Jobs', () => {
   });
 
   it('leaves a job that finally fails degraded with its error', async () => {
-    const h = jobsHive((jobs) => jobs.oneShot('doomed', () => Promise.reject(new Error('no route to host'))));
+    const h = jobsHive((jobs) =>
+      jobs.oneShot('doomed', () => Promise.reject(new Error('no route to host'))),
+    );
     await h.requireStart();
     const s = await eventually(() => h.hive.health.get('worker.job-doomed'));
     expect(s).toMatchObject({ level: 'degraded', message: 'failed', error: 'no route to host' });

@@ -1,6 +1,12 @@
 import { Container } from 'inversify';
 import type { Cell, ConfigCell, InvokeCell, ProvideCell } from './cell.js';
-import { ConfigStore, HiveConfig, resolveConfig, type ConfigSources, type FlagInfo } from './config.js';
+import {
+  ConfigStore,
+  HiveConfig,
+  resolveConfig,
+  type ConfigSources,
+  type FlagInfo,
+} from './config.js';
 import { camelCase, flag, type FlagSet } from './flags.js';
 import { Health, HealthRegistry, HealthTree } from './health.js';
 import { JobGroup, Jobs, Shutdowner } from './jobs.js';
@@ -221,7 +227,8 @@ export class Hive {
       await this.lifecycle.stop();
     } finally {
       for (const m of this.modules) {
-        if (m.provides.length + m.invokes.length > 0) this.health.report(m.id, 'stopped', 'stopped');
+        if (m.provides.length + m.invokes.length > 0)
+          this.health.report(m.id, 'stopped', 'stopped');
       }
       this.currentPhase = 'stopped';
       this.logger.info('hive stopped');
@@ -253,7 +260,9 @@ export class Hive {
   }
 
   /** The provider of a token and its module, for `cellium-agent hive`. */
-  providerOf(tok: symbol): { readonly module: string; readonly deps: readonly symbol[] } | undefined {
+  providerOf(
+    tok: symbol,
+  ): { readonly module: string; readonly deps: readonly symbol[] } | undefined {
     const p = this.providers.get(tok);
     return p && { module: p.module, deps: Object.values(p.cell.deps) };
   }
@@ -318,7 +327,13 @@ export class Hive {
           configs.push({ cell, module: id });
           (info.configs as ConfigCell[]).push(cell);
           this.providers.set(cell.token, {
-            cell: { kind: 'provide', token: cell.token, deps: {}, factory: () => null, isPrivate: false },
+            cell: {
+              kind: 'provide',
+              token: cell.token,
+              deps: {},
+              factory: () => null,
+              isPrivate: false,
+            },
             module: id,
           });
           break;
@@ -338,7 +353,11 @@ export class Hive {
         module: p.module,
         what: `the constructor of ${tokenName(t)}`,
       })),
-      ...this.invokes.map((i) => ({ deps: i.cell.deps, module: i.module, what: `invoke '${i.cell.name}'` })),
+      ...this.invokes.map((i) => ({
+        deps: i.cell.deps,
+        module: i.module,
+        what: `invoke '${i.cell.name}'`,
+      })),
     ];
     for (const u of users) {
       for (const dep of Object.values(u.deps)) {

@@ -10,3 +10,4 @@ export * from './logger.js';
 export * from './hive.js';
 export * from './describe.js';
 export * from './args.js';
+export * from './trigger.js';

@@ -3,6 +3,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type Backoff } from './backoff.js';
 import type { Health } from './health.js';
 import type { Lifecycle } from './lifecycle.js';
+import { Trigger } from './trigger.js';
 
 /** What a job function receives: cancelled when its cell stops; its own health scope. */
 export interface JobContext {
@@ -93,27 +94,19 @@ export class JobGroup implements Jobs {
     opts: { readonly trigger?: Observable<unknown> } = {},
   ): void {
     this.add(name, async (ctx) => {
-      let wake: (() => void) | undefined;
-      let triggered = false;
+      const trigger = new Trigger();
       const sub = opts.trigger?.subscribe(() => {
-        triggered = true;
-        wake?.();
+        trigger.poke();
       });
       try {
         while (!ctx.signal.aborted) {
-          triggered = false;
           try {
             await fn(ctx);
             ctx.health.ok('ran');
           } catch (e) {
             ctx.health.degraded('run failed', e);
           }
-          if (triggered) continue;
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            void sleep(intervalMs, ctx.signal).then(resolve);
-          });
-          wake = undefined;
+          await trigger.wait(intervalMs, ctx.signal);
         }
       } finally {
         sub?.unsubscribe();

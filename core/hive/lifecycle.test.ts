@@ -21,8 +21,14 @@ describe('HiveLifecycle', () => {
   it('rolls back what started when a start hook fails, and names the module', async () => {
     const lc = new HiveLifecycle(timeouts);
     const log: string[] = [];
-    lc.scoped('agent.a').append({ onStart: () => void log.push('start a'), onStop: () => void log.push('stop a') });
-    lc.scoped('agent.b').append({ onStart: () => void log.push('start b'), onStop: () => void log.push('stop b') });
+    lc.scoped('agent.a').append({
+      onStart: () => void log.push('start a'),
+      onStop: () => void log.push('stop a'),
+    });
+    lc.scoped('agent.b').append({
+      onStart: () => void log.push('start b'),
+      onStop: () => void log.push('stop b'),
+    });
     lc.scoped('agent.bad').append(
       {
         onStart: () => {

@@ -113,7 +113,8 @@ export class HiveLifecycle {
       if (!h) break;
       this.onEvent('starting', h);
       try {
-        if (h.hook.onStart) await runWithTimeout(h.hook.onStart.bind(h.hook), this.timeouts.startMs);
+        if (h.hook.onStart)
+          await runWithTimeout(h.hook.onStart.bind(h.hook), this.timeouts.startMs);
       } catch (e) {
         const err = new HookError('start', h, e);
         await this.stop().catch(() => undefined);
@@ -139,8 +140,10 @@ export class HiveLifecycle {
       this.onEvent('stopped', h);
     }
     this.started = [];
-    if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
+    const [first] = errors;
+    if (errors.length === 1 && first) throw first;
+    if (errors.length > 1)
+      throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
   }
 }
 

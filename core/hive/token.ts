@@ -3,7 +3,7 @@ export type Token<T> = symbol & { readonly __cellium?: T };
 
 /** Creates a token; by convention the description is `'<cell-id>/<Name>'`. */
 export function token<T>(description: string): Token<T> {
-  return Symbol(description) as Token<T>;
+  return Symbol(description);
 }
 
 /** The readable name of a token, for messages and `cellium-agent hive`. */

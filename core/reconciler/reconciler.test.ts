@@ -19,7 +19,7 @@ class Target implements Operations<Route> {
   pruneFails = false;
   updates = 0;
 
-  update(_: unknown, r: Route): void {
+  update(_: unknown, r: Route): void | Promise<void> {
     this.updates++;
     if (this.failing.has(r.prefix)) throw new Error(`E2BIG: map full writing ${r.prefix}`);
     this.entries.set(r.prefix, r.via);
@@ -69,7 +69,10 @@ describe('reconciler', () => {
     s.put('10.0.2.0/24', 'eth1');
     await s.rec().waitUntilReconciled(s.routes.revision(s.db.readTxn()));
     expect(s.status('10.0.1.0/24')?.kind).toBe('done');
-    expect(Object.fromEntries(s.target.entries)).toEqual({ '10.0.1.0/24': 'eth0', '10.0.2.0/24': 'eth1' });
+    expect(Object.fromEntries(s.target.entries)).toEqual({
+      '10.0.1.0/24': 'eth0',
+      '10.0.2.0/24': 'eth1',
+    });
   });
 
   it('records the error, retries with backoff and recovers; health follows', async () => {
@@ -115,7 +118,9 @@ describe('reconciler', () => {
     target.entries.set('stale', 'x');
     const s = setup(target);
     await s.h.requireStart();
-    await eventually(() => s.h.hive.health.get('routes.job-reconcile-routes')?.level === 'degraded');
+    await eventually(
+      () => s.h.hive.health.get('routes.job-reconcile-routes')?.level === 'degraded',
+    );
     target.pruneFails = false;
     s.rec().triggerFull();
     await eventually(() => target.entries.size === 0);
@@ -127,8 +132,8 @@ describe('reconciler', () => {
     let release: (() => void) | undefined;
     const orig = s.target.update.bind(s.target);
     s.target.update = (ctx, r) => {
-      orig(ctx, r);
-      if (r.via === 'slow') return new Promise<void>((res) => (release = res)) as unknown as void;
+      void orig(ctx, r);
+      if (r.via === 'slow') return new Promise<void>((res) => (release = res));
     };
     await s.h.requireStart();
     s.put('10.0.1.0/24', 'slow');

@@ -1,5 +1,6 @@
 import { filter, type Subscription } from 'rxjs';
-import { backoffDelay, DEFAULT_BACKOFF, sleep, type Backoff } from '../hive/backoff.js';
+import { backoffDelay, DEFAULT_BACKOFF, type Backoff } from '../hive/backoff.js';
+import { Trigger } from '../hive/trigger.js';
 import type { Health } from '../hive/health.js';
 import type { JobContext, Jobs } from '../hive/jobs.js';
 import type { DB, Table } from '../statedb/index.js';
@@ -70,13 +71,7 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
   let processedRev = 0;
   let fullRequested = true;
   let lastFull = 0;
-  let wake: (() => void) | undefined;
-  let dirty = true;
-
-  const poke = (): void => {
-    dirty = true;
-    wake?.();
-  };
+  const trigger = new Trigger();
 
   const fail = (k: string, rev: number, e: unknown, results: Result[], deleted?: T): void => {
     const prev = retries.get(k);
@@ -151,7 +146,11 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
       } else await update(ctx, cur.obj, cur.rev, results);
     }
     const more = changes.length >= cfg.roundSize;
-    if (!more && table.initialized(txn) && (fullRequested || now - lastFull >= cfg.pruneIntervalMs)) {
+    if (
+      !more &&
+      table.initialized(txn) &&
+      (fullRequested || now - lastFull >= cfg.pruneIntervalMs)
+    ) {
       fullRequested = false;
       lastFull = now;
       for (const obj of table.all(txn)) {
@@ -197,17 +196,13 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     const it = table.changes();
     const sub: Subscription = db.commits$
       .pipe(filter((names) => names.has(table.name)))
-      .subscribe(poke);
+      .subscribe(() => {
+        trigger.poke();
+      });
     try {
       while (!ctx.signal.aborted) {
-        dirty = false;
         const more = await round(ctx, it);
-        if (more || dirty) continue;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          void sleep(nextDue(), ctx.signal).then(resolve);
-        });
-        wake = undefined;
+        if (!more) await trigger.wait(nextDue(), ctx.signal);
       }
     } finally {
       sub.unsubscribe();
@@ -224,7 +219,7 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
           }),
     triggerFull: () => {
       fullRequested = true;
-      poke();
+      trigger.poke();
     },
     failing: () => errors,
   };

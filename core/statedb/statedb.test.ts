@@ -98,9 +98,9 @@ describe('statedb', () => {
     db.update([pods], (w) => w.insert(pods, { name: 'a', ns: 'x', ip: '1' }));
     const rev = pods.getEntry(db.readTxn(), 'x/a')!.rev;
     db.update([pods], (w) => w.insert(pods, { name: 'a', ns: 'x', ip: '2' }));
-    expect(() => db.update([pods], (w) => w.compareAndSwap(pods, { name: 'a', ns: 'x', ip: '3' }, rev))).toThrow(
-      RevisionMismatchError,
-    );
+    expect(() =>
+      db.update([pods], (w) => w.compareAndSwap(pods, { name: 'a', ns: 'x', ip: '3' }, rev)),
+    ).toThrow(RevisionMismatchError);
   });
 
   it('change iterators see each object once at its latest revision, deletions included, after many revisions', () => {
@@ -144,7 +144,9 @@ describe('statedb', () => {
     const { db, pods } = setup();
     db.update([pods], (w) => w.insert(pods, { name: 'a', ns: 'x', ip: '1' }));
     const batches: string[][] = [];
-    const sub = pods.observe().subscribe((b) => batches.push(b.map((c) => `${c.deleted ? '-' : '+'}${c.object.name}`)));
+    const sub = pods
+      .observe()
+      .subscribe((b) => batches.push(b.map((c) => `${c.deleted ? '-' : '+'}${c.object.name}`)));
     db.update([pods], (w) => w.insert(pods, { name: 'b', ns: 'x', ip: '2' }));
     db.update([pods], (w) => w.deleteKey(pods, 'x/a'));
     sub.unsubscribe();

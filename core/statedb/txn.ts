@@ -160,7 +160,9 @@ export class WriteTxn extends ReadTxn {
   }
 
   override state<T>(table: Table<T>): TableState<T> {
-    return (this.drafts.get(table as Table<unknown>) as TableState<T> | undefined) ?? super.state(table);
+    return (
+      (this.drafts.get(table as Table<unknown>) as TableState<T> | undefined) ?? super.state(table)
+    );
   }
 
   private finish(): void {
@@ -186,7 +188,7 @@ export class WriteTxn extends ReadTxn {
         graveByKey: s.graveByKey.clone(),
         pendingInit: new Set(s.pendingInit),
       };
-      this.drafts.set(table as Table<unknown>, d as Draft<unknown>);
+      this.drafts.set(table as Table<unknown>, d);
     }
     return d;
   }

@@ -1,5 +1,6 @@
 import { onTestFinished } from 'vitest';
 import type { Cell, ProvideCell } from '../hive/cell.js';
+import { errorMessage } from '../hive/health.js';
 import { Hive } from '../hive/hive.js';
 import { newRootLogger } from '../hive/logger.js';
 import type { Token } from '../hive/token.js';
@@ -65,7 +66,9 @@ export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 10_000
       last = e;
     }
     if (Date.now() > end) {
-      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+      throw new Error(
+        `condition not met within ${timeoutMs} ms${last ? `: ${errorMessage(last)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -55,10 +55,14 @@ export async function startAgent(extraArgs: string[] = []): Promise<AgentProcess
   const dir = tempDir();
   const socket = join(dir, 'cellium.sock');
   const [bin, ...args] = program('cellium-agent');
-  const proc = spawn(bin ?? '', [...args, `--socket-path=${socket}`, `--state-dir=${join(dir, 'state')}`, ...extraArgs], {
-    cwd: ROOT,
-    env: process.env,
-  });
+  const proc = spawn(
+    bin ?? '',
+    [...args, `--socket-path=${socket}`, `--state-dir=${join(dir, 'state')}`, ...extraArgs],
+    {
+      cwd: ROOT,
+      env: process.env,
+    },
+  );
   let logs = '';
   proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));

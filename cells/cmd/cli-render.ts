@@ -6,7 +6,10 @@ type ModuleHealth = Model<'ModuleHealth'>;
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('   ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -63,7 +66,9 @@ export function statusText(s: Model<'StatusResponse'>, verbose: boolean): string
     ['Container runtime', s['container-runtime']],
     ['Cellium', s.cilium],
   ];
-  const lines = rows.map(([k, v]) => `${`${k}:`.padEnd(20)}${v?.state ?? 'Unknown'}   ${v?.msg ?? ''}`.trimEnd());
+  const lines = rows.map(([k, v]) =>
+    `${`${k}:`.padEnd(20)}${v?.state ?? 'Unknown'}   ${v?.msg ?? ''}`.trimEnd(),
+  );
   const ipam = s.ipam;
   if (ipam?.allocations) {
     lines.push(`${'IPAM:'.padEnd(20)}${Object.keys(ipam.allocations).length} allocated`);
