@@ -2,7 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-let version: string | undefined;
+// Set by scripts/build.ts in the built programs.
+declare const __CELLIUM_VERSION__: string | undefined;
+
+let version: string | undefined =
+  typeof __CELLIUM_VERSION__ === 'string' ? __CELLIUM_VERSION__ : undefined;
 
 /** Cellium's version, from package.json (found from sources and from dist/ alike). */
 export function celliumVersion(): string {

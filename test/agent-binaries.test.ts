@@ -1,7 +1,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { program, run, startAgent, tempDir } from './support/procs.js';
+import { spawn } from 'node:child_process';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { eventually } from '../core/testing/test-hive.js';
+import { program, ROOT, run, startAgent, tempDir } from './support/procs.js';
 
 describe('cellium-agent and cellium', () => {
   it('runs with embedded defaults; `cellium status` shows every cell healthy', async () => {
@@ -117,5 +119,39 @@ describe('cellium-agent and cellium', () => {
       cniVersion: '1.0.0',
       supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'],
     });
+  });
+});
+
+describe('the built programs', () => {
+  it('run from their bundles with the spec embedded: agent, status over the socket, clean stop', async () => {
+    const build = await run([process.execPath, '--import', 'tsx', 'scripts/build.ts']);
+    expect(build.code, build.stderr).toBe(0);
+    const dir = tempDir();
+    const socket = join(dir, 'api.sock');
+    const agent = spawn(
+      process.execPath,
+      ['dist/cellium-agent.mjs', `--socket-path=${socket}`, `--state-dir=${dir}/state`],
+      {
+        cwd: ROOT,
+      },
+    );
+    onTestFinished(() => {
+      if (agent.exitCode === null) agent.kill('SIGKILL');
+    });
+    const status = await eventually(async () => {
+      const r = await run([
+        process.execPath,
+        'dist/cellium.mjs',
+        '-H',
+        `unix://${socket}`,
+        'status',
+      ]);
+      return r.code === 0 ? r : undefined;
+    }, 30_000);
+    expect(status.stdout).toMatch(/Cellium:\s+Ok\s+Cellium \d+\.\d+\.\d+/);
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+    expect(agent.exitCode).toBe(0);
+    expect(existsSync(socket)).toBe(false);
   });
 });

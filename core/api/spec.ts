@@ -60,12 +60,22 @@ function jsonSchemaOf(content: unknown): JsonSchema | undefined {
   return json?.schema as JsonSchema | undefined;
 }
 
+// Set by scripts/build.ts: the spec as JSON, so the built agent does not parse YAML at start.
+declare const __CELLIUM_SPEC__: string | undefined;
+
+function readSpecDocument(path: string | undefined): Obj {
+  if (path === undefined && typeof __CELLIUM_SPEC__ === 'string') {
+    return JSON.parse(__CELLIUM_SPEC__) as Obj;
+  }
+  return parseYaml(readFileSync(path ?? specPath(), 'utf8')) as Obj;
+}
+
 let cached: ApiSpec | undefined;
 
-/** Loads and indexes the spec once per process. */
-export function loadSpec(path = specPath()): ApiSpec {
-  if (cached && path === specPath()) return cached;
-  const doc = parseYaml(readFileSync(path, 'utf8')) as Obj;
+/** Loads and indexes the spec (api-spec/openapi.yaml unless `path` is given) once per process. */
+export function loadSpec(path?: string): ApiSpec {
+  if (cached && path === undefined) return cached;
+  const doc = readSpecDocument(path);
   const operations = new Map<string, OperationSpec>();
   const servers = doc.servers as { url: string }[] | undefined;
   for (const [p, item] of Object.entries(doc.paths as Obj)) {
@@ -99,6 +109,6 @@ export function loadSpec(path = specPath()): ApiSpec {
     }
   }
   const spec = { basePath: servers?.[0]?.url ?? '/v1', document: doc, operations };
-  if (path === specPath()) cached = spec;
+  if (path === undefined) cached = spec;
   return spec;
 }

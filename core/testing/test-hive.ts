@@ -55,13 +55,16 @@ export function testHive(cells: readonly Cell[], opts?: TestHiveOptions): TestHi
 }
 
 /** Polls `fn` until it returns a truthy value, or fails after `timeoutMs` (event waits only). */
-export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  fn: () => T | Promise<T>,
+  timeoutMs = 10_000,
+): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as Exclude<T, undefined | null | false | 0 | ''>;
     } catch (e) {
       last = e;
     }

@@ -1,0 +1,122 @@
+// Foundation benchmarks: agent cold start → healthy, and GET /v1/healthz throughput over the
+// unix socket. Prints a table; `npm run bench` builds first and runs the built agent.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const AGENT = join(ROOT, 'dist', 'cellium-agent.mjs');
+const STARTS = Number(process.env.BENCH_STARTS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+
+function get(
+  agent: Agent,
+  socketPath: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, agent, path, headers: { host: 'localhost' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function startAgent(
+  dir: string,
+): Promise<{ ms: number; stop: () => Promise<void>; socket: string }> {
+  const socket = join(dir, 'api.sock');
+  const t0 = performance.now();
+  const proc = spawn(
+    process.execPath,
+    [AGENT, `--socket-path=${socket}`, `--state-dir=${join(dir, 'state')}`],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const agent = new Agent({ keepAlive: false });
+  for (;;) {
+    const r = await get(agent, socket, '/v1/healthz?').catch(() => undefined);
+    if (
+      r?.status === 200 &&
+      (JSON.parse(r.body) as { cilium: { state: string } }).cilium.state === 'Ok'
+    )
+      break;
+    if (performance.now() - t0 > 30_000) throw new Error('agent did not become healthy in 30 s');
+    await new Promise((res) => setTimeout(res, 2));
+  }
+  const ms = performance.now() - t0;
+  return {
+    ms,
+    socket,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+async function throughput(
+  socket: string,
+): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      const r = await get(agent, socket, '/v1/healthz').catch(() => undefined);
+      if (r?.status !== 200) errors++;
+      lat.push(performance.now() - t);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const secs = (performance.now() - t0) / 1000;
+  agent.destroy();
+  return { rps: lat.length / secs, p50: pct(lat, 50), p99: pct(lat, 99), errors };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'cellium-bench-'));
+try {
+  const starts: number[] = [];
+  for (let i = 0; i < STARTS; i++) {
+    const a = await startAgent(join(dir, `s${i}`));
+    starts.push(a.ms);
+    await a.stop();
+  }
+  const a = await startAgent(join(dir, 'tp'));
+  await throughput(a.socket); // warm-up run is measured again below
+  const tp = await throughput(a.socket);
+  await a.stop();
+
+  const rows: [string, string, string][] = [
+    ['cold start → healthy, p50', `${pct(starts, 50).toFixed(0)} ms`, '< 500 ms'],
+    ['cold start → healthy, max', `${Math.max(...starts).toFixed(0)} ms`, ''],
+    [`GET /v1/healthz, ${CONCURRENCY} clients`, `${tp.rps.toFixed(0)} req/s`, '≥ 5,000 req/s'],
+    ['  latency p50 / p99', `${tp.p50.toFixed(2)} / ${tp.p99.toFixed(2)} ms`, ''],
+    ['  errors', String(tp.errors), '0'],
+  ];
+  console.log(
+    `\nCellium foundation benchmark (${cpus().length} CPUs, node ${process.version}, ${STARTS} starts, ${SECONDS} s load)\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,34 @@
+// Builds the three programs as single-file ESM bundles in dist/ (fast start: one file to load,
+// the API spec embedded as JSON instead of parsed from YAML at every start).
+import { chmodSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { parse } from 'yaml';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const spec = parse(readFileSync(`${root}api-spec/openapi.yaml`, 'utf8')) as unknown;
+const version = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string })
+  .version;
+
+const programs = ['cellium-agent', 'cellium', 'cellium-cni'];
+await build({
+  entryPoints: programs.map((p) => `${root}cells/cmd/${p}.ts`),
+  outdir: `${root}dist`,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  // Some dependencies are CommonJS and call require().
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
+  define: {
+    __CELLIUM_SPEC__: JSON.stringify(JSON.stringify(spec)),
+    __CELLIUM_VERSION__: JSON.stringify(version),
+  },
+});
+for (const p of programs) chmodSync(`${root}dist/${p}.mjs`, 0o755);
+console.log(`built ${programs.map((p) => `dist/${p}.mjs`).join(', ')}`);
