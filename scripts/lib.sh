@@ -1,9 +1,11 @@
 # Shared by scripts/*.sh: install what the project needs, only when it is missing.
 
-# Node packages from package-lock.json (npm ci), skipped when node_modules is current.
+# Node packages at the versions package-lock.json pins, skipped when node_modules is current.
+# `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (rollup's,
+# esbuild's) out of the lock file it writes, and then `npm ci` refuses that same file.
 ensure_node_modules() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund
+    npm install --no-audit --no-fund
   fi
 }
 
