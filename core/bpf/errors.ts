@@ -1,0 +1,70 @@
+import { constants } from 'node:os';
+
+/** Errno values the map code checks for. */
+export const E = {
+  EPERM: constants.errno.EPERM,
+  ENOENT: constants.errno.ENOENT,
+  E2BIG: constants.errno.E2BIG,
+  EBADF: constants.errno.EBADF,
+  EACCES: constants.errno.EACCES,
+  EEXIST: constants.errno.EEXIST,
+  EINVAL: constants.errno.EINVAL,
+  ENOSPC: constants.errno.ENOSPC,
+  ENOTSUP: 524, // the kernel's ENOTSUPP, which libc does not name
+} as const;
+
+const NAMES = new Map<number, string>(
+  Object.entries(constants.errno).map(([name, n]) => [n, name] as const),
+);
+NAMES.set(524, 'ENOTSUPP');
+
+/** The symbolic name of an errno (`E2BIG`). */
+export function errnoName(errno: number): string {
+  return NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/** What a failed bpf operation was working on, for the message. */
+export interface BpfTarget {
+  readonly kind: 'map' | 'program' | 'object' | 'link' | 'pin';
+  readonly name: string;
+  readonly maxEntries?: number;
+}
+
+function explain(op: string, errno: number, t: BpfTarget): string {
+  switch (errno) {
+    case E.E2BIG:
+      return t.kind === 'map' && op.startsWith('update')
+        ? `${t.kind} ${t.name} is full (max entries ${t.maxEntries ?? '?'})`
+        : `${t.kind} ${t.name}: argument too big`;
+    case E.EPERM:
+    case E.EACCES:
+      return `${op} ${t.kind} ${t.name}: not permitted; bpf() needs CAP_BPF and CAP_NET_ADMIN (run as root)`;
+    case E.ENOENT:
+      return `${op} ${t.kind} ${t.name}: no such ${t.kind === 'pin' ? 'pinned object' : 'entry'}`;
+    case E.EEXIST:
+      return `${op} ${t.kind} ${t.name}: entry already exists`;
+    default:
+      return `${op} ${t.kind} ${t.name}: ${errnoName(errno)}`;
+  }
+}
+
+/** A failed bpf() or libbpf call: the operation, what it was on, the errno and a readable message. */
+export class BpfError extends Error {
+  override name = 'BpfError';
+  readonly code: string;
+
+  constructor(
+    readonly op: string,
+    readonly errno: number,
+    readonly target: BpfTarget,
+  ) {
+    super(`${explain(op, errno, target)} (${errnoName(errno)})`);
+    this.code = errnoName(errno);
+  }
+}
+
+/** Throws BpfError when a libbpf call returned a negative errno. */
+export function check(ret: number, op: string, target: BpfTarget): number {
+  if (ret < 0) throw new BpfError(op, -ret, target);
+  return ret;
+}

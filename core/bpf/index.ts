@@ -1,0 +1,11 @@
+export * from './btf.js';
+export * from './codec.js';
+export * from './errors.js';
+export * from './map.js';
+export * from './map.faulty.js';
+export * from './map.kernel.js';
+export * from './map.memory.js';
+export * from './object.js';
+export * from './open.js';
+export { libbpfStatus } from './libbpf.js';
+export * from './bpffs.js';

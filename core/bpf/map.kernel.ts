@@ -1,0 +1,238 @@
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { BpfError, check, E, type BpfTarget } from './errors.js';
+import { libbpf, SIZES, type Libbpf, type MapInfo } from './libbpf.js';
+import { flagValue, isPerCpu, MapType, type RawMap, type UpdateFlag } from './map.js';
+
+/** The shape of a map to create or open. `valueSize` is one CPU's value for per-CPU maps. */
+export interface KernelMapShape {
+  readonly name: string;
+  readonly type: MapType;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
+/** What happened when a pinned map was opened. */
+export type PinOutcome = 'created' | 'reused' | 'migrated' | 'recreated';
+
+function target(s: KernelMapShape): BpfTarget {
+  return { kind: 'map', name: s.name, maxEntries: s.maxEntries };
+}
+
+let cpus: number | undefined;
+
+/** The number of possible CPUs (the stride count of per-CPU values). */
+export function possibleCpus(): number {
+  cpus ??= check(libbpf().libbpf_num_possible_cpus(), 'count CPUs', { kind: 'map', name: '-' });
+  return cpus;
+}
+
+class KernelMap implements RawMap {
+  readonly backend = 'kernel' as const;
+  readonly ncpus: number;
+  readonly valueSize: number;
+  private readonly lib: Libbpf;
+  private readonly t: BpfTarget;
+  private readonly count = new Uint32Array(1);
+  private readonly batchOpts;
+  private batchUnsupported: boolean;
+  private closed = false;
+
+  constructor(
+    readonly fd: number,
+    readonly shape: KernelMapShape,
+    readonly pinPath: string | undefined,
+  ) {
+    this.lib = libbpf();
+    this.t = target(shape);
+    this.ncpus = isPerCpu(shape.type) ? possibleCpus() : 1;
+    this.valueSize = isPerCpu(shape.type)
+      ? Math.ceil(shape.valueSize / 8) * 8 * this.ncpus
+      : shape.valueSize;
+    this.batchOpts = { sz: SIZES.batchOpts, elem_flags: 0, flags: 0 };
+    // The kernel has no batch operations for LPM tries.
+    this.batchUnsupported = shape.type === MapType.LpmTrie;
+  }
+
+  get name(): string {
+    return this.shape.name;
+  }
+  get type(): MapType {
+    return this.shape.type;
+  }
+  get keySize(): number {
+    return this.shape.keySize;
+  }
+  get maxEntries(): number {
+    return this.shape.maxEntries;
+  }
+  get flags(): number {
+    return this.shape.flags;
+  }
+
+  lookup(key: Buffer, out: Buffer): boolean {
+    const r = this.lib.bpf_map_lookup_elem(this.fd, key, out);
+    if (r === -E.ENOENT) return false;
+    check(r, 'lookup', this.t);
+    return true;
+  }
+
+  update(key: Buffer, value: Buffer, flag: UpdateFlag): void {
+    check(this.lib.bpf_map_update_elem(this.fd, key, value, flagValue(flag)), 'update', this.t);
+  }
+
+  delete(key: Buffer): boolean {
+    const r = this.lib.bpf_map_delete_elem(this.fd, key);
+    if (r === -E.ENOENT) return false;
+    check(r, 'delete', this.t);
+    return true;
+  }
+
+  nextKey(key: Buffer | null, out: Buffer): boolean {
+    const r = this.lib.bpf_map_get_next_key(this.fd, key, out);
+    if (r === -E.ENOENT) return false;
+    check(r, 'iterate', this.t);
+    return true;
+  }
+
+  updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
+    if (!this.batchUnsupported) {
+      this.count[0] = count;
+      this.batchOpts.elem_flags = flagValue(flag);
+      const r = this.lib.bpf_map_update_batch(this.fd, keys, values, this.count, this.batchOpts);
+      if (r !== -E.EINVAL && r !== -E.ENOTSUP) {
+        check(r, 'update batch', this.t);
+        return;
+      }
+      this.batchUnsupported = true;
+    }
+    const ks = this.shape.keySize;
+    const vs = this.valueSize;
+    for (let i = 0; i < count; i++) {
+      this.update(keys.subarray(i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs), flag);
+    }
+  }
+
+  deleteBatch(keys: Buffer, count: number): number {
+    let n = 0;
+    const ks = this.shape.keySize;
+    // The kernel's batch delete fails on the first absent key; per key, absence is fine.
+    for (let i = 0; i < count; i++) if (this.delete(keys.subarray(i * ks, (i + 1) * ks))) n++;
+    return n;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lib.close(this.fd);
+  }
+}
+
+function create(s: KernelMapShape): number {
+  const lib = libbpf();
+  return check(
+    lib.bpf_map_create(s.type, s.name.slice(0, 15), s.keySize, s.valueSize, s.maxEntries, {
+      sz: SIZES.mapCreateOpts,
+      map_flags: s.flags,
+    }),
+    'create',
+    target(s),
+  );
+}
+
+/** The kernel's description of an open map. */
+export function mapInfo(fd: number, name: string): MapInfo {
+  const info = {} as MapInfo;
+  check(libbpf().bpf_obj_get_info_by_fd(fd, info, [SIZES.mapInfo]), 'inspect', {
+    kind: 'map',
+    name,
+  });
+  return info;
+}
+
+function sameShape(info: MapInfo, s: KernelMapShape): boolean {
+  return (
+    info.type === (s.type as number) &&
+    info.key_size === s.keySize &&
+    info.value_size === s.valueSize &&
+    info.max_entries === s.maxEntries &&
+    info.map_flags === s.flags
+  );
+}
+
+/** Copies what fits from an old map into a new one of another shape; returns how many. */
+function migrate(oldFd: number, old: MapInfo, fresh: KernelMap): number {
+  if (
+    old.key_size !== fresh.keySize ||
+    old.value_size !== fresh.shape.valueSize ||
+    old.type !== (fresh.type as number)
+  ) {
+    return 0; // a different layout: nothing can be carried over safely
+  }
+  const lib = libbpf();
+  const valueBytes = isPerCpu(fresh.type) ? fresh.valueSize : old.value_size;
+  let cur: Buffer | null = null;
+  const val = Buffer.alloc(valueBytes);
+  let n = 0;
+  for (;;) {
+    const next = Buffer.alloc(old.key_size);
+    if (lib.bpf_map_get_next_key(oldFd, cur, next) !== 0) break;
+    if (lib.bpf_map_lookup_elem(oldFd, next, val) === 0 && n < fresh.maxEntries) {
+      fresh.update(next, val, 'any');
+      n++;
+    }
+    cur = next;
+  }
+  return n;
+}
+
+/**
+ * Opens the map pinned at `pinPath` if its shape matches; otherwise creates a new map, carries
+ * over what it can, and swaps the pin (rename on bpffs). Without a pin path, creates a map.
+ */
+export function openKernelMap(
+  s: KernelMapShape,
+  pinPath?: string,
+  log: (msg: string, outcome: PinOutcome) => void = () => undefined,
+): RawMap {
+  const lib = libbpf();
+  if (pinPath === undefined) return new KernelMap(create(s), s, undefined);
+  if (existsSync(pinPath)) {
+    const oldFd = check(lib.bpf_obj_get(pinPath), 'open pinned', { kind: 'pin', name: pinPath });
+    const info = mapInfo(oldFd, s.name);
+    if (sameShape(info, s)) {
+      log(`reopened pinned map ${pinPath}`, 'reused');
+      return new KernelMap(oldFd, s, pinPath);
+    }
+    const fresh = new KernelMap(create(s), s, pinPath);
+    const carried = migrate(oldFd, info, fresh);
+    const tmp = `${pinPath}_new`; // bpffs refuses names with dots
+    check(lib.bpf_obj_pin(fresh.fd, tmp), 'pin', { kind: 'pin', name: tmp });
+    renameSync(tmp, pinPath);
+    lib.close(oldFd);
+    log(
+      `map ${s.name} changed shape (type ${info.type}, key ${info.key_size}, value ${info.value_size}, max ${info.max_entries}, flags ${info.map_flags} → ` +
+        `type ${s.type}, key ${s.keySize}, value ${s.valueSize}, max ${s.maxEntries}, flags ${s.flags}); ` +
+        (carried > 0 ? `carried over ${carried} entries` : 'its entries could not be carried over'),
+      carried > 0 ? 'migrated' : 'recreated',
+    );
+    return fresh;
+  }
+  mkdirSync(dirname(pinPath), { recursive: true });
+  const fd = create(s);
+  const r = lib.bpf_obj_pin(fd, pinPath);
+  if (r < 0) {
+    lib.close(fd);
+    throw new BpfError('pin', -r, { kind: 'pin', name: pinPath });
+  }
+  log(`created and pinned ${pinPath}`, 'created');
+  return new KernelMap(fd, s, pinPath);
+}
+
+/** The fd behind a kernel map (to hand to libbpf when loading programs that use it). */
+export function mapFd(m: RawMap): number {
+  if (!(m instanceof KernelMap)) throw new Error(`${m.name} is not a kernel map`);
+  return m.fd;
+}

@@ -1,0 +1,212 @@
+import { BpfError, E, type BpfTarget } from './errors.js';
+import { isPerCpu, MapType, type RawMap, type UpdateFlag } from './map.js';
+import type { KernelMapShape } from './map.kernel.js';
+
+/**
+ * A map in memory with the kernel's semantics: max entries (E2BIG), NOEXIST/EXIST flags, LRU
+ * eviction for LRU hashes, longest-prefix match for LPM tries, fixed slots for arrays and one
+ * value per CPU for per-CPU maps. Used without privileges and by isolated cell tests.
+ */
+export class MemoryMap implements RawMap {
+  readonly backend = 'memory' as const;
+  readonly valueSize: number;
+  private readonly data = new Map<string, Buffer>();
+  /** Iteration order snapshot, rebuilt after a change (keeps a full walk linear). */
+  private order: { ids: string[]; pos: Map<string, number> } | undefined;
+  private readonly t: BpfTarget;
+
+  constructor(
+    readonly shape: KernelMapShape,
+    readonly ncpus: number,
+    readonly pinPath: string | undefined,
+  ) {
+    this.t = { kind: 'map', name: shape.name, maxEntries: shape.maxEntries };
+    this.valueSize = isPerCpu(shape.type)
+      ? Math.ceil(shape.valueSize / 8) * 8 * ncpus
+      : shape.valueSize;
+    if (shape.type === MapType.LpmTrie && !(shape.flags & 1)) {
+      throw new BpfError('create', E.EINVAL, this.t); // LPM tries need BPF_F_NO_PREALLOC
+    }
+  }
+
+  get name(): string {
+    return this.shape.name;
+  }
+  get type(): MapType {
+    return this.shape.type;
+  }
+  get keySize(): number {
+    return this.shape.keySize;
+  }
+  get maxEntries(): number {
+    return this.shape.maxEntries;
+  }
+  get flags(): number {
+    return this.shape.flags;
+  }
+
+  private isArray(): boolean {
+    return this.shape.type === MapType.Array || this.shape.type === MapType.PerCpuArray;
+  }
+
+  private isLru(): boolean {
+    return this.shape.type === MapType.LruHash || this.shape.type === MapType.LruPerCpuHash;
+  }
+
+  /** LPM keys are stored with the bits past their prefix length cleared. */
+  private id(key: Buffer): string {
+    if (this.shape.type !== MapType.LpmTrie) return key.toString('hex');
+    const plen = key.readUInt32LE(0);
+    const bits = (key.length - 4) * 8;
+    if (plen > bits) throw new BpfError('update', E.EINVAL, this.t);
+    const k = Buffer.from(key);
+    for (let i = 0; i < key.length - 4; i++) {
+      const keep = Math.max(0, Math.min(8, plen - i * 8));
+      k[4 + i] = (k[4 + i] ?? 0) & ((0xff << (8 - keep)) & 0xff);
+    }
+    return k.toString('hex');
+  }
+
+  private arrayIndex(key: Buffer): number {
+    return key.readUInt32LE(0);
+  }
+
+  lookup(key: Buffer, out: Buffer): boolean {
+    if (this.isArray()) {
+      const i = this.arrayIndex(key);
+      if (i >= this.shape.maxEntries) return false;
+      const v = this.data.get(String(i));
+      if (v) v.copy(out);
+      else out.fill(0, 0, this.valueSize);
+      return true;
+    }
+    if (this.shape.type === MapType.LpmTrie) return this.longestPrefix(key, out);
+    const id = key.toString('hex');
+    const v = this.data.get(id);
+    if (!v) return false;
+    if (this.isLru()) {
+      this.data.delete(id);
+      this.data.set(id, v);
+      this.order = undefined;
+    }
+    v.copy(out);
+    return true;
+  }
+
+  private longestPrefix(key: Buffer, out: Buffer): boolean {
+    const plen = key.readUInt32LE(0);
+    let best: Buffer | undefined;
+    let bestLen = -1;
+    for (const [id, v] of this.data) {
+      const k = Buffer.from(id, 'hex');
+      const p = k.readUInt32LE(0);
+      if (p > plen || p <= bestLen) continue;
+      let match = true;
+      for (let bit = 0; bit < p && match; bit++) {
+        const byte = 4 + (bit >> 3);
+        const mask = 0x80 >> (bit & 7);
+        match = ((k[byte] ?? 0) & mask) === ((key[byte] ?? 0) & mask);
+      }
+      if (match) [best, bestLen] = [v, p];
+    }
+    if (!best) return false;
+    best.copy(out);
+    return true;
+  }
+
+  update(key: Buffer, value: Buffer, flag: UpdateFlag): void {
+    if (this.isArray()) {
+      const i = this.arrayIndex(key);
+      if (i >= this.shape.maxEntries) throw new BpfError('update', E.E2BIG, this.t);
+      if (flag === 'noexist') throw new BpfError('update', E.EEXIST, this.t);
+      this.data.set(String(i), Buffer.from(value.subarray(0, this.valueSize)));
+      return;
+    }
+    const id = this.id(key);
+    const exists = this.data.has(id);
+    if (flag === 'noexist' && exists) throw new BpfError('update', E.EEXIST, this.t);
+    if (flag === 'exist' && !exists) throw new BpfError('update', E.ENOENT, this.t);
+    if (!exists && this.data.size >= this.shape.maxEntries) {
+      if (!this.isLru()) throw new BpfError('update', E.E2BIG, this.t);
+      const oldest = this.data.keys().next();
+      if (!oldest.done) this.data.delete(oldest.value);
+      this.order = undefined;
+    }
+    if (exists && this.isLru()) this.data.delete(id); // an update counts as a use
+    if (!exists || this.isLru()) this.order = undefined;
+    this.data.set(id, Buffer.from(value.subarray(0, this.valueSize)));
+  }
+
+  delete(key: Buffer): boolean {
+    if (this.isArray()) throw new BpfError('delete', E.EINVAL, this.t);
+    const gone = this.data.delete(this.id(key));
+    if (gone) this.order = undefined;
+    return gone;
+  }
+
+  nextKey(key: Buffer | null, out: Buffer): boolean {
+    if (this.isArray()) {
+      const next = key === null ? 0 : this.arrayIndex(key) + 1;
+      if (next >= this.shape.maxEntries) return false;
+      out.writeUInt32LE(next, 0);
+      return true;
+    }
+    if (!this.order) {
+      const ids = [...this.data.keys()];
+      this.order = { ids, pos: new Map(ids.map((id, i) => [id, i])) };
+    }
+    let i = 0;
+    if (key !== null) {
+      const at = this.order.pos.get(this.id(key));
+      // As the kernel does for a key that is gone: start over from the first.
+      i = at === undefined ? 0 : at + 1;
+    }
+    const id = this.order.ids[i];
+    if (id === undefined) return false;
+    Buffer.from(id, 'hex').copy(out);
+    return true;
+  }
+
+  updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
+    const ks = this.shape.keySize;
+    for (let i = 0; i < count; i++) {
+      this.update(
+        keys.subarray(i * ks, (i + 1) * ks),
+        values.subarray(i * this.valueSize, (i + 1) * this.valueSize),
+        flag,
+      );
+    }
+  }
+
+  deleteBatch(keys: Buffer, count: number): number {
+    const ks = this.shape.keySize;
+    let n = 0;
+    for (let i = 0; i < count; i++) if (this.delete(keys.subarray(i * ks, (i + 1) * ks))) n++;
+    return n;
+  }
+
+  close(): void {
+    // Nothing to release: a "pinned" memory map lives on in memoryPins.
+  }
+}
+
+const memoryPins = new Map<string, MemoryMap>();
+
+/**
+ * Opens (or creates) an in-memory map. A pin path makes it outlive close() within this process,
+ * as a pinned kernel map outlives the agent; a different shape replaces it.
+ */
+export function openMemoryMap(s: KernelMapShape, pinPath?: string, ncpus = 2): RawMap {
+  if (pinPath !== undefined) {
+    const old = memoryPins.get(pinPath);
+    if (old && JSON.stringify(old.shape) === JSON.stringify(s)) return old;
+  }
+  const m = new MemoryMap(s, ncpus, pinPath);
+  if (pinPath !== undefined) memoryPins.set(pinPath, m);
+  return m;
+}
+
+/** Forgets in-memory pins under a path prefix (tests). */
+export function unpinMemoryMaps(prefix: string): void {
+  for (const k of [...memoryPins.keys()]) if (k.startsWith(prefix)) memoryPins.delete(k);
+}

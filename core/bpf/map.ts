@@ -1,0 +1,265 @@
+import type { Layout } from './codec.js';
+import { BpfError, E } from './errors.js';
+
+/** BPF map types Cellium uses (values of enum bpf_map_type). */
+export enum MapType {
+  Hash = 1,
+  Array = 2,
+  PerCpuHash = 5,
+  PerCpuArray = 6,
+  LruHash = 9,
+  LruPerCpuHash = 10,
+  LpmTrie = 11,
+}
+
+/** BPF_F_NO_PREALLOC: required for LPM tries. */
+export const BPF_F_NO_PREALLOC = 1;
+
+/** BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
+export type UpdateFlag = 'any' | 'noexist' | 'exist';
+
+/** The numeric value of an update flag. */
+export function flagValue(f: UpdateFlag): number {
+  return f === 'any' ? 0 : f === 'noexist' ? 1 : 2;
+}
+
+/** Whether a map type keeps one value per CPU. */
+export function isPerCpu(t: MapType): boolean {
+  return t === MapType.PerCpuHash || t === MapType.PerCpuArray || t === MapType.LruPerCpuHash;
+}
+
+/**
+ * A map declared once: name, type, key and value layouts, size. For per-CPU maps `V` is an
+ * array with one value per possible CPU.
+ */
+export interface MapSpec<K, V> {
+  readonly name: string;
+  readonly type: MapType;
+  readonly key: Layout<K>;
+  /** The layout of one value (of one CPU's value, for per-CPU maps). */
+  readonly element: Layout<unknown>;
+  /** The codec of whole values for a number of CPUs. */
+  readonly value: (ncpus: number) => Layout<V>;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
+/** Declares a map whose values are one `V` each. */
+export function mapSpec<K, V>(s: {
+  name: string;
+  type: MapType;
+  key: Layout<K>;
+  value: Layout<V>;
+  maxEntries: number;
+  flags?: number;
+}): MapSpec<K, V> {
+  if (isPerCpu(s.type)) throw new Error(`${s.name}: use perCpuMapSpec for per-CPU map types`);
+  return { ...s, element: s.value, value: () => s.value, flags: s.flags ?? 0 };
+}
+
+/** Declares a per-CPU map: lookups return one `V` per possible CPU. */
+export function perCpuMapSpec<K, V>(s: {
+  name: string;
+  type: MapType;
+  key: Layout<K>;
+  value: Layout<V>;
+  maxEntries: number;
+  flags?: number;
+}): MapSpec<K, V[]> {
+  if (!isPerCpu(s.type)) throw new Error(`${s.name}: not a per-CPU map type`);
+  return { ...s, element: s.value, value: (n) => perCpuLayout(s.value, n), flags: s.flags ?? 0 };
+}
+
+/** Per-CPU values: each CPU's value padded to 8 bytes, as the kernel lays them out. */
+export function perCpuLayout<V>(el: Layout<V>, ncpus: number): Layout<V[]> {
+  const stride = Math.ceil(el.size / 8) * 8;
+  return {
+    cName: el.cName,
+    size: stride * ncpus,
+    fields: el.fields,
+    encode(values, buf, off = 0) {
+      buf.fill(0, off, off + stride * ncpus);
+      for (let i = 0; i < ncpus; i++) {
+        const v = values[i] ?? values[0];
+        if (v !== undefined) el.encode(v, buf, off + i * stride);
+      }
+    },
+    decode(buf, off = 0) {
+      const out: V[] = [];
+      for (let i = 0; i < ncpus; i++) out.push(el.decode(buf, off + i * stride));
+      return out;
+    },
+    format(values) {
+      return values.map((v, i) => `cpu${i}: ${el.format(v)}`).join('; ');
+    },
+  };
+}
+
+/** What a backend implements: a map of raw key and value bytes with the kernel's semantics. */
+export interface RawMap {
+  readonly name: string;
+  readonly type: MapType;
+  readonly keySize: number;
+  /** The full value size (all CPUs for per-CPU maps). */
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  /** Possible CPUs (1 unless per-CPU). */
+  readonly ncpus: number;
+  readonly backend: 'kernel' | 'memory';
+  readonly pinPath: string | undefined;
+  /** Fills `out`; false when the key is absent. */
+  lookup(key: Buffer, out: Buffer): boolean;
+  /** Throws BpfError (E2BIG when full, EEXIST/ENOENT for the flags). */
+  update(key: Buffer, value: Buffer, flag: UpdateFlag): void;
+  /** False when the key was absent. */
+  delete(key: Buffer): boolean;
+  /** The key after `key` (the first when null); false at the end. */
+  nextKey(key: Buffer | null, out: Buffer): boolean;
+  /** Updates `count` packed keys and values at once. */
+  updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void;
+  /** Deletes `count` packed keys; returns how many were deleted. */
+  deleteBatch(keys: Buffer, count: number): number;
+  close(): void;
+}
+
+/** A typed map over a backend: what cells use. */
+export class BpfMap<K, V> {
+  private readonly valueLayout: Layout<V>;
+  private readonly k: Buffer;
+  private readonly v: Buffer;
+  /** The last operation error, for `cellium map list`. */
+  lastError: string | undefined;
+  errorCount = 0;
+
+  constructor(
+    readonly spec: MapSpec<K, V>,
+    readonly raw: RawMap,
+  ) {
+    this.valueLayout = spec.value(raw.ncpus);
+    if (raw.keySize !== spec.key.size || raw.valueSize !== this.valueLayout.size) {
+      throw new Error(
+        `${spec.name}: map has key/value sizes ${raw.keySize}/${raw.valueSize}, layouts say ${spec.key.size}/${this.valueLayout.size}`,
+      );
+    }
+    this.k = Buffer.alloc(raw.keySize);
+    this.v = Buffer.alloc(raw.valueSize);
+  }
+
+  /** The map's name. */
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** The value for `key`, if present. */
+  lookup(key: K): V | undefined {
+    this.spec.key.encode(key, this.k);
+    return this.guard(() =>
+      this.raw.lookup(this.k, this.v) ? this.valueLayout.decode(this.v) : undefined,
+    );
+  }
+
+  /** Inserts or replaces (`any`), only inserts (`noexist`) or only replaces (`exist`). */
+  update(key: K, value: V, flag: UpdateFlag = 'any'): void {
+    this.spec.key.encode(key, this.k);
+    this.valueLayout.encode(value, this.v);
+    this.guard(() => {
+      this.raw.update(this.k, this.v, flag);
+    });
+  }
+
+  /** Deletes `key`; false when it was absent (which is not an error). */
+  delete(key: K): boolean {
+    this.spec.key.encode(key, this.k);
+    return this.guard(() => this.raw.delete(this.k));
+  }
+
+  /** Every key, in the backend's order. Entries deleted meanwhile are skipped. */
+  *keys(): Generator<K> {
+    let cur: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.raw.keySize);
+      if (!this.raw.nextKey(cur, next)) return;
+      yield this.spec.key.decode(next);
+      cur = next;
+    }
+  }
+
+  /** Every entry. */
+  *entries(): Generator<[K, V]> {
+    let cur: Buffer | null = null;
+    const val = Buffer.alloc(this.raw.valueSize);
+    for (;;) {
+      const next = Buffer.alloc(this.raw.keySize);
+      if (!this.raw.nextKey(cur, next)) return;
+      if (this.raw.lookup(next, val))
+        yield [this.spec.key.decode(next), this.valueLayout.decode(val)];
+      cur = next;
+    }
+  }
+
+  /** How many entries the map holds (walks the keys). */
+  count(): number {
+    let n = 0;
+    let cur: Buffer | null = null;
+    const a = Buffer.alloc(this.raw.keySize);
+    const b = Buffer.alloc(this.raw.keySize);
+    while (this.raw.nextKey(cur, cur === a ? b : a)) {
+      cur = cur === a ? b : a;
+      n++;
+    }
+    return n;
+  }
+
+  /** Updates many entries with one call per chunk. */
+  updateBatch(entries: readonly (readonly [K, V])[], flag: UpdateFlag = 'any', chunk = 4096): void {
+    const ks = Buffer.alloc(this.raw.keySize * Math.min(chunk, entries.length));
+    const vs = Buffer.alloc(this.raw.valueSize * Math.min(chunk, entries.length));
+    for (let base = 0; base < entries.length; base += chunk) {
+      const n = Math.min(chunk, entries.length - base);
+      for (let i = 0; i < n; i++) {
+        const [key, value] = entries[base + i] as readonly [K, V];
+        this.spec.key.encode(key, ks, i * this.raw.keySize);
+        this.valueLayout.encode(value, vs, i * this.raw.valueSize);
+      }
+      this.guard(() => {
+        this.raw.updateBatch(ks, vs, n, flag);
+      });
+    }
+  }
+
+  /** Deletes many keys; returns how many existed. */
+  deleteBatch(keys: readonly K[]): number {
+    const ks = Buffer.alloc(this.raw.keySize * keys.length);
+    keys.forEach((key, i) => {
+      this.spec.key.encode(key, ks, i * this.raw.keySize);
+    });
+    return this.guard(() => this.raw.deleteBatch(ks, keys.length));
+  }
+
+  /** Formats a key and a value for display. */
+  format(key: K, value: V): [string, string] {
+    return [this.spec.key.format(key), this.valueLayout.format(value)];
+  }
+
+  /** Releases the map (its pin, if any, stays). */
+  close(): void {
+    this.raw.close();
+  }
+
+  private guard<R>(fn: () => R): R {
+    try {
+      const r = fn();
+      return r;
+    } catch (e) {
+      this.errorCount++;
+      this.lastError = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+}
+
+/** An ENOENT from a lookup or delete means "absent", not a failure. */
+export function isAbsent(e: unknown): boolean {
+  return e instanceof BpfError && e.errno === E.ENOENT;
+}

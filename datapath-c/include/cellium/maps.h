@@ -1,0 +1,78 @@
+/* Key and value layouts of every map the agent owns. The TypeScript declarations in
+ * cells/maps/defs.ts must match these; cells/maps/layout.kernel.test.ts checks them against
+ * the BTF of the compiled objects. Sizes and offsets follow Cilium's maps. */
+#ifndef CELLIUM_MAPS_H
+#define CELLIUM_MAPS_H
+
+#include <linux/types.h>
+
+#define ENDPOINT_KEY_IPV4 1
+#define ENDPOINT_KEY_IPV6 2
+
+/* cellium_lxc: local endpoint IP -> endpoint. */
+struct endpoint_key {
+	__u8 ip[16];      /* IPv4 in the first 4 bytes, the rest zero */
+	__u8 family;      /* ENDPOINT_KEY_IPV4 or ENDPOINT_KEY_IPV6 */
+	__u8 key;
+	__u16 cluster_id;
+};
+
+#define ENDPOINT_F_HOST 1
+
+struct endpoint_info {
+	__u32 ifindex;    /* host-side interface of the endpoint */
+	__u16 unused;
+	__u16 lxc_id;     /* endpoint id */
+	__u32 flags;      /* ENDPOINT_F_* */
+	__u32 pad;
+	__u64 mac;        /* the pod's MAC, 6 bytes in network order */
+	__u64 node_mac;   /* the host-side MAC */
+	__u32 sec_id;     /* security identity */
+	__u32 pad2[3];
+};
+
+/* cellium_ipcache (LPM trie): IP/CIDR -> security identity. prefixlen counts the 32 bits of
+ * pad1, cluster_id and family before the address bits. */
+struct ipcache_key {
+	__u32 prefixlen;
+	__u16 pad1;
+	__u8 cluster_id;
+	__u8 family;
+	__u8 ip[16];
+};
+
+struct remote_endpoint_info {
+	__u32 sec_identity;
+	__u32 tunnel_endpoint;  /* IPv4, network order; 0 when local */
+	__u16 node_id;
+	__u8 key;
+	__u8 flags;
+};
+
+/* cellium_metrics (per-CPU hash): packets and bytes by reason and direction. */
+#define METRIC_INGRESS 1   /* towards the endpoint */
+#define METRIC_EGRESS 2    /* from the endpoint */
+
+#define REASON_FORWARDED 0 /* IPv4/IPv6 passed on */
+#define REASON_NOT_IP 1    /* ARP and other non-IP frames, passed to the stack */
+#define REASON_INVALID 130 /* truncated or malformed frames, dropped */
+
+struct metrics_key {
+	__u8 reason;
+	__u8 dir;
+	__u8 reserved[6];
+};
+
+struct metrics_value {
+	__u64 count;
+	__u64 bytes;
+};
+
+/* Security identities the datapath uses. */
+#define IDENTITY_WORLD 2
+
+#define LXC_MAP_SIZE 65535
+#define IPCACHE_MAP_SIZE 512000
+#define METRICS_MAP_SIZE 1024
+
+#endif
