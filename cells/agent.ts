@@ -1,6 +1,7 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
 import { daemonCell } from './daemon/index.js';
+import { mapsCell } from './maps/index.js';
 
 /** Outward-facing services; replaced by doubles in control-plane tests. */
 export const infrastructure = module(
@@ -16,5 +17,8 @@ export const controlPlane = module(
   daemonCell,
 );
 
+/** Kernel state: BPF maps and programs (in memory when bpf() is not usable). */
+export const datapath = module('datapath', 'Kernel state: BPF maps and programs', mapsCell);
+
 /** The whole agent: every module on one screen. */
-export const agent = module('agent', 'Cellium agent', infrastructure, controlPlane);
+export const agent = module('agent', 'Cellium agent', infrastructure, controlPlane, datapath);

@@ -1,5 +1,6 @@
 // Builds the three programs as single-file ESM bundles in dist/ (fast start: one file to load,
 // the API spec embedded as JSON instead of parsed from YAML at every start).
+import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,3 +33,12 @@ await build({
 });
 for (const p of programs) chmodSync(`${root}dist/${p}.mjs`, 0o755);
 console.log(`built ${programs.map((p) => `dist/${p}.mjs`).join(', ')}`);
+
+// The eBPF objects: clang -target bpf through datapath-c/Makefile.
+if (spawnSync('clang', ['--version'], { stdio: 'ignore' }).status === 0) {
+  const make = spawnSync('make', ['-s', '-C', `${root}datapath-c`], { stdio: 'inherit' });
+  if (make.status !== 0) process.exit(make.status ?? 1);
+  console.log('built datapath-c/build/*.o');
+} else {
+  console.log('skipped datapath-c: clang not found (scripts/test.sh installs it as root)');
+}

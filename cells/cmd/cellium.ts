@@ -86,6 +86,75 @@ program
     });
   });
 
+const map = program.command('map').description('Inspect the BPF maps the agent owns');
+
+map
+  .command('list')
+  .description('List the maps with their live entry counts')
+  .action(async (_: unknown, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const list = await api.request<Model<'BPFMapList'>>('GET', '/map');
+    api.close();
+    print(list, json, () =>
+      table(
+        ['Name', 'Num entries', 'Num errors', 'Cache enabled'],
+        (list.maps ?? []).map((m) => [
+          m.name ?? m.path ?? '',
+          String(m.entries ?? m.cache?.length ?? 0),
+          String(m.errors ?? 0),
+          String(m['cache-enabled'] ?? false),
+        ]),
+      ),
+    );
+  });
+
+map
+  .command('get')
+  .description('Show the entries of one map, decoded')
+  .argument('<name>', 'map name, e.g. cellium_lxc')
+  .action(async (name: string, _: unknown, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const m = await api.request<Model<'BPFMap'>>('GET', `/map/${encodeURIComponent(name)}`);
+    api.close();
+    print(m, json, () => {
+      const rows = (m.cache ?? []).map((e) => [
+        e.key ?? '',
+        e.value ?? '',
+        e['desired-action'] ?? '',
+        e['last-error'] ?? '',
+      ]);
+      const head = `${m.name ?? name}: ${m.path ?? ''} (${m.backend ?? '?'}, ${rows.length} entries)`;
+      return rows.length === 0
+        ? `${head}\nNo entries`
+        : `${head}\n${table(['Key', 'Value', 'State', 'Error'], rows)}`;
+    });
+  });
+
+map
+  .command('events')
+  .description("Show a map's recent writes")
+  .argument('<name>', 'map name')
+  .action(async (name: string, _: unknown, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const events = await api.request<Model<'MapEvent'>[]>(
+      'GET',
+      `/map/${encodeURIComponent(name)}/events`,
+    );
+    api.close();
+    print(events, json, () =>
+      table(
+        ['Time', 'Action', 'Key', 'Value', 'Error'],
+        events.map((e) => [
+          e.timestamp ?? '',
+          e.action ?? '',
+          e.key ?? '',
+          e.value ?? '',
+          e['last-error'] ?? '',
+        ]),
+      ),
+    );
+  });
+
 program
   .command('version')
   .description('Print the client and agent versions')

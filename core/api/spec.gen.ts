@@ -678,9 +678,26 @@ export interface components {
             /** @enum {string} */
             type?: "export" | "import";
         };
+        /**
+         * @description A BPF map. `path` and `cache` are Cilium's fields; the rest are Cellium extensions
+         *     (clients that do not know them ignore them). In GET /map the cache is left empty and
+         *     `entries` counts the live entries; GET /map/{name} fills the cache with the map's live
+         *     contents, decoded.
+         */
         BPFMap: {
+            /** @enum {string} */
+            backend?: "kernel" | "memory";
             cache?: components["schemas"]["BPFMapEntry"][];
+            "cache-enabled"?: boolean;
+            entries?: number;
+            errors?: number;
+            "key-size"?: number;
+            "last-error"?: string;
+            "map-type"?: number;
+            "max-entries"?: number;
+            name?: string;
             path?: string;
+            "value-size"?: number;
         };
         BPFMapEntry: {
             /** @enum {string} */

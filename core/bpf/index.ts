@@ -9,3 +9,4 @@ export * from './object.js';
 export * from './open.js';
 export { libbpfStatus } from './libbpf.js';
 export * from './bpffs.js';
+export * from './registry.js';

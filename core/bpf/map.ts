@@ -123,6 +123,15 @@ export interface RawMap {
   close(): void;
 }
 
+/** A write to a map, kept when the map records events. */
+export interface MapEvent<K, V> {
+  readonly time: Date;
+  readonly action: 'update' | 'delete';
+  readonly key: K;
+  readonly value?: V;
+  readonly error?: string;
+}
+
 /** A typed map over a backend: what cells use. */
 export class BpfMap<K, V> {
   private readonly valueLayout: Layout<V>;
@@ -131,6 +140,7 @@ export class BpfMap<K, V> {
   /** The last operation error, for `cellium map list`. */
   lastError: string | undefined;
   errorCount = 0;
+  private events: { capacity: number; list: MapEvent<K, V>[] } | undefined;
 
   constructor(
     readonly spec: MapSpec<K, V>,
@@ -163,15 +173,36 @@ export class BpfMap<K, V> {
   update(key: K, value: V, flag: UpdateFlag = 'any'): void {
     this.spec.key.encode(key, this.k);
     this.valueLayout.encode(value, this.v);
-    this.guard(() => {
+    try {
       this.raw.update(this.k, this.v, flag);
-    });
+    } catch (e) {
+      this.failed(e, 'update', key, value);
+    }
+    if (this.events) this.record({ time: new Date(), action: 'update', key, value });
   }
 
   /** Deletes `key`; false when it was absent (which is not an error). */
   delete(key: K): boolean {
     this.spec.key.encode(key, this.k);
-    return this.guard(() => this.raw.delete(this.k));
+    let gone = false;
+    try {
+      gone = this.raw.delete(this.k);
+    } catch (e) {
+      this.failed(e, 'delete', key);
+    }
+    if (gone && this.events) this.record({ time: new Date(), action: 'delete', key });
+    return gone;
+  }
+
+  /** Keeps the last `capacity` writes (GET /v1/map/{name}/events). */
+  enableEvents(capacity = 256): this {
+    this.events = { capacity, list: [] };
+    return this;
+  }
+
+  /** The recorded writes, oldest first (empty unless events are enabled). */
+  recentEvents(): readonly MapEvent<K, V>[] {
+    return this.events?.list ?? [];
   }
 
   /** Every key, in the backend's order. Entries deleted meanwhile are skipped. */
@@ -247,10 +278,29 @@ export class BpfMap<K, V> {
     this.raw.close();
   }
 
+  private record(e: MapEvent<K, V>): void {
+    const ev = this.events;
+    if (!ev) return;
+    ev.list.push(e);
+    if (ev.list.length > ev.capacity) ev.list.shift();
+  }
+
+  private failed(e: unknown, action: 'update' | 'delete', key: K, value?: V): never {
+    this.errorCount++;
+    this.lastError = e instanceof Error ? e.message : String(e);
+    this.record({
+      time: new Date(),
+      action,
+      key,
+      ...(value !== undefined ? { value } : {}),
+      error: this.lastError,
+    });
+    throw e;
+  }
+
   private guard<R>(fn: () => R): R {
     try {
-      const r = fn();
-      return r;
+      return fn();
     } catch (e) {
       this.errorCount++;
       this.lastError = e instanceof Error ? e.message : String(e);

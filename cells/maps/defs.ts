@@ -1,0 +1,152 @@
+// Every map the agent owns, declared once. The layouts mirror datapath-c/include/cellium/maps.h;
+// layout.test.ts checks them against the BTF of the compiled objects.
+import {
+  BPF_F_NO_PREALLOC,
+  FAMILY_IPV4,
+  FAMILY_IPV6,
+  mapSpec,
+  MapType,
+  perCpuMapSpec,
+  struct,
+} from '../../core/bpf/index.js';
+
+/** cellium_lxc key: a local endpoint's IP. */
+export interface EndpointKey {
+  readonly ip: string;
+  readonly family: number;
+  readonly key: number;
+  readonly cluster_id: number;
+}
+
+/** cellium_lxc value: the endpoint behind an IP. */
+export interface EndpointInfo {
+  readonly ifindex: number;
+  readonly lxc_id: number;
+  readonly flags: number;
+  readonly mac: string;
+  readonly node_mac: string;
+  readonly sec_id: number;
+}
+
+/** cellium_ipcache key: a prefix (prefixlen counts 32 bits before the address). */
+export interface IpcacheKey {
+  readonly prefixlen: number;
+  readonly cluster_id: number;
+  readonly family: number;
+  readonly ip: string;
+}
+
+/** cellium_ipcache value: the identity of a prefix. */
+export interface RemoteEndpointInfo {
+  readonly sec_identity: number;
+  readonly tunnel_endpoint: string;
+  readonly node_id: number;
+  readonly key: number;
+  readonly flags: number;
+}
+
+/** cellium_metrics key. */
+export interface MetricsKey {
+  readonly reason: number;
+  readonly dir: number;
+}
+
+/** cellium_metrics value (one per CPU). */
+export interface MetricsValue {
+  readonly count: bigint;
+  readonly bytes: bigint;
+}
+
+export const endpointKey = struct<EndpointKey>('endpoint_key', [
+  ['ip', 'ip16'],
+  ['family', 'u8'],
+  ['key', 'u8'],
+  ['cluster_id', 'u16'],
+]);
+
+export const endpointInfo = struct<EndpointInfo>('endpoint_info', [
+  ['ifindex', 'u32'],
+  ['unused', { pad: 2 }],
+  ['lxc_id', 'u16'],
+  ['flags', 'u32'],
+  ['pad', { pad: 4 }],
+  ['mac', 'mac64'],
+  ['node_mac', 'mac64'],
+  ['sec_id', 'u32'],
+  ['pad2', { pad: 12 }],
+]);
+
+export const ipcacheKey = struct<IpcacheKey>('ipcache_key', [
+  ['prefixlen', 'u32'],
+  ['pad1', { pad: 2 }],
+  ['cluster_id', 'u8'],
+  ['family', 'u8'],
+  ['ip', 'ip16'],
+]);
+
+export const remoteEndpointInfo = struct<RemoteEndpointInfo>('remote_endpoint_info', [
+  ['sec_identity', 'u32'],
+  ['tunnel_endpoint', 'ipv4'],
+  ['node_id', 'u16'],
+  ['key', 'u8'],
+  ['flags', 'u8'],
+]);
+
+export const metricsKey = struct<MetricsKey>('metrics_key', [
+  ['reason', 'u8'],
+  ['dir', 'u8'],
+  ['reserved', { pad: 6 }],
+]);
+
+export const metricsValue = struct<MetricsValue>('metrics_value', [
+  ['count', 'u64'],
+  ['bytes', 'u64'],
+]);
+
+/** Local endpoint IP → endpoint. */
+export const LXC_MAP = mapSpec({
+  name: 'cellium_lxc',
+  type: MapType.Hash,
+  key: endpointKey,
+  value: endpointInfo,
+  maxEntries: 65535,
+});
+
+/** IP/CIDR → security identity (longest prefix match). */
+export const IPCACHE_MAP = mapSpec({
+  name: 'cellium_ipcache',
+  type: MapType.LpmTrie,
+  key: ipcacheKey,
+  value: remoteEndpointInfo,
+  maxEntries: 512000,
+  flags: BPF_F_NO_PREALLOC,
+});
+
+/** Packets and bytes by reason and direction, per CPU. */
+export const METRICS_MAP = perCpuMapSpec({
+  name: 'cellium_metrics',
+  type: MapType.PerCpuHash,
+  key: metricsKey,
+  value: metricsValue,
+  maxEntries: 1024,
+});
+
+/** Every map the maps cell opens at start. */
+export const AGENT_MAPS = [LXC_MAP, IPCACHE_MAP, METRICS_MAP] as const;
+
+/** Metric directions and reasons (datapath-c/include/cellium/maps.h). */
+export const METRIC = { INGRESS: 1, EGRESS: 2 } as const;
+export const REASON = { FORWARDED: 0, NOT_IP: 1, INVALID: 130 } as const;
+
+/** The ipcache key of a CIDR (or a single IP, as /32 or /128). */
+export function ipcacheKeyOf(cidr: string): IpcacheKey {
+  const [ip = '', len] = cidr.split('/');
+  const v6 = ip.includes(':');
+  const bits = len === undefined ? (v6 ? 128 : 32) : Number(len);
+  return { prefixlen: 32 + bits, cluster_id: 0, family: v6 ? FAMILY_IPV6 : FAMILY_IPV4, ip };
+}
+
+/** The lxc key of an endpoint IP. */
+export function endpointKeyOf(ip: string): EndpointKey {
+  return { ip, family: ip.includes(':') ? FAMILY_IPV6 : FAMILY_IPV4, key: 0, cluster_id: 0 };
+}
