@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { eventually } from '../core/testing/test-hive.js';
-import { program, ROOT, run, startAgent, tempDir } from './support/procs.js';
+import { program, ROOT, run, startAgent, tempDir, testBpfRoot } from './support/procs.js';
 
 describe('cellium-agent and cellium', () => {
   it('runs with embedded defaults; `cellium status` shows every cell healthy', async () => {
@@ -18,7 +18,7 @@ describe('cellium-agent and cellium', () => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/Cellium:\s+Ok/);
-    expect(res.stdout).toMatch(/Modules health:\s+2\/2 ok/);
+    expect(res.stdout).toMatch(/Modules health:\s+3\/3 ok/);
     expect(res.stdout).toContain('api [OK] serving on unix://');
     expect(res.stdout).toContain('daemon [OK]');
     const json = await run([
@@ -130,7 +130,12 @@ describe('the built programs', () => {
     const socket = join(dir, 'api.sock');
     const agent = spawn(
       process.execPath,
-      ['dist/cellium-agent.mjs', `--socket-path=${socket}`, `--state-dir=${dir}/state`],
+      [
+        'dist/cellium-agent.mjs',
+        `--socket-path=${socket}`,
+        `--state-dir=${dir}/state`,
+        `--bpf-root=${testBpfRoot()}`,
+      ],
       {
         cwd: ROOT,
       },

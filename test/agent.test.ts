@@ -11,7 +11,12 @@ describe('the whole agent', () => {
   it('builds the full hive, starts every cell healthy over the socket, and stops cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-agent-'));
     const h = testHive([agent], {
-      flags: { 'socket-path': join(dir, 'api.sock'), 'state-dir': join(dir, 'state') },
+      flags: {
+        'socket-path': join(dir, 'api.sock'),
+        'state-dir': join(dir, 'state'),
+        'bpf-root': join(dir, 'bpf'),
+        'bpf-backend': 'memory',
+      },
     });
     expect(describeHive(h.hive)).toContain('Ⓜ️ agent (Cellium agent)');
     await h.requireStart();

@@ -1,18 +1,29 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { libbpf } from './libbpf.js';
 
-/** Whether a bpf filesystem is mounted exactly at `path`. */
-export function isBpffs(path: string): boolean {
-  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n');
-  return mounts.some((l) => {
-    const [, target, type] = l.split(' ');
-    return target === path && type === 'bpf';
-  });
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** Whether `path` (or, if it does not exist yet, its nearest existing parent) is on bpffs. */
+export function onBpffs(path: string): boolean {
+  let p = path;
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) return false;
+    p = up;
+  }
+  return statfsSync(p).type === BPF_FS_MAGIC;
 }
 
-/** Mounts bpffs at `path` unless it is already mounted there (needs root), as Cilium does. */
+/**
+ * Makes sure `path` is on a bpf filesystem, as Cilium does: nothing to do when it already is
+ * (e.g. a directory under /sys/fs/bpf); otherwise mounts bpffs there (needs root).
+ */
 export function ensureBpffs(path: string): void {
-  if (isBpffs(path)) return;
+  if (onBpffs(path)) {
+    mkdirSync(path, { recursive: true });
+    return;
+  }
   mkdirSync(path, { recursive: true });
   const lib = libbpf();
   if (lib.mount('bpf', path, 'bpf', 0, null) !== 0) {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,19 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Runs one of the programs from its TypeScript source (no build needed). */
 export function program(name: 'cellium-agent' | 'cellium' | 'cellium-cni'): string[] {
   return [process.execPath, '--import', 'tsx', join(ROOT, 'cells', 'cmd', `${name}.ts`)];
+}
+
+/**
+ * A bpf root for one test: a fresh directory on bpffs as root (so pins are real and go away
+ * with the test), a temporary directory otherwise (the agent then runs on in-memory maps).
+ */
+export function testBpfRoot(): string {
+  const root =
+    process.getuid?.() === 0
+      ? join('/sys/fs/bpf', `cellium-e2e-${process.pid}-${randomBytes(3).toString('hex')}`)
+      : join(tempDir(), 'bpf');
+  onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+  return root;
 }
 
 /** A fresh temporary directory. */
@@ -51,13 +65,22 @@ export interface AgentProcess {
 }
 
 /** Starts `cellium-agent` with a socket in a temp dir and waits until it listens. */
-export async function startAgent(extraArgs: string[] = []): Promise<AgentProcess> {
+export async function startAgent(
+  extraArgs: string[] = [],
+  bpfRoot = testBpfRoot(),
+): Promise<AgentProcess> {
   const dir = tempDir();
   const socket = join(dir, 'cellium.sock');
   const [bin, ...args] = program('cellium-agent');
   const proc = spawn(
     bin ?? '',
-    [...args, `--socket-path=${socket}`, `--state-dir=${join(dir, 'state')}`, ...extraArgs],
+    [
+      ...args,
+      `--socket-path=${socket}`,
+      `--state-dir=${join(dir, 'state')}`,
+      `--bpf-root=${bpfRoot}`,
+      ...extraArgs,
+    ],
     {
       cwd: ROOT,
       env: process.env,
