@@ -9,8 +9,9 @@ ensure_node_modules() {
   fi
 }
 
-# Debian packages the tests need (none yet beyond Node; the datapath brings clang, libbpf...).
-SYSTEM_PACKAGES=()
+# Debian packages the build and tests need: clang and libbpf headers for datapath-c, iproute2
+# and ping for the network-namespace tests, gcc for the C baseline of the map benchmark.
+SYSTEM_PACKAGES=(clang llvm libbpf-dev make iproute2 iputils-ping gcc libc6-dev util-linux)
 ensure_system_packages() {
   local missing=()
   for p in "${SYSTEM_PACKAGES[@]}"; do

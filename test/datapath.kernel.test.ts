@@ -25,7 +25,7 @@ import {
 } from '../cells/maps/index.js';
 import { inNs, nodeAndPod, sh } from './support/netns.js';
 import { arp, ipv4Udp, ipv6Udp, malformedIpv4 } from './support/packets.js';
-import { program, ROOT } from './support/procs.js';
+import { ROOT } from './support/procs.js';
 
 const OBJECT = fileURLToPath(new URL('../datapath-c/build/bpf_lxc.o', import.meta.url));
 const k = kernelTests();
@@ -132,10 +132,9 @@ describe.skipIf(reason !== '')(
         net.hostIf,
         OBJECT,
       ]);
-      expect(JSON.parse(attached)).toEqual({
-        ingress: expect.any(Number),
-        egress: expect.any(Number),
-      });
+      const ids = JSON.parse(attached) as { ingress?: number; egress?: number };
+      expect(ids.ingress).toBeGreaterThan(0);
+      expect(ids.egress).toBeGreaterThan(0);
       const out = inNs(net.pod, 'ping', ['-c', '5', '-i', '0.2', '-W', '2', net.nodeIp]);
       expect(out).toMatch(/5 packets transmitted, 5 received/);
       // Echo requests leave the pod (tc ingress of the host side); replies enter it (tc egress).

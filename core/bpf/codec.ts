@@ -132,6 +132,66 @@ function writeMac(mac: string, buf: Buffer, off: number): void {
 }
 
 type Obj = Record<string, unknown>;
+type Writer = (v: Obj, buf: Buffer, base: number) => void;
+type Reader = (v: Obj, buf: Buffer, base: number) => void;
+
+function writerOf(f: FieldInfo): Writer {
+  const { name, offset: o, size } = f;
+  switch (f.type) {
+    case 'u8':
+      return (v, b, base) => void (b[base + o] = v[name] as number);
+    case 'u16':
+      return (v, b, base) => void b.writeUInt16LE(v[name] as number, base + o);
+    case 'u32':
+      return (v, b, base) => void b.writeUInt32LE(v[name] as number, base + o);
+    case 'u64':
+      return (v, b, base) => {
+        const x = v[name] as bigint | number;
+        b.writeBigUInt64LE(typeof x === 'bigint' ? x : BigInt(x), base + o);
+      };
+    case 'be16':
+      return (v, b, base) => void b.writeUInt16BE(v[name] as number, base + o);
+    case 'be32':
+      return (v, b, base) => void b.writeUInt32BE(v[name] as number, base + o);
+    case 'ipv4':
+      return (v, b, base) => writeIp(v[name] as string, b, base + o, 4);
+    case 'ip16':
+      return (v, b, base) => writeIp(v[name] as string, b, base + o, 16);
+    case 'mac64':
+      return (v, b, base) => writeMac(v[name] as string, b, base + o);
+    default:
+      return (v, b, base) => {
+        b.fill(0, base + o, base + o + size);
+        (v[name] as Buffer).copy(b, base + o, 0, size);
+      };
+  }
+}
+
+function readerOf(f: FieldInfo): Reader {
+  const { name, offset: o, size } = f;
+  switch (f.type) {
+    case 'u8':
+      return (v, b, base) => void (v[name] = b[base + o]);
+    case 'u16':
+      return (v, b, base) => void (v[name] = b.readUInt16LE(base + o));
+    case 'u32':
+      return (v, b, base) => void (v[name] = b.readUInt32LE(base + o));
+    case 'u64':
+      return (v, b, base) => void (v[name] = b.readBigUInt64LE(base + o));
+    case 'be16':
+      return (v, b, base) => void (v[name] = b.readUInt16BE(base + o));
+    case 'be32':
+      return (v, b, base) => void (v[name] = b.readUInt32BE(base + o));
+    case 'ipv4':
+      return (v, b, base) => void (v[name] = readIp4(b, base + o));
+    case 'ip16':
+      return () => undefined; // resolved after `family` is read
+    case 'mac64':
+      return (v, b, base) => void (v[name] = readMac(b, base + o));
+    default:
+      return (v, b, base) => void (v[name] = Buffer.from(b.subarray(base + o, base + o + size)));
+  }
+}
 
 /**
  * Declares a C struct: fields in order, offsets by the C alignment rules (so the same struct
@@ -154,6 +214,18 @@ export function struct<T>(
   const size = Math.ceil(off / maxAlign) * maxAlign;
   const data = fields.filter((f) => !(typeof f.type === 'object' && 'pad' in f.type));
   const hasFamily = data.some((f) => f.name === 'family');
+  // Byte ranges no data field covers (padding, holes): zeroed on encode.
+  const gaps: [number, number][] = [];
+  let at = 0;
+  for (const f of data) {
+    if (f.offset > at) gaps.push([at, f.offset]);
+    at = f.offset + f.size;
+  }
+  if (at < size) gaps.push([at, size]);
+  // One writer and one reader per field, chosen once: no per-call type dispatch.
+  const writers = data.map((f) => writerOf(f));
+  const readers = data.map((f) => readerOf(f));
+  const ipFields = data.filter((f) => f.type === 'ip16');
 
   return {
     cName,
@@ -161,82 +233,14 @@ export function struct<T>(
     fields,
     encode(value: T, buf: Buffer, base = 0): void {
       const v = value as Obj;
-      buf.fill(0, base, base + size);
-      for (const f of data) {
-        const x = v[f.name];
-        const o = base + f.offset;
-        switch (f.type) {
-          case 'u8':
-            buf[o] = x as number;
-            break;
-          case 'u16':
-            buf.writeUInt16LE(x as number, o);
-            break;
-          case 'u32':
-            buf.writeUInt32LE(x as number, o);
-            break;
-          case 'u64':
-            buf.writeBigUInt64LE(BigInt(x as bigint | number), o);
-            break;
-          case 'be16':
-            buf.writeUInt16BE(x as number, o);
-            break;
-          case 'be32':
-            buf.writeUInt32BE(x as number, o);
-            break;
-          case 'ipv4':
-            writeIp(x as string, buf, o, 4);
-            break;
-          case 'ip16':
-            writeIp(x as string, buf, o, 16);
-            break;
-          case 'mac64':
-            writeMac(x as string, buf, o);
-            break;
-          default:
-            (x as Buffer).copy(buf, o, 0, f.size);
-        }
-      }
+      for (const [a, b] of gaps) buf.fill(0, base + a, base + b);
+      for (let i = 0; i < writers.length; i++) (writers[i] as Writer)(v, buf, base);
     },
     decode(buf: Buffer, base = 0): T {
       const v: Obj = {};
-      for (const f of data) {
+      for (let i = 0; i < readers.length; i++) (readers[i] as Reader)(v, buf, base);
+      for (const f of ipFields) {
         const o = base + f.offset;
-        switch (f.type) {
-          case 'u8':
-            v[f.name] = buf[o];
-            break;
-          case 'u16':
-            v[f.name] = buf.readUInt16LE(o);
-            break;
-          case 'u32':
-            v[f.name] = buf.readUInt32LE(o);
-            break;
-          case 'u64':
-            v[f.name] = buf.readBigUInt64LE(o);
-            break;
-          case 'be16':
-            v[f.name] = buf.readUInt16BE(o);
-            break;
-          case 'be32':
-            v[f.name] = buf.readUInt32BE(o);
-            break;
-          case 'ipv4':
-            v[f.name] = readIp4(buf, o);
-            break;
-          case 'ip16':
-            v[f.name] = o; // resolved below, once `family` is known
-            break;
-          case 'mac64':
-            v[f.name] = readMac(buf, o);
-            break;
-          default:
-            v[f.name] = Buffer.from(buf.subarray(o, o + f.size));
-        }
-      }
-      for (const f of data) {
-        if (f.type !== 'ip16') continue;
-        const o = v[f.name] as number;
         const v4 = hasFamily
           ? v.family === FAMILY_IPV4
           : buf.subarray(o + 4, o + 16).every((b) => b === 0);

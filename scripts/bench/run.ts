@@ -6,6 +6,7 @@ import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchMaps } from './maps.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT = join(ROOT, 'dist', 'cellium-agent.mjs');
@@ -117,6 +118,13 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+
+  const n = Number(process.env.BENCH_MAP_ENTRIES ?? 1_000_000);
+  console.log(
+    `\nMap updates: hash map, ${n} entries, u32 key, 16-byte value (same run, same machine)\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of benchMaps(n)) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
