@@ -13,6 +13,9 @@ export class FaultyMap implements RawMap {
 
   constructor(readonly inner: RawMap) {}
 
+  get shape(): RawMap['shape'] {
+    return this.inner.shape;
+  }
   get name(): string {
     return this.inner.name;
   }

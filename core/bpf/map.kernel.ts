@@ -2,22 +2,20 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BpfError, check, E, type BpfTarget } from './errors.js';
 import { libbpf, SIZES, type Libbpf, type MapInfo } from './libbpf.js';
-import { flagValue, isPerCpu, MapType, type RawMap, type UpdateFlag } from './map.js';
-
-/** The shape of a map to create or open. `valueSize` is one CPU's value for per-CPU maps. */
-export interface KernelMapShape {
-  readonly name: string;
-  readonly type: MapType;
-  readonly keySize: number;
-  readonly valueSize: number;
-  readonly maxEntries: number;
-  readonly flags: number;
-}
+import {
+  flagValue,
+  isPerCpu,
+  MapType,
+  ShapedMap,
+  type MapShape,
+  type RawMap,
+  type UpdateFlag,
+} from './map.js';
 
 /** What happened when a pinned map was opened. */
 export type PinOutcome = 'created' | 'reused' | 'migrated' | 'recreated';
 
-function target(s: KernelMapShape): BpfTarget {
+function target(s: MapShape): BpfTarget {
   return { kind: 'map', name: s.name, maxEntries: s.maxEntries };
 }
 
@@ -29,10 +27,8 @@ export function possibleCpus(): number {
   return cpus;
 }
 
-class KernelMap implements RawMap {
+class KernelMap extends ShapedMap implements RawMap {
   readonly backend = 'kernel' as const;
-  readonly ncpus: number;
-  readonly valueSize: number;
   private readonly lib: Libbpf;
   private readonly t: BpfTarget;
   private readonly count = new Uint32Array(1);
@@ -42,34 +38,15 @@ class KernelMap implements RawMap {
 
   constructor(
     readonly fd: number,
-    readonly shape: KernelMapShape,
+    shape: MapShape,
     readonly pinPath: string | undefined,
   ) {
+    super(shape, isPerCpu(shape.type) ? possibleCpus() : 1);
     this.lib = libbpf();
     this.t = target(shape);
-    this.ncpus = isPerCpu(shape.type) ? possibleCpus() : 1;
-    this.valueSize = isPerCpu(shape.type)
-      ? Math.ceil(shape.valueSize / 8) * 8 * this.ncpus
-      : shape.valueSize;
     this.batchOpts = { sz: SIZES.batchOpts, elem_flags: 0, flags: 0 };
     // The kernel has no batch operations for LPM tries.
     this.batchUnsupported = shape.type === MapType.LpmTrie;
-  }
-
-  get name(): string {
-    return this.shape.name;
-  }
-  get type(): MapType {
-    return this.shape.type;
-  }
-  get keySize(): number {
-    return this.shape.keySize;
-  }
-  get maxEntries(): number {
-    return this.shape.maxEntries;
-  }
-  get flags(): number {
-    return this.shape.flags;
   }
 
   lookup(key: Buffer, out: Buffer): boolean {
@@ -130,7 +107,7 @@ class KernelMap implements RawMap {
   }
 }
 
-function create(s: KernelMapShape): number {
+function create(s: MapShape): number {
   const lib = libbpf();
   return check(
     lib.bpf_map_create(s.type, s.name.slice(0, 15), s.keySize, s.valueSize, s.maxEntries, {
@@ -152,7 +129,7 @@ export function mapInfo(fd: number, name: string): MapInfo {
   return info;
 }
 
-function sameShape(info: MapInfo, s: KernelMapShape): boolean {
+function sameShape(info: MapInfo, s: MapShape): boolean {
   return (
     info.type === (s.type as number) &&
     info.key_size === s.keySize &&
@@ -193,7 +170,7 @@ function migrate(oldFd: number, old: MapInfo, fresh: KernelMap): number {
  * over what it can, and swaps the pin (rename on bpffs). Without a pin path, creates a map.
  */
 export function openKernelMap(
-  s: KernelMapShape,
+  s: MapShape,
   pinPath?: string,
   log: (msg: string, outcome: PinOutcome) => void = () => undefined,
 ): RawMap {

@@ -1,48 +1,28 @@
 import { BpfError, E, type BpfTarget } from './errors.js';
-import { isPerCpu, MapType, type RawMap, type UpdateFlag } from './map.js';
-import type { KernelMapShape } from './map.kernel.js';
+import { MapType, ShapedMap, type MapShape, type RawMap, type UpdateFlag } from './map.js';
 
 /**
  * A map in memory with the kernel's semantics: max entries (E2BIG), NOEXIST/EXIST flags, LRU
  * eviction for LRU hashes, longest-prefix match for LPM tries, fixed slots for arrays and one
  * value per CPU for per-CPU maps. Used without privileges and by isolated cell tests.
  */
-export class MemoryMap implements RawMap {
+export class MemoryMap extends ShapedMap implements RawMap {
   readonly backend = 'memory' as const;
-  readonly valueSize: number;
   private readonly data = new Map<string, Buffer>();
   /** Iteration order snapshot, rebuilt after a change (keeps a full walk linear). */
   private order: { ids: string[]; pos: Map<string, number> } | undefined;
   private readonly t: BpfTarget;
 
   constructor(
-    readonly shape: KernelMapShape,
-    readonly ncpus: number,
+    shape: MapShape,
+    ncpus: number,
     readonly pinPath: string | undefined,
   ) {
+    super(shape, ncpus);
     this.t = { kind: 'map', name: shape.name, maxEntries: shape.maxEntries };
-    this.valueSize = isPerCpu(shape.type)
-      ? Math.ceil(shape.valueSize / 8) * 8 * ncpus
-      : shape.valueSize;
     if (shape.type === MapType.LpmTrie && !(shape.flags & 1)) {
       throw new BpfError('create', E.EINVAL, this.t); // LPM tries need BPF_F_NO_PREALLOC
     }
-  }
-
-  get name(): string {
-    return this.shape.name;
-  }
-  get type(): MapType {
-    return this.shape.type;
-  }
-  get keySize(): number {
-    return this.shape.keySize;
-  }
-  get maxEntries(): number {
-    return this.shape.maxEntries;
-  }
-  get flags(): number {
-    return this.shape.flags;
   }
 
   private isArray(): boolean {
@@ -196,7 +176,7 @@ const memoryPins = new Map<string, MemoryMap>();
  * Opens (or creates) an in-memory map. A pin path makes it outlive close() within this process,
  * as a pinned kernel map outlives the agent; a different shape replaces it.
  */
-export function openMemoryMap(s: KernelMapShape, pinPath?: string, ncpus = 2): RawMap {
+export function openMemoryMap(s: MapShape, pinPath?: string, ncpus = 2): RawMap {
   if (pinPath !== undefined) {
     const old = memoryPins.get(pinPath);
     if (old && JSON.stringify(old.shape) === JSON.stringify(s)) return old;

@@ -44,28 +44,24 @@ export interface MapSpec<K, V> {
   readonly flags: number;
 }
 
+/** What `mapSpec` and `perCpuMapSpec` take. */
+export interface MapDecl<K, V> {
+  readonly name: string;
+  readonly type: MapType;
+  readonly key: Layout<K>;
+  readonly value: Layout<V>;
+  readonly maxEntries: number;
+  readonly flags?: number;
+}
+
 /** Declares a map whose values are one `V` each. */
-export function mapSpec<K, V>(s: {
-  name: string;
-  type: MapType;
-  key: Layout<K>;
-  value: Layout<V>;
-  maxEntries: number;
-  flags?: number;
-}): MapSpec<K, V> {
+export function mapSpec<K, V>(s: MapDecl<K, V>): MapSpec<K, V> {
   if (isPerCpu(s.type)) throw new Error(`${s.name}: use perCpuMapSpec for per-CPU map types`);
   return { ...s, element: s.value, value: () => s.value, flags: s.flags ?? 0 };
 }
 
 /** Declares a per-CPU map: lookups return one `V` per possible CPU. */
-export function perCpuMapSpec<K, V>(s: {
-  name: string;
-  type: MapType;
-  key: Layout<K>;
-  value: Layout<V>;
-  maxEntries: number;
-  flags?: number;
-}): MapSpec<K, V[]> {
+export function perCpuMapSpec<K, V>(s: MapDecl<K, V>): MapSpec<K, V[]> {
   if (!isPerCpu(s.type)) throw new Error(`${s.name}: not a per-CPU map type`);
   return { ...s, element: s.value, value: (n) => perCpuLayout(s.value, n), flags: s.flags ?? 0 };
 }
@@ -95,8 +91,19 @@ export function perCpuLayout<V>(el: Layout<V>, ncpus: number): Layout<V[]> {
   };
 }
 
+/** The shape of a map as the kernel sees it; `valueSize` is one CPU's value for per-CPU maps. */
+export interface MapShape {
+  readonly name: string;
+  readonly type: MapType;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
 /** What a backend implements: a map of raw key and value bytes with the kernel's semantics. */
 export interface RawMap {
+  readonly shape: MapShape;
   readonly name: string;
   readonly type: MapType;
   readonly keySize: number;
@@ -130,6 +137,37 @@ export interface MapEvent<K, V> {
   readonly key: K;
   readonly value?: V;
   readonly error?: string;
+}
+
+/** The shape-derived parts of a backend, shared by the kernel and in-memory maps. */
+export abstract class ShapedMap {
+  /** The full value size: per-CPU values are padded to 8 bytes and repeated per CPU. */
+  readonly valueSize: number;
+
+  constructor(
+    readonly shape: MapShape,
+    readonly ncpus: number,
+  ) {
+    this.valueSize = isPerCpu(shape.type)
+      ? Math.ceil(shape.valueSize / 8) * 8 * ncpus
+      : shape.valueSize;
+  }
+
+  get name(): string {
+    return this.shape.name;
+  }
+  get type(): MapType {
+    return this.shape.type;
+  }
+  get keySize(): number {
+    return this.shape.keySize;
+  }
+  get maxEntries(): number {
+    return this.shape.maxEntries;
+  }
+  get flags(): number {
+    return this.shape.flags;
+  }
 }
 
 /** A typed map over a backend: what cells use. */

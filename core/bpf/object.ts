@@ -62,6 +62,17 @@ export interface TcPlacement {
 
 const BPF_TC_F_REPLACE = 1;
 
+function tcOpts(at: TcPlacement, progFd = 0, flags = 0): TcOpts {
+  return {
+    sz: SIZES.tcOpts,
+    prog_fd: progFd,
+    flags,
+    prog_id: 0,
+    handle: at.handle ?? 1,
+    priority: at.priority ?? 1,
+  };
+}
+
 /** Attaches a program to an interface's clsact ingress/egress (creating clsact), replacing. */
 export function tcAttach(
   ifindex: number,
@@ -74,14 +85,7 @@ export function tcAttach(
   const r = lib.bpf_tc_hook_create(h);
   if (r < 0 && r !== -E.EEXIST)
     check(r, 'create clsact on', { kind: 'link', name: `ifindex ${ifindex}` });
-  const opts: TcOpts = {
-    sz: SIZES.tcOpts,
-    prog_fd: progFd,
-    flags: BPF_TC_F_REPLACE,
-    prog_id: 0,
-    handle: at.handle ?? 1,
-    priority: at.priority ?? 1,
-  };
+  const opts = tcOpts(at, progFd, BPF_TC_F_REPLACE);
   check(lib.bpf_tc_attach(h, opts), `attach tc ${dir} to`, {
     kind: 'link',
     name: `ifindex ${ifindex}`,
