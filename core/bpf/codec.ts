@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { readIpBytes, writeIpBytes } from '../ip.js';
 
 /** A field's wire type. Integers are in host order unless `be`; hosts are little-endian (x86_64, arm64). */
 export type FieldType =
@@ -61,61 +61,17 @@ function sizeOf(t: FieldType): [size: number, align: number] {
   }
 }
 
-function writeIp4(ip: string, buf: Buffer, off: number): void {
-  const parts = ip.split('.');
-  for (let i = 0; i < 4; i++) buf[off + i] = Number(parts[i]);
-}
-
-function writeIp6(ip: string, buf: Buffer, off: number): void {
-  let s = ip;
-  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4tail?.[1]) {
-    const b = Buffer.alloc(4);
-    writeIp4(v4tail[1], b, 0);
-    s =
-      s.slice(0, -v4tail[1].length) +
-      `${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
-  }
-  const [head = '', tail] = s.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups =
-    tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  for (let i = 0; i < 8; i++) buf.writeUInt16BE(parseInt(groups[i] ?? '0', 16), off + i * 2);
-}
-
 /** Writes an IPv4 or IPv6 address; IPv4 takes the first 4 bytes of a 16-byte field. */
 export function writeIp(ip: string, buf: Buffer, off: number, width: 4 | 16): void {
-  if (isIPv4(ip)) {
-    if (width === 16) buf.fill(0, off, off + 16);
-    writeIp4(ip, buf, off);
-  } else if (isIPv6(ip) && width === 16) writeIp6(ip, buf, off);
-  else throw new Error(`'${ip}' is not an ${width === 4 ? 'IPv4' : 'IP'} address`);
+  writeIpBytes(ip, buf, off, width);
 }
 
 function readIp4(buf: Buffer, off: number): string {
-  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  return readIpBytes('ipv4', buf, off);
 }
 
 function readIp6(buf: Buffer, off: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(buf.readUInt16BE(off + i * 2));
-  // Longest run of zero groups becomes '::'.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return readIpBytes('ipv6', buf, off);
 }
 
 function readMac(buf: Buffer, off: number): string {

@@ -61,7 +61,10 @@ function check(info: FlagInfo, value: unknown): string | undefined {
     validate = ajv.compile(info.spec.schema) as Validator;
     validators.set(info.spec.schema, validate);
   }
-  if (validate(value)) return undefined;
+  if (validate(value)) {
+    const extra = info.spec.check?.(value);
+    return extra === undefined ? undefined : `invalid value ${extra}`;
+  }
   const err = validate.errors?.[0];
   const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
   const allowed = Array.isArray(info.spec.schema.enum)

@@ -1,3 +1,5 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
 /** A JSON schema fragment (ajv draft-07 subset) describing one flag's value. */
 export type JsonSchema = Record<string, unknown>;
 
@@ -12,6 +14,8 @@ export interface FlagSpec<T> {
   readonly parse: (raw: string) => unknown;
   /** Renders a value back to text (GET /v1/config, `--help`). */
   format(v: T): string;
+  /** A check beyond the schema (e.g. a CIDR's syntax); returns what is wrong, if anything. */
+  check?(v: T): string | undefined;
 }
 
 /** The flags of one config cell, keyed by kebab-case flag name. */
@@ -56,6 +60,18 @@ export function formatDuration(ms: number): string {
   if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
+}
+
+/** What is wrong with a CIDR, or undefined when it is a valid IPv4 or IPv6 prefix. */
+export function cidrProblem(v: string): string | undefined {
+  const [ip = '', len, extra] = v.split('/');
+  if (len === undefined || extra !== undefined) return `'${v}' is not a CIDR (like 10.0.0.0/24)`;
+  const v6 = ip.includes(':');
+  const max = v6 ? 128 : 32;
+  const bits = Number(len);
+  if (!/^\d+$/.test(len) || bits > max) return `'${v}': prefix length must be 0 to ${max}`;
+  const ok = v6 ? isIPv6(ip) : isIPv4(ip);
+  return ok ? undefined : `'${v}': '${ip}' is not an ${v6 ? 'IPv6' : 'IPv4'} address`;
 }
 
 function parseBool(raw: string): unknown {
@@ -128,6 +144,14 @@ export const flag = {
       },
       formatDuration,
     );
+  },
+  /** A CIDR ("10.0.0.0/24", "fd00::/112"); `''` when `optional` means "not set". */
+  cidr(def: string, description: string, opts?: Opts & { optional?: boolean }): FlagSpec<string> {
+    const base = spec({ type: 'string' }, def, description, opts, (raw) => raw.trim());
+    return {
+      ...base,
+      check: (v: string) => (v === '' && opts?.optional ? undefined : cidrProblem(v)),
+    };
   },
   /** A list; on the command line and in the environment it is comma-separated. */
   list(def: readonly string[], description: string, opts?: Opts): FlagSpec<readonly string[]> {

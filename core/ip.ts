@@ -1,0 +1,72 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+/** An address family. */
+export type Family = 'ipv4' | 'ipv6';
+
+/** Parses an IP to a bigint and its family; undefined when it is not an IP. */
+export function parseIp(
+  ip: string,
+): { readonly family: Family; readonly value: bigint } | undefined {
+  if (isIPv4(ip)) {
+    const [a = 0, b = 0, c = 0, d = 0] = ip.split('.').map(Number);
+    return { family: 'ipv4', value: BigInt(((a << 24) >>> 0) + (b << 16) + (c << 8) + d) };
+  }
+  if (!isIPv6(ip)) return undefined;
+  let s = ip;
+  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(s)?.[1];
+  if (v4tail) {
+    const v = parseIp(v4tail)?.value ?? 0n;
+    s = `${s.slice(0, -v4tail.length)}${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+  }
+  const [head = '', tail] = s.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  let value = 0n;
+  for (const g of groups) value = (value << 16n) + BigInt(parseInt(g, 16));
+  return { family: 'ipv6', value };
+}
+
+/** Formats a bigint as an IP of the family (IPv6 in its shortest form). */
+export function formatIp(family: Family, value: bigint): string {
+  if (family === 'ipv4') {
+    const n = Number(value);
+    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  }
+  const g: string[] = [];
+  for (let i = 7; i >= 0; i--) g.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  if (best < 0) return g.join(':');
+  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+}
+
+/** Writes an IP in network order: 4 bytes, or 16 (IPv4 in the first 4, the rest zero). */
+export function writeIpBytes(ip: string, buf: Buffer, off: number, width: 4 | 16): void {
+  const p = parseIp(ip);
+  if (!p || (width === 4 && p.family !== 'ipv4')) {
+    throw new Error(`'${ip}' is not an ${width === 4 ? 'IPv4' : 'IP'} address`);
+  }
+  if (width === 16) buf.fill(0, off, off + 16);
+  const n = p.family === 'ipv4' ? 4 : 16;
+  for (let i = n - 1, v = p.value; i >= 0; i--, v >>= 8n) buf[off + i] = Number(v & 0xffn);
+}
+
+/** Reads an IP of the family from network-order bytes. */
+export function readIpBytes(family: Family, buf: Buffer, off: number): string {
+  const n = family === 'ipv4' ? 4 : 16;
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(buf[off + i] ?? 0);
+  return formatIp(family, v);
+}
