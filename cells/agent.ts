@@ -1,6 +1,7 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
 import { daemonCell } from './daemon/index.js';
+import { ipamCell } from './ipam/index.js';
 import { mapsCell } from './maps/index.js';
 
 /** Outward-facing services; replaced by doubles in control-plane tests. */
@@ -15,6 +16,7 @@ export const controlPlane = module(
   'controlplane',
   'Desired state: status, configuration and the cells that need no privileges',
   daemonCell,
+  ipamCell,
 );
 
 /** Kernel state: BPF maps and programs (in memory when bpf() is not usable). */

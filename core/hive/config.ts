@@ -143,8 +143,10 @@ export function resolveConfig(
     const fromArgv = src.flags?.[name];
     const fromEnv = src.env?.[envName(name)];
     let value: unknown = spec.default;
-    if (src.values && name in src.values) value = src.values[name];
-    else if (fromArgv === true) {
+    if (src.values && name in src.values) {
+      const v = src.values[name];
+      value = typeof v === 'string' ? spec.parse(v) : v;
+    } else if (fromArgv === true) {
       if (spec.schema.type !== 'boolean') {
         issues.push({ flag: name, message: 'needs a value (--' + name + '=VALUE)' });
         continue;

@@ -1,0 +1,64 @@
+import { config, Health, invoke, Logger, module, provide } from '../../core/hive/index.js';
+import { ApiError } from '../../core/api/index.js';
+import { ApiRoutes } from '../api/index.js';
+import { StatusContributors } from '../daemon/index.js';
+import { hostAddressing, mapErrors, postIpam } from './api.js';
+import { ipamFlags, IpamConfig } from './config.js';
+import { Ipam, newIpam } from './ipam.js';
+
+/** Pod IPs from this node's pod CIDRs (cluster-pool), with Cilium's IPAM API. */
+export const ipamCell = module(
+  'ipam',
+  'Pod IP addresses from the node pod CIDRs',
+  // --ipam, --enable-ipv4/6, --ipv4-range, --ipv6-range, --ipam-expiration
+  config(IpamConfig, ipamFlags),
+  // The allocator: next/specific/release/confirm/restore, expiring unconfirmed IPs.
+  provide(Ipam, { config: IpamConfig, health: Health, logger: Logger }, newIpam),
+  invoke('routes', { routes: ApiRoutes, ipam: Ipam }, ({ routes, ipam }) => {
+    routes.handle(
+      'PostIpam',
+      async (req) => ({ status: 201, body: await postIpam(ipam, req) }),
+      'ipam',
+    );
+    routes.handle(
+      'PostIpamIP',
+      async (req) => {
+        await mapErrors(() => ipam.allocateIp(req.params.ip, req.query.owner ?? ''));
+        return { status: 200 };
+      },
+      'ipam',
+    );
+    routes.handle(
+      'DeleteIpamIP',
+      async (req) => {
+        const freed = await mapErrors(() => ipam.release(req.params.ip));
+        if (freed.length === 0) throw new ApiError(404, `${req.params.ip} is not allocated`);
+        return { status: 200 };
+      },
+      'ipam',
+    );
+  }),
+  invoke(
+    'status',
+    { status: StatusContributors, ipam: Ipam, cfg: IpamConfig },
+    ({ status, ipam, cfg }) =>
+      status.add({
+        status: (s) => {
+          const allocations = ipam.allocations();
+          const ips = Object.keys(allocations);
+          s.ipam = {
+            allocations,
+            ipv4: ips.filter((ip) => !ip.includes(':')),
+            ipv6: ips.filter((ip) => ip.includes(':')),
+            status: [...ipam.pools.values()]
+              .map((p) => `${p.cidr}: ${p.inUse}/${p.capacity}`)
+              .join(', '),
+          };
+        },
+        config: (c) => {
+          c['ipam-mode'] = cfg.ipam;
+          c.addressing = hostAddressing(ipam);
+        },
+      }),
+  ),
+);
