@@ -1,14 +1,18 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
 import { daemonCell } from './daemon/index.js';
+import { identityCell } from './identity/index.js';
+import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
 import { mapsCell } from './maps/index.js';
+import { statedbCell } from './statedb/index.js';
 
 /** Outward-facing services; replaced by doubles in control-plane tests. */
 export const infrastructure = module(
   'infra',
-  'Outward-facing services: the REST API on a unix socket',
+  'Outward-facing services: the REST API on a unix socket, the state database',
   apiCell,
+  statedbCell,
 );
 
 /** Desired state: cells that need no privileges. */
@@ -17,6 +21,8 @@ export const controlPlane = module(
   'Desired state: status, configuration and the cells that need no privileges',
   daemonCell,
   ipamCell,
+  identityCell,
+  ipcacheCell,
 );
 
 /** Kernel state: BPF maps and programs (in memory when bpf() is not usable). */

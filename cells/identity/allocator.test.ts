@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { LocalIdentityAllocator } from './allocator.js';
+import { labelsSha256 } from './labels.js';
+
+describe('LocalIdentityAllocator', () => {
+  it('has the reserved identities with Cilium numbers', () => {
+    const a = new LocalIdentityAllocator();
+    expect(a.get(1)?.labels).toEqual(['reserved:host']);
+    expect(a.get(2)?.labels).toEqual(['reserved:world']);
+    expect(a.get(6)?.labels).toEqual(['reserved:remote-node']);
+    expect(a.get(8)?.labels).toEqual(['reserved:ingress']);
+    expect(a.allocate(['reserved:host']).id).toBe(1);
+  });
+
+  it('gives the same labels the same id, in any order, and counts references', () => {
+    const a = new LocalIdentityAllocator();
+    const x = a.allocate(['k8s:app=web', 'k8s:io.kubernetes.pod.namespace=default']);
+    const y = a.allocate(['k8s:io.kubernetes.pod.namespace=default', 'k8s:app=web', 'k8s:app=web']);
+    expect(x.id).toBe(256);
+    expect(y).toBe(x);
+    expect(a.refCount(256)).toBe(2);
+    expect(a.allocate(['k8s:app=db']).id).toBe(257);
+    expect(x.labelsSHA256).toBe(
+      labelsSha256(['k8s:app=web', 'k8s:io.kubernetes.pod.namespace=default']),
+    );
+  });
+
+  it('frees an identity with its last reference, emits changes, and reuses the id', () => {
+    const a = new LocalIdentityAllocator();
+    const seen: string[] = [];
+    a.changes$.subscribe((c) => seen.push(`${c.kind} ${c.identity.id}`));
+    const x = a.allocate(['k8s:app=web']);
+    a.allocate(['k8s:app=web']);
+    expect(a.release(x)).toBe(false);
+    expect(a.release(x)).toBe(true);
+    expect(a.get(256)).toBeUndefined();
+    expect(a.allocate(['k8s:app=other']).id).toBe(256);
+    expect(seen).toEqual(['upsert 256', 'delete 256', 'upsert 256']);
+  });
+
+  it('restores a label set under its previous id, unless the id is taken', () => {
+    const a = new LocalIdentityAllocator();
+    expect(a.restore(['k8s:app=web'], 4000).id).toBe(4000);
+    expect(a.restore(['k8s:app=db'], 4000).id).toBe(256);
+    expect(a.restore(['k8s:app=web'], 4000).id).toBe(4000);
+    expect(a.refCount(4000)).toBe(2);
+  });
+});

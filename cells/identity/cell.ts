@@ -1,0 +1,29 @@
+import { invoke, module, provide } from '../../core/hive/index.js';
+import { ApiRoutes } from '../api/index.js';
+import { IdentityAllocator, LocalIdentityAllocator } from './allocator.js';
+import { getIdentity, identityEndpoints, listIdentities } from './api.js';
+
+/** Security identities from label sets: reserved ones, local allocation, reference counts. */
+export const identityCell = module(
+  'identity',
+  'Security identities from label sets',
+  // The embedded-mode allocator; the kvstore mode will provide one backed by etcd.
+  provide(IdentityAllocator, {}, () => new LocalIdentityAllocator()),
+  invoke('routes', { routes: ApiRoutes, ids: IdentityAllocator }, ({ routes, ids }) => {
+    routes.handle(
+      'GetIdentity',
+      (req) => ({ status: 200, body: listIdentities(ids, req.body) }),
+      'identity',
+    );
+    routes.handle(
+      'GetIdentityID',
+      (req) => ({ status: 200, body: getIdentity(ids, req.params.id) }),
+      'identity',
+    );
+    routes.handle(
+      'GetIdentityEndpoints',
+      () => ({ status: 200, body: identityEndpoints(ids) }),
+      'identity',
+    );
+  }),
+);

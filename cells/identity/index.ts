@@ -1,0 +1,8 @@
+export { identityCell } from './cell.js';
+export {
+  IdentityAllocator,
+  IdentityError,
+  type Identity,
+  type IdentityChange,
+} from './allocator.js';
+export { RESERVED, normalizeLabels, matchesLabels } from './labels.js';

@@ -1,0 +1,46 @@
+import { invoke, Jobs, module, provide } from '../../core/hive/index.js';
+import { registerReconciler } from '../../core/reconciler/index.js';
+import { ApiRoutes } from '../api/index.js';
+import { IdentityAllocator } from '../identity/index.js';
+import { DatapathMaps } from '../maps/index.js';
+import { StateDB } from '../statedb/index.js';
+import { listIps } from './api.js';
+import { ipcacheOps } from './ops.js';
+import { IpcacheTable, newIpcacheTable } from './table.js';
+import { IpcacheWriter, newIpcacheWriter } from './writer.js';
+
+/** IP/CIDR → security identity: a table fed by endpoints (and later k8s/kvstore), in cellium_ipcache. */
+export const ipcacheCell = module(
+  'ipcache',
+  'IP and CIDR to security identity, synced to cellium_ipcache',
+  // The desired state: one row per prefix, with its reconcile status.
+  provide(IpcacheTable, { db: StateDB }, ({ db }) => newIpcacheTable(db)),
+  provide(IpcacheWriter, { db: StateDB, table: IpcacheTable }, ({ db, table }) =>
+    newIpcacheWriter(db, table),
+  ),
+  // The reconciler: table → map, retrying failures, pruning stale prefixes.
+  invoke('reconcile', { db: StateDB, table: IpcacheTable, maps: DatapathMaps, jobs: Jobs }, (p) => {
+    registerReconciler({
+      db: p.db,
+      table: p.table,
+      ops: ipcacheOps(() => p.maps.ipcache),
+      getStatus: (e) => e.status,
+      setStatus: (e, status) => ({ ...e, status }),
+      jobs: p.jobs,
+    });
+  }),
+  invoke(
+    'routes',
+    { routes: ApiRoutes, db: StateDB, table: IpcacheTable, ids: IdentityAllocator },
+    ({ routes, db, table, ids }) => {
+      routes.handle(
+        'GetIP',
+        (req) => ({
+          status: 200,
+          body: listIps(db.readTxn(), table, ids, req.query.cidr, req.query.labels),
+        }),
+        'ipcache',
+      );
+    },
+  ),
+);

@@ -1,0 +1,1 @@
+export { statedbCell, StateDB } from './cell.js';
