@@ -1,6 +1,7 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
 import { daemonCell } from './daemon/index.js';
+import { endpointCell } from './endpoint/index.js';
 import { identityCell } from './identity/index.js';
 import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
@@ -23,6 +24,7 @@ export const controlPlane = module(
   ipamCell,
   identityCell,
   ipcacheCell,
+  endpointCell,
 );
 
 /** Kernel state: BPF maps and programs (in memory when bpf() is not usable). */

@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { JsonSchema } from '../hive/flags.js';
+import { findUp } from '../paths.js';
 
 /** One parameter of an operation (path, query or header). */
 export interface ParamSpec {
@@ -35,13 +35,10 @@ export interface ApiSpec {
 
 /** Finds api-spec/openapi.yaml from this file, both in the sources and in dist/. */
 export function specPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'api-spec', 'openapi.yaml');
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
-  throw new Error('api-spec/openapi.yaml not found above ' + fileURLToPath(import.meta.url));
+  const p = findUp('api-spec/openapi.yaml');
+  if (!p)
+    throw new Error('api-spec/openapi.yaml not found above ' + fileURLToPath(import.meta.url));
+  return p;
 }
 
 type Obj = Record<string, unknown>;

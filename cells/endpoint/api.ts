@@ -1,0 +1,101 @@
+import { ApiError, type Model } from '../../core/api/index.js';
+import type { IdentityAllocator } from '../identity/index.js';
+import { matchesLabels } from '../identity/index.js';
+import type { Ipam } from '../ipam/index.js';
+import { securityLabels, type Endpoint } from './model.js';
+
+function health(ep: Endpoint): Model<'EndpointHealth'> {
+  const overall =
+    ep.state === 'ready'
+      ? 'OK'
+      : ep.state === 'not-ready' || ep.state === 'invalid'
+        ? 'Failure'
+        : ep.state === 'disconnecting' || ep.state === 'disconnected'
+          ? 'Disabled'
+          : 'Pending';
+  const bpf = ep.status.kind === 'done' ? 'OK' : ep.status.kind === 'error' ? 'Failure' : 'Pending';
+  return { overallHealth: overall, bpf, policy: 'OK', connected: ep.state === 'ready' };
+}
+
+/** The Endpoint model of the API, fully populated as Cilium's clients expect it. */
+export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam): Model<'Endpoint'> {
+  const ident = ids.get(ep.identity);
+  const security = securityLabels(ep);
+  const hostAddressing: Model<'NodeAddressing'> = {};
+  for (const f of ['ipv4', 'ipv6'] as const) {
+    const pool = ipam.pools.get(f);
+    hostAddressing[f] = pool
+      ? { enabled: true, ip: pool.router, 'alloc-range': pool.cidr }
+      : { enabled: false };
+  }
+  const realizedPolicy: Model<'EndpointPolicy'> = {
+    'policy-revision': 0,
+    id: ep.identity,
+    'policy-enabled': 'none',
+    build: 0,
+    'allowed-ingress-identities': [],
+    'allowed-egress-identities': [],
+    'denied-ingress-identities': [],
+    'denied-egress-identities': [],
+  };
+  return {
+    id: ep.id,
+    spec: { options: { ...ep.options }, 'label-configuration': { user: [...ep.userLabels] } },
+    status: {
+      'external-identifiers': {
+        'container-id': ep.containerId,
+        'container-name': ep.containerName,
+        'cni-attachment-id': ep.cniAttachmentId,
+        'docker-endpoint-id': ep.dockerEndpointId,
+        'pod-name': ep.k8sPodName ? `${ep.k8sNamespace}/${ep.k8sPodName}` : '',
+        'k8s-pod-name': ep.k8sPodName,
+        'k8s-namespace': ep.k8sNamespace,
+      },
+      identity: {
+        id: ep.identity,
+        labels: [...(ident?.labels ?? security)],
+        labelsSHA256: ident?.labelsSHA256 ?? '',
+      },
+      labels: {
+        realized: { user: [...ep.userLabels] },
+        'security-relevant': security,
+        derived: [...ep.labels],
+        disabled: [],
+      },
+      realized: { options: { ...ep.options }, 'label-configuration': { user: [...ep.userLabels] } },
+      networking: {
+        addressing: [
+          { ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}) },
+        ],
+        'host-addressing': hostAddressing,
+        mac: ep.mac,
+        'host-mac': ep.hostMac,
+        'interface-name': ep.ifName,
+        'interface-index': ep.ifIndex,
+        'container-interface-name': ep.containerInterfaceName,
+      },
+      policy: { spec: realizedPolicy, realized: realizedPolicy, 'proxy-policy-revision': 0 },
+      log: ep.log.slice(-1).map((l) => ({ ...l })),
+      controllers: [],
+      state: ep.state,
+      health: health(ep),
+      namedPorts: [],
+    },
+  };
+}
+
+/** GET /v1/endpoint: endpoints whose labels contain the given ones. */
+export function filterEndpoints(
+  eps: readonly Endpoint[],
+  labels: readonly string[] | undefined,
+): Endpoint[] {
+  if (!labels || labels.length === 0) return [...eps];
+  const hit = eps.filter((ep) => matchesLabels(securityLabels(ep), labels));
+  if (hit.length === 0) throw new ApiError(404, `no endpoint has the labels ${labels.join(',')}`);
+  return hit;
+}
+
+/** GET /v1/endpoint/{id}/healthz. */
+export function endpointHealth(ep: Endpoint): Model<'EndpointHealth'> {
+  return health(ep);
+}
