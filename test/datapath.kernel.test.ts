@@ -24,7 +24,14 @@ import {
   type MetricsValue,
 } from '../cells/maps/index.js';
 import { inNs, nodeAndPod, sh } from './support/netns.js';
-import { arp, ipv4Udp, ipv6Udp, malformedIpv4 } from './support/packets.js';
+import {
+  arpRequest,
+  ipv4HeaderChecksum,
+  ipv4Udp,
+  ipv6Udp,
+  malformedIpv4,
+  otherFrame,
+} from './support/packets.js';
 import { ROOT } from './support/procs.js';
 
 const OBJECT = fileURLToPath(new URL('../datapath-c/build/bpf_lxc.o', import.meta.url));
@@ -36,6 +43,7 @@ const reason = !k.ok
     : '';
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
 
 function total(
   m: BpfMap<MetricsKey, MetricsValue[]>,
@@ -95,23 +103,38 @@ describe.skipIf(reason !== '')(
       const skb = readStructs(OBJECT, ['__sk_buff']).get('__sk_buff')!;
       const cbOff = skb.members.find((m) => m.name === 'cb')!.offset;
       const from = obj.program('cil_from_container');
+      let out: Buffer = Buffer.alloc(0);
       const run = (pkt: Buffer) => {
         const r = testRun(from, pkt, { ctx: Buffer.alloc(skb.size) });
         const cb = [0, 1, 2].map((i) => r.ctx!.readUInt32LE(cbOff + 4 * i));
+        out = r.data;
         return { retval: r.retval, cb };
       };
+      // To a local endpoint: redirected to its veth, MACs rewritten, TTL 64 -> 63, checksum kept.
       const v4 = ipv4Udp('10.0.0.5', '10.0.0.7');
-      expect(run(v4)).toEqual({ retval: TC_ACT_OK, cb: [1005, 1000, 77] });
+      expect(run(v4)).toEqual({ retval: TC_ACT_REDIRECT, cb: [1005, 1000, 77] });
+      expect(out.subarray(0, 12).toString('hex')).toBe('020000000007' + '020000000001');
+      expect(out[22]).toBe(63);
+      expect(ipv4HeaderChecksum(out)).toBe(0);
+      // Elsewhere: to the host stack.
       const v6 = ipv6Udp('fd00::1', '2001:db8::1');
       expect(run(v6)).toEqual({ retval: TC_ACT_OK, cb: [2000, 2, 0] });
-      expect(run(arp()).retval).toBe(TC_ACT_OK);
+      // ARP from an endpoint for its gateway: answered with the host-side MAC.
+      expect(run(arpRequest('10.0.0.7', '02:00:00:00:00:07', '10.0.0.1')).retval).toBe(
+        TC_ACT_REDIRECT,
+      );
+      expect(out.readUInt16BE(20)).toBe(2); // ARP reply
+      expect(out.subarray(22, 28).toString('hex')).toBe('020000000001'); // sender: the host side
+      expect([...out.subarray(28, 32)].join('.')).toBe('10.0.0.1');
+      expect(out.subarray(0, 6).toString('hex')).toBe('020000000007');
+      expect(run(otherFrame()).retval).toBe(TC_ACT_OK);
       expect(run(malformedIpv4()).retval).toBe(TC_ACT_SHOT);
 
       expect(total(metrics, { reason: REASON.FORWARDED, dir: METRIC.EGRESS })).toEqual({
         count: 2,
         bytes: v4.length + v6.length,
       });
-      expect(total(metrics, { reason: REASON.NOT_IP, dir: METRIC.EGRESS }).count).toBe(1);
+      expect(total(metrics, { reason: REASON.NOT_IP, dir: METRIC.EGRESS }).count).toBe(2);
       expect(total(metrics, { reason: REASON.INVALID, dir: METRIC.EGRESS }).count).toBe(1);
       expect(total(metrics, { reason: REASON.FORWARDED, dir: METRIC.INGRESS }).count).toBe(0);
     });

@@ -16,6 +16,10 @@ export function ipv4Udp(src: string, dst: string, payload = 32): Buffer {
   ip[9] = 17;
   writeIp(src, ip, 12, 4);
   writeIp(dst, ip, 16, 4);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += ip.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  ip.writeUInt16BE(~sum & 0xffff, 10);
   const udp = Buffer.alloc(8 + payload);
   udp.writeUInt16BE(5000, 0);
   udp.writeUInt16BE(53, 2);
@@ -35,9 +39,34 @@ export function ipv6Udp(src: string, dst: string, payload = 32): Buffer {
   return Buffer.concat([eth(0x86dd), ip, Buffer.alloc(8 + payload)]);
 }
 
-/** An ARP request frame. */
-export function arp(): Buffer {
-  return Buffer.concat([eth(0x0806), Buffer.alloc(28, 1)]);
+/** A frame that is neither IPv4 nor IPv6 nor ARP (an LLDP-like ethertype). */
+export function otherFrame(): Buffer {
+  return Buffer.concat([eth(0x88cc), Buffer.alloc(28, 1)]);
+}
+
+/** An ARP request: who has `target`? tell `sender` (at `senderMac`). */
+export function arpRequest(sender: string, senderMac: string, target: string): Buffer {
+  const a = Buffer.alloc(28);
+  a.writeUInt16BE(1, 0); // Ethernet
+  a.writeUInt16BE(0x0800, 2); // IPv4
+  a[4] = 6;
+  a[5] = 4;
+  a.writeUInt16BE(1, 6); // request
+  Buffer.from(senderMac.split(':').map((x) => parseInt(x, 16))).copy(a, 8);
+  writeIp(sender, a, 14, 4);
+  writeIp(target, a, 24, 4);
+  const frame = Buffer.concat([eth(0x0806), a]);
+  frame.fill(0xff, 0, 6);
+  a.copy(frame, 6, 8, 14); // the Ethernet source is the sender
+  return frame;
+}
+
+/** The IPv4 header checksum over a frame's IP header (0 when it is right). */
+export function ipv4HeaderChecksum(frame: Buffer): number {
+  let sum = 0;
+  for (let i = 14; i < 34; i += 2) sum += frame.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  return ~sum & 0xffff;
 }
 
 /**
