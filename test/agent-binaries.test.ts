@@ -117,7 +117,7 @@ describe('cellium-agent and cellium', () => {
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout)).toEqual({
       cniVersion: '1.0.0',
-      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'],
+      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
     });
   });
 });

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// cellium-cni: the CNI plugin the container runtime runs per pod (CNI spec 1.0.0).
-// This build answers VERSION; ADD, DEL, CHECK and STATUS arrive with the endpoint cell.
+// cellium-cni: the CNI plugin the container runtime runs per pod (CNI spec 1.0.0/1.1.0).
+// Config on stdin, CNI_* in the environment; the result or error JSON on stdout.
 import { readFileSync } from 'node:fs';
+import { cmdAdd, cmdCheck, cmdDel, cmdStatus, CniError, SUPPORTED_VERSIONS } from '../cni/index.js';
 import { celliumVersion } from '../../core/version.js';
 
-const SUPPORTED = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
-
-function readStdin(): string {
+function stdin(): string {
   try {
     return process.stdin.isTTY ? '' : readFileSync(0, 'utf8');
   } catch {
@@ -14,34 +13,59 @@ function readStdin(): string {
   }
 }
 
-function reply(obj: unknown, code = 0): never {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-  process.exit(code);
+async function main(): Promise<number> {
+  const command = process.env.CNI_COMMAND ?? '';
+  if (command === 'VERSION') {
+    process.stdout.write(
+      `${JSON.stringify({ cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS })}\n`,
+    );
+    return 0;
+  }
+  if (command === '') {
+    process.stderr.write(
+      `cellium-cni ${celliumVersion()}: a CNI plugin; the container runtime runs it with CNI_COMMAND set\n`,
+    );
+    return 1;
+  }
+  const input = { env: process.env, stdin: stdin() };
+  let cniVersion = '1.0.0';
+  try {
+    cniVersion =
+      (JSON.parse(input.stdin || '{}') as { cniVersion?: string }).cniVersion ?? cniVersion;
+  } catch {
+    // reported by the command as a decode error
+  }
+  try {
+    switch (command) {
+      case 'ADD':
+        process.stdout.write(`${JSON.stringify(await cmdAdd(input))}\n`);
+        return 0;
+      case 'DEL':
+        await cmdDel(input);
+        return 0;
+      case 'CHECK':
+        await cmdCheck(input);
+        return 0;
+      case 'STATUS':
+        await cmdStatus(input);
+        return 0;
+      default:
+        throw new CniError(4, `unknown CNI_COMMAND '${command}'`);
+    }
+  } catch (e) {
+    const err =
+      e instanceof CniError ? e : new CniError(999, e instanceof Error ? e.message : String(e));
+    process.stdout.write(
+      `${JSON.stringify({ cniVersion, code: err.code, msg: err.message, details: err.details })}\n`,
+    );
+    return 1;
+  }
 }
 
-const command = process.env.CNI_COMMAND ?? '';
-if (command === 'VERSION') {
-  reply({ cniVersion: '1.0.0', supportedVersions: SUPPORTED });
-}
-if (command === '') {
-  process.stderr.write(
-    `cellium-cni ${celliumVersion()}: CNI plugin; run by the container runtime with CNI_COMMAND set\n`,
-  );
-  process.exit(1);
-}
-let cniVersion = '1.0.0';
-try {
-  const conf = JSON.parse(readStdin() || '{}') as { cniVersion?: string };
-  cniVersion = conf.cniVersion ?? cniVersion;
-} catch {
-  reply({ cniVersion, code: 6, msg: 'failed to decode the network configuration on stdin' }, 1);
-}
-reply(
-  {
-    cniVersion,
-    code: 100,
-    msg: `CNI_COMMAND ${command} is not supported by this cellium-cni build`,
-    details: 'this build answers VERSION only; pod networking comes with the endpoint cell',
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`cellium-cni: ${String(e)}\n`);
+    process.exit(1);
   },
-  1,
 );

@@ -155,6 +155,114 @@ map
     );
   });
 
+const endpoint = program.command('endpoint').description('Inspect the endpoints of this node');
+
+endpoint
+  .command('list')
+  .description('List endpoints: id, state, identity, labels, IPs')
+  .action(async (_: unknown, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const eps = await api.request<Model<'Endpoint'>[]>('GET', '/endpoint');
+    api.close();
+    print(eps, json, () =>
+      table(
+        ['ENDPOINT', 'STATE', 'IDENTITY', 'LABELS', 'IPv4', 'IPv6', 'POD'],
+        eps.map((e) => {
+          const st = e.status;
+          const addr = st?.networking?.addressing?.[0] ?? {};
+          const ext = st?.['external-identifiers'];
+          return [
+            String(e.id ?? ''),
+            st?.state ?? '',
+            String(st?.identity?.id ?? ''),
+            (st?.labels?.['security-relevant'] ?? []).join(','),
+            addr.ipv4 ?? '',
+            addr.ipv6 ?? '',
+            ext?.['k8s-pod-name'] ? `${ext['k8s-namespace'] ?? ''}/${ext['k8s-pod-name']}` : '',
+          ];
+        }),
+      ),
+    );
+  });
+
+endpoint
+  .command('get')
+  .description('Show one endpoint (id, container-id:ID, pod-name:NS/NAME, ...)')
+  .argument('<id>', 'endpoint id')
+  .action(async (id: string, _: unknown, cmd: Command) => {
+    const { api } = client(cmd);
+    const ep = await api.request<Model<'Endpoint'>>('GET', `/endpoint/${encodeURIComponent(id)}`);
+    api.close();
+    process.stdout.write(`${JSON.stringify(ep, null, 2)}\n`);
+  });
+
+program
+  .command('ip')
+  .description('The ipcache: IPs and CIDRs with their identities')
+  .command('list')
+  .option('--cidr <cidr>', 'only entries within this CIDR')
+  .action(async (opts: { cidr?: string }, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const q = opts.cidr ? `?cidr=${encodeURIComponent(opts.cidr)}` : '';
+    const entries = await api.request<Model<'IPListEntry'>[]>('GET', `/ip${q}`);
+    api.close();
+    print(entries, json, () =>
+      table(
+        ['IP', 'IDENTITY', 'SOURCE', 'NAMESPACE/NAME'],
+        entries.map((e) => [
+          e.cidr,
+          String(e.identity),
+          e.metadata?.source ?? '',
+          e.metadata?.name ? `${e.metadata.namespace ?? ''}/${e.metadata.name}` : '',
+        ]),
+      ),
+    );
+  });
+
+const identity = program.command('identity').description('Security identities');
+
+identity
+  .command('list')
+  .description('List identities (reserved and allocated)')
+  .option('--endpoints', 'only those used by local endpoints, with reference counts')
+  .action(async (opts: { endpoints?: boolean }, cmd: Command) => {
+    const { api, json } = client(cmd);
+    if (opts.endpoints) {
+      const used = await api.request<Model<'IdentityEndpoints'>[]>('GET', '/identity/endpoints');
+      api.close();
+      print(used, json, () =>
+        table(
+          ['ID', 'LABELS', 'REFCOUNT'],
+          used.map((u) => [
+            String(u.identity?.id ?? ''),
+            (u.identity?.labels ?? []).join(','),
+            String(u.refCount ?? 0),
+          ]),
+        ),
+      );
+      return;
+    }
+    const ids = await api.request<Model<'Identity'>[]>('GET', '/identity');
+    api.close();
+    print(ids, json, () =>
+      table(
+        ['ID', 'LABELS'],
+        ids.map((i) => [String(i.id ?? ''), (i.labels ?? []).join(',')]),
+      ),
+    );
+  });
+
+identity
+  .command('get')
+  .description('Show one identity')
+  .argument('<id>', 'numeric identity')
+  .action(async (id: string, _: unknown, cmd: Command) => {
+    const { api, json } = client(cmd);
+    const i = await api.request<Model<'Identity'>>('GET', `/identity/${encodeURIComponent(id)}`);
+    api.close();
+    print(i, json, () => `${String(i.id ?? '')}\t${(i.labels ?? []).join(',')}`);
+  });
+
 program
   .command('version')
   .description('Print the client and agent versions')

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ifIndex } from '../../core/bpf/index.js';
 import {
   config,
   Health,
@@ -33,6 +35,15 @@ import { newEndpointTable } from './table.js';
 export const EndpointTable = token<Table<Endpoint>>('endpoint/EndpointTable');
 const Store = token<EndpointStore>('endpoint/EndpointStore');
 
+/** Asks the kernel in this process's network namespace (sysfs may show another one). */
+function interfaceExists(name: string): boolean {
+  try {
+    return ifIndex(name) > 0;
+  } catch {
+    return existsSync(`/sys/class/net/${name}`);
+  }
+}
+
 /** Endpoints: Cilium's endpoint API, regeneration into the datapath, persistence and restore. */
 export const endpointCell = module(
   'endpoint',
@@ -60,7 +71,11 @@ export const endpointCell = module(
       lifecycle: Lifecycle,
     },
     ({ cfg, lifecycle, ...p }) => {
-      const m = newEndpointManager({ ...p, syncTimeoutMs: cfg.endpointSyncTimeout });
+      const m = newEndpointManager({
+        ...p,
+        syncTimeoutMs: cfg.endpointSyncTimeout,
+        interfaceExists,
+      });
       // Restore before anything else of this cell runs: IPs and identities come back first.
       lifecycle.append({ onStart: () => m.restore() }, 'restore-endpoints');
       return m;

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { ApiError, type Model } from '../../core/api/index.js';
 import { parseIp } from '../../core/ip.js';
 import { token, type Health, type Logger } from '../../core/hive/index.js';
@@ -43,6 +42,8 @@ export interface ManagerParams {
   readonly logger: Logger;
   /** How long a synchronous build may take before PUT answers 500. */
   readonly syncTimeoutMs: number;
+  /** Whether a network interface exists in the agent's network namespace. */
+  readonly interfaceExists: (name: string) => boolean;
 }
 
 const MAX_ID = 65535;
@@ -337,7 +338,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
           p.logger.warn({ file }, `skipping endpoint state ${file}: ${why}`);
         })) {
           const base: Endpoint = { ...saved, status: statusPending() };
-          if (base.ifName !== '' && !existsSync(`/sys/class/net/${base.ifName}`)) {
+          if (base.ifName !== '' && !p.interfaceExists(base.ifName)) {
             p.logger.info(
               { endpoint: base.id, interface: base.ifName },
               'interface is gone: removing the endpoint',

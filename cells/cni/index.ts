@@ -1,0 +1,10 @@
+export {
+  cmdAdd,
+  cmdCheck,
+  cmdDel,
+  cmdStatus,
+  CniError,
+  SUPPORTED_VERSIONS,
+  type CniInput,
+} from './plugin.js';
+export { hostIfName } from './links.js';

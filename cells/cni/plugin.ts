@@ -1,0 +1,292 @@
+import { ApiClient, ApiClientError, type Model } from '../../core/api/index.js';
+import { hostIfName, ip, linkInfo, tmpIfName } from './links.js';
+
+/** The CNI versions this plugin speaks. */
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+
+/** A CNI error (spec codes: 1 version, 4 env, 6 decode, 7 config, 11 retry, 50 unavailable). */
+export class CniError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly details = '',
+  ) {
+    super(message);
+    this.name = 'CniError';
+  }
+}
+
+/** What the runtime hands the plugin. */
+export interface CniInput {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdin: string;
+}
+
+/** The network configuration on stdin (the fields this plugin reads). */
+export interface NetConf {
+  readonly cniVersion: string;
+  readonly name: string;
+  readonly type: string;
+  /** The agent's API socket (default: the agent's default). */
+  readonly 'socket-path'?: string;
+}
+
+interface Ctx {
+  readonly conf: NetConf;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifName: string;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly api: ApiClient;
+}
+
+function parseConf(stdin: string): NetConf {
+  let conf: Partial<NetConf>;
+  try {
+    conf = JSON.parse(stdin || '{}') as Partial<NetConf>;
+  } catch (e) {
+    throw new CniError(
+      6,
+      'failed to decode the network configuration on stdin',
+      (e as Error).message,
+    );
+  }
+  if (!conf.cniVersion) throw new CniError(7, 'network configuration has no cniVersion');
+  if (!SUPPORTED_VERSIONS.includes(conf.cniVersion)) {
+    throw new CniError(
+      1,
+      `CNI version ${conf.cniVersion} is not supported`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
+  }
+  return conf as NetConf;
+}
+
+function cniArgs(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (raw ?? '').split(';')) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+function context(input: CniInput, needNetns: boolean): Ctx {
+  const conf = parseConf(input.stdin);
+  const env = input.env;
+  const missing = ['CNI_CONTAINERID', 'CNI_IFNAME', ...(needNetns ? ['CNI_NETNS'] : [])].filter(
+    (k) => !env[k],
+  );
+  if (missing.length > 0)
+    throw new CniError(4, `missing environment variables: ${missing.join(', ')}`);
+  const args = cniArgs(env.CNI_ARGS);
+  return {
+    conf,
+    containerId: env.CNI_CONTAINERID ?? '',
+    netns: env.CNI_NETNS ?? '',
+    ifName: env.CNI_IFNAME ?? 'eth0',
+    namespace: args.K8S_POD_NAMESPACE ?? '',
+    pod: args.K8S_POD_NAME ?? '',
+    api: new ApiClient(...(conf['socket-path'] ? [conf['socket-path']] : [])),
+  };
+}
+
+/** Waits for the agent (GET /config every 500 ms, up to 30 s), as Cilium's plugin does. */
+async function agentConfig(
+  api: ApiClient,
+  timeoutMs = 30_000,
+): Promise<Model<'DaemonConfiguration'>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await api.request<Model<'DaemonConfiguration'>>('GET', '/config');
+    } catch (e) {
+      if (Date.now() > end)
+        throw new CniError(11, `the agent is not answering: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** The CNI result of ADD. */
+export interface CniResult {
+  cniVersion: string;
+  interfaces: { name: string; mac: string; sandbox?: string }[];
+  ips: { address: string; gateway?: string; interface: number }[];
+  routes: { dst: string; gw?: string }[];
+  dns: Record<string, never>;
+}
+
+/** ADD: IPs from the agent's IPAM, a veth pair into the pod, then the endpoint. Undone on failure. */
+export async function cmdAdd(input: CniInput): Promise<CniResult> {
+  const c = context(input, true);
+  const cfg = await agentConfig(c.api);
+  const mtu = cfg.status?.deviceMTU ?? 1500;
+  const owner = c.pod ? `${c.namespace}/${c.pod}` : c.containerId;
+  const host = hostIfName(c.containerId, c.ifName);
+  const tmp = tmpIfName(c.containerId, c.ifName);
+  const ipam = await c.api
+    .request<Model<'IPAMResponse'>>('POST', `/ipam?owner=${encodeURIComponent(owner)}`, {
+      headers: { expiration: 'true' },
+    })
+    .catch((e: unknown) => {
+      throw new CniError(11, `IP allocation failed: ${(e as Error).message}`);
+    });
+  const ips = (['ipv4', 'ipv6'] as const).flatMap((f) => {
+    const a = ipam[f];
+    return a?.ip
+      ? [{ family: f, ip: a.ip, gateway: a.gateway ?? '', uuid: a['expiration-uuid'] ?? '' }]
+      : [];
+  });
+  try {
+    ip([
+      'link',
+      'add',
+      host,
+      'mtu',
+      String(mtu),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      tmp,
+      'mtu',
+      String(mtu),
+    ]);
+    ip(['link', 'set', tmp, 'netns', c.netns]);
+    ip(['link', 'set', tmp, 'name', c.ifName], c.netns);
+    ip(['link', 'set', c.ifName, 'up'], c.netns);
+    ip(['link', 'set', host, 'up']);
+    for (const a of ips) {
+      const bits = a.family === 'ipv4' ? 32 : 128;
+      ip(
+        [
+          ...(a.family === 'ipv6' ? ['-6'] : []),
+          'addr',
+          'add',
+          `${a.ip}/${bits}`,
+          'dev',
+          c.ifName,
+          ...(a.family === 'ipv6' ? ['nodad'] : []),
+        ],
+        c.netns,
+      );
+      ip(['route', 'add', `${a.gateway}/${bits}`, 'dev', c.ifName, 'scope', 'link'], c.netns);
+      ip(['route', 'add', 'default', 'via', a.gateway, 'dev', c.ifName], c.netns);
+      ip(['route', 'replace', `${a.ip}/${bits}`, 'dev', host]);
+    }
+    const hostLink = linkInfo(host);
+    const podLink = linkInfo(c.ifName, c.netns);
+    if (!hostLink || !podLink)
+      throw new Error(`veth ${host}/${c.ifName} vanished while being set up`);
+    const v4 = ips.find((a) => a.family === 'ipv4');
+    const v6 = ips.find((a) => a.family === 'ipv6');
+    await c.api.request('PUT', '/endpoint/cilium-local:0', {
+      body: {
+        addressing: {
+          ...(v4 ? { ipv4: v4.ip, 'ipv4-expiration-uuid': v4.uuid } : {}),
+          ...(v6 ? { ipv6: v6.ip, 'ipv6-expiration-uuid': v6.uuid } : {}),
+        },
+        'container-id': c.containerId,
+        'container-interface-name': c.ifName,
+        'host-mac': hostLink.mac,
+        mac: podLink.mac,
+        'interface-index': hostLink.ifindex,
+        'interface-name': host,
+        'k8s-namespace': c.namespace,
+        'k8s-pod-name': c.pod,
+        state: 'waiting-for-identity',
+        'sync-build-endpoint': true,
+        'datapath-configuration': {},
+      },
+    });
+    c.api.close();
+    return {
+      cniVersion: c.conf.cniVersion,
+      interfaces: [
+        { name: host, mac: hostLink.mac },
+        { name: c.ifName, mac: podLink.mac, sandbox: c.netns },
+      ],
+      ips: ips.map((a) => ({
+        address: `${a.ip}/${a.family === 'ipv4' ? 32 : 128}`,
+        gateway: a.gateway,
+        interface: 1,
+      })),
+      routes: ips.map((a) => ({ dst: a.family === 'ipv4' ? '0.0.0.0/0' : '::/0', gw: a.gateway })),
+      dns: {},
+    };
+  } catch (e) {
+    // Undo: the veth (its peer goes with it) and the IPs.
+    try {
+      ip(['link', 'del', host]);
+    } catch {
+      // not created
+    }
+    for (const a of ips)
+      await c.api.request('DELETE', `/ipam/${encodeURIComponent(a.ip)}`).catch(() => undefined);
+    c.api.close();
+    if (e instanceof CniError) throw e;
+    throw new CniError(
+      999,
+      `ADD failed: ${e instanceof ApiClientError ? e.message : (e as Error).message}`,
+    );
+  }
+}
+
+/** DEL: the endpoint (which frees its IPs) and the host veth; absent things are fine. */
+export async function cmdDel(input: CniInput): Promise<void> {
+  const c = context(input, false);
+  await agentConfig(c.api, 10_000).catch(() => undefined);
+  try {
+    await c.api.request('DELETE', `/endpoint/container-id:${encodeURIComponent(c.containerId)}`);
+  } catch (e) {
+    if (!(e instanceof ApiClientError && e.status === 404))
+      throw new CniError(11, `endpoint delete failed: ${(e as Error).message}`);
+    // No endpoint (ADD failed half-way): free whatever the pod was given.
+    const owner = c.pod ? `${c.namespace}/${c.pod}` : c.containerId;
+    await c.api.request('DELETE', `/ipam/${encodeURIComponent(owner)}`).catch(() => undefined);
+  }
+  const host = hostIfName(c.containerId, c.ifName);
+  if (linkInfo(host)) {
+    try {
+      ip(['link', 'del', host]);
+    } catch {
+      // gone with its netns meanwhile
+    }
+  }
+  c.api.close();
+}
+
+/** CHECK: the endpoint exists and is not failing; the pod's interface is there. */
+export async function cmdCheck(input: CniInput): Promise<void> {
+  const c = context(input, true);
+  const h = await c.api
+    .request<Model<'EndpointHealth'>>(
+      'GET',
+      `/endpoint/container-id:${encodeURIComponent(c.containerId)}/healthz`,
+    )
+    .catch((e: unknown) => {
+      throw new CniError(
+        999,
+        `no healthy endpoint for container ${c.containerId}: ${(e as Error).message}`,
+      );
+    });
+  c.api.close();
+  if (h.overallHealth === 'Failure')
+    throw new CniError(999, `endpoint of container ${c.containerId} is failing`);
+  if (!linkInfo(c.ifName, c.netns))
+    throw new CniError(999, `interface ${c.ifName} is missing in ${c.netns}`);
+}
+
+/** STATUS (CNI 1.1): is the plugin ready to ADD? */
+export async function cmdStatus(input: CniInput): Promise<void> {
+  const conf = parseConf(input.stdin);
+  const api = new ApiClient(...(conf['socket-path'] ? [conf['socket-path']] : []));
+  const s = await api
+    .request<Model<'StatusResponse'>>('GET', '/healthz', { headers: { brief: 'true' } })
+    .catch(() => undefined);
+  api.close();
+  if (s?.cilium?.state !== 'Ok')
+    throw new CniError(50, `the agent is not ready: ${s?.cilium?.msg ?? 'not answering'}`);
+}

@@ -1,0 +1,164 @@
+// A pod gets networking: cellium-cni run as a container runtime would, for two pods in their
+// own network namespaces, with the agent in a "node" namespace; ping and TCP through bpf_lxc;
+// kill -9 of the agent while a ping runs; restore; DEL. Root only; skips with a reason.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { kernelTests } from '../core/testing/kernel.js';
+import { inNs, netns, uniq } from './support/netns.js';
+import { program, ROOT, run, tempDir, testBpfRoot, type Run } from './support/procs.js';
+
+const k = kernelTests();
+const OBJECT = fileURLToPath(new URL('../datapath-c/build/bpf_lxc.o', import.meta.url));
+const reason = !k.ok ? k.reason : !existsSync(OBJECT) ? 'datapath-c not built' : '';
+const title = 'pods through cellium-cni and bpf_lxc';
+
+interface Agent {
+  readonly kill: (sig: NodeJS.Signals) => Promise<void>;
+  readonly logs: () => string;
+}
+
+function startAgentIn(node: string, args: string[]): Promise<Agent> {
+  const [bin = '', ...rest] = program('cellium-agent');
+  const proc = spawn('nsenter', [`--net=/run/netns/${node}`, bin, ...rest, ...args], { cwd: ROOT });
+  let logs = '';
+  proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  onTestFinished(() => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  });
+  return new Promise((resolve, reject) => {
+    const t = setInterval(() => {
+      if (logs.includes('"hive started"')) {
+        clearInterval(t);
+        resolve({
+          kill: (sig) => {
+            proc.kill(sig);
+            return exited;
+          },
+          logs: () => logs,
+        });
+      } else if (proc.exitCode !== null) {
+        clearInterval(t);
+        reject(new Error(`agent exited: ${logs}`));
+      }
+    }, 20);
+  });
+}
+
+describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title, () => {
+  it('two pods talk through bpf_lxc, survive an agent kill -9, and are deleted cleanly', async () => {
+    const id = uniq();
+    const node = netns(`cnode-${id}`);
+    const pods = [netns(`cpa-${id}`), netns(`cpb-${id}`)] as const;
+    const dir = tempDir();
+    const socket = join(dir, 'api.sock');
+    const net = `10.251.${(parseInt(id.slice(0, 2), 16) % 200) + 20}`;
+    const agentArgs = [
+      `--socket-path=${socket}`,
+      `--state-dir=${join(dir, 'state')}`,
+      `--bpf-root=${testBpfRoot()}`,
+      `--ipv4-range=${net}.0/24`,
+    ];
+    let agent = await startAgentIn(node, agentArgs);
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'cellium',
+      type: 'cellium-cni',
+      'socket-path': socket,
+    });
+    const cni = (command: string, i: 0 | 1): Promise<Run> =>
+      run(
+        ['nsenter', `--net=/run/netns/${node}`, ...program('cellium-cni')],
+        {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `ctr-${id}-${i}`,
+          CNI_NETNS: `/run/netns/${pods[i]}`,
+          CNI_IFNAME: 'eth0',
+          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod${i}`,
+          CNI_PATH: '/opt/cni/bin',
+        },
+        conf,
+      );
+    const cli = (...args: string[]) =>
+      run([...program('cellium'), '-H', `unix://${socket}`, ...args]);
+
+    // ADD both pods.
+    const results = [await cni('ADD', 0), await cni('ADD', 1)];
+    for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
+    const ips = results.map(
+      (r) =>
+        (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!,
+    );
+    expect(ips).toEqual([`${net}.2`, `${net}.3`]);
+    const list = await cli('endpoint', 'list');
+    expect(list.stdout.match(/\bready\b/g)).toHaveLength(2);
+
+    // ping and TCP between the pods.
+    expect(inNs(pods[0], 'ping', ['-c', '3', '-i', '0.2', '-W', '2', ips[1]!])).toMatch(
+      /3 packets transmitted, 3 received/,
+    );
+    const server = spawn('ip', [
+      'netns',
+      'exec',
+      pods[1],
+      process.execPath,
+      '-e',
+      "require('net').createServer((s) => s.end('hello from pod1')).listen(8080, () => console.log('up'))",
+    ]);
+    onTestFinished(() => void server.kill('SIGKILL'));
+    await new Promise((r) => server.stdout.once('data', r));
+    const reply = inNs(pods[0], process.execPath, [
+      '-e',
+      `const s = require('net').connect(8080, '${ips[1]!}'); s.on('data', (d) => process.stdout.write(d));`,
+    ]);
+    expect(reply).toBe('hello from pod1');
+
+    // kill -9 while a ping runs: no loss; the restarted agent restores both endpoints.
+    const before = JSON.parse((await cli('-o', 'json', 'endpoint', 'list')).stdout) as {
+      id: number;
+      status: { identity: { id: number } };
+    }[];
+    const ping = run([
+      'ip',
+      'netns',
+      'exec',
+      pods[0],
+      'ping',
+      '-c',
+      '30',
+      '-i',
+      '0.1',
+      '-W',
+      '1',
+      ips[1]!,
+    ]);
+    await new Promise((r) => setTimeout(r, 700));
+    await agent.kill('SIGKILL');
+    agent = await startAgentIn(node, agentArgs);
+    const pinged = await ping;
+    expect(pinged.stdout).toMatch(/30 packets transmitted, 30 received, 0% packet loss/);
+    expect(agent.logs()).toContain('"restored":2');
+    const after = JSON.parse((await cli('-o', 'json', 'endpoint', 'list')).stdout) as typeof before;
+    expect(after.map((e) => [e.id, e.status.identity.id])).toEqual(
+      before.map((e) => [e.id, e.status.identity.id]),
+    );
+
+    // DEL releases the IP; DEL again is fine; a new ADD never gets an IP in use.
+    expect((await cni('DEL', 0)).code).toBe(0);
+    expect((await cni('DEL', 0)).code).toBe(0);
+    const ipam = JSON.parse((await cli('-o', 'json', 'status')).stdout) as {
+      ipam: { allocations: Record<string, string> };
+    };
+    expect(ipam.ipam.allocations).toEqual({ [ips[1]!]: 'default/pod1' });
+    const again = await cni('ADD', 0);
+    expect(again.code, again.stdout).toBe(0);
+    const newIp = (
+      JSON.parse(again.stdout) as { ips: { address: string }[] }
+    ).ips[0]!.address.split('/')[0];
+    expect(newIp).not.toBe(ips[1]);
+    await agent.kill('SIGTERM');
+  });
+});
