@@ -161,4 +161,51 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
     expect(newIp).not.toBe(ips[1]);
     await agent.kill('SIGTERM');
   });
+
+  it('undoes an ADD that fails half-way: no veth left, the IP released', async () => {
+    const id = uniq();
+    const node = netns(`cnode-${id}`);
+    const dir = tempDir();
+    const socket = join(dir, 'api.sock');
+    const agent = await startAgentIn(node, [
+      `--socket-path=${socket}`,
+      `--state-dir=${join(dir, 'state')}`,
+      `--bpf-root=${testBpfRoot()}`,
+      '--ipv4-range=10.252.0.0/24',
+    ]);
+    const r = await run(
+      ['nsenter', `--net=/run/netns/${node}`, ...program('cellium-cni')],
+      {
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: `ctr-${id}`,
+        CNI_NETNS: `/run/netns/no-such-ns-${id}`,
+        CNI_IFNAME: 'eth0',
+        CNI_ARGS: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=broken',
+      },
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'cellium',
+        type: 'cellium-cni',
+        'socket-path': socket,
+      }),
+    );
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      code: 999,
+      msg: expect.stringMatching(/^ADD failed: ip link set/) as unknown,
+    });
+    const status = await run([
+      ...program('cellium'),
+      '-H',
+      `unix://${socket}`,
+      '-o',
+      'json',
+      'status',
+    ]);
+    expect(
+      (JSON.parse(status.stdout) as { ipam: { allocations: object } }).ipam.allocations,
+    ).toEqual({});
+    expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc/);
+    await agent.kill('SIGTERM');
+  });
 });
