@@ -192,7 +192,7 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({
       code: 999,
-      msg: expect.stringMatching(/^ADD failed: ip link set/) as unknown,
+      msg: expect.stringMatching(/^ADD failed: ip -batch/) as unknown,
     });
     const status = await run([
       ...program('cellium'),

@@ -6,8 +6,8 @@ import {
   ApiClient,
   ApiClientError,
   socketFromHost,
-  type Model,
-} from '../../core/api/index.js';
+} from '../../core/api/client.js';
+import type { Model } from '../../core/api/types.js';
 import { celliumVersion } from '../../core/version.js';
 import { statusText, table } from './cli-render.js';
 

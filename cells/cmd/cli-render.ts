@@ -1,4 +1,4 @@
-import type { Model } from '../../core/api/index.js';
+import type { Model } from '../../core/api/types.js';
 
 type ModuleHealth = Model<'ModuleHealth'>;
 

@@ -1,5 +1,6 @@
-import { ApiClient, ApiClientError, type Model } from '../../core/api/index.js';
-import { hostIfName, ip, linkInfo, tmpIfName } from './links.js';
+import { ApiClient, ApiClientError } from '../../core/api/client.js';
+import type { Model } from '../../core/api/types.js';
+import { hostIfName, ip, ipBatch, lastLink, linkInfo, tmpIfName } from './links.js';
 
 /** The CNI versions this plugin speaks. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -140,44 +141,32 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
       : [];
   });
   try {
-    ip([
-      'link',
-      'add',
-      host,
-      'mtu',
-      String(mtu),
-      'type',
-      'veth',
-      'peer',
-      'name',
-      tmp,
-      'mtu',
-      String(mtu),
+    // Two batches: the host side, then the pod side inside its namespace.
+    const hostOut = ipBatch([
+      `link add ${host} mtu ${mtu} type veth peer name ${tmp} mtu ${mtu}`,
+      `link set ${tmp} netns ${c.netns}`,
+      `link set ${host} up`,
+      ...ips.map((a) => `route replace ${a.ip}/${a.family === 'ipv4' ? 32 : 128} dev ${host}`),
+      `link show dev ${host}`,
     ]);
-    ip(['link', 'set', tmp, 'netns', c.netns]);
-    ip(['link', 'set', tmp, 'name', c.ifName], c.netns);
-    ip(['link', 'set', c.ifName, 'up'], c.netns);
-    ip(['link', 'set', host, 'up']);
-    for (const a of ips) {
-      const bits = a.family === 'ipv4' ? 32 : 128;
-      ip(
-        [
-          ...(a.family === 'ipv6' ? ['-6'] : []),
-          'addr',
-          'add',
-          `${a.ip}/${bits}`,
-          'dev',
-          c.ifName,
-          ...(a.family === 'ipv6' ? ['nodad'] : []),
-        ],
-        c.netns,
-      );
-      ip(['route', 'add', `${a.gateway}/${bits}`, 'dev', c.ifName, 'scope', 'link'], c.netns);
-      ip(['route', 'add', 'default', 'via', a.gateway, 'dev', c.ifName], c.netns);
-      ip(['route', 'replace', `${a.ip}/${bits}`, 'dev', host]);
-    }
-    const hostLink = linkInfo(host);
-    const podLink = linkInfo(c.ifName, c.netns);
+    const podOut = ipBatch(
+      [
+        `link set ${tmp} name ${c.ifName}`,
+        `link set ${c.ifName} up`,
+        ...ips.flatMap((a) => {
+          const bits = a.family === 'ipv4' ? 32 : 128;
+          return [
+            `addr add ${a.ip}/${bits} dev ${c.ifName}${a.family === 'ipv6' ? ' nodad' : ''}`,
+            `route add ${a.gateway}/${bits} dev ${c.ifName} scope link`,
+            `route add default via ${a.gateway} dev ${c.ifName}`,
+          ];
+        }),
+        `link show dev ${c.ifName}`,
+      ],
+      c.netns,
+    );
+    const hostLink = lastLink(hostOut);
+    const podLink = lastLink(podOut);
     if (!hostLink || !podLink)
       throw new Error(`veth ${host}/${c.ifName} vanished while being set up`);
     const v4 = ips.find((a) => a.family === 'ipv4');

@@ -103,22 +103,33 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     throw new ApiError(500, 'all endpoint ids (1-65535) are in use');
   };
 
-  /** Waits until the datapath of `id` is realized (sync-build-endpoint). */
-  const realized = async (id: number): Promise<Endpoint> => {
-    const deadline = Date.now() + p.syncTimeoutMs;
-    for (;;) {
-      const ep = table.get(txn(), endpointKey(id));
-      if (!ep) throw new ApiError(500, `endpoint ${id} was deleted while it was being built`);
-      if (ep.status.kind === 'done') return ep;
-      if (Date.now() > deadline) {
-        throw new ApiError(
-          500,
-          `endpoint ${id} was created but its datapath is not ready: ${ep.status.error ?? 'still pending'}`,
+  /** Waits until the datapath of `id` is realized (sync-build-endpoint), woken by commits. */
+  const realized = (id: number): Promise<Endpoint> =>
+    new Promise((resolve, reject) => {
+      const settled = (): boolean => {
+        const ep = table.get(txn(), endpointKey(id));
+        if (!ep) reject(new ApiError(500, `endpoint ${id} was deleted while it was being built`));
+        else if (ep.status.kind === 'done') resolve(ep);
+        else return false;
+        return true;
+      };
+      if (settled()) return;
+      const sub = db.commits$.subscribe((names) => {
+        if (names.has(table.name) && settled()) finish();
+      });
+      const timer = setTimeout(() => {
+        const ep = table.get(txn(), endpointKey(id));
+        const why = ep?.status.error ?? 'still pending';
+        reject(
+          new ApiError(500, `endpoint ${id} was created but its datapath is not ready: ${why}`),
         );
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+        finish();
+      }, p.syncTimeoutMs);
+      const finish = (): void => {
+        sub.unsubscribe();
+        clearTimeout(timer);
+      };
+    });
 
   const claimIps = (ep: Endpoint): void => {
     if (ep.externalIpam) return;

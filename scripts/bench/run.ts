@@ -7,6 +7,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchMaps } from './maps.js';
+import { benchPods } from './pods.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT = join(ROOT, 'dist', 'cellium-agent.mjs');
@@ -125,6 +126,10 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of benchMaps(n)) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(`\nPods: the agent in a node network namespace, cellium-cni as a runtime runs it\n`);
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchPods()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
