@@ -1,7 +1,7 @@
 // Pod benchmarks (root): CNI ADD → endpoint ready latency over 100 pods (real network
 // namespaces and veths), agent RSS with 500 endpoints, and restart → all 500 restored.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,20 +27,23 @@ function sh(cmd: string, args: string[]): void {
 async function startAgent(
   node: string,
   args: string[],
+  log: string,
 ): Promise<{ pid: number; kill: (s: NodeJS.Signals) => Promise<void>; startedAt: number }> {
   const startedAt = performance.now();
+  // Logs go to a file: this process blocks in spawnSync while CNI runs, and a pipe it does
+  // not drain would stall the agent's (synchronous) logging.
+  const out = openSync(log, 'a');
   const proc = spawn(
     'nsenter',
     [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-agent.mjs'), ...args],
     {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', out],
     },
   );
-  let logs = '';
-  proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+  closeSync(out);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  while (!logs.includes('"hive started"')) {
-    if (proc.exitCode !== null) throw new Error(`agent exited: ${logs}`);
+  while (!readFileSync(log, 'utf8').includes('"hive started"')) {
+    if (proc.exitCode !== null) throw new Error(`agent exited: ${readFileSync(log, 'utf8')}`);
     await new Promise((r) => setTimeout(r, 5));
   }
   return {
@@ -70,7 +73,9 @@ export async function benchPods(pods = 100, endpoints = 500): Promise<Row[]> {
   ];
   const podNs: string[] = [];
   sh('ip', ['netns', 'add', node]);
-  let agent = await startAgent(node, args);
+  const log = join(dir, 'agent.log');
+  writeFileSync(log, '');
+  let agent = await startAgent(node, args, log);
   try {
     const conf = JSON.stringify({
       cniVersion: '1.0.0',
@@ -125,7 +130,8 @@ export async function benchPods(pods = 100, endpoints = 500): Promise<Row[]> {
       Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1] ?? 0) /
       1024;
     await agent.kill('SIGKILL');
-    agent = await startAgent(node, args);
+    writeFileSync(log, '');
+    agent = await startAgent(node, args, log);
     let restoreMs = NaN;
     for (;;) {
       const eps = await api
