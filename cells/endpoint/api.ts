@@ -1,7 +1,7 @@
 import { ApiError, type Model } from '../../core/api/index.js';
 import type { IdentityAllocator } from '../identity/index.js';
 import { matchesLabels } from '../identity/index.js';
-import type { Ipam } from '../ipam/index.js';
+import { hostAddressing, type Ipam } from '../ipam/index.js';
 import { securityLabels, type Endpoint } from './model.js';
 
 function health(ep: Endpoint): Model<'EndpointHealth'> {
@@ -21,13 +21,6 @@ function health(ep: Endpoint): Model<'EndpointHealth'> {
 export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam): Model<'Endpoint'> {
   const ident = ids.get(ep.identity);
   const security = securityLabels(ep);
-  const hostAddressing: Model<'NodeAddressing'> = {};
-  for (const f of ['ipv4', 'ipv6'] as const) {
-    const pool = ipam.pools.get(f);
-    hostAddressing[f] = pool
-      ? { enabled: true, ip: pool.router, 'alloc-range': pool.cidr }
-      : { enabled: false };
-  }
   const realizedPolicy: Model<'EndpointPolicy'> = {
     'policy-revision': 0,
     id: ep.identity,
@@ -67,7 +60,7 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
         addressing: [
           { ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}) },
         ],
-        'host-addressing': hostAddressing,
+        'host-addressing': hostAddressing(ipam),
         mac: ep.mac,
         'host-mac': ep.hostMac,
         'interface-name': ep.ifName,

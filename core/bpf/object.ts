@@ -98,14 +98,7 @@ export function tcQuery(
   dir: TcDirection,
   at: TcPlacement = {},
 ): number | undefined {
-  const opts: TcOpts = {
-    sz: SIZES.tcOpts,
-    prog_fd: 0,
-    flags: 0,
-    prog_id: 0,
-    handle: at.handle ?? 1,
-    priority: at.priority ?? 1,
-  };
+  const opts = tcOpts(at);
   const r = libbpf().bpf_tc_query(hook(ifindex, dir), opts);
   if (r === -E.ENOENT || r === -E.EINVAL) return undefined;
   check(r, `query tc ${dir} of`, { kind: 'link', name: `ifindex ${ifindex}` });
@@ -114,14 +107,7 @@ export function tcQuery(
 
 /** Detaches the program at a tc hook; absent is fine. */
 export function tcDetach(ifindex: number, dir: TcDirection, at: TcPlacement = {}): void {
-  const opts: TcOpts = {
-    sz: SIZES.tcOpts,
-    prog_fd: 0,
-    flags: 0,
-    prog_id: 0,
-    handle: at.handle ?? 1,
-    priority: at.priority ?? 1,
-  };
+  const opts = tcOpts(at);
   const r = libbpf().bpf_tc_detach(hook(ifindex, dir), opts);
   if (r === -E.ENOENT || r === -E.EINVAL) return;
   check(r, `detach tc ${dir} from`, { kind: 'link', name: `ifindex ${ifindex}` });
