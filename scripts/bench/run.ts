@@ -39,7 +39,12 @@ async function startAgent(
   const t0 = performance.now();
   const proc = spawn(
     process.execPath,
-    [AGENT, `--socket-path=${socket}`, `--state-dir=${join(dir, 'state')}`],
+    [
+      AGENT,
+      `--socket-path=${socket}`,
+      `--state-dir=${join(dir, 'state')}`,
+      `--bpf-root=${BPF_ROOT}`,
+    ],
     {
       stdio: 'ignore',
     },
@@ -95,6 +100,9 @@ async function throughput(
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'cellium-bench-'));
+// The agents of this benchmark pin their maps here, not in the node's /sys/fs/bpf/tc/globals.
+const BPF_ROOT =
+  process.getuid?.() === 0 ? `/sys/fs/bpf/cellium-bench-${process.pid}` : join(dir, 'bpf');
 try {
   const starts: number[] = [];
   for (let i = 0; i < STARTS; i++) {
@@ -132,4 +140,5 @@ try {
   for (const r of await benchPods()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(BPF_ROOT, { recursive: true, force: true });
 }
