@@ -78,6 +78,10 @@ export class FaultyMap implements RawMap {
     this.maybeFail('iterate');
     return this.inner.nextKey(key, out);
   }
+  *dump(): Generator<[Buffer, Buffer]> {
+    this.maybeFail('iterate');
+    yield* this.inner.dump();
+  }
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
     this.maybeFail('update');
     this.inner.updateBatch(keys, values, count, flag);

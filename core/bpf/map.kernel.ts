@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BpfError, check, E, type BpfTarget } from './errors.js';
 import { libbpf, SIZES, type Libbpf, type MapInfo } from './libbpf.js';
@@ -72,6 +72,65 @@ class KernelMap extends ShapedMap implements RawMap {
     if (r === -E.ENOENT) return false;
     check(r, 'iterate', this.t);
     return true;
+  }
+
+  *dump(): Generator<[Buffer, Buffer]> {
+    if (
+      this.shape.type === MapType.LpmTrie ||
+      this.shape.type === MapType.Array ||
+      this.shape.type === MapType.PerCpuArray
+    ) {
+      yield* this.dumpByKeys(); // no batch lookup for tries; arrays are walked by index
+      return;
+    }
+    const chunk = 1024;
+    const ks = this.shape.keySize;
+    const vs = this.valueSize;
+    const keys = Buffer.alloc(ks * chunk);
+    const values = Buffer.alloc(vs * chunk);
+    const count = new Uint32Array(1);
+    // Hash maps' batch cursor is a u32 bucket index.
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(Math.max(8, ks));
+    for (;;) {
+      count[0] = chunk;
+      const r = this.lib.bpf_map_lookup_batch(
+        this.fd,
+        inBatch,
+        outBatch,
+        keys,
+        values,
+        count,
+        this.batchOpts,
+      );
+      if (r < 0 && r !== -E.ENOENT) {
+        if (inBatch === null && (r === -E.EINVAL || r === -E.ENOTSUP)) {
+          yield* this.dumpByKeys();
+          return;
+        }
+        check(r, 'lookup batch', this.t);
+      }
+      const n = count[0];
+      for (let i = 0; i < n; i++) {
+        yield [
+          Buffer.from(keys.subarray(i * ks, (i + 1) * ks)),
+          Buffer.from(values.subarray(i * vs, (i + 1) * vs)),
+        ];
+      }
+      if (r === -E.ENOENT) return;
+      inBatch = Buffer.from(outBatch);
+    }
+  }
+
+  private *dumpByKeys(): Generator<[Buffer, Buffer]> {
+    let cur: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.shape.keySize);
+      if (!this.nextKey(cur, next)) return;
+      const val = Buffer.alloc(this.valueSize);
+      if (this.lookup(next, val)) yield [next, val];
+      cur = next;
+    }
   }
 
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
@@ -212,4 +271,9 @@ export function openKernelMap(
 export function mapFd(m: RawMap): number {
   if (!(m instanceof KernelMap)) throw new Error(`${m.name} is not a kernel map`);
   return m.fd;
+}
+
+/** Removes a pin; the map lives on while programs or fds hold it. Absent is fine. */
+export function unpin(pinPath: string): void {
+  rmSync(pinPath, { force: true });
 }

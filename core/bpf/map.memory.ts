@@ -147,6 +147,19 @@ export class MemoryMap extends ShapedMap implements RawMap {
     return true;
   }
 
+  *dump(): Generator<[Buffer, Buffer]> {
+    if (this.isArray()) {
+      for (let i = 0; i < this.shape.maxEntries; i++) {
+        const k = Buffer.alloc(this.shape.keySize);
+        k.writeUInt32LE(i, 0);
+        const v = this.data.get(String(i));
+        yield [k, v ? Buffer.from(v) : Buffer.alloc(this.valueSize)];
+      }
+      return;
+    }
+    for (const [id, v] of [...this.data]) yield [Buffer.from(id, 'hex'), Buffer.from(v)];
+  }
+
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
     const ks = this.shape.keySize;
     for (let i = 0; i < count; i++) {

@@ -123,6 +123,8 @@ export interface RawMap {
   delete(key: Buffer): boolean;
   /** The key after `key` (the first when null); false at the end. */
   nextKey(key: Buffer | null, out: Buffer): boolean;
+  /** Every entry, many per call where the backend can (the kernel's batch lookup). */
+  dump(): Generator<[key: Buffer, value: Buffer]>;
   /** Updates `count` packed keys and values at once. */
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void;
   /** Deletes `count` packed keys; returns how many were deleted. */
@@ -254,17 +256,10 @@ export class BpfMap<K, V> {
     }
   }
 
-  /** Every entry. */
+  /** Every entry (read in batches from the kernel). */
   *entries(): Generator<[K, V]> {
-    let cur: Buffer | null = null;
-    const val = Buffer.alloc(this.raw.valueSize);
-    for (;;) {
-      const next = Buffer.alloc(this.raw.keySize);
-      if (!this.raw.nextKey(cur, next)) return;
-      if (this.raw.lookup(next, val))
-        yield [this.spec.key.decode(next), this.valueLayout.decode(val)];
-      cur = next;
-    }
+    for (const [k, v] of this.raw.dump())
+      yield [this.spec.key.decode(k), this.valueLayout.decode(v)];
   }
 
   /** How many entries the map holds (walks the keys). */
