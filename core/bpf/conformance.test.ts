@@ -185,6 +185,14 @@ describe.each(backends())('%s backend', (_, backend) => {
       expect(b.lookup({ k: 7 })).toEqual({ a: 70, b: 7n });
       b.close();
       if (backend === 'kernel') {
+        // Unpinned, the next open starts empty.
+        unpin(b.raw.pinPath ?? '');
+        const fresh = open(spec, true);
+        expect(fresh.count()).toBe(0);
+        fresh.update({ k: 7 }, { a: 70, b: 7n });
+        fresh.close();
+      }
+      if (backend === 'kernel') {
         const log: string[] = [];
         const bigger = openMap(mapSpec({ ...args, maxEntries: 32 }), {
           backend,
