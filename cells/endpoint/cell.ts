@@ -18,7 +18,7 @@ import type { Table } from '../../core/statedb/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { IdentityAllocator } from '../identity/index.js';
-import { IpcacheWriter } from '../ipcache/index.js';
+import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
@@ -69,15 +69,29 @@ export const endpointCell = module(
       logger: Logger,
       cfg: EndpointConfig,
       lifecycle: Lifecycle,
+      ipcacheTable: IpcacheTable,
     },
-    ({ cfg, lifecycle, ...p }) => {
+    ({ cfg, lifecycle, ipcacheTable, ...p }) => {
       const m = newEndpointManager({
         ...p,
         syncTimeoutMs: cfg.endpointSyncTimeout,
         interfaceExists,
       });
+      // The ipcache must not prune what restored endpoints are about to publish again: it is
+      // initialized only once they are back (otherwise a restart would empty cellium_ipcache).
+      const restored = p.db.update([ipcacheTable], (w) =>
+        w.registerInitializer(ipcacheTable, 'endpoint-restore'),
+      );
       // Restore before anything else of this cell runs: IPs and identities come back first.
-      lifecycle.append({ onStart: () => m.restore() }, 'restore-endpoints');
+      lifecycle.append(
+        {
+          onStart: () => {
+            m.restore();
+            p.db.update([ipcacheTable], restored);
+          },
+        },
+        'restore-endpoints',
+      );
       return m;
     },
   ),

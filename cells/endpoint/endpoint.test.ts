@@ -179,6 +179,13 @@ describe('endpoint cell', () => {
     const m = second.get(EndpointManager);
     await eventually(() => m.list().length === 2 && m.list().every((e) => e.state === 'ready'));
     expect(m.list().map((e) => [e.id, e.ipv4, e.identity])).toEqual(before.slice(0, 2));
+    // The restart pruned only the vanished endpoint's ipcache entry, never a restored one's.
+    const deleted = second
+      .get(DatapathMaps)
+      .ipcache.recentEvents()
+      .filter((e) => e.action === 'delete')
+      .map((e) => e.key.ip);
+    expect(deleted).toEqual(['10.9.0.13']);
     expect(second.get(Ipam).allocations()).toEqual({
       '10.9.0.11': 'default/pod1',
       '10.9.0.12': 'default/pod2',
