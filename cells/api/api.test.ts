@@ -8,6 +8,7 @@ import { ApiClient, ApiClientError } from '../../core/api/index.js';
 import { invoke, module } from '../../core/hive/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiRoutes, ApiServer, SOCKET_MODE } from './index.js';
+import { apiRequest } from '../../core/testing/api.js';
 
 function sockPath(): string {
   return join(mkdtempSync(join(tmpdir(), 'cellium-api-')), 'api.sock');
@@ -37,15 +38,8 @@ function apiHive(extra = [fakeEndpointCell], flags: Record<string, unknown> = {}
   return testHive([apiCell, ...extra], { flags: { 'socket-path': sockPath(), ...flags } });
 }
 
-async function req(h: ReturnType<typeof apiHive>, method: string, path: string, body?: unknown) {
-  const res = await h.get(ApiServer).app.request(`/v1${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  const parsed: unknown = await res.json().catch(() => undefined);
-  return { status: res.status, body: parsed };
+function req(h: ReturnType<typeof apiHive>, method: string, path: string, body?: unknown) {
+  return apiRequest(h.get(ApiServer).app, method, path, { body });
 }
 
 describe('api cell', () => {

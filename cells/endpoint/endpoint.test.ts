@@ -11,6 +11,7 @@ import { ipcacheCell } from '../ipcache/index.js';
 import { DatapathMaps, endpointKeyOf, ipcacheKeyOf, mapsCell } from '../maps/index.js';
 import { statedbCell } from '../statedb/index.js';
 import { endpointCell, EndpointManager } from './index.js';
+import { apiRequest } from '../../core/testing/api.js';
 
 beforeAll(() => {
   process.env.CELLIUM_VALIDATE_RESPONSES = '1';
@@ -43,14 +44,8 @@ function epHive(dir = mkdtempSync(join(tmpdir(), 'cellium-ep-'))) {
 }
 
 async function call(h: ReturnType<typeof epHive>, method: string, path: string, body?: unknown) {
-  const res = await h.get(ApiServer).app.request(`/v1${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  const parsed: unknown = await res.json().catch(() => undefined);
-  return { status: res.status, body: parsed as Record<string, unknown> };
+  const r = await apiRequest(h.get(ApiServer).app, method, path, { body });
+  return { status: r.status, body: r.body as Record<string, unknown> };
 }
 
 function request(n: number, extra: Record<string, unknown> = {}) {

@@ -7,6 +7,7 @@ import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
 import { daemonCell } from '../daemon/index.js';
 import { Ipam, ipamCell } from './index.js';
+import { apiRequest } from '../../core/testing/api.js';
 
 beforeAll(() => {
   process.env.CELLIUM_VALIDATE_RESPONSES = '1';
@@ -22,15 +23,13 @@ function ipamHive(flags: Record<string, unknown> = {}) {
   });
 }
 
-async function call(
+function call(
   h: ReturnType<typeof ipamHive>,
   method: string,
   path: string,
   headers: Record<string, string> = {},
 ) {
-  const res = await h.get(ApiServer).app.request(`/v1${path}`, { method, headers });
-  const body: unknown = await res.json().catch(() => undefined);
-  return { status: res.status, body };
+  return apiRequest(h.get(ApiServer).app, method, path, { headers });
 }
 
 describe('ipam cell', () => {

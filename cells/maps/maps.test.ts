@@ -13,6 +13,7 @@ import {
   mapsCell,
   METRICS_MAP,
 } from './index.js';
+import { apiRequest } from '../../core/testing/api.js';
 
 beforeAll(() => {
   process.env.CELLIUM_VALIDATE_RESPONSES = '1';
@@ -32,10 +33,8 @@ function mapsHive() {
   });
 }
 
-async function get(h: ReturnType<typeof mapsHive>, path: string) {
-  const res = await h.get(ApiServer).app.request(`/v1${path}`);
-  const body: unknown = await res.json();
-  return { status: res.status, body };
+function get(h: ReturnType<typeof mapsHive>, path: string) {
+  return apiRequest(h.get(ApiServer).app, 'GET', path);
 }
 
 describe('maps cell (in-memory backend)', () => {
