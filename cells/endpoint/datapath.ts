@@ -9,7 +9,7 @@ import {
 } from '../../core/bpf/index.js';
 import type { Operations } from '../../core/reconciler/index.js';
 import { endpointKeyOf, type DatapathMaps } from '../maps/index.js';
-import type { Endpoint } from './model.js';
+import { endpointIps, type Endpoint } from './model.js';
 
 /** The lxc entries and tc programs of endpoints: what regeneration writes. */
 export function endpointOps(
@@ -22,10 +22,9 @@ export function endpointOps(
     obj ??= loadObject(objectPath, [maps.lxc.raw, maps.ipcache.raw, maps.metrics.raw]);
     return { from: obj.program('cil_from_container'), to: obj.program('cil_to_container') };
   };
-  const ips = (ep: Endpoint): string[] => [ep.ipv4, ep.ipv6].filter((ip) => ip !== '');
   return {
     update: (_, ep) => {
-      for (const ip of ips(ep)) {
+      for (const ip of endpointIps(ep)) {
         maps.lxc.update(endpointKeyOf(ip), {
           ifindex: ep.ifIndex,
           lxc_id: ep.id,
@@ -44,7 +43,7 @@ export function endpointOps(
       if (tcQuery(idx, 'egress') === undefined) tcAttach(idx, 'egress', progs.to);
     },
     delete: (_, ep) => {
-      for (const ip of ips(ep)) maps.lxc.delete(endpointKeyOf(ip));
+      for (const ip of endpointIps(ep)) maps.lxc.delete(endpointKeyOf(ip));
       if (maps.backend !== 'kernel' || ep.ifName === '') return;
       const idx = ifIndex(ep.ifName);
       if (idx === 0) return;
@@ -53,7 +52,7 @@ export function endpointOps(
     },
     prune: (_, desired) => {
       const want = new Set<string>();
-      for (const ep of desired) for (const ip of ips(ep)) want.add(ip);
+      for (const ep of desired) for (const ip of endpointIps(ep)) want.add(ip);
       const stale = [...maps.lxc.keys()].filter((k) => !want.has(k.ip));
       for (const k of stale) maps.lxc.delete(k);
     },

@@ -7,7 +7,13 @@ import type { IdentityAllocator } from '../identity/index.js';
 import type { IpcacheWriter } from '../ipcache/index.js';
 import type { Ipam } from '../ipam/index.js';
 import type { EndpointRef } from './ids.js';
-import { ENDPOINT_OPTIONS, securityLabels, transition, type Endpoint } from './model.js';
+import {
+  ENDPOINT_OPTIONS,
+  endpointIps,
+  securityLabels,
+  transition,
+  type Endpoint,
+} from './model.js';
 import type { EndpointStore } from './store.js';
 import { endpointKey } from './table.js';
 
@@ -51,10 +57,6 @@ const MAX_ID = 65535;
 function owner(ep: Pick<Endpoint, 'k8sNamespace' | 'k8sPodName' | 'containerId' | 'id'>): string {
   if (ep.k8sPodName !== '') return `${ep.k8sNamespace}/${ep.k8sPodName}`;
   return ep.containerId !== '' ? ep.containerId : `endpoint ${ep.id}`;
-}
-
-function ipsOf(ep: Endpoint): string[] {
-  return [ep.ipv4, ep.ipv6].filter((ip) => ip !== '');
 }
 
 /** The reconciler's status written back: a built endpoint becomes ready, a failed one not-ready. */
@@ -133,7 +135,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
 
   const claimIps = (ep: Endpoint): void => {
     if (ep.externalIpam) return;
-    for (const ip of ipsOf(ep)) {
+    for (const ip of endpointIps(ep)) {
       const family = parseIp(ip)?.family;
       const pool = family ? p.ipam.pools.get(family) : undefined;
       if (!pool?.contains(ip)) {
@@ -155,7 +157,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   };
 
   const publish = (ep: Endpoint): void => {
-    for (const ip of ipsOf(ep)) {
+    for (const ip of endpointIps(ep)) {
       p.ipcache.upsert({
         prefix: ip,
         identity: ep.identity,
@@ -325,7 +327,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       const ep = must(ref);
       let errors = 0;
       write(transition(ep, 'disconnecting', 'deleting'));
-      for (const ip of ipsOf(ep)) {
+      for (const ip of endpointIps(ep)) {
         try {
           p.ipcache.delete(ip);
           if (!ep.externalIpam) p.ipam.release(ip);
@@ -358,7 +360,8 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
             continue;
           }
           try {
-            if (!base.externalIpam) for (const ip of ipsOf(base)) p.ipam.restore(ip, owner(base));
+            if (!base.externalIpam)
+              for (const ip of endpointIps(base)) p.ipam.restore(ip, owner(base));
             const ident = p.ids.restore(securityLabels(base), base.identity);
             const ep = transition(
               { ...base, identity: ident.id },

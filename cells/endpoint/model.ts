@@ -66,6 +66,11 @@ export function transition(
   return { ...ep, state, log: [...ep.log, entry].slice(-LOG_SIZE) };
 }
 
+/** The endpoint's IPs (IPv4 and/or IPv6). */
+export function endpointIps(ep: Pick<Endpoint, 'ipv4' | 'ipv6'>): string[] {
+  return [ep.ipv4, ep.ipv6].filter((ip) => ip !== '');
+}
+
 /** The endpoint's identity-relevant labels: its labels, user labels and namespace. */
 export function securityLabels(
   ep: Pick<Endpoint, 'labels' | 'userLabels' | 'k8sNamespace'>,

@@ -144,19 +144,7 @@ class KernelMap extends ShapedMap implements RawMap {
       }
       this.batchUnsupported = true;
     }
-    const ks = this.shape.keySize;
-    const vs = this.valueSize;
-    for (let i = 0; i < count; i++) {
-      this.update(keys.subarray(i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs), flag);
-    }
-  }
-
-  deleteBatch(keys: Buffer, count: number): number {
-    let n = 0;
-    const ks = this.shape.keySize;
-    // The kernel's batch delete fails on the first absent key; per key, absence is fine.
-    for (let i = 0; i < count; i++) if (this.delete(keys.subarray(i * ks, (i + 1) * ks))) n++;
-    return n;
+    this.updateEach(keys, values, count, flag);
   }
 
   close(): void {

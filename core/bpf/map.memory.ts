@@ -161,21 +161,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
-    const ks = this.shape.keySize;
-    for (let i = 0; i < count; i++) {
-      this.update(
-        keys.subarray(i * ks, (i + 1) * ks),
-        values.subarray(i * this.valueSize, (i + 1) * this.valueSize),
-        flag,
-      );
-    }
-  }
-
-  deleteBatch(keys: Buffer, count: number): number {
-    const ks = this.shape.keySize;
-    let n = 0;
-    for (let i = 0; i < count; i++) if (this.delete(keys.subarray(i * ks, (i + 1) * ks))) n++;
-    return n;
+    this.updateEach(keys, values, count, flag);
   }
 
   close(): void {

@@ -155,6 +155,26 @@ export abstract class ShapedMap {
       : shape.valueSize;
   }
 
+  abstract update(key: Buffer, value: Buffer, flag: UpdateFlag): void;
+  abstract delete(key: Buffer): boolean;
+
+  /** Deletes packed keys one by one (absent keys are fine, unlike the kernel's batch delete). */
+  deleteBatch(keys: Buffer, count: number): number {
+    const ks = this.shape.keySize;
+    let n = 0;
+    for (let i = 0; i < count; i++) if (this.delete(keys.subarray(i * ks, (i + 1) * ks))) n++;
+    return n;
+  }
+
+  /** Updates packed entries one by one (where the backend has no batch update). */
+  protected updateEach(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
+    const ks = this.shape.keySize;
+    const vs = this.valueSize;
+    for (let i = 0; i < count; i++) {
+      this.update(keys.subarray(i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs), flag);
+    }
+  }
+
   get name(): string {
     return this.shape.name;
   }
@@ -318,15 +338,20 @@ export class BpfMap<K, V> {
     if (ev.list.length > ev.capacity) ev.list.shift();
   }
 
-  private failed(e: unknown, action: 'update' | 'delete', key: K, value?: V): never {
+  private noteError(e: unknown): string {
     this.errorCount++;
     this.lastError = e instanceof Error ? e.message : String(e);
+    return this.lastError;
+  }
+
+  private failed(e: unknown, action: 'update' | 'delete', key: K, value?: V): never {
+    const error = this.noteError(e);
     this.record({
       time: new Date(),
       action,
       key,
       ...(value !== undefined ? { value } : {}),
-      error: this.lastError,
+      error,
     });
     throw e;
   }
@@ -335,8 +360,7 @@ export class BpfMap<K, V> {
     try {
       return fn();
     } catch (e) {
-      this.errorCount++;
-      this.lastError = e instanceof Error ? e.message : String(e);
+      this.noteError(e);
       throw e;
     }
   }
