@@ -12,7 +12,7 @@ const title = 'pinned maps across agent restarts';
 describe.skipIf(!k.ok)(k.ok ? title : `${title} (skipped: ${k.reason})`, () => {
   it('shows live counts, and after kill -9 and a restart the same maps and entries', async () => {
     const bpfRoot = testBpfRoot();
-    const first = await startAgent([], bpfRoot);
+    const first = await startAgent({ bpfRoot });
     // cellium_metrics is written by the datapath and never pruned by the agent (what the agent
     // owns, lxc and ipcache, is reconciled against its tables, so stray entries are pruned).
     const metrics = openMap(METRICS_MAP, {
@@ -30,7 +30,7 @@ describe.skipIf(!k.ok)(k.ok ? title : `${title} (skipped: ${k.reason})`, () => {
 
     first.proc.kill('SIGKILL');
     await first.exited;
-    const second = await startAgent([], bpfRoot);
+    const second = await startAgent({ bpfRoot });
     expect(second.logs()).toContain(
       `reopened pinned map ${join(bpfRoot, 'tc', 'globals', 'cellium_metrics')}`,
     );

@@ -3,66 +3,32 @@
 // kill -9 of the agent while a ping runs; restore; DEL. Root only; skips with a reason.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { kernelTests } from '../core/testing/kernel.js';
 import { inNs, netns, uniq } from './support/netns.js';
-import { program, ROOT, run, tempDir, testBpfRoot, type Run } from './support/procs.js';
+import { program, run, startAgent, tempDir, testBpfRoot, type Run } from './support/procs.js';
 
 const k = kernelTests();
 const OBJECT = fileURLToPath(new URL('../datapath-c/build/bpf_lxc.o', import.meta.url));
 const reason = !k.ok ? k.reason : !existsSync(OBJECT) ? 'datapath-c not built' : '';
 const title = 'pods through cellium-cni and bpf_lxc';
 
-interface Agent {
-  readonly kill: (sig: NodeJS.Signals) => Promise<void>;
-  readonly logs: () => string;
-}
-
-function startAgentIn(node: string, args: string[]): Promise<Agent> {
-  const [bin = '', ...rest] = program('cellium-agent');
-  const proc = spawn('nsenter', [`--net=/run/netns/${node}`, bin, ...rest, ...args], { cwd: ROOT });
-  let logs = '';
-  proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  onTestFinished(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      if (logs.includes('"hive started"')) {
-        clearInterval(t);
-        resolve({
-          kill: (sig) => {
-            proc.kill(sig);
-            return exited;
-          },
-          logs: () => logs,
-        });
-      } else if (proc.exitCode !== null) {
-        clearInterval(t);
-        reject(new Error(`agent exited: ${logs}`));
-      }
-    }, 20);
-  });
-}
-
 describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title, () => {
   it('two pods talk through bpf_lxc, survive an agent kill -9, and are deleted cleanly', async () => {
     const id = uniq();
     const node = netns(`cnode-${id}`);
     const pods = [netns(`cpa-${id}`), netns(`cpb-${id}`)] as const;
-    const dir = tempDir();
-    const socket = join(dir, 'api.sock');
     const net = `10.251.${(parseInt(id.slice(0, 2), 16) % 200) + 20}`;
-    const agentArgs = [
-      `--socket-path=${socket}`,
-      `--state-dir=${join(dir, 'state')}`,
-      `--bpf-root=${testBpfRoot()}`,
-      `--ipv4-range=${net}.0/24`,
-    ];
-    let agent = await startAgentIn(node, agentArgs);
+    // The same dir and bpf root make a restart the same agent.
+    const agentOpts = {
+      netns: node,
+      dir: tempDir(),
+      bpfRoot: testBpfRoot(),
+      args: [`--ipv4-range=${net}.0/24`],
+    };
+    let agent = await startAgent(agentOpts);
+    const socket = agent.socket;
     const conf = JSON.stringify({
       cniVersion: '1.0.0',
       name: 'cellium',
@@ -137,7 +103,7 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
     ]);
     await new Promise((r) => setTimeout(r, 700));
     await agent.kill('SIGKILL');
-    agent = await startAgentIn(node, agentArgs);
+    agent = await startAgent(agentOpts);
     const pinged = await ping;
     expect(pinged.stdout).toMatch(/30 packets transmitted, 30 received, 0% packet loss/);
     expect(agent.logs()).toContain('"restored":2');
@@ -165,14 +131,8 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
   it('undoes an ADD that fails half-way: no veth left, the IP released', async () => {
     const id = uniq();
     const node = netns(`cnode-${id}`);
-    const dir = tempDir();
-    const socket = join(dir, 'api.sock');
-    const agent = await startAgentIn(node, [
-      `--socket-path=${socket}`,
-      `--state-dir=${join(dir, 'state')}`,
-      `--bpf-root=${testBpfRoot()}`,
-      '--ipv4-range=10.252.0.0/24',
-    ]);
+    const agent = await startAgent({ netns: node, args: ['--ipv4-range=10.252.0.0/24'] });
+    const socket = agent.socket;
     const r = await run(
       ['nsenter', `--net=/run/netns/${node}`, ...program('cellium-cni')],
       {

@@ -62,30 +62,37 @@ export interface AgentProcess {
   logs(): string;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
+  /** Sends a signal and resolves once the agent has exited. */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `cellium-agent` with a socket in a temp dir and waits until it listens. */
-export async function startAgent(
-  extraArgs: string[] = [],
-  bpfRoot = testBpfRoot(),
-): Promise<AgentProcess> {
-  const dir = tempDir();
+/** Where and how to run an agent. */
+export interface AgentOptions {
+  readonly args?: readonly string[];
+  /** The bpf root (a fresh one by default). */
+  readonly bpfRoot?: string;
+  /** Socket and state live here; pass the same dir to restart the same agent. */
+  readonly dir?: string;
+  /** A network namespace (name under /run/netns) to run the agent in, as a node. */
+  readonly netns?: string;
+}
+
+/** Starts `cellium-agent` (socket and state in `dir`) and waits until it has started. */
+export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess> {
+  const dir = opts.dir ?? tempDir();
   const socket = join(dir, 'cellium.sock');
-  const [bin, ...args] = program('cellium-agent');
-  const proc = spawn(
-    bin ?? '',
-    [
-      ...args,
-      `--socket-path=${socket}`,
-      `--state-dir=${join(dir, 'state')}`,
-      `--bpf-root=${bpfRoot}`,
-      ...extraArgs,
-    ],
-    {
-      cwd: ROOT,
-      env: process.env,
-    },
-  );
+  const agentArgs = [
+    ...program('cellium-agent'),
+    `--socket-path=${socket}`,
+    `--state-dir=${join(dir, 'state')}`,
+    `--bpf-root=${opts.bpfRoot ?? testBpfRoot()}`,
+    ...(opts.args ?? []),
+  ];
+  const [bin = '', ...args] =
+    opts.netns === undefined
+      ? agentArgs
+      : ['nsenter', `--net=/run/netns/${opts.netns}`, ...agentArgs];
+  const proc = spawn(bin, args, { cwd: ROOT, env: process.env });
   let logs = '';
   proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
@@ -98,5 +105,9 @@ export async function startAgent(
     if (Date.now() > deadline) throw new Error(`agent did not start:\n${logs}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { proc, socket, logs: () => logs, exited };
+  const kill = (signal: NodeJS.Signals): Promise<number | null> => {
+    proc.kill(signal);
+    return exited;
+  };
+  return { proc, socket, logs: () => logs, exited, kill };
 }
