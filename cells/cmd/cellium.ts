@@ -6,6 +6,7 @@ import {
   ApiClient,
   ApiClientError,
   socketFromHost,
+  type RequestOptions,
 } from '../../core/api/client.js';
 import type { Model } from '../../core/api/types.js';
 import { celliumVersion } from '../../core/version.js';
@@ -19,6 +20,21 @@ interface Globals {
 function client(cmd: Command): { api: ApiClient; json: boolean } {
   const g = cmd.optsWithGlobals<Globals>();
   return { api: new ApiClient(socketFromHost(g.host)), json: g.output === 'json' };
+}
+
+/** One request to the agent: its body and whether to print JSON; the connection is closed. */
+async function fetchApi<T>(
+  cmd: Command,
+  method: string,
+  path: string,
+  opts: RequestOptions = {},
+): Promise<{ body: T; json: boolean }> {
+  const { api, json } = client(cmd);
+  try {
+    return { body: await api.request<T>(method, path, opts), json };
+  } finally {
+    api.close();
+  }
 }
 
 function print(value: unknown, json: boolean, text: () => string): void {
@@ -38,11 +54,9 @@ program
   .option('--verbose', 'print the whole cell health tree')
   .option('--brief', 'only print the overall state; exit 1 unless it is Ok')
   .action(async (opts: { verbose?: boolean; brief?: boolean }, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const s = await api.request<Model<'StatusResponse'>>('GET', '/healthz', {
+    const { body: s, json } = await fetchApi<Model<'StatusResponse'>>(cmd, 'GET', '/healthz', {
       headers: opts.brief ? { brief: 'true' } : {},
     });
-    api.close();
     if (opts.brief && !json) process.stdout.write(`${s.cilium?.state ?? 'Unknown'}\n`);
     else print(s, json, () => statusText(s, opts.verbose === true));
     if (s.cilium?.state !== 'Ok') process.exitCode = 1;
@@ -54,7 +68,6 @@ program
   .argument('[changes...]', 'OPTION=VALUE pairs of runtime-changeable options')
   .option('--all', 'also list the immutable configuration')
   .action(async (changes: string[], opts: { all?: boolean }, cmd: Command) => {
-    const { api, json } = client(cmd);
     if (changes.length > 0) {
       const options: Record<string, string> = {};
       let enforcement: string | undefined;
@@ -65,12 +78,11 @@ program
         if (k === 'policy-enforcement' || k === 'PolicyEnforcement') enforcement = v;
         else options[k] = v;
       }
-      await api.request('PATCH', '/config', {
+      await fetchApi(cmd, 'PATCH', '/config', {
         body: { options, ...(enforcement ? { 'policy-enforcement': enforcement } : {}) },
       });
     }
-    const cfg = await api.request<Model<'DaemonConfiguration'>>('GET', '/config');
-    api.close();
+    const { body: cfg, json } = await fetchApi<Model<'DaemonConfiguration'>>(cmd, 'GET', '/config');
     print(cfg, json, () => {
       const realized = cfg.status?.realized;
       const rows = Object.entries(realized?.options ?? {}).map(([k, v]) => [k, v]);
@@ -92,9 +104,7 @@ map
   .command('list')
   .description('List the maps with their live entry counts')
   .action(async (_: unknown, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const list = await api.request<Model<'BPFMapList'>>('GET', '/map');
-    api.close();
+    const { body: list, json } = await fetchApi<Model<'BPFMapList'>>(cmd, 'GET', '/map');
     print(list, json, () =>
       table(
         ['Name', 'Num entries', 'Num errors', 'Cache enabled'],
@@ -113,9 +123,11 @@ map
   .description('Show the entries of one map, decoded')
   .argument('<name>', 'map name, e.g. cellium_lxc')
   .action(async (name: string, _: unknown, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const m = await api.request<Model<'BPFMap'>>('GET', `/map/${encodeURIComponent(name)}`);
-    api.close();
+    const { body: m, json } = await fetchApi<Model<'BPFMap'>>(
+      cmd,
+      'GET',
+      `/map/${encodeURIComponent(name)}`,
+    );
     print(m, json, () => {
       const rows = (m.cache ?? []).map((e) => [
         e.key ?? '',
@@ -135,12 +147,11 @@ map
   .description("Show a map's recent writes")
   .argument('<name>', 'map name')
   .action(async (name: string, _: unknown, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const events = await api.request<Model<'MapEvent'>[]>(
+    const { body: events, json } = await fetchApi<Model<'MapEvent'>[]>(
+      cmd,
       'GET',
       `/map/${encodeURIComponent(name)}/events`,
     );
-    api.close();
     print(events, json, () =>
       table(
         ['Time', 'Action', 'Key', 'Value', 'Error'],
@@ -161,9 +172,7 @@ endpoint
   .command('list')
   .description('List endpoints: id, state, identity, labels, IPs')
   .action(async (_: unknown, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const eps = await api.request<Model<'Endpoint'>[]>('GET', '/endpoint');
-    api.close();
+    const { body: eps, json } = await fetchApi<Model<'Endpoint'>[]>(cmd, 'GET', '/endpoint');
     print(eps, json, () =>
       table(
         ['ENDPOINT', 'STATE', 'IDENTITY', 'LABELS', 'IPv4', 'IPv6', 'POD'],
@@ -190,9 +199,11 @@ endpoint
   .description('Show one endpoint (id, container-id:ID, pod-name:NS/NAME, ...)')
   .argument('<id>', 'endpoint id')
   .action(async (id: string, _: unknown, cmd: Command) => {
-    const { api } = client(cmd);
-    const ep = await api.request<Model<'Endpoint'>>('GET', `/endpoint/${encodeURIComponent(id)}`);
-    api.close();
+    const { body: ep } = await fetchApi<Model<'Endpoint'>>(
+      cmd,
+      'GET',
+      `/endpoint/${encodeURIComponent(id)}`,
+    );
     process.stdout.write(`${JSON.stringify(ep, null, 2)}\n`);
   });
 
@@ -202,10 +213,8 @@ program
   .command('list')
   .option('--cidr <cidr>', 'only entries within this CIDR')
   .action(async (opts: { cidr?: string }, cmd: Command) => {
-    const { api, json } = client(cmd);
     const q = opts.cidr ? `?cidr=${encodeURIComponent(opts.cidr)}` : '';
-    const entries = await api.request<Model<'IPListEntry'>[]>('GET', `/ip${q}`);
-    api.close();
+    const { body: entries, json } = await fetchApi<Model<'IPListEntry'>[]>(cmd, 'GET', `/ip${q}`);
     print(entries, json, () =>
       table(
         ['IP', 'IDENTITY', 'SOURCE', 'NAMESPACE/NAME'],
@@ -226,10 +235,12 @@ identity
   .description('List identities (reserved and allocated)')
   .option('--endpoints', 'only those used by local endpoints, with reference counts')
   .action(async (opts: { endpoints?: boolean }, cmd: Command) => {
-    const { api, json } = client(cmd);
     if (opts.endpoints) {
-      const used = await api.request<Model<'IdentityEndpoints'>[]>('GET', '/identity/endpoints');
-      api.close();
+      const { body: used, json } = await fetchApi<Model<'IdentityEndpoints'>[]>(
+        cmd,
+        'GET',
+        '/identity/endpoints',
+      );
       print(used, json, () =>
         table(
           ['ID', 'LABELS', 'REFCOUNT'],
@@ -242,8 +253,7 @@ identity
       );
       return;
     }
-    const ids = await api.request<Model<'Identity'>[]>('GET', '/identity');
-    api.close();
+    const { body: ids, json } = await fetchApi<Model<'Identity'>[]>(cmd, 'GET', '/identity');
     print(ids, json, () =>
       table(
         ['ID', 'LABELS'],
@@ -257,9 +267,11 @@ identity
   .description('Show one identity')
   .argument('<id>', 'numeric identity')
   .action(async (id: string, _: unknown, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const i = await api.request<Model<'Identity'>>('GET', `/identity/${encodeURIComponent(id)}`);
-    api.close();
+    const { body: i, json } = await fetchApi<Model<'Identity'>>(
+      cmd,
+      'GET',
+      `/identity/${encodeURIComponent(id)}`,
+    );
     print(i, json, () => `${String(i.id ?? '')}\t${(i.labels ?? []).join(',')}`);
   });
 
@@ -267,9 +279,10 @@ program
   .command('version')
   .description('Print the client and agent versions')
   .action(async (_: unknown, cmd: Command) => {
-    const { api, json } = client(cmd);
-    const info = await api.request<Model<'DebugInfo'>>('GET', '/debuginfo').catch(() => undefined);
-    api.close();
+    const json = cmd.optsWithGlobals<Globals>().output === 'json';
+    const info = (
+      await fetchApi<Model<'DebugInfo'>>(cmd, 'GET', '/debuginfo').catch(() => undefined)
+    )?.body;
     const v = { client: celliumVersion(), agent: info?.['cilium-version'] ?? 'unreachable' };
     print(v, json, () => `Client: ${v.client}\nAgent: ${v.agent}`);
   });
