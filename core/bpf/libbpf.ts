@@ -1,7 +1,16 @@
 // The only file that touches koffi: typed bindings to the system's libbpf.so.1 (and a few libc
 // calls). Every function returns what libbpf returns; errors are turned into BpfError by the
-// callers in map.kernel.ts and object.ts.
+// callers in map.kernel.ts and object.ts. Every function is bound through guardFfi, from one
+// declaration (signature + hints) each, so a wrong-typed argument is a FfiArgumentError before
+// koffi sees it, never a SIGSEGV.
 import koffi from 'koffi';
+import {
+  guardFfi,
+  parseSignature,
+  type FfiDecl,
+  type FfiStruct,
+  type FfiTypes,
+} from './ffi-guard.js';
 
 /** Whether libbpf.so.1 could be loaded, and why not. */
 export interface LibbpfStatus {
@@ -9,7 +18,23 @@ export interface LibbpfStatus {
   readonly error?: string;
 }
 
-const mapCreateOpts = koffi.struct('bpf_map_create_opts', {
+// Structs are declared through cStruct so the guard knows each field's C type too.
+const structs = new Map<string, FfiStruct>();
+function cStruct(name: string, fields: Record<string, string>): ReturnType<typeof koffi.struct> {
+  const t = koffi.struct(name, fields);
+  structs.set(name, { size: koffi.sizeof(t), fields });
+  return t;
+}
+const opaques = new Set(['bpf_object', 'bpf_program', 'bpf_map', 'btf', 'btf_type']);
+for (const o of opaques) koffi.opaque(o);
+const aliases = new Map([
+  ['ssize_t', 'int64_t'],
+  ['socklen_t', 'uint32_t'],
+]);
+for (const [a, t] of aliases) koffi.alias(a, t);
+const types: FfiTypes = { structs, opaques, aliases };
+
+const mapCreateOpts = cStruct('bpf_map_create_opts', {
   sz: 'size_t',
   btf_fd: 'uint32_t',
   btf_key_type_id: 'uint32_t',
@@ -22,20 +47,20 @@ const mapCreateOpts = koffi.struct('bpf_map_create_opts', {
   map_ifindex: 'uint32_t',
 });
 
-const batchOpts = koffi.struct('bpf_map_batch_opts', {
+const batchOpts = cStruct('bpf_map_batch_opts', {
   sz: 'size_t',
   elem_flags: 'uint64_t',
   flags: 'uint64_t',
 });
 
-const mapInfo = koffi.struct('bpf_map_info', {
+const mapInfo = cStruct('bpf_map_info', {
   type: 'uint32_t',
   id: 'uint32_t',
   key_size: 'uint32_t',
   value_size: 'uint32_t',
   max_entries: 'uint32_t',
   map_flags: 'uint32_t',
-  name: koffi.array('char', 16, 'String'),
+  name: 'char[16]',
   ifindex: 'uint32_t',
   btf_vmlinux_value_type_id: 'uint32_t',
   netns_dev: 'uint64_t',
@@ -47,14 +72,14 @@ const mapInfo = koffi.struct('bpf_map_info', {
   map_extra: 'uint64_t',
 });
 
-const tcHook = koffi.struct('bpf_tc_hook', {
+const tcHook = cStruct('bpf_tc_hook', {
   sz: 'size_t',
   ifindex: 'int',
   attach_point: 'int',
   parent: 'uint32_t',
 });
 
-const tcOpts = koffi.struct('bpf_tc_opts', {
+const tcOpts = cStruct('bpf_tc_opts', {
   sz: 'size_t',
   prog_fd: 'int',
   flags: 'uint32_t',
@@ -63,7 +88,7 @@ const tcOpts = koffi.struct('bpf_tc_opts', {
   priority: 'uint32_t',
 });
 
-const testRunOpts = koffi.struct('bpf_test_run_opts', {
+const testRunOpts = cStruct('bpf_test_run_opts', {
   sz: 'size_t',
   data_in: 'void *',
   data_out: 'void *',
@@ -81,6 +106,13 @@ const testRunOpts = koffi.struct('bpf_test_run_opts', {
   batch_size: 'uint32_t',
 });
 
+const sockaddrNl = cStruct('sockaddr_nl', {
+  nl_family: 'uint16_t',
+  nl_pad: 'uint16_t',
+  nl_pid: 'uint32_t',
+  nl_groups: 'uint32_t',
+});
+
 /** Sizes libbpf needs in each options struct's `sz`. */
 export const SIZES = {
   mapCreateOpts: koffi.sizeof(mapCreateOpts),
@@ -89,6 +121,7 @@ export const SIZES = {
   tcHook: koffi.sizeof(tcHook),
   tcOpts: koffi.sizeof(tcOpts),
   testRunOpts: koffi.sizeof(testRunOpts),
+  sockaddrNl: koffi.sizeof(sockaddrNl),
 };
 
 /** struct bpf_map_info, as libbpf fills it. */
@@ -100,6 +133,10 @@ export interface MapInfo {
   max_entries: number;
   map_flags: number;
   name: string;
+  /** The id of the BTF object describing key and value (0 when the map has none). */
+  btf_id: number;
+  btf_key_type_id: number;
+  btf_value_type_id: number;
 }
 
 /** struct bpf_tc_opts. */
@@ -131,7 +168,27 @@ export interface TestRunOpts {
   batch_size: number;
 }
 
+/** An opaque libbpf handle (a koffi 3 pointer: a bigint; null when a call failed). */
 type Ptr = unknown;
+
+/** struct sockaddr_nl: a netlink address (pid 0 is the kernel). */
+export interface SockaddrNl {
+  nl_family: number;
+  nl_pad?: number;
+  nl_pid: number;
+  nl_groups: number;
+}
+
+/** struct bpf_map_create_opts (fields left out are 0). */
+export interface MapCreateOpts {
+  sz: number;
+  map_flags: number;
+  inner_map_fd?: number;
+  /** A loaded BTF object's fd and the ids of the key and value types in it. */
+  btf_fd?: number;
+  btf_key_type_id?: number;
+  btf_value_type_id?: number;
+}
 
 /** The libbpf and libc functions Cellium uses. */
 export interface Libbpf {
@@ -141,7 +198,7 @@ export interface Libbpf {
     keySize: number,
     valueSize: number,
     maxEntries: number,
-    opts: { sz: number; map_flags: number; inner_map_fd?: number },
+    opts: MapCreateOpts,
   ): number;
   bpf_obj_pin(fd: number, path: string): number;
   bpf_obj_get(path: string): number;
@@ -212,97 +269,205 @@ export interface Libbpf {
   btf__type_by_id(btf: Ptr, id: number): Ptr;
   btf__name_by_offset(btf: Ptr, offset: number): string | null;
   btf__resolve_size(btf: Ptr, id: number): number;
+  btf__new_empty(): Ptr;
+  btf__add_int(btf: Ptr, name: string, byteSize: number, encoding: number): number;
+  btf__add_struct(btf: Ptr, name: string, size: number): number;
+  btf__add_field(
+    btf: Ptr,
+    name: string,
+    typeId: number,
+    bitOffset: number,
+    bitSize: number,
+  ): number;
+  btf__add_array(btf: Ptr, indexTypeId: number, elemTypeId: number, nrElems: number): number;
+  btf__add_typedef(btf: Ptr, name: string, refTypeId: number): number;
+  btf__load_into_kernel(btf: Ptr): number;
+  btf__fd(btf: Ptr): number;
+  btf__load_from_kernel_by_id(id: number): Ptr;
+  btf__type_cnt(btf: Ptr): number;
   close(fd: number): number;
   if_nametoindex(name: string): number;
   mount(source: string, target: string, type: string, flags: number, data: null): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: SockaddrNl, addrLen: number): number;
+  sendto(
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+    dest: SockaddrNl | null,
+    destLen: number,
+  ): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   /** Reads `count` u32 words at a native pointer (BTF type records). */
   readU32(ptr: Ptr, count: number): number[];
   /** The calling thread's errno after a libc call. */
   errno(): number;
 }
 
+// One declaration per C function: the koffi signature, and the hints the guard needs beyond it.
+// Parameter names are the C headers' (they appear in error messages).
+const PATH = { maxBytes: 4095 }; // PATH_MAX includes the NUL
+const LIBBPF: Record<Exclude<keyof Libbpf, LibcName | 'readU32' | 'errno'>, FfiDecl> = {
+  bpf_map_create: {
+    sig: 'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
+  },
+  bpf_obj_pin: { sig: 'int bpf_obj_pin(int fd, const char *pathname)', hints: { pathname: PATH } },
+  bpf_obj_get: { sig: 'int bpf_obj_get(const char *pathname)', hints: { pathname: PATH } },
+  bpf_obj_get_info_by_fd: {
+    sig: 'int bpf_obj_get_info_by_fd(int bpf_fd, _Out_ bpf_map_info *info, _Inout_ uint32_t *info_len)',
+    hints: { info_len: { sizeOf: 'info' } },
+  },
+  bpf_map_lookup_elem: {
+    sig: 'int bpf_map_lookup_elem(int fd, const void *key, void *value)',
+    hints: { key: { nullable: true } },
+  },
+  bpf_map_update_elem: {
+    sig: 'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+  },
+  bpf_map_delete_elem: { sig: 'int bpf_map_delete_elem(int fd, const void *key)' },
+  bpf_map_get_next_key: {
+    sig: 'int bpf_map_get_next_key(int fd, const void *key, void *next_key)',
+    hints: { key: { nullable: true } },
+  },
+  bpf_map_lookup_batch: {
+    sig: 'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, uint32_t *count, const bpf_map_batch_opts *opts)',
+    hints: { in_batch: { nullable: true } },
+  },
+  bpf_map_update_batch: {
+    sig: 'int bpf_map_update_batch(int fd, const void *keys, const void *values, uint32_t *count, const bpf_map_batch_opts *opts)',
+  },
+  bpf_map_delete_batch: {
+    sig: 'int bpf_map_delete_batch(int fd, const void *keys, uint32_t *count, const bpf_map_batch_opts *opts)',
+  },
+  libbpf_num_possible_cpus: { sig: 'int libbpf_num_possible_cpus()' },
+  bpf_object__open_file: {
+    sig: 'bpf_object *bpf_object__open_file(const char *path, void *opts)',
+    hints: { path: PATH, opts: { nullOnly: true } },
+  },
+  bpf_object__load: { sig: 'int bpf_object__load(bpf_object *obj)' },
+  bpf_object__close: { sig: 'void bpf_object__close(bpf_object *obj)' },
+  bpf_object__find_program_by_name: {
+    sig: 'bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)',
+  },
+  bpf_object__find_map_by_name: {
+    sig: 'bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)',
+  },
+  bpf_program__fd: { sig: 'int bpf_program__fd(bpf_program *prog)' },
+  bpf_map__reuse_fd: { sig: 'int bpf_map__reuse_fd(bpf_map *map, int fd)' },
+  bpf_map__fd: { sig: 'int bpf_map__fd(bpf_map *map)' },
+  bpf_tc_hook_create: { sig: 'int bpf_tc_hook_create(bpf_tc_hook *hook)' },
+  bpf_tc_hook_destroy: { sig: 'int bpf_tc_hook_destroy(bpf_tc_hook *hook)' },
+  bpf_tc_attach: { sig: 'int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)' },
+  bpf_tc_detach: { sig: 'int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)' },
+  bpf_tc_query: { sig: 'int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)' },
+  bpf_prog_test_run_opts: {
+    sig: 'int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)',
+  },
+  btf__parse_elf: {
+    sig: 'btf *btf__parse_elf(const char *path, void *btf_ext)',
+    hints: { path: PATH, btf_ext: { nullOnly: true } },
+  },
+  btf__free: { sig: 'void btf__free(btf *btf)', hints: { btf: { nullable: true } } },
+  btf__find_by_name_kind: {
+    sig: 'int btf__find_by_name_kind(const btf *btf, const char *type_name, uint32_t kind)',
+  },
+  btf__type_by_id: { sig: 'const btf_type *btf__type_by_id(const btf *btf, uint32_t id)' },
+  btf__name_by_offset: {
+    sig: 'const char *btf__name_by_offset(const btf *btf, uint32_t offset)',
+  },
+  btf__resolve_size: { sig: 'int64_t btf__resolve_size(const btf *btf, uint32_t type_id)' },
+  btf__new_empty: { sig: 'btf *btf__new_empty()' },
+  btf__add_int: {
+    sig: 'int btf__add_int(btf *btf, const char *name, size_t byte_sz, int encoding)',
+  },
+  btf__add_struct: { sig: 'int btf__add_struct(btf *btf, const char *name, uint32_t sz)' },
+  btf__add_field: {
+    sig: 'int btf__add_field(btf *btf, const char *name, int field_type_id, uint32_t bit_offset, uint32_t bit_size)',
+  },
+  btf__add_array: {
+    sig: 'int btf__add_array(btf *btf, int index_type_id, int elem_type_id, uint32_t nr_elems)',
+  },
+  btf__add_typedef: {
+    sig: 'int btf__add_typedef(btf *btf, const char *name, int ref_type_id)',
+  },
+  btf__load_into_kernel: { sig: 'int btf__load_into_kernel(btf *btf)' },
+  btf__fd: { sig: 'int btf__fd(const btf *btf)' },
+  btf__load_from_kernel_by_id: { sig: 'btf *btf__load_from_kernel_by_id(uint32_t id)' },
+  btf__type_cnt: { sig: 'uint32_t btf__type_cnt(const btf *btf)' },
+};
+
+type LibcName =
+  'close' | 'if_nametoindex' | 'mount' | 'socket' | 'bind' | 'sendto' | 'recv' | 'setsockopt';
+
+const LIBC: Record<LibcName, FfiDecl> = {
+  close: { sig: 'int close(int fd)' },
+  // IFNAMSIZ is 16 including the NUL.
+  if_nametoindex: {
+    sig: 'unsigned int if_nametoindex(const char *name)',
+    hints: { name: { maxBytes: 15 } },
+  },
+  mount: {
+    sig: 'int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const void *data)',
+    hints: { source: PATH, target: PATH, data: { nullOnly: true } },
+  },
+  socket: { sig: 'int socket(int domain, int type, int protocol)' },
+  bind: {
+    sig: 'int bind(int sockfd, const sockaddr_nl *addr, socklen_t addrlen)',
+    hints: { addrlen: { sizeOf: 'addr' } },
+  },
+  sendto: {
+    sig: 'ssize_t sendto(int sockfd, const void *buf, size_t len, int flags, const sockaddr_nl *dest_addr, socklen_t addrlen)',
+    hints: {
+      len: { sizeOf: 'buf' },
+      dest_addr: { nullable: true },
+      addrlen: { sizeOf: 'dest_addr' },
+    },
+  },
+  recv: {
+    sig: 'ssize_t recv(int sockfd, void *buf, size_t len, int flags)',
+    hints: { len: { sizeOf: 'buf' } },
+  },
+  setsockopt: {
+    sig: 'int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)',
+    hints: { optlen: { sizeOf: 'optval' } },
+  },
+};
+
+/** The declarations the guard checks arguments against (for tests of the guard itself). */
+export const DECLARATIONS = { libbpf: LIBBPF, libc: LIBC, types };
+
+type Fn = (...args: never[]) => unknown;
+
+function bindAll(
+  lib: ReturnType<typeof koffi.load>,
+  decls: Record<string, FfiDecl>,
+): Record<string, Fn> {
+  const out: Record<string, Fn> = {};
+  for (const [name, decl] of Object.entries(decls)) {
+    if (parseSignature(decl.sig).name !== name)
+      throw new Error(`declaration ${name} binds another function: ${decl.sig}`);
+    out[name] = guardFfi(decl, types, lib.func(decl.sig) as Fn);
+  }
+  return out;
+}
+
 let loaded: Libbpf | undefined;
 let failure: string | undefined;
 
 function bind(): Libbpf {
-  const lib = koffi.load('libbpf.so.1');
-  const libc = koffi.load('libc.so.6');
-  const obj = koffi.opaque('bpf_object');
-  const prog = koffi.opaque('bpf_program');
-  const map = koffi.opaque('bpf_map');
-  const btf = koffi.opaque('btf');
-  const f = (sig: string): ((...a: unknown[]) => unknown) =>
-    lib.func(sig) as (...a: unknown[]) => unknown;
-  void obj;
-  void prog;
-  void map;
-  void btf;
   const fns = {
-    bpf_map_create: f(
-      'int bpf_map_create(int type, const char *name, uint32_t ks, uint32_t vs, uint32_t max, const bpf_map_create_opts *opts)',
-    ),
-    bpf_obj_pin: f('int bpf_obj_pin(int fd, const char *path)'),
-    bpf_obj_get: f('int bpf_obj_get(const char *path)'),
-    bpf_obj_get_info_by_fd: f(
-      'int bpf_obj_get_info_by_fd(int fd, _Out_ bpf_map_info *info, _Inout_ uint32_t *len)',
-    ),
-    bpf_map_lookup_elem: f('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
-    bpf_map_update_elem: f(
-      'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
-    ),
-    bpf_map_delete_elem: f('int bpf_map_delete_elem(int fd, const void *key)'),
-    bpf_map_get_next_key: f('int bpf_map_get_next_key(int fd, const void *key, void *next)'),
-    bpf_map_lookup_batch: f(
-      'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, uint32_t *count, const bpf_map_batch_opts *opts)',
-    ),
-    bpf_map_update_batch: f(
-      'int bpf_map_update_batch(int fd, const void *keys, const void *values, uint32_t *count, const bpf_map_batch_opts *opts)',
-    ),
-    bpf_map_delete_batch: f(
-      'int bpf_map_delete_batch(int fd, const void *keys, uint32_t *count, const bpf_map_batch_opts *opts)',
-    ),
-    libbpf_num_possible_cpus: f('int libbpf_num_possible_cpus()'),
-    bpf_object__open_file: f('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
-    bpf_object__load: f('int bpf_object__load(bpf_object *obj)'),
-    bpf_object__close: f('void bpf_object__close(bpf_object *obj)'),
-    bpf_object__find_program_by_name: f(
-      'bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)',
-    ),
-    bpf_object__find_map_by_name: f(
-      'bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)',
-    ),
-    bpf_program__fd: f('int bpf_program__fd(bpf_program *prog)'),
-    bpf_map__reuse_fd: f('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
-    bpf_map__fd: f('int bpf_map__fd(bpf_map *map)'),
-    bpf_tc_hook_create: f('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
-    bpf_tc_hook_destroy: f('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
-    bpf_tc_attach: f('int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
-    bpf_tc_detach: f('int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)'),
-    bpf_tc_query: f('int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
-    bpf_prog_test_run_opts: f(
-      'int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)',
-    ),
-    btf__parse_elf: f('btf *btf__parse_elf(const char *path, void *ext)'),
-    btf__free: f('void btf__free(btf *btf)'),
-    btf__find_by_name_kind: f(
-      'int btf__find_by_name_kind(const btf *btf, const char *name, uint32_t kind)',
-    ),
-    btf__type_by_id: f('const void *btf__type_by_id(const btf *btf, uint32_t id)'),
-    btf__name_by_offset: f('const char *btf__name_by_offset(const btf *btf, uint32_t offset)'),
-    btf__resolve_size: f('int64_t btf__resolve_size(const btf *btf, uint32_t id)'),
-    close: libc.func('int close(int fd)') as (...a: unknown[]) => unknown,
-    if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as (
-      ...a: unknown[]
-    ) => unknown,
-    mount: libc.func(
-      'int mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data)',
-    ) as (...a: unknown[]) => unknown,
-  };
-  return {
-    ...(fns as unknown as Omit<Libbpf, 'readU32' | 'errno'>),
-    readU32: (ptr, count) => koffi.decode(ptr, koffi.array('uint32_t', count)) as number[],
-    errno: () => koffi.errno(),
-  };
+    ...bindAll(koffi.load('libbpf.so.1'), LIBBPF),
+    ...bindAll(koffi.load('libc.so.6'), LIBC),
+  } as unknown as Omit<Libbpf, 'readU32' | 'errno'>;
+  // koffi.decode dereferences any address it is given, so it is guarded as a C function is.
+  const readU32 = guardFfi(
+    { sig: 'void readU32(const btf_type *ptr, uint32_t count)' },
+    types,
+    (ptr: unknown, count: number) => koffi.decode(ptr, koffi.array('uint32_t', count)) as number[],
+  );
+  return { ...fns, readU32, errno: () => koffi.errno() };
 }
 
 /** The bindings, loaded once; throws with the reason if libbpf.so.1 cannot be loaded. */

@@ -1,0 +1,3 @@
+export * from './link.js';
+export * from './netlink.js';
+export * from './socket.js';
