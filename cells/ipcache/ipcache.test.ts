@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
+import { daemonCell } from '../daemon/index.js';
 import { identityCell } from '../identity/index.js';
 import { DatapathMaps, ipcacheKeyOf, mapsCell } from '../maps/index.js';
 import { statedbCell, StateDB } from '../statedb/index.js';
@@ -17,7 +18,7 @@ afterAll(() => {
 });
 
 function ipcacheHive(root = mkdtempSync(join(tmpdir(), 'cellium-ipcache-'))) {
-  return testHive([apiCell, statedbCell, identityCell, mapsCell, ipcacheCell], {
+  return testHive([apiCell, statedbCell, identityCell, daemonCell, mapsCell, ipcacheCell], {
     flags: {
       'socket-path': join(root, `api-${Math.random()}.sock`),
       'bpf-backend': 'memory',

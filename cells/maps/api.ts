@@ -1,4 +1,4 @@
-import { ApiError, type Model } from '../../core/api/index.js';
+import { ApiError, shown, type Model } from '../../core/api/index.js';
 import type { BpfMap, MapRegistry } from '../../core/bpf/index.js';
 
 /** Entries shown by GET /v1/map/{name}: the map's live contents, up to this many. */
@@ -31,6 +31,14 @@ function describeMap(m: BpfMap<unknown, unknown>, withEntries: boolean): Model<'
   };
 }
 
+/** /healthz `bpf-maps`, as Cilium's: each map's size (max entries); no dynamic sizing (ratio 0). */
+export function bpfMapStatus(registry: MapRegistry): Model<'BPFMapStatus'> {
+  return {
+    'dynamic-size-ratio': 0,
+    maps: registry.list().map((m) => ({ name: m.name, size: m.raw.maxEntries })),
+  };
+}
+
 /** GET /v1/map: every map with its live entry count (entries themselves via /map/{name}). */
 export function listMaps(registry: MapRegistry): Model<'BPFMapList'> {
   return { maps: registry.list().map((m) => describeMap(m, false)) };
@@ -48,7 +56,7 @@ function getOpenMap(registry: MapRegistry, name: string): BpfMap<unknown, unknow
       .list()
       .map((x) => x.name)
       .join(', ');
-    throw new ApiError(404, `map ${name} not found (maps: ${known || 'none open'})`);
+    throw new ApiError(404, `map ${shown(name)} not found (maps: ${known || 'none open'})`);
   }
   return m;
 }

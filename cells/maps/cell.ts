@@ -3,25 +3,28 @@ import {
   config,
   Health,
   invoke,
+  Jobs,
   Lifecycle,
   Logger,
   module,
   provide,
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { getMap, listMaps, mapEvents } from './api.js';
+import { StatusContributors } from '../daemon/index.js';
+import { bpfMapStatus, getMap, listMaps, mapEvents } from './api.js';
 import { mapsFlags, MapsConfig } from './config.js';
-import { DatapathMaps, Maps, newDatapathMaps } from './maps.js';
+import { DatapathMaps, Maps, newDatapathMaps, PRESSURE_INTERVAL_MS } from './maps.js';
 
 /** The agent's BPF maps: created or reopened from their pins, listed by GET /v1/map. */
 export const mapsCell = module(
   'maps',
   'BPF maps pinned under bpffs, kernel or in-memory',
-  // --bpf-root, --bpf-backend
+  // --bpf-root, --bpf-backend, --bpf-{lxc,ipcache,metrics}-map-max
   config(MapsConfig, mapsFlags),
   // Every map the agent owns; cells add their own maps here.
   provide(Maps, {}, () => new MapRegistry()),
-  // cellium_lxc, cellium_ipcache, cellium_metrics: opened at start, pins kept at stop.
+  // cellium_lxc, cellium_ipcache, cellium_metrics: opened (pins reused or migrated) at start,
+  // pins kept at stop; one health report per map.
   provide(
     DatapathMaps,
     { config: MapsConfig, registry: Maps, lifecycle: Lifecycle, health: Health, logger: Logger },
@@ -47,4 +50,18 @@ export const mapsCell = module(
       );
     },
   ),
+  // Counts entries every 30 s and at once after a write found a map full: degraded at 90%.
+  invoke('pressure', { maps: DatapathMaps, jobs: Jobs }, ({ maps, jobs }) => {
+    jobs.timer('pressure', () => void maps.checkPressure(), PRESSURE_INTERVAL_MS, {
+      trigger: maps.full,
+    });
+  }),
+  // /healthz bpf-maps: each map's size.
+  invoke('status', { status: StatusContributors, registry: Maps }, ({ status, registry }) => {
+    status.add({
+      status: (s) => {
+        s['bpf-maps'] = bpfMapStatus(registry);
+      },
+    });
+  }),
 );

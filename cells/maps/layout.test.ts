@@ -1,22 +1,19 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { readStructs, type Layout } from '../../core/bpf/index.js';
+import { BPF_LXC_OBJECT as OBJECT, kernelSuite } from '../../core/testing/kernel.js';
 import { AGENT_MAPS } from './defs.js';
 
-const OBJECT = fileURLToPath(new URL('../../datapath-c/build/bpf_lxc.o', import.meta.url));
-const built = existsSync(OBJECT);
 const layouts: Layout<unknown>[] = AGENT_MAPS.flatMap(
   (m) => [m.key, m.element] as Layout<unknown>[],
 );
 const PADDING = /^(pad\d*|reserved|unused)$/;
 
-describe(
-  built
-    ? 'map layouts: TypeScript vs the BTF of bpf_lxc.o'
-    : 'map layouts (skipped: datapath-c not built; run npm run build, which needs clang)',
+// Reading BTF needs no root; only the object, which CI must have built.
+kernelSuite(
+  'map layouts: TypeScript vs the BTF of bpf_lxc.o',
+  { root: false, objects: [OBJECT] },
   () => {
-    it.skipIf(!built).each(layouts.map((l) => [l.cName, l] as const))(
+    it.each(layouts.map((l) => [l.cName, l] as const))(
       '%s has the same size and field offsets',
       (_, layout) => {
         const btf = readStructs(OBJECT, [layout.cName]).get(layout.cName)!;

@@ -1,10 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfMap, E, FaultyMap, openMemoryMap } from '../../core/bpf/index.js';
-import { testHive } from '../../core/testing/test-hive.js';
+import { HealthTree } from '../../core/hive/index.js';
+import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
+import { daemonCell } from '../daemon/index.js';
 import {
   DatapathMaps,
   endpointKeyOf,
@@ -22,13 +25,16 @@ afterAll(() => {
   delete process.env.CELLIUM_VALIDATE_RESPONSES;
 });
 
-function mapsHive() {
-  const dir = mkdtempSync(join(tmpdir(), 'cellium-maps-'));
-  return testHive([apiCell, mapsCell], {
+function mapsHive(
+  flags: Record<string, unknown> = {},
+  dir = mkdtempSync(join(tmpdir(), 'cellium-maps-')),
+) {
+  return testHive([apiCell, daemonCell, mapsCell], {
     flags: {
-      'socket-path': join(dir, 'api.sock'),
+      'socket-path': join(dir, `api-${randomBytes(4).toString('hex')}.sock`),
       'bpf-backend': 'memory',
       'bpf-root': join(dir, 'bpf'),
+      ...flags,
     },
   });
 }
@@ -113,7 +119,7 @@ describe('maps cell (in-memory backend)', () => {
     ]);
     expect(await get(h, '/map/cellium_nope')).toEqual({
       status: 404,
-      body: 'map cellium_nope not found (maps: cellium_ipcache, cellium_lxc, cellium_metrics)',
+      body: 'map "cellium_nope" not found (maps: cellium_ipcache, cellium_lxc, cellium_metrics)',
     });
   });
 
@@ -123,13 +129,7 @@ describe('maps cell (in-memory backend)', () => {
     const root = h1.hive.config.get('bpf-root') as string;
     h1.get(DatapathMaps).metrics.update({ reason: 0, dir: 1 }, [{ count: 5n, bytes: 500n }]);
     await h1.requireStop();
-    const h2 = testHive([apiCell, mapsCell], {
-      flags: {
-        'socket-path': join(root, '..', 'api2.sock'),
-        'bpf-backend': 'memory',
-        'bpf-root': root,
-      },
-    });
+    const h2 = mapsHive({ 'bpf-root': root });
     await h2.requireStart();
     const v = h2.get(DatapathMaps).metrics.lookup({ reason: 0, dir: 1 });
     expect(v?.[0]).toEqual({ count: 5n, bytes: 500n });
@@ -171,5 +171,131 @@ describe('map errors', () => {
       'ok',
     ]);
     void METRICS_MAP;
+  });
+});
+
+function info(id: number) {
+  return {
+    ifindex: id,
+    lxc_id: id,
+    flags: 0,
+    mac: '02:00:00:00:00:02',
+    node_mac: '02:00:00:00:00:01',
+    sec_id: id,
+  };
+}
+
+function fillLxc(h: ReturnType<typeof mapsHive>, from: number, to: number) {
+  const { lxc } = h.get(DatapathMaps);
+  for (let i = from; i < to; i++) lxc.update(endpointKeyOf(`10.1.${i >> 8}.${i & 255}`), info(i));
+}
+
+describe('map sizes (--bpf-*-map-max)', () => {
+  it('sizes the maps from their flags and shows the sizes in /healthz and /map', async () => {
+    const h = mapsHive({
+      'bpf-lxc-map-max': 32,
+      'bpf-ipcache-map-max': 1000,
+      'bpf-metrics-map-max': 64,
+    });
+    await h.requireStart();
+    const maps = h.get(DatapathMaps);
+    expect([maps.lxc, maps.ipcache, maps.metrics].map((m) => m.raw.maxEntries)).toEqual([
+      32, 1000, 64,
+    ]);
+    const health = (await get(h, '/healthz')).body as { 'bpf-maps': unknown };
+    expect(health['bpf-maps']).toEqual({
+      'dynamic-size-ratio': 0,
+      maps: [
+        { name: 'cellium_ipcache', size: 1000 },
+        { name: 'cellium_lxc', size: 32 },
+        { name: 'cellium_metrics', size: 64 },
+      ],
+    });
+    const list = (await get(h, '/map')).body as { maps: { name: string }[] };
+    expect(list.maps.find((m) => m.name === 'cellium_lxc')).toMatchObject({ 'max-entries': 32 });
+  });
+
+  it.each([
+    ['bpf-lxc-map-max', 0, 'must be >= 1'],
+    ['bpf-ipcache-map-max', 16_777_217, 'must be <= 16777216'],
+    ['bpf-metrics-map-max', 'many', 'must be integer'],
+  ])('refuses --%s %s before anything starts, naming the flag', (flag, value, why) => {
+    expect(() => mapsHive({ [flag]: value })).toThrow(`--${flag}: invalid value`);
+    expect(() => mapsHive({ [flag]: value })).toThrow(why);
+  });
+});
+
+describe('map pressure', () => {
+  it('turns a map degraded at 90% full, naming it, its fill and its flag', async () => {
+    const h = mapsHive({ 'bpf-lxc-map-max': 20 });
+    await h.requireStart();
+    const maps = h.get(DatapathMaps);
+    const tree = h.get(HealthTree);
+    const lxcHealth = () => tree.get('maps.cellium_lxc');
+    expect(lxcHealth()).toMatchObject({ level: 'ok', message: '0/20 entries (0.00%)' });
+    fillLxc(h, 0, 17);
+    expect(maps.checkPressure().find((p) => p.name === 'cellium_lxc')).toMatchObject({
+      entries: 17,
+      maxEntries: 20,
+      high: false,
+    });
+    expect(lxcHealth()).toMatchObject({ level: 'ok', message: '17/20 entries (85.0%)' });
+    fillLxc(h, 17, 18);
+    maps.checkPressure();
+    expect(lxcHealth()).toMatchObject({
+      level: 'degraded',
+      message:
+        'cellium_lxc holds 18/20 entries (90.0%), at or above 90.0%; raise --bpf-lxc-map-max',
+    });
+    const status = (await get(h, '/healthz')).body as { cilium: { state: string; msg: string } };
+    expect(status.cilium.state).toBe('Warning');
+    expect(status.cilium.msg).toContain('raise --bpf-lxc-map-max');
+  });
+
+  it('checks at once when a write finds a map full', async () => {
+    const h = mapsHive({ 'bpf-lxc-map-max': 16 });
+    await h.requireStart();
+    const tree = h.get(HealthTree);
+    fillLxc(h, 0, 16);
+    // Nothing counted since start (the timer runs every 30 s): still reported empty.
+    expect(tree.get('maps.cellium_lxc')?.message).toBe('0/16 entries (0.00%)');
+    expect(() => fillLxc(h, 16, 17)).toThrow(/is full \(max entries 16\)/);
+    await eventually(() => tree.get('maps.cellium_lxc')?.level === 'degraded');
+  });
+});
+
+describe('pinned maps of another size', () => {
+  it('migrates a pin to a larger size with its entries; keeps a size too small for them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-maps-'));
+    const h1 = mapsHive({ 'bpf-lxc-map-max': 32 }, dir);
+    await h1.requireStart();
+    expect([...h1.get(DatapathMaps).replaced].sort()).toEqual([
+      'cellium_ipcache',
+      'cellium_lxc',
+      'cellium_metrics',
+    ]); // created at first start
+    fillLxc(h1, 0, 20);
+    await h1.requireStop();
+
+    const h2 = mapsHive({ 'bpf-lxc-map-max': 64 }, dir);
+    await h2.requireStart();
+    const m2 = h2.get(DatapathMaps);
+    expect([m2.lxc.raw.maxEntries, m2.lxc.count(), [...m2.replaced]]).toEqual([
+      64,
+      20,
+      ['cellium_lxc'], // programs attached earlier still use the old map: re-attach them
+    ]);
+    await h2.requireStop();
+
+    const h3 = mapsHive({ 'bpf-lxc-map-max': 16 }, dir);
+    await h3.requireStart();
+    const m3 = h3.get(DatapathMaps);
+    expect([m3.lxc.raw.maxEntries, m3.lxc.count(), [...m3.replaced]]).toEqual([64, 20, []]);
+    const health = h3.get(HealthTree).get('maps.cellium_lxc');
+    expect(health?.level).toBe('degraded');
+    expect(health?.message).toBe(
+      'cellium_lxc: it holds 20 entries, more than the wanted max 16: keeping its max of 64 ' +
+        '(sized by --bpf-lxc-map-max); 20/64 entries (31.3%)',
+    );
   });
 });

@@ -1,15 +1,25 @@
 import { join } from 'node:path';
+import { Subject, type Observable } from 'rxjs';
 import {
+  BpfError,
   ensureBpffs,
   MapRegistry,
+  MapType,
   openMap,
   probeKernel,
   type Backend,
   type BpfMap,
   type MapSpec,
+  type PinReport,
 } from '../../core/bpf/index.js';
-import { token, type Health, type Lifecycle, type Logger } from '../../core/hive/index.js';
-import type { MapsConfig } from './config.js';
+import {
+  errorMessage,
+  token,
+  type Health,
+  type Lifecycle,
+  type Logger,
+} from '../../core/hive/index.js';
+import { configuredSize, SIZE_FLAGS, type MapsConfig } from './config.js';
 import {
   AGENT_MAPS,
   IPCACHE_MAP,
@@ -31,7 +41,36 @@ export interface DatapathMaps {
   readonly lxc: BpfMap<EndpointKey, EndpointInfo>;
   readonly ipcache: BpfMap<IpcacheKey, RemoteEndpointInfo>;
   readonly metrics: BpfMap<MetricsKey, MetricsValue[]>;
+  /**
+   * Maps whose pinned object is new at this start (created, migrated to another shape or
+   * layout, or the old one kept aside): programs attached before it (bpf_lxc on pod veths left
+   * by an earlier agent) still use the old map object until they are attached again.
+   */
+  readonly replaced: ReadonlySet<string>;
+  /** Counts each map's entries now and reports its health: what the pressure job runs. */
+  checkPressure(): readonly MapPressure[];
+  /** Emits a map's name when a write to it failed because it is full. */
+  readonly full: Observable<string>;
 }
+
+/** How full a map is, as the pressure check found it. */
+export interface MapPressure {
+  readonly name: string;
+  readonly entries: number;
+  readonly maxEntries: number;
+  /** entries / maxEntries */
+  readonly ratio: number;
+  /** The flag that sizes the map. */
+  readonly flag: string | undefined;
+  /** At or above PRESSURE_THRESHOLD. */
+  readonly high: boolean;
+}
+
+/** The fill ratio at which a map's health turns degraded, before it is full. */
+export const PRESSURE_THRESHOLD = 0.9;
+
+/** How often the pressure job counts entries (and at once after a write found a map full). */
+export const PRESSURE_INTERVAL_MS = 30_000;
 
 /** The agent's maps (available once the maps cell has started). */
 export const DatapathMaps = token<DatapathMaps>('maps/DatapathMaps');
@@ -58,48 +97,156 @@ function chooseBackend(p: MapsParams): Backend {
   return 'memory';
 }
 
+function percent(ratio: number): string {
+  return `${(ratio * 100).toFixed(ratio < 0.1 ? 2 : 1)}%`;
+}
+
+function isFull(e: unknown): boolean {
+  return e instanceof BpfError && e.mapFull;
+}
+
 /**
- * Opens the agent's maps at start, reusing their pins so the datapath keeps its state across
- * restarts, and closes them (keeping the pins) at stop.
+ * Opens the agent's maps at start, sized by their flags and reusing (or migrating) their pins so
+ * the datapath keeps its state across restarts, and closes them (keeping the pins) at stop.
+ * Each map's health says how full it is, and what went wrong with its pin, if anything.
  */
 export function newDatapathMaps(p: MapsParams): DatapathMaps {
   const pinDir = join(p.config.bpfRoot, 'tc', 'globals');
-  let state: { backend: Backend; maps: Map<string, BpfMap<unknown, unknown>> } | undefined;
+  let state:
+    | {
+        backend: Backend;
+        maps: Map<string, BpfMap<unknown, unknown>>;
+        replaced: Set<string>;
+        /** What went wrong with each map's pin (kept at its old size, or kept aside). */
+        problems: Map<string, string>;
+        unwatch: (() => void)[];
+      }
+    | undefined;
+  const above = new Set<string>();
+  const full = new Subject<string>();
   const get = <K, V>(spec: MapSpec<K, V>): BpfMap<K, V> => {
     const m = state?.maps.get(spec.name);
     if (!m) throw new Error(`map ${spec.name} is not open: the maps cell has not started`);
     return m as unknown as BpfMap<K, V>;
   };
+  const flagHint = (name: string): string => {
+    const flag = SIZE_FLAGS[name];
+    return flag === undefined ? '' : ` (sized by --${flag})`;
+  };
+  const onPin = (spec: MapSpec<unknown, unknown>, r: PinReport, s: NonNullable<typeof state>) => {
+    const fields = { map: spec.name, outcome: r.outcome };
+    if (r.replaced) s.replaced.add(spec.name);
+    if (r.problem === undefined) {
+      p.logger.info(fields, r.message);
+      return;
+    }
+    s.problems.set(spec.name, `${r.problem}${flagHint(spec.name)}`);
+    if (r.outcome === 'kept-aside') p.logger.error(fields, r.message);
+    else p.logger.warn(fields, `${r.message}${flagHint(spec.name)}`);
+  };
+
+  const checkPressure = (): MapPressure[] => {
+    if (!state) return [];
+    const out: MapPressure[] = [];
+    for (const [name, m] of state.maps) {
+      const health = p.health.scope(name);
+      const flag = SIZE_FLAGS[name];
+      let entries: number;
+      try {
+        entries = m.count();
+      } catch (e) {
+        health.degraded(`cannot count the entries of ${name}: ${errorMessage(e)}`, e);
+        continue;
+      }
+      const maxEntries = m.raw.maxEntries;
+      const ratio = entries / maxEntries;
+      // An array has every slot; LRU maps are meant to run full and evict.
+      const sized = ![
+        MapType.Array,
+        MapType.PerCpuArray,
+        MapType.LruHash,
+        MapType.LruPerCpuHash,
+      ].includes(m.raw.type);
+      const high = sized && ratio >= PRESSURE_THRESHOLD;
+      out.push({ name, entries, maxEntries, ratio, flag, high });
+      const fill = `${entries}/${maxEntries} entries (${percent(ratio)})`;
+      const raise = flag === undefined ? '' : `; raise --${flag}`;
+      if (high && !above.has(name)) {
+        above.add(name);
+        p.logger.warn(
+          { map: name, entries, maxEntries },
+          `map ${name} is ${percent(ratio)} full (${entries} of ${maxEntries} entries)${raise}`,
+        );
+      } else if (!high && above.delete(name)) {
+        p.logger.info(
+          { map: name, entries, maxEntries },
+          `map ${name} is below ${percent(PRESSURE_THRESHOLD)} full again (${fill})`,
+        );
+      }
+      const problem = state.problems.get(name);
+      const pressure = high
+        ? `${name} holds ${fill}, at or above ${percent(PRESSURE_THRESHOLD)}${raise}`
+        : fill;
+      if (problem !== undefined) health.degraded(`${name}: ${problem}; ${pressure}`);
+      else if (high) health.degraded(pressure);
+      else health.ok(fill);
+    }
+    return out;
+  };
+
   p.lifecycle.append(
     {
       onStart: () => {
         const backend = chooseBackend(p);
         if (backend === 'kernel') ensureBpffs(p.config.bpfRoot);
-        const maps = new Map<string, BpfMap<unknown, unknown>>();
+        const s: NonNullable<typeof state> = {
+          backend,
+          maps: new Map(),
+          replaced: new Set(),
+          problems: new Map(),
+          unwatch: [],
+        };
         try {
-          for (const spec of AGENT_MAPS) {
-            const m = openMap(spec as MapSpec<unknown, unknown>, {
+          for (const spec of AGENT_MAPS as readonly MapSpec<unknown, unknown>[]) {
+            const maxEntries = configuredSize(p.config, spec.name);
+            const m = openMap(spec, {
               backend,
               pinDir,
-              log: (msg, outcome) => p.logger.info({ map: spec.name, outcome }, msg),
+              ...(maxEntries === undefined ? {} : { maxEntries }),
+              log: (_, __, r) => {
+                onPin(spec, r, s);
+              },
+              debug: (msg) => p.logger.debug({ map: spec.name }, msg),
             }).enableEvents();
-            maps.set(spec.name, m);
+            s.maps.set(spec.name, m);
+            s.unwatch.push(
+              m.watchErrors((e) => {
+                if (isFull(e)) full.next(spec.name);
+              }),
+            );
             p.registry.add(m);
           }
         } catch (e) {
-          for (const m of maps.values()) m.close();
+          for (const m of s.maps.values()) {
+            p.registry.remove(m.name);
+            m.close();
+          }
           throw e;
         }
-        state = { backend, maps };
+        state = s;
+        above.clear();
+        checkPressure();
         p.health.ok(
-          `${maps.size} maps open (${backend}${backend === 'kernel' ? `, pinned under ${pinDir}` : ''})`,
+          `${s.maps.size} maps open (${backend}${backend === 'kernel' ? `, pinned under ${pinDir}` : ''})`,
         );
       },
       onStop: () => {
+        for (const u of state?.unwatch ?? []) u();
         for (const m of state?.maps.values() ?? []) {
           p.registry.remove(m.name);
           m.close();
         }
+        for (const name of state?.maps.keys() ?? []) p.health.scope(name).stopped('closed');
         state = undefined;
       },
     },
@@ -120,5 +267,11 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
     get metrics() {
       return get(METRICS_MAP);
     },
+    get replaced() {
+      if (!state) throw new Error('the maps cell has not started');
+      return state.replaced;
+    },
+    checkPressure,
+    full,
   };
 }

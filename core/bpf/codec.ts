@@ -24,8 +24,21 @@ export interface FieldInfo {
   readonly size: number;
 }
 
+/** A struct's name, size and fields: a declared Layout, or what a pinned map's BTF says. */
+export interface StructLayout {
+  readonly cName: string;
+  readonly size: number;
+  readonly fields: readonly FieldInfo[];
+}
+
+/** The key and value layouts of a map (one CPU's value for per-CPU maps). */
+export interface MapLayouts {
+  readonly key: StructLayout;
+  readonly value: StructLayout;
+}
+
 /** A C struct's layout with its encoder and decoder. */
-export interface Layout<T> {
+export interface Layout<T> extends StructLayout {
   /** The C struct name (checked against the compiled objects' BTF). */
   readonly cName: string;
   readonly size: number;
@@ -39,6 +52,22 @@ export interface Layout<T> {
 /** Family values in ip16 fields' sibling `family` (Cilium's ENDPOINT_KEY_IPV4/IPV6). */
 export const FAMILY_IPV4 = 1;
 export const FAMILY_IPV6 = 2;
+
+/** Whether a field is padding (never carried, always zero). */
+export function isPad(t: FieldType): t is { readonly pad: number } {
+  return typeof t === 'object' && 'pad' in t;
+}
+
+/** A field type as text (`u32`, `bytes[6]`, `pad[2]`), for messages. */
+export function fieldTypeName(t: FieldType): string {
+  if (typeof t === 'string') return t;
+  return 'pad' in t ? `pad[${t.pad}]` : `bytes[${t.bytes}]`;
+}
+
+/** The size of a field type in bytes. */
+export function fieldSize(t: FieldType): number {
+  return sizeOf(t)[0];
+}
 
 function sizeOf(t: FieldType): [size: number, align: number] {
   if (typeof t === 'object') return ['bytes' in t ? t.bytes : t.pad, 1];
@@ -181,7 +210,7 @@ export function struct<T>(
     maxAlign = Math.max(maxAlign, align);
   }
   const size = Math.ceil(off / maxAlign) * maxAlign;
-  const data = fields.filter((f) => !(typeof f.type === 'object' && 'pad' in f.type));
+  const data = fields.filter((f) => !isPad(f.type));
   const hasFamily = data.some((f) => f.name === 'family');
   // Byte ranges no data field covers (padding, holes): zeroed on encode.
   const gaps: number[] = []; // start, end, start, end...

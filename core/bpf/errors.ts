@@ -33,9 +33,10 @@ export interface BpfTarget {
 function explain(op: string, errno: number, t: BpfTarget): string {
   switch (errno) {
     case E.E2BIG:
+    case E.ENOSPC: // what a full LPM trie answers
       return t.kind === 'map' && op.startsWith('update')
         ? `${t.kind} ${t.name} is full (max entries ${t.maxEntries ?? '?'})`
-        : `${t.kind} ${t.name}: argument too big`;
+        : `${op} ${t.kind} ${t.name}: ${errno === E.E2BIG ? 'argument too big' : 'no space left'}`;
     case E.EPERM:
     case E.EACCES:
       return `${op} ${t.kind} ${t.name}: not permitted; bpf() needs CAP_BPF and CAP_NET_ADMIN (run as root)`;
@@ -52,6 +53,15 @@ function explain(op: string, errno: number, t: BpfTarget): string {
 export class BpfError extends Error {
   override name = 'BpfError';
   readonly code: string;
+
+  /** Whether this is a write to a map that is full (E2BIG; ENOSPC for LPM tries). */
+  get mapFull(): boolean {
+    return (
+      this.target.kind === 'map' &&
+      this.op.startsWith('update') &&
+      (this.errno === E.E2BIG || this.errno === E.ENOSPC)
+    );
+  }
 
   constructor(
     readonly op: string,

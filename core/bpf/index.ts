@@ -8,5 +8,8 @@ export * from './map.memory.js';
 export * from './object.js';
 export * from './open.js';
 export { libbpfStatus } from './libbpf.js';
+export { FfiArgumentError } from './ffi-guard.js';
 export * from './bpffs.js';
 export * from './registry.js';
+export * from './migrate.js';
+export * from './layout-btf.js';

@@ -9,7 +9,7 @@ export type FaultOp = 'lookup' | 'update' | 'delete' | 'iterate';
  * health: `faulty.fail('update', E.E2BIG, 3)` fails the next three updates.
  */
 export class FaultyMap implements RawMap {
-  private readonly faults = new Map<FaultOp, { errno: number; left: number }>();
+  private readonly faults = new Map<FaultOp, { errno: number; left: number; skip: number }>();
 
   constructor(readonly inner: RawMap) {}
 
@@ -43,10 +43,16 @@ export class FaultyMap implements RawMap {
   get pinPath(): string | undefined {
     return this.inner.pinPath;
   }
+  get layouts(): RawMap['layouts'] {
+    return this.inner.layouts;
+  }
 
-  /** Fails the next `times` calls of `op` (forever by default) with `errno`. */
-  fail(op: FaultOp, errno: number, times = Number.POSITIVE_INFINITY): void {
-    this.faults.set(op, { errno, left: times });
+  /**
+   * Fails the next `times` calls of `op` (forever by default) with `errno`, after letting
+   * `after` calls through (to fail the second write of several).
+   */
+  fail(op: FaultOp, errno: number, times = Number.POSITIVE_INFINITY, after = 0): void {
+    this.faults.set(op, { errno, left: times, skip: after });
   }
 
   /** Stops injecting faults. */
@@ -57,6 +63,10 @@ export class FaultyMap implements RawMap {
   private maybeFail(op: FaultOp): void {
     const f = this.faults.get(op);
     if (!f || f.left <= 0) return;
+    if (f.skip > 0) {
+      f.skip--;
+      return;
+    }
     f.left--;
     const t: BpfTarget = { kind: 'map', name: this.inner.name, maxEntries: this.inner.maxEntries };
     throw new BpfError(op, f.errno, t);
@@ -81,6 +91,10 @@ export class FaultyMap implements RawMap {
   *dump(): Generator<[Buffer, Buffer]> {
     this.maybeFail('iterate');
     yield* this.inner.dump();
+  }
+  count(): number {
+    this.maybeFail('iterate');
+    return this.inner.count();
   }
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
     this.maybeFail('update');

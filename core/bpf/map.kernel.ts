@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BpfError, check, E, type BpfTarget } from './errors.js';
+import type { MapLayouts } from './codec.js';
+import { BpfError, check, E, errnoName, type BpfTarget } from './errors.js';
+import { loadLayoutBtf, readLayoutBtf, type LoadedBtf } from './layout-btf.js';
 import { libbpf, SIZES, type Libbpf, type MapInfo } from './libbpf.js';
 import {
   flagValue,
@@ -11,9 +13,7 @@ import {
   type RawMap,
   type UpdateFlag,
 } from './map.js';
-
-/** What happened when a pinned map was opened. */
-export type PinOutcome = 'created' | 'reused' | 'migrated' | 'recreated';
+import { asidePath, reopenPinned, type PinReport } from './migrate.js';
 
 function target(s: MapShape): BpfTarget {
   return { kind: 'map', name: s.name, maxEntries: s.maxEntries };
@@ -31,7 +31,7 @@ class KernelMap extends ShapedMap implements RawMap {
   readonly backend = 'kernel' as const;
   private readonly lib: Libbpf;
   private readonly t: BpfTarget;
-  private readonly count = new Uint32Array(1);
+  private readonly batchCount = new Uint32Array(1);
   private readonly batchOpts;
   private batchUnsupported: boolean;
   private closed = false;
@@ -40,6 +40,8 @@ class KernelMap extends ShapedMap implements RawMap {
     readonly fd: number,
     shape: MapShape,
     readonly pinPath: string | undefined,
+    /** The layouts its BTF describes (undefined when it was created without BTF). */
+    readonly layouts: MapLayouts | undefined,
   ) {
     super(shape, isPerCpu(shape.type) ? possibleCpus() : 1);
     this.lib = libbpf();
@@ -75,23 +77,61 @@ class KernelMap extends ShapedMap implements RawMap {
   }
 
   *dump(): Generator<[Buffer, Buffer]> {
-    if (
-      this.shape.type === MapType.LpmTrie ||
-      this.shape.type === MapType.Array ||
-      this.shape.type === MapType.PerCpuArray
-    ) {
-      yield* this.dumpByKeys(); // no batch lookup for tries; arrays are walked by index
+    const ks = this.shape.keySize;
+    const vs = this.valueSize;
+    for (const b of this.batches()) {
+      if (b === 'unsupported') {
+        yield* this.dumpByKeys();
+        return;
+      }
+      for (let i = 0; i < b.n; i++) {
+        yield [
+          Buffer.from(b.keys.subarray(i * ks, (i + 1) * ks)),
+          Buffer.from(b.values.subarray(i * vs, (i + 1) * vs)),
+        ];
+      }
+    }
+  }
+
+  count(): number {
+    if (this.shape.type === MapType.Array || this.shape.type === MapType.PerCpuArray) {
+      return this.shape.maxEntries;
+    }
+    let n = 0;
+    for (const b of this.batches()) {
+      if (b === 'unsupported') {
+        let cur: Buffer | null = null;
+        const a = Buffer.alloc(this.shape.keySize);
+        const c = Buffer.alloc(this.shape.keySize);
+        while (this.nextKey(cur, cur === a ? c : a)) {
+          cur = cur === a ? c : a;
+          n++;
+        }
+        return n;
+      }
+      n += b.n;
+    }
+    return n;
+  }
+
+  /**
+   * The map in chunks read with the kernel's batch lookup (buffers reused between chunks), or
+   * 'unsupported' first when the map has none: tries have no batch lookup, arrays are walked
+   * by index.
+   */
+  private *batches(): Generator<{ keys: Buffer; values: Buffer; n: number } | 'unsupported'> {
+    const t = this.shape.type;
+    if (t === MapType.LpmTrie || t === MapType.Array || t === MapType.PerCpuArray) {
+      yield 'unsupported';
       return;
     }
     const chunk = 1024;
-    const ks = this.shape.keySize;
-    const vs = this.valueSize;
-    const keys = Buffer.alloc(ks * chunk);
-    const values = Buffer.alloc(vs * chunk);
+    const keys = Buffer.alloc(this.shape.keySize * chunk);
+    const values = Buffer.alloc(this.valueSize * chunk);
     const count = new Uint32Array(1);
     // Hash maps' batch cursor is a u32 bucket index.
     let inBatch: Buffer | null = null;
-    const outBatch = Buffer.alloc(Math.max(8, ks));
+    const outBatch = Buffer.alloc(Math.max(8, this.shape.keySize));
     for (;;) {
       count[0] = chunk;
       const r = this.lib.bpf_map_lookup_batch(
@@ -105,18 +145,12 @@ class KernelMap extends ShapedMap implements RawMap {
       );
       if (r < 0 && r !== -E.ENOENT) {
         if (inBatch === null && (r === -E.EINVAL || r === -E.ENOTSUP)) {
-          yield* this.dumpByKeys();
+          yield 'unsupported';
           return;
         }
         check(r, 'lookup batch', this.t);
       }
-      const n = count[0];
-      for (let i = 0; i < n; i++) {
-        yield [
-          Buffer.from(keys.subarray(i * ks, (i + 1) * ks)),
-          Buffer.from(values.subarray(i * vs, (i + 1) * vs)),
-        ];
-      }
+      yield { keys, values, n: count[0] };
       if (r === -E.ENOENT) return;
       inBatch = Buffer.from(outBatch);
     }
@@ -135,9 +169,15 @@ class KernelMap extends ShapedMap implements RawMap {
 
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
     if (!this.batchUnsupported) {
-      this.count[0] = count;
+      this.batchCount[0] = count;
       this.batchOpts.elem_flags = flagValue(flag);
-      const r = this.lib.bpf_map_update_batch(this.fd, keys, values, this.count, this.batchOpts);
+      const r = this.lib.bpf_map_update_batch(
+        this.fd,
+        keys,
+        values,
+        this.batchCount,
+        this.batchOpts,
+      );
       if (r !== -E.EINVAL && r !== -E.ENOTSUP) {
         check(r, 'update batch', this.t);
         return;
@@ -154,16 +194,48 @@ class KernelMap extends ShapedMap implements RawMap {
   }
 }
 
-function create(s: MapShape): number {
+/** Where a map's creation reports the details nobody needs to act on (BTF fallback). */
+type Debug = (msg: string) => void;
+
+/**
+ * Creates a map, described by BTF built from its layouts when given; a kernel that refuses the
+ * BTF gets a map without it (the map works the same; only a later migration needs the BTF).
+ */
+function create(
+  s: MapShape,
+  layouts: MapLayouts | undefined,
+  debug: Debug,
+  pinPath?: string,
+): KernelMap {
   const lib = libbpf();
-  return check(
-    lib.bpf_map_create(s.type, s.name.slice(0, 15), s.keySize, s.valueSize, s.maxEntries, {
-      sz: SIZES.mapCreateOpts,
-      map_flags: s.flags,
-    }),
+  const name = s.name.slice(0, 15);
+  const opts = { sz: SIZES.mapCreateOpts, map_flags: s.flags };
+  if (layouts) {
+    let btf: LoadedBtf | undefined;
+    try {
+      btf = loadLayoutBtf(layouts, s.type === MapType.Array || s.type === MapType.PerCpuArray);
+      const fd = lib.bpf_map_create(s.type, name, s.keySize, s.valueSize, s.maxEntries, {
+        ...opts,
+        btf_fd: btf.fd,
+        btf_key_type_id: btf.keyTypeId,
+        btf_value_type_id: btf.valueTypeId,
+      });
+      if (fd >= 0) return new KernelMap(fd, s, pinPath, layouts);
+      debug(`map ${s.name}: the kernel refused its BTF (${errnoName(-fd)}); creating it without`);
+    } catch (e) {
+      debug(
+        `map ${s.name}: no BTF (${e instanceof Error ? e.message : String(e)}); creating it without`,
+      );
+    } finally {
+      btf?.free();
+    }
+  }
+  const fd = check(
+    lib.bpf_map_create(s.type, name, s.keySize, s.valueSize, s.maxEntries, opts),
     'create',
     target(s),
   );
+  return new KernelMap(fd, s, pinPath, undefined);
 }
 
 /** The kernel's description of an open map. */
@@ -176,83 +248,108 @@ export function mapInfo(fd: number, name: string): MapInfo {
   return info;
 }
 
-function sameShape(info: MapInfo, s: MapShape): boolean {
-  return (
-    info.type === (s.type as number) &&
-    info.key_size === s.keySize &&
-    info.value_size === s.valueSize &&
-    info.max_entries === s.maxEntries &&
-    info.map_flags === s.flags
-  );
+/** How to open a kernel map. */
+export interface KernelMapOptions {
+  /** The key and value layouts, given to the kernel as BTF so the pin describes itself. */
+  readonly layouts?: MapLayouts;
+  /** Told what happened to a pinned map. */
+  readonly report?: (r: PinReport) => void;
+  /** Told details nobody needs to act on (a map created without BTF). */
+  readonly debug?: Debug;
 }
 
-/** Copies what fits from an old map into a new one of another shape; returns how many. */
-function migrate(oldFd: number, old: MapInfo, fresh: KernelMap): number {
-  if (
-    old.key_size !== fresh.keySize ||
-    old.value_size !== fresh.shape.valueSize ||
-    old.type !== (fresh.type as number)
-  ) {
-    return 0; // a different layout: nothing can be carried over safely
+/** The kernel's map type number as a MapType (one Cellium does not use keeps its number). */
+function toMapType(n: number): MapType {
+  const known: unknown = Object.values(MapType).find((t: unknown) => t === n);
+  return (known ?? n) as MapType;
+}
+
+/** Pins a map at `pinPath` in one step: pinned beside it, then renamed over it. */
+function pinOver(fd: number, pinPath: string): void {
+  const tmp = `${pinPath}_new`; // bpffs refuses names with dots
+  rmSync(tmp, { force: true }); // left by an agent that died mid-swap
+  check(libbpf().bpf_obj_pin(fd, tmp), 'pin', { kind: 'pin', name: tmp });
+  try {
+    renameSync(tmp, pinPath);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
-  const lib = libbpf();
-  const valueBytes = isPerCpu(fresh.type) ? fresh.valueSize : old.value_size;
-  let cur: Buffer | null = null;
-  const val = Buffer.alloc(valueBytes);
-  let n = 0;
-  for (;;) {
-    const next = Buffer.alloc(old.key_size);
-    if (lib.bpf_map_get_next_key(oldFd, cur, next) !== 0) break;
-    if (lib.bpf_map_lookup_elem(oldFd, next, val) === 0 && n < fresh.maxEntries) {
-      fresh.update(next, val, 'any');
-      n++;
-    }
-    cur = next;
-  }
-  return n;
 }
 
 /**
- * Opens the map pinned at `pinPath` if its shape matches; otherwise creates a new map, carries
- * over what it can, and swaps the pin (rename on bpffs). Without a pin path, creates a map.
+ * Opens the map pinned at `pinPath` if its shape and layout match; otherwise migrates it by the
+ * rules of migrate.ts (entries carried by field name into a new map that takes over the pin,
+ * or the old map kept, in use or pinned aside, and reported). Without a pin path, creates a map.
  */
-export function openKernelMap(
-  s: MapShape,
-  pinPath?: string,
-  log: (msg: string, outcome: PinOutcome) => void = () => undefined,
-): RawMap {
+export function openKernelMap(s: MapShape, pinPath?: string, opts: KernelMapOptions = {}): RawMap {
   const lib = libbpf();
-  if (pinPath === undefined) return new KernelMap(create(s), s, undefined);
-  if (existsSync(pinPath)) {
-    const oldFd = check(lib.bpf_obj_get(pinPath), 'open pinned', { kind: 'pin', name: pinPath });
-    const info = mapInfo(oldFd, s.name);
-    if (sameShape(info, s)) {
-      log(`reopened pinned map ${pinPath}`, 'reused');
-      return new KernelMap(oldFd, s, pinPath);
+  const debug = opts.debug ?? (() => undefined);
+  const report = opts.report ?? (() => undefined);
+  if (pinPath === undefined) return create(s, opts.layouts, debug);
+  if (!existsSync(pinPath)) {
+    mkdirSync(dirname(pinPath), { recursive: true });
+    const m = create(s, opts.layouts, debug, pinPath);
+    const r = lib.bpf_obj_pin(m.fd, pinPath);
+    if (r < 0) {
+      m.close();
+      throw new BpfError('pin', -r, { kind: 'pin', name: pinPath });
     }
-    const fresh = new KernelMap(create(s), s, pinPath);
-    const carried = migrate(oldFd, info, fresh);
-    const tmp = `${pinPath}_new`; // bpffs refuses names with dots
-    check(lib.bpf_obj_pin(fresh.fd, tmp), 'pin', { kind: 'pin', name: tmp });
-    renameSync(tmp, pinPath);
+    report({ outcome: 'created', message: `created and pinned ${pinPath}`, replaced: true });
+    return m;
+  }
+  const oldFd = check(lib.bpf_obj_get(pinPath), 'open pinned', { kind: 'pin', name: pinPath });
+  let old: KernelMap;
+  let read: ReturnType<typeof readLayoutBtf>;
+  try {
+    const info = mapInfo(oldFd, s.name);
+    read = readLayoutBtf(info.btf_id, info.btf_key_type_id, info.btf_value_type_id);
+    const shape: MapShape = {
+      name: s.name,
+      type: toMapType(info.type),
+      keySize: info.key_size,
+      valueSize: info.value_size,
+      maxEntries: info.max_entries,
+      flags: info.map_flags,
+    };
+    old = new KernelMap(oldFd, shape, pinPath, 'layouts' in read ? read.layouts : undefined);
+  } catch (e) {
     lib.close(oldFd);
-    log(
-      `map ${s.name} changed shape (type ${info.type}, key ${info.key_size}, value ${info.value_size}, max ${info.max_entries}, flags ${info.map_flags} → ` +
-        `type ${s.type}, key ${s.keySize}, value ${s.valueSize}, max ${s.maxEntries}, flags ${s.flags}); ` +
-        (carried > 0 ? `carried over ${carried} entries` : 'its entries could not be carried over'),
-      carried > 0 ? 'migrated' : 'recreated',
+    throw e;
+  }
+  const used = { reused: false };
+  try {
+    const raw = reopenPinned(
+      s,
+      opts.layouts,
+      {
+        pinPath,
+        found: {
+          shape: old.shape,
+          layouts: old.layouts,
+          ...('problem' in read ? { layoutProblem: read.problem } : {}),
+          raw: old,
+        },
+        create: (shape) => create(shape, opts.layouts, debug, pinPath),
+        reuse: () => {
+          used.reused = true;
+          return old;
+        },
+        swap: (fresh) => {
+          pinOver(mapFd(fresh), pinPath);
+        },
+        keepAside: () => {
+          const aside = asidePath(pinPath, existsSync);
+          check(lib.bpf_obj_pin(oldFd, aside), 'pin', { kind: 'pin', name: aside });
+          return aside;
+        },
+      },
+      report,
     );
-    return fresh;
+    return raw;
+  } finally {
+    if (!used.reused) old.close();
   }
-  mkdirSync(dirname(pinPath), { recursive: true });
-  const fd = create(s);
-  const r = lib.bpf_obj_pin(fd, pinPath);
-  if (r < 0) {
-    lib.close(fd);
-    throw new BpfError('pin', -r, { kind: 'pin', name: pinPath });
-  }
-  log(`created and pinned ${pinPath}`, 'created');
-  return new KernelMap(fd, s, pinPath);
 }
 
 /** The fd behind a kernel map (to hand to libbpf when loading programs that use it). */

@@ -1,5 +1,7 @@
+import type { MapLayouts } from './codec.js';
 import { BpfError, E, type BpfTarget } from './errors.js';
 import { MapType, ShapedMap, type MapShape, type RawMap, type UpdateFlag } from './map.js';
+import { asidePath, reopenPinned, type PinReport } from './migrate.js';
 
 /**
  * A map in memory with the kernel's semantics: max entries (E2BIG), NOEXIST/EXIST flags, LRU
@@ -17,6 +19,8 @@ export class MemoryMap extends ShapedMap implements RawMap {
     shape: MapShape,
     ncpus: number,
     readonly pinPath: string | undefined,
+    /** Kept with the map, as the kernel keeps a map's BTF, so a pin describes itself. */
+    readonly layouts: MapLayouts | undefined,
   ) {
     super(shape, ncpus);
     this.t = { kind: 'map', name: shape.name, maxEntries: shape.maxEntries };
@@ -107,7 +111,9 @@ export class MemoryMap extends ShapedMap implements RawMap {
     if (flag === 'noexist' && exists) throw new BpfError('update', E.EEXIST, this.t);
     if (flag === 'exist' && !exists) throw new BpfError('update', E.ENOENT, this.t);
     if (!exists && this.data.size >= this.shape.maxEntries) {
-      if (!this.isLru()) throw new BpfError('update', E.E2BIG, this.t);
+      // As the kernel: a full LPM trie answers ENOSPC, a full hash E2BIG.
+      const full = this.shape.type === MapType.LpmTrie ? E.ENOSPC : E.E2BIG;
+      if (!this.isLru()) throw new BpfError('update', full, this.t);
       const oldest = this.data.keys().next();
       if (!oldest.done) this.data.delete(oldest.value);
       this.order = undefined;
@@ -160,6 +166,10 @@ export class MemoryMap extends ShapedMap implements RawMap {
     for (const [id, v] of [...this.data]) yield [Buffer.from(id, 'hex'), Buffer.from(v)];
   }
 
+  count(): number {
+    return this.isArray() ? this.shape.maxEntries : this.data.size;
+  }
+
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
     this.updateEach(keys, values, count, flag);
   }
@@ -169,20 +179,58 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 }
 
-const memoryPins = new Map<string, MemoryMap>();
+const memoryPins = new Map<string, RawMap>();
+
+/** How to open an in-memory map. */
+export interface MemoryMapOptions {
+  /** The key and value layouts, kept with the map (and its pin). */
+  readonly layouts?: MapLayouts;
+  /** Told what happened to a pinned map. */
+  readonly report?: (r: PinReport) => void;
+}
 
 /**
  * Opens (or creates) an in-memory map. A pin path makes it outlive close() within this process,
- * as a pinned kernel map outlives the agent; a different shape replaces it.
+ * as a pinned kernel map outlives the agent; a pin of another shape or layout is migrated by the
+ * same rules as the kernel's (entries carried by field name, or kept aside, never dropped).
  */
-export function openMemoryMap(s: MapShape, pinPath?: string, ncpus = 2): RawMap {
-  if (pinPath !== undefined) {
-    const old = memoryPins.get(pinPath);
-    if (old && JSON.stringify(old.shape) === JSON.stringify(s)) return old;
+export function openMemoryMap(
+  s: MapShape,
+  pinPath?: string,
+  ncpus = 2,
+  opts: MemoryMapOptions = {},
+): RawMap {
+  const report = opts.report ?? (() => undefined);
+  if (pinPath === undefined) return new MemoryMap(s, ncpus, undefined, opts.layouts);
+  const old = memoryPins.get(pinPath);
+  if (!old) {
+    const m = new MemoryMap(s, ncpus, pinPath, opts.layouts);
+    memoryPins.set(pinPath, m);
+    report({ outcome: 'created', message: `created and pinned ${pinPath}`, replaced: true });
+    return m;
   }
-  const m = new MemoryMap(s, ncpus, pinPath);
-  if (pinPath !== undefined) memoryPins.set(pinPath, m);
-  return m;
+  return reopenPinned(
+    s,
+    opts.layouts,
+    {
+      pinPath,
+      found: { shape: { ...old.shape, name: s.name }, layouts: old.layouts, raw: old },
+      create: (shape) => new MemoryMap(shape, ncpus, pinPath, opts.layouts),
+      reuse: () => old,
+      swap: (fresh) => memoryPins.set(pinPath, fresh),
+      keepAside: () => {
+        const aside = asidePath(pinPath, (p) => memoryPins.has(p));
+        memoryPins.set(aside, old);
+        return aside;
+      },
+    },
+    report,
+  );
+}
+
+/** The in-memory map pinned at a path, if any (tests, and maps kept aside). */
+export function memoryPin(pinPath: string): RawMap | undefined {
+  return memoryPins.get(pinPath);
 }
 
 /** Forgets in-memory pins under a path prefix (tests). */

@@ -1,4 +1,4 @@
-import type { Layout } from './codec.js';
+import type { Layout, MapLayouts } from './codec.js';
 import { BpfError, E } from './errors.js';
 
 /** BPF map types Cellium uses (values of enum bpf_map_type). */
@@ -115,6 +115,8 @@ export interface RawMap {
   readonly ncpus: number;
   readonly backend: 'kernel' | 'memory';
   readonly pinPath: string | undefined;
+  /** The key and value layouts the map carries (its BTF), if any. */
+  readonly layouts: MapLayouts | undefined;
   /** Fills `out`; false when the key is absent. */
   lookup(key: Buffer, out: Buffer): boolean;
   /** Throws BpfError (E2BIG when full, EEXIST/ENOENT for the flags). */
@@ -125,6 +127,8 @@ export interface RawMap {
   nextKey(key: Buffer | null, out: Buffer): boolean;
   /** Every entry, many per call where the backend can (the kernel's batch lookup). */
   dump(): Generator<[key: Buffer, value: Buffer]>;
+  /** How many entries the map holds (arrays: every slot), as cheaply as the backend can. */
+  count(): number;
   /** Updates `count` packed keys and values at once. */
   updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void;
   /** Deletes `count` packed keys; returns how many were deleted. */
@@ -201,6 +205,7 @@ export class BpfMap<K, V> {
   lastError: string | undefined;
   errorCount = 0;
   private events: { capacity: number; list: MapEvent<K, V>[] } | undefined;
+  private readonly errorWatchers = new Set<(e: unknown) => void>();
 
   constructor(
     readonly spec: MapSpec<K, V>,
@@ -282,17 +287,83 @@ export class BpfMap<K, V> {
       yield [this.spec.key.decode(k), this.valueLayout.decode(v)];
   }
 
-  /** How many entries the map holds (walks the keys). */
+  /** How many entries the map holds (arrays: every slot); read in batches from the kernel. */
   count(): number {
-    let n = 0;
-    let cur: Buffer | null = null;
-    const a = Buffer.alloc(this.raw.keySize);
-    const b = Buffer.alloc(this.raw.keySize);
-    while (this.raw.nextKey(cur, cur === a ? b : a)) {
-      cur = cur === a ? b : a;
-      n++;
+    return this.guard(() => this.raw.count());
+  }
+
+  /**
+   * Writes several entries of one object so that either all land or none does: on a failure
+   * the keys written so far get their previous values back (or are deleted, if they were new)
+   * and the original error is thrown. A failure while rolling back is counted and kept as the
+   * map's last error.
+   */
+  updateAll(entries: readonly (readonly [K, V])[], flag: UpdateFlag = 'any'): void {
+    const undo: { key: Buffer; prev: Buffer | undefined }[] = [];
+    let at = 0;
+    try {
+      for (; at < entries.length; at++) {
+        const [key, value] = entries[at] as readonly [K, V];
+        const k = Buffer.alloc(this.raw.keySize);
+        const v = Buffer.alloc(this.raw.valueSize);
+        this.spec.key.encode(key, k);
+        this.valueLayout.encode(value, v);
+        undo.push({ key: k, prev: this.write(k, v, flag) });
+      }
+    } catch (e) {
+      const [key, value] = entries[at] ?? [];
+      if (key !== undefined) this.noteFailure(e, 'update', key, value);
+      this.rollback(undo);
+      throw e;
     }
-    return n;
+    if (this.events) {
+      const time = new Date();
+      for (const [key, value] of entries) this.record({ time, action: 'update', key, value });
+    }
+  }
+
+  /**
+   * Writes one raw entry and returns the value it replaced (undefined when it inserted). A new
+   * key is tried first with NOEXIST, so "absent" is exact, also for LPM tries, whose lookups
+   * answer with shorter prefixes.
+   */
+  private write(k: Buffer, v: Buffer, flag: UpdateFlag): Buffer | undefined {
+    if (flag !== 'exist') {
+      try {
+        this.raw.update(k, v, 'noexist');
+        return undefined;
+      } catch (e) {
+        if (!(e instanceof BpfError && e.errno === E.EEXIST) || flag === 'noexist') throw e;
+      }
+    }
+    const prev = Buffer.alloc(this.raw.valueSize);
+    const had = this.raw.lookup(k, prev);
+    this.raw.update(k, v, 'exist');
+    // A key that vanished between lookup and update (LRU eviction) is rolled back by deleting.
+    return had ? prev : undefined;
+  }
+
+  private rollback(undo: readonly { key: Buffer; prev: Buffer | undefined }[]): void {
+    for (const { key, prev } of [...undo].reverse()) {
+      try {
+        if (prev === undefined) this.raw.delete(key);
+        else this.raw.update(key, prev, 'any');
+      } catch (e) {
+        this.noteError(
+          new Error(
+            `rolling back an update of ${this.name} failed: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+        );
+      }
+    }
+  }
+
+  /** Calls `fn` with every failed operation's error (e.g. to react to E2BIG); returns an unsubscribe. */
+  watchErrors(fn: (e: unknown) => void): () => void {
+    this.errorWatchers.add(fn);
+    return () => {
+      this.errorWatchers.delete(fn);
+    };
   }
 
   /** Updates many entries with one call per chunk. */
@@ -341,10 +412,11 @@ export class BpfMap<K, V> {
   private noteError(e: unknown): string {
     this.errorCount++;
     this.lastError = e instanceof Error ? e.message : String(e);
+    for (const w of this.errorWatchers) w(e);
     return this.lastError;
   }
 
-  private failed(e: unknown, action: 'update' | 'delete', key: K, value?: V): never {
+  private noteFailure(e: unknown, action: 'update' | 'delete', key: K, value?: V): void {
     const error = this.noteError(e);
     this.record({
       time: new Date(),
@@ -353,6 +425,10 @@ export class BpfMap<K, V> {
       ...(value !== undefined ? { value } : {}),
       error,
     });
+  }
+
+  private failed(e: unknown, action: 'update' | 'delete', key: K, value?: V): never {
+    this.noteFailure(e, action, key, value);
     throw e;
   }
 
