@@ -1,17 +1,32 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ApiClient, ApiClientError } from '../../core/api/index.js';
-import { invoke, module } from '../../core/hive/index.js';
+import { invoke, Lifecycle, module } from '../../core/hive/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiRoutes, ApiServer, SOCKET_MODE } from './index.js';
 import { apiRequest } from '../../core/testing/api.js';
 
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cellium-api-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 function sockPath(): string {
-  return join(mkdtempSync(join(tmpdir(), 'cellium-api-')), 'api.sock');
+  return join(tempDir(), 'api.sock');
 }
 
 /** A stand-in for the endpoint cell: serves PUT /endpoint/{id} and GET /endpoint. */
@@ -31,6 +46,33 @@ const fakeEndpointCell = module(
       })),
     }));
     routes.handle('GetIdentity', () => ({ status: 200, body: [{ id: 'not-a-number' }] as never }));
+  }),
+);
+
+/**
+ * Why others (not owner, not group) could connect to the socket at `path` right now, or
+ * undefined: connecting needs write on the socket and search on every directory above it.
+ */
+function reachableByOthers(path: string): string | undefined {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o002) === 0) return undefined;
+  for (let d = dirname(path); ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return undefined;
+    if (d === dirname(d)) break;
+  }
+  return `${path} is mode 0${mode.toString(8)} and every directory above it is searchable`;
+}
+
+/** A fake stand-in for a cell that starts after the API and fails. */
+const failingCell = module(
+  'broken',
+  'A cell whose start hook fails',
+  invoke('fail', { lifecycle: Lifecycle }, ({ lifecycle }) => {
+    lifecycle.append({
+      onStart: () => {
+        throw new Error('broken on purpose');
+      },
+    });
   }),
 );
 
@@ -165,5 +207,110 @@ describe('api cell', () => {
     const api = new ApiClient(path);
     await expect(api.request('GET', '/healthz')).rejects.toThrow(/501/);
     api.close();
+  });
+
+  it('never lets others reach the socket, even when started under umask 0', async () => {
+    const dir = tempDir();
+    // Others may search the directory, so only the socket's own protection keeps them out.
+    chmodSync(dir, 0o777);
+    const path = join(dir, 'api.sock');
+    const h = apiHive([], { 'socket-path': path });
+    // The first moment a socket exists is right after the synchronous bind inside listen(). A
+    // directory watch alone is not enough: its event arrives after a chmod made right after
+    // listen() has already run on libuv's thread pool, so it would miss the window.
+    const atBind: string[] = [];
+    const listen = Object.getOwnPropertyDescriptor(Server.prototype, 'listen')?.value as (
+      this: Server,
+      ...a: unknown[]
+    ) => Server;
+    const spy = vi.spyOn(Server.prototype, 'listen').mockImplementation(function (
+      this: Server,
+      ...args: unknown[]
+    ) {
+      const s = listen.apply(this, args);
+      const where: unknown = args[0];
+      const bound = typeof where === 'string' ? where : (where as { path?: string }).path;
+      if (bound !== undefined) atBind.push(reachableByOthers(bound) ?? 'private');
+      return s;
+    });
+    // The first moment the name appears where clients look for it.
+    const atAppearance: number[] = [];
+    const appeared = new Promise<void>((resolve) => {
+      const w = watch(dir, (_, name) => {
+        const st = name === 'api.sock' ? statSync(path, { throwIfNoEntry: false }) : undefined;
+        if (!st) return;
+        atAppearance.push(st.mode & 0o777);
+        w.close();
+        resolve();
+      });
+      onTestFinished(() => w.close());
+    });
+    const umask = process.umask(0);
+    let after: number;
+    try {
+      await h.requireStart();
+    } finally {
+      after = process.umask(umask);
+      spy.mockRestore();
+    }
+    await appeared;
+    // The agent left the process umask as it found it.
+    expect(after).toBe(0);
+    expect(atBind).toEqual(['private']);
+    expect(atAppearance.filter((m) => (m & ~SOCKET_MODE) !== 0)).toEqual([]);
+    expect(statSync(path).mode & 0o777).toBe(SOCKET_MODE);
+    expect(reachableByOthers(path)).toBeUndefined();
+  });
+
+  it('leaves no socket behind when --api-socket-group names no group', async () => {
+    const path = sockPath();
+    await expect(
+      apiHive([], { 'socket-path': path, 'api-socket-group': 'no-such-group-xyz' }).requireStart(),
+    ).rejects.toThrow(/group 'no-such-group-xyz' \(--api-socket-group\) does not exist/);
+    expect(readdirSync(dirname(path))).toEqual([]);
+  });
+
+  it('sets the group of the socket named by --api-socket-group', async () => {
+    const h = apiHive([], { 'api-socket-group': '4242' });
+    await h.requireStart();
+    const st = statSync(h.get(ApiServer).socketPath);
+    expect([st.gid, st.mode & 0o777]).toEqual([4242, SOCKET_MODE]);
+  });
+
+  it('removes the socket when a cell that starts after the API fails', async () => {
+    const path = sockPath();
+    await expect(apiHive([failingCell], { 'socket-path': path }).requireStart()).rejects.toThrow(
+      /broken on purpose/,
+    );
+    expect(readdirSync(dirname(path))).toEqual([]);
+  });
+
+  it('clears bind directories left by an agent killed while binding', async () => {
+    const path = sockPath();
+    const stale = join(dirname(path), '.api.sock.Xy12Zw');
+    mkdirSync(stale, { mode: 0o700 });
+    writeFileSync(join(stale, 's'), '');
+    const h = apiHive([], { 'socket-path': path });
+    await h.requireStart();
+    expect(readdirSync(dirname(path))).toEqual(['api.sock']);
+  });
+
+  it('on stop, removes only its own socket, not one that replaced it', async () => {
+    const h = apiHive([]);
+    await h.requireStart();
+    const path = h.get(ApiServer).socketPath;
+    rmSync(path);
+    const other = createServer();
+    await new Promise<void>((r) => other.listen(path, r));
+    onTestFinished(() => new Promise<void>((r) => other.close(() => r())));
+    await h.requireStop();
+    expect(statSync(path).isSocket()).toBe(true);
+  });
+
+  it('refuses a socket path too long to bind, naming the flag', async () => {
+    const path = join(dirname(sockPath()), `${'x'.repeat(100)}.sock`);
+    await expect(apiHive([], { 'socket-path': path }).requireStart()).rejects.toThrow(
+      /--socket-path .* is too long/,
+    );
   });
 });

@@ -1,11 +1,16 @@
-import { unlink } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createApiApp, loadSpec, type ApiRegistry } from '../../core/api/index.js';
 import { token, type Health, type Lifecycle, type Logger } from '../../core/hive/index.js';
 import type { ApiConfig } from './config.js';
-import { prepareSocketPath, secureSocket } from './socket.js';
+import {
+  closeServer,
+  listenOnSocket,
+  prepareSocketPath,
+  removeSocket,
+  type SocketFile,
+} from './socket.js';
 
 /** The running API server: its hono app (for tests) and where it listens. */
 export interface ApiServer {
@@ -25,16 +30,6 @@ export interface ApiServerParams {
   readonly logger: Logger;
 }
 
-function listen(server: Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
 /** Serves the API on the configured unix socket while the cell runs; no TCP listener. */
 export function newApiServer(p: ApiServerParams): ApiServer {
   const app = createApiApp({
@@ -46,26 +41,26 @@ export function newApiServer(p: ApiServerParams): ApiServer {
   });
   const path = p.config.socketPath;
   let server: Server | undefined;
+  let socket: SocketFile | undefined;
   p.lifecycle.append(
     {
+      // A start that fails leaves no socket: listenOnSocket cleans up after itself, and the
+      // hive stops this hook (removing the socket) when a later one fails.
       onStart: async () => {
         await prepareSocketPath(path);
         const s = createAdaptorServer({ fetch: app.fetch }) as Server;
+        socket = await listenOnSocket(s, path, p.config.apiSocketGroup);
         server = s;
-        await listen(s, path);
-        await secureSocket(path, p.config.apiSocketGroup);
         p.health.ok(`serving on unix://${path}`);
         p.logger.info({ socket: path }, 'API listening');
       },
       onStop: async () => {
         const s = server;
+        const file = socket;
         server = undefined;
-        if (s) {
-          const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-          s.closeAllConnections();
-          await closed;
-        }
-        await unlink(path).catch(() => undefined);
+        socket = undefined;
+        if (s) await closeServer(s);
+        if (file) await removeSocket(path, file);
         p.health.stopped('socket closed');
       },
     },

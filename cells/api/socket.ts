@@ -1,9 +1,24 @@
-import { chmod, chown, mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  link,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** Permissions of the API socket: owner and group read/write, nothing for others. */
 export const SOCKET_MODE = 0o660;
+
+// sun_path holds 108 bytes with its NUL; libuv silently truncates longer names.
+const MAX_SOCKET_PATH = 107;
 
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -18,17 +33,35 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
+/** The prefix of the private directories the socket is bound in, next to the socket itself. */
+function bindDirPrefix(path: string): string {
+  return join(dirname(path), `.${basename(path)}.`);
+}
+
 /**
- * Makes the socket's directory and clears a stale socket left by a crashed agent. If an agent
- * still answers on it, refuses to steal it.
+ * Makes the socket's directory and clears a stale socket (and bind directories) left by a
+ * crashed agent. If an agent still answers on it, refuses to steal it.
  */
 export async function prepareSocketPath(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+  // The socket is first bound at <dir>/.<name>.XXXXXX/s, 10 bytes longer than the path itself.
+  const longest = Buffer.byteLength(path) + 10;
+  if (longest > MAX_SOCKET_PATH) {
+    throw new Error(
+      `--socket-path ${path} is too long: the agent binds it at a path ${longest} bytes long, and unix socket paths are limited to ${MAX_SOCKET_PATH} bytes`,
+    );
+  }
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
   const st = await stat(path).catch(() => undefined);
-  if (!st) return;
-  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
-  if (await answers(path)) throw new Error(`another agent is already serving on ${path}`);
-  await unlink(path);
+  if (st && !st.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  if (st && (await answers(path))) throw new Error(`another agent is already serving on ${path}`);
+  if (st) await unlink(path);
+  const prefix = basename(bindDirPrefix(path));
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(prefix) && name.length === prefix.length + 6) {
+      await rm(join(dir, name), { recursive: true, force: true });
+    }
+  }
 }
 
 async function groupId(group: string): Promise<number> {
@@ -40,8 +73,68 @@ async function groupId(group: string): Promise<number> {
   return Number(gid);
 }
 
-/** Sets the socket's mode to 0660 and, if asked, its group. */
-export async function secureSocket(path: string, group: string): Promise<void> {
-  await chmod(path, SOCKET_MODE);
-  if (group !== '') await chown(path, -1, await groupId(group));
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Closes a server (listening or not) and its connections. */
+export function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
+}
+
+/** Which socket file a server owns, so that stopping never removes another agent's socket. */
+export interface SocketFile {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/**
+ * Serves `server` on the unix socket `path` (mode 0660, group `group` if set) without the
+ * socket ever being reachable with wider permissions, whatever the umask; on any failure the
+ * server is closed and nothing is left on disk.
+ */
+export async function listenOnSocket(
+  server: Server,
+  path: string,
+  group: string,
+): Promise<SocketFile> {
+  const gid = group === '' ? undefined : await groupId(group);
+  // Race-free without touching the process-wide umask (which would also hit file creations
+  // running meanwhile on libuv's thread pool): the socket is bound inside a fresh 0700
+  // directory nobody else can search, secured there, and only then given its public name.
+  const dir = await mkdtemp(bindDirPrefix(path));
+  const bound = join(dir, 's');
+  try {
+    await listen(server, bound);
+    await chmod(bound, SOCKET_MODE);
+    if (gid !== undefined) await chown(bound, -1, gid);
+    const st = await stat(bound);
+    // link, unlike rename, never replaces what took the path meanwhile (another agent's socket).
+    await link(bound, path).catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      throw new Error(
+        `${path} appeared while the agent was binding it: is another agent starting?`,
+      );
+    });
+    return { dev: st.dev, ino: st.ino };
+  } catch (e) {
+    await closeServer(server);
+    throw e;
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Removes the socket file at `path` if it is still `ours` (a later agent may own it by now). */
+export async function removeSocket(path: string, ours: SocketFile): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.dev === ours.dev && st.ino === ours.ino) await unlink(path).catch(() => undefined);
 }
