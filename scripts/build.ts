@@ -1,7 +1,8 @@
 // Builds the three programs as single-file ESM bundles in dist/ (fast start: one file to load,
 // the API spec embedded as JSON instead of parsed from YAML at every start).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { parse } from 'yaml';
@@ -12,7 +13,7 @@ const version = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { ve
   .version;
 
 const programs = ['cellium-agent', 'cellium', 'cellium-cni'];
-await build({
+const bundles = await build({
   entryPoints: programs.map((p) => `${root}cells/cmd/${p}.ts`),
   outdir: `${root}dist`,
   outExtension: { '.js': '.mjs' },
@@ -22,6 +23,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
+  // Written below, each file atomically: tests and a running quick start may be reading dist/.
+  write: false,
   // Some dependencies are CommonJS and call require().
   banner: {
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
@@ -31,14 +34,39 @@ await build({
     __CELLIUM_VERSION__: JSON.stringify(version),
   },
 });
-for (const p of programs) chmodSync(`${root}dist/${p}.mjs`, 0o755);
+for (const f of bundles.outputFiles) {
+  const tmp = `${f.path}.tmp-${process.pid}`;
+  mkdirSync(dirname(f.path), { recursive: true });
+  try {
+    writeFileSync(tmp, f.contents, { mode: f.path.endsWith('.mjs') ? 0o755 : 0o644 });
+    renameSync(tmp, f.path);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
 console.log(`built ${programs.map((p) => `dist/${p}.mjs`).join(', ')}`);
 
-// The eBPF objects: clang -target bpf through datapath-c/Makefile.
-if (spawnSync('clang', ['--version'], { stdio: 'ignore' }).status === 0) {
+// The eBPF objects: clang -target bpf through datapath-c/Makefile. Without them the agent has
+// no bpf_lxc to attach and pods cannot reach each other, so a missing tool is said loudly.
+const missing = ['clang', 'make'].filter(
+  (tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0,
+);
+if (missing.length === 0) {
   const make = spawnSync('make', ['-s', '-C', `${root}datapath-c`], { stdio: 'inherit' });
   if (make.status !== 0) process.exit(make.status ?? 1);
   console.log('built datapath-c/build/*.o');
 } else {
-  console.log('skipped datapath-c: clang not found (scripts/test.sh installs it as root)');
+  const stale = existsSync(`${root}datapath-c/build/bpf_lxc.o`)
+    ? 'An older datapath-c/build/bpf_lxc.o is left as it was, possibly out of date'
+    : 'The agent has no bpf_lxc object (--bpf-lxc-object empty): pods cannot reach each other';
+  process.stderr.write(
+    [
+      '',
+      `WARNING: datapath-c NOT built: ${missing.join(' and ')} not found.`,
+      `  ${stale}.`,
+      '  Fix: run ./scripts/agent.sh or ./scripts/test.sh as root (they install the packages), or',
+      '  apt-get install clang llvm libbpf-dev make gcc libc6-dev, then npm run build.',
+      '',
+    ].join('\n'),
+  );
 }

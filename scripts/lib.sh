@@ -9,19 +9,42 @@ ensure_node_modules() {
   fi
 }
 
-# Debian packages the build and tests need: clang and libbpf headers for datapath-c, iproute2
-# and ping for the network-namespace tests, gcc for the C baseline of the map benchmark.
-SYSTEM_PACKAGES=(clang llvm libbpf-dev make iproute2 iputils-ping gcc libc6-dev util-linux)
-ensure_system_packages() {
+# Debian packages the agent needs for its datapath: clang, llvm and the libbpf headers build
+# datapath-c (its Makefile asks gcc for the multiarch include path, which libc6-dev fills);
+# libbpf-dev brings libbpf.so.1, which the agent loads; the CNI plugin runs ip (iproute2) and
+# nsenter (util-linux).
+DATAPATH_PACKAGES=(clang llvm libbpf-dev make gcc libc6-dev iproute2 util-linux)
+# What only the tests add: ping between pods (gcc also builds the map benchmark's C baseline).
+TEST_PACKAGES=(iputils-ping)
+
+# Prints, space-separated, the packages among "$@" that are not installed (one dpkg-query for
+# all). `dpkg -s` is not enough: it succeeds for a removed package whose config files remain.
+missing_packages() {
+  local installed=" $(dpkg-query -W -f='${Package}:${db:Status-Status} ' "$@" 2>/dev/null || true)"
   local missing=()
-  for p in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  for p in "$@"; do
+    [[ "$installed" == *" $p:installed "* ]] || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
-    return 1
+  echo "${missing[*]}"
+}
+
+# Installs the packages among "$@" that are missing (apt-get update first, as a fresh machine's
+# package lists may be empty). Without root, or without dpkg, it prints one line naming what is
+# missing and what follows ($WITHOUT), and returns 0: the caller decides whether that is fatal.
+ensure_system_packages() {
+  if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    echo "not a Debian system: install $* (or your system's equivalents) yourself; ${WITHOUT:-}" >&2
+    return 0
   fi
+  local missing
+  missing=$(missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "not root, so not installing $missing: ${WITHOUT:-}" >&2
+    return 0
+  fi
+  echo "installing $missing" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 }

@@ -1,8 +1,6 @@
 // bpf_lxc on the real kernel: crafted packets through BPF_PROG_TEST_RUN, then real traffic
-// between two network namespaces. Runs as root; skips with a reason otherwise.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// between two network namespaces. Root only (core/testing/kernel.ts).
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   loadObject,
   openMap,
@@ -11,7 +9,7 @@ import {
   type BpfObject,
   type BpfMap,
 } from '../core/bpf/index.js';
-import { kernelTests, testPinDir } from '../core/testing/kernel.js';
+import { BPF_LXC_OBJECT as OBJECT, kernelSuite, testPinDir } from '../core/testing/kernel.js';
 import {
   endpointKeyOf,
   ipcacheKeyOf,
@@ -34,13 +32,6 @@ import {
 } from './support/packets.js';
 import { ROOT } from './support/procs.js';
 
-const OBJECT = fileURLToPath(new URL('../datapath-c/build/bpf_lxc.o', import.meta.url));
-const k = kernelTests();
-const reason = !k.ok
-  ? k.reason
-  : !existsSync(OBJECT)
-    ? 'datapath-c not built (npm run build needs clang)'
-    : '';
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
@@ -56,8 +47,9 @@ function total(
   };
 }
 
-describe.skipIf(reason !== '')(
-  reason ? `bpf_lxc on the kernel (skipped: ${reason})` : 'bpf_lxc on the kernel',
+kernelSuite(
+  'bpf_lxc on the kernel',
+  { objects: [OBJECT], commands: ['ip', 'nsenter', 'ping'] },
   () => {
     let pins: ReturnType<typeof testPinDir>;
     let obj: BpfObject;

@@ -1,15 +1,12 @@
 // The pinned maps survive the agent: kill -9, restart, same maps and entries.
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { openMap } from '../core/bpf/index.js';
-import { kernelTests } from '../core/testing/kernel.js';
+import { kernelSuite } from '../core/testing/kernel.js';
 import { METRICS_MAP } from '../cells/maps/index.js';
 import { program, run, startAgent, testBpfRoot } from './support/procs.js';
 
-const k = kernelTests();
-const title = 'pinned maps across agent restarts';
-
-describe.skipIf(!k.ok)(k.ok ? title : `${title} (skipped: ${k.reason})`, () => {
+kernelSuite('pinned maps across agent restarts', {}, () => {
   it('shows live counts, and after kill -9 and a restart the same maps and entries', async () => {
     const bpfRoot = testBpfRoot();
     const first = await startAgent({ bpfRoot });

@@ -1,20 +1,16 @@
 // A pod gets networking: cellium-cni run as a container runtime would, for two pods in their
 // own network namespaces, with the agent in a "node" namespace; ping and TCP through bpf_lxc;
-// kill -9 of the agent while a ping runs; restore; DEL. Root only; skips with a reason.
+// kill -9 of the agent while a ping runs; restore; DEL. Root only (core/testing/kernel.ts).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { kernelTests } from '../core/testing/kernel.js';
+import { expect, it, onTestFinished } from 'vitest';
+import { BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { inNs, netns, uniq } from './support/netns.js';
-import { program, run, startAgent, tempDir, testBpfRoot, type Run } from './support/procs.js';
+import { addedIPv4, cniRunner } from './support/pods.js';
+import { program, run, startAgent, tempDir, testBpfRoot } from './support/procs.js';
 
-const k = kernelTests();
-const OBJECT = fileURLToPath(new URL('../datapath-c/build/bpf_lxc.o', import.meta.url));
-const reason = !k.ok ? k.reason : !existsSync(OBJECT) ? 'datapath-c not built' : '';
-const title = 'pods through cellium-cni and bpf_lxc';
+const needs = { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'ping'] };
 
-describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title, () => {
+kernelSuite('pods through cellium-cni and bpf_lxc', needs, () => {
   it('two pods talk through bpf_lxc, survive an agent kill -9, and are deleted cleanly', async () => {
     const id = uniq();
     const node = netns(`cnode-${id}`);
@@ -29,35 +25,14 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
     };
     let agent = await startAgent(agentOpts);
     const socket = agent.socket;
-    const conf = JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'cellium',
-      type: 'cellium-cni',
-      'socket-path': socket,
-    });
-    const cni = (command: string, i: 0 | 1): Promise<Run> =>
-      run(
-        ['nsenter', `--net=/run/netns/${node}`, ...program('cellium-cni')],
-        {
-          CNI_COMMAND: command,
-          CNI_CONTAINERID: `ctr-${id}-${i}`,
-          CNI_NETNS: `/run/netns/${pods[i]}`,
-          CNI_IFNAME: 'eth0',
-          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod${i}`,
-          CNI_PATH: '/opt/cni/bin',
-        },
-        conf,
-      );
+    const cni = cniRunner({ node, socket, pods, id });
     const cli = (...args: string[]) =>
       run([...program('cellium'), '-H', `unix://${socket}`, ...args]);
 
     // ADD both pods.
     const results = [await cni('ADD', 0), await cni('ADD', 1)];
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
-    const ips = results.map(
-      (r) =>
-        (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!,
-    );
+    const ips = results.map(addedIPv4);
     expect(ips).toEqual([`${net}.2`, `${net}.3`]);
     const list = await cli('endpoint', 'list');
     expect(list.stdout.match(/\bready\b/g)).toHaveLength(2);
@@ -121,9 +96,7 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
     expect(ipam.ipam.allocations).toEqual({ [ips[1]!]: 'default/pod1' });
     const again = await cni('ADD', 0);
     expect(again.code, again.stdout).toBe(0);
-    const newIp = (
-      JSON.parse(again.stdout) as { ips: { address: string }[] }
-    ).ips[0]!.address.split('/')[0];
+    const newIp = addedIPv4(again);
     expect(newIp).not.toBe(ips[1]);
     await agent.kill('SIGTERM');
   });
@@ -133,22 +106,7 @@ describe.skipIf(reason !== '')(reason ? `${title} (skipped: ${reason})` : title,
     const node = netns(`cnode-${id}`);
     const agent = await startAgent({ netns: node, args: ['--ipv4-range=10.252.0.0/24'] });
     const socket = agent.socket;
-    const r = await run(
-      ['nsenter', `--net=/run/netns/${node}`, ...program('cellium-cni')],
-      {
-        CNI_COMMAND: 'ADD',
-        CNI_CONTAINERID: `ctr-${id}`,
-        CNI_NETNS: `/run/netns/no-such-ns-${id}`,
-        CNI_IFNAME: 'eth0',
-        CNI_ARGS: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=broken',
-      },
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'cellium',
-        type: 'cellium-cni',
-        'socket-path': socket,
-      }),
-    );
+    const r = await cniRunner({ node, socket, pods: [`no-such-ns-${id}`], id })('ADD', 0);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({
       code: 999,

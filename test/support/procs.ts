@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { ApiClient } from '../../core/api/index.js';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -75,6 +76,11 @@ export interface AgentOptions {
   readonly dir?: string;
   /** A network namespace (name under /run/netns) to run the agent in, as a node. */
   readonly netns?: string;
+  /**
+   * What runs the agent, e.g. the quick start `scripts/agent.sh` (the agent from its sources by
+   * default). It runs in its own process group, all of it killed when the test finishes.
+   */
+  readonly command?: readonly string[];
 }
 
 /** Starts `cellium-agent` (socket and state in `dir`) and waits until it has started. */
@@ -82,7 +88,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
   const dir = opts.dir ?? tempDir();
   const socket = join(dir, 'cellium.sock');
   const agentArgs = [
-    ...program('cellium-agent'),
+    ...(opts.command ?? program('cellium-agent')),
     `--socket-path=${socket}`,
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${opts.bpfRoot ?? testBpfRoot()}`,
@@ -92,12 +98,21 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
     opts.netns === undefined
       ? agentArgs
       : ['nsenter', `--net=/run/netns/${opts.netns}`, ...agentArgs];
-  const proc = spawn(bin, args, { cwd: ROOT, env: process.env });
+  const group = opts.command !== undefined;
+  const proc = spawn(bin, args, { cwd: ROOT, env: process.env, detached: group });
   let logs = '';
   proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+  // A script's build steps print on stdout; drained so a full pipe never blocks it.
+  if (group) proc.stdout.resume();
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   onTestFinished(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
+    if (group && proc.pid !== undefined) {
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    } else if (proc.exitCode === null) proc.kill('SIGKILL');
   });
   const deadline = Date.now() + 30_000;
   while (!logs.includes('"hive started"')) {
@@ -110,4 +125,18 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
     return exited;
   };
   return { proc, socket, logs: () => logs, exited, kill };
+}
+
+/** Waits until the agent at `socket` has restored its state (its /healthz no longer says "not ready"). */
+export async function restored(socket: string): Promise<void> {
+  const api = new ApiClient(socket);
+  try {
+    for (;;) {
+      const s = await api.request<{ cilium: { msg?: string } }>('GET', '/healthz');
+      if (!(s.cilium.msg ?? '').startsWith('not ready')) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    api.close();
+  }
 }
