@@ -40,6 +40,8 @@ export function overallStatus(p: DaemonParams): Model<'Status'> {
   const phase = p.hive.phase();
   if (phase === 'starting' || phase === 'populated') return { state: 'Warning', msg: 'starting' };
   if (phase !== 'running') return { state: 'Failure', msg: phase };
+  const waiting = p.contributions.notReady();
+  if (waiting.length > 0) return { state: 'Warning', msg: `not ready: ${waiting.join('; ')}` };
   const degraded = p.health.all().filter((s) => s.level === 'degraded');
   if (degraded.length > 0) {
     const names = degraded.map((s) => `${s.id}: ${s.message}`).join('; ');

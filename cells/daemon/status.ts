@@ -9,6 +9,8 @@ export interface StatusContribution {
   config?(c: Model<'DaemonConfigurationStatus'>): void;
   /** Adds to GET /v1/debuginfo (e.g. `d['endpoint-list'] = ...`). */
   debug?(d: Model<'DebugInfo'>): void;
+  /** Why the agent is not ready yet (e.g. still restoring endpoints), or undefined. */
+  notReady?(): string | undefined;
 }
 
 /** Where cells add their contributions. */
@@ -25,8 +27,13 @@ export class StatusRegistry implements StatusContributors {
     this.list.push(c);
   }
 
+  /** Why the agent is not ready yet, from every contribution that says so. */
+  notReady(): string[] {
+    return this.list.flatMap((c) => c.notReady?.() ?? []);
+  }
+
   /** @internal */
-  apply<K extends keyof StatusContribution>(
+  apply<K extends 'status' | 'config' | 'debug'>(
     kind: K,
     target: Parameters<NonNullable<StatusContribution[K]>>[0],
   ): void {

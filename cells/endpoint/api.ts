@@ -84,7 +84,8 @@ export function filterEndpoints(
 ): Endpoint[] {
   if (!labels || labels.length === 0) return [...eps];
   const hit = eps.filter((ep) => matchesLabels(securityLabels(ep), labels));
-  if (hit.length === 0) throw new ApiError(404, `no endpoint has the labels ${labels.join(',')}`);
+  if (hit.length === 0)
+    throw new ApiError(404, `no endpoint has the labels ${JSON.stringify(labels)}`);
   return hit;
 }
 

@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ifIndex } from '../../core/bpf/index.js';
 import {
   config,
   Health,
@@ -13,6 +11,7 @@ import {
   providePrivate,
   token,
 } from '../../core/hive/index.js';
+import { inspectLink } from '../../core/net/index.js';
 import { registerReconciler } from '../../core/reconciler/index.js';
 import type { Table } from '../../core/statedb/index.js';
 import { ApiRoutes } from '../api/index.js';
@@ -24,25 +23,19 @@ import { DatapathMaps } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
 import { endpointModel } from './api.js';
 import { endpointFlags, EndpointConfig } from './config.js';
-import { endpointOps } from './datapath.js';
+import { endpointOps, objectProblem } from './datapath.js';
 import { EndpointManager, newEndpointManager, withStatus } from './manager.js';
 import type { Endpoint } from './model.js';
 import { registerEndpointRoutes } from './routes.js';
 import { EndpointStore } from './store.js';
 import { newEndpointTable } from './table.js';
+import type { LinkLookup } from './validate.js';
 
 /** The endpoints table (read-only for other cells). */
 export const EndpointTable = token<Table<Endpoint>>('endpoint/EndpointTable');
+/** How endpoints' host interfaces are looked up (rtnetlink; tests may override it). */
+export const HostLinks = token<LinkLookup>('endpoint/HostLinks');
 const Store = token<EndpointStore>('endpoint/EndpointStore');
-
-/** Asks the kernel in this process's network namespace (sysfs may show another one). */
-function interfaceExists(name: string): boolean {
-  try {
-    return ifIndex(name) > 0;
-  } catch {
-    return existsSync(`/sys/class/net/${name}`);
-  }
-}
 
 /** Endpoints: Cilium's endpoint API, regeneration into the datapath, persistence and restore. */
 export const endpointCell = module(
@@ -51,11 +44,14 @@ export const endpointCell = module(
   // --bpf-lxc-object, --endpoint-sync-timeout
   config(EndpointConfig, endpointFlags),
   provide(EndpointTable, { db: StateDB }, ({ db }) => newEndpointTable(db)),
+  provide(HostLinks, {}, () => inspectLink),
   providePrivate(
     Store,
     { daemon: DaemonConfig },
     ({ daemon }) => new EndpointStore(join(daemon.stateDir, 'endpoints')),
   ),
+  // Writes (and IPAM allocations) wait from construction until restore is done: the API can
+  // never hand out a persisted endpoint's IP.
   provide(
     EndpointManager,
     {
@@ -68,30 +64,28 @@ export const endpointCell = module(
       health: Health,
       logger: Logger,
       cfg: EndpointConfig,
-      lifecycle: Lifecycle,
+      lookupLink: HostLinks,
       ipcacheTable: IpcacheTable,
+      jobs: Jobs,
     },
-    ({ cfg, lifecycle, ipcacheTable, ...p }) => {
+    ({ cfg, ipcacheTable, jobs, ...p }) => {
       const m = newEndpointManager({
         ...p,
         syncTimeoutMs: cfg.endpointSyncTimeout,
-        interfaceExists,
       });
-      // The ipcache must not prune what restored endpoints are about to publish again: it is
-      // initialized only once they are back (otherwise a restart would empty cellium_ipcache).
+      // The ipcache must not prune what restored endpoints are about to publish again.
       const restored = p.db.update([ipcacheTable], (w) =>
         w.registerInitializer(ipcacheTable, 'endpoint-restore'),
       );
-      // Restore before anything else of this cell runs: IPs and identities come back first.
-      lifecycle.append(
-        {
-          onStart: () => {
-            m.restore();
-            p.db.update([ipcacheTable], restored);
-          },
-        },
-        'restore-endpoints',
-      );
+      const holdIpam = p.ipam.holdAllocations('endpoint restore');
+      jobs.oneShot('restore-endpoints', async () => {
+        try {
+          await m.restore();
+        } finally {
+          holdIpam();
+          p.db.update([ipcacheTable], restored);
+        }
+      });
       return m;
     },
   ),
@@ -105,10 +99,28 @@ export const endpointCell = module(
       jobs: Jobs,
       cfg: EndpointConfig,
       lifecycle: Lifecycle,
-      m: EndpointManager,
+      health: Health,
     },
-    ({ db, table, maps, jobs, cfg, lifecycle }) => {
-      const ops = endpointOps(maps, cfg.bpfLxcObject);
+    ({ db, table, maps, jobs, cfg, lifecycle, health }) => {
+      const datapath = health.scope('bpf-lxc');
+      const ops = endpointOps(maps, cfg.bpfLxcObject, (why) => {
+        datapath.degraded(why);
+      });
+      lifecycle.append(
+        {
+          onStart: () => {
+            const problem = objectProblem(maps.backend, cfg.bpfLxcObject);
+            if (problem)
+              datapath.degraded(`${problem}: endpoints with an interface cannot be ready`);
+            else if (maps.backend === 'kernel') datapath.ok(`bpf_lxc object ${cfg.bpfLxcObject}`);
+            else datapath.ok('in-memory maps: no programs are attached');
+          },
+          onStop: () => {
+            ops.close();
+          },
+        },
+        'bpf-lxc',
+      );
       registerReconciler({
         db,
         table,
@@ -117,20 +129,6 @@ export const endpointCell = module(
         setStatus: withStatus,
         jobs,
         config: { retry: { minMs: 100, maxMs: 10_000 } },
-      });
-      lifecycle.append({ onStop: () => ops.close() }, 'close-bpf-lxc');
-    },
-  ),
-  // Every change of an endpoint is persisted (atomically) for restore.
-  invoke(
-    'persist',
-    { table: EndpointTable, store: Store, jobs: Jobs },
-    ({ table, store, jobs }) => {
-      jobs.observer('persist-endpoints', table.observe(), (changes) => {
-        for (const c of changes) {
-          if (c.deleted) store.remove(c.object.id);
-          else if (c.object.state !== 'disconnecting') store.save(c.object);
-        }
       });
     },
   ),
@@ -146,6 +144,10 @@ export const endpointCell = module(
       status.add({
         debug: (d) =>
           void (d['endpoint-list'] = m.list().map((ep) => endpointModel(ep, ids, ipam))),
+        notReady: () => {
+          const r = m.restoring();
+          return r ? `restoring endpoints (${r.done} of ${r.total})` : undefined;
+        },
       }),
   ),
 );

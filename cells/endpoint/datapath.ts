@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import {
+  BpfError,
   ifIndex,
   loadObject,
   tcAttach,
@@ -7,48 +8,121 @@ import {
   tcQuery,
   type BpfObject,
 } from '../../core/bpf/index.js';
-import type { Operations } from '../../core/reconciler/index.js';
-import { endpointKeyOf, type DatapathMaps } from '../maps/index.js';
+import { PermanentError, type Operations } from '../../core/reconciler/index.js';
+import { endpointKeyOf, type DatapathMaps, type EndpointInfo } from '../maps/index.js';
 import { endpointIps, type Endpoint } from './model.js';
 
-/** The lxc entries and tc programs of endpoints: what regeneration writes. */
+/** What regeneration realized for an endpoint in this run of the agent. */
+interface Realized {
+  readonly ips: readonly string[];
+  readonly ifName: string;
+}
+
+/** Why the bpf_lxc object cannot be used, or undefined when it can (checked without loading). */
+export function objectProblem(backend: string, objectPath: string): string | undefined {
+  if (backend !== 'kernel') return undefined;
+  if (objectPath === '') {
+    return 'no bpf_lxc object is configured (--bpf-lxc-object is empty; npm run build compiles datapath-c/build/bpf_lxc.o, which needs clang)';
+  }
+  if (!existsSync(objectPath)) {
+    return `the bpf_lxc object ${objectPath} (--bpf-lxc-object) does not exist (npm run build compiles it, which needs clang)`;
+  }
+  return undefined;
+}
+
+function permanentIfFull(e: unknown): unknown {
+  return e instanceof BpfError && e.mapFull ? new PermanentError(e.message) : e;
+}
+
+/**
+ * The lxc entries and tc programs of endpoints: what regeneration writes. An endpoint's lxc
+ * entries land together or not at all; programs are (re)attached at an endpoint's first
+ * regeneration in each run, so they always use this run's maps and object, and after that only
+ * where missing.
+ */
 export function endpointOps(
   maps: DatapathMaps,
   objectPath: string,
+  onObjectError: (why: string) => void,
 ): Operations<Endpoint> & { close(): void } {
   let obj: BpfObject | undefined;
-  const programs = (): { from: number; to: number } | undefined => {
-    if (maps.backend !== 'kernel' || !existsSync(objectPath)) return undefined;
-    obj ??= loadObject(objectPath, [maps.lxc.raw, maps.ipcache.raw, maps.metrics.raw]);
-    return { from: obj.program('cil_from_container'), to: obj.program('cil_to_container') };
+  const realized = new Map<number, Realized>();
+
+  const programs = (): { from: number; to: number } => {
+    const problem = objectProblem(maps.backend, objectPath);
+    if (problem) throw new PermanentError(problem);
+    try {
+      obj ??= loadObject(objectPath, [maps.lxc.raw, maps.ipcache.raw, maps.metrics.raw]);
+      return { from: obj.program('cil_from_container'), to: obj.program('cil_to_container') };
+    } catch (e) {
+      const why = `the bpf_lxc object ${objectPath} (--bpf-lxc-object) cannot be loaded: ${e instanceof Error ? e.message : String(e)}`;
+      onObjectError(why);
+      throw new PermanentError(why);
+    }
   };
+
+  /** Deletes the lxc entries of `ips` that still belong to endpoint `id`. */
+  const dropEntries = (id: number, ips: readonly string[]): void => {
+    for (const ip of ips) {
+      const key = endpointKeyOf(ip);
+      if (maps.lxc.lookup(key)?.lxc_id === id) maps.lxc.delete(key);
+    }
+  };
+
+  const detach = (name: string): void => {
+    if (maps.backend !== 'kernel' || name === '') return;
+    const idx = ifIndex(name);
+    if (idx === 0) return;
+    tcDetach(idx, 'ingress');
+    tcDetach(idx, 'egress');
+  };
+
   return {
     update: (_, ep) => {
-      for (const ip of endpointIps(ep)) {
-        maps.lxc.update(endpointKeyOf(ip), {
-          ifindex: ep.ifIndex,
-          lxc_id: ep.id,
-          flags: 0,
-          mac: ep.mac || '00:00:00:00:00:00',
-          node_mac: ep.hostMac || '00:00:00:00:00:00',
-          sec_id: ep.identity,
-        });
+      const ips = endpointIps(ep);
+      const value: EndpointInfo = {
+        ifindex: ep.ifIndex,
+        lxc_id: ep.id,
+        flags: 0,
+        mac: ep.mac || '00:00:00:00:00:00',
+        node_mac: ep.hostMac || '00:00:00:00:00:00',
+        sec_id: ep.identity,
+      };
+      try {
+        maps.lxc.updateAll(ips.map((ip) => [endpointKeyOf(ip), value] as const));
+      } catch (e) {
+        throw permanentIfFull(e);
       }
-      const progs = programs();
-      if (!progs || ep.ifName === '') return;
-      const idx = ifIndex(ep.ifName);
-      if (idx === 0) throw new Error(`interface ${ep.ifName} of endpoint ${ep.id} does not exist`);
-      // Attach only where missing: an attached program keeps forwarding across agent restarts.
-      if (tcQuery(idx, 'ingress') === undefined) tcAttach(idx, 'ingress', progs.from);
-      if (tcQuery(idx, 'egress') === undefined) tcAttach(idx, 'egress', progs.to);
+      const before = realized.get(ep.id);
+      if (before)
+        dropEntries(
+          ep.id,
+          before.ips.filter((ip) => !ips.includes(ip)),
+        );
+      if (before && before.ifName !== ep.ifName) detach(before.ifName);
+      if (ep.ifName !== '' && maps.backend === 'kernel') {
+        const progs = programs();
+        const idx = ifIndex(ep.ifName);
+        if (idx === 0) {
+          throw new PermanentError(`interface ${ep.ifName} of endpoint ${ep.id} does not exist`);
+        }
+        // Replacing is atomic: an attached program keeps forwarding until the new one is in.
+        const fresh = before?.ifName !== ep.ifName;
+        for (const [dir, fd] of [
+          ['ingress', progs.from],
+          ['egress', progs.to],
+        ] as const) {
+          if (fresh || tcQuery(idx, dir) === undefined) tcAttach(idx, dir, fd);
+        }
+      }
+      realized.set(ep.id, { ips, ifName: ep.ifName });
     },
     delete: (_, ep) => {
-      for (const ip of endpointIps(ep)) maps.lxc.delete(endpointKeyOf(ip));
-      if (maps.backend !== 'kernel' || ep.ifName === '') return;
-      const idx = ifIndex(ep.ifName);
-      if (idx === 0) return;
-      tcDetach(idx, 'ingress');
-      tcDetach(idx, 'egress');
+      const before = realized.get(ep.id);
+      dropEntries(ep.id, [...new Set([...endpointIps(ep), ...(before?.ips ?? [])])]);
+      detach(ep.ifName);
+      if (before && before.ifName !== ep.ifName) detach(before.ifName);
+      realized.delete(ep.id);
     },
     prune: (_, desired) => {
       const want = new Set<string>();

@@ -1,17 +1,13 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, testHive } from '../../core/testing/test-hive.js';
-import { apiCell, ApiServer } from '../api/index.js';
-import { daemonCell } from '../daemon/index.js';
-import { IdentityAllocator, identityCell } from '../identity/index.js';
-import { ipamCell, Ipam } from '../ipam/index.js';
-import { ipcacheCell } from '../ipcache/index.js';
-import { DatapathMaps, endpointKeyOf, ipcacheKeyOf, mapsCell } from '../maps/index.js';
-import { statedbCell } from '../statedb/index.js';
-import { endpointCell, EndpointManager } from './index.js';
-import { apiRequest } from '../../core/testing/api.js';
+import { eventually } from '../../core/testing/test-hive.js';
+import { IdentityAllocator } from '../identity/index.js';
+import { Ipam } from '../ipam/index.js';
+import { DatapathMaps, endpointKeyOf, ipcacheKeyOf } from '../maps/index.js';
+import { call, epHive, request } from './fixtures.js';
+import { EndpointManager } from './index.js';
 
 beforeAll(() => {
   process.env.CELLIUM_VALIDATE_RESPONSES = '1';
@@ -20,59 +16,17 @@ afterAll(() => {
   delete process.env.CELLIUM_VALIDATE_RESPONSES;
 });
 
-const cells = [
-  apiCell,
-  statedbCell,
-  daemonCell,
-  mapsCell,
-  ipamCell,
-  identityCell,
-  ipcacheCell,
-  endpointCell,
-];
-
-function epHive(dir = mkdtempSync(join(tmpdir(), 'cellium-ep-'))) {
-  return testHive(cells, {
-    flags: {
-      'socket-path': join(dir, `api-${Math.random().toString(16).slice(2)}.sock`),
-      'state-dir': join(dir, 'state'),
-      'bpf-backend': 'memory',
-      'bpf-root': join(dir, 'bpf'),
-      'ipv4-range': '10.9.0.0/24',
-    },
-  });
-}
-
-async function call(h: ReturnType<typeof epHive>, method: string, path: string, body?: unknown) {
-  const r = await apiRequest(h.get(ApiServer).app, method, path, { body });
-  return { status: r.status, body: r.body as Record<string, unknown> };
-}
-
-function request(n: number, extra: Record<string, unknown> = {}) {
-  return {
-    'container-id': `c${n}`,
-    'k8s-namespace': 'default',
-    'k8s-pod-name': `pod${n}`,
-    'interface-name': '',
-    'interface-index': 10 + n,
-    mac: `02:00:00:00:00:0${n}`,
-    'host-mac': '02:00:00:00:00:ff',
-    addressing: { ipv4: `10.9.0.${10 + n}` },
-    labels: ['k8s:app=web'],
-    state: 'waiting-for-identity',
-    'sync-build-endpoint': true,
-    ...extra,
-  };
-}
-
 describe('endpoint cell', () => {
   it('creates an endpoint: IP confirmed, identity, lxc and ipcache entries, ready when built', async () => {
     const h = epHive();
     await h.requireStart();
     const ipam = h.get(Ipam);
     const a = await ipam.allocateNext('ipv4', 'default/pod1', { expiration: true });
+    const ifindex = h.links.addVeth('lxcpod1');
     const put = await call(h, 'PUT', '/endpoint/cilium-local:0', {
       ...request(1),
+      'interface-name': 'lxcpod1',
+      'interface-index': ifindex,
       addressing: { ipv4: a.ip },
     });
     expect(put.status).toBe(201);
@@ -85,7 +39,7 @@ describe('endpoint cell', () => {
     const maps = h.get(DatapathMaps);
     expect(maps.lxc.lookup(endpointKeyOf(a.ip))).toMatchObject({
       lxc_id: ep.id,
-      ifindex: 11,
+      ifindex,
       sec_id: 256,
     });
     await eventually(() => maps.ipcache.lookup(ipcacheKeyOf(a.ip))?.sec_identity === 256);
@@ -124,7 +78,7 @@ describe('endpoint cell', () => {
       addressing: { ipv4: '192.168.1.1' },
     });
     expect(outside.status).toBe(400);
-    expect(outside.body).toContain("192.168.1.1 is not in this node's pod CIDRs");
+    expect(outside.body).toContain("192.168.1.1 is not in this node's pod CIDR 10.9.0.0/24");
     expect(await call(h, 'PUT', '/endpoint/0', { ...request(4), mac: 'zz' })).toEqual({
       status: 400,
       body: "mac: 'zz' is not a MAC address",
@@ -132,7 +86,7 @@ describe('endpoint cell', () => {
     expect(await call(h, 'GET', '/endpoint/bogus-prefix:1')).toMatchObject({ status: 400 });
     expect(await call(h, 'GET', '/endpoint/99')).toEqual({
       status: 404,
-      body: 'endpoint 99 not found',
+      body: 'endpoint "99" not found',
     });
   });
 
@@ -155,10 +109,11 @@ describe('endpoint cell', () => {
     expect((await call(h, 'DELETE', `/endpoint/${id}`)).status).toBe(404);
   });
 
-  it('restores endpoints after a restart with the same IPs and identities, skipping corrupt state', async () => {
+  it('restores endpoints after a restart with the same IPs and identities, removing those whose veth is gone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-ep-'));
     const first = epHive(dir);
     await first.requireStart();
+    first.links.addVeth('lxc-gone0');
     await call(first, 'PUT', '/endpoint/0', request(1));
     await call(first, 'PUT', '/endpoint/0', { ...request(2), labels: ['k8s:app=db'] });
     await call(first, 'PUT', '/endpoint/0', { ...request(3), 'interface-name': 'lxc-gone0' });
@@ -169,6 +124,7 @@ describe('endpoint cell', () => {
     await first.requireStop();
     mkdirSync(join(dir, 'state', 'endpoints', '77'), { recursive: true });
     writeFileSync(join(dir, 'state', 'endpoints', '77', 'ep_state.json'), '{ not json');
+    // A new hive on the same state: the third endpoint's veth is gone (its pod was deleted).
     const second = epHive(dir);
     await second.requireStart();
     const m = second.get(EndpointManager);
@@ -188,5 +144,158 @@ describe('endpoint cell', () => {
     // A new allocation never gets an IP in use.
     const next = await second.get(Ipam).allocateNext('ipv4', 'default/new');
     expect(['10.9.0.11', '10.9.0.12']).not.toContain(next.ip);
+  });
+});
+
+describe('endpoint cell: hardening', () => {
+  it('rolls a failed synchronous create back to what the client is told, at once', async () => {
+    // cellium_lxc holds one entry: the second endpoint cannot be built (map full, E2BIG). The
+    // sync timeout is long: the create must fail because the failure is permanent, not time out.
+    const h = epHive(undefined, {
+      flags: { 'bpf-lxc-map-max': 1, 'endpoint-sync-timeout': '10m' },
+    });
+    await h.requireStart();
+    const ipam = h.get(Ipam);
+    const ids = h.get(IdentityAllocator);
+    expect((await call(h, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    const a = await ipam.allocateNext('ipv4', 'default/pod2', { expiration: true });
+    const put = await call(h, 'PUT', '/endpoint/0', { ...request(2), addressing: { ipv4: a.ip } });
+    expect(put.status).toBe(500);
+    expect(put.body).toMatch(/endpoint 2 could not be built: .*cellium_lxc is full/);
+    // Nothing half-done: no endpoint, no state file, the IP is the client's again (still
+    // expiring), identity references as before; the CNI plugin's release then frees it.
+    expect(
+      h
+        .get(EndpointManager)
+        .list()
+        .map((e) => e.id),
+    ).toEqual([1]);
+    expect(existsSync(join(h.dir, 'state', 'endpoints', '2'))).toBe(false);
+    expect(ipam.get(a.ip)).toMatchObject({
+      owner: 'default/pod2',
+      expirationUuid: a.expirationUuid,
+    });
+    expect(ids.refCount(256)).toBe(1);
+    expect((await call(h, 'DELETE', `/ipam/${a.ip}`)).status).toBe(200);
+    expect(ipam.get(a.ip)).toBeUndefined();
+  });
+
+  it('writes a dual-stack endpoint to cellium_lxc all or nothing', async () => {
+    const h = epHive(undefined, {
+      flags: {
+        'bpf-lxc-map-max': 1,
+        'enable-ipv6': true,
+        'ipv6-range': 'fd00:9::/112',
+        'endpoint-sync-timeout': '10m',
+      },
+    });
+    await h.requireStart();
+    const put = await call(h, 'PUT', '/endpoint/0', {
+      ...request(1),
+      addressing: { ipv4: '10.9.0.11', ipv6: 'fd00:9::11' },
+    });
+    expect(put.status).toBe(500);
+    expect(put.body).toMatch(/cellium_lxc is full/);
+    expect(h.get(DatapathMaps).lxc.count()).toBe(0);
+    expect(h.get(Ipam).allocations()).toEqual({});
+  });
+
+  it('keeps IPAM the only owner of addresses: PATCH claims and frees, delete frees only its own', async () => {
+    const h = epHive();
+    await h.requireStart();
+    const ipam = h.get(Ipam);
+    const id = (await call(h, 'PUT', '/endpoint/0', request(1))).body.id as number;
+    // An endpoint's IP cannot be released behind its back, nor taken by another client.
+    expect(await call(h, 'DELETE', '/ipam/10.9.0.11')).toMatchObject({ status: 409 });
+    expect(await call(h, 'POST', '/ipam/10.9.0.11?owner=x')).toMatchObject({ status: 409 });
+    // PATCH to an address someone else holds: refused, nothing changes.
+    await ipam.allocateIp('10.9.0.50', 'default/other');
+    const stolen = await call(h, 'PATCH', `/endpoint/${id}`, {
+      state: 'waiting-for-identity',
+      addressing: { ipv4: '10.9.0.50' },
+    });
+    expect(stolen.status).toBe(409);
+    expect(stolen.body).toMatch(/^addressing: 10\.9\.0\.50 is allocated to default\/other/);
+    expect(h.get(EndpointManager).find({ kind: 'cilium-local', id })?.ipv4).toBe('10.9.0.11');
+    // PATCH to a free address: IPAM hands it to the endpoint and frees the old one.
+    const moved = await call(h, 'PATCH', `/endpoint/${id}`, {
+      state: 'waiting-for-identity',
+      addressing: { ipv4: '10.9.0.60' },
+    });
+    expect(moved.status).toBe(200);
+    expect(ipam.allocations()).toEqual({
+      '10.9.0.50': 'default/other',
+      '10.9.0.60': 'default/pod1',
+    });
+    await eventually(
+      () => h.get(DatapathMaps).lxc.lookup(endpointKeyOf('10.9.0.11')) === undefined,
+    );
+    expect(
+      await call(h, 'PATCH', `/endpoint/${id}`, { state: 'ready', 'k8s-pod-name': 'x' }),
+    ).toEqual({
+      status: 400,
+      body: "k8s-pod-name: cannot change from 'pod1' to 'x' (delete the endpoint and create it again)",
+    });
+    // Deleting frees the endpoint's own IP, never another owner's.
+    expect((await call(h, 'DELETE', `/endpoint/${id}`)).status).toBe(200);
+    expect(ipam.allocations()).toEqual({ '10.9.0.50': 'default/other' });
+  });
+
+  it('checks ids, interfaces and addresses, answering 4xx that name the field', async () => {
+    const h = epHive(undefined, { flags: { 'ipv4-range': '10.9.0.0/24' } });
+    await h.requireStart();
+    const veth = h.links.addVeth('lxcok');
+    const put = (extra: Record<string, unknown>, path = '/endpoint/0') =>
+      call(h, 'PUT', path, { ...request(1), ...extra });
+    expect(await put({ 'interface-name': 'lo' })).toEqual({
+      status: 400,
+      body: "interface-name: 'lo' is the loopback device, not a pod's veth",
+    });
+    expect((await put({ 'interface-name': 'eth0' })).body).toMatch(
+      /^interface-name: 'eth0' is a physical device, not a veth/,
+    );
+    expect((await put({ 'interface-name': 'nope0' })).body).toBe(
+      "interface-name: no interface named 'nope0' exists on this node",
+    );
+    expect((await put({ 'interface-name': 'a/b' })).body).toMatch(
+      /^interface-name: 'a\/b' is not a valid interface name/,
+    );
+    expect(await put({ 'interface-name': 'lxcok', 'interface-index': veth + 1 })).toEqual({
+      status: 400,
+      body: `interface-index: ${veth + 1} is not the index of interface-name 'lxcok' (${veth})`,
+    });
+    expect((await put({ 'interface-index': 7 })).body).toBe(
+      'interface-index: 7 is given without an interface-name',
+    );
+    for (const id of [70000, -3]) {
+      expect((await put({ id })).body).toMatch(/^invalid request: body\.id must be [<>]=/);
+    }
+    expect((await put({}, '/endpoint/70000')).status).toBe(400);
+    expect((await put({ 'interface-index': 2 ** 31 })).status).toBe(400);
+    expect(await put({ addressing: { ipv4: '10.9.0.1' } })).toEqual({
+      status: 400,
+      body: 'addressing.ipv4: 10.9.0.1 is the router (gateway) address of 10.9.0.0/24',
+    });
+    expect((await put({ addressing: { ipv4: '10.9.0.0' } })).body).toMatch(/network address/);
+    expect((await put({ addressing: { ipv4: '10.9.0.255' } })).body).toMatch(/broadcast address/);
+    expect(await put({ addressing: { ipv6: 'fd00::5' } })).toEqual({
+      status: 400,
+      body: 'addressing.ipv6: IPv6 is disabled on this node (--enable-ipv6=false)',
+    });
+    // Every id prefix is served: cep-name is the pod's endpoint name.
+    expect((await put({ 'interface-name': 'lxcok' })).status).toBe(201);
+    expect((await call(h, 'GET', '/endpoint/cep-name:default:pod1')).status).toBe(200);
+    expect((await call(h, 'GET', '/endpoint/cep-name:default%2Fnope')).status).toBe(404);
+    // One endpoint per host interface.
+    expect(
+      await put({
+        'interface-name': 'lxcok',
+        'container-id': 'c9',
+        addressing: { ipv4: '10.9.0.99' },
+      }),
+    ).toEqual({
+      status: 409,
+      body: 'interface-name: lxcok is already used by endpoint 1',
+    });
   });
 });

@@ -1,5 +1,6 @@
-export { endpointCell, EndpointTable } from './cell.js';
+export { endpointCell, EndpointTable, HostLinks } from './cell.js';
 export { EndpointConfig } from './config.js';
 export { parseEndpointRef, type EndpointRef } from './ids.js';
 export { EndpointManager } from './manager.js';
 export type { Endpoint, EndpointState } from './model.js';
+export type { HostLink, LinkLookup } from './validate.js';

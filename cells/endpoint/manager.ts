@@ -1,21 +1,26 @@
-import { ApiError, type Model } from '../../core/api/index.js';
-import { parseIp } from '../../core/ip.js';
+import { ApiError, Gate, shown, type Model } from '../../core/api/index.js';
+import { StateWriteError } from '../../core/atomic-file.js';
 import { token, type Health, type Logger } from '../../core/hive/index.js';
+import { parseIp } from '../../core/ip.js';
 import { statusPending, type Status } from '../../core/reconciler/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
-import type { IdentityAllocator } from '../identity/index.js';
+import { IdentityError, type Identity, type IdentityAllocator } from '../identity/index.js';
 import type { IpcacheWriter } from '../ipcache/index.js';
-import type { Ipam } from '../ipam/index.js';
+import { IPAM_STATUS, IpamError, type Ipam } from '../ipam/index.js';
 import type { EndpointRef } from './ids.js';
 import {
   ENDPOINT_OPTIONS,
   endpointIps,
+  owner,
   securityLabels,
   transition,
   type Endpoint,
+  type PersistedEndpoint,
 } from './model.js';
+import { restoreEndpoints, type RestoreProgress } from './restore.js';
 import type { EndpointStore } from './store.js';
 import { endpointKey } from './table.js';
+import { checkInterface, checkPoolAddress, checkRequest, type LinkLookup } from './validate.js';
 
 /** Creates, finds, changes and deletes endpoints; restores them at start. */
 export interface EndpointManager {
@@ -26,11 +31,13 @@ export interface EndpointManager {
   /** Applies a change request to an existing endpoint (deprecated PATCH). */
   update(ref: EndpointRef, req: Model<'EndpointChangeRequest'>): Promise<Endpoint>;
   setUserLabels(ref: EndpointRef, labels: readonly string[]): Promise<Endpoint>;
-  setOptions(ref: EndpointRef, options: Readonly<Record<string, string>>): Endpoint;
+  setOptions(ref: EndpointRef, options: Readonly<Record<string, string>>): Promise<Endpoint>;
   /** Deletes an endpoint and frees its IPs and identity; returns the number of errors. */
-  delete(ref: EndpointRef): number;
-  /** Restores persisted endpoints (start hook). */
-  restore(): void;
+  delete(ref: EndpointRef): Promise<number>;
+  /** Restores persisted endpoints; writes wait until it is done. */
+  restore(): Promise<void>;
+  /** While restore runs: how far it got (readiness reports it). */
+  restoring(): RestoreProgress | undefined;
 }
 
 /** The endpoint manager. */
@@ -48,16 +55,16 @@ export interface ManagerParams {
   readonly logger: Logger;
   /** How long a synchronous build may take before PUT answers 500. */
   readonly syncTimeoutMs: number;
-  /** Whether a network interface exists in the agent's network namespace. */
-  readonly interfaceExists: (name: string) => boolean;
+  /** Devices of the agent's network namespace, by name. */
+  readonly lookupLink: LinkLookup;
 }
 
 const MAX_ID = 65535;
-
-function owner(ep: Pick<Endpoint, 'k8sNamespace' | 'k8sPodName' | 'containerId' | 'id'>): string {
-  if (ep.k8sPodName !== '') return `${ep.k8sNamespace}/${ep.k8sPodName}`;
-  return ep.containerId !== '' ? ep.containerId : `endpoint ${ep.id}`;
-}
+const IMMUTABLE = [
+  ['container-id', 'containerId'],
+  ['k8s-namespace', 'k8sNamespace'],
+  ['k8s-pod-name', 'k8sPodName'],
+] as const;
 
 /** The reconciler's status written back: a built endpoint becomes ready, a failed one not-ready. */
 export function withStatus(ep: Endpoint, status: Status): Endpoint {
@@ -65,33 +72,55 @@ export function withStatus(ep: Endpoint, status: Status): Endpoint {
   if (status.kind === 'done' && ep.state !== 'ready' && ep.state !== 'disconnecting') {
     return transition(next, 'ready', 'datapath realized: endpoint map written, bpf_lxc attached');
   }
-  if (
-    status.kind === 'error' &&
-    ep.log.at(-1)?.message !== `regeneration failed: ${status.error ?? ''}`
-  ) {
-    return transition(next, 'not-ready', `regeneration failed: ${status.error ?? ''}`, 'failed');
+  const failed = `regeneration failed: ${status.error ?? ''}`;
+  if (status.kind === 'error' && ep.log.at(-1)?.message !== failed) {
+    return transition(next, 'not-ready', failed, 'failed');
   }
   return next;
+}
+
+/** IPAM and identity failures of an endpoint write, as API errors naming the field. */
+function asApiError(e: unknown): unknown {
+  if (e instanceof IpamError) return new ApiError(IPAM_STATUS[e.kind], `addressing: ${e.message}`);
+  if (e instanceof IdentityError) return new ApiError(500, `labels: ${e.message}`);
+  return e;
+}
+
+function undoAll(undo: readonly (() => void)[]): void {
+  for (const u of [...undo].reverse()) u();
 }
 
 /** The endpoint manager over its StateDB table; the datapath reconciler realizes the table. */
 export function newEndpointManager(p: ManagerParams): EndpointManager {
   const { db, table } = p;
   const txn = () => db.readTxn();
+  const gate = new Gate();
+  const openGate = gate.hold('restoring endpoints');
+  const persistence = p.health.scope('persistence');
+  let progress: RestoreProgress | undefined = { done: 0, total: 0 };
 
   const find = (ref: EndpointRef): Endpoint | undefined => {
     const r = txn();
     if (ref.kind === 'cilium-local') return table.get(r, endpointKey(ref.id));
-    const index = ref.kind === 'cilium-global' ? 'container-id' : ref.kind;
+    const index =
+      ref.kind === 'cilium-global'
+        ? 'container-id'
+        : ref.kind === 'cep-name'
+          ? 'pod-name'
+          : ref.kind;
     return table.getBy(r, index, ref.value);
   };
   const must = (ref: EndpointRef): Endpoint => {
     const ep = find(ref);
-    if (!ep)
-      throw new ApiError(404, `endpoint ${ref.kind}:${'id' in ref ? ref.id : ref.value} not found`);
+    if (!ep) {
+      throw new ApiError(
+        404,
+        `endpoint ${shown(`${ref.kind}:${'id' in ref ? ref.id : ref.value}`)} not found`,
+      );
+    }
     return ep;
   };
-  const write = (ep: Endpoint): void => {
+  const commit = (ep: Endpoint): void => {
     db.update([table], (w) => w.insert(table, ep));
   };
   const report = (): void => {
@@ -99,63 +128,26 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     const ready = all.filter((e) => e.state === 'ready').length;
     p.health.ok(`${all.length} endpoints, ${ready} ready`);
   };
+  const stateError = (id: number, what: string, e: unknown): never => {
+    if (!(e instanceof StateWriteError)) throw e;
+    p.logger.error({ endpoint: id, code: e.code, path: e.path }, `endpoint state: ${e.message}`);
+    persistence.degraded(`endpoint ${id}: ${e.message}`, e);
+    throw new ApiError(500, `endpoint ${id}: ${what}, nothing was changed: ${e.message}`);
+  };
+  /** Saves an endpoint durably before it is acknowledged. */
+  const persist = (ep: PersistedEndpoint): void => {
+    try {
+      p.store.save(ep);
+      persistence.ok('endpoint state is saved');
+    } catch (e) {
+      stateError(ep.id, 'its state could not be saved', e);
+    }
+  };
   const freeId = (): number => {
     const r = txn();
     for (let id = 1; id <= MAX_ID; id++) if (!table.get(r, endpointKey(id))) return id;
-    throw new ApiError(500, 'all endpoint ids (1-65535) are in use');
+    throw new ApiError(409, 'id: all endpoint ids (1-65535) are in use');
   };
-
-  /** Waits until the datapath of `id` is realized (sync-build-endpoint), woken by commits. */
-  const realized = (id: number): Promise<Endpoint> =>
-    new Promise((resolve, reject) => {
-      const settled = (): boolean => {
-        const ep = table.get(txn(), endpointKey(id));
-        if (!ep) reject(new ApiError(500, `endpoint ${id} was deleted while it was being built`));
-        else if (ep.status.kind === 'done') resolve(ep);
-        else return false;
-        return true;
-      };
-      if (settled()) return;
-      const sub = db.commits$.subscribe((names) => {
-        if (names.has(table.name) && settled()) finish();
-      });
-      const timer = setTimeout(() => {
-        const ep = table.get(txn(), endpointKey(id));
-        const why = ep?.status.error ?? 'still pending';
-        reject(
-          new ApiError(500, `endpoint ${id} was created but its datapath is not ready: ${why}`),
-        );
-        finish();
-      }, p.syncTimeoutMs);
-      const finish = (): void => {
-        sub.unsubscribe();
-        clearTimeout(timer);
-      };
-    });
-
-  const claimIps = (ep: Endpoint): void => {
-    if (ep.externalIpam) return;
-    for (const ip of endpointIps(ep)) {
-      const family = parseIp(ip)?.family;
-      const pool = family ? p.ipam.pools.get(family) : undefined;
-      if (!pool?.contains(ip)) {
-        throw new ApiError(
-          400,
-          `addressing: ${ip} is not in this node's pod CIDRs (set datapath-configuration.external-ipam for IPs managed elsewhere)`,
-        );
-      }
-      const held = pool.get(ip);
-      if (held && held.owner !== owner(ep) && held.owner !== '') {
-        throw new ApiError(
-          409,
-          `addressing: ${ip} is allocated to ${held.owner}, not to ${owner(ep)}`,
-        );
-      }
-      if (held) p.ipam.confirm(ip);
-      else p.ipam.restore(ip, owner(ep));
-    }
-  };
-
   const publish = (ep: Endpoint): void => {
     for (const ip of endpointIps(ep)) {
       p.ipcache.upsert({
@@ -167,221 +159,369 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       });
     }
   };
+  const identityOf = (ep: Endpoint): Identity | undefined => p.ids.get(ep.identity);
+
+  /** Refuses what another endpoint already has: its IPs, attachment or host interface. */
+  const checkConflicts = (ep: Endpoint): void => {
+    const r = txn();
+    for (const ip of endpointIps(ep)) {
+      const other = table.getBy(r, 'ip', ip);
+      if (other && other.id !== ep.id) {
+        throw new ApiError(409, `${ip} is already used by endpoint ${other.id}`);
+      }
+    }
+    const attach = ep.cniAttachmentId && table.getBy(r, 'cni-attachment-id', ep.cniAttachmentId);
+    if (attach && attach.id !== ep.id) {
+      throw new ApiError(
+        409,
+        `an endpoint for container ${ep.containerId} (${ep.cniAttachmentId}) already exists`,
+      );
+    }
+    const iface = ep.ifName && table.getBy(r, 'interface', ep.ifName);
+    if (iface && iface.id !== ep.id) {
+      throw new ApiError(
+        409,
+        `interface-name: ${ep.ifName} is already used by endpoint ${iface.id}`,
+      );
+    }
+  };
+  /**
+   * Claims an endpoint's new IPs from IPAM (refusing reserved or foreign ones) and returns the
+   * undo of each claim; on failure the claims made so far are undone.
+   */
+  const claim = (ep: Endpoint, ips: readonly string[]): (() => void)[] => {
+    const undo: (() => void)[] = [];
+    if (ep.externalIpam) return undo;
+    try {
+      for (const ip of ips) {
+        checkPoolAddress(p.ipam, ip, `addressing.${parseIp(ip)?.family ?? 'ip'}`);
+        undo.push(p.ipam.claim(ip, owner(ep)));
+      }
+    } catch (e) {
+      undoAll(undo);
+      throw e;
+    }
+    return undo;
+  };
+  const assignIdentity = (ep: Endpoint, undo: (() => void)[]): Endpoint => {
+    const ident = p.ids.allocate(securityLabels(ep));
+    undo.push(() => p.ids.release(ident));
+    return transition(
+      { ...ep, identity: ident.id },
+      'waiting-to-regenerate',
+      `identity ${ident.id} (${ident.labels.join(',')}) assigned`,
+    );
+  };
+  /** Runs a change: every step is undone if one fails, nothing is kept half-done. */
+  const guarded = <T>(undo: (() => void)[], fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      undoAll(undo);
+      throw asApiError(e);
+    }
+  };
+
+  /** Removes an endpoint everywhere; `freeIp` says how each of its IPs goes back to IPAM. */
+  const remove = (ep: Endpoint, freeIp: (ip: string) => void): number => {
+    let errors = 0;
+    db.update([table], (w) => w.deleteKey(table, endpointKey(ep.id)));
+    for (const ip of endpointIps(ep)) {
+      try {
+        p.ipcache.delete(ip);
+        if (!ep.externalIpam) freeIp(ip);
+      } catch (e) {
+        errors++;
+        p.logger.warn({ endpoint: ep.id, ip, err: e }, 'endpoint delete: cleanup failed');
+      }
+    }
+    const ident = identityOf(ep);
+    if (ident) p.ids.release(ident);
+    report();
+    return errors;
+  };
+
+  /** Waits until the datapath of `id` is realized (sync-build-endpoint), woken by commits. */
+  const realized = (id: number): Promise<Endpoint> =>
+    new Promise((resolve, reject) => {
+      const settled = (): boolean => {
+        const ep = table.get(txn(), endpointKey(id));
+        if (!ep) reject(new ApiError(500, `endpoint ${id} was deleted while it was being built`));
+        else if (ep.status.kind === 'done') resolve(ep);
+        else if (ep.status.kind === 'error' && ep.status.permanent) {
+          reject(new ApiError(500, `endpoint ${id} could not be built: ${ep.status.error ?? ''}`));
+        } else return false;
+        return true;
+      };
+      if (settled()) return;
+      const sub = db.commits$.subscribe((names) => {
+        if (names.has(table.name) && settled()) finish();
+      });
+      const timer = setTimeout(() => {
+        const why = table.get(txn(), endpointKey(id))?.status.error ?? 'still pending';
+        reject(new ApiError(500, `endpoint ${id} was not built in time: ${why}`));
+        finish();
+      }, p.syncTimeoutMs);
+      const finish = (): void => {
+        sub.unsubscribe();
+        clearTimeout(timer);
+      };
+    });
 
   const fromRequest = (
     id: number,
     req: Model<'EndpointChangeRequest'>,
     base?: Endpoint,
-  ): Endpoint => ({
-    id,
-    containerId: req['container-id'] ?? base?.containerId ?? '',
-    containerName: req['container-name'] ?? base?.containerName ?? '',
-    containerInterfaceName: req['container-interface-name'] ?? base?.containerInterfaceName ?? '',
-    dockerEndpointId: req['docker-endpoint-id'] ?? base?.dockerEndpointId ?? '',
-    cniAttachmentId:
-      base?.cniAttachmentId ??
-      (req['container-id']
-        ? `${req['container-id']}:${req['container-interface-name'] ?? 'eth0'}`
-        : ''),
-    k8sNamespace: req['k8s-namespace'] ?? base?.k8sNamespace ?? '',
-    k8sPodName: req['k8s-pod-name'] ?? base?.k8sPodName ?? '',
-    k8sUid: req['k8s-uid'] ?? base?.k8sUid ?? '',
-    ifName: req['interface-name'] ?? base?.ifName ?? '',
-    ifIndex: req['interface-index'] ?? base?.ifIndex ?? 0,
-    mac: req.mac ?? base?.mac ?? '',
-    hostMac: req['host-mac'] ?? base?.hostMac ?? '',
-    ipv4: req.addressing?.ipv4 ?? base?.ipv4 ?? '',
-    ipv6: req.addressing?.ipv6 ?? base?.ipv6 ?? '',
-    labels: req.labels ?? base?.labels ?? [],
-    userLabels: base?.userLabels ?? [],
-    identity: base?.identity ?? 0,
-    state: base?.state ?? 'waiting-for-identity',
-    options: base?.options ?? ENDPOINT_OPTIONS,
-    externalIpam: req['datapath-configuration']?.['external-ipam'] ?? base?.externalIpam ?? false,
-    log: base?.log ?? [],
-    createdAt: base?.createdAt ?? new Date().toISOString(),
-    status: statusPending(),
-  });
-
-  const assignIdentity = (ep: Endpoint): Endpoint => {
-    const ident = p.ids.allocate(securityLabels(ep));
-    const withId = { ...ep, identity: ident.id };
-    return transition(
-      withId,
-      'waiting-to-regenerate',
-      `identity ${ident.id} (${ident.labels.join(',')}) assigned`,
-    );
-  };
-
-  const validate = (req: Model<'EndpointChangeRequest'>): void => {
-    for (const f of ['ipv4', 'ipv6'] as const) {
-      const ip = req.addressing?.[f];
-      if (ip !== undefined && ip !== '' && parseIp(ip)?.family !== f) {
-        throw new ApiError(
-          400,
-          `addressing.${f}: '${ip}' is not an ${f === 'ipv4' ? 'IPv4' : 'IPv6'} address`,
-        );
+  ): Endpoint => {
+    const ifName = req['interface-name'] ?? base?.ifName ?? '';
+    const index = req['interface-index'];
+    let ifIndex = index ?? base?.ifIndex ?? 0;
+    if (ifName === '') {
+      if (index !== undefined && index !== 0) {
+        throw new ApiError(400, `interface-index: ${index} is given without an interface-name`);
       }
+      ifIndex = 0;
+    } else if (ifName !== base?.ifName || (index !== undefined && index !== base.ifIndex)) {
+      ifIndex = checkInterface(p.lookupLink, ifName, index).ifIndex;
     }
-    if (!req.addressing?.ipv4 && !req.addressing?.ipv6) {
-      throw new ApiError(400, 'addressing: an endpoint needs an IPv4 or IPv6 address');
-    }
-    for (const f of ['mac', 'host-mac'] as const) {
-      const mac = req[f];
-      if (mac !== undefined && mac !== '' && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) {
-        throw new ApiError(400, `${f}: '${mac}' is not a MAC address`);
-      }
-    }
+    return {
+      id,
+      containerId: req['container-id'] ?? base?.containerId ?? '',
+      containerName: req['container-name'] ?? base?.containerName ?? '',
+      containerInterfaceName: req['container-interface-name'] ?? base?.containerInterfaceName ?? '',
+      dockerEndpointId: req['docker-endpoint-id'] ?? base?.dockerEndpointId ?? '',
+      cniAttachmentId:
+        base?.cniAttachmentId ??
+        (req['container-id']
+          ? `${req['container-id']}:${req['container-interface-name'] ?? 'eth0'}`
+          : ''),
+      k8sNamespace: req['k8s-namespace'] ?? base?.k8sNamespace ?? '',
+      k8sPodName: req['k8s-pod-name'] ?? base?.k8sPodName ?? '',
+      k8sUid: req['k8s-uid'] ?? base?.k8sUid ?? '',
+      ifName,
+      ifIndex,
+      mac: req.mac ?? base?.mac ?? '',
+      hostMac: req['host-mac'] ?? base?.hostMac ?? '',
+      ipv4: req.addressing?.ipv4 ?? base?.ipv4 ?? '',
+      ipv6: req.addressing?.ipv6 ?? base?.ipv6 ?? '',
+      labels: req.labels ?? base?.labels ?? [],
+      userLabels: base?.userLabels ?? [],
+      identity: base?.identity ?? 0,
+      state: base?.state ?? 'waiting-for-identity',
+      options: base?.options ?? ENDPOINT_OPTIONS,
+      externalIpam: req['datapath-configuration']?.['external-ipam'] ?? base?.externalIpam ?? false,
+      log: base?.log ?? [],
+      createdAt: base?.createdAt ?? new Date().toISOString(),
+      status: statusPending(),
+    };
   };
 
   const mgr: EndpointManager = {
     table,
     async create(ref, req) {
-      validate(req);
+      await gate.pass();
+      checkRequest(req, true);
       if (ref.kind !== 'cilium-local') {
         throw new ApiError(
           400,
-          'endpoints are created by numeric id (use cilium-local:0 to let the agent choose)',
+          'id: endpoints are created by numeric id (cilium-local:0 lets the agent choose)',
         );
       }
+      if (ref.id !== 0 && req.id !== undefined && req.id !== 0 && req.id !== ref.id) {
+        throw new ApiError(400, `id: the body's id ${req.id} is not the path's ${ref.id}`);
+      }
       const reqId = ref.id !== 0 ? ref.id : (req.id ?? 0);
-      if (reqId !== 0 && table.get(txn(), endpointKey(reqId)))
+      if (reqId !== 0 && table.get(txn(), endpointKey(reqId))) {
         throw new ApiError(409, `endpoint ${reqId} already exists`);
-      if (req['container-id']) {
-        const attach = `${req['container-id']}:${req['container-interface-name'] ?? 'eth0'}`;
-        if (table.getBy(txn(), 'cni-attachment-id', attach)) {
-          throw new ApiError(
-            409,
-            `an endpoint for container ${req['container-id']} (${attach}) already exists`,
-          );
-        }
       }
-      for (const ip of [req.addressing?.ipv4, req.addressing?.ipv6]) {
-        const other = ip ? table.getBy(txn(), 'ip', ip) : undefined;
-        if (other) throw new ApiError(409, `${ip ?? ''} is already used by endpoint ${other.id}`);
-      }
-      const id = reqId !== 0 ? reqId : freeId();
-      let ep = transition(fromRequest(id, req), 'waiting-for-identity', 'endpoint created');
-      claimIps(ep);
-      ep = assignIdentity(ep);
+      let ep = fromRequest(reqId, req);
+      checkConflicts(ep);
       ep = transition(
-        ep,
-        'regenerating',
-        'regenerating: writing the endpoint map and attaching bpf_lxc',
+        { ...ep, id: reqId !== 0 ? reqId : freeId() },
+        'waiting-for-identity',
+        'endpoint created',
       );
-      write(ep);
+      const undo: (() => void)[] = [];
+      let claims: (() => void)[] = [];
+      ep = guarded(undo, () => {
+        claims = claim(ep, endpointIps(ep));
+        undo.push(() => undoAll(claims));
+        const next = transition(
+          assignIdentity(ep, undo),
+          'regenerating',
+          'regenerating: writing the endpoint map and attaching bpf_lxc',
+        );
+        persist(next);
+        return next;
+      });
+      commit(ep);
       publish(ep);
       report();
       p.logger.info(
-        { endpoint: id, owner: owner(ep), ipv4: ep.ipv4, identity: ep.identity },
+        { endpoint: ep.id, owner: owner(ep), ipv4: ep.ipv4, ipv6: ep.ipv6, identity: ep.identity },
         'endpoint created',
       );
-      return req['sync-build-endpoint'] ? realized(id) : ep;
+      if (!req['sync-build-endpoint']) return ep;
+      const claimed = endpointIps(ep);
+      try {
+        return await realized(ep.id);
+      } catch (e) {
+        // Rolled back to what the client is told: no endpoint, its IPs back as they were.
+        const cur = table.get(txn(), endpointKey(ep.id));
+        if (cur) {
+          try {
+            p.store.remove(cur.id);
+          } catch (err) {
+            p.logger.error({ endpoint: cur.id, err }, 'rollback: state could not be removed');
+          }
+          const same = endpointIps(cur).join() === claimed.join();
+          remove(cur, (ip) => (same ? undefined : p.ipam.unclaim(ip, owner(cur))));
+          // The claims' undo restores the allocations as the client made them (with expiration).
+          if (same) undoAll(claims);
+          p.logger.warn({ endpoint: cur.id, err: e }, 'endpoint creation failed: rolled back');
+        }
+        throw e;
+      }
     },
     find,
     list: () => [...table.all(txn())],
     async update(ref, req) {
+      await gate.pass();
+      checkRequest(req, false);
       const old = must(ref);
-      let ep = fromRequest(old.id, req, old);
-      if (securityLabels(ep).join() !== securityLabels(old).join()) {
-        ep = assignIdentity(ep);
-        const previous = p.ids.get(old.identity);
-        if (previous) p.ids.release(previous);
+      for (const [field, key] of IMMUTABLE) {
+        const v = req[field];
+        if (v !== undefined && v !== old[key]) {
+          throw new ApiError(
+            400,
+            `${field}: cannot change from '${old[key]}' to '${v}' (delete the endpoint and create it again)`,
+          );
+        }
       }
-      ep = transition(ep, 'regenerating', 'endpoint changed; regenerating');
-      write(ep);
+      const ext = req['datapath-configuration']?.['external-ipam'];
+      if (ext !== undefined && ext !== old.externalIpam) {
+        throw new ApiError(
+          400,
+          'datapath-configuration.external-ipam: cannot change on an existing endpoint',
+        );
+      }
+      if (req.id !== undefined && req.id !== 0 && req.id !== old.id) {
+        throw new ApiError(400, `id: cannot change endpoint ${old.id}'s id to ${req.id}`);
+      }
+      let ep = fromRequest(old.id, req, old);
+      checkConflicts(ep);
+      const before = endpointIps(old);
+      const after = endpointIps(ep);
+      const undo: (() => void)[] = [];
+      const relabel = securityLabels(ep).join() !== securityLabels(old).join();
+      ep = guarded(undo, () => {
+        const claims = claim(
+          ep,
+          after.filter((ip) => !before.includes(ip)),
+        );
+        undo.push(() => undoAll(claims));
+        const next = transition(
+          relabel ? assignIdentity(ep, undo) : ep,
+          'regenerating',
+          'endpoint changed; regenerating',
+        );
+        persist(next);
+        return next;
+      });
+      commit(ep);
+      for (const ip of before.filter((x) => !after.includes(x))) {
+        p.ipcache.delete(ip);
+        if (!old.externalIpam) p.ipam.unclaim(ip, owner(old));
+      }
+      if (relabel) {
+        const prev = identityOf(old);
+        if (prev) p.ids.release(prev);
+      }
       publish(ep);
       return req['sync-build-endpoint'] ? realized(ep.id) : ep;
     },
     async setUserLabels(ref, labels) {
+      await gate.pass();
       const old = must(ref);
-      let ep: Endpoint = { ...old, userLabels: [...labels], status: statusPending() };
-      const oldIdent = p.ids.get(old.identity);
-      ep = assignIdentity(ep);
-      if (oldIdent) p.ids.release(oldIdent);
-      ep = transition(ep, 'regenerating', `user labels set to ${labels.join(',') || '(none)'}`);
-      write(ep);
+      const undo: (() => void)[] = [];
+      const ep = guarded(undo, () => {
+        const next = transition(
+          assignIdentity({ ...old, userLabels: [...labels], status: statusPending() }, undo),
+          'regenerating',
+          `user labels set to ${labels.join(',') || '(none)'}`,
+        );
+        persist(next);
+        return next;
+      });
+      commit(ep);
+      const prev = identityOf(old);
+      if (prev) p.ids.release(prev);
       publish(ep);
-      return Promise.resolve(ep);
+      return ep;
     },
-    setOptions(ref, options) {
+    async setOptions(ref, options) {
+      await gate.pass();
       const old = must(ref);
       for (const [k, v] of Object.entries(options)) {
-        if (!(k in ENDPOINT_OPTIONS))
+        if (!(k in ENDPOINT_OPTIONS)) {
           throw new ApiError(
             400,
-            `option ${k} is unknown (known: ${Object.keys(ENDPOINT_OPTIONS).join(', ')})`,
+            `options.${k}: unknown option (known: ${Object.keys(ENDPOINT_OPTIONS).join(', ')})`,
           );
-        if (!['Enabled', 'Disabled'].includes(v))
-          throw new ApiError(400, `option ${k}: '${v}' must be Enabled or Disabled`);
+        }
+        if (!['Enabled', 'Disabled'].includes(v)) {
+          throw new ApiError(400, `options.${k}: '${v}' must be Enabled or Disabled`);
+        }
       }
       const ep = transition(
         { ...old, options: { ...old.options, ...options } },
         old.state,
         `options changed: ${JSON.stringify(options)}`,
       );
-      write(ep);
+      persist(ep);
+      commit(ep);
       return ep;
     },
-    delete(ref) {
+    async delete(ref) {
+      await gate.pass();
       const ep = must(ref);
-      let errors = 0;
-      write(transition(ep, 'disconnecting', 'deleting'));
-      for (const ip of endpointIps(ep)) {
-        try {
-          p.ipcache.delete(ip);
-          if (!ep.externalIpam) p.ipam.release(ip);
-        } catch (e) {
-          errors++;
-          p.logger.warn({ endpoint: ep.id, ip, err: e }, 'endpoint delete: cleanup failed');
-        }
+      try {
+        p.store.remove(ep.id);
+      } catch (e) {
+        stateError(ep.id, 'its state could not be removed', e);
       }
-      const ident = p.ids.get(ep.identity);
-      if (ident) p.ids.release(ident);
-      db.update([table], (w) => w.deleteKey(table, endpointKey(ep.id)));
-      report();
+      const errors = remove(ep, (ip) => {
+        if (!p.ipam.unclaim(ip, owner(ep))) {
+          p.logger.warn(
+            { endpoint: ep.id, ip },
+            'endpoint delete: IP was not held by this endpoint; left as is',
+          );
+        }
+      });
       p.logger.info({ endpoint: ep.id, owner: owner(ep) }, 'endpoint deleted');
       return errors;
     },
-    restore() {
-      const done = p.ipam.holdAllocations('endpoint restore');
-      let restored = 0;
+    async restore() {
       try {
-        for (const saved of p.store.load((file, why) => {
-          p.logger.warn({ file }, `skipping endpoint state ${file}: ${why}`);
-        })) {
-          const base: Endpoint = { ...saved, status: statusPending() };
-          if (base.ifName !== '' && !p.interfaceExists(base.ifName)) {
-            p.logger.info(
-              { endpoint: base.id, interface: base.ifName },
-              'interface is gone: removing the endpoint',
-            );
-            p.store.remove(base.id);
-            continue;
-          }
-          try {
-            if (!base.externalIpam)
-              for (const ip of endpointIps(base)) p.ipam.restore(ip, owner(base));
-            const ident = p.ids.restore(securityLabels(base), base.identity);
-            const ep = transition(
-              { ...base, identity: ident.id },
-              'restoring',
-              `restored after agent restart (identity ${ident.id})`,
-            );
-            write(ep);
-            publish(ep);
-            restored++;
-          } catch (e) {
-            p.logger.warn({ endpoint: base.id, err: e }, 'could not restore endpoint; removing it');
-            p.store.remove(base.id);
-          }
-        }
+        await restoreEndpoints({
+          ...p,
+          commit: (eps) => {
+            db.update([table], (w) => {
+              for (const ep of eps) w.insert(table, ep);
+            });
+            for (const ep of eps) publish(ep);
+          },
+          progress: (pr) => {
+            progress = pr;
+          },
+        });
       } finally {
-        done();
+        progress = undefined;
+        openGate();
+        report();
       }
-      p.logger.info({ restored }, 'endpoints restored');
-      report();
     },
+    restoring: () => progress,
   };
   report();
   return mgr;

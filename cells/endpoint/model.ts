@@ -43,6 +43,9 @@ export interface Endpoint {
   readonly status: Status;
 }
 
+/** What is kept on disk for restore: everything but the runtime state, log and datapath status. */
+export type PersistedEndpoint = Omit<Endpoint, 'state' | 'log' | 'status'>;
+
 /** Options an endpoint can change at runtime (PATCH .../config), with their defaults. */
 export const ENDPOINT_OPTIONS: Readonly<Record<string, string>> = {
   Debug: 'Disabled',
@@ -64,6 +67,14 @@ export function transition(
 ): Endpoint {
   const entry: LogEntry = { timestamp: new Date().toISOString(), code, message, state };
   return { ...ep, state, log: [...ep.log, entry].slice(-LOG_SIZE) };
+}
+
+/** Who an endpoint's IPs are allocated to in IPAM: the pod, else the container, else the id. */
+export function owner(
+  ep: Pick<Endpoint, 'k8sNamespace' | 'k8sPodName' | 'containerId' | 'id'>,
+): string {
+  if (ep.k8sPodName !== '') return `${ep.k8sNamespace}/${ep.k8sPodName}`;
+  return ep.containerId !== '' ? ep.containerId : `endpoint ${ep.id}`;
 }
 
 /** The endpoint's IPs (IPv4 and/or IPv6). */

@@ -1,5 +1,6 @@
 import {
   ApiError,
+  shown,
   type ApiHandler,
   type ApiRegistry,
   type OperationId,
@@ -24,7 +25,7 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
   const get = (raw: string) => {
     const ref = parseEndpointRef(raw);
     const ep = m.find(ref);
-    if (!ep) throw new ApiError(404, `endpoint ${raw} not found`);
+    if (!ep) throw new ApiError(404, `endpoint ${shown(raw)} not found`);
     return ep;
   };
   function h<K extends OperationId>(op: K, fn: NoInfer<ApiHandler<K>>): void {
@@ -44,16 +45,17 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
     await m.update(parseEndpointRef(req.params.id), req.body);
     return { status: 200 };
   });
-  h('DeleteEndpointID', (req) => {
-    const errors = m.delete(parseEndpointRef(req.params.id));
+  h('DeleteEndpointID', async (req) => {
+    const errors = await m.delete(parseEndpointRef(req.params.id));
     return errors > 0 ? { status: 206, body: errors } : { status: 200 };
   });
-  h('DeleteEndpoint', (req) => {
+  h('DeleteEndpoint', async (req) => {
     const cid = req.body['container-id'];
     if (!cid) throw new ApiError(400, 'body.container-id is required');
     const eps = m.list().filter((ep) => ep.containerId === cid);
-    if (eps.length === 0) throw new ApiError(404, `no endpoint for container ${cid}`);
-    const errors = eps.reduce((n, ep) => n + m.delete({ kind: 'cilium-local', id: ep.id }), 0);
+    if (eps.length === 0) throw new ApiError(404, `no endpoint for container-id ${shown(cid)}`);
+    let errors = 0;
+    for (const ep of eps) errors += await m.delete({ kind: 'cilium-local', id: ep.id });
     return errors > 0 ? { status: 206, body: errors } : { status: 200 };
   });
   h('GetEndpointIDConfig', (req) => {
@@ -69,8 +71,8 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
       },
     };
   });
-  h('PatchEndpointIDConfig', (req) => {
-    m.setOptions(parseEndpointRef(req.params.id), req.body.options ?? {});
+  h('PatchEndpointIDConfig', async (req) => {
+    await m.setOptions(parseEndpointRef(req.params.id), req.body.options ?? {});
     return { status: 200 };
   });
   h('GetEndpointIDLabels', (req) => {

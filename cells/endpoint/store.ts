@@ -1,66 +1,249 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../core/atomic-file.js';
-import type { Endpoint } from './model.js';
+import { fsyncDir, mkdirDurable, removeDurable, writeFileAtomic } from '../../core/atomic-file.js';
+import { schemaValidator } from '../../core/api/index.js';
+import type { PersistedEndpoint } from './model.js';
 
-/** The file an endpoint's state is kept in, under `<state-dir>/<id>/`. */
+/** The file an endpoint's state is kept in, under `<state-dir>/endpoints/<id>/`. */
 export const STATE_FILE = 'ep_state.json';
 const FORMAT = 1;
+/** State files larger than this are not endpoint state (a real one is a few KB). */
+const MAX_STATE_BYTES = 1 << 20;
 
-/** Endpoint state on disk: one directory per endpoint, written atomically. */
+const text = (max: number) => ({ type: 'string', maxLength: max });
+const ipOrEmpty = (format: 'ipv4' | 'ipv6') => ({
+  anyOf: [
+    { type: 'string', maxLength: 0 },
+    { type: 'string', format },
+  ],
+});
+const MAC = { type: 'string', pattern: '^(|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$' };
+
+/** What a state file must hold before any of its values is used (restore validates first). */
+const STATE_SCHEMA = {
+  type: 'object',
+  required: ['format', 'endpoint'],
+  properties: {
+    format: { const: FORMAT },
+    endpoint: {
+      type: 'object',
+      required: [
+        'id',
+        'containerId',
+        'containerName',
+        'containerInterfaceName',
+        'dockerEndpointId',
+        'cniAttachmentId',
+        'k8sNamespace',
+        'k8sPodName',
+        'k8sUid',
+        'ifName',
+        'ifIndex',
+        'mac',
+        'hostMac',
+        'ipv4',
+        'ipv6',
+        'labels',
+        'userLabels',
+        'identity',
+        'options',
+        'externalIpam',
+        'createdAt',
+      ],
+      properties: {
+        id: { type: 'integer', minimum: 1, maximum: 65535 },
+        containerId: text(512),
+        containerName: text(512),
+        containerInterfaceName: text(64),
+        dockerEndpointId: text(512),
+        cniAttachmentId: text(1024),
+        k8sNamespace: text(253),
+        k8sPodName: text(253),
+        k8sUid: text(128),
+        // Linux interface names: at most 15 bytes, no '/', ':' or whitespace.
+        ifName: { type: 'string', pattern: '^([^/:\\s]{1,15})?$' },
+        ifIndex: { type: 'integer', minimum: 0, maximum: 2147483647 },
+        mac: MAC,
+        hostMac: MAC,
+        ipv4: ipOrEmpty('ipv4'),
+        ipv6: ipOrEmpty('ipv6'),
+        labels: { type: 'array', maxItems: 1024, items: text(1024) },
+        userLabels: { type: 'array', maxItems: 1024, items: text(1024) },
+        identity: { type: 'integer', minimum: 0, maximum: 4294967295 },
+        options: {
+          type: 'object',
+          maxProperties: 64,
+          propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' },
+          additionalProperties: text(64),
+        },
+        externalIpam: { type: 'boolean' },
+        createdAt: text(64),
+      },
+    },
+  },
+};
+const checkState = schemaValidator(STATE_SCHEMA);
+
+/** The outcome of reading one endpoint directory. */
+export type StateRead =
+  | { readonly ok: true; readonly endpoint: PersistedEndpoint }
+  | { readonly ok: false; readonly why: string };
+
+/**
+ * Endpoint state on disk: one directory per endpoint, written atomically and durably. What is
+ * read back is validated against a schema before any value is used; what fails is moved to a
+ * quarantine directory for the operator, never deleted.
+ */
 export class EndpointStore {
-  constructor(readonly dir: string) {}
+  /** Where files that could not be restored are kept aside. */
+  readonly quarantineDir: string;
 
-  /** Persists an endpoint (its datapath status is not kept: restore re-syncs it). */
-  save(ep: Endpoint): void {
-    const d = join(this.dir, String(ep.id));
-    mkdirSync(d, { recursive: true, mode: 0o700 });
-    const { status: _status, ...rest } = ep;
-    writeFileAtomic(
-      join(d, STATE_FILE),
-      JSON.stringify({ format: FORMAT, endpoint: rest }, null, 1),
-    );
+  constructor(readonly dir: string) {
+    this.quarantineDir = `${dir}-quarantine`;
   }
 
-  /** Forgets an endpoint. */
+  /** Persists an endpoint durably; throws StateWriteError (with the errno) on failure. */
+  save(ep: PersistedEndpoint): void {
+    const d = join(this.dir, String(ep.id));
+    const fresh = !existsSync(d);
+    mkdirDurable(d);
+    try {
+      writeFileAtomic(join(d, STATE_FILE), serialize(ep));
+    } catch (e) {
+      // A new endpoint's empty directory would be a bad state file at the next restore.
+      if (fresh) {
+        try {
+          removeDurable(d);
+        } catch {
+          // the disk refuses even that: restore quarantines the empty directory
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** Forgets an endpoint durably; throws StateWriteError on failure. */
   remove(id: number): void {
-    rmSync(join(this.dir, String(id)), { recursive: true, force: true });
+    removeDurable(join(this.dir, String(id)));
   }
 
   /**
-   * Reads every endpoint. A file that is missing, corrupt or of another format is skipped and
-   * reported through `skip`; the others are returned. Leftover build directories are removed.
+   * The endpoint directories to restore, by id. Leftover build directories (`<id>_next`,
+   * `<id>_next_fail`) are removed; anything else that is not an id is left alone.
    */
-  load(skip: (path: string, why: string) => void): Omit<Endpoint, 'status'>[] {
+  list(): string[] {
     let names: string[];
     try {
       names = readdirSync(this.dir);
     } catch {
       return [];
     }
-    const out: Omit<Endpoint, 'status'>[] = [];
-    for (const name of names) {
-      const d = join(this.dir, name);
-      if (/_next(_fail)?$/.test(name)) {
-        rmSync(d, { recursive: true, force: true });
-        continue;
-      }
-      if (!/^\d+$/.test(name)) continue;
-      const file = join(d, STATE_FILE);
-      try {
-        const doc = JSON.parse(readFileSync(file, 'utf8')) as {
-          format?: number;
-          endpoint?: Omit<Endpoint, 'status'>;
-        };
-        const ep = doc.endpoint;
-        if (doc.format !== FORMAT || !ep || ep.id !== Number(name) || !Array.isArray(ep.labels)) {
-          throw new Error(`not an endpoint state file of format ${FORMAT}`);
-        }
-        out.push(ep);
-      } catch (e) {
-        skip(file, e instanceof Error ? e.message : String(e));
-      }
+    for (const n of names) {
+      if (/^\d+_next(_fail)?$/.test(n)) removeDurable(join(this.dir, n));
     }
-    return out.sort((a, b) => a.id - b.id);
+    return names.filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+  }
+
+  /** Reads and validates one endpoint directory (never following symlinks). */
+  read(name: string): StateRead {
+    const d = join(this.dir, name);
+    try {
+      const st = lstatSync(d);
+      if (!st.isDirectory()) {
+        return { ok: false, why: st.isSymbolicLink() ? 'is a symlink' : 'is not a directory' };
+      }
+      for (const f of readdirSync(d)) {
+        // A temporary file of a write that never finished: the state file is the old one.
+        if (f.startsWith(`.${STATE_FILE}.tmp-`)) removeDurable(join(d, f));
+      }
+      const doc = parse(readNoFollow(join(d, STATE_FILE)));
+      checkState(doc, 'state');
+      const ep = (doc as { endpoint: PersistedEndpoint }).endpoint;
+      if (String(ep.id) !== name) return { ok: false, why: `holds endpoint ${ep.id}, not ${name}` };
+      if (ep.ipv4 === '' && ep.ipv6 === '') return { ok: false, why: 'has no IP address' };
+      return { ok: true, endpoint: pick(ep) };
+    } catch (e) {
+      return { ok: false, why: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /** Moves an endpoint directory aside for the operator; returns where it went. */
+  quarantine(name: string): string {
+    mkdirDurable(this.quarantineDir);
+    const to = join(
+      this.quarantineDir,
+      `${name}-${new Date().toISOString().replace(/[-:.]/g, '')}`,
+    );
+    renameSync(join(this.dir, name), to);
+    fsyncDir(this.dir);
+    fsyncDir(this.quarantineDir);
+    return to;
+  }
+}
+
+function serialize(ep: PersistedEndpoint): string {
+  return JSON.stringify({ format: FORMAT, endpoint: pick(ep) }, null, 1);
+}
+
+/** Exactly the persisted fields (a state file may carry older extras, such as a log). */
+function pick(ep: PersistedEndpoint): PersistedEndpoint {
+  return {
+    id: ep.id,
+    containerId: ep.containerId,
+    containerName: ep.containerName,
+    containerInterfaceName: ep.containerInterfaceName,
+    dockerEndpointId: ep.dockerEndpointId,
+    cniAttachmentId: ep.cniAttachmentId,
+    k8sNamespace: ep.k8sNamespace,
+    k8sPodName: ep.k8sPodName,
+    k8sUid: ep.k8sUid,
+    ifName: ep.ifName,
+    ifIndex: ep.ifIndex,
+    mac: ep.mac,
+    hostMac: ep.hostMac,
+    ipv4: ep.ipv4,
+    ipv6: ep.ipv6,
+    labels: [...ep.labels],
+    userLabels: [...ep.userLabels],
+    identity: ep.identity,
+    options: { ...ep.options },
+    externalIpam: ep.externalIpam,
+    createdAt: ep.createdAt,
+  };
+}
+
+function parse(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (e) {
+    throw new Error(`is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function readNoFollow(path: string): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_STATE_BYTES) throw new Error(`${STATE_FILE} is ${size} bytes, too large`);
+    const buf = Buffer.alloc(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }

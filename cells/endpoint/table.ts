@@ -29,6 +29,7 @@ export function newEndpointTable(db: DB): Table<Endpoint> {
         unique: false,
       },
       { name: 'ip', key: (e) => [e.ipv4, e.ipv6].filter((ip) => ip !== ''), unique: true },
+      { name: 'interface', key: (e) => (e.ifName ? [e.ifName] : []), unique: true },
     ],
   });
 }

@@ -95,7 +95,8 @@ export class LocalIdentityAllocator implements IdentityAllocator {
     const existing = this.byKey.get(labelsKey(norm));
     // Labels already in use keep their id; a taken or out-of-range id gets a new one.
     if (existing) return this.allocate(norm);
-    if (this.byId.has(id) || id < MIN_IDENTITY || id > MAX_IDENTITY) return this.allocate(norm);
+    const usable = Number.isSafeInteger(id) && id >= MIN_IDENTITY && id <= MAX_IDENTITY;
+    if (!usable || this.byId.has(id)) return this.allocate(norm);
     const ident = identity(id, norm);
     this.add(ident);
     this.refs.set(id, 1);
@@ -103,7 +104,10 @@ export class LocalIdentityAllocator implements IdentityAllocator {
   }
 
   release(ident: Identity): boolean {
-    if (ident.reserved) return false;
+    // Only a live identity of this allocator can be released (never a stale or forged copy).
+    if (ident.reserved || this.byId.get(ident.id) !== ident || !this.refs.has(ident.id)) {
+      return false;
+    }
     const n = (this.refs.get(ident.id) ?? 0) - 1;
     if (n > 0) {
       this.refs.set(ident.id, n);

@@ -1,4 +1,4 @@
-import { ApiError, type Model } from '../../core/api/index.js';
+import { ApiError, shown, type Model } from '../../core/api/index.js';
 import type { Identity, IdentityAllocator } from './allocator.js';
 import { matchesLabels } from './labels.js';
 
@@ -22,7 +22,7 @@ export function listIdentities(
 
 /** GET /v1/identity/{id}. */
 export function getIdentity(a: IdentityAllocator, raw: string): Model<'Identity'> {
-  if (!/^\d+$/.test(raw)) throw new ApiError(400, `'${raw}' is not a numeric identity`);
+  if (!/^\d+$/.test(raw)) throw new ApiError(400, `id: ${shown(raw)} is not a numeric identity`);
   const i = a.get(Number(raw));
   if (!i) throw new ApiError(404, `identity ${raw} not found`);
   return identityModel(i);

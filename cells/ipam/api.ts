@@ -3,23 +3,24 @@ import type { Family } from '../../core/ip.js';
 import type { Ipam } from './ipam.js';
 import { IpamError, type Allocation } from './pool.js';
 
-const STATUS: Record<IpamError['kind'], number> = {
+/** The status of each IPAM failure: the client's mistakes are 4xx, only exhaustion is 502. */
+export const IPAM_STATUS: Record<IpamError['kind'], number> = {
   exhausted: 502,
   'in-use': 409,
+  reserved: 400,
   'out-of-range': 400,
   invalid: 400,
-  disabled: 501,
+  disabled: 400,
   'not-found': 404,
 };
 
 /** Turns IPAM failures into the statuses of Cilium's IPAM API. */
-export async function mapErrors<T>(fn: () => T | Promise<T>, allocating = false): Promise<T> {
+export async function mapErrors<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
     if (!(e instanceof IpamError)) throw e;
-    // POST /ipam documents only 502 for failures.
-    throw new ApiError(allocating ? 502 : STATUS[e.kind], e.message);
+    throw new ApiError(IPAM_STATUS[e.kind], e.message);
   }
 }
 
@@ -56,10 +57,10 @@ export async function postIpam(
   const got: [Family, Allocation][] = [];
   try {
     for (const f of families) {
-      got.push([f, await mapErrors(() => ipam.allocateNext(f, owner, { expiration }), true)]);
+      got.push([f, await mapErrors(() => ipam.allocateNext(f, owner, { expiration }))]);
     }
   } catch (e) {
-    for (const [, a] of got) ipam.release(a.ip); // all families or none
+    for (const [, a] of got) await ipam.release(a.ip); // all families or none
     throw e;
   }
   const res: Model<'IPAMResponse'> = { address: {}, 'host-addressing': hostAddressing(ipam) };

@@ -1,5 +1,5 @@
 import { config, Health, invoke, Logger, module, provide } from '../../core/hive/index.js';
-import { ApiError } from '../../core/api/index.js';
+import { ApiError, shown } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { StatusContributors } from '../daemon/index.js';
 import { hostAddressing, mapErrors, postIpam } from './api.js';
@@ -32,7 +32,7 @@ export const ipamCell = module(
       'DeleteIpamIP',
       async (req) => {
         const freed = await mapErrors(() => ipam.release(req.params.ip));
-        if (freed.length === 0) throw new ApiError(404, `${req.params.ip} is not allocated`);
+        if (freed.length === 0) throw new ApiError(404, `${shown(req.params.ip)} is not allocated`);
         return { status: 200 };
       },
       'ipam',

@@ -2,4 +2,4 @@ export { ipamCell } from './cell.js';
 export { IpamConfig } from './config.js';
 export { Ipam } from './ipam.js';
 export { IpamError, type Allocation } from './pool.js';
-export { hostAddressing } from './api.js';
+export { hostAddressing, IPAM_STATUS } from './api.js';

@@ -66,11 +66,19 @@ describe('ipam cell', () => {
       body: '10.9.0.77 is already allocated to ns/a',
     });
     expect((await call(h, 'POST', '/ipam/10.10.0.1')).status).toBe(400);
-    expect((await call(h, 'POST', '/ipam/fd00::5')).status).toBe(501);
+    expect(await call(h, 'POST', '/ipam/fd00::5')).toEqual({
+      status: 400,
+      body: 'IPv6 is disabled on this node (--enable-ipv6=false)',
+    });
+    expect(await call(h, 'POST', '/ipam/10.9.0.1')).toEqual({
+      status: 400,
+      body: '10.9.0.1 is the router (gateway) address of 10.9.0.0/24',
+    });
+    expect((await call(h, 'POST', '/ipam?family=ipv6')).status).toBe(400);
     expect((await call(h, 'DELETE', '/ipam/10.9.0.77')).status).toBe(200);
     expect(await call(h, 'DELETE', '/ipam/10.9.0.77')).toEqual({
       status: 404,
-      body: '10.9.0.77 is not allocated',
+      body: '"10.9.0.77" is not allocated',
     });
     await call(h, 'POST', '/ipam/10.9.0.80?owner=ns%2Fc');
     await call(h, 'POST', '/ipam/10.9.0.81?owner=ns%2Fc');
@@ -110,7 +118,7 @@ describe('ipam cell', () => {
     const ipam = h.get(Ipam);
     const lapsed = await ipam.allocateNext('ipv4', 'ns/lapsed', { expiration: true });
     const kept = await ipam.allocateNext('ipv4', 'ns/kept', { expiration: true });
-    expect(ipam.confirm(kept.ip)).toBe(true);
+    ipam.claim(kept.ip, 'ns/kept');
     await eventually(() => !(lapsed.ip in ipam.allocations()));
     expect(ipam.allocations()).toEqual({ [kept.ip]: 'ns/kept' });
   });

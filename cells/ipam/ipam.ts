@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseIp, type Family } from '../../core/ip.js';
+import { Gate } from '../../core/api/index.js';
 import { token, type Health, type Logger } from '../../core/hive/index.js';
 import type { IpamConfig } from './config.js';
 import { IpamError, IpPool, type Allocation } from './pool.js';
@@ -14,16 +15,26 @@ export interface Ipam {
     owner: string,
     opts?: { readonly expiration?: boolean },
   ): Promise<Allocation>;
-  /** Hands out a given IP. */
+  /** Hands out a given IP; waits until restored state is re-reserved. */
   allocateIp(ip: string, owner: string): Promise<Allocation>;
-  /** Frees an IP, or every IP of an owner; returns what was freed. */
-  release(ipOrOwner: string): string[];
-  /** Confirms an expiring allocation (an endpoint now uses it). */
-  confirm(ip: string): boolean;
+  /**
+   * Frees an IP, or every IP of an owner, that no endpoint uses (DELETE /ipam, as Cilium's
+   * plugin calls it); an endpoint's IP is freed only with the endpoint. Returns what was freed.
+   */
+  release(ipOrOwner: string): Promise<string[]>;
+  /**
+   * An endpoint takes an IP: a free one is allocated to `owner`, one allocated to `owner` (or
+   * to nobody) is confirmed; one held by someone else is refused. Returns the undo.
+   */
+  claim(ip: string, owner: string): () => void;
+  /** Frees an endpoint's IP, only if `owner` holds it as an endpoint's; false otherwise. */
+  unclaim(ip: string, owner: string): boolean;
   /** Re-reserves an IP found in restored state, before any new allocation is served. */
   restore(ip: string, owner: string): Allocation;
-  /** Delays allocations until `done` is called (e.g. until endpoints are restored). */
+  /** Delays allocations and releases until `done` is called (e.g. until endpoints are restored). */
   holdAllocations(reason: string): () => void;
+  /** The allocation of an IP, if it has one. */
+  get(ip: string): Allocation | undefined;
   /** Every allocation, IP → owner. */
   allocations(): Record<string, string>;
 }
@@ -46,13 +57,16 @@ export function newIpam(p: IpamParams): Ipam {
   if (p.config.enableIpv4) pools.set('ipv4', new IpPool(p.config.ipv4Range));
   if (p.config.enableIpv6) pools.set('ipv6', new IpPool(p.config.ipv6Range));
   const timers = new Map<string, NodeJS.Timeout>();
-  const holds = new Set<string>();
-  let released: (() => void) | undefined;
-  let held: Promise<void> = Promise.resolve();
+  const gate = new Gate();
 
   const pool = (family: Family): IpPool => {
     const pl = pools.get(family);
-    if (!pl) throw new IpamError('disabled', `${NAMES[family]} is disabled (--enable-${family})`);
+    if (!pl) {
+      throw new IpamError(
+        'disabled',
+        `${NAMES[family]} is disabled on this node (--enable-${family}=false)`,
+      );
+    }
     return pl;
   };
   const poolOf = (ip: string): IpPool => {
@@ -73,9 +87,10 @@ export function newIpam(p: IpamParams): Ipam {
   const expireLater = (ip: string, uuid: string): void => {
     const t = setTimeout(() => {
       timers.delete(ip);
-      const a = pools.get(parseIp(ip)?.family ?? 'ipv4')?.get(ip);
+      const pl = poolOf(ip);
+      const a = pl.get(ip);
       if (a?.expirationUuid !== uuid) return;
-      poolOf(ip).release(ip);
+      pl.release(ip);
       p.logger.info({ ip, owner: a.owner }, 'released an IP nobody confirmed in time');
       report();
     }, p.config.ipamExpiration);
@@ -87,7 +102,7 @@ export function newIpam(p: IpamParams): Ipam {
   return {
     pools,
     async allocateNext(family, owner, opts = {}) {
-      await held;
+      await gate.pass();
       const uuid = opts.expiration ? randomUUID() : undefined;
       const a = pool(family).allocateNext(owner, uuid);
       if (uuid) expireLater(a.ip, uuid);
@@ -95,53 +110,82 @@ export function newIpam(p: IpamParams): Ipam {
       return a;
     },
     async allocateIp(ip, owner) {
-      await held;
+      await gate.pass();
       const a = poolOf(ip).allocate(ip, owner);
       report();
       return a;
     },
-    release(ipOrOwner) {
-      if (parseIp(ipOrOwner)) {
-        const ok = poolOf(ipOrOwner).release(ipOrOwner);
-        stopTimer(ipOrOwner);
-        report();
-        return ok ? [ipOrOwner] : [];
+    async release(ipOrOwner) {
+      await gate.pass();
+      const held = parseIp(ipOrOwner)
+        ? [poolOf(ipOrOwner).get(ipOrOwner)].filter((a) => a !== undefined)
+        : [...pools.values()].flatMap((pl) =>
+            pl.allocations().filter((a) => a.owner === ipOrOwner),
+          );
+      const used = held.filter((a) => a.inUse === true);
+      if (used.length > 0 && used.length === held.length) {
+        throw new IpamError(
+          'in-use',
+          `${used.map((a) => a.ip).join(', ')} ${used.length > 1 ? 'are' : 'is'} used by the endpoint of ${used[0]?.owner || '(no owner)'}: deleting the endpoint releases it`,
+        );
       }
       const freed: string[] = [];
-      for (const pl of pools.values()) {
-        for (const a of pl.allocations()) {
-          if (a.owner === ipOrOwner && pl.release(a.ip)) {
-            stopTimer(a.ip);
-            freed.push(a.ip);
-          }
+      for (const a of held) {
+        if (a.inUse !== true && poolOf(a.ip).release(a.ip)) {
+          stopTimer(a.ip);
+          freed.push(a.ip);
         }
       }
       report();
       return freed;
     },
-    confirm(ip) {
-      const confirmed = poolOf(ip).confirm(ip);
+    claim(ip, owner) {
+      const pl = poolOf(ip);
+      const prev = pl.get(ip);
+      if (!prev) {
+        pl.allocate(ip, owner);
+        pl.replace({ ip, owner, inUse: true });
+        report();
+        return () => {
+          if (pl.get(ip)?.owner === owner) pl.release(ip);
+          report();
+        };
+      }
+      if (prev.inUse || (prev.owner !== owner && prev.owner !== '')) {
+        throw new IpamError(
+          'in-use',
+          `${ip} is allocated to ${prev.owner || '(no owner)'}${prev.inUse ? ' and used by its endpoint' : ''}, not to ${owner}`,
+        );
+      }
       stopTimer(ip);
-      return confirmed !== undefined;
+      pl.replace({ ip, owner, inUse: true });
+      return () => {
+        if (pl.get(ip)?.inUse !== true) return;
+        pl.replace(prev);
+        if (prev.expirationUuid) expireLater(ip, prev.expirationUuid);
+      };
+    },
+    unclaim(ip, owner) {
+      const pl = poolOf(ip);
+      const a = pl.get(ip);
+      if (a?.inUse !== true || a.owner !== owner) return false;
+      pl.release(ip);
+      stopTimer(ip);
+      report();
+      return true;
     },
     restore(ip, owner) {
       const pl = poolOf(ip);
-      const existing = pl.get(ip);
-      const a = existing?.owner === owner ? existing : pl.allocate(ip, owner);
+      const a = pl.allocate(ip, owner);
+      const held = { ...a, inUse: true };
+      pl.replace(held);
       report();
-      return a;
+      return held;
     },
-    holdAllocations(reason) {
-      holds.add(reason);
-      if (holds.size === 1) {
-        held = new Promise<void>((resolve) => {
-          released = resolve;
-        });
-      }
-      return () => {
-        holds.delete(reason);
-        if (holds.size === 0) released?.();
-      };
+    holdAllocations: (reason) => gate.hold(reason),
+    get: (ip) => {
+      const family = parseIp(ip)?.family;
+      return family ? pools.get(family)?.get(ip) : undefined;
     },
     allocations() {
       const out: Record<string, string> = {};

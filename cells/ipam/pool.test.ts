@@ -34,7 +34,7 @@ describe('IpPool', () => {
       '10.0.0.50 is already allocated to ns/web',
     );
     expect(() => p.allocate('10.0.0.1', 'x')).toThrow(
-      '10.0.0.1 is reserved (network, broadcast or router)',
+      '10.0.0.1 is the router (gateway) address of 10.0.0.0/24',
     );
     expect(() => p.allocate('10.0.1.1', 'x')).toThrow(IpamError);
     expect(() => p.allocate('fd00::1', 'x')).toThrow('fd00::1 is not in the pool 10.0.0.0/24');

@@ -9,12 +9,15 @@ export interface Allocation {
   readonly owner: string;
   /** Set when the allocation expires unless an endpoint confirms it. */
   readonly expirationUuid?: string;
+  /** Set while an endpoint uses the address: only that endpoint's deletion frees it. */
+  readonly inUse?: boolean;
 }
 
 /** Why an allocation failed; the API maps `kind` to a status. */
 export class IpamError extends Error {
   constructor(
-    readonly kind: 'exhausted' | 'in-use' | 'out-of-range' | 'invalid' | 'disabled' | 'not-found',
+    readonly kind:
+      'exhausted' | 'in-use' | 'reserved' | 'out-of-range' | 'invalid' | 'disabled' | 'not-found',
     message: string,
   ) {
     super(message);
@@ -110,15 +113,25 @@ export class IpPool {
     if (i === undefined)
       throw new IpamError('out-of-range', `${ip} is not in the pool ${this.cidr}`);
     if (this.used[i] !== 0) {
-      const by = this.owners.get(i)?.owner;
-      throw new IpamError(
-        'in-use',
-        by
-          ? `${ip} is already allocated to ${by}`
-          : `${ip} is reserved (network, broadcast or router)`,
-      );
+      const by = this.owners.get(i);
+      if (!by) {
+        throw new IpamError(
+          'reserved',
+          `${ip} is ${this.reservedRole(ip) ?? 'reserved'} of ${this.cidr}`,
+        );
+      }
+      throw new IpamError('in-use', `${ip} is already allocated to ${by.owner || '(no owner)'}`);
     }
     return this.take(i, owner, expirationUuid);
+  }
+
+  /** Replaces the allocation of an allocated address (a claim by an endpoint, or its undo). */
+  replace(a: Allocation): void {
+    const i = this.offsetOf(a.ip);
+    if (i === undefined || !this.owners.has(i)) {
+      throw new IpamError('not-found', `${a.ip} is not allocated in ${this.cidr}`);
+    }
+    this.owners.set(i, a);
   }
 
   /** Frees an address; false when it was not allocated. */
@@ -135,7 +148,7 @@ export class IpPool {
     const i = this.offsetOf(ip);
     const a = i === undefined ? undefined : this.owners.get(i);
     if (i === undefined || !a) return undefined;
-    const confirmed = { ip: a.ip, owner: a.owner };
+    const { expirationUuid: _expired, ...confirmed } = a;
     this.owners.set(i, confirmed);
     return confirmed;
   }
@@ -149,6 +162,15 @@ export class IpPool {
     this.used[i] = 1;
     this.owners.set(i, a);
     return a;
+  }
+
+  /** What a reserved address of the pool is (network, router, broadcast), or undefined. */
+  reservedRole(ip: string): string | undefined {
+    const i = this.offsetOf(ip);
+    if (i === undefined || this.used[i] === 0 || this.owners.has(i)) return undefined;
+    if (i === 0) return 'the network address';
+    if (i === 1) return 'the router (gateway) address';
+    return 'the broadcast address';
   }
 
   private reserve(i: number): void {

@@ -21,8 +21,13 @@ interface NodeEnv {
   incoming?: IncomingMessage;
 }
 
-function errorBody(c: Context, status: number, message: string): Response {
-  return c.json(message, status as 400);
+function errorBody(
+  c: Context,
+  status: number,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+): Response {
+  return c.json(message, status as 400, headers);
 }
 
 async function readIncoming(incoming: IncomingMessage, limit: number): Promise<string> {
@@ -103,7 +108,11 @@ export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
   const validator = new SpecValidator(spec);
   const app = new Hono<{ Bindings: NodeEnv }>();
 
-  for (const op of spec.operations.values()) {
+  // A fixed path wins over a parameterized one (`/identity/endpoints` before `/identity/{id}`):
+  // hono tries routes in the order they are added.
+  const params = (path: string): number => path.split('{').length - 1;
+  const ordered = [...spec.operations.values()].sort((a, b) => params(a.path) - params(b.path));
+  for (const op of ordered) {
     const honoPath = spec.basePath + op.path.replace(/\{([^}]+)\}/g, ':$1');
     const label = `${op.method} ${spec.basePath}${op.path}`;
     app.on(op.method, honoPath, async (c) => {
@@ -129,7 +138,7 @@ export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
         reply = (await handler({ params, query, headers, body } as never)) as typeof reply;
       } catch (e) {
         if (e instanceof ValidationError) return errorBody(c, 400, `invalid request: ${e.message}`);
-        if (e instanceof ApiError) return errorBody(c, e.status, e.message);
+        if (e instanceof ApiError) return errorBody(c, e.status, e.message, e.headers);
         logger.error({ err: e, op: op.id }, 'API handler failed');
         return errorBody(c, 500, `${op.id} failed: ${e instanceof Error ? e.message : String(e)}`);
       }

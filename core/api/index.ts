@@ -5,3 +5,4 @@ export * from './types.js';
 export * from './validate.js';
 export * from './socket-path.js';
 export * from './client.js';
+export * from './gate.js';

@@ -5,10 +5,17 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Extra reply headers (e.g. Retry-After on a 503). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** A client's value as error messages show it: quoted, with invisible characters escaped. */
+export function shown(value: string): string {
+  return JSON.stringify(value);
 }
 
 /** The routes cells have registered, by operation id. */

@@ -1295,6 +1295,17 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The agent is still restoring its state; retry after the Retry-After header */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Identity storage unreachable */
         Unreachable: {
             headers: {
@@ -1531,6 +1542,7 @@ export interface operations {
                     "application/json": components["schemas"]["Endpoint"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -1567,6 +1579,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetEndpointID: {
@@ -1632,6 +1646,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
     DeleteEndpointID: {
@@ -1669,6 +1684,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
     PatchEndpointID: {
@@ -1700,8 +1717,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetEndpointIDConfig: {
@@ -1729,6 +1748,7 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointConfigurationStatus"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -1764,6 +1784,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetEndpointIDHealthz: {
@@ -1821,6 +1842,7 @@ export interface operations {
                     "application/json": components["schemas"]["LabelConfiguration"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -1852,9 +1874,11 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetEndpointIDLog: {
@@ -2009,6 +2033,7 @@ export interface operations {
                     "application/json": components["schemas"]["StatusResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
         };
     };
     GetIdentity: {
@@ -2033,6 +2058,7 @@ export interface operations {
                     "application/json": components["schemas"]["Identity"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             520: components["responses"]["Unreachable"];
             521: components["responses"]["InvalidStorageFormat"];
@@ -2083,6 +2109,7 @@ export interface operations {
                     "application/json": components["schemas"]["IdentityEndpoints"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2135,6 +2162,7 @@ export interface operations {
                     "application/json": components["schemas"]["IPAMResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             /** @description Allocation failure */
             502: {
                 headers: {
@@ -2144,6 +2172,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["Unavailable"];
         };
     };
     PostIpamIP: {
@@ -2171,7 +2200,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
             500: components["responses"]["Failure"];
-            501: components["responses"]["Disabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     DeleteIpamIP: {
@@ -2197,8 +2226,9 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             500: components["responses"]["Failure"];
-            501: components["responses"]["Disabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetLrp: {
@@ -2261,6 +2291,7 @@ export interface operations {
                     "application/json": components["schemas"]["BPFMap"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2286,6 +2317,7 @@ export interface operations {
                     "application/json": components["schemas"]["MapEvent"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
         };
     };

@@ -130,3 +130,16 @@ export class SpecValidator {
     };
   }
 }
+
+/**
+ * A validator of one standalone JSON schema (e.g. a state file's), with the same messages as
+ * request validation: it throws ValidationError naming the field and the rule.
+ */
+export function schemaValidator(schema: JsonSchema): (value: unknown, where: string) => void {
+  const ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false });
+  addFormats(ajv);
+  const fn = ajv.compile(schema);
+  return (value, where) => {
+    check(fn, where, value);
+  };
+}

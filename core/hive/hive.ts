@@ -230,6 +230,10 @@ export class Hive {
         if (m.provides.length + m.invokes.length > 0)
           this.health.report(m.id, 'stopped', 'stopped');
       }
+      // Components report under their module; once stopped, none of them is still ok.
+      for (const s of this.health.all()) {
+        if (s.level !== 'stopped') this.health.report(s.id, 'stopped', 'stopped');
+      }
       this.currentPhase = 'stopped';
       this.logger.info('hive stopped');
     }

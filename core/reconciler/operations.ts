@@ -8,6 +8,16 @@ export interface Status {
   readonly kind: StatusKind;
   readonly updatedAt: Date;
   readonly error?: string;
+  /** Set when retrying cannot help by itself (a full map, a missing device, an unusable program). */
+  readonly permanent?: boolean;
+}
+
+/**
+ * An operation failure that retrying will not fix on its own. The reconciler still retries it
+ * (the operator may fix the cause), but whoever waits for the object can give up at once.
+ */
+export class PermanentError extends Error {
+  override name = 'PermanentError';
 }
 
 /** A fresh pending status, for writers of desired state. */
@@ -26,6 +36,7 @@ export function statusError(err: unknown): Status {
     kind: 'error',
     updatedAt: new Date(),
     error: err instanceof Error ? err.message : String(err),
+    ...(err instanceof PermanentError ? { permanent: true } : {}),
   };
 }
 

@@ -1,0 +1,222 @@
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApiClient } from '../../core/api/index.js';
+import { HealthTree } from '../../core/hive/index.js';
+import { ApiServer } from '../api/index.js';
+import { eventually } from '../../core/testing/test-hive.js';
+import { IdentityAllocator } from '../identity/index.js';
+import { Ipam } from '../ipam/index.js';
+import { DatapathMaps, endpointKeyOf } from '../maps/index.js';
+import {
+  call,
+  epHive,
+  fuzzedEndpoint,
+  persisted,
+  request,
+  writeFuzzedStates,
+  writeStateFile,
+  type EpHive,
+} from './fixtures.js';
+import { EndpointManager } from './index.js';
+import { MemoryLinks } from './links.memory.js';
+import { owner, type PersistedEndpoint } from './model.js';
+
+const stateDir = (h: EpHive) => join(h.dir, 'state', 'endpoints');
+const quarantined = (h: EpHive) => {
+  const q = join(h.dir, 'state', 'endpoints-quarantine');
+  return existsSync(q)
+    ? readdirSync(q)
+        .map((n) => n.replace(/-\d{8}T\d+Z$/, ''))
+        .sort()
+    : [];
+};
+
+function writeState(h: EpHive, name: string, content: unknown): void {
+  writeStateFile(stateDir(h), name, content);
+}
+
+function restoredHealth(h: EpHive): string {
+  const s = h.get(HealthTree).get('endpoint.restore');
+  return `${s?.level ?? '?'}: ${s?.message ?? ''}`;
+}
+
+describe('endpoint restore', () => {
+  it('quarantines state files that are invalid or conflict, restores the rest untouched', async () => {
+    const first = epHive();
+    await first.requireStart();
+    for (const n of [1, 2, 3])
+      expect((await call(first, 'PUT', '/endpoint/0', request(n))).status).toBe(201);
+    const before = first
+      .get(EndpointManager)
+      .list()
+      .map((e) => [e.id, e.ipv4, e.identity]);
+    await first.requireStop();
+    const h = epHive(first.dir);
+    const good = JSON.parse(readFileSync(join(stateDir(h), '1', 'ep_state.json'), 'utf8')) as {
+      endpoint: PersistedEndpoint;
+    };
+    // A wrong-typed interface name once reached if_nametoindex and crashed the agent.
+    writeState(h, '10', { format: 1, endpoint: { ...persisted(10), ifName: 12345 } });
+    // A corrupted identity once poisoned other endpoints' sec_id and identity allocation.
+    writeState(h, '11', { format: 1, endpoint: { ...persisted(11), identity: 'abc' } });
+    // A copy of endpoint 1 under another id: its IP conflicts.
+    writeState(h, '12', { format: 1, endpoint: { ...good.endpoint, id: 12 } });
+    writeState(h, '13', '{"format":1,"endpoint":{"id":13,');
+    mkdirSync(join(h.dir, 'elsewhere'));
+    symlinkSync(join(h.dir, 'elsewhere'), join(stateDir(h), '14'));
+    mkdirSync(join(stateDir(h), '15'));
+    symlinkSync(join(stateDir(h), '1', 'ep_state.json'), join(stateDir(h), '15', 'ep_state.json'));
+    writeState(h, '16', { format: 1, endpoint: { ...persisted(16), ifName: 'lo' } });
+    writeState(h, '17', { format: 1, endpoint: persisted(18) });
+    await h.requireStart();
+    const m = h.get(EndpointManager);
+    await eventually(() => m.restoring() === undefined);
+    expect(m.list().map((e) => [e.id, e.ipv4, e.identity])).toEqual(before);
+    expect(quarantined(h)).toEqual(['10', '11', '12', '13', '14', '15', '16', '17']);
+    expect(existsSync(join(h.dir, 'elsewhere'))).toBe(true);
+    expect(restoredHealth(h)).toMatch(
+      /^degraded: 8 endpoint state files could not be restored and were moved to .*endpoints-quarantine: 10 \(state\.endpoint\.ifName must be string\)/,
+    );
+    // Identities are intact: restored endpoints keep theirs in the datapath, allocation works.
+    await eventually(() => m.list().every((e) => e.state === 'ready'));
+    expect(h.get(DatapathMaps).lxc.lookup(endpointKeyOf('10.9.0.11'))?.sec_id).toBe(256);
+    const created = await call(h, 'PUT', '/endpoint/0', { ...request(4), labels: ['k8s:app=new'] });
+    expect(created.status).toBe(201);
+    expect(h.get(IdentityAllocator).get(256)?.labels).toContain('k8s:app=web');
+  });
+
+  it('holds IPAM and endpoint writes until restore is done, so a restored IP is never handed out', async () => {
+    const first = epHive();
+    await first.requireStart();
+    expect((await call(first, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    await first.requireStop();
+    const h = epHive(first.dir);
+    // Both arrive before restore: they wait, then see the restored endpoint.
+    const take = call(h, 'POST', '/ipam/10.9.0.11?owner=intruder');
+    const put = call(h, 'PUT', '/endpoint/0', { ...request(2), addressing: { ipv4: '10.9.0.11' } });
+    const health = await call(h, 'GET', '/healthz');
+    expect(health.status).toBe(200);
+    await h.requireStart();
+    expect(await take).toEqual({
+      status: 409,
+      body: '10.9.0.11 is already allocated to default/pod1',
+    });
+    expect(await put).toEqual({ status: 409, body: '10.9.0.11 is already used by endpoint 1' });
+    expect(
+      h
+        .get(EndpointManager)
+        .list()
+        .map((e) => e.ipv4),
+    ).toEqual(['10.9.0.11']);
+  });
+
+  it('answers /healthz while restoring and reports not ready until every endpoint is back', async () => {
+    const h = epHive(undefined, { flags: { 'ipv4-range': '10.9.0.0/16' } });
+    const total = 3000;
+    for (let id = 1; id <= total; id++)
+      writeState(h, String(id), { format: 1, endpoint: persisted(id) });
+    await h.requireStart();
+    // Over the socket, as a client would: each answer takes a turn of the event loop.
+    const api = new ApiClient(h.get(ApiServer).socketPath);
+    const seen: string[] = [];
+    while (h.get(EndpointManager).restoring()) {
+      const r = await api.request<{ cilium: { msg: string } }>('GET', '/healthz');
+      seen.push(r.cilium.msg);
+    }
+    api.close();
+    expect(seen.some((msg) => /^not ready: restoring endpoints \(\d+ of 3000\)$/.test(msg))).toBe(
+      true,
+    );
+    expect(h.get(EndpointManager).list()).toHaveLength(total);
+    const after = await call(h, 'GET', '/healthz');
+    expect((after.body.cilium as { msg: string }).msg).not.toMatch(/not ready/);
+  });
+
+  it('refuses a change whose state cannot be saved, naming the cause, and keeps everything as it was', async () => {
+    const h = epHive();
+    await h.requireStart();
+    expect((await call(h, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    // The next endpoint's directory cannot be created: a file stands in its place.
+    writeFileSync(join(stateDir(h), '2'), 'in the way');
+    const put = await call(h, 'PUT', '/endpoint/0', request(2));
+    expect(put.status).toBe(500);
+    expect(put.body).toMatch(
+      /^endpoint 2: its state could not be saved, nothing was changed: cannot create directory .*\/2: ENOTDIR/,
+    );
+    expect(
+      h
+        .get(EndpointManager)
+        .list()
+        .map((e) => e.id),
+    ).toEqual([1]);
+    expect(h.get(Ipam).allocations()).toEqual({ '10.9.0.11': 'default/pod1' });
+    expect(h.get(HealthTree).get('endpoint.persistence')?.level).toBe('degraded');
+    expect(readdirSync(stateDir(h)).filter((n) => n.includes('tmp'))).toEqual([]);
+  });
+
+  it('survives hundreds of randomly mutated state files: valid ones back, the rest quarantined', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 100000);
+    const links = new MemoryLinks();
+    links.addVeth('lxcfuzz1');
+    const h = epHive(undefined, { flags: { 'ipv4-range': '10.9.0.0/16' }, links });
+    const total = 300;
+    const { expectValid, expectBad } = writeFuzzedStates(stateDir(h), {
+      total,
+      seed,
+      veth: 'lxcfuzz1',
+    });
+    await h.requireStart();
+    const m = h.get(EndpointManager);
+    await eventually(() => m.restoring() === undefined);
+    const restored = m.list();
+    const q = quarantined(h);
+    // Every file is accounted for: restored, quarantined, or removed because its veth is gone.
+    const left = readdirSync(stateDir(h))
+      .map(Number)
+      .sort((a, b) => a - b);
+    expect(left).toEqual(restored.map((e) => e.id));
+    expect(restored.length + q.length).toBeLessThanOrEqual(total);
+    for (const id of expectBad) expect(q, `seed ${seed}`).toContain(String(id));
+    // A valid file is restored unless an earlier restored endpoint already has its IP or veth.
+    for (const id of expectValid) {
+      const ep = fuzzedEndpoint(id, 'lxcfuzz1');
+      const clash = restored.find(
+        (e) => e.id < id && (e.ipv4 === ep.ipv4 || (ep.ifName !== '' && e.ifName === ep.ifName)),
+      );
+      if (!clash)
+        expect(
+          restored.map((e) => e.id),
+          `seed ${seed}, id ${id}`,
+        ).toContain(id);
+    }
+    // What came back is exactly what the files say, and consistent.
+    const ips = restored.map((e) => e.ipv4);
+    expect(new Set(ips).size).toBe(ips.length);
+    const alloc = h.get(Ipam).allocations();
+    for (const e of restored) {
+      const file = JSON.parse(
+        readFileSync(join(stateDir(h), String(e.id), 'ep_state.json'), 'utf8'),
+      ) as { endpoint: PersistedEndpoint };
+      expect(file.endpoint.ipv4).toBe(e.ipv4);
+      expect(alloc[e.ipv4]).toBe(owner(e));
+    }
+    // The agent still works.
+    expect(
+      (
+        await call(h, 'PUT', '/endpoint/0', {
+          ...request(1),
+          addressing: { ipv4: '10.9.250.1' },
+          'container-id': 'new',
+        })
+      ).status,
+    ).toBe(201);
+  });
+});
