@@ -14,8 +14,8 @@ ensure_node_modules() {
 # libbpf-dev brings libbpf.so.1, which the agent loads; the CNI plugin runs ip (iproute2) and
 # nsenter (util-linux).
 DATAPATH_PACKAGES=(clang llvm libbpf-dev make gcc libc6-dev iproute2 util-linux)
-# What only the tests add: ping between pods (gcc also builds the map benchmark's C baseline).
-TEST_PACKAGES=(iputils-ping)
+# What only the tests add: ping between pods, strace (the API socket test), mount (tmpfs state).
+TEST_PACKAGES=(iputils-ping strace mount)
 
 # Prints, space-separated, the packages among "$@" that are not installed (one dpkg-query for
 # all). `dpkg -s` is not enough: it succeeds for a removed package whose config files remain.

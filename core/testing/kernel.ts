@@ -50,8 +50,12 @@ export interface KernelHost {
 // The Debian package to name when a command is missing (scripts/lib.sh installs them as root).
 const PACKAGE_OF: Readonly<Record<string, string>> = {
   ip: 'iproute2',
+  tc: 'iproute2',
   ping: 'iputils-ping',
   nsenter: 'util-linux',
+  mount: 'mount',
+  umount: 'mount',
+  strace: 'strace',
 };
 
 /** This process and machine as the verdict sees them. */
