@@ -45,4 +45,22 @@ describe('LocalIdentityAllocator', () => {
     expect(a.restore(['k8s:app=web'], 4000).id).toBe(4000);
     expect(a.refCount(4000)).toBe(2);
   });
+
+  it('never takes a corrupt id on restore, and ignores a release of what it does not hold', () => {
+    const a = new LocalIdentityAllocator();
+    // A wrong-typed id from disk once became an identity, poisoning others and the next free id.
+    const poisoned = a.restore(['k8s:app=web'], 'abc' as unknown as number);
+    expect(poisoned.id).toBe(256);
+    expect(a.restore(['k8s:app=db'], Number.NaN).id).toBe(257);
+    expect(a.restore(['k8s:app=x'], 1.5).id).toBe(258);
+    // A stale or forged copy changes nothing; the real one is released once.
+    expect(a.release({ ...poisoned })).toBe(false);
+    expect(a.release({ id: 9999, labels: ['k8s:app=z'], labelsSHA256: '', reserved: false })).toBe(
+      false,
+    );
+    expect(a.refCount(256)).toBe(1);
+    expect(a.release(poisoned)).toBe(true);
+    expect(a.release(poisoned)).toBe(false);
+    expect(a.allocate(['k8s:app=new']).id).toBe(256);
+  });
 });
