@@ -78,9 +78,9 @@ export const endpointCell = module(
         w.registerInitializer(ipcacheTable, 'endpoint-restore'),
       );
       const holdIpam = p.ipam.holdAllocations('endpoint restore');
-      jobs.oneShot('restore-endpoints', async () => {
+      jobs.oneShot('restore-endpoints', async (ctx) => {
         try {
-          await m.restore();
+          await m.restore(ctx.signal);
         } finally {
           holdIpam();
           p.db.update([ipcacheTable], restored);

@@ -34,8 +34,8 @@ export interface EndpointManager {
   setOptions(ref: EndpointRef, options: Readonly<Record<string, string>>): Promise<Endpoint>;
   /** Deletes an endpoint and frees its IPs and identity; returns the number of errors. */
   delete(ref: EndpointRef): Promise<number>;
-  /** Restores persisted endpoints; writes wait until it is done. */
-  restore(): Promise<void>;
+  /** Restores persisted endpoints; writes wait until it is done (or `signal` stops it). */
+  restore(signal?: AbortSignal): Promise<void>;
   /** While restore runs: how far it got (readiness reports it). */
   restoring(): RestoreProgress | undefined;
 }
@@ -148,16 +148,19 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     for (let id = 1; id <= MAX_ID; id++) if (!table.get(r, endpointKey(id))) return id;
     throw new ApiError(409, 'id: all endpoint ids (1-65535) are in use');
   };
-  const publish = (ep: Endpoint): void => {
-    for (const ip of endpointIps(ep)) {
-      p.ipcache.upsert({
-        prefix: ip,
-        identity: ep.identity,
-        source: 'local',
-        ...(ep.k8sNamespace ? { namespace: ep.k8sNamespace } : {}),
-        ...(ep.k8sPodName ? { name: ep.k8sPodName } : {}),
-      });
-    }
+  /** Publishes endpoints' IPs in the ipcache (one transaction). */
+  const publish = (...eps: readonly Endpoint[]): void => {
+    p.ipcache.upsertAll(
+      eps.flatMap((ep) =>
+        endpointIps(ep).map((ip) => ({
+          prefix: ip,
+          identity: ep.identity,
+          source: 'local' as const,
+          ...(ep.k8sNamespace ? { namespace: ep.k8sNamespace } : {}),
+          ...(ep.k8sPodName ? { name: ep.k8sPodName } : {}),
+        })),
+      ),
+    );
   };
   const identityOf = (ep: Endpoint): Identity | undefined => p.ids.get(ep.identity);
 
@@ -501,15 +504,16 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       p.logger.info({ endpoint: ep.id, owner: owner(ep) }, 'endpoint deleted');
       return errors;
     },
-    async restore() {
+    async restore(signal) {
       try {
         await restoreEndpoints({
           ...p,
+          ...(signal ? { signal } : {}),
           commit: (eps) => {
             db.update([table], (w) => {
               for (const ep of eps) w.insert(table, ep);
             });
-            for (const ep of eps) publish(ep);
+            publish(...eps);
           },
           progress: (pr) => {
             progress = pr;

@@ -12,7 +12,7 @@ import {
   type PersistedEndpoint,
 } from './model.js';
 import type { EndpointStore } from './store.js';
-import { checkPoolAddress, unusableInterface, type LinkLookup } from './validate.js';
+import { unusableInterface, type LinkLookup } from './validate.js';
 
 /** How far a restore got. */
 export interface RestoreProgress {
@@ -30,6 +30,8 @@ export interface RestoreParams {
   readonly lookupLink: LinkLookup;
   /** Inserts restored endpoints into the table and publishes their IPs. */
   commit(eps: readonly Endpoint[]): void;
+  /** Stops restoring between batches (the agent is stopping). */
+  readonly signal?: AbortSignal;
   progress(p: RestoreProgress): void;
 }
 
@@ -75,7 +77,6 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     const done: string[] = [];
     try {
       for (const ip of endpointIps(ep)) {
-        checkPoolAddress(p.ipam, ip, ip.includes(':') ? 'ipv6' : 'ipv4');
         p.ipam.restore(ip, owner(ep));
         done.push(ip);
       }
@@ -112,13 +113,8 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
       'restoring',
       `restored after agent restart (identity ${identity})`,
     );
-    if (identity !== saved.identity || ifIndex !== saved.ifIndex) {
-      try {
-        p.store.save(ep);
-      } catch (e) {
-        p.logger.error({ endpoint: ep.id, err: e }, 'restore: updated state could not be saved');
-      }
-    }
+    // The saved identity is only a hint for the next restore: a new one is saved with the
+    // endpoint's next change, not here (an fsync per endpoint would slow restore a hundredfold).
     for (const ip of endpointIps(ep)) byIp.set(ip, ep.id);
     if (ep.cniAttachmentId) byAttachment.set(ep.cniAttachmentId, ep.id);
     if (ep.ifName) byInterface.set(ep.ifName, ep.id);
@@ -140,10 +136,11 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     }
   };
 
-  for (let i = 0; i < names.length; i += BATCH) {
+  for (let i = 0; i < names.length && p.signal?.aborted !== true; i += BATCH) {
     const batch: Endpoint[] = [];
-    for (const name of names.slice(i, i + BATCH)) {
-      const read = p.store.read(name);
+    for (const entry of names.slice(i, i + BATCH)) {
+      const { name } = entry;
+      const read = p.store.read(entry);
       const out: Outcome = read.ok ? restoreOne(read.endpoint) : { kind: 'bad', why: read.why };
       if (out.kind === 'restored') {
         batch.push(out.ep);

@@ -1,9 +1,9 @@
 import {
   closeSync,
+  type Dirent,
   existsSync,
   constants,
   fstatSync,
-  lstatSync,
   openSync,
   readdirSync,
   readSync,
@@ -94,6 +94,12 @@ const STATE_SCHEMA = {
 };
 const checkState = schemaValidator(STATE_SCHEMA);
 
+/** An entry of the endpoints directory: its name (an id) and what it is. */
+export interface StateEntry {
+  readonly name: string;
+  readonly kind: 'directory' | 'symlink' | 'other';
+}
+
 /** The outcome of reading one endpoint directory. */
 export type StateRead =
   | { readonly ok: true; readonly endpoint: PersistedEndpoint }
@@ -138,38 +144,42 @@ export class EndpointStore {
   }
 
   /**
-   * The endpoint directories to restore, by id. Leftover build directories (`<id>_next`,
-   * `<id>_next_fail`) are removed; anything else that is not an id is left alone.
+   * The endpoint directories to restore, by id, with what each entry is (one readdir for all).
+   * Leftover build directories (`<id>_next`, `<id>_next_fail`) are removed; anything else that
+   * is not an id is left alone.
    */
-  list(): string[] {
-    let names: string[];
+  list(): StateEntry[] {
+    let entries: Dirent[];
     try {
-      names = readdirSync(this.dir);
+      entries = readdirSync(this.dir, { withFileTypes: true });
     } catch {
       return [];
     }
-    for (const n of names) {
-      if (/^\d+_next(_fail)?$/.test(n)) removeDurable(join(this.dir, n));
+    const out: StateEntry[] = [];
+    for (const e of entries) {
+      if (/^\d+_next(_fail)?$/.test(e.name)) removeDurable(join(this.dir, e.name));
+      else if (/^\d+$/.test(e.name)) {
+        out.push({
+          name: e.name,
+          kind: e.isDirectory() ? 'directory' : e.isSymbolicLink() ? 'symlink' : 'other',
+        });
+      }
     }
-    return names.filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+    return out.sort((a, b) => Number(a.name) - Number(b.name));
   }
 
   /** Reads and validates one endpoint directory (never following symlinks). */
-  read(name: string): StateRead {
-    const d = join(this.dir, name);
+  read(entry: StateEntry): StateRead {
+    if (entry.kind !== 'directory') {
+      return { ok: false, why: entry.kind === 'symlink' ? 'is a symlink' : 'is not a directory' };
+    }
     try {
-      const st = lstatSync(d);
-      if (!st.isDirectory()) {
-        return { ok: false, why: st.isSymbolicLink() ? 'is a symlink' : 'is not a directory' };
-      }
-      for (const f of readdirSync(d)) {
-        // A temporary file of a write that never finished: the state file is the old one.
-        if (f.startsWith(`.${STATE_FILE}.tmp-`)) removeDurable(join(d, f));
-      }
-      const doc = parse(readNoFollow(join(d, STATE_FILE)));
+      const doc = parse(readNoFollow(join(this.dir, entry.name, STATE_FILE)));
       checkState(doc, 'state');
       const ep = (doc as { endpoint: PersistedEndpoint }).endpoint;
-      if (String(ep.id) !== name) return { ok: false, why: `holds endpoint ${ep.id}, not ${name}` };
+      if (String(ep.id) !== entry.name) {
+        return { ok: false, why: `holds endpoint ${ep.id}, not ${entry.name}` };
+      }
       if (ep.ipv4 === '' && ep.ipv6 === '') return { ok: false, why: 'has no IP address' };
       return { ok: true, endpoint: pick(ep) };
     } catch (e) {

@@ -12,7 +12,7 @@ export const ipamCell = module(
   'Pod IP addresses from the node pod CIDRs',
   // --ipam, --enable-ipv4/6, --ipv4-range, --ipv6-range, --ipam-expiration
   config(IpamConfig, ipamFlags),
-  // The allocator: next/specific/release/confirm/restore, expiring unconfirmed IPs.
+  // The allocator: next/specific/release, endpoint claims, restore, expiring unclaimed IPs.
   provide(Ipam, { config: IpamConfig, health: Health, logger: Logger }, newIpam),
   invoke('routes', { routes: ApiRoutes, ipam: Ipam }, ({ routes, ipam }) => {
     routes.handle(

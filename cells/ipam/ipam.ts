@@ -143,8 +143,7 @@ export function newIpam(p: IpamParams): Ipam {
       const pl = poolOf(ip);
       const prev = pl.get(ip);
       if (!prev) {
-        pl.allocate(ip, owner);
-        pl.replace({ ip, owner, inUse: true });
+        pl.allocate(ip, owner, true);
         report();
         return () => {
           if (pl.get(ip)?.owner === owner) pl.release(ip);
@@ -175,12 +174,9 @@ export function newIpam(p: IpamParams): Ipam {
       return true;
     },
     restore(ip, owner) {
-      const pl = poolOf(ip);
-      const a = pl.allocate(ip, owner);
-      const held = { ...a, inUse: true };
-      pl.replace(held);
+      const a = poolOf(ip).allocate(ip, owner, true);
       report();
-      return held;
+      return a;
     },
     holdAllocations: (reason) => gate.hold(reason),
     get: (ip) => {

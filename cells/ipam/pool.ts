@@ -107,8 +107,8 @@ export class IpPool {
     throw new IpamError('exhausted', `pool ${this.cidr} is exhausted`);
   }
 
-  /** Hands out a given address. */
-  allocate(ip: string, owner: string, expirationUuid?: string): Allocation {
+  /** Hands out a given address (to an endpoint when `inUse`). */
+  allocate(ip: string, owner: string, inUse = false): Allocation {
     const i = this.offsetOf(ip);
     if (i === undefined)
       throw new IpamError('out-of-range', `${ip} is not in the pool ${this.cidr}`);
@@ -122,7 +122,7 @@ export class IpPool {
       }
       throw new IpamError('in-use', `${ip} is already allocated to ${by.owner || '(no owner)'}`);
     }
-    return this.take(i, owner, expirationUuid);
+    return this.take(i, owner, undefined, inUse);
   }
 
   /** Replaces the allocation of an allocated address (a claim by an endpoint, or its undo). */
@@ -143,21 +143,12 @@ export class IpPool {
     return true;
   }
 
-  /** Marks an allocation as confirmed (no longer expiring); returns it, updated. */
-  confirm(ip: string): Allocation | undefined {
-    const i = this.offsetOf(ip);
-    const a = i === undefined ? undefined : this.owners.get(i);
-    if (i === undefined || !a) return undefined;
-    const { expirationUuid: _expired, ...confirmed } = a;
-    this.owners.set(i, confirmed);
-    return confirmed;
-  }
-
-  private take(i: number, owner: string, expirationUuid?: string): Allocation {
+  private take(i: number, owner: string, expirationUuid?: string, inUse = false): Allocation {
     const a: Allocation = {
       ip: this.ipAt(i),
       owner,
       ...(expirationUuid ? { expirationUuid } : {}),
+      ...(inUse ? { inUse } : {}),
     };
     this.used[i] = 1;
     this.owners.set(i, a);

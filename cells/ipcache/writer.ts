@@ -18,6 +18,8 @@ export interface IpcacheUpsert {
 /** How data sources (endpoints now, Kubernetes and the kvstore later) change the ipcache. */
 export interface IpcacheWriter {
   upsert(e: IpcacheUpsert): void;
+  /** Upserts many in one transaction (restore publishes thousands at once). */
+  upsertAll(es: readonly IpcacheUpsert[]): void;
   delete(prefix: string): boolean;
 }
 
@@ -31,10 +33,10 @@ export function newIpcacheWriter(db: DB, table: Table<IpcacheEntry>): IpcacheWri
     if (!k) throw new ApiError(400, `'${prefix}' is not an IP or CIDR`);
     return k;
   };
-  return {
-    upsert(e) {
-      const prefix = key(e.prefix);
-      db.update([table], (w) => {
+  const upsertAll = (es: readonly IpcacheUpsert[]): void => {
+    const rows = es.map((e) => ({ e, prefix: key(e.prefix) }));
+    db.update([table], (w) => {
+      for (const { e, prefix } of rows) {
         const old = table.get(w, prefix);
         const next: IpcacheEntry = {
           prefix,
@@ -46,20 +48,23 @@ export function newIpcacheWriter(db: DB, table: Table<IpcacheEntry>): IpcacheWri
           ...(e.name !== undefined ? { name: e.name } : {}),
           status: statusPending(),
         };
-        if (
+        const unchanged =
           old &&
           old.identity === next.identity &&
           old.hostIP === next.hostIP &&
           old.source === next.source &&
           old.namespace === next.namespace &&
           old.name === next.name &&
-          old.status.kind === 'done'
-        ) {
-          return; // unchanged: nothing to reconcile
-        }
-        w.insert(table, next);
-      });
+          old.status.kind === 'done';
+        if (!unchanged) w.insert(table, next); // unchanged: nothing to reconcile
+      }
+    });
+  };
+  return {
+    upsert(e) {
+      upsertAll([e]);
     },
+    upsertAll,
     delete(prefix) {
       const k = key(prefix);
       return db.update([table], (w) => w.deleteKey(table, k) !== undefined);

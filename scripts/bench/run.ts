@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchMaps } from './maps.js';
 import { benchPods } from './pods.js';
+import { benchRestore } from './restore.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT = join(ROOT, 'dist', 'cellium-agent.mjs');
@@ -134,6 +135,10 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of benchMaps(n)) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(`\nRestore: the built agent starts on persisted endpoints (in-memory maps)\n`);
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchRestore()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   console.log(`\nPods: the agent in a node network namespace, cellium-cni as a runtime runs it\n`);
   console.log(`| measure | result | goal |\n|---|---|---|`);
