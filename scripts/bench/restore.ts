@@ -2,11 +2,12 @@
 // soon /v1/healthz answers after the socket appears, how slow it gets while restore runs, and
 // how long until every endpoint is back. `tsx scripts/bench/restore.ts` runs it on its own.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { persisted, writeStateFile } from '../../cells/endpoint/state-files.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,36 +31,6 @@ function healthz(agent: Agent, socketPath: string): Promise<string | undefined> 
   });
 }
 
-/** One endpoint's state file, as the agent writes it (IPs from 10.9.0.0/16). */
-function stateFile(id: number): string {
-  return JSON.stringify({
-    format: 1,
-    endpoint: {
-      id,
-      containerId: `bench-${id}`,
-      containerName: '',
-      containerInterfaceName: 'eth0',
-      dockerEndpointId: '',
-      cniAttachmentId: `bench-${id}:eth0`,
-      k8sNamespace: 'bench',
-      k8sPodName: `pod${id}`,
-      k8sUid: '',
-      ifName: '',
-      ifIndex: 0,
-      mac: '02:00:00:00:00:01',
-      hostMac: '02:00:00:00:00:ff',
-      ipv4: `10.9.${(id + 1) >> 8}.${(id + 1) & 255}`,
-      ipv6: '',
-      labels: [`k8s:app=app${id % 50}`],
-      userLabels: [],
-      identity: 256 + (id % 50),
-      options: {},
-      externalIpam: false,
-      createdAt: '2026-11-23T00:00:00.000Z',
-    },
-  });
-}
-
 /** Rows of the restore benchmark for `n` persisted endpoints. */
 export async function benchRestore(
   n = 32_768,
@@ -67,8 +38,10 @@ export async function benchRestore(
   const dir = mkdtempSync(join(tmpdir(), 'cellium-bench-restore-'));
   const eps = join(dir, 'state', 'endpoints');
   for (let id = 1; id <= n; id++) {
-    mkdirSync(join(eps, String(id)), { recursive: true });
-    writeFileSync(join(eps, String(id), 'ep_state.json'), stateFile(id));
+    writeStateFile(eps, String(id), {
+      format: 1,
+      endpoint: persisted(id, { labels: [`k8s:app=app${id % 50}`], identity: 256 + (id % 50) }),
+    });
   }
   const socket = join(dir, 'api.sock');
   const t0 = performance.now();
