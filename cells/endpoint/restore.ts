@@ -11,7 +11,7 @@ import {
   type Endpoint,
   type PersistedEndpoint,
 } from './model.js';
-import type { EndpointStore } from './store.js';
+import type { EndpointStore, StateEntry } from './store.js';
 import { unusableInterface, type LinkLookup } from './validate.js';
 
 /** How far a restore got. */
@@ -35,8 +35,8 @@ export interface RestoreParams {
   progress(p: RestoreProgress): void;
 }
 
-/** Endpoints restored per batch; the event loop (and so the API) gets a turn between batches. */
-const BATCH = 256;
+/** How long restore works before it lets the event loop (and so the API) have a turn. */
+const SLICE_MS = 10;
 
 type Outcome =
   | { readonly kind: 'restored'; readonly ep: Endpoint }
@@ -136,9 +136,12 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     }
   };
 
-  for (let i = 0; i < names.length && p.signal?.aborted !== true; i += BATCH) {
+  let i = 0;
+  while (i < names.length && p.signal?.aborted !== true) {
     const batch: Endpoint[] = [];
-    for (const entry of names.slice(i, i + BATCH)) {
+    const slice = performance.now() + SLICE_MS;
+    for (; i < names.length && performance.now() < slice; i++) {
+      const entry = names[i] as StateEntry;
       const { name } = entry;
       const read = p.store.read(entry);
       const out: Outcome = read.ok ? restoreOne(read.endpoint) : { kind: 'bad', why: read.why };
@@ -163,8 +166,8 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     }
     p.commit(batch);
     restored += batch.length;
-    p.progress({ done: Math.min(i + BATCH, names.length), total: names.length });
-    if (i + BATCH < names.length) await setImmediate();
+    p.progress({ done: i, total: names.length });
+    if (i < names.length) await setImmediate();
   }
   p.logger.info({ restored, removed, quarantined: quarantined.length }, 'endpoints restored');
   const health = p.health.scope('restore');

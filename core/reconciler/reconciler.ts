@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { filter, type Subscription } from 'rxjs';
 import { backoffDelay, DEFAULT_BACKOFF, type Backoff } from '../hive/backoff.js';
 import { Trigger } from '../hive/trigger.js';
@@ -202,7 +203,9 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     try {
       while (!ctx.signal.aborted) {
         const more = await round(ctx, it);
-        if (!more) await trigger.wait(nextDue(), ctx.signal);
+        // A backlog is worked off round by round, letting the event loop (the API) in between.
+        if (more) await setImmediate();
+        else await trigger.wait(nextDue(), ctx.signal);
       }
     } finally {
       sub.unsubscribe();

@@ -127,13 +127,14 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
   return { proc, socket, logs: () => logs, exited, kill };
 }
 
-/** Waits until the agent at `socket` has restored its state (its /healthz no longer says "not ready"). */
+/** Waits until the agent at `socket` has started and restored its state (per its /healthz). */
 export async function restored(socket: string): Promise<void> {
   const api = new ApiClient(socket);
   try {
     for (;;) {
       const s = await api.request<{ cilium: { msg?: string } }>('GET', '/healthz');
-      if (!(s.cilium.msg ?? '').startsWith('not ready')) return;
+      const msg = s.cilium.msg ?? '';
+      if (!msg.startsWith('starting') && !msg.startsWith('not ready')) return;
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
