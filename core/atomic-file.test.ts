@@ -41,6 +41,11 @@ describe('writeFileAtomic', () => {
     })();
     expect(err).toBeInstanceOf(StateWriteError);
     expect((err as StateWriteError).code).toBe('ENOENT');
+    // Existing ancestors may be symlinks (as /var/run → /run), the directory itself not.
+    mkdirSync(join(d, 'real'));
+    symlinkSync(join(d, 'real'), join(d, 'run'));
+    mkdirDurable(join(d, 'run', 'cellium', 'state'));
+    expect(readdirSync(join(d, 'real', 'cellium'))).toEqual(['state']);
     symlinkSync('/etc', join(d, 'evil'));
     expect(() => {
       mkdirDurable(join(d, 'evil'));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -22,6 +23,8 @@ export class StateWriteError extends Error {
     readonly path: string,
     readonly op: string,
     cause: unknown,
+    /** Set when the new file is already in place (only syncing its directory failed). */
+    readonly renamed = false,
   ) {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
     super(`cannot ${op} ${path}: ${code}${detail(cause)}`, { cause });
@@ -47,7 +50,7 @@ function step<T>(path: string, op: string, fn: () => T): T {
 /** fsyncs a directory so entries created, renamed or removed in it are durable. */
 export function fsyncDir(dir: string): void {
   const fd = step(dir, 'open directory', () =>
-    openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW),
+    openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY),
   );
   try {
     step(dir, 'fsync directory', () => {
@@ -98,7 +101,12 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
       renameSync(tmp, path);
     });
     renamed = true;
-    fsyncDir(dir);
+    try {
+      fsyncDir(dir);
+    } catch (e) {
+      const w = e as StateWriteError;
+      throw new StateWriteError(w.path, w.op, w.cause, true);
+    }
   } finally {
     if (!renamed) {
       try {
@@ -110,19 +118,20 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
   }
 }
 
-/** Creates a directory (and missing parents) durably; refuses an existing symlink in its place. */
+/**
+ * Creates a directory (and missing parents, as `mkdir -p`) durably: each new entry's parent is
+ * fsynced. Existing ancestors may be symlinks (`/var/run` → `/run`); the directory itself may
+ * not be one.
+ */
 export function mkdirDurable(dir: string, mode = 0o700): void {
   const st = lstatOrUndefined(dir);
   if (st?.isDirectory()) return;
   if (st) {
-    throw new StateWriteError(
-      dir,
-      'create directory',
-      Object.assign(new Error(), { code: st.isSymbolicLink() ? 'ELOOP' : 'ENOTDIR' }),
-    );
+    const code = st.isSymbolicLink() ? 'ELOOP' : 'ENOTDIR';
+    throw new StateWriteError(dir, 'create directory', Object.assign(new Error(), { code }));
   }
   const parent = dirname(dir);
-  if (parent !== dir) mkdirDurable(parent, mode);
+  if (parent !== dir && !existsSync(parent)) mkdirDurable(parent, mode);
   step(dir, 'create directory', () => {
     mkdirSync(dir, { mode });
   });

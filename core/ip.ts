@@ -11,7 +11,8 @@ export function parseIp(
     const [a = 0, b = 0, c = 0, d = 0] = ip.split('.').map(Number);
     return { family: 'ipv4', value: BigInt(((a << 24) >>> 0) + (b << 16) + (c << 8) + d) };
   }
-  if (!isIPv6(ip)) return undefined;
+  // A zone (`fe80::1%eth0`) names a link, not an address: never a pod's IP.
+  if (!isIPv6(ip) || ip.includes('%')) return undefined;
   let s = ip;
   const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(s)?.[1];
   if (v4tail) {

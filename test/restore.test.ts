@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../core/api/index.js';
 import { persisted, writeFuzzedStates, writeStateFile } from '../cells/endpoint/fixtures.js';
 import { restored, startAgent, tempDir } from './support/procs.js';
+import { eventually } from '../core/testing/test-hive.js';
 
 const args = ['--bpf-backend=memory', '--ipv4-range=10.9.0.0/16'];
 
@@ -91,5 +92,23 @@ describe('restore in the agent process', () => {
       true,
     );
     expect(await endpointIds(agent.socket)).toHaveLength(total);
+  });
+});
+
+describe('one agent per state directory', () => {
+  it('refuses a second agent on the same state, naming the first', async () => {
+    const dir = tempDir();
+    const first = await startAgent({ dir, args });
+    await restored(first.socket);
+    const second = await startAgent({
+      dir: tempDir(),
+      args: [...args, `--state-dir=${join(dir, 'state')}`],
+    });
+    const api = new ApiClient(second.socket);
+    await eventually(async () => {
+      const s = await api.request<{ cilium: { msg: string } }>('GET', '/healthz');
+      return s.cilium.msg.includes(`in use by another agent (pid ${String(first.proc.pid)}`);
+    });
+    api.close();
   });
 });

@@ -101,6 +101,13 @@ async function main(argv: string[]): Promise<number> {
     { version: celliumVersion(), socket: hive.get(ApiConfig).socketPath, pid: process.pid },
     'starting cellium-agent',
   );
+  // Node opens its inspector (code execution for any local user on 127.0.0.1:9229) on SIGUSR1
+  // unless someone listens; SIGHUP would kill the agent without a clean stop.
+  for (const sig of ['SIGUSR1', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      hive.logger.warn({ signal: sig }, `${sig} ignored (SIGTERM stops the agent)`);
+    });
+  }
   try {
     return await hive.run();
   } catch (e) {

@@ -11,7 +11,7 @@ import {
   providePrivate,
   token,
 } from '../../core/hive/index.js';
-import { inspectLink } from '../../core/net/index.js';
+import { inspectLink, listLinks } from '../../core/net/index.js';
 import { registerReconciler } from '../../core/reconciler/index.js';
 import type { Table } from '../../core/statedb/index.js';
 import { ApiRoutes } from '../api/index.js';
@@ -23,18 +23,19 @@ import { DatapathMaps } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
 import { endpointModel } from './api.js';
 import { endpointFlags, EndpointConfig } from './config.js';
-import { endpointOps, objectProblem } from './datapath.js';
+import { endpointOps } from './datapath.js';
 import { EndpointManager, newEndpointManager, withStatus } from './manager.js';
 import type { Endpoint } from './model.js';
 import { registerEndpointRoutes } from './routes.js';
 import { EndpointStore } from './store.js';
 import { newEndpointTable } from './table.js';
-import type { LinkLookup } from './validate.js';
+import { registerRestoreJob } from './restore-job.js';
+import type { HostLinks as HostLinkTable } from './validate.js';
 
 /** The endpoints table (read-only for other cells). */
 export const EndpointTable = token<Table<Endpoint>>('endpoint/EndpointTable');
-/** How endpoints' host interfaces are looked up (rtnetlink; tests may override it). */
-export const HostLinks = token<LinkLookup>('endpoint/HostLinks');
+/** The node's devices, where endpoints' host interfaces are checked (rtnetlink; tests override it). */
+export const HostLinks = token<HostLinkTable>('endpoint/HostLinks');
 const Store = token<EndpointStore>('endpoint/EndpointStore');
 
 /** Endpoints: Cilium's endpoint API, regeneration into the datapath, persistence and restore. */
@@ -44,12 +45,16 @@ export const endpointCell = module(
   // --bpf-lxc-object, --endpoint-sync-timeout
   config(EndpointConfig, endpointFlags),
   provide(EndpointTable, { db: StateDB }, ({ db }) => newEndpointTable(db)),
-  provide(HostLinks, {}, () => inspectLink),
-  providePrivate(
-    Store,
-    { daemon: DaemonConfig },
-    ({ daemon }) => new EndpointStore(join(daemon.stateDir, 'endpoints')),
-  ),
+  provide(HostLinks, {}, () => ({
+    get: inspectLink,
+    all: () => new Map(listLinks().map((l) => [l.name, l])),
+  })),
+  // Endpoint state on disk; restore locks it for this agent, stop gives it up.
+  providePrivate(Store, { daemon: DaemonConfig, lifecycle: Lifecycle }, ({ daemon, lifecycle }) => {
+    const store = new EndpointStore(join(daemon.stateDir, 'endpoints'));
+    lifecycle.append({ onStop: () => store.unlock() }, 'state-lock');
+    return store;
+  }),
   // Writes (and IPAM allocations) wait from construction until restore is done: the API can
   // never hand out a persisted endpoint's IP.
   provide(
@@ -64,28 +69,13 @@ export const endpointCell = module(
       health: Health,
       logger: Logger,
       cfg: EndpointConfig,
-      lookupLink: HostLinks,
+      links: HostLinks,
       ipcacheTable: IpcacheTable,
       jobs: Jobs,
     },
     ({ cfg, ipcacheTable, jobs, ...p }) => {
-      const m = newEndpointManager({
-        ...p,
-        syncTimeoutMs: cfg.endpointSyncTimeout,
-      });
-      // The ipcache must not prune what restored endpoints are about to publish again.
-      const restored = p.db.update([ipcacheTable], (w) =>
-        w.registerInitializer(ipcacheTable, 'endpoint-restore'),
-      );
-      const holdIpam = p.ipam.holdAllocations('endpoint restore');
-      jobs.oneShot('restore-endpoints', async (ctx) => {
-        try {
-          await m.restore(ctx.signal);
-        } finally {
-          holdIpam();
-          p.db.update([ipcacheTable], restored);
-        }
-      });
+      const m = newEndpointManager({ ...p, syncTimeoutMs: cfg.endpointSyncTimeout });
+      registerRestoreJob({ ...p, m, endpoints: p.table, ipcache: ipcacheTable, jobs });
       return m;
     },
   ),
@@ -102,25 +92,17 @@ export const endpointCell = module(
       health: Health,
     },
     ({ db, table, maps, jobs, cfg, lifecycle, health }) => {
-      const datapath = health.scope('bpf-lxc');
-      const ops = endpointOps(maps, cfg.bpfLxcObject, (why) => {
-        datapath.degraded(why);
+      const ops = endpointOps(maps, cfg.bpfLxcObject, health.scope('bpf-lxc'));
+      // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
+      jobs.oneShot('load-bpf-lxc', () => {
+        try {
+          ops.check();
+        } catch {
+          // reported in health by check()
+        }
+        return Promise.resolve();
       });
-      lifecycle.append(
-        {
-          onStart: () => {
-            const problem = objectProblem(maps.backend, cfg.bpfLxcObject);
-            if (problem)
-              datapath.degraded(`${problem}: endpoints with an interface cannot be ready`);
-            else if (maps.backend === 'kernel') datapath.ok(`bpf_lxc object ${cfg.bpfLxcObject}`);
-            else datapath.ok('in-memory maps: no programs are attached');
-          },
-          onStop: () => {
-            ops.close();
-          },
-        },
-        'bpf-lxc',
-      );
+      lifecycle.append({ onStop: () => ops.close() }, 'bpf-lxc');
       registerReconciler({
         db,
         table,
@@ -146,7 +128,11 @@ export const endpointCell = module(
           void (d['endpoint-list'] = m.list().map((ep) => endpointModel(ep, ids, ipam))),
         notReady: () => {
           const r = m.restoring();
-          return r ? `restoring endpoints (${r.done} of ${r.total})` : undefined;
+          if (!r) return undefined;
+          if (r.failed !== undefined) {
+            return `endpoint restore failed, endpoint and IPAM writes are refused until a restart: ${r.failed}`;
+          }
+          return `restoring endpoints (${r.done} of ${r.total})`;
         },
       }),
   ),

@@ -8,6 +8,7 @@ import {
   tcQuery,
   type BpfObject,
 } from '../../core/bpf/index.js';
+import type { Health } from '../../core/hive/index.js';
 import { PermanentError, type Operations } from '../../core/reconciler/index.js';
 import { endpointKeyOf, type DatapathMaps, type EndpointInfo } from '../maps/index.js';
 import { endpointIps, type Endpoint } from './model.js';
@@ -43,20 +44,27 @@ function permanentIfFull(e: unknown): unknown {
 export function endpointOps(
   maps: DatapathMaps,
   objectPath: string,
-  onObjectError: (why: string) => void,
-): Operations<Endpoint> & { close(): void } {
+  health: Health,
+): Operations<Endpoint> & { check(): void; close(): void } {
   let obj: BpfObject | undefined;
   const realized = new Map<number, Realized>();
 
+  /** Loads the object once (reporting in health whether it can be used) and finds its programs. */
   const programs = (): { from: number; to: number } => {
     const problem = objectProblem(maps.backend, objectPath);
-    if (problem) throw new PermanentError(problem);
+    if (problem) {
+      health.degraded(`${problem}: endpoints with an interface cannot be ready`);
+      throw new PermanentError(problem);
+    }
     try {
-      obj ??= loadObject(objectPath, [maps.lxc.raw, maps.ipcache.raw, maps.metrics.raw]);
+      if (!obj) {
+        obj = loadObject(objectPath, [maps.lxc.raw, maps.ipcache.raw, maps.metrics.raw]);
+        health.ok(`bpf_lxc object ${objectPath} loaded`);
+      }
       return { from: obj.program('cil_from_container'), to: obj.program('cil_to_container') };
     } catch (e) {
       const why = `the bpf_lxc object ${objectPath} (--bpf-lxc-object) cannot be loaded: ${e instanceof Error ? e.message : String(e)}`;
-      onObjectError(why);
+      health.degraded(`${why}: endpoints with an interface cannot be ready`);
       throw new PermanentError(why);
     }
   };
@@ -106,6 +114,12 @@ export function endpointOps(
         if (idx === 0) {
           throw new PermanentError(`interface ${ep.ifName} of endpoint ${ep.id} does not exist`);
         }
+        // Another device under the same name (the endpoint's was renamed): not the pod's veth.
+        if (ep.ifIndex !== 0 && idx !== ep.ifIndex) {
+          throw new PermanentError(
+            `interface ${ep.ifName} of endpoint ${ep.id} is now device ${idx}, not ${ep.ifIndex}`,
+          );
+        }
         // Replacing is atomic: an attached program keeps forwarding until the new one is in.
         const fresh = before?.ifName !== ep.ifName;
         for (const [dir, fd] of [
@@ -129,6 +143,10 @@ export function endpointOps(
       for (const ep of desired) for (const ip of endpointIps(ep)) want.add(ip);
       const stale = [...maps.lxc.keys()].filter((k) => !want.has(k.ip));
       for (const k of stale) maps.lxc.delete(k);
+    },
+    check: () => {
+      if (maps.backend !== 'kernel') health.ok('in-memory maps: no programs are attached');
+      else programs();
     },
     close: () => {
       obj?.close();

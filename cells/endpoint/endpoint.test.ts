@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { StateWriteError } from '../../core/atomic-file.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, endpointKeyOf, ipcacheKeyOf } from '../maps/index.js';
 import { call, epHive, request } from './fixtures.js';
 import { EndpointManager } from './index.js';
+import { fakeVeth } from './links.memory.js';
+import { EndpointStore } from './store.js';
 
 beforeAll(() => {
   process.env.CELLIUM_VALIDATE_RESPONSES = '1';
@@ -258,7 +261,7 @@ describe('endpoint cell: hardening', () => {
       "interface-name: no interface named 'nope0' exists on this node",
     );
     expect((await put({ 'interface-name': 'a/b' })).body).toMatch(
-      /^interface-name: 'a\/b' is not a valid interface name/,
+      /^interface-name: "a\/b" is not a valid interface name/,
     );
     expect(await put({ 'interface-name': 'lxcok', 'interface-index': veth + 1 })).toEqual({
       status: 400,
@@ -297,5 +300,110 @@ describe('endpoint cell: hardening', () => {
       status: 409,
       body: 'interface-name: lxcok is already used by endpoint 1',
     });
+  });
+
+  it('refuses what a restart could not restore, and external IPs that belong to IPAM', async () => {
+    const h = epHive(undefined, { flags: { 'enable-ipv6': true, 'ipv6-range': 'fd00:9::/112' } });
+    await h.requireStart();
+    const long = await call(h, 'PUT', '/endpoint/0', {
+      ...request(1),
+      labels: ['k8s:a=' + 'x'.repeat(2000)],
+    });
+    expect(long.status).toBe(400);
+    expect(long.body).toMatch(
+      /^invalid request: body\.labels\.0 must NOT have more than 1024 characters/,
+    );
+    expect((await call(h, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    expect(
+      await call(h, 'PATCH', '/endpoint/1', { state: 'ready', addressing: { ipv4: '' } }),
+    ).toEqual({ status: 400, body: 'addressing: an endpoint needs an IPv4 or IPv6 address' });
+    const ext = (n: number, addressing: Record<string, string>) =>
+      call(h, 'PUT', '/endpoint/0', {
+        ...request(n),
+        addressing,
+        'datapath-configuration': { 'external-ipam': true },
+      });
+    expect((await ext(2, { ipv4: '10.9.0.50' })).body).toBe(
+      "addressing.ipv4: 10.9.0.50 is in this node's pod CIDR 10.9.0.0/24: it comes from IPAM, not external-ipam",
+    );
+    // Another spelling of the same address is the same address.
+    expect((await ext(3, { ipv6: 'fd00:5::1' })).status).toBe(201);
+    expect(await ext(4, { ipv6: 'fd00:5:0::1' })).toEqual({
+      status: 409,
+      body: 'fd00:5::1 is already used by endpoint 2',
+    });
+  });
+
+  it('keeps a failed synchronous create whose state cannot be removed, with its IPs', async () => {
+    const h = epHive(undefined, {
+      flags: { 'bpf-lxc-map-max': 1, 'endpoint-sync-timeout': '10m' },
+    });
+    await h.requireStart();
+    expect((await call(h, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    const remove = vi.spyOn(EndpointStore.prototype, 'remove').mockImplementation(() => {
+      throw new StateWriteError(
+        '/state/endpoints/2',
+        'remove',
+        Object.assign(new Error(), { code: 'EROFS' }),
+      );
+    });
+    onTestFinished(() => {
+      remove.mockRestore();
+    });
+    expect((await call(h, 'PUT', '/endpoint/0', request(2))).status).toBe(500);
+    // On disk it is still there, so it stays (not ready) and keeps its IP: a restart brings it back.
+    expect(
+      h
+        .get(EndpointManager)
+        .list()
+        .map((e) => e.id),
+    ).toEqual([1, 2]);
+    expect(h.get(Ipam).get('10.9.0.12')).toMatchObject({ owner: 'default/pod2', inUse: true });
+    expect(await call(h, 'DELETE', '/ipam/10.9.0.12')).toMatchObject({ status: 409 });
+  });
+
+  it('refuses labels a client must not set, zoned addresses, and a second name for a device', async () => {
+    const h = epHive();
+    await h.requireStart();
+    const put = (extra: Record<string, unknown>) =>
+      call(h, 'PUT', '/endpoint/0', { ...request(1), ...extra });
+    expect(await put({ labels: ['reserved:host'] })).toEqual({
+      status: 400,
+      body: `labels.0: "reserved:host": reserved labels are the agent's`,
+    });
+    expect(await put({ labels: ['k8s:a=b', ' '] })).toEqual({
+      status: 400,
+      body: 'labels.1: a label cannot be blank',
+    });
+    expect((await put({ addressing: { ipv6: 'fd00::1%eth0' } })).body).toMatch(
+      /^addressing\.ipv6: 'fd00::1%eth0' is not an IPv6 address/,
+    );
+    // Label sets that would share a key if joined with ';' are two identities.
+    expect((await put({ labels: ['k8s:app=web;k8s:role=admin'] })).status).toBe(201);
+    const two = await call(h, 'PUT', '/endpoint/0', {
+      ...request(2),
+      labels: ['k8s:app=web', 'k8s:role=admin'],
+    });
+    const ids = h
+      .get(EndpointManager)
+      .list()
+      .map((e) => e.identity);
+    expect(two.status).toBe(201);
+    expect(new Set(ids).size).toBe(2);
+    // An altname finds the device under its own name: one device, one endpoint.
+    const index = h.links.addVeth('lxcreal');
+    h.links.links.set('podalias', fakeVeth('lxcreal', index));
+    expect(
+      (await call(h, 'PUT', '/endpoint/0', { ...request(3), 'interface-name': 'lxcreal' })).status,
+    ).toBe(201);
+    expect(
+      await call(h, 'PUT', '/endpoint/0', { ...request(4), 'interface-name': 'podalias' }),
+    ).toEqual({
+      status: 409,
+      body: 'interface-name: lxcreal is already used by endpoint 3',
+    });
+    expect(
+      (await call(h, 'PATCH', '/endpoint/1/labels', { user: ['reserved:world'] })).status,
+    ).toBe(400);
   });
 });

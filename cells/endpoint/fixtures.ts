@@ -42,7 +42,7 @@ export function epHive(
       'ipv4-range': '10.9.0.0/24',
       ...opts.flags,
     },
-    overrides: [provide(HostLinks, {}, () => links.lookup)],
+    overrides: [provide(HostLinks, {}, () => links)],
   });
   return Object.assign(h, { dir, links });
 }

@@ -3,4 +3,4 @@ export { EndpointConfig } from './config.js';
 export { parseEndpointRef, type EndpointRef } from './ids.js';
 export { EndpointManager } from './manager.js';
 export type { Endpoint, EndpointState } from './model.js';
-export type { HostLink, LinkLookup } from './validate.js';
+export type { HostLink } from './validate.js';

@@ -1,8 +1,9 @@
-import type { HostLink, LinkLookup } from './validate.js';
+import type { HostLink, HostLinks } from './validate.js';
 
 /** A veth of the fake host: no routable address, as a pod's host-side interface. */
-export function fakeVeth(index: number): HostLink {
+export function fakeVeth(name: string, index: number): HostLink {
   return {
+    name,
     index,
     kind: 'veth',
     loopback: false,
@@ -14,15 +15,22 @@ export function fakeVeth(index: number): HostLink {
  * Host devices for tests without privileges: a table of links by name that tests change
  * (add a pod's veth, make it vanish). Starts with `lo` and a node uplink `eth0`.
  */
-export class MemoryLinks {
+export class MemoryLinks implements HostLinks {
   readonly links = new Map<string, HostLink>([
     [
       'lo',
-      { index: 1, kind: '', loopback: true, addresses: [{ address: '127.0.0.1', scope: 'host' }] },
+      {
+        name: 'lo',
+        index: 1,
+        kind: '',
+        loopback: true,
+        addresses: [{ address: '127.0.0.1', scope: 'host' }],
+      },
     ],
     [
       'eth0',
       {
+        name: 'eth0',
         index: 2,
         kind: '',
         loopback: false,
@@ -31,13 +39,18 @@ export class MemoryLinks {
     ],
   ]);
 
-  /** The lookup the endpoint cell uses. */
-  readonly lookup: LinkLookup = (name) => this.links.get(name);
+  get(name: string): HostLink | undefined {
+    return this.links.get(name);
+  }
+
+  all(): ReadonlyMap<string, HostLink> {
+    return new Map(this.links);
+  }
 
   /** Adds a pod veth named `name`; returns its index. */
   addVeth(name: string): number {
     const index = 100 + this.links.size;
-    this.links.set(name, fakeVeth(index));
+    this.links.set(name, fakeVeth(name, index));
     return index;
   }
 }

@@ -17,10 +17,12 @@ import {
   type Endpoint,
   type PersistedEndpoint,
 } from './model.js';
+import { checkChange, fromRequest } from './request.js';
 import { restoreEndpoints, type RestoreProgress } from './restore.js';
-import type { EndpointStore } from './store.js';
+import { InvalidStateError, type EndpointStore } from './store.js';
+import { waitRealized } from './sync.js';
 import { endpointKey } from './table.js';
-import { checkInterface, checkPoolAddress, checkRequest, type LinkLookup } from './validate.js';
+import { checkLabels, checkPoolAddress, checkRequest, type HostLinks } from './validate.js';
 
 /** Creates, finds, changes and deletes endpoints; restores them at start. */
 export interface EndpointManager {
@@ -34,9 +36,14 @@ export interface EndpointManager {
   setOptions(ref: EndpointRef, options: Readonly<Record<string, string>>): Promise<Endpoint>;
   /** Deletes an endpoint and frees its IPs and identity; returns the number of errors. */
   delete(ref: EndpointRef): Promise<number>;
-  /** Restores persisted endpoints; writes wait until it is done (or `signal` stops it). */
+  /** Deletes every endpoint of a container; returns how many, and the number of errors. */
+  deleteContainer(containerId: string): Promise<{ deleted: number; errors: number }>;
+  /**
+   * Restores persisted endpoints; writes wait until it is done. If it fails (or `signal` stops
+   * it) writes stay refused: nothing may be allocated over a half-restored state.
+   */
   restore(signal?: AbortSignal): Promise<void>;
-  /** While restore runs: how far it got (readiness reports it). */
+  /** While restore runs (or after it failed): how far it got, for readiness. */
   restoring(): RestoreProgress | undefined;
 }
 
@@ -55,22 +62,18 @@ export interface ManagerParams {
   readonly logger: Logger;
   /** How long a synchronous build may take before PUT answers 500. */
   readonly syncTimeoutMs: number;
-  /** Devices of the agent's network namespace, by name. */
-  readonly lookupLink: LinkLookup;
+  /** The devices of the agent's network namespace. */
+  readonly links: HostLinks;
 }
 
 const MAX_ID = 65535;
-const IMMUTABLE = [
-  ['container-id', 'containerId'],
-  ['k8s-namespace', 'k8sNamespace'],
-  ['k8s-pod-name', 'k8sPodName'],
-] as const;
 
 /** The reconciler's status written back: a built endpoint becomes ready, a failed one not-ready. */
 export function withStatus(ep: Endpoint, status: Status): Endpoint {
   const next = { ...ep, status };
   if (status.kind === 'done' && ep.state !== 'ready' && ep.state !== 'disconnecting') {
-    return transition(next, 'ready', 'datapath realized: endpoint map written, bpf_lxc attached');
+    const what = ep.ifName === '' ? 'endpoint map written' : `datapath realized on ${ep.ifName}`;
+    return transition(next, 'ready', `regenerated: ${what}`);
   }
   const failed = `regeneration failed: ${status.error ?? ''}`;
   if (status.kind === 'error' && ep.log.at(-1)?.message !== failed) {
@@ -79,10 +82,11 @@ export function withStatus(ep: Endpoint, status: Status): Endpoint {
   return next;
 }
 
-/** IPAM and identity failures of an endpoint write, as API errors naming the field. */
+/** IPAM, identity and state failures of an endpoint write, as API errors naming the field. */
 function asApiError(e: unknown): unknown {
   if (e instanceof IpamError) return new ApiError(IPAM_STATUS[e.kind], `addressing: ${e.message}`);
   if (e instanceof IdentityError) return new ApiError(500, `labels: ${e.message}`);
+  if (e instanceof InvalidStateError) return new ApiError(400, e.message);
   return e;
 }
 
@@ -99,6 +103,13 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   const persistence = p.health.scope('persistence');
   let progress: RestoreProgress | undefined = { done: 0, total: 0 };
 
+  /** Every write waits here until restore is done (503 with Retry-After past 15 s). */
+  const gated =
+    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      await gate.pass();
+      return fn(...a);
+    };
   const find = (ref: EndpointRef): Endpoint | undefined => {
     const r = txn();
     if (ref.kind === 'cilium-local') return table.get(r, endpointKey(ref.id));
@@ -113,10 +124,8 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   const must = (ref: EndpointRef): Endpoint => {
     const ep = find(ref);
     if (!ep) {
-      throw new ApiError(
-        404,
-        `endpoint ${shown(`${ref.kind}:${'id' in ref ? ref.id : ref.value}`)} not found`,
-      );
+      const id = `${ref.kind}:${'id' in ref ? ref.id : ref.value}`;
+      throw new ApiError(404, `endpoint ${shown(id)} not found`);
     }
     return ep;
   };
@@ -134,13 +143,22 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     persistence.degraded(`endpoint ${id}: ${e.message}`, e);
     throw new ApiError(500, `endpoint ${id}: ${what}, nothing was changed: ${e.message}`);
   };
-  /** Saves an endpoint durably before it is acknowledged. */
-  const persist = (ep: PersistedEndpoint): void => {
+  /** Saves an endpoint durably before it is acknowledged (refusing what restore would not take). */
+  const persist = (ep: PersistedEndpoint, created: boolean): void => {
     try {
       p.store.save(ep);
       persistence.ok('endpoint state is saved');
     } catch (e) {
+      // The new file may be in place although its directory could not be synced: take it back.
+      if (created && e instanceof StateWriteError && e.renamed) forgetQuietly(ep.id);
       stateError(ep.id, 'its state could not be saved', e);
+    }
+  };
+  const forgetQuietly = (id: number): void => {
+    try {
+      p.store.remove(id);
+    } catch (err) {
+      p.logger.error({ endpoint: id, err }, 'endpoint state could not be removed');
     }
   };
   const freeId = (): number => {
@@ -190,14 +208,25 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   };
   /**
    * Claims an endpoint's new IPs from IPAM (refusing reserved or foreign ones) and returns the
-   * undo of each claim; on failure the claims made so far are undone.
+   * undo of each claim; on failure the claims made so far are undone. An address of an enabled
+   * pod CIDR always comes from IPAM, even with `external-ipam`.
    */
   const claim = (ep: Endpoint, ips: readonly string[]): (() => void)[] => {
     const undo: (() => void)[] = [];
-    if (ep.externalIpam) return undo;
     try {
       for (const ip of ips) {
-        checkPoolAddress(p.ipam, ip, `addressing.${parseIp(ip)?.family ?? 'ip'}`);
+        const family = parseIp(ip)?.family ?? 'ip';
+        const pool = family === 'ip' ? undefined : p.ipam.pools.get(family);
+        if (ep.externalIpam) {
+          if (pool?.contains(ip)) {
+            throw new ApiError(
+              400,
+              `addressing.${family}: ${ip} is in this node's pod CIDR ${pool.cidr}: it comes from IPAM, not external-ipam`,
+            );
+          }
+          continue;
+        }
+        checkPoolAddress(p.ipam, ip, `addressing.${family}`);
         undo.push(p.ipam.claim(ip, owner(ep)));
       }
     } catch (e) {
@@ -244,266 +273,204 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     return errors;
   };
 
-  /** Waits until the datapath of `id` is realized (sync-build-endpoint), woken by commits. */
-  const realized = (id: number): Promise<Endpoint> =>
-    new Promise((resolve, reject) => {
-      const settled = (): boolean => {
-        const ep = table.get(txn(), endpointKey(id));
-        if (!ep) reject(new ApiError(500, `endpoint ${id} was deleted while it was being built`));
-        else if (ep.status.kind === 'done') resolve(ep);
-        else if (ep.status.kind === 'error' && ep.status.permanent) {
-          reject(new ApiError(500, `endpoint ${id} could not be built: ${ep.status.error ?? ''}`));
-        } else return false;
-        return true;
-      };
-      if (settled()) return;
-      const sub = db.commits$.subscribe((names) => {
-        if (names.has(table.name) && settled()) finish();
-      });
-      const timer = setTimeout(() => {
-        const why = table.get(txn(), endpointKey(id))?.status.error ?? 'still pending';
-        reject(new ApiError(500, `endpoint ${id} was not built in time: ${why}`));
-        finish();
-      }, p.syncTimeoutMs);
-      const finish = (): void => {
-        sub.unsubscribe();
-        clearTimeout(timer);
-      };
-    });
-
-  const fromRequest = (
-    id: number,
-    req: Model<'EndpointChangeRequest'>,
-    base?: Endpoint,
-  ): Endpoint => {
-    const ifName = req['interface-name'] ?? base?.ifName ?? '';
-    const index = req['interface-index'];
-    let ifIndex = index ?? base?.ifIndex ?? 0;
-    if (ifName === '') {
-      if (index !== undefined && index !== 0) {
-        throw new ApiError(400, `interface-index: ${index} is given without an interface-name`);
-      }
-      ifIndex = 0;
-    } else if (ifName !== base?.ifName || (index !== undefined && index !== base.ifIndex)) {
-      ifIndex = checkInterface(p.lookupLink, ifName, index).ifIndex;
+  /**
+   * A synchronous create failed: back to what the client is told (no endpoint, its IPs as the
+   * client allocated them). Only once its state is gone from disk: otherwise the endpoint stays
+   * (not ready) with its IPs, as a restart would bring it back.
+   */
+  const rollBack = (id: number, claimed: readonly string[], claims: (() => void)[]): void => {
+    const cur = table.get(txn(), endpointKey(id));
+    if (!cur) return; // deleted meanwhile: that delete freed everything
+    try {
+      p.store.remove(id);
+    } catch (err) {
+      p.logger.error({ endpoint: id, err }, 'failed create: state could not be removed; kept');
+      persistence.degraded(`endpoint ${id}: its state could not be removed`, err);
+      return;
     }
-    return {
-      id,
-      containerId: req['container-id'] ?? base?.containerId ?? '',
-      containerName: req['container-name'] ?? base?.containerName ?? '',
-      containerInterfaceName: req['container-interface-name'] ?? base?.containerInterfaceName ?? '',
-      dockerEndpointId: req['docker-endpoint-id'] ?? base?.dockerEndpointId ?? '',
-      cniAttachmentId:
-        base?.cniAttachmentId ??
-        (req['container-id']
-          ? `${req['container-id']}:${req['container-interface-name'] ?? 'eth0'}`
-          : ''),
-      k8sNamespace: req['k8s-namespace'] ?? base?.k8sNamespace ?? '',
-      k8sPodName: req['k8s-pod-name'] ?? base?.k8sPodName ?? '',
-      k8sUid: req['k8s-uid'] ?? base?.k8sUid ?? '',
-      ifName,
-      ifIndex,
-      mac: req.mac ?? base?.mac ?? '',
-      hostMac: req['host-mac'] ?? base?.hostMac ?? '',
-      ipv4: req.addressing?.ipv4 ?? base?.ipv4 ?? '',
-      ipv6: req.addressing?.ipv6 ?? base?.ipv6 ?? '',
-      labels: req.labels ?? base?.labels ?? [],
-      userLabels: base?.userLabels ?? [],
-      identity: base?.identity ?? 0,
-      state: base?.state ?? 'waiting-for-identity',
-      options: base?.options ?? ENDPOINT_OPTIONS,
-      externalIpam: req['datapath-configuration']?.['external-ipam'] ?? base?.externalIpam ?? false,
-      log: base?.log ?? [],
-      createdAt: base?.createdAt ?? new Date().toISOString(),
-      status: statusPending(),
-    };
+    const same = endpointIps(cur).join() === claimed.join();
+    remove(cur, (ip) => (same ? undefined : p.ipam.unclaim(ip, owner(cur))));
+    if (same) undoAll(claims); // the claims' undo restores the client's allocations
+    p.logger.warn({ endpoint: id }, 'endpoint creation failed: rolled back');
+  };
+
+  const create = async (
+    ref: EndpointRef,
+    req: Model<'EndpointChangeRequest'>,
+  ): Promise<Endpoint> => {
+    checkRequest(req, true);
+    if (ref.kind !== 'cilium-local') {
+      throw new ApiError(
+        400,
+        'id: endpoints are created by numeric id (cilium-local:0 lets the agent choose)',
+      );
+    }
+    if (ref.id !== 0 && req.id !== undefined && req.id !== 0 && req.id !== ref.id) {
+      throw new ApiError(400, `id: the body's id ${req.id} is not the path's ${ref.id}`);
+    }
+    const reqId = ref.id !== 0 ? ref.id : (req.id ?? 0);
+    if (reqId !== 0 && table.get(txn(), endpointKey(reqId))) {
+      throw new ApiError(409, `endpoint ${reqId} already exists`);
+    }
+    let ep = fromRequest(p.links, reqId, req);
+    checkConflicts(ep);
+    ep = transition(
+      { ...ep, id: reqId !== 0 ? reqId : freeId() },
+      'waiting-for-identity',
+      'endpoint created',
+    );
+    const undo: (() => void)[] = [];
+    let claims: (() => void)[] = [];
+    ep = guarded(undo, () => {
+      claims = claim(ep, endpointIps(ep));
+      undo.push(() => undoAll(claims));
+      const next = transition(
+        assignIdentity(ep, undo),
+        'regenerating',
+        'regenerating: writing the endpoint map and attaching bpf_lxc',
+      );
+      persist(next, true);
+      return next;
+    });
+    commit(ep);
+    publish(ep);
+    report();
+    p.logger.info(
+      { endpoint: ep.id, owner: owner(ep), ipv4: ep.ipv4, ipv6: ep.ipv6, identity: ep.identity },
+      'endpoint created',
+    );
+    if (!req['sync-build-endpoint']) return ep;
+    try {
+      return await waitRealized(db, table, ep.id, p.syncTimeoutMs);
+    } catch (e) {
+      rollBack(ep.id, endpointIps(ep), claims);
+      throw e;
+    }
+  };
+
+  const update = (ref: EndpointRef, req: Model<'EndpointChangeRequest'>): Promise<Endpoint> => {
+    checkRequest(req, false);
+    const old = must(ref);
+    checkChange(old, req);
+    let ep = fromRequest(p.links, old.id, req, old);
+    if (endpointIps(ep).length === 0) {
+      throw new ApiError(400, 'addressing: an endpoint needs an IPv4 or IPv6 address');
+    }
+    checkConflicts(ep);
+    const before = endpointIps(old);
+    const after = endpointIps(ep);
+    const undo: (() => void)[] = [];
+    const relabel = securityLabels(ep).join() !== securityLabels(old).join();
+    ep = guarded(undo, () => {
+      const claims = claim(
+        ep,
+        after.filter((ip) => !before.includes(ip)),
+      );
+      undo.push(() => undoAll(claims));
+      const next = transition(
+        relabel ? assignIdentity(ep, undo) : ep,
+        'regenerating',
+        'endpoint changed; regenerating',
+      );
+      persist(next, false);
+      return next;
+    });
+    commit(ep);
+    for (const ip of before.filter((x) => !after.includes(x))) {
+      p.ipcache.delete(ip);
+      if (!old.externalIpam) p.ipam.unclaim(ip, owner(old));
+    }
+    if (relabel) {
+      const prev = identityOf(old);
+      if (prev) p.ids.release(prev);
+    }
+    publish(ep);
+    return req['sync-build-endpoint']
+      ? waitRealized(db, table, ep.id, p.syncTimeoutMs)
+      : Promise.resolve(ep);
+  };
+
+  const setUserLabels = (ref: EndpointRef, labels: readonly string[]): Promise<Endpoint> => {
+    checkLabels(labels, 'user');
+    const old = must(ref);
+    const undo: (() => void)[] = [];
+    const ep = guarded(undo, () => {
+      const next = transition(
+        assignIdentity({ ...old, userLabels: [...labels], status: statusPending() }, undo),
+        'regenerating',
+        `user labels set to ${labels.join(',') || '(none)'}`,
+      );
+      persist(next, false);
+      return next;
+    });
+    commit(ep);
+    const prev = identityOf(old);
+    if (prev) p.ids.release(prev);
+    publish(ep);
+    return Promise.resolve(ep);
+  };
+
+  const setOptions = (
+    ref: EndpointRef,
+    options: Readonly<Record<string, string>>,
+  ): Promise<Endpoint> => {
+    const old = must(ref);
+    for (const [k, v] of Object.entries(options)) {
+      if (!Object.hasOwn(ENDPOINT_OPTIONS, k)) {
+        throw new ApiError(
+          400,
+          `options.${k}: unknown option (known: ${Object.keys(ENDPOINT_OPTIONS).join(', ')})`,
+        );
+      }
+      if (!['Enabled', 'Disabled'].includes(v)) {
+        throw new ApiError(400, `options.${k}: '${v}' must be Enabled or Disabled`);
+      }
+    }
+    const ep = transition(
+      { ...old, options: { ...old.options, ...options } },
+      old.state,
+      `options changed: ${JSON.stringify(options)}`,
+    );
+    guarded([], () => {
+      persist(ep, false);
+    });
+    commit(ep);
+    return Promise.resolve(ep);
+  };
+
+  const deleteEndpoint = (ep: Endpoint): number => {
+    try {
+      p.store.remove(ep.id);
+    } catch (e) {
+      stateError(ep.id, 'its state could not be removed', e);
+    }
+    const errors = remove(ep, (ip) => {
+      if (!p.ipam.unclaim(ip, owner(ep))) {
+        p.logger.warn(
+          { endpoint: ep.id, ip },
+          'endpoint delete: IP was not held by this endpoint; left as is',
+        );
+      }
+    });
+    p.logger.info({ endpoint: ep.id, owner: owner(ep) }, 'endpoint deleted');
+    return errors;
   };
 
   const mgr: EndpointManager = {
     table,
-    async create(ref, req) {
-      await gate.pass();
-      checkRequest(req, true);
-      if (ref.kind !== 'cilium-local') {
-        throw new ApiError(
-          400,
-          'id: endpoints are created by numeric id (cilium-local:0 lets the agent choose)',
-        );
-      }
-      if (ref.id !== 0 && req.id !== undefined && req.id !== 0 && req.id !== ref.id) {
-        throw new ApiError(400, `id: the body's id ${req.id} is not the path's ${ref.id}`);
-      }
-      const reqId = ref.id !== 0 ? ref.id : (req.id ?? 0);
-      if (reqId !== 0 && table.get(txn(), endpointKey(reqId))) {
-        throw new ApiError(409, `endpoint ${reqId} already exists`);
-      }
-      let ep = fromRequest(reqId, req);
-      checkConflicts(ep);
-      ep = transition(
-        { ...ep, id: reqId !== 0 ? reqId : freeId() },
-        'waiting-for-identity',
-        'endpoint created',
-      );
-      const undo: (() => void)[] = [];
-      let claims: (() => void)[] = [];
-      ep = guarded(undo, () => {
-        claims = claim(ep, endpointIps(ep));
-        undo.push(() => undoAll(claims));
-        const next = transition(
-          assignIdentity(ep, undo),
-          'regenerating',
-          'regenerating: writing the endpoint map and attaching bpf_lxc',
-        );
-        persist(next);
-        return next;
-      });
-      commit(ep);
-      publish(ep);
-      report();
-      p.logger.info(
-        { endpoint: ep.id, owner: owner(ep), ipv4: ep.ipv4, ipv6: ep.ipv6, identity: ep.identity },
-        'endpoint created',
-      );
-      if (!req['sync-build-endpoint']) return ep;
-      const claimed = endpointIps(ep);
-      try {
-        return await realized(ep.id);
-      } catch (e) {
-        // Rolled back to what the client is told: no endpoint, its IPs back as they were.
-        const cur = table.get(txn(), endpointKey(ep.id));
-        if (cur) {
-          try {
-            p.store.remove(cur.id);
-          } catch (err) {
-            p.logger.error({ endpoint: cur.id, err }, 'rollback: state could not be removed');
-          }
-          const same = endpointIps(cur).join() === claimed.join();
-          remove(cur, (ip) => (same ? undefined : p.ipam.unclaim(ip, owner(cur))));
-          // The claims' undo restores the allocations as the client made them (with expiration).
-          if (same) undoAll(claims);
-          p.logger.warn({ endpoint: cur.id, err: e }, 'endpoint creation failed: rolled back');
-        }
-        throw e;
-      }
-    },
+    create: gated(create),
     find,
     list: () => [...table.all(txn())],
-    async update(ref, req) {
-      await gate.pass();
-      checkRequest(req, false);
-      const old = must(ref);
-      for (const [field, key] of IMMUTABLE) {
-        const v = req[field];
-        if (v !== undefined && v !== old[key]) {
-          throw new ApiError(
-            400,
-            `${field}: cannot change from '${old[key]}' to '${v}' (delete the endpoint and create it again)`,
-          );
-        }
-      }
-      const ext = req['datapath-configuration']?.['external-ipam'];
-      if (ext !== undefined && ext !== old.externalIpam) {
-        throw new ApiError(
-          400,
-          'datapath-configuration.external-ipam: cannot change on an existing endpoint',
-        );
-      }
-      if (req.id !== undefined && req.id !== 0 && req.id !== old.id) {
-        throw new ApiError(400, `id: cannot change endpoint ${old.id}'s id to ${req.id}`);
-      }
-      let ep = fromRequest(old.id, req, old);
-      checkConflicts(ep);
-      const before = endpointIps(old);
-      const after = endpointIps(ep);
-      const undo: (() => void)[] = [];
-      const relabel = securityLabels(ep).join() !== securityLabels(old).join();
-      ep = guarded(undo, () => {
-        const claims = claim(
-          ep,
-          after.filter((ip) => !before.includes(ip)),
-        );
-        undo.push(() => undoAll(claims));
-        const next = transition(
-          relabel ? assignIdentity(ep, undo) : ep,
-          'regenerating',
-          'endpoint changed; regenerating',
-        );
-        persist(next);
-        return next;
-      });
-      commit(ep);
-      for (const ip of before.filter((x) => !after.includes(x))) {
-        p.ipcache.delete(ip);
-        if (!old.externalIpam) p.ipam.unclaim(ip, owner(old));
-      }
-      if (relabel) {
-        const prev = identityOf(old);
-        if (prev) p.ids.release(prev);
-      }
-      publish(ep);
-      return req['sync-build-endpoint'] ? realized(ep.id) : ep;
-    },
-    async setUserLabels(ref, labels) {
-      await gate.pass();
-      const old = must(ref);
-      const undo: (() => void)[] = [];
-      const ep = guarded(undo, () => {
-        const next = transition(
-          assignIdentity({ ...old, userLabels: [...labels], status: statusPending() }, undo),
-          'regenerating',
-          `user labels set to ${labels.join(',') || '(none)'}`,
-        );
-        persist(next);
-        return next;
-      });
-      commit(ep);
-      const prev = identityOf(old);
-      if (prev) p.ids.release(prev);
-      publish(ep);
-      return ep;
-    },
-    async setOptions(ref, options) {
-      await gate.pass();
-      const old = must(ref);
-      for (const [k, v] of Object.entries(options)) {
-        if (!(k in ENDPOINT_OPTIONS)) {
-          throw new ApiError(
-            400,
-            `options.${k}: unknown option (known: ${Object.keys(ENDPOINT_OPTIONS).join(', ')})`,
-          );
-        }
-        if (!['Enabled', 'Disabled'].includes(v)) {
-          throw new ApiError(400, `options.${k}: '${v}' must be Enabled or Disabled`);
-        }
-      }
-      const ep = transition(
-        { ...old, options: { ...old.options, ...options } },
-        old.state,
-        `options changed: ${JSON.stringify(options)}`,
-      );
-      persist(ep);
-      commit(ep);
-      return ep;
-    },
-    async delete(ref) {
-      await gate.pass();
-      const ep = must(ref);
-      try {
-        p.store.remove(ep.id);
-      } catch (e) {
-        stateError(ep.id, 'its state could not be removed', e);
-      }
-      const errors = remove(ep, (ip) => {
-        if (!p.ipam.unclaim(ip, owner(ep))) {
-          p.logger.warn(
-            { endpoint: ep.id, ip },
-            'endpoint delete: IP was not held by this endpoint; left as is',
-          );
-        }
-      });
-      p.logger.info({ endpoint: ep.id, owner: owner(ep) }, 'endpoint deleted');
-      return errors;
-    },
+    update: gated(update),
+    setUserLabels: gated(setUserLabels),
+    setOptions: gated(setOptions),
+    delete: gated((ref: EndpointRef) => Promise.resolve(deleteEndpoint(must(ref)))),
+    deleteContainer: gated((containerId: string) => {
+      const eps = [...table.all(txn())].filter((ep) => ep.containerId === containerId);
+      let errors = 0;
+      for (const ep of eps) errors += deleteEndpoint(ep);
+      return Promise.resolve({ deleted: eps.length, errors });
+    }),
     async restore(signal) {
       try {
         await restoreEndpoints({
@@ -519,11 +486,19 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
             progress = pr;
           },
         });
-      } finally {
-        progress = undefined;
-        openGate();
-        report();
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        progress = { done: progress?.done ?? 0, total: progress?.total ?? 0, failed: why };
+        p.logger.error(
+          { err: e },
+          'endpoint restore failed: endpoint and IPAM writes stay refused',
+        );
+        throw e;
       }
+      if (signal?.aborted) return;
+      progress = undefined;
+      openGate();
+      report();
     },
     restoring: () => progress,
   };

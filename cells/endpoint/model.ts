@@ -86,7 +86,9 @@ export function endpointIps(ep: Pick<Endpoint, 'ipv4' | 'ipv6'>): string[] {
 export function securityLabels(
   ep: Pick<Endpoint, 'labels' | 'userLabels' | 'k8sNamespace'>,
 ): string[] {
-  const out = new Set([...ep.labels, ...ep.userLabels]);
+  const out = new Set(
+    [...ep.labels, ...ep.userLabels].map((l) => l.trim()).filter((l) => l !== ''),
+  );
   if (ep.k8sNamespace !== '') out.add(`k8s:io.kubernetes.pod.namespace=${ep.k8sNamespace}`);
   if (out.size === 0) out.add('reserved:init');
   return [...out].sort();

@@ -7,6 +7,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../../core/api/index.js';
 import { HealthTree } from '../../core/hive/index.js';
@@ -26,7 +27,7 @@ import {
   type EpHive,
 } from './fixtures.js';
 import { EndpointManager } from './index.js';
-import { MemoryLinks } from './links.memory.js';
+import { fakeVeth, MemoryLinks } from './links.memory.js';
 import { owner, type PersistedEndpoint } from './model.js';
 
 const stateDir = (h: EpHive) => join(h.dir, 'state', 'endpoints');
@@ -218,5 +219,142 @@ describe('endpoint restore', () => {
         })
       ).status,
     ).toBe(201);
+  });
+
+  it('never prunes the datapath entries of endpoints not restored yet', async () => {
+    const first = epHive(undefined, { flags: { 'ipv4-range': '10.9.0.0/16' } });
+    const total = 2000;
+    for (let id = 1; id <= total; id++) {
+      writeState(first, String(id), { format: 1, endpoint: persisted(id) });
+    }
+    await first.requireStart();
+    await eventually(() => first.get(DatapathMaps).lxc.count() === total);
+    await first.requireStop();
+    // Same state and the same (in-memory) pins: a restart of the agent.
+    const h = epHive(first.dir, { flags: { 'ipv4-range': '10.9.0.0/16' } });
+    await h.requireStart();
+    const lxc = h.get(DatapathMaps).lxc;
+    let lowest = lxc.count();
+    while (h.get(EndpointManager).restoring()) {
+      lowest = Math.min(lowest, lxc.count());
+      await new Promise((r) => setImmediate(r));
+    }
+    await eventually(() =>
+      h
+        .get(EndpointManager)
+        .list()
+        .every((e) => e.state === 'ready'),
+    );
+    expect(lowest).toBe(total);
+    expect(lxc.count()).toBe(total);
+  });
+
+  it('restores the rest when the kernel cannot be asked about a device, or a name is not one', async () => {
+    const dir = epHive().dir;
+    const links = new MemoryLinks();
+    links.addVeth('lxcgood');
+    const failing = Object.assign(Object.create(links) as MemoryLinks, {
+      all: () => {
+        throw new Error('netlink: ENOBUFS');
+      },
+      get: (name: string) => {
+        if (name === 'lxcflaky') throw new Error('netlink: ETIMEDOUT');
+        return links.get(name);
+      },
+    });
+    const h = epHive(dir, { links: failing });
+    writeState(h, '1', { format: 1, endpoint: persisted(1, { ifName: 'lxcgood' }) });
+    writeState(h, '2', { format: 1, endpoint: persisted(2, { ifName: 'lxcflaky', ifIndex: 7 }) });
+    writeState(h, '3', { format: 1, endpoint: persisted(3, { ifName: 'éééééééé' }) });
+    writeState(h, '4', { format: 1, endpoint: persisted(4, { ifName: 'a\u0000b' }) });
+    await h.requireStart();
+    const m = h.get(EndpointManager);
+    await eventually(() => m.restoring() === undefined);
+    // The flaky one is kept as saved (regeneration will tell); bad names are quarantined.
+    expect(m.list().map((e) => [e.id, e.ifName, e.ifIndex])).toEqual([
+      [1, 'lxcgood', links.get('lxcgood')?.index],
+      [2, 'lxcflaky', 7],
+    ]);
+    expect(quarantined(h)).toEqual(['3', '4']);
+  });
+
+  it('keeps writes refused when restore fails as a whole, and says why', async () => {
+    const h = epHive();
+    mkdirSync(join(h.dir, 'state'), { recursive: true });
+    writeFileSync(join(h.dir, 'state', 'endpoints'), 'not a directory');
+    await h.requireStart();
+    const m = h.get(EndpointManager);
+    await eventually(() => m.restoring()?.failed !== undefined);
+    const health = await call(h, 'GET', '/healthz');
+    expect((health.body.cilium as { msg: string }).msg).toMatch(
+      /^not ready: endpoint restore failed, endpoint and IPAM writes are refused until a restart: .*ENOTDIR/,
+    );
+    const pending = h.get(Ipam).allocateNext('ipv4', 'x');
+    const raced = await Promise.race([
+      pending.then(() => 'allocated'),
+      new Promise((r) => setTimeout(r, 50, 'held')),
+    ]);
+    expect(raced).toBe('held');
+    pending.catch(() => undefined);
+  });
+
+  it('holds a batch delete until restore is done', async () => {
+    const first = epHive();
+    await first.requireStart();
+    expect((await call(first, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    await first.requireStop();
+    const h = epHive(first.dir);
+    const del = call(h, 'DELETE', '/endpoint', { 'container-id': 'c1' });
+    await h.requireStart();
+    expect((await del).status).toBe(200);
+    expect(h.get(EndpointManager).list()).toEqual([]);
+  });
+
+  it('keeps in place what does not fit the flags, or whose veths all vanished; drops dead leftovers', async () => {
+    const first = epHive();
+    await first.requireStart();
+    first.links.addVeth('lxcw1');
+    first.links.addVeth('lxcw2');
+    expect(
+      (await call(first, 'PUT', '/endpoint/0', { ...request(1), 'interface-name': 'lxcw1' }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await call(first, 'PUT', '/endpoint/0', { ...request(2), 'interface-name': 'lxcw2' }))
+        .status,
+    ).toBe(201);
+    expect((await call(first, 'PUT', '/endpoint/0', request(3))).status).toBe(201);
+    await first.requireStop();
+    // A create the agent died in (no state file yet), and a FIFO where a state file should be.
+    mkdirSync(join(stateDir(first), '40'));
+    mkdirSync(join(stateDir(first), '41'));
+    execFileSync('mkfifo', [join(stateDir(first), '41', 'ep_state.json')]);
+    // Started in another network namespace (no veths) and with another pod CIDR by mistake.
+    const wrong = epHive(first.dir, { flags: { 'ipv4-range': '10.8.0.0/24' } });
+    await wrong.requireStart();
+    const m = wrong.get(EndpointManager);
+    await eventually(() => m.restoring() === undefined);
+    expect(m.list()).toEqual([]);
+    expect(restoredHealth(wrong)).toMatch(
+      /not restored, their state kept in place \(none of their interfaces exists here/,
+    );
+    expect(existsSync(join(stateDir(first), '40'))).toBe(false);
+    expect(quarantined(wrong)).toEqual(['41']);
+    await wrong.requireStop();
+    // The same state with the right flags and devices: all back.
+    const links = new MemoryLinks();
+    links.links.set('lxcw1', { ...fakeVeth('lxcw1', first.links.get('lxcw1')?.index ?? 0) });
+    links.links.set('lxcw2', { ...fakeVeth('lxcw2', first.links.get('lxcw2')?.index ?? 0) });
+    const right = epHive(first.dir, { links });
+    await right.requireStart();
+    await eventually(() => right.get(EndpointManager).restoring() === undefined);
+    expect(
+      right
+        .get(EndpointManager)
+        .list()
+        .map((e) => e.id),
+    ).toEqual([1, 2, 3]);
+    // The FIFO still waits in quarantine, and health says so across restarts.
+    expect(restoredHealth(right)).toMatch(/^degraded: 1 earlier state files wait in/);
   });
 });

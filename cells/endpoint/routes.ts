@@ -52,10 +52,8 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
   h('DeleteEndpoint', async (req) => {
     const cid = req.body['container-id'];
     if (!cid) throw new ApiError(400, 'body.container-id is required');
-    const eps = m.list().filter((ep) => ep.containerId === cid);
-    if (eps.length === 0) throw new ApiError(404, `no endpoint for container-id ${shown(cid)}`);
-    let errors = 0;
-    for (const ep of eps) errors += await m.delete({ kind: 'cilium-local', id: ep.id });
+    const { deleted, errors } = await m.deleteContainer(cid);
+    if (deleted === 0) throw new ApiError(404, `no endpoint for container-id ${shown(cid)}`);
     return errors > 0 ? { status: 206, body: errors } : { status: 200 };
   });
   h('GetEndpointIDConfig', (req) => {

@@ -2,6 +2,7 @@
 // mutated ones for the restore fuzz (no test framework here, so benchmarks can use it too).
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Rng } from '../../core/testing/rng.js';
 import type { PersistedEndpoint } from './model.js';
 
 /** A valid state file's endpoint, as the agent writes it (IP 10.9.x.y in 10.9.0.0/16). */
@@ -56,11 +57,8 @@ export function writeFuzzedStates(
   endpointsDir: string,
   o: { readonly total: number; readonly seed: number; readonly veth: string },
 ): { expectValid: Set<number>; expectBad: Set<number> } {
-  let state = o.seed;
-  const rand = (n: number) => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return state % n;
-  };
+  const rng = new Rng(o.seed);
+  const rand = (n: number): number => rng.int(0, n - 1);
   const expectValid = new Set<number>();
   const expectBad = new Set<number>();
   const values = [
@@ -75,7 +73,15 @@ export function writeFuzzedStates(
     {},
     true,
     '\u0000',
+    'a\u0000b',
+    'éééééééé',
+    '\u202e\u200b',
+    'lo',
+    '../../etc',
     '999.1.1.1',
+    '10.9.0.1',
+    'fd00::1',
+    65536,
   ];
   const write = (id: number, content: unknown) => {
     writeStateFile(endpointsDir, String(id), content);

@@ -6,13 +6,18 @@ import {
   fstatSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   renameSync,
+  unlinkSync,
+  writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fsyncDir, mkdirDurable, removeDurable, writeFileAtomic } from '../../core/atomic-file.js';
 import { schemaValidator } from '../../core/api/index.js';
+import { isLinkName } from '../../core/net/index.js';
 import type { PersistedEndpoint } from './model.js';
+import { MAC_PATTERN } from './validate.js';
 
 /** The file an endpoint's state is kept in, under `<state-dir>/endpoints/<id>/`. */
 export const STATE_FILE = 'ep_state.json';
@@ -27,7 +32,7 @@ const ipOrEmpty = (format: 'ipv4' | 'ipv6') => ({
     { type: 'string', format },
   ],
 });
-const MAC = { type: 'string', pattern: '^(|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$' };
+const MAC = { type: 'string', pattern: MAC_PATTERN };
 
 /** What a state file must hold before any of its values is used (restore validates first). */
 const STATE_SCHEMA = {
@@ -70,8 +75,8 @@ const STATE_SCHEMA = {
         k8sNamespace: text(253),
         k8sPodName: text(253),
         k8sUid: text(128),
-        // Linux interface names: at most 15 bytes, no '/', ':' or whitespace.
-        ifName: { type: 'string', pattern: '^([^/:\\s]{1,15})?$' },
+        // Checked as a Linux interface name (bytes, not characters) after the schema.
+        ifName: { type: 'string', maxLength: 15 },
         ifIndex: { type: 'integer', minimum: 0, maximum: 2147483647 },
         mac: MAC,
         hostMac: MAC,
@@ -92,7 +97,31 @@ const STATE_SCHEMA = {
     },
   },
 };
-const checkState = schemaValidator(STATE_SCHEMA);
+const checkSchema = schemaValidator(STATE_SCHEMA);
+
+/** An endpoint that restore would not take back: refused before it is saved, never acknowledged. */
+export class InvalidStateError extends Error {
+  override name = 'InvalidStateError';
+}
+
+/**
+ * Why a state document is not one restore takes back (the same rule for writing and reading),
+ * or undefined when it is: the schema, then what it cannot say.
+ */
+function invalid(doc: unknown, name: string): string | undefined {
+  try {
+    checkSchema(doc, 'state');
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  const ep = (doc as { endpoint: PersistedEndpoint }).endpoint;
+  if (String(ep.id) !== name) return `holds endpoint ${ep.id}, not ${name}`;
+  if (ep.ipv4 === '' && ep.ipv6 === '') return 'has no IP address';
+  if (ep.ifName !== '' && !isLinkName(ep.ifName)) {
+    return `state.endpoint.ifName ${JSON.stringify(ep.ifName)} is not an interface name`;
+  }
+  return undefined;
+}
 
 /** An entry of the endpoints directory: its name (an id) and what it is. */
 export interface StateEntry {
@@ -103,7 +132,7 @@ export interface StateEntry {
 /** The outcome of reading one endpoint directory. */
 export type StateRead =
   | { readonly ok: true; readonly endpoint: PersistedEndpoint }
-  | { readonly ok: false; readonly why: string };
+  | { readonly ok: false; readonly why: string; readonly leftover?: true };
 
 /**
  * Endpoint state on disk: one directory per endpoint, written atomically and durably. What is
@@ -118,13 +147,20 @@ export class EndpointStore {
     this.quarantineDir = `${dir}-quarantine`;
   }
 
-  /** Persists an endpoint durably; throws StateWriteError (with the errno) on failure. */
+  /**
+   * Persists an endpoint durably; throws InvalidStateError for what restore would refuse, and
+   * StateWriteError (with the errno) when the disk fails.
+   */
   save(ep: PersistedEndpoint): void {
+    const doc = { format: FORMAT, endpoint: pick(ep) };
+    const why = invalid(doc, String(ep.id));
+    if (why !== undefined) throw new InvalidStateError(`endpoint ${ep.id} cannot be kept: ${why}`);
     const d = join(this.dir, String(ep.id));
     const fresh = !existsSync(d);
     mkdirDurable(d);
+    if (!fresh) removeLeftovers(d);
     try {
-      writeFileAtomic(join(d, STATE_FILE), serialize(ep));
+      writeFileAtomic(join(d, STATE_FILE), JSON.stringify(doc, null, 1));
     } catch (e) {
       // A new endpoint's empty directory would be a bad state file at the next restore.
       if (fresh) {
@@ -152,8 +188,10 @@ export class EndpointStore {
     let entries: Dirent[];
     try {
       entries = readdirSync(this.dir, { withFileTypes: true });
-    } catch {
-      return [];
+    } catch (e) {
+      // Only a missing directory means no endpoints; anything else must not look like none.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
     }
     const out: StateEntry[] = [];
     for (const e of entries) {
@@ -173,17 +211,64 @@ export class EndpointStore {
     if (entry.kind !== 'directory') {
       return { ok: false, why: entry.kind === 'symlink' ? 'is a symlink' : 'is not a directory' };
     }
+    const file = join(this.dir, entry.name, STATE_FILE);
     try {
-      const doc = parse(readNoFollow(join(this.dir, entry.name, STATE_FILE)));
-      checkState(doc, 'state');
-      const ep = (doc as { endpoint: PersistedEndpoint }).endpoint;
-      if (String(ep.id) !== entry.name) {
-        return { ok: false, why: `holds endpoint ${ep.id}, not ${entry.name}` };
-      }
-      if (ep.ipv4 === '' && ep.ipv6 === '') return { ok: false, why: 'has no IP address' };
-      return { ok: true, endpoint: pick(ep) };
+      const doc = parse(readNoFollow(file));
+      const why = invalid(doc, entry.name);
+      if (why !== undefined) return { ok: false, why };
+      return { ok: true, endpoint: pick((doc as { endpoint: PersistedEndpoint }).endpoint) };
     } catch (e) {
-      return { ok: false, why: e instanceof Error ? e.message : String(e) };
+      const why = e instanceof Error ? e.message : String(e);
+      // A directory whose first state file was never written: a create the agent died in,
+      // never acknowledged.
+      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      return missing
+        ? { ok: false, why: `has no ${STATE_FILE}`, leftover: true }
+        : { ok: false, why };
+    }
+  }
+
+  /**
+   * Takes the state for this agent: a lock file with its pid. Another live agent's lock is
+   * refused (two agents on one state would overwrite each other's endpoints); a dead one's is
+   * taken over.
+   */
+  lock(): void {
+    const file = `${this.dir}.lock`;
+    mkdirDurable(dirname(file));
+    for (;;) {
+      try {
+        writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (pid !== process.pid && agentAlive(pid)) {
+        throw new Error(
+          `the endpoint state in ${this.dir} is in use by another agent (pid ${pid}, ${file})`,
+        );
+      }
+      unlinkSync(file);
+    }
+  }
+
+  /** Gives the state up (at stop). */
+  unlock(): void {
+    const file = `${this.dir}.lock`;
+    try {
+      if (Number(readFileSync(file, 'utf8').trim()) === process.pid) unlinkSync(file);
+    } catch {
+      // not ours, or gone
+    }
+  }
+
+  /** How many state files wait in quarantine for the operator (from this and earlier starts). */
+  quarantinedCount(): number {
+    try {
+      return readdirSync(this.quarantineDir).length;
+    } catch {
+      return 0;
     }
   }
 
@@ -201,8 +286,25 @@ export class EndpointStore {
   }
 }
 
-function serialize(ep: PersistedEndpoint): string {
-  return JSON.stringify({ format: FORMAT, endpoint: pick(ep) }, null, 1);
+/** Whether `pid` is a live cellium agent (a stale lock's pid may belong to anything now). */
+function agentAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cellium-agent');
+  } catch {
+    return false;
+  }
+}
+
+/** Removes temporary files of writes that never finished (the agent died in between). */
+function removeLeftovers(dir: string): void {
+  try {
+    for (const f of readdirSync(dir)) {
+      if (f.startsWith(`.${STATE_FILE}.tmp-`)) unlinkSync(join(dir, f));
+    }
+  } catch {
+    // best effort: the write that follows reports what is wrong with the directory
+  }
 }
 
 /** Exactly the persisted fields (a state file may carry older extras, such as a log). */
@@ -241,9 +343,12 @@ function parse(raw: string): unknown {
 }
 
 function readNoFollow(path: string): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // Non-blocking: opening a FIFO planted in place of the file must not hang the agent.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${STATE_FILE} is not a regular file`);
+    const size = st.size;
     if (size > MAX_STATE_BYTES) throw new Error(`${STATE_FILE} is ${size} bytes, too large`);
     const buf = Buffer.alloc(size);
     let off = 0;

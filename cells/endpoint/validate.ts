@@ -1,9 +1,12 @@
-import { ApiError, type Model } from '../../core/api/index.js';
+import { ApiError, shown, type Model } from '../../core/api/index.js';
 import { parseIp } from '../../core/ip.js';
+import { isLinkName } from '../../core/net/index.js';
 import type { Ipam } from '../ipam/index.js';
 
 /** What the endpoint cell needs to know about a network device of the agent's namespace. */
 export interface HostLink {
+  /** Its name (a lookup by an altname finds the device under its real name). */
+  readonly name: string;
   readonly index: number;
   /** The rtnetlink kind (`veth`, `dummy`, ...); empty for physical devices. */
   readonly kind: string;
@@ -11,24 +14,34 @@ export interface HostLink {
   readonly addresses: readonly { readonly address: string; readonly scope: string | number }[];
 }
 
-/** Looks a device up by name in the agent's network namespace (undefined: no such device). */
-export type LinkLookup = (name: string) => HostLink | undefined;
+/** The devices of the agent's network namespace, as the endpoint cell asks about them. */
+export interface HostLinks {
+  /** A device by name (undefined: there is none); throws when the kernel cannot be asked. */
+  get(name: string): HostLink | undefined;
+  /** Every device by name, in one query (restore asks once, not per endpoint). */
+  all(): ReadonlyMap<string, HostLink>;
+}
 
-const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
+/** A MAC address as endpoints carry it (empty when unknown), for requests and state files. */
+export const MAC_PATTERN = '^(|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$';
+const MAC = new RegExp(MAC_PATTERN);
 
-/** Whether a string is a valid Linux interface name (1-15 bytes, no '/', ':' or whitespace). */
-export function validIfName(name: string): boolean {
-  return (
-    Buffer.byteLength(name) <= 15 &&
-    /^[^/:\s]+$/.test(name) &&
-    name !== '.' &&
-    name !== '..' &&
-    !name.includes('\0')
-  );
+/**
+ * Checks labels a client sets: none blank, and none with the `reserved:` source, which only the
+ * agent gives (a client must not claim `reserved:host`).
+ */
+export function checkLabels(labels: readonly string[] | undefined, field: string): void {
+  for (const [i, l] of (labels ?? []).entries()) {
+    if (l.trim() === '') throw new ApiError(400, `${field}.${i}: a label cannot be blank`);
+    if (l.trim().startsWith('reserved:')) {
+      throw new ApiError(400, `${field}.${i}: ${shown(l)}: reserved labels are the agent's`);
+    }
+  }
 }
 
 /** Checks the parts of a change request that need no state: addresses' syntax, MACs, names. */
 export function checkRequest(req: Model<'EndpointChangeRequest'>, creating: boolean): void {
+  checkLabels(req.labels, 'labels');
   for (const f of ['ipv4', 'ipv6'] as const) {
     const ip = req.addressing?.[f];
     if (ip !== undefined && ip !== '' && parseIp(ip)?.family !== f) {
@@ -43,20 +56,23 @@ export function checkRequest(req: Model<'EndpointChangeRequest'>, creating: bool
   }
   for (const f of ['mac', 'host-mac'] as const) {
     const mac = req[f];
-    if (mac !== undefined && mac !== '' && !MAC.test(mac)) {
+    if (mac !== undefined && !MAC.test(mac)) {
       throw new ApiError(400, `${f}: '${mac}' is not a MAC address`);
     }
   }
   const name = req['interface-name'];
-  if (name !== undefined && name !== '' && !validIfName(name)) {
+  if (name !== undefined && name !== '' && !isLinkName(name)) {
     throw new ApiError(
       400,
-      `interface-name: '${name}' is not a valid interface name (1-15 bytes, no '/', ':' or whitespace)`,
+      `interface-name: ${shown(name)} is not a valid interface name (1-15 bytes, no '/', ':' or whitespace)`,
     );
   }
   const cif = req['container-interface-name'];
-  if (cif !== undefined && cif !== '' && !validIfName(cif)) {
-    throw new ApiError(400, `container-interface-name: '${cif}' is not a valid interface name`);
+  if (cif !== undefined && cif !== '' && !isLinkName(cif)) {
+    throw new ApiError(
+      400,
+      `container-interface-name: ${shown(cif)} is not a valid interface name`,
+    );
   }
 }
 
@@ -79,11 +95,11 @@ export function unusableInterface(link: HostLink | undefined, name: string): str
 
 /** Resolves an endpoint's host interface: a usable veth whose index matches, or a 400. */
 export function checkInterface(
-  lookup: LinkLookup,
+  links: HostLinks,
   name: string,
   index: number | undefined,
 ): { readonly ifName: string; readonly ifIndex: number } {
-  const link = lookup(name);
+  const link = links.get(name);
   const why = unusableInterface(link, name);
   if (why !== undefined || !link) throw new ApiError(400, `interface-name: ${why ?? name}`);
   if (index !== undefined && index !== 0 && index !== link.index) {
@@ -92,7 +108,8 @@ export function checkInterface(
       `interface-index: ${index} is not the index of interface-name '${name}' (${link.index})`,
     );
   }
-  return { ifName: name, ifIndex: link.index };
+  // The device's own name: an altname must not let two endpoints share one device.
+  return { ifName: link.name, ifIndex: link.index };
 }
 
 /** Checks that an endpoint IP can come from this node's IPAM: family on, in range, not reserved. */

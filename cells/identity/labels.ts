@@ -33,9 +33,9 @@ export function normalizeLabels(labels: readonly string[]): string[] {
   return [...out].sort();
 }
 
-/** The key a label set is stored under. */
+/** The key a label set is stored under (JSON: no label can make two sets collide). */
 export function labelsKey(labels: readonly string[]): string {
-  return labels.join(';');
+  return JSON.stringify(labels);
 }
 
 /** SHA-256 of the label set's string form (Cilium's labelsSHA256). */

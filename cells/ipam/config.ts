@@ -9,8 +9,8 @@ export const ipamFlags = {
   ),
   'enable-ipv4': flag.bool(true, 'Give endpoints IPv4 addresses'),
   'enable-ipv6': flag.bool(false, 'Give endpoints IPv6 addresses'),
-  'ipv4-range': flag.cidr('10.200.0.0/24', "This node's IPv4 pod CIDR"),
-  'ipv6-range': flag.cidr('fd00:10:200::/112', "This node's IPv6 pod CIDR"),
+  'ipv4-range': flag.cidr('10.200.0.0/24', "This node's IPv4 pod CIDR", { family: 'ipv4' }),
+  'ipv6-range': flag.cidr('fd00:10:200::/112', "This node's IPv6 pod CIDR", { family: 'ipv6' }),
   'ipam-expiration': flag.duration(
     '10m',
     'How long an IP allocated with expiration stays reserved unless an endpoint confirms it',

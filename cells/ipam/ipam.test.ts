@@ -153,5 +153,8 @@ describe('ipam cell', () => {
     expect(() => ipamHive({ 'ipv4-range': '10.9.0.0/33' })).toThrow(
       "--ipv4-range: invalid value '10.9.0.0/33': prefix length must be 0 to 32",
     );
+    expect(() => ipamHive({ 'ipv4-range': 'fd00:231:12::/120' })).toThrow(
+      "--ipv4-range: invalid value 'fd00:231:12::/120' is not an IPv4 CIDR",
+    );
   });
 });

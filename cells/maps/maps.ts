@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { Subject, type Observable } from 'rxjs';
 import {
   BpfError,
@@ -41,14 +42,8 @@ export interface DatapathMaps {
   readonly lxc: BpfMap<EndpointKey, EndpointInfo>;
   readonly ipcache: BpfMap<IpcacheKey, RemoteEndpointInfo>;
   readonly metrics: BpfMap<MetricsKey, MetricsValue[]>;
-  /**
-   * Maps whose pinned object is new at this start (created, migrated to another shape or
-   * layout, or the old one kept aside): programs attached before it (bpf_lxc on pod veths left
-   * by an earlier agent) still use the old map object until they are attached again.
-   */
-  readonly replaced: ReadonlySet<string>;
   /** Counts each map's entries now and reports its health: what the pressure job runs. */
-  checkPressure(): readonly MapPressure[];
+  checkPressure(): Promise<readonly MapPressure[]>;
   /** Emits a map's name when a write to it failed because it is full. */
   readonly full: Observable<string>;
 }
@@ -101,6 +96,23 @@ function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(ratio < 0.1 ? 2 : 1)}%`;
 }
 
+/**
+ * Counts a map's entries, letting the event loop in every few milliseconds: an LPM trie has no
+ * batch lookup, and walking 512k keys one syscall each would stall the agent for a second.
+ */
+async function countSliced(m: BpfMap<unknown, unknown>): Promise<number> {
+  let n = 0;
+  let until = performance.now() + 5;
+  for (const _ of m.keys()) {
+    n++;
+    if ((n & 1023) === 0 && performance.now() > until) {
+      await setImmediate();
+      until = performance.now() + 5;
+    }
+  }
+  return n;
+}
+
 function isFull(e: unknown): boolean {
   return e instanceof BpfError && e.mapFull;
 }
@@ -116,7 +128,6 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
     | {
         backend: Backend;
         maps: Map<string, BpfMap<unknown, unknown>>;
-        replaced: Set<string>;
         /** What went wrong with each map's pin (kept at its old size, or kept aside). */
         problems: Map<string, string>;
         unwatch: (() => void)[];
@@ -135,7 +146,6 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
   };
   const onPin = (spec: MapSpec<unknown, unknown>, r: PinReport, s: NonNullable<typeof state>) => {
     const fields = { map: spec.name, outcome: r.outcome };
-    if (r.replaced) s.replaced.add(spec.name);
     if (r.problem === undefined) {
       p.logger.info(fields, r.message);
       return;
@@ -145,15 +155,15 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
     else p.logger.warn(fields, `${r.message}${flagHint(spec.name)}`);
   };
 
-  const checkPressure = (): MapPressure[] => {
-    if (!state) return [];
+  const checkPressure = async (): Promise<MapPressure[]> => {
     const out: MapPressure[] = [];
-    for (const [name, m] of state.maps) {
+    for (const [name, m] of state?.maps ?? []) {
       const health = p.health.scope(name);
       const flag = SIZE_FLAGS[name];
       let entries: number;
       try {
-        entries = m.count();
+        entries = await countSliced(m);
+        if (!state) return out; // stopped meanwhile
       } catch (e) {
         health.degraded(`cannot count the entries of ${name}: ${errorMessage(e)}`, e);
         continue;
@@ -183,7 +193,7 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
           `map ${name} is below ${percent(PRESSURE_THRESHOLD)} full again (${fill})`,
         );
       }
-      const problem = state.problems.get(name);
+      const problem = state?.problems.get(name);
       const pressure = high
         ? `${name} holds ${fill}, at or above ${percent(PRESSURE_THRESHOLD)}${raise}`
         : fill;
@@ -202,7 +212,6 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
         const s: NonNullable<typeof state> = {
           backend,
           maps: new Map(),
-          replaced: new Set(),
           problems: new Map(),
           unwatch: [],
         };
@@ -235,7 +244,7 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
         }
         state = s;
         above.clear();
-        checkPressure();
+        void checkPressure();
         p.health.ok(
           `${s.maps.size} maps open (${backend}${backend === 'kernel' ? `, pinned under ${pinDir}` : ''})`,
         );
@@ -266,10 +275,6 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
     },
     get metrics() {
       return get(METRICS_MAP);
-    },
-    get replaced() {
-      if (!state) throw new Error('the maps cell has not started');
-      return state.replaced;
     },
     checkPressure,
     full,

@@ -53,6 +53,19 @@ async function readStream(body: ReadableStream<Uint8Array>, limit: number): Prom
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** A body the client stopped sending (it went away): the client's doing, not an agent error. */
+async function cutOff(read: Promise<string>): Promise<string> {
+  try {
+    return await read;
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw new ApiError(
+      400,
+      `body: could not be read: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+}
+
 async function readBody(c: Context<{ Bindings: NodeEnv }>, limit: number): Promise<unknown> {
   const len = Number(c.req.header('content-length') ?? '0');
   if (len > limit) throw new ApiError(413, `request body is larger than ${limit} bytes`);
@@ -62,11 +75,11 @@ async function readBody(c: Context<{ Bindings: NodeEnv }>, limit: number): Promi
     const incoming = (c.env as NodeEnv | undefined)?.incoming;
     const chunked = c.req.header('transfer-encoding') !== undefined;
     if (!incoming || (len === 0 && !chunked)) return undefined;
-    text = await readIncoming(incoming, limit);
+    text = await cutOff(readIncoming(incoming, limit));
   } else {
     const body = c.req.raw.body;
     if (body === null) return undefined;
-    text = await readStream(body, limit);
+    text = await cutOff(readStream(body, limit));
   }
   if (text.trim() === '') return undefined;
   try {

@@ -855,7 +855,7 @@ export interface components {
             "k8s-namespace"?: string;
             "k8s-pod-name"?: string;
             "k8s-uid"?: string;
-            labels?: components["schemas"]["Labels"];
+            labels?: string[];
             mac?: string;
             "netns-cookie"?: string;
             pid?: number;
@@ -1041,7 +1041,7 @@ export interface components {
             status?: components["schemas"]["LabelConfigurationStatus"];
         };
         LabelConfigurationSpec: {
-            user?: components["schemas"]["Labels"];
+            user?: string[];
         };
         LabelConfigurationStatus: {
             derived?: components["schemas"]["Labels"];

@@ -1,4 +1,5 @@
 // One suite, two backends: the in-memory maps must behave as the kernel's do.
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failOnMissing, kernelPrereqs, testPinDir } from '../testing/kernel.js';
 import { struct } from './codec.js';
@@ -449,6 +450,31 @@ describe.each(backends())('%s backend', (_, backend) => {
       aside.close();
     },
   );
+
+  // Only the kernel has ring buffers (maps that cannot be iterated).
+  if (backend === 'kernel')
+    it.skipIf(skip)(
+      'pinned: a map that cannot even be read (a ring buffer) is kept aside, the agent starts',
+      () => {
+        const nm = name();
+        const path = `${pins.dir}/${nm}`;
+        const ring = openKernelMap(
+          { name: nm, type: MapType.RingBuf, keySize: 0, valueSize: 0, maxEntries: 4096, flags: 0 },
+          path,
+        );
+        ring.close();
+        const log: string[] = [];
+        const m = reopen(
+          mapSpec({ name: nm, type: MapType.Hash, key: u32, value: val, maxEntries: 16 }),
+          log,
+        );
+        m.update({ k: 1 }, { a: 1, b: 1n });
+        expect(m.count()).toBe(1);
+        m.close();
+        expect(log.at(-1)).toMatch(/^kept-aside: .*its entries cannot be read/);
+        expect(existsSync(`${path}_prev`)).toBe(true);
+      },
+    );
 
   it.skipIf(skip)(
     'pinned: a map without BTF of another layout is kept aside, never emptied',

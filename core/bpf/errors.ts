@@ -17,6 +17,22 @@ const NAMES = new Map<number, string>(
   Object.entries(constants.errno).map(([name, n]) => [n, name] as const),
 );
 NAMES.set(524, 'ENOTSUPP');
+// libbpf's own error codes (LIBBPF_ERRNO__*), e.g. from loading an object that is not one.
+for (const [n, name] of [
+  [4000, 'LIBBPF_ERRNO__LIBELF: libelf failed'],
+  [4001, 'LIBBPF_ERRNO__FORMAT: not a BPF ELF object'],
+  [4002, 'LIBBPF_ERRNO__KVERSION: bad kernel version section'],
+  [4003, 'LIBBPF_ERRNO__ENDIAN: wrong endianness'],
+  [4004, 'LIBBPF_ERRNO__INTERNAL: libbpf internal error'],
+  [4005, 'LIBBPF_ERRNO__RELOC: relocation failed'],
+  [4006, 'LIBBPF_ERRNO__LOAD: program load failed'],
+  [4007, 'LIBBPF_ERRNO__VERIFY: refused by the verifier'],
+  [4008, 'LIBBPF_ERRNO__PROG2BIG: program too big'],
+  [4009, 'LIBBPF_ERRNO__KVER: wrong kernel version'],
+  [4010, 'LIBBPF_ERRNO__PROGTYPE: program type not supported by the kernel'],
+] as const) {
+  NAMES.set(n, name);
+}
 
 /** The symbolic name of an errno (`E2BIG`). */
 export function errnoName(errno: number): string {

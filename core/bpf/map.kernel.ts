@@ -295,7 +295,7 @@ export function openKernelMap(s: MapShape, pinPath?: string, opts: KernelMapOpti
       m.close();
       throw new BpfError('pin', -r, { kind: 'pin', name: pinPath });
     }
-    report({ outcome: 'created', message: `created and pinned ${pinPath}`, replaced: true });
+    report({ outcome: 'created', message: `created and pinned ${pinPath}` });
     return m;
   }
   const oldFd = check(lib.bpf_obj_get(pinPath), 'open pinned', { kind: 'pin', name: pinPath });

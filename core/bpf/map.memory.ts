@@ -206,7 +206,7 @@ export function openMemoryMap(
   if (!old) {
     const m = new MemoryMap(s, ncpus, pinPath, opts.layouts);
     memoryPins.set(pinPath, m);
-    report({ outcome: 'created', message: `created and pinned ${pinPath}`, replaced: true });
+    report({ outcome: 'created', message: `created and pinned ${pinPath}` });
     return m;
   }
   return reopenPinned(

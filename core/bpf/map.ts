@@ -10,6 +10,7 @@ export enum MapType {
   LruHash = 9,
   LruPerCpuHash = 10,
   LpmTrie = 11,
+  RingBuf = 27,
 }
 
 /** BPF_F_NO_PREALLOC: required for LPM tries. */

@@ -183,7 +183,18 @@ export function decide(
   if (sameKind && o.maxEntries === want.maxEntries) return { kind: 'reuse' };
 
   const notUnderstood = (reason: string): PinDecision => {
-    const n = held(old.raw);
+    let n: number;
+    try {
+      n = held(old.raw);
+    } catch (e) {
+      // Not even readable (a ring buffer pinned under the name): kept aside untouched.
+      const why = e instanceof Error ? e.message : String(e);
+      return {
+        kind: 'keep-aside',
+        reason: `${reason}; its entries cannot be read (${why})`,
+        held: 0,
+      };
+    }
     return n === 0
       ? { kind: 'migrate', maxEntries: want.maxEntries, entries: [], layoutSame: false }
       : { kind: 'keep-aside', reason, held: n };
@@ -193,6 +204,11 @@ export function decide(
   }
   let ck: Convert;
   let cv: Convert;
+  // An LPM key's prefix length counts bits from where the data starts: moving data would
+  // change what every prefix covers.
+  if (known && want.type === MapType.LpmTrie && !sameLayout(old.layouts.key, layouts.key)) {
+    return notUnderstood('the layout of its LPM key changed');
+  }
   if (known) {
     const k = converter(old.layouts.key, layouts.key);
     const v = converter(old.layouts.value, layouts.value);
@@ -248,8 +264,6 @@ export interface PinReport {
   readonly message: string;
   /** What the agent asked for and did not get (a size refused, entries kept aside). */
   readonly problem?: string;
-  /** The pinned map object is a new one: programs attached earlier still use the old one. */
-  readonly replaced: boolean;
 }
 
 /** What a backend does for `reopenPinned`. */
@@ -298,7 +312,6 @@ export function reopenPinned(
       outcome: 'kept-aside',
       message: `map ${want.name} at ${ops.pinPath} ${problem} (was: ${was}; now: ${now})`,
       problem,
-      replaced: true,
     });
     return fresh;
   };
@@ -307,13 +320,12 @@ export function reopenPinned(
       outcome: 'kept-size',
       message: `map ${want.name} at ${ops.pinPath} not resized: ${problem} (wanted: ${now})`,
       problem,
-      replaced: false,
     });
     return ops.reuse();
   };
   if (d.kind === 'reuse') {
     if (d.problem !== undefined) return keepSize(d.problem);
-    report({ outcome: 'reused', message: `reopened pinned map ${ops.pinPath}`, replaced: false });
+    report({ outcome: 'reused', message: `reopened pinned map ${ops.pinPath}` });
     return ops.reuse();
   }
   if (d.kind === 'keep-aside') return keepAside(d.reason, d.held);
@@ -339,13 +351,11 @@ export function reopenPinned(
       ? {
           outcome: 'migrated',
           message: `map ${want.name} changed shape or layout; ${carried}`,
-          replaced: true,
         }
       : {
           outcome: 'migrated',
           message: `map ${want.name} changed layout but was not resized: ${d.problem}; ${carried}`,
           problem: d.problem,
-          replaced: true,
         },
   );
   return fresh;

@@ -62,11 +62,17 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-/** What is wrong with a CIDR, or undefined when it is a valid IPv4 or IPv6 prefix. */
-export function cidrProblem(v: string): string | undefined {
+/**
+ * What is wrong with a CIDR, or undefined when it is a valid IPv4 or IPv6 prefix (of `family`
+ * when one is asked for).
+ */
+export function cidrProblem(v: string, family?: 'ipv4' | 'ipv6'): string | undefined {
   const [ip = '', len, extra] = v.split('/');
   if (len === undefined || extra !== undefined) return `'${v}' is not a CIDR (like 10.0.0.0/24)`;
   const v6 = ip.includes(':');
+  if (family !== undefined && v6 !== (family === 'ipv6')) {
+    return `'${v}' is not an ${family === 'ipv6' ? 'IPv6' : 'IPv4'} CIDR`;
+  }
   const max = v6 ? 128 : 32;
   const bits = Number(len);
   if (!/^\d+$/.test(len) || bits > max) return `'${v}': prefix length must be 0 to ${max}`;
@@ -145,12 +151,16 @@ export const flag = {
       formatDuration,
     );
   },
-  /** A CIDR ("10.0.0.0/24", "fd00::/112"); `''` when `optional` means "not set". */
-  cidr(def: string, description: string, opts?: Opts & { optional?: boolean }): FlagSpec<string> {
+  /** A CIDR ("10.0.0.0/24", "fd00::/112"), of one family if given; `''` when `optional`. */
+  cidr(
+    def: string,
+    description: string,
+    opts?: Opts & { optional?: boolean; family?: 'ipv4' | 'ipv6' },
+  ): FlagSpec<string> {
     const base = spec({ type: 'string' }, def, description, opts, (raw) => raw.trim());
     return {
       ...base,
-      check: (v: string) => (v === '' && opts?.optional ? undefined : cidrProblem(v)),
+      check: (v: string) => (v === '' && opts?.optional ? undefined : cidrProblem(v, opts?.family)),
     };
   },
   /** A list; on the command line and in the environment it is comma-separated. */

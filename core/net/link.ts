@@ -191,16 +191,25 @@ const withAddresses = (
     addresses: getAddresses(s, link.index).map(({ index: _, ...a }) => a),
   };
 
+/**
+ * Whether a value is a valid Linux interface name: 1 to 15 bytes (IFNAMSIZ), not `.` or `..`,
+ * no NUL, `/`, `:` or whitespace (the kernel's dev_valid_name, plus ':' for aliases).
+ */
+export function isLinkName(name: string): boolean {
+  return (
+    name !== '' &&
+    Buffer.byteLength(name) <= 15 &&
+    name !== '.' &&
+    name !== '..' &&
+    !/[\0/:\s]/.test(name)
+  );
+}
+
 function checkName(name: string): void {
-  if (
-    typeof name !== 'string' ||
-    name === '' ||
-    Buffer.byteLength(name) > 15 ||
-    name.includes('\0')
-  ) {
+  if (typeof name !== 'string' || !isLinkName(name)) {
     const got = typeof name === 'string' ? JSON.stringify(name) : typeof name;
     throw new TypeError(
-      `interface name must be a string of 1 to 15 bytes without NUL (IFNAMSIZ), got ${got}`,
+      `interface name must be a string of 1 to 15 bytes without NUL, '/', ':' or spaces (IFNAMSIZ), got ${got}`,
     );
   }
 }

@@ -71,6 +71,8 @@ struct metrics_value {
 /* Security identities the datapath uses. */
 #define IDENTITY_WORLD 2
 
+/* Default sizes only: the agent creates the maps (sized by --bpf-lxc-map-max,
+ * --bpf-ipcache-map-max, --bpf-metrics-map-max) and the objects reuse them. */
 #define LXC_MAP_SIZE 65535
 #define IPCACHE_MAP_SIZE 512000
 #define METRICS_MAP_SIZE 1024
