@@ -193,7 +193,7 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
           `map ${name} is below ${percent(PRESSURE_THRESHOLD)} full again (${fill})`,
         );
       }
-      const problem = state?.problems.get(name);
+      const problem = state.problems.get(name);
       const pressure = high
         ? `${name} holds ${fill}, at or above ${percent(PRESSURE_THRESHOLD)}${raise}`
         : fill;
