@@ -1,7 +1,6 @@
 import { ApiError, Gate, shown, type Model } from '../../core/api/index.js';
 import { StateWriteError } from '../../core/atomic-file.js';
 import { token, type Health, type Logger } from '../../core/hive/index.js';
-import { parseIp } from '../../core/ip.js';
 import { statusPending, type Status } from '../../core/reconciler/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
 import { IdentityError, type Identity, type IdentityAllocator } from '../identity/index.js';
@@ -9,7 +8,6 @@ import type { IpcacheWriter } from '../ipcache/index.js';
 import { IPAM_STATUS, IpamError, type Ipam } from '../ipam/index.js';
 import type { EndpointRef } from './ids.js';
 import {
-  ENDPOINT_OPTIONS,
   endpointIps,
   owner,
   securityLabels,
@@ -17,12 +15,13 @@ import {
   type Endpoint,
   type PersistedEndpoint,
 } from './model.js';
+import { checkOptions, claimIps, conflicts, undoAll } from './claims.js';
 import { checkChange, fromRequest } from './request.js';
 import { restoreEndpoints, type RestoreProgress } from './restore.js';
 import { InvalidStateError, type EndpointStore } from './store.js';
 import { waitRealized } from './sync.js';
 import { endpointKey } from './table.js';
-import { checkLabels, checkPoolAddress, checkRequest, type HostLinks } from './validate.js';
+import { checkLabels, checkRequest, type HostLinks } from './validate.js';
 
 /** Creates, finds, changes and deletes endpoints; restores them at start. */
 export interface EndpointManager {
@@ -88,10 +87,6 @@ function asApiError(e: unknown): unknown {
   if (e instanceof IdentityError) return new ApiError(500, `labels: ${e.message}`);
   if (e instanceof InvalidStateError) return new ApiError(400, e.message);
   return e;
-}
-
-function undoAll(undo: readonly (() => void)[]): void {
-  for (const u of [...undo].reverse()) u();
 }
 
 /** The endpoint manager over its StateDB table; the datapath reconciler realizes the table. */
@@ -182,59 +177,10 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   };
   const identityOf = (ep: Endpoint): Identity | undefined => p.ids.get(ep.identity);
 
-  /** Refuses what another endpoint already has: its IPs, attachment or host interface. */
   const checkConflicts = (ep: Endpoint): void => {
-    const r = txn();
-    for (const ip of endpointIps(ep)) {
-      const other = table.getBy(r, 'ip', ip);
-      if (other && other.id !== ep.id) {
-        throw new ApiError(409, `${ip} is already used by endpoint ${other.id}`);
-      }
-    }
-    const attach = ep.cniAttachmentId && table.getBy(r, 'cni-attachment-id', ep.cniAttachmentId);
-    if (attach && attach.id !== ep.id) {
-      throw new ApiError(
-        409,
-        `an endpoint for container ${ep.containerId} (${ep.cniAttachmentId}) already exists`,
-      );
-    }
-    const iface = ep.ifName && table.getBy(r, 'interface', ep.ifName);
-    if (iface && iface.id !== ep.id) {
-      throw new ApiError(
-        409,
-        `interface-name: ${ep.ifName} is already used by endpoint ${iface.id}`,
-      );
-    }
+    conflicts(table, txn(), ep);
   };
-  /**
-   * Claims an endpoint's new IPs from IPAM (refusing reserved or foreign ones) and returns the
-   * undo of each claim; on failure the claims made so far are undone. An address of an enabled
-   * pod CIDR always comes from IPAM, even with `external-ipam`.
-   */
-  const claim = (ep: Endpoint, ips: readonly string[]): (() => void)[] => {
-    const undo: (() => void)[] = [];
-    try {
-      for (const ip of ips) {
-        const family = parseIp(ip)?.family ?? 'ip';
-        const pool = family === 'ip' ? undefined : p.ipam.pools.get(family);
-        if (ep.externalIpam) {
-          if (pool?.contains(ip)) {
-            throw new ApiError(
-              400,
-              `addressing.${family}: ${ip} is in this node's pod CIDR ${pool.cidr}: it comes from IPAM, not external-ipam`,
-            );
-          }
-          continue;
-        }
-        checkPoolAddress(p.ipam, ip, `addressing.${family}`);
-        undo.push(p.ipam.claim(ip, owner(ep)));
-      }
-    } catch (e) {
-      undoAll(undo);
-      throw e;
-    }
-    return undo;
-  };
+  const claim = (ep: Endpoint, ips: readonly string[]): (() => void)[] => claimIps(p.ipam, ep, ips);
   const assignIdentity = (ep: Endpoint, undo: (() => void)[]): Endpoint => {
     const ident = p.ids.allocate(securityLabels(ep));
     undo.push(() => p.ids.release(ident));
@@ -415,17 +361,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     options: Readonly<Record<string, string>>,
   ): Promise<Endpoint> => {
     const old = must(ref);
-    for (const [k, v] of Object.entries(options)) {
-      if (!Object.hasOwn(ENDPOINT_OPTIONS, k)) {
-        throw new ApiError(
-          400,
-          `options.${k}: unknown option (known: ${Object.keys(ENDPOINT_OPTIONS).join(', ')})`,
-        );
-      }
-      if (!['Enabled', 'Disabled'].includes(v)) {
-        throw new ApiError(400, `options.${k}: '${v}' must be Enabled or Disabled`);
-      }
-    }
+    checkOptions(options);
     const ep = transition(
       { ...old, options: { ...old.options, ...options } },
       old.state,

@@ -97,7 +97,8 @@ const STATE_SCHEMA = {
     },
   },
 };
-const checkSchema = schemaValidator(STATE_SCHEMA);
+// Compiled at first use: ajv's compile is tens of milliseconds a start without endpoints skips.
+let checkSchema: ((value: unknown, where: string) => void) | undefined;
 
 /** An endpoint that restore would not take back: refused before it is saved, never acknowledged. */
 export class InvalidStateError extends Error {
@@ -110,6 +111,7 @@ export class InvalidStateError extends Error {
  */
 function invalid(doc: unknown, name: string): string | undefined {
   try {
+    checkSchema ??= schemaValidator(STATE_SCHEMA);
     checkSchema(doc, 'state');
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
