@@ -47,6 +47,7 @@ describe('restore in the agent process', () => {
   it('survives hundreds of mutated state files: up, valid ones back, the rest quarantined', async () => {
     const dir = tempDir();
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 100000);
+    console.log(`restore fuzz seed ${seed} (FUZZ_SEED=${seed} repeats it)`);
     const { expectValid, expectBad } = writeFuzzedStates(join(dir, 'state', 'endpoints'), {
       total: 300,
       seed,

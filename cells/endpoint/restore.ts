@@ -84,6 +84,8 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
   let restored = 0;
   let withInterface = 0;
 
+  const inPool = (ip: string): boolean =>
+    [...p.ipam.pools.values()].some((pool) => pool.contains(ip));
   const conflict = (ep: PersistedEndpoint): string | undefined => {
     for (const ip of endpointIps(ep)) {
       const other = byIp.get(ip);
@@ -98,7 +100,13 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
 
   /** Re-reserves the endpoint's IPs, all or none. */
   const reserve = (ep: PersistedEndpoint): Outcome | undefined => {
-    if (ep.externalIpam) return undefined;
+    if (ep.externalIpam) {
+      // As at the API: an address of this node's pod CIDR is IPAM's, whatever the file says.
+      const own = endpointIps(ep).find(inPool);
+      return own === undefined
+        ? undefined
+        : { kind: 'bad', why: `external-ipam address ${own} is in this node's pod CIDR` };
+    }
     const done: string[] = [];
     try {
       for (const ip of endpointIps(ep)) {
