@@ -20,7 +20,7 @@ interface Realized {
 }
 
 /** Why the bpf_lxc object cannot be used, or undefined when it can (checked without loading). */
-export function objectProblem(backend: string, objectPath: string): string | undefined {
+function objectProblem(backend: string, objectPath: string): string | undefined {
   if (backend !== 'kernel') return undefined;
   if (objectPath === '') {
     return 'no bpf_lxc object is configured (--bpf-lxc-object is empty; npm run build compiles datapath-c/build/bpf_lxc.o, which needs clang)';
