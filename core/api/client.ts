@@ -1,4 +1,4 @@
-import { request as httpRequest, Agent } from 'node:http';
+import { request as httpRequest, Agent, type IncomingMessage } from 'node:http';
 import { defaultSocketPath } from './socket-path.js';
 
 /** The agent answered with an error status; `message` is its JSON-string body. */
@@ -38,9 +38,41 @@ export class ApiClient {
   constructor(readonly socketPath: string = defaultSocketPath()) {}
 
   /** Sends a request to `/v1<path>`; resolves with the parsed JSON body (undefined if none). */
-  request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, opts);
+    const text = await readAll(res);
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    const status = res.statusCode ?? 0;
+    if (status >= 400) throw replyError(method, path, status, body);
+    return body as T;
+  }
+
+  /**
+   * Sends a request whose reply is a stream (e.g. map events with follow=true); resolves with
+   * the open response once its status is known. Destroy it to end the stream.
+   */
+  async stream(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+    const res = await this.send(method, path, opts);
+    const status = res.statusCode ?? 0;
+    if (status < 400) return res;
+    const text = await readAll(res);
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: shown as it came
+    }
+    throw replyError(method, path, status, body);
+  }
+
+  private send(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body) + '\n';
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = httpRequest(
         {
           socketPath: this.socketPath,
@@ -56,25 +88,7 @@ export class ApiClient {
             ...opts.headers,
           },
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = text === '' ? undefined : JSON.parse(text);
-            } catch {
-              body = text;
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 400) {
-              const msg = typeof body === 'string' ? body : JSON.stringify(body);
-              reject(new ApiClientError(status, `${method} /v1${path}: ${status}: ${msg}`));
-            } else resolve(body as T);
-          });
-          res.on('error', reject);
-        },
+        resolve,
       );
       req.on('error', (e: NodeJS.ErrnoException) => {
         reject(
@@ -94,3 +108,29 @@ export class ApiClient {
     this.agent.destroy();
   }
 }
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
+
+/** An error reply as the CLI shows it: the request, the status and the agent's message. */
+function replyError(method: string, path: string, status: number, body: unknown): ApiClientError {
+  const msg =
+    body === undefined
+      ? (STATUS_TEXT[status] ?? 'no message')
+      : typeof body === 'string'
+        ? body
+        : JSON.stringify(body);
+  return new ApiClientError(status, `${method} /v1${path}: ${status}: ${msg}`);
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  404: 'not found',
+  409: 'already exists',
+  501: 'not implemented',
+};

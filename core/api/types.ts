@@ -38,3 +38,22 @@ export type ApiReply<K extends OperationId> = {
 export type ApiHandler<K extends OperationId> = (
   req: ApiRequest<K>,
 ) => ApiReply<K> | Promise<ApiReply<K>>;
+
+type Optional<T> = Record<string, never> extends T ? { readonly [P in keyof T]?: T[P] } : T;
+type OptionalWhenEmpty<K extends string, T> =
+  Record<string, never> extends T ? { readonly [P in K]?: T } : { readonly [P in K]: T };
+
+/** What a client sends for one operation: path params, query, headers, body. */
+export type CallArgs<K extends OperationId> = OptionalWhenEmpty<'params', Part<K, 'path'>> & {
+  readonly query?: Optional<Part<K, 'query'>>;
+  readonly headers?: Optional<Part<K, 'header'>>;
+} & (undefined extends Op<K>['requestBody']
+    ? { readonly body?: BodyOf<NonNullable<Op<K>['requestBody']>> }
+    : { readonly body: BodyOf<NonNullable<Op<K>['requestBody']>> });
+
+type SuccessStatus = 200 | 201 | 202 | 206;
+
+/** The body of an operation's success reply (undefined when it has none). */
+export type Success<K extends OperationId> = {
+  [S in keyof Op<K>['responses']]: S extends SuccessStatus ? BodyOf<Op<K>['responses'][S]> : never;
+}[keyof Op<K>['responses']];

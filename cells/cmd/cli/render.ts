@@ -1,4 +1,4 @@
-import type { Model } from '../../core/api/types.js';
+import type { Model } from '../../../core/api/types.js';
 
 type ModuleHealth = Model<'ModuleHealth'>;
 
