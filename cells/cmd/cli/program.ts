@@ -1,0 +1,54 @@
+import { Command, CommanderError, Option } from 'commander';
+import { celliumVersion } from '../../../core/version.js';
+import { registerConfig } from './config.js';
+import { registerEndpoint } from './endpoint.js';
+import { registerIdentity } from './identity.js';
+import { registerIp } from './ip.js';
+import { registerMap } from './map.js';
+import { registerStatus } from './status.js';
+import { registerVersion } from './version.js';
+
+/** The `cellium` command with every command group registered (one file per group). */
+export function cliProgram(): Command {
+  const program = new Command('cellium')
+    .description('Inspect and control the Cellium agent on this node')
+    .version(celliumVersion())
+    .addOption(
+      new Option('-H, --host <uri>', 'agent API socket (unix:///path)').env('CELLIUM_HOST'),
+    )
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']))
+    .showHelpAfterError();
+  registerStatus(program);
+  registerConfig(program);
+  registerMap(program);
+  registerEndpoint(program);
+  registerIp(program);
+  registerIdentity(program);
+  registerVersion(program);
+  return program;
+}
+
+/**
+ * Runs the CLI on `args` (what follows the program name) and resolves with its exit code; errors
+ * are printed as `Error: <message>` (the agent's message for a refused request), never thrown.
+ */
+export async function runCli(args: readonly string[]): Promise<number> {
+  const before = process.exitCode;
+  process.exitCode = undefined;
+  try {
+    await cliProgram().exitOverride().parseAsync(args, { from: 'user' });
+    return exitCode();
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  } finally {
+    process.exitCode = before;
+  }
+}
+
+/** The exit code a command set (a separate read: TypeScript narrows process.exitCode). */
+function exitCode(): number {
+  const c = process.exitCode;
+  return c === undefined ? 0 : Number(c);
+}
