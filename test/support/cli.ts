@@ -16,14 +16,14 @@ export async function cellium(socket: string, ...args: string[]): Promise<CliRun
   let stderr = '';
   const out = process.stdout.write.bind(process.stdout);
   const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
+  process.stdout.write = (chunk: string | Uint8Array) => {
     stdout += chunk.toString();
     return true;
-  });
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  };
+  process.stderr.write = (chunk: string | Uint8Array) => {
     stderr += chunk.toString();
     return true;
-  });
+  };
   try {
     const code = await runCli(['-H', `unix://${socket}`, ...args]);
     return { code, stdout, stderr };
