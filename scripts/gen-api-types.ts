@@ -17,7 +17,10 @@ const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
 
 /** The generated types for the current spec. */
 export async function generate(): Promise<string> {
-  const ast = await openapiTS(readFileSync(SPEC_PATH, 'utf8'), { alphabetize: true });
+  const ast = await openapiTS(readFileSync(SPEC_PATH, 'utf8'), {
+    alphabetize: true,
+    defaultNonNullable: false,
+  });
   return `${HEADER}${astToString(ast)}`;
 }
 

@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from '../hive/logger.js';
 import { ApiError, type ApiRegistry } from './registry.js';
 import type { ApiSpec, OperationSpec } from './spec.js';
+import { isApiStream, STREAM_HIGH_WATER, type ApiStream } from './types.js';
 import { SpecValidator, ValidationError } from './validate.js';
 
 /** How the API app is built. */
@@ -111,6 +112,51 @@ function headerValues(c: Context, op: OperationSpec): Record<string, unknown> {
   return out;
 }
 
+/** The issue that brings an operation's cell (`x-cellium-issue`), when the spec names one. */
+function issueOf(spec: ApiSpec, op: OperationSpec): number | string | undefined {
+  const paths = spec.document.paths as Record<string, Record<string, Record<string, unknown>>>;
+  const v = paths[op.path]?.[op.method.toLowerCase()]?.['x-cellium-issue'];
+  return typeof v === 'number' || typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * A streamed 200: each object the handler sends becomes one line of JSON, flushed at once. The
+ * handler's signal aborts when the client goes away (the adapter cancels the body when the
+ * socket closes) or the server closes its connections at stop.
+ */
+function streamed(s: ApiStream, logger: Logger, op: string): Response {
+  const ac = new AbortController();
+  const enc = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(ctl) {
+        const send = (obj: unknown): boolean => {
+          if (ac.signal.aborted) return false;
+          ctl.enqueue(enc.encode(`${JSON.stringify(obj)}\n`));
+          return (ctl.desiredSize ?? 0) > 0;
+        };
+        s.run(send, ac.signal).then(
+          () => {
+            if (!ac.signal.aborted) ctl.close();
+          },
+          (e: unknown) => {
+            logger.error({ err: e, op }, 'API stream failed');
+            if (!ac.signal.aborted) ctl.error(e);
+          },
+        );
+      },
+      cancel() {
+        ac.abort();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: STREAM_HIGH_WATER }),
+  );
+  return new Response(body, {
+    status: 200,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-cache' },
+  });
+}
+
 /**
  * Builds the hono app serving every operation of the spec under its base path: requests are
  * validated before a handler sees them (400 naming the field), operations no cell serves
@@ -131,10 +177,12 @@ export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
     app.on(op.method, honoPath, async (c) => {
       const handler = registry.get(op.id);
       if (!handler) {
+        const issue = issueOf(spec, op);
+        const later = issue === undefined ? '' : ` yet (it arrives with issue ${issue})`;
         return errorBody(
           c,
           501,
-          `${label} is served by the '${op.cell}' cell, which is not part of this agent`,
+          `${label} is served by the '${op.cell}' cell, which is not part of this agent${later}`,
         );
       }
       const v = validator.for(op);
@@ -155,6 +203,7 @@ export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
         logger.error({ err: e, op: op.id }, 'API handler failed');
         return errorBody(c, 500, `${op.id} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
+      if (isApiStream(reply.body)) return streamed(reply.body, logger, op.id);
       if (opts.validateResponses) {
         try {
           v.response(reply.status, reply.body);

@@ -14,7 +14,7 @@ export const OPERATIONS = {
   GetCgroupDumpMetadata: { method: 'GET', path: '/cgroup-dump-metadata', path_params: [], query: [], headers: [], stream: false },
   GetMap: { method: 'GET', path: '/map', path_params: [], query: [], headers: [], stream: false },
   GetMapName: { method: 'GET', path: '/map/{name}', path_params: ['name'], query: [], headers: [], stream: false },
-  GetMapNameEvents: { method: 'GET', path: '/map/{name}/events', path_params: ['name'], query: ['follow'], headers: [], stream: false },
+  GetMapNameEvents: { method: 'GET', path: '/map/{name}/events', path_params: ['name'], query: ['follow'], headers: [], stream: true },
   GetMetrics: { method: 'GET', path: '/metrics/', path_params: [], query: [], headers: [], stream: false },
   GetEndpoint: { method: 'GET', path: '/endpoint', path_params: [], query: [], headers: [], stream: false },
   DeleteEndpoint: { method: 'DELETE', path: '/endpoint', path_params: [], query: [], headers: [], stream: false },
@@ -102,17 +102,17 @@ export abstract class Operations {
   getCgroupDumpMetadata(args: CallArgs<'GetCgroupDumpMetadata'> = {}): Promise<Success<'GetCgroupDumpMetadata'>> {
     return this.call('GetCgroupDumpMetadata', args);
   }
-  /** GET /map: Every BPF map the agent owns */
+  /** GET /map: Every BPF map the agent owns, each with its cache */
   getMap(args: CallArgs<'GetMap'> = {}): Promise<Success<'GetMap'>> {
     return this.call('GetMap', args);
   }
-  /** GET /map/{name}: One BPF map and its cached entries */
+  /** GET /map/{name}: One BPF map and its cache */
   getMapName(args: CallArgs<'GetMapName'>): Promise<Success<'GetMapName'>> {
     return this.call('GetMapName', args);
   }
-  /** GET /map/{name}/events: Recent events of a BPF map's cache */
-  getMapNameEvents(args: CallArgs<'GetMapNameEvents'>): Promise<Success<'GetMapNameEvents'>> {
-    return this.call('GetMapNameEvents', args);
+  /** GET /map/{name}/events: The map's recent events, as a stream of MapEvent objects */
+  getMapNameEvents(args: CallArgs<'GetMapNameEvents'>): Promise<Readable> {
+    return this.stream('GetMapNameEvents', args);
   }
   /** GET /metrics/: The agent's metrics */
   getMetrics(args: CallArgs<'GetMetrics'> = {}): Promise<Success<'GetMetrics'>> {
@@ -246,7 +246,7 @@ export abstract class Operations {
   getLrp(args: CallArgs<'GetLrp'> = {}): Promise<Success<'GetLrp'>> {
     return this.call('GetLrp', args);
   }
-  /** GET /prefilter: The XDP deny list */
+  /** GET /prefilter: The XDP deny list and its revision */
   getPrefilter(args: CallArgs<'GetPrefilter'> = {}): Promise<Success<'GetPrefilter'>> {
     return this.call('GetPrefilter', args);
   }

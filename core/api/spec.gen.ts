@@ -428,7 +428,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every BPF map the agent owns */
+        /**
+         * Every BPF map the agent owns, each with its cache
+         * @description Every open map with its path and its cache (see BPFMap). Cilium's `map list` counts a
+         *     map's entries and errors from its cache.
+         */
         get: operations["GetMap"];
         put?: never;
         post?: never;
@@ -445,7 +449,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One BPF map and its cached entries */
+        /** One BPF map and its cache */
         get: operations["GetMapName"];
         put?: never;
         post?: never;
@@ -462,7 +466,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent events of a BPF map's cache */
+        /**
+         * The map's recent events, as a stream of MapEvent objects
+         * @description The reply is a stream of `MapEvent` JSON objects, one per line (newline-delimited, as
+         *     Cilium's CLI decodes it with a JSON stream decoder), oldest first: the events still in
+         *     the map's event buffer (sized by `--bpf-map-event-buffers`). Without `follow` the reply
+         *     ends after them; with `follow=true` it stays open and carries each new event as it
+         *     happens, until the client disconnects, the client reads too slowly (more than 1 MiB
+         *     unread: the stream is ended) or the agent stops (the stream ends cleanly). A map without
+         *     an event buffer (e.g. one no reconciler writes) answers 404, as Cilium's; at most 32
+         *     `follow` streams per map are open at once (429 beyond).
+         */
         get: operations["GetMapNameEvents"];
         put?: never;
         post?: never;
@@ -549,15 +563,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The XDP deny list */
+        /**
+         * The XDP deny list and its revision
+         * @description The CIDRs whose traffic the XDP prefilter drops on --prefilter-device, canonical (host
+         *     bits cleared), IPv4 first. `spec` and `status.realized` are the same list: a change is
+         *     acknowledged only once it is in the maps and on disk.
+         */
         get: operations["GetPrefilter"];
         put?: never;
         post?: never;
-        /** Remove CIDRs from the XDP deny list */
+        /**
+         * Remove CIDRs from the XDP deny list
+         * @description Removes every CIDR of `deny` and bumps the revision. Each must be listed, and `revision`
+         *     (other than 0) must be the current one, or nothing changes (500 naming the CIDR or both
+         *     revisions, as Cilium).
+         */
         delete: operations["DeletePrefilter"];
         options?: never;
         head?: never;
-        /** Add CIDRs to the XDP deny list */
+        /**
+         * Add CIDRs to the XDP deny list
+         * @description Adds every CIDR of `deny` (already listed ones count once) and bumps the revision. A
+         *     `revision` other than 0 must be the current one, or nothing changes (500 naming both
+         *     revisions, as Cilium). A CIDR with host bits set is taken as its network (`10.1.2.3/8`
+         *     is `10.0.0.0/8`), as Cilium's parser does; anything that is not a CIDR is 461.
+         */
         patch: operations["PatchPrefilter"];
         trace?: never;
     };
@@ -609,9 +639,15 @@ export interface components {
             "ipv6-expiration-uuid"?: string;
             "ipv6-pool-name"?: string;
         };
+        /** @description Allocated IPs and their owners. */
         AllocationMap: {
             [key: string]: string;
         };
+        /**
+         * @description How the datapath programs are attached to devices.
+         * @enum {string}
+         */
+        AttachMode: "tc" | "tcx";
         BackendAddress: {
             ip: string;
             nodeName?: string;
@@ -621,6 +657,12 @@ export interface components {
             state?: "active" | "terminating" | "quarantined" | "maintenance";
             weight?: number;
             zone?: string;
+        };
+        BandwidthManager: {
+            /** @enum {string} */
+            congestionControl?: "cubic" | "bbr";
+            devices?: string[];
+            enabled?: boolean;
         };
         BgpPath: {
             "age-nanoseconds"?: number;
@@ -679,16 +721,25 @@ export interface components {
             type?: "export" | "import";
         };
         /**
-         * @description A BPF map. `path` and `cache` are Cilium's fields; the rest are Cellium extensions
-         *     (clients that do not know them ignore them). In GET /map the cache is left empty and
-         *     `entries` counts the live entries; GET /map/{name} fills the cache with the map's live
-         *     contents, decoded.
+         * @description A BPF map. `path` is where it is pinned (its base name is the map's name, as Cilium's
+         *     CLI shows it). `cache` is what the agent wants in the map: for a map a reconciler
+         *     writes (cellium_lxc from the endpoints table, cellium_ipcache from the ipcache table)
+         *     one entry per desired key with its desired action (`ok`: written; `insert`: not yet
+         *     written, or the write failed with `last-error`; `delete`: removal failed with
+         *     `last-error` and is retried). A map nobody writes from desired state (cellium_metrics,
+         *     written by the datapath) has no such cache: its live contents are reported instead,
+         *     without a desired action, as Cilium does for maps without a value cache.
+         *     The other fields are Cellium extensions that Cilium's model lacks (clients that do not
+         *     know them ignore them): `name`, `backend` (kernel or memory), the map's shape
+         *     (`map-type` as the kernel's number, `key-size`, `value-size`, `max-entries`),
+         *     `entries` (how many entries the map itself holds now, which differs from the cache
+         *     while writes are pending or stale entries await pruning), and `errors` / `last-error`
+         *     (failed operations on the map since the agent started, and the last one's message).
          */
         BPFMap: {
             /** @enum {string} */
             backend?: "kernel" | "memory";
             cache?: components["schemas"]["BPFMapEntry"][];
-            "cache-enabled"?: boolean;
             entries?: number;
             errors?: number;
             "key-size"?: number;
@@ -699,6 +750,10 @@ export interface components {
             path?: string;
             "value-size"?: number;
         };
+        /**
+         * @description One entry of a map's cache; key and value rendered field by field from the map's
+         *     layouts (e.g. `ip=10.200.0.5 family=1 key=0 cluster_id=0`).
+         */
         BPFMapEntry: {
             /** @enum {string} */
             "desired-action"?: "ok" | "insert" | "delete";
@@ -730,6 +785,19 @@ export interface components {
             name?: string;
             namespace?: string;
         };
+        CIDRPolicy: {
+            egress?: components["schemas"]["PolicyRule"][];
+            ingress?: components["schemas"]["PolicyRule"][];
+        };
+        ClockSource: {
+            hertz?: number;
+            /** @enum {string} */
+            mode?: "ktime" | "jiffies";
+        };
+        ClusterMeshStatus: {
+            clusters?: components["schemas"]["RemoteCluster"][];
+            "num-global-services"?: number;
+        };
         ClusterNodeStatus: {
             "client-id"?: number;
             "nodes-added"?: components["schemas"]["NodeElement"][];
@@ -740,6 +808,10 @@ export interface components {
             ciliumHealth?: components["schemas"]["Status"];
             nodes?: components["schemas"]["NodeElement"][];
             self?: string;
+        };
+        CNIChainingStatus: {
+            /** @enum {string} */
+            mode?: "none" | "aws-cni" | "flannel" | "generic-veth" | "portmap";
         };
         ConfigurationMap: {
             [key: string]: string;
@@ -761,6 +833,7 @@ export interface components {
                 "last-success-timestamp"?: string;
                 "success-count"?: number;
             };
+            /** Format: uuid */
             uuid?: string;
         };
         ControllerStatuses: components["schemas"]["ControllerStatus"][];
@@ -775,12 +848,13 @@ export interface components {
         };
         DaemonConfigurationStatus: {
             addressing?: components["schemas"]["NodeAddressing"];
+            /** @description Every active setting of the agent, by flag name, with its typed value. */
             daemonConfigurationMap?: {
                 [key: string]: unknown;
             };
-            /** @enum {string} */
-            datapathMode?: "veth" | "ipvlan" | "netkit" | "netkit-l2";
+            datapathMode?: components["schemas"]["DatapathMode"];
             deviceMTU?: number;
+            "egress-multi-home-ip-rule-compat"?: boolean;
             enableRouteMTUForCNIChaining?: boolean;
             GROIPv4MaxSize?: number;
             GROMaxSize?: number;
@@ -788,6 +862,8 @@ export interface components {
             GSOMaxSize?: number;
             immutable?: components["schemas"]["ConfigurationMap"];
             "ipam-mode"?: string;
+            /** @description Ports reserved in the workloads' network namespaces (comma-separated). */
+            ipLocalReservedPorts?: string;
             "k8s-configuration"?: string;
             "k8s-endpoint"?: string;
             kvstoreConfiguration?: components["schemas"]["KVstoreConfiguration"];
@@ -796,15 +872,23 @@ export interface components {
                 ipv4?: boolean;
                 ipv6?: boolean;
             };
+            nodeMonitor?: components["schemas"]["MonitorStatus"];
             realized?: components["schemas"]["DaemonConfigurationSpec"];
             routeMTU?: number;
         };
+        /**
+         * @description How endpoints are wired to the host.
+         * @enum {string}
+         */
+        DatapathMode: "veth" | "netkit" | "netkit-l2";
         DebugInfo: {
             "cilium-memory-map"?: string;
             "cilium-nodemonitor-memory-map"?: string;
             "cilium-status"?: components["schemas"]["StatusResponse"];
             "cilium-version"?: string;
-            encryption?: Record<string, never>;
+            encryption?: {
+                wireguard?: components["schemas"]["WireguardStatus"];
+            };
             "endpoint-list"?: components["schemas"]["Endpoint"][];
             "environment-variables"?: string[];
             "kernel-version"?: string;
@@ -826,9 +910,11 @@ export interface components {
             ttl?: number;
         };
         EncryptionStatus: {
+            ipsec?: components["schemas"]["IPsecStatus"];
             /** @enum {string} */
             mode?: "Disabled" | "IPsec" | "Wireguard";
             msg?: string;
+            wireguard?: components["schemas"]["WireguardStatus"];
         };
         Endpoint: {
             id?: number;
@@ -882,7 +968,7 @@ export interface components {
             "require-arp-passthrough"?: boolean;
             "require-egress-prog"?: boolean;
             /** @default true */
-            "require-routing": boolean;
+            "require-routing"?: boolean;
         };
         EndpointHealth: {
             bpf?: components["schemas"]["EndpointHealthStatus"];
@@ -915,16 +1001,22 @@ export interface components {
             "allowed-egress-identities"?: number[];
             "allowed-ingress-identities"?: number[];
             build?: number;
+            "cidr-policy"?: components["schemas"]["CIDRPolicy"];
             "denied-egress-identities"?: number[];
             "denied-ingress-identities"?: number[];
             id?: number;
             l4?: components["schemas"]["L4Policy"];
-            /** @enum {string} */
-            "policy-enabled"?: "none" | "ingress" | "egress" | "both" | "audit-ingress" | "audit-egress" | "audit-both";
+            "policy-enabled"?: components["schemas"]["EndpointPolicyEnabled"];
             "policy-revision"?: number;
         };
+        /**
+         * @description Which directions policy is enforced in (audit-* report drops but let them pass).
+         * @enum {string}
+         */
+        EndpointPolicyEnabled: "none" | "ingress" | "egress" | "both" | "audit-ingress" | "audit-egress" | "audit-both";
         EndpointPolicyStatus: {
             "proxy-policy-revision"?: number;
+            "proxy-statistics"?: components["schemas"]["ProxyStatistics"][];
             realized?: components["schemas"]["EndpointPolicy"];
             spec?: components["schemas"]["EndpointPolicy"];
         };
@@ -952,6 +1044,10 @@ export interface components {
         };
         EndpointStatusLog: components["schemas"]["EndpointStatusChange"][];
         Error: string;
+        /** @description A feature that is on or off (Cellium's name for Cilium's inline `{enabled}` objects). */
+        FeatureToggle: {
+            enabled?: boolean;
+        };
         FrontendAddress: {
             ip?: string;
             port?: number;
@@ -960,9 +1056,30 @@ export interface components {
             /** @enum {string} */
             scope?: "external" | "internal";
         };
-        HostRouting: {
+        FrontendMapping: {
+            backends?: components["schemas"]["LRPBackend"][];
+            "frontend-address"?: components["schemas"]["FrontendAddress"];
+        };
+        HostFirewall: {
+            devices?: string[];
             /** @enum {string} */
-            mode?: "BPF" | "Legacy";
+            mode?: "Disabled" | "Enabled";
+        };
+        HubbleStatus: {
+            metrics?: {
+                /** @enum {string} */
+                state?: "Ok" | "Warning" | "Failure" | "Disabled";
+            };
+            msg?: string;
+            observer?: {
+                "current-flows"?: number;
+                "max-flows"?: number;
+                "seen-flows"?: number;
+                /** @description A Go-style duration */
+                uptime?: string;
+            };
+            /** @enum {string} */
+            state?: "Ok" | "Warning" | "Failure" | "Disabled";
         };
         Identity: {
             id?: number;
@@ -1009,6 +1126,25 @@ export interface components {
             namespace?: string;
             source?: string;
         };
+        IPsecStatus: {
+            "decrypt-interfaces"?: string[];
+            "error-count"?: number;
+            "keys-in-use"?: number;
+            "max-seq-number"?: string;
+            "xfrm-errors"?: {
+                [key: string]: number;
+            };
+        };
+        IPV4BigTCP: {
+            enabled?: boolean;
+            maxGRO?: number;
+            maxGSO?: number;
+        };
+        IPV6BigTCP: {
+            enabled?: boolean;
+            maxGRO?: number;
+            maxGSO?: number;
+        };
         K8sStatus: {
             "k8s-api-versions"?: string[];
             msg?: string;
@@ -1016,10 +1152,52 @@ export interface components {
             state?: "Ok" | "Warning" | "Failure" | "Disabled";
         };
         KubeProxyReplacement: {
+            deviceList?: components["schemas"]["KubeProxyReplacementDevice"][];
             devices?: string[];
             directRoutingDevice?: string;
+            features?: components["schemas"]["KubeProxyReplacementFeatures"];
             /** @enum {string} */
-            mode?: "True" | "False" | "Disabled" | "Strict" | "Probe" | "Partial";
+            mode?: "True" | "False";
+        };
+        KubeProxyReplacementDevice: {
+            ip?: string[];
+            name?: string;
+        };
+        /** @description Each service feature; when kube-proxy replacement is off every one is present and disabled. */
+        KubeProxyReplacementFeatures: {
+            bpfSocketLBHostnsOnly?: boolean;
+            externalIPs?: components["schemas"]["FeatureToggle"];
+            gracefulTermination?: components["schemas"]["FeatureToggle"];
+            hostPort?: components["schemas"]["FeatureToggle"];
+            hostReachableServices?: {
+                enabled?: boolean;
+                protocols?: string[];
+            };
+            nat46X64?: {
+                enabled?: boolean;
+                gateway?: {
+                    enabled?: boolean;
+                    prefixes?: string[];
+                };
+                service?: components["schemas"]["FeatureToggle"];
+            };
+            nodePort?: {
+                /** @enum {string} */
+                acceleration?: "None" | "Native" | "Generic" | "Best-Effort";
+                /** @enum {string} */
+                algorithm?: "Random" | "Maglev";
+                /** @enum {string} */
+                dsrMode?: "IP Option/Extension" | "IPIP" | "Geneve";
+                enabled?: boolean;
+                lutSize?: number;
+                /** @enum {string} */
+                mode?: "SNAT" | "DSR" | "Hybrid";
+                portMax?: number;
+                portMin?: number;
+            };
+            sessionAffinity?: components["schemas"]["FeatureToggle"];
+            socketLB?: components["schemas"]["FeatureToggle"];
+            socketLBTracing?: components["schemas"]["FeatureToggle"];
         };
         KVstoreConfiguration: {
             options?: {
@@ -1031,11 +1209,12 @@ export interface components {
             egress?: components["schemas"]["PolicyRule"][];
             ingress?: components["schemas"]["PolicyRule"][];
         };
-        LabelArray: {
+        Label: {
             key?: string;
             source?: string;
             value?: string;
-        }[];
+        };
+        LabelArray: components["schemas"]["Label"][];
         LabelConfiguration: {
             spec?: components["schemas"]["LabelConfigurationSpec"];
             status?: components["schemas"]["LabelConfigurationStatus"];
@@ -1050,14 +1229,12 @@ export interface components {
             "security-relevant"?: components["schemas"]["Labels"];
         };
         Labels: string[];
+        LRPBackend: {
+            "backend-address"?: components["schemas"]["BackendAddress"];
+            "pod-id"?: string;
+        };
         LRPSpec: {
-            "frontend-mappings"?: {
-                backends?: {
-                    "backend-address"?: components["schemas"]["BackendAddress"];
-                    "pod-id"?: string;
-                }[];
-                "frontend-address"?: components["schemas"]["FrontendAddress"];
-            }[];
+            "frontend-mappings"?: components["schemas"]["FrontendMapping"][];
             "frontend-type"?: string;
             "lrp-type"?: string;
             name?: string;
@@ -1065,6 +1242,12 @@ export interface components {
             "service-id"?: string;
             uid?: string;
         };
+        /**
+         * @description One write or delete of a map entry by its owner, successful or not: an update that
+         *     succeeded has desired action `ok`, one that failed `insert` with `last-error`; a delete
+         *     has desired action `delete` (with `last-error` when it failed), as in Cilium.
+         *     `last-error` is absent when there was none (Cilium writes "<nil>").
+         */
         MapEvent: {
             /** @enum {string} */
             action?: "update" | "delete";
@@ -1082,8 +1265,19 @@ export interface components {
                 ipv4?: boolean;
                 ipv6?: boolean;
             };
+            "ip-masq-agent"?: boolean;
             /** @enum {string} */
             mode?: "BPF" | "iptables";
+            /** @description Obsolete; the -v4 and -v6 fields replace it */
+            "snat-exclusion-cidr"?: string;
+            "snat-exclusion-cidr-v4"?: string;
+            "snat-exclusion-cidr-v6"?: string;
+        };
+        MessageForwardingStatistics: {
+            denied?: number;
+            error?: number;
+            forwarded?: number;
+            received?: number;
         };
         Metric: {
             labels?: {
@@ -1107,6 +1301,14 @@ export interface components {
         /** @description Cellium extension. The health of every cell, as reported to the hive. */
         ModulesHealth: {
             modules?: components["schemas"]["ModuleHealth"][];
+        };
+        /** @description The node monitor (datapath events to the agent). */
+        MonitorStatus: {
+            cpus?: number;
+            lost?: number;
+            npages?: number;
+            pagesize?: number;
+            unknown?: number;
         };
         NamedPorts: components["schemas"]["Port"][];
         NameManager: {
@@ -1136,7 +1338,7 @@ export interface components {
         };
         NodeID: {
             id: number;
-            ips?: string[];
+            ips: string[];
         };
         Policy: {
             policy?: string;
@@ -1145,6 +1347,9 @@ export interface components {
         PolicyRule: {
             "derived-from-rules"?: string[][];
             rule?: string;
+            "rules-by-selector"?: {
+                [key: string]: string[][];
+            };
         };
         Port: {
             name?: string;
@@ -1152,21 +1357,83 @@ export interface components {
             /** @enum {string} */
             protocol?: "TCP" | "UDP" | "SCTP" | "ICMP" | "ICMPV6" | "ANY";
         };
+        /** @description The XDP prefilter's deny list */
         Prefilter: {
             spec?: components["schemas"]["PrefilterSpec"];
-            status?: {
-                realized?: components["schemas"]["PrefilterSpec"];
-            };
+            status?: components["schemas"]["PrefilterStatus"];
         };
+        /** @description CIDRs to deny, and the revision a change is based on (0 or absent for any) */
         PrefilterSpec: {
             deny?: string[];
             revision?: number;
         };
+        /** @description The deny list in effect in the datapath */
+        PrefilterStatus: {
+            realized?: components["schemas"]["PrefilterSpec"];
+        };
+        ProxyRedirect: {
+            name?: string;
+            proxy?: string;
+            "proxy-port"?: number;
+        };
+        ProxyStatistics: {
+            "allocated-proxy-port"?: number;
+            /** @enum {string} */
+            location?: "ingress" | "egress";
+            port?: number;
+            protocol?: string;
+            statistics?: components["schemas"]["RequestResponseStatistics"];
+        };
         ProxyStatus: {
+            /** @enum {string} */
+            "envoy-deployment-mode"?: "embedded" | "external";
             ip?: string;
             "port-range"?: string;
+            redirects?: components["schemas"]["ProxyRedirect"][];
             "total-ports"?: number;
             "total-redirects"?: number;
+        };
+        RemoteCluster: {
+            config?: components["schemas"]["RemoteClusterConfig"];
+            connected?: boolean;
+            /** Format: date-time */
+            "last-failure"?: string;
+            name?: string;
+            "num-endpoints"?: number;
+            "num-failures"?: number;
+            "num-identities"?: number;
+            "num-nodes"?: number;
+            "num-service-exports"?: number;
+            "num-shared-services"?: number;
+            ready?: boolean;
+            status?: string;
+            synced?: components["schemas"]["RemoteClusterSynced"];
+        };
+        RemoteClusterConfig: {
+            "cluster-id"?: number;
+            kvstoremesh?: boolean;
+            required?: boolean;
+            retrieved?: boolean;
+            "service-exports-enabled"?: boolean | null;
+            "sync-canaries"?: boolean;
+        };
+        RemoteClusterSynced: {
+            endpoints?: boolean;
+            identities?: boolean;
+            nodes?: boolean;
+            "service-exports"?: boolean | null;
+            services?: boolean;
+        };
+        RequestResponseStatistics: {
+            requests?: components["schemas"]["MessageForwardingStatistics"];
+            responses?: components["schemas"]["MessageForwardingStatistics"];
+        };
+        Routing: {
+            /** @enum {string} */
+            "inter-host-routing-mode"?: "Native" | "Tunnel";
+            /** @enum {string} */
+            "intra-host-routing-mode"?: "BPF" | "Legacy";
+            "tunnel-protocol"?: string;
         };
         SelectorCache: components["schemas"]["SelectorIdentityMapping"][];
         SelectorIdentityMapping: {
@@ -1177,9 +1444,7 @@ export interface components {
         };
         Service: {
             spec?: components["schemas"]["ServiceSpec"];
-            status?: {
-                realized?: components["schemas"]["ServiceSpec"];
-            };
+            status?: components["schemas"]["ServiceStatus"];
         };
         ServiceSpec: {
             "backend-addresses"?: components["schemas"]["BackendAddress"][];
@@ -1203,32 +1468,78 @@ export interface components {
             id?: number;
             updateServices?: boolean;
         };
+        ServiceStatus: {
+            realized?: components["schemas"]["ServiceSpec"];
+        };
+        Srv6: {
+            enabled?: boolean;
+            /** @enum {string} */
+            srv6EncapMode?: "SRH" | "Reduced";
+        };
         Status: {
             msg?: string;
             /** @enum {string} */
             state?: "Ok" | "Warning" | "Failure" | "Disabled";
         };
+        /**
+         * @description Health and status of the agent and of each of its subsystems (Cilium's model). Every
+         *     part is present; a feature that is off reports its disabled form.
+         */
         StatusResponse: {
+            "attach-mode"?: components["schemas"]["AttachMode"];
+            "auth-certificate-provider"?: components["schemas"]["Status"];
+            "bandwidth-manager"?: components["schemas"]["BandwidthManager"];
             "bpf-maps"?: components["schemas"]["BPFMapStatus"];
             cilium?: components["schemas"]["Status"];
             "client-id"?: number;
+            "clock-source"?: components["schemas"]["ClockSource"];
             cluster?: components["schemas"]["ClusterStatus"];
+            "cluster-mesh"?: components["schemas"]["ClusterMeshStatus"];
+            "cni-chaining"?: components["schemas"]["CNIChainingStatus"];
             "cni-file"?: components["schemas"]["Status"];
             "container-runtime"?: components["schemas"]["Status"];
             controllers?: components["schemas"]["ControllerStatuses"];
+            "datapath-mode"?: components["schemas"]["DatapathMode"];
             encryption?: components["schemas"]["EncryptionStatus"];
-            "host-routing"?: components["schemas"]["HostRouting"];
+            "host-firewall"?: components["schemas"]["HostFirewall"];
+            hubble?: components["schemas"]["HubbleStatus"];
             "identity-range"?: components["schemas"]["IdentityRange"];
             ipam?: components["schemas"]["IPAMStatus"];
+            "ipv4-big-tcp"?: components["schemas"]["IPV4BigTCP"];
+            "ipv6-big-tcp"?: components["schemas"]["IPV6BigTCP"];
             "kube-proxy-replacement"?: components["schemas"]["KubeProxyReplacement"];
             kubernetes?: components["schemas"]["K8sStatus"];
             kvstore?: components["schemas"]["Status"];
             masquerading?: components["schemas"]["Masquerading"];
             "modules-health"?: components["schemas"]["ModulesHealth"];
+            nodeMonitor?: components["schemas"]["MonitorStatus"];
             proxy?: components["schemas"]["ProxyStatus"];
+            routing?: components["schemas"]["Routing"];
+            srv6?: components["schemas"]["Srv6"];
+            /** @description When each probe that has not answered yet was started, by probe name. */
             stale?: {
                 [key: string]: string;
             };
+        };
+        WireguardInterface: {
+            "listen-port"?: number;
+            name?: string;
+            "peer-count"?: number;
+            peers?: components["schemas"]["WireguardPeer"][];
+            "public-key"?: string;
+        };
+        WireguardPeer: {
+            "allowed-ips"?: string[];
+            endpoint?: string;
+            /** Format: date-time */
+            "last-handshake-time"?: string;
+            "public-key"?: string;
+            "transfer-rx"?: number;
+            "transfer-tx"?: number;
+        };
+        WireguardStatus: {
+            interfaces?: components["schemas"]["WireguardInterface"][];
+            "node-encryption"?: string;
         };
     };
     responses: {
@@ -1268,6 +1579,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description Invalid CIDR prefix; the message quotes it and says what is wrong */
+        InvalidCIDR: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Invalid identity format in storage */
         InvalidStorageFormat: {
             headers: {
@@ -1279,6 +1599,27 @@ export interface components {
         };
         /** @description Not found */
         NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The prefilter is off; the message says how to turn it on (--prefilter-device) */
+        PrefilterDisabled: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description The request names a revision that is not the current one (Cilium answers 500); read the
+         *     current state again and retry
+         */
+        StaleRevision: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1453,6 +1794,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClusterNodeStatus"];
                 };
             };
+            400: components["responses"]["BadRequest"];
         };
     };
     GetConfig: {
@@ -2298,6 +2640,7 @@ export interface operations {
     GetMapNameEvents: {
         parameters: {
             query?: {
+                /** @description Keep the stream open and send new events as they happen */
                 follow?: boolean;
             };
             header?: never;
@@ -2308,17 +2651,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Success */
+            /** @description A stream of MapEvent objects, one JSON object per line */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MapEvent"][];
+                    "application/json": string;
                 };
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     GetMetrics: {
@@ -2491,6 +2835,8 @@ export interface operations {
                 };
             };
             500: components["responses"]["Failure"];
+            501: components["responses"]["PrefilterDisabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     DeletePrefilter: {
@@ -2515,16 +2861,13 @@ export interface operations {
                     "application/json": components["schemas"]["Prefilter"];
                 };
             };
-            /** @description Invalid CIDR prefix */
-            461: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["StaleRevision"];
+            461: components["responses"]["InvalidCIDR"];
             500: components["responses"]["Failure"];
+            501: components["responses"]["PrefilterDisabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     PatchPrefilter: {
@@ -2549,16 +2892,12 @@ export interface operations {
                     "application/json": components["schemas"]["Prefilter"];
                 };
             };
-            /** @description Invalid CIDR prefix */
-            461: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["StaleRevision"];
+            461: components["responses"]["InvalidCIDR"];
             500: components["responses"]["Failure"];
+            501: components["responses"]["PrefilterDisabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetService: {

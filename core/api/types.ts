@@ -27,11 +27,40 @@ export interface ApiRequest<K extends OperationId> {
     : BodyOf<NonNullable<Op<K>['requestBody']>>;
 }
 
+const STREAM = Symbol('api-stream');
+
+/**
+ * A reply body written over time, for a 200 whose spec says `type: string, format: binary`:
+ * `run` sends JSON objects (written one per line) until it returns or `signal` aborts (the
+ * client went away, or the server is closing). `send` answers false once the client has more
+ * than STREAM_HIGH_WATER bytes unread, so a producer can give up on a client that stopped
+ * reading.
+ */
+export interface ApiStream {
+  readonly [STREAM]: true;
+  run(send: (obj: unknown) => boolean, signal: AbortSignal): Promise<void>;
+}
+
+/** Unread bytes a streamed reply holds for its client before `send` answers false. */
+export const STREAM_HIGH_WATER = 1 << 20;
+
+/** A streamed reply body (see ApiStream). */
+export function apiStream(run: ApiStream['run']): ApiStream {
+  return { [STREAM]: true, run };
+}
+
+/** Whether a handler's reply body is a stream. */
+export function isApiStream(body: unknown): body is ApiStream {
+  return typeof body === 'object' && body !== null && STREAM in body;
+}
+
+type ReplyBody<S, B> = S extends 200 ? ([B] extends [string] ? B | ApiStream : B) : B;
+
 /** A reply: one of the operation's documented statuses and its body. */
 export type ApiReply<K extends OperationId> = {
   [S in keyof Op<K>['responses']]: BodyOf<Op<K>['responses'][S]> extends undefined
     ? { readonly status: S; readonly body?: undefined }
-    : { readonly status: S; readonly body: BodyOf<Op<K>['responses'][S]> };
+    : { readonly status: S; readonly body: ReplyBody<S, BodyOf<Op<K>['responses'][S]>> };
 }[keyof Op<K>['responses']];
 
 /** A handler of one operation. */

@@ -1,11 +1,15 @@
+import { pino } from 'pino';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { eventually, testHive } from '../testing/test-hive.js';
 import { config, invoke, module, provide, providePrivate, provideValue } from './cell.js';
+import { HiveConfig } from './config.js';
 import { flag, type ConfigOf } from './flags.js';
 import { Health } from './health.js';
+import { Hive } from './hive.js';
 import { Jobs } from './jobs.js';
 import { Lifecycle } from './lifecycle.js';
+import { Logger } from './logger.js';
 import { token } from './token.js';
 
 interface Store {
@@ -220,5 +224,30 @@ describe('Jobs', () => {
     src.complete();
     await eventually(() => h.hive.health.get('worker.job-obs')?.message === 'completed');
     expect(seen).toEqual([1, 2]);
+  });
+});
+
+describe('the debug flag', () => {
+  it("changes every module's logger at runtime, not only the root's", () => {
+    let log: Logger | undefined;
+    const lines: string[] = [];
+    const root = pino({ level: 'info' }, { write: (s: string) => lines.push(s) });
+    const hive = new Hive(
+      [
+        module(
+          'mod',
+          'a module',
+          invoke('keep', { l: Logger }, ({ l }) => void (log = l)),
+        ),
+      ],
+      { logger: root },
+    );
+    hive.populate();
+    log?.debug('hidden');
+    hive.get(HiveConfig).set({ debug: true });
+    log?.debug('shown');
+    hive.get(HiveConfig).set({ debug: false });
+    log?.debug('hidden again');
+    expect(lines.map((s) => (JSON.parse(s) as { msg: string }).msg)).toEqual(['shown']);
   });
 });

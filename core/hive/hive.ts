@@ -109,6 +109,8 @@ export class Hive {
   private readonly providers = new Map<symbol, Placed<ProvideCell>>();
   private readonly invokes: Placed<InvokeCell>[] = [];
   private readonly scoped = new Map<string, Map<symbol, symbol>>();
+  /** Each module's logger: a pino child keeps the level it was made with, so changes go to each. */
+  private readonly moduleLoggers: Logger[] = [];
   private populated = false;
   private currentPhase: HivePhase = 'populated';
   private shutdownRequest?: (err?: Error) => void;
@@ -277,7 +279,9 @@ export class Hive {
   }
 
   private setLogLevel(debug: boolean): void {
-    if (this.logger.level !== 'silent') this.logger.level = debug ? 'debug' : 'info';
+    if (this.logger.level === 'silent') return;
+    this.logger.level = debug ? 'debug' : 'info';
+    for (const log of this.moduleLoggers) log.level = this.logger.level;
   }
 
   private hookStarted = 0;
@@ -401,6 +405,7 @@ export class Hive {
       const health = this.health.forPath(module);
       const jobs = new JobGroup(lc, health, this.container.get(Shutdowner));
       const log = this.logger.child({ module });
+      this.moduleLoggers.push(log);
       m = new Map();
       for (const [tok, value] of [
         [Lifecycle, lc],

@@ -4,7 +4,7 @@ import { Jobs } from '../hive/jobs.js';
 import { DB } from '../statedb/index.js';
 import { eventually, testHive } from '../testing/test-hive.js';
 import { statusPending, type Operations, type Status } from './operations.js';
-import { registerReconciler, type Reconciler } from './reconciler.js';
+import { registerReconciler, type ReconcileEvent, type Reconciler } from './reconciler.js';
 
 interface Route {
   readonly prefix: string;
@@ -34,7 +34,7 @@ class Target implements Operations<Route> {
   }
 }
 
-function setup(target = new Target()) {
+function setup(target = new Target(), observe?: (e: ReconcileEvent<Route>) => void) {
   const db = new DB();
   const routes = db.newTable<Route>({ name: 'routes', primaryKey: (r) => r.prefix });
   let rec: Reconciler | undefined;
@@ -51,6 +51,7 @@ function setup(target = new Target()) {
           setStatus: (r, status) => ({ ...r, status }),
           jobs,
           config: { retry: { minMs: 5, maxMs: 20 }, pruneIntervalMs: 3_600_000 },
+          ...(observe ? { observe } : {}),
         });
       }),
     ),
@@ -152,5 +153,27 @@ describe('reconciler', () => {
     s.put('10.0.1.0/24', 'eth0');
     await new Promise((r) => setTimeout(r, 30));
     expect(s.target.entries.size).toBe(0);
+  });
+
+  it('tells the observer of every update and delete with its outcome; a throwing observer changes nothing', async () => {
+    const seen: string[] = [];
+    const target = new Target();
+    target.failing.add('10.0.9.0/24');
+    const s = setup(target, (e) => {
+      seen.push(`${e.action} ${e.object.prefix} ${e.error ?? 'ok'}`);
+      throw new Error('observer bug');
+    });
+    await s.h.requireStart();
+    s.put('10.0.1.0/24', 'eth0');
+    s.put('10.0.9.0/24', 'eth9');
+    await eventually(() => s.status('10.0.1.0/24')?.kind === 'done');
+    await eventually(() => seen.filter((x) => x.startsWith('update 10.0.9.0/24')).length >= 2);
+    expect(seen).toContain('update 10.0.1.0/24 ok');
+    expect(seen).toContain('update 10.0.9.0/24 E2BIG: map full writing 10.0.9.0/24');
+    expect(s.status('10.0.9.0/24')?.kind).toBe('error');
+    s.db.update([s.routes], (w) => w.deleteKey(s.routes, '10.0.1.0/24'));
+    await eventually(() => seen.includes('delete 10.0.1.0/24 ok'));
+    expect(target.entries.has('10.0.1.0/24')).toBe(false);
+    await s.h.requireStop();
   });
 });

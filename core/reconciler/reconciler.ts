@@ -36,6 +36,15 @@ export interface ReconcilerParams<T> {
   readonly setStatus: (obj: T, status: Status) => T;
   readonly jobs: Jobs;
   readonly config?: Partial<ReconcilerConfig>;
+  /** Told of every update and delete tried on the target, with its outcome (map event buffers). */
+  readonly observe?: (e: ReconcileEvent<T>) => void;
+}
+
+/** One update or delete the reconciler tried; `error` is set when it failed. */
+export interface ReconcileEvent<T> {
+  readonly action: 'update' | 'delete';
+  readonly object: T;
+  readonly error?: string;
 }
 
 /** A running reconciler's handle. */
@@ -86,6 +95,17 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     if (!deleted) results.push({ key: k, rev, status: statusError(e) });
   };
 
+  // An observer's failure is its own: it never turns a done object into a failing one.
+  const notify = (action: 'update' | 'delete', object: T, k: string): void => {
+    if (!p.observe) return;
+    const error = errors.get(k);
+    try {
+      p.observe(error === undefined ? { action, object } : { action, object, error });
+    } catch {
+      // ignored: see above
+    }
+  };
+
   const update = async (ctx: JobContext, obj: T, rev: number, results: Result[]): Promise<void> => {
     const k = key(obj);
     try {
@@ -96,6 +116,7 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     } catch (e) {
       fail(k, rev, e, results);
     }
+    notify('update', obj, k);
   };
 
   const remove = async (ctx: JobContext, obj: T, results: Result[]): Promise<void> => {
@@ -107,6 +128,7 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     } catch (e) {
       fail(k, 0, e, results, obj);
     }
+    notify('delete', obj, k);
   };
 
   const writeBack = (results: readonly Result[]): void => {
