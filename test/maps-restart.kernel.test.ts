@@ -22,8 +22,8 @@ kernelSuite('pinned maps across agent restarts', {}, () => {
     const cli = (socket: string, ...args: string[]) =>
       run([...program('cellium'), '-H', `unix://${socket}`, ...args]);
     const list = await cli(first.socket, 'map', 'list');
-    expect(list.stdout).toMatch(/cellium_metrics\s+2\s+0\s+false/);
-    expect(list.stdout).toMatch(/cellium_lxc\s+0\s+0\s+false/);
+    expect(list.stdout).toMatch(/cellium_metrics\s+2\s+0\s+true/);
+    expect(list.stdout).toMatch(/cellium_lxc\s+0\s+0\s+true/);
 
     first.proc.kill('SIGKILL');
     await first.exited;

@@ -2,7 +2,14 @@ import { invoke, Jobs, module, provide } from '../../core/hive/index.js';
 import { registerReconciler } from '../../core/reconciler/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { IdentityAllocator } from '../identity/index.js';
-import { DatapathMaps } from '../maps/index.js';
+import {
+  DatapathMaps,
+  IPCACHE_MAP,
+  ipcacheKeyOf,
+  MapCaches,
+  reconciledCache,
+  remoteEndpointInfoOf,
+} from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
 import { listIps } from './api.js';
 import { ipcacheOps } from './ops.js';
@@ -19,16 +26,29 @@ export const ipcacheCell = module(
     newIpcacheWriter(db, table),
   ),
   // The reconciler: table → map, retrying failures, pruning stale prefixes.
-  invoke('reconcile', { db: StateDB, table: IpcacheTable, maps: DatapathMaps, jobs: Jobs }, (p) => {
-    registerReconciler({
-      db: p.db,
-      table: p.table,
-      ops: ipcacheOps(() => p.maps.ipcache),
-      getStatus: (e) => e.status,
-      setStatus: (e, status) => ({ ...e, status }),
-      jobs: p.jobs,
-    });
-  }),
+  // The table is also cellium_ipcache's cache; each write lands in the map's event buffer.
+  invoke(
+    'reconcile',
+    { db: StateDB, table: IpcacheTable, maps: DatapathMaps, jobs: Jobs, caches: MapCaches },
+    (p) => {
+      registerReconciler({
+        db: p.db,
+        table: p.table,
+        ops: ipcacheOps(() => p.maps.ipcache),
+        getStatus: (e) => e.status,
+        setStatus: (e, status) => ({ ...e, status }),
+        jobs: p.jobs,
+        observe: reconciledCache({
+          caches: p.caches,
+          spec: IPCACHE_MAP,
+          objects: () => p.table.all(p.db.readTxn()),
+          status: (e) => e.status,
+          id: (e) => e.prefix,
+          entries: (e) => [[ipcacheKeyOf(e.prefix), remoteEndpointInfoOf(e)]],
+        }),
+      });
+    },
+  ),
   invoke(
     'routes',
     { routes: ApiRoutes, db: StateDB, table: IpcacheTable, ids: IdentityAllocator },

@@ -1,18 +1,12 @@
 import type { BpfMap } from '../../core/bpf/index.js';
 import type { Operations } from '../../core/reconciler/index.js';
-import { ipcacheKeyOf, type IpcacheKey, type RemoteEndpointInfo } from '../maps/index.js';
+import {
+  ipcacheKeyOf,
+  remoteEndpointInfoOf,
+  type IpcacheKey,
+  type RemoteEndpointInfo,
+} from '../maps/index.js';
 import type { IpcacheEntry } from './table.js';
-
-function value(e: IpcacheEntry): RemoteEndpointInfo {
-  const tunnel = e.hostIP !== '' && !e.hostIP.includes(':') ? e.hostIP : '0.0.0.0';
-  return {
-    sec_identity: e.identity,
-    tunnel_endpoint: tunnel,
-    node_id: 0,
-    key: e.encryptKey,
-    flags: 0,
-  };
-}
 
 function prefixOf(k: IpcacheKey): string {
   return `${k.ip}/${k.prefixlen - 32}`;
@@ -24,7 +18,7 @@ export function ipcacheOps(
 ): Operations<IpcacheEntry> {
   return {
     update: (_, e) => {
-      map().update(ipcacheKeyOf(e.prefix), value(e));
+      map().update(ipcacheKeyOf(e.prefix), remoteEndpointInfoOf(e));
     },
     delete: (_, e) => {
       map().delete(ipcacheKeyOf(e.prefix));

@@ -1,33 +1,46 @@
-import { ApiError, shown, type Model } from '../../core/api/index.js';
+import { ApiError, apiStream, shown, type ApiStream, type Model } from '../../core/api/index.js';
 import type { BpfMap, MapRegistry } from '../../core/bpf/index.js';
+import type { Logger } from '../../core/hive/index.js';
+import type { CacheEntry, MapCacheRegistry } from './cache.js';
+import { MAX_SUBSCRIBERS, type MapEntryEvent } from './events.js';
 
-/** Entries shown by GET /v1/map/{name}: the map's live contents, up to this many. */
+/** Live entries shown for a map without a cache (one the datapath writes), up to this many. */
 export const MAX_DUMP = 100_000;
 
-function describeMap(m: BpfMap<unknown, unknown>, withEntries: boolean): Model<'BPFMap'> {
-  const cache: Model<'BPFMapEntry'>[] = [];
-  let count = 0;
-  if (withEntries) {
-    for (const [k, v] of m.entries()) {
-      if (cache.length >= MAX_DUMP) break;
-      const [key, value] = m.format(k, v);
-      cache.push({ key, value, 'desired-action': 'ok' });
-    }
-    count = cache.length;
-  } else count = m.count();
+function entryModel(e: CacheEntry): Model<'BPFMapEntry'> {
   return {
-    path: m.raw.pinPath ?? `(${m.raw.backend}) ${m.name}`,
-    cache,
+    key: e.key,
+    value: e.value,
+    'desired-action': e.desiredAction,
+    ...(e.lastError !== undefined ? { 'last-error': e.lastError } : {}),
+  };
+}
+
+/** A map without an owner's cache shows what it holds, as Cilium's maps without a value cache. */
+function liveEntries(m: BpfMap<unknown, unknown>): Model<'BPFMapEntry'>[] {
+  const out: Model<'BPFMapEntry'>[] = [];
+  for (const [k, v] of m.entries()) {
+    if (out.length >= MAX_DUMP) break;
+    const [key, value] = m.format(k, v);
+    out.push({ key, value });
+  }
+  return out;
+}
+
+function describeMap(m: BpfMap<unknown, unknown>, caches: MapCacheRegistry): Model<'BPFMap'> {
+  const cache = caches.cache(m.name);
+  return {
+    path: m.raw.pinPath ?? m.name,
+    cache: cache ? cache.map(entryModel) : liveEntries(m),
     name: m.name,
     backend: m.raw.backend,
     'map-type': m.raw.type,
     'key-size': m.raw.keySize,
     'value-size': m.raw.valueSize,
     'max-entries': m.raw.maxEntries,
-    entries: count,
+    entries: m.count(),
     errors: m.errorCount,
     ...(m.lastError !== undefined ? { 'last-error': m.lastError } : {}),
-    'cache-enabled': false,
   };
 }
 
@@ -39,14 +52,26 @@ export function bpfMapStatus(registry: MapRegistry): Model<'BPFMapStatus'> {
   };
 }
 
-/** GET /v1/map: every map with its live entry count (entries themselves via /map/{name}). */
-export function listMaps(registry: MapRegistry): Model<'BPFMapList'> {
-  return { maps: registry.list().map((m) => describeMap(m, false)) };
+/** The maps for GET /v1/debuginfo's subsystem: one line each, name, pin, entries/max. */
+export function mapsText(registry: MapRegistry): string {
+  return registry
+    .list()
+    .map((m) => `${m.name} ${m.raw.pinPath ?? '(not pinned)'} ${m.count()}/${m.raw.maxEntries}`)
+    .join('\n');
 }
 
-/** GET /v1/map/{name}: one map with its entries decoded. */
-export function getMap(registry: MapRegistry, name: string): Model<'BPFMap'> {
-  return describeMap(getOpenMap(registry, name), true);
+/** GET /v1/map: every map with its cache (Cilium's CLI counts entries and errors from it). */
+export function listMaps(registry: MapRegistry, caches: MapCacheRegistry): Model<'BPFMapList'> {
+  return { maps: registry.list().map((m) => describeMap(m, caches)) };
+}
+
+/** GET /v1/map/{name}: one map with its cache. */
+export function getMap(
+  registry: MapRegistry,
+  caches: MapCacheRegistry,
+  name: string,
+): Model<'BPFMap'> {
+  return describeMap(getOpenMap(registry, name), caches);
 }
 
 function getOpenMap(registry: MapRegistry, name: string): BpfMap<unknown, unknown> {
@@ -61,25 +86,76 @@ function getOpenMap(registry: MapRegistry, name: string): BpfMap<unknown, unknow
   return m;
 }
 
-/** GET /v1/map/{name}/events: the map's recent writes, oldest first. */
+/** A buffered event as the API serves it. */
+export function eventModel(e: MapEntryEvent): Model<'MapEvent'> {
+  return {
+    timestamp: e.timestamp.toISOString(),
+    action: e.action,
+    key: e.key,
+    value: e.value,
+    'desired-action': e.desiredAction,
+    ...(e.lastError !== undefined ? { 'last-error': e.lastError } : {}),
+  };
+}
+
+/**
+ * GET /v1/map/{name}/events: the buffered events as a stream of MapEvent objects; with `follow`
+ * every new one too, until the client goes away, falls behind, or the buffer closes at stop.
+ */
 export function mapEvents(
   registry: MapRegistry,
+  caches: MapCacheRegistry,
+  logger: Logger,
   name: string,
   follow: boolean,
-): Model<'MapEvent'>[] {
-  if (follow)
-    throw new ApiError(400, 'follow is not supported yet: poll without it for the recent events');
-  const m = getOpenMap(registry, name);
-  return m.recentEvents().map((e) => {
-    const [key, value] =
-      e.value === undefined ? [m.spec.key.format(e.key), ''] : m.format(e.key, e.value);
-    return {
-      timestamp: e.time.toISOString(),
-      action: e.action,
-      key,
-      value,
-      'desired-action': 'ok',
-      ...(e.error !== undefined ? { 'last-error': e.error } : {}),
-    };
+): ApiStream {
+  getOpenMap(registry, name);
+  const ring = caches.events(name);
+  if (!ring) {
+    throw new ApiError(
+      404,
+      `map ${shown(name)} has no event buffer: only maps written from desired state have one (enable or size it with --bpf-map-event-buffers ${name}=enabled,128)`,
+    );
+  }
+  if (follow && ring.subscribers >= MAX_SUBSCRIBERS) {
+    throw new ApiError(
+      429,
+      `map ${shown(name)} already has ${MAX_SUBSCRIBERS} event streams open: close one first`,
+    );
+  }
+  return apiStream((send, signal) => {
+    if (!follow) {
+      for (const e of ring.dump()) send(eventModel(e));
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const state = { dumping: true, finished: false };
+      let unsubscribe = (): void => undefined;
+      const done = (why: string): void => {
+        state.finished = true;
+        unsubscribe();
+        signal.removeEventListener('abort', gone);
+        logger.info({ map: name, followers: ring.subscribers, why }, 'map event stream ended');
+        resolve();
+      };
+      const gone = (): void => {
+        done('client gone');
+      };
+      unsubscribe = ring.subscribe({
+        next: (e) => {
+          // The buffered events may exceed what a client holds unread; new ones may not.
+          if (!send(eventModel(e)) && !state.dumping) {
+            done('client fell behind by 1 MiB');
+          }
+        },
+        end: () => {
+          done('agent stopping');
+        },
+      });
+      state.dumping = false;
+      if (state.finished) return;
+      if (signal.aborted) gone();
+      else signal.addEventListener('abort', gone, { once: true });
+    });
   });
 }

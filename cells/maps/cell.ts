@@ -11,15 +11,16 @@ import {
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { StatusContributors } from '../daemon/index.js';
-import { bpfMapStatus, getMap, listMaps, mapEvents } from './api.js';
-import { mapsFlags, MapsConfig } from './config.js';
+import { bpfMapStatus, getMap, listMaps, mapEvents, mapsText } from './api.js';
+import { MapCacheRegistry, MapCaches } from './cache.js';
+import { eventBuffers, mapsFlags, MapsConfig } from './config.js';
 import { DatapathMaps, Maps, newDatapathMaps, PRESSURE_INTERVAL_MS } from './maps.js';
 
 /** The agent's BPF maps: created or reopened from their pins, listed by GET /v1/map. */
 export const mapsCell = module(
   'maps',
   'BPF maps pinned under bpffs, kernel or in-memory',
-  // --bpf-root, --bpf-backend, --bpf-{lxc,ipcache,metrics}-map-max
+  // --bpf-root, --bpf-backend, --bpf-{lxc,ipcache,metrics}-map-max, --bpf-map-event-buffers
   config(MapsConfig, mapsFlags),
   // Every map the agent owns; cells add their own maps here.
   provide(Maps, {}, () => new MapRegistry()),
@@ -30,21 +31,28 @@ export const mapsCell = module(
     { config: MapsConfig, registry: Maps, lifecycle: Lifecycle, health: Health, logger: Logger },
     newDatapathMaps,
   ),
+  // Each map's cache and event buffer, registered by the cell that writes the map from desired
+  // state (endpoint: cellium_lxc, ipcache: cellium_ipcache); follow streams end at stop.
+  provide(MapCaches, { config: MapsConfig, lifecycle: Lifecycle }, ({ config, lifecycle }) => {
+    const caches = new MapCacheRegistry(eventBuffers(config.bpfMapEventBuffers));
+    lifecycle.append({ onStop: () => caches.close() }, 'event-streams');
+    return caches;
+  }),
   invoke(
     'routes',
-    { routes: ApiRoutes, registry: Maps, maps: DatapathMaps },
-    ({ routes, registry }) => {
-      routes.handle('GetMap', () => ({ status: 200, body: listMaps(registry) }), 'maps');
+    { routes: ApiRoutes, registry: Maps, caches: MapCaches, maps: DatapathMaps, logger: Logger },
+    ({ routes, registry, caches, logger }) => {
+      routes.handle('GetMap', () => ({ status: 200, body: listMaps(registry, caches) }), 'maps');
       routes.handle(
         'GetMapName',
-        (req) => ({ status: 200, body: getMap(registry, req.params.name) }),
+        (req) => ({ status: 200, body: getMap(registry, caches, req.params.name) }),
         'maps',
       );
       routes.handle(
         'GetMapNameEvents',
         (req) => ({
           status: 200,
-          body: mapEvents(registry, req.params.name, req.query.follow === true),
+          body: mapEvents(registry, caches, logger, req.params.name, req.query.follow === true),
         }),
         'maps',
       );
@@ -61,6 +69,9 @@ export const mapsCell = module(
     status.add({
       status: (s) => {
         s['bpf-maps'] = bpfMapStatus(registry);
+      },
+      debug: (d) => {
+        d.subsystem = { ...d.subsystem, maps: mapsText(registry) };
       },
     });
   }),

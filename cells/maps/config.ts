@@ -1,4 +1,57 @@
-import { flag, token, type ConfigOf } from '../../core/hive/index.js';
+import { flag, parseDuration, token, type ConfigOf } from '../../core/hive/index.js';
+import type { EventBufferConfig } from './cache.js';
+
+/** Event buffers of maps as Cilium's defaults size them (`name=enabled,size,ttl`). */
+export const DEFAULT_EVENT_BUFFERS = 'cellium_lxc=enabled,128,0,cellium_ipcache=enabled,1024,0';
+
+/**
+ * Parses `--bpf-map-event-buffers`: `name=enabled|disabled[,size[,ttl]]` entries joined by
+ * commas, as Cilium's map options (a piece without `=` continues the entry before it). Throws
+ * an Error naming what is wrong.
+ */
+export function parseEventBuffers(raw: string): Map<string, EventBufferConfig> {
+  const entries: string[] = [];
+  for (const piece of raw.split(',').map((x) => x.trim())) {
+    if (piece === '') continue;
+    if (piece.includes('=') || entries.length === 0) entries.push(piece);
+    else entries.push(`${entries.pop() ?? ''},${piece}`);
+  }
+  const out = new Map<string, EventBufferConfig>();
+  for (const entry of entries) {
+    const [name = '', conf = ''] = entry.split('=', 2);
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) {
+      throw new Error(
+        `'${entry}': '${name}' is not a map name (like cellium_ipcache=enabled,1024)`,
+      );
+    }
+    const [state = '', size = '128', ttl = '0', extra] = conf.split(',');
+    if (extra !== undefined) throw new Error(`'${entry}': expected ${name}=enabled,SIZE,TTL`);
+    const on = ['enabled', 'true'].includes(state);
+    if (!on && !['disabled', 'false'].includes(state)) {
+      throw new Error(`'${entry}': the state must be enabled or disabled, not '${state}'`);
+    }
+    const n = Number(size);
+    if (!/^\d+$/.test(size) || n < 1 || n > 65536) {
+      throw new Error(`'${entry}': the size must be an integer from 1 to 65536, not '${size}'`);
+    }
+    const ttlMs = parseDuration(ttl);
+    if (Number.isNaN(ttlMs)) throw new Error(`'${entry}': '${ttl}' is not a duration like 1h`);
+    out.set(name, { size: on ? n : 0, ttlMs });
+  }
+  return out;
+}
+
+/** The event buffer of every map: Cilium's defaults, overridden map by map by the flag. */
+export function eventBuffers(raw: string): (name: string) => EventBufferConfig {
+  const conf = new Map([...parseEventBuffers(DEFAULT_EVENT_BUFFERS), ...parseEventBuffers(raw)]);
+  return (name) => conf.get(name) ?? { size: 0, ttlMs: 0 };
+}
+
+const eventBuffersFlag = flag.string(
+  '',
+  'Event buffers of maps (GET /v1/map/{name}/events), as name=enabled|disabled,size,ttl entries joined by commas, ' +
+    `over the defaults ${DEFAULT_EVENT_BUFFERS} (ttl 0: events are kept until overwritten)`,
+);
 
 /** The maps cell's flags. */
 export const mapsFlags = {
@@ -21,6 +74,17 @@ export const mapsFlags = {
     'Maximum number of IPs and CIDRs in cellium_ipcache (identities of every known prefix)',
     { min: 1, max: 16_777_216 },
   ),
+  'bpf-map-event-buffers': {
+    ...eventBuffersFlag,
+    check: (v: string): string | undefined => {
+      try {
+        parseEventBuffers(v);
+        return undefined;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+  },
   'bpf-metrics-map-max': flag.int(
     1024,
     'Maximum number of reason and direction counters in cellium_metrics',

@@ -150,3 +150,43 @@ export function ipcacheKeyOf(cidr: string): IpcacheKey {
 export function endpointKeyOf(ip: string): EndpointKey {
   return { ip, family: ip.includes(':') ? FAMILY_IPV6 : FAMILY_IPV4, key: 0, cluster_id: 0 };
 }
+
+/**
+ * The cellium_lxc value of an endpoint; what regeneration writes and the map's cache shows.
+ * (cells/endpoint/datapath.ts builds the same value; the maps cache test checks they agree.)
+ */
+export function endpointInfoOf(ep: {
+  readonly id: number;
+  readonly ifIndex: number;
+  readonly mac: string;
+  readonly hostMac: string;
+  readonly identity: number;
+}): EndpointInfo {
+  return {
+    ifindex: ep.ifIndex,
+    lxc_id: ep.id,
+    flags: 0,
+    mac: ep.mac || '00:00:00:00:00:00',
+    node_mac: ep.hostMac || '00:00:00:00:00:00',
+    sec_id: ep.identity,
+  };
+}
+
+/**
+ * The cellium_ipcache value of a prefix: its identity, and the node it lives on as the tunnel
+ * endpoint (IPv4 only; 0.0.0.0 when local). cells/ipcache/ops.ts builds the same value.
+ */
+export function remoteEndpointInfoOf(e: {
+  readonly identity: number;
+  readonly hostIP: string;
+  readonly encryptKey: number;
+}): RemoteEndpointInfo {
+  const tunnel = e.hostIP !== '' && !e.hostIP.includes(':') ? e.hostIP : '0.0.0.0';
+  return {
+    sec_identity: e.identity,
+    tunnel_endpoint: tunnel,
+    node_id: 0,
+    key: e.encryptKey,
+    flags: 0,
+  };
+}

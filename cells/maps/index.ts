@@ -1,4 +1,13 @@
 export { mapsCell } from './cell.js';
 export { MapsConfig } from './config.js';
 export { DatapathMaps, Maps, PRESSURE_THRESHOLD, type MapPressure } from './maps.js';
+export {
+  desiredAction,
+  MapCacheRegistry,
+  MapCaches,
+  reconciledCache,
+  type CacheEntry,
+  type MapCacheSource,
+} from './cache.js';
+export type { DesiredAction, MapEntryEvent } from './events.js';
 export * from './defs.js';

@@ -77,7 +77,7 @@ describe('maps cell (in-memory backend)', () => {
     ]);
   });
 
-  it('shows a map decoded, its recent writes, and 404 naming the maps for an unknown one', async () => {
+  it('shows a map no cell owns with its live contents, 404 for its events and for an unknown map', async () => {
     const h = mapsHive();
     await h.requireStart();
     const { lxc } = h.get(DatapathMaps);
@@ -100,27 +100,25 @@ describe('maps cell (in-memory backend)', () => {
       sec_id: 43,
     });
     const { body } = await get(h, '/map/cellium_lxc');
+    expect(body).toMatchObject({
+      path: join(h.hive.config.get('bpf-root') as string, 'tc', 'globals', 'cellium_lxc'),
+    });
+    // No desired state here (no endpoint cell): what the map holds, without a desired action.
     expect((body as { cache: unknown[] }).cache).toEqual([
       {
         key: 'ip=10.0.0.9 family=1 key=0 cluster_id=0',
         value:
           'ifindex=4 lxc_id=10 flags=0 mac=aa:bb:cc:dd:ee:01 node_mac=02:00:00:00:00:01 sec_id=43',
-        'desired-action': 'ok',
       },
     ]);
-    const events = (await get(h, '/map/cellium_lxc/events')).body as {
-      action: string;
-      key: string;
-    }[];
-    expect(events.map((e) => `${e.action} ${e.key.split(' ')[0] ?? ''}`)).toEqual([
-      'update ip=fd00::5',
-      'delete ip=fd00::5',
-      'update ip=10.0.0.9',
-    ]);
+    const events = await get(h, '/map/cellium_metrics/events');
+    expect(events.status).toBe(404);
+    expect(events.body).toMatch(/cellium_metrics" has no event buffer.*--bpf-map-event-buffers/);
     expect(await get(h, '/map/cellium_nope')).toEqual({
       status: 404,
       body: 'map "cellium_nope" not found (maps: cellium_ipcache, cellium_lxc, cellium_metrics)',
     });
+    expect((await get(h, '/map/cellium_nope/events')).status).toBe(404);
   });
 
   it('keeps the maps across a restart of the cell (pins outlive the agent)', async () => {

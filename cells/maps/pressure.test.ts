@@ -36,6 +36,7 @@ function setup(config: Partial<MapsConfig> = {}) {
       bpfLxcMapMax: 20,
       bpfIpcacheMapMax: 512000,
       bpfMetricsMapMax: 1024,
+      bpfMapEventBuffers: '',
       ...config,
     },
     registry: new MapRegistry(),
