@@ -106,7 +106,7 @@ describe('cellium-agent and cellium', () => {
     const agent = await startAgent();
     const host = ['-H', `unix://${agent.socket}`];
     const set = await run([...program('cellium'), ...host, 'config', 'debug=true']);
-    expect(set.stdout).toMatch(/debug\s+Enabled/);
+    expect(set.stdout).toMatch(/Debug\s+Enabled/);
     const bad = await run([...program('cellium'), ...host, 'config', 'mtu=9000']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('option mtu: cannot be changed at runtime');

@@ -1,7 +1,15 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultRunDir } from '../../core/api/index.js';
-import { flag, token, type ConfigOf } from '../../core/hive/index.js';
+import { flag, token, type ConfigOf, type ConfigStore } from '../../core/hive/index.js';
+import {
+  DAEMON_OPTIONS,
+  lookupOption,
+  OptionError,
+  parseOptions,
+  type OptionSetting,
+  type RuntimeOption,
+} from '../../core/hive/options.js';
 
 /** Agent-wide settings that several cells read. */
 export const daemonFlags = {
@@ -25,3 +33,56 @@ export type DaemonConfig = ConfigOf<typeof daemonFlags>;
 
 /** Agent-wide settings. */
 export const DaemonConfig = token<DaemonConfig>('daemon/DaemonConfig');
+
+/** Cilium's daemon options that are one of the hive's flags: `Debug` is `--debug`. */
+const BOUND_FLAGS: Readonly<Record<string, string>> = { Debug: 'debug' };
+
+/** The hive flags that Cilium's options stand for (not shown again under their own names). */
+export const boundFlags: ReadonlySet<string> = new Set(Object.values(BOUND_FLAGS));
+
+/** The current value of a Cilium daemon option: its flag's, else its fixed default. */
+export function daemonOptionValue(flags: ConfigStore, opt: RuntimeOption): OptionSetting {
+  const flag = BOUND_FLAGS[opt.name];
+  return flag === undefined ? opt.default : flags.get(flag) === true ? 1 : 0;
+}
+
+/** The agent's own flag called `name` in any letter case (the store refuses immutable ones). */
+function agentFlag(flags: ConfigStore, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return flags.list().find((f) => f.info.name.toLowerCase() === lower)?.info.name;
+}
+
+/**
+ * Turns a PATCH /v1/config options map into flag updates: Cilium's option names (any case,
+ * Cilium's values) first, then the agent's own runtime flags by name. Throws OptionError naming
+ * an unknown or read-only option or a bad value.
+ */
+export function daemonOptionUpdates(
+  flags: ConfigStore,
+  options: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  const cilium: Record<string, string> = {};
+  const updates: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) {
+    if (lookupOption(DAEMON_OPTIONS, name)) cilium[name] = value;
+    else {
+      const flag = agentFlag(flags, name);
+      if (flag === undefined) {
+        const own = flags
+          .list()
+          .filter((f) => f.info.spec.mutable && !boundFlags.has(f.info.name))
+          .map((f) => f.info.name);
+        throw new OptionError(
+          `unknown option '${name}' (known: ${[...DAEMON_OPTIONS.map((o) => o.name), ...own].join(', ')})`,
+        );
+      }
+      updates[flag] = value;
+    }
+  }
+  const parsed = parseOptions(DAEMON_OPTIONS, cilium, (o) => daemonOptionValue(flags, o));
+  for (const [name, v] of parsed) {
+    const flag = BOUND_FLAGS[name];
+    if (flag !== undefined) updates[flag] = v !== 0;
+  }
+  return updates;
+}

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Health, invoke, module } from '../../core/hive/index.js';
+import { Health, HiveConfig, invoke, module } from '../../core/hive/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
 import { daemonCell, StatusContributors } from './index.js';
@@ -95,13 +95,18 @@ describe('daemon cell', () => {
     const h = daemonHive();
     const { body } = await call(h, '/config');
     const status = body.status as Record<string, Record<string, unknown>>;
-    expect(body.spec).toEqual({ options: { debug: 'Disabled' }, 'policy-enforcement': 'default' });
+    // Cilium's option names and values; `--debug` is Cilium's Debug, shown once.
+    expect(body.spec).toEqual({ options: { Debug: 'Disabled' }, 'policy-enforcement': 'default' });
     expect(status.immutable).toMatchObject({
       'node-name': 'node1',
       mtu: '1500',
       'hive-stop-timeout': '1m',
+      DropNotification: 'Disabled',
+      MonitorAggregationLevel: 'None',
+      PolicyTracing: 'Disabled',
     });
     expect(status.immutable?.debug).toBeUndefined();
+    expect(status.immutable?.Debug).toBeUndefined();
     expect(body.status).toMatchObject({
       'ipam-mode': 'cluster-pool',
       datapathMode: 'veth',
@@ -118,23 +123,35 @@ describe('daemon cell', () => {
         headers: { 'content-type': 'application/json' },
       });
     expect(
-      (await patch({ options: { debug: 'Enabled' }, 'policy-enforcement': 'always' })).status,
+      (await patch({ options: { debug: 'true' }, 'policy-enforcement': 'always' })).status,
     ).toBe(200);
     expect((await call(h, '/config')).body.spec).toEqual({
-      options: { debug: 'Enabled' },
+      options: { Debug: 'Enabled' },
       'policy-enforcement': 'always',
     });
+    expect(h.get(HiveConfig).get('debug')).toBe(true);
+    expect((await patch({ options: { Debug: 'Disabled' } })).status).toBe(200);
+    expect(h.get(HiveConfig).get('debug')).toBe(false);
+    expect((await patch({ options: { DEBUG: '1' } })).status).toBe(200);
     expect(await patch({ options: { mtu: '9000' } })).toEqual({
       status: 400,
       body: 'option mtu: cannot be changed at runtime',
     });
-    expect(await patch({ options: { 'no-such': '1', debug: 'sometimes' } })).toEqual({
+    expect(await patch({ options: { 'no-such': '1' } })).toMatchObject({ status: 400 });
+    expect((await patch({ options: { 'no-such': '1' } })).body).toMatch(
+      /^unknown option 'no-such' \(known: ConntrackAccounting, .*Debug/,
+    );
+    expect(await patch({ options: { debug: 'sometimes' } })).toEqual({
       status: 400,
-      body: "option no-such: unknown option; option debug: invalid value 'sometimes': must be boolean",
+      body: "option Debug: invalid value 'sometimes' (accepted: true, on, enable, enabled, 1, false, off, disable, disabled, 0)",
     });
+    expect(await patch({ options: { TraceNotification: 'on' } })).toMatchObject({ status: 400 });
+    expect((await patch({ options: { TraceNotification: 'on' } })).body).toMatch(
+      /^option TraceNotification is read-only .*issue 11/,
+    );
     expect(await patch({ 'policy-enforcement': 'sometimes' })).toMatchObject({ status: 400 });
     expect((await call(h, '/config')).body.spec).toEqual({
-      options: { debug: 'Enabled' },
+      options: { Debug: 'Enabled' },
       'policy-enforcement': 'always',
     });
   });

@@ -2,7 +2,7 @@ import { ApiError, type Model } from '../../core/api/index.js';
 import type { IdentityAllocator } from '../identity/index.js';
 import { matchesLabels } from '../identity/index.js';
 import { hostAddressing, type Ipam } from '../ipam/index.js';
-import { securityLabels, type Endpoint } from './model.js';
+import { endpointOptions, securityLabels, type Endpoint } from './model.js';
 
 function health(ep: Endpoint): Model<'EndpointHealth'> {
   const overall =
@@ -22,7 +22,8 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
   const ident = ids.get(ep.identity);
   const security = securityLabels(ep);
   const realizedPolicy: Model<'EndpointPolicy'> = {
-    'policy-revision': 0,
+    // What the last regeneration realized (see the README: regenerations until policy exists).
+    'policy-revision': ep.policyRevision ?? 0,
     id: ep.identity,
     'policy-enabled': 'none',
     build: 0,
@@ -30,10 +31,16 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
     'allowed-egress-identities': [],
     'denied-ingress-identities': [],
     'denied-egress-identities': [],
+    // No policy cell yet: nothing selects an endpoint, so no L4 or CIDR rules apply.
+    l4: { ingress: [], egress: [] },
+    'cidr-policy': { ingress: [], egress: [] },
   };
   return {
     id: ep.id,
-    spec: { options: { ...ep.options }, 'label-configuration': { user: [...ep.userLabels] } },
+    spec: {
+      options: endpointOptions(ep).options,
+      'label-configuration': { user: [...ep.userLabels] },
+    },
     status: {
       'external-identifiers': {
         'container-id': ep.containerId,
@@ -55,7 +62,10 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
         derived: [...ep.labels],
         disabled: [],
       },
-      realized: { options: { ...ep.options }, 'label-configuration': { user: [...ep.userLabels] } },
+      realized: {
+        options: endpointOptions(ep).options,
+        'label-configuration': { user: [...ep.userLabels] },
+      },
       networking: {
         addressing: [
           { ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}) },
@@ -67,7 +77,12 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
         'interface-index': ep.ifIndex,
         'container-interface-name': ep.containerInterfaceName,
       },
-      policy: { spec: realizedPolicy, realized: realizedPolicy, 'proxy-policy-revision': 0 },
+      policy: {
+        spec: { ...realizedPolicy, 'policy-revision': ep.revision ?? ep.policyRevision ?? 0 },
+        realized: structuredClone(realizedPolicy),
+        'proxy-policy-revision': 0,
+        'proxy-statistics': [],
+      },
       log: ep.log.slice(-1).map((l) => ({ ...l })),
       controllers: [],
       state: ep.state,

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import {
   config,
   Health,
+  HiveConfig,
   invoke,
   Jobs,
   Lifecycle,
@@ -19,13 +20,20 @@ import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
 import { Ipam } from '../ipam/index.js';
-import { DatapathMaps } from '../maps/index.js';
+import {
+  DatapathMaps,
+  endpointInfoOf,
+  endpointKeyOf,
+  LXC_MAP,
+  MapCaches,
+  reconciledCache,
+} from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
 import { endpointModel } from './api.js';
 import { endpointFlags, EndpointConfig } from './config.js';
-import { endpointOps } from './datapath.js';
+import { endpointOps, regenerationTrace } from './datapath.js';
 import { EndpointManager, newEndpointManager, withStatus } from './manager.js';
-import type { Endpoint } from './model.js';
+import { endpointIps, type Endpoint } from './model.js';
 import { registerEndpointRoutes } from './routes.js';
 import { EndpointStore } from './store.js';
 import { newEndpointTable } from './table.js';
@@ -90,9 +98,13 @@ export const endpointCell = module(
       cfg: EndpointConfig,
       lifecycle: Lifecycle,
       health: Health,
+      logger: Logger,
+      flags: HiveConfig,
+      caches: MapCaches,
     },
-    ({ db, table, maps, jobs, cfg, lifecycle, health }) => {
-      const ops = endpointOps(maps, cfg.bpfLxcObject, health.scope('bpf-lxc'));
+    ({ db, table, maps, jobs, cfg, lifecycle, health, logger, flags, caches }) => {
+      const trace = regenerationTrace(logger, () => flags.get('debug') === true);
+      const ops = endpointOps(maps, cfg.bpfLxcObject, health.scope('bpf-lxc'), trace);
       // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
       jobs.oneShot('load-bpf-lxc', () => {
         try {
@@ -108,9 +120,18 @@ export const endpointCell = module(
         table,
         ops,
         getStatus: (e) => e.status,
-        setStatus: withStatus,
+        setStatus: (ep, s) => withStatus(ep, s, trace.take(ep.id)),
         jobs,
         config: { retry: { minMs: 100, maxMs: 10_000 } },
+        // The endpoints table is cellium_lxc's cache; each write lands in its event buffer.
+        observe: reconciledCache({
+          caches,
+          spec: LXC_MAP,
+          objects: () => table.all(db.readTxn()),
+          status: (e) => e.status,
+          id: (e) => String(e.id),
+          entries: (e) => endpointIps(e).map((ip) => [endpointKeyOf(ip), endpointInfoOf(e)]),
+        }),
       });
     },
   ),

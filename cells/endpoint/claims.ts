@@ -2,7 +2,14 @@ import { ApiError } from '../../core/api/index.js';
 import { parseIp } from '../../core/ip.js';
 import type { ReadTxn, Table } from '../../core/statedb/index.js';
 import type { Ipam } from '../ipam/index.js';
-import { ENDPOINT_OPTIONS, endpointIps, owner, type Endpoint } from './model.js';
+import {
+  ENDPOINT_OPTIONS,
+  formatOption,
+  lookupOption,
+  OptionError,
+  parseOptions,
+} from '../../core/hive/options.js';
+import { endpointIps, endpointOptionValue, owner, type Endpoint } from './model.js';
 import { checkPoolAddress } from './validate.js';
 
 /** Runs undo steps, the last first. */
@@ -61,17 +68,25 @@ export function claimIps(ipam: Ipam, ep: Endpoint, ips: readonly string[]): (() 
   return undo;
 }
 
-/** Checks endpoint options a client sets: known names, Enabled or Disabled. */
-export function checkOptions(options: Readonly<Record<string, string>>): void {
-  for (const [k, v] of Object.entries(options)) {
-    if (!Object.hasOwn(ENDPOINT_OPTIONS, k)) {
-      throw new ApiError(
-        400,
-        `options.${k}: unknown option (known: ${Object.keys(ENDPOINT_OPTIONS).join(', ')})`,
-      );
+/**
+ * Parses endpoint options a client sets (PATCH .../config) with Cilium's endpoint option
+ * library: names in any case, Cilium's values; a 400 names an unknown or read-only option or a
+ * bad value. Returns the changes by canonical name, formatted as they are stored.
+ */
+export function checkOptions(
+  ep: Pick<Endpoint, 'options'>,
+  options: Readonly<Record<string, string>>,
+): Map<string, string> {
+  try {
+    const parsed = parseOptions(ENDPOINT_OPTIONS, options, (o) => endpointOptionValue(ep, o));
+    const out = new Map<string, string>();
+    for (const [name, v] of parsed) {
+      const opt = lookupOption(ENDPOINT_OPTIONS, name);
+      if (opt && opt.readOnly === undefined) out.set(name, formatOption(opt, v));
     }
-    if (!['Enabled', 'Disabled'].includes(v)) {
-      throw new ApiError(400, `options.${k}: '${v}' must be Enabled or Disabled`);
-    }
+    return out;
+  } catch (e) {
+    if (e instanceof OptionError) throw new ApiError(400, `options: ${e.message}`);
+    throw e;
   }
 }

@@ -8,10 +8,45 @@ import {
   tcQuery,
   type BpfObject,
 } from '../../core/bpf/index.js';
-import type { Health } from '../../core/hive/index.js';
+import type { Health, Logger } from '../../core/hive/index.js';
 import { PermanentError, type Operations } from '../../core/reconciler/index.js';
-import { endpointKeyOf, type DatapathMaps, type EndpointInfo } from '../maps/index.js';
-import { endpointIps, type Endpoint } from './model.js';
+import { endpointInfoOf, endpointKeyOf, type DatapathMaps } from '../maps/index.js';
+import { endpointDebug, endpointIps, type Endpoint } from './model.js';
+
+/** What regeneration did for each endpoint, for endpoints (or an agent) in debug mode. */
+export interface RegenerationTrace {
+  /** The steps of a datapath write of `ep`: logged when debugging, kept for its status log. */
+  done(ep: Endpoint, steps: readonly string[]): void;
+  /** The steps of the last datapath write of endpoint `id`, forgotten once taken. */
+  take(id: number): string[];
+}
+
+/**
+ * Traces regeneration steps: kept for the status log of endpoints whose Debug option is on, and
+ * written to the agent log at debug level for those endpoints only, or for all of them while
+ * the agent's Debug option is on.
+ */
+export function regenerationTrace(
+  logger: Logger | undefined,
+  agentDebug: () => boolean,
+): RegenerationTrace {
+  const kept = new Map<number, string[]>();
+  return {
+    done: (ep, steps) => {
+      const own = endpointDebug(ep);
+      if (own) kept.set(ep.id, [...steps]);
+      if (!logger || logger.level === 'silent' || (!own && !agentDebug())) return;
+      // Its own level: the endpoint's detail shows while the rest of the agent logs at info.
+      const log = logger.child({ endpoint: ep.id }, { level: 'debug' });
+      for (const step of steps) log.debug(`regeneration: ${step}`);
+    },
+    take: (id) => {
+      const steps = kept.get(id) ?? [];
+      kept.delete(id);
+      return steps;
+    },
+  };
+}
 
 /** What regeneration realized for an endpoint in this run of the agent. */
 interface Realized {
@@ -45,6 +80,7 @@ export function endpointOps(
   maps: DatapathMaps,
   objectPath: string,
   health: Health,
+  trace: RegenerationTrace = regenerationTrace(undefined, () => false),
 ): Operations<Endpoint> & { check(): void; close(): void } {
   let obj: BpfObject | undefined;
   const realized = new Map<number, Realized>();
@@ -87,26 +123,23 @@ export function endpointOps(
 
   return {
     update: (_, ep) => {
+      const steps: string[] = [];
       const ips = endpointIps(ep);
-      const value: EndpointInfo = {
-        ifindex: ep.ifIndex,
-        lxc_id: ep.id,
-        flags: 0,
-        mac: ep.mac || '00:00:00:00:00:00',
-        node_mac: ep.hostMac || '00:00:00:00:00:00',
-        sec_id: ep.identity,
-      };
+      const value = endpointInfoOf(ep);
       try {
         maps.lxc.updateAll(ips.map((ip) => [endpointKeyOf(ip), value] as const));
       } catch (e) {
         throw permanentIfFull(e);
       }
+      steps.push(
+        `lxc entries written for ${ips.join(', ') || '(no address)'} (identity ${ep.identity}, ifindex ${ep.ifIndex})`,
+      );
       const before = realized.get(ep.id);
-      if (before)
-        dropEntries(
-          ep.id,
-          before.ips.filter((ip) => !ips.includes(ip)),
-        );
+      const gone = before?.ips.filter((ip) => !ips.includes(ip)) ?? [];
+      if (gone.length > 0) {
+        dropEntries(ep.id, gone);
+        steps.push(`lxc entries removed for ${gone.join(', ')}`);
+      }
       if (before && before.ifName !== ep.ifName) detach(before.ifName);
       if (ep.ifName !== '' && maps.backend === 'kernel') {
         const progs = programs();
@@ -126,10 +159,16 @@ export function endpointOps(
           ['ingress', progs.from],
           ['egress', progs.to],
         ] as const) {
-          if (fresh || tcQuery(idx, dir) === undefined) tcAttach(idx, dir, fd);
+          if (fresh || tcQuery(idx, dir) === undefined) {
+            tcAttach(idx, dir, fd);
+            steps.push(`bpf_lxc attached to ${ep.ifName} (tc ${dir})`);
+          } else steps.push(`bpf_lxc checked on ${ep.ifName} (tc ${dir}): attached`);
         }
+      } else if (ep.ifName !== '') {
+        steps.push(`no program attached to ${ep.ifName}: in-memory maps`);
       }
       realized.set(ep.id, { ips, ifName: ep.ifName });
+      trace.done(ep, steps);
     },
     delete: (_, ep) => {
       const before = realized.get(ep.id);

@@ -7,7 +7,7 @@ import { eventually } from '../../core/testing/test-hive.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, endpointKeyOf, ipcacheKeyOf } from '../maps/index.js';
-import { call, epHive, request } from './fixtures.js';
+import { call, epHive, request, type EpHive } from './fixtures.js';
 import { EndpointManager } from './index.js';
 import { fakeVeth } from './links.memory.js';
 import { EndpointStore } from './store.js';
@@ -405,5 +405,116 @@ describe('endpoint cell: hardening', () => {
     expect(
       (await call(h, 'PATCH', '/endpoint/1/labels', { user: ['reserved:world'] })).status,
     ).toBe(400);
+  });
+});
+
+describe('endpoint cell: options and regeneration on request', () => {
+  type Log = { state: string; message: string; code: string }[];
+  const revisions = async (h: EpHive, id: number) => {
+    const ep = (await call(h, 'GET', `/endpoint/${id}`)).body as {
+      status: { policy: { spec: Record<string, number>; realized: Record<string, number> } };
+    };
+    return [ep.status.policy.spec['policy-revision'], ep.status.policy.realized['policy-revision']];
+  };
+  const log = async (h: EpHive, id: number) =>
+    (await call(h, 'GET', `/endpoint/${id}/log`)).body as unknown as Log;
+
+  it('regenerates on PATCH .../config {}: the datapath rewritten, logged, the revision bumped', async () => {
+    const h = epHive();
+    await h.requireStart();
+    expect((await call(h, 'PUT', '/endpoint/0', request(1))).status).toBe(201);
+    expect(await revisions(h, 1)).toEqual([1, 1]);
+    const maps = h.get(DatapathMaps);
+    const key = endpointKeyOf('10.9.0.11');
+    maps.lxc.delete(key); // lost behind the agent's back: a regeneration writes it again
+    const before = (await log(h, 1)).length;
+    expect(await call(h, 'PATCH', '/endpoint/1/config', {})).toMatchObject({ status: 200 });
+    expect(maps.lxc.lookup(key)).toMatchObject({ lxc_id: 1, sec_id: 256 });
+    const entries = (await log(h, 1)).slice(before);
+    expect(entries.map((e) => [e.state, e.message])).toEqual([
+      [
+        'waiting-to-regenerate',
+        'Triggering endpoint regeneration due to endpoint was manually regenerated via API',
+      ],
+      ['regenerating', 'Regenerating endpoint: endpoint was manually regenerated via API'],
+      [
+        'ready',
+        'Completed endpoint regeneration with no pending regeneration requests (endpoint map written, revision 2)',
+      ],
+    ]);
+    expect(await revisions(h, 1)).toEqual([2, 2]);
+    expect((await call(h, 'PATCH', '/endpoint/1/config', {})).status).toBe(200);
+    expect(await revisions(h, 1)).toEqual([3, 3]);
+    expect(await call(h, 'PATCH', '/endpoint/9/config', {})).toEqual({
+      status: 404,
+      body: 'endpoint "cilium-local:9" not found',
+    });
+  });
+
+  it("takes Cilium's option names and values; Debug puts that endpoint's regeneration steps in its log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-ep-'));
+    const h = epHive(dir);
+    await h.requireStart();
+    await call(h, 'PUT', '/endpoint/0', request(1));
+    await call(h, 'PUT', '/endpoint/0', request(2));
+    const patch = (id: number, options: Record<string, string>) =>
+      call(h, 'PATCH', `/endpoint/${id}/config`, { options });
+    expect(await patch(1, { Debug: '1' })).toMatchObject({ status: 200 });
+    const cfg = (await call(h, 'GET', '/endpoint/1/config')).body as {
+      realized: { options: Record<string, string> };
+      immutable: Record<string, string>;
+    };
+    expect(cfg.realized.options).toEqual({ Debug: 'Enabled' });
+    expect(cfg.immutable).toMatchObject({
+      DropNotification: 'Disabled',
+      PolicyAuditMode: 'Disabled',
+      MonitorAggregationLevel: 'None',
+    });
+    expect(await revisions(h, 1)).toEqual([2, 2]);
+    const debug = (l: Log) =>
+      l.filter((e) => e.message.startsWith('debug: ')).map((e) => e.message);
+    expect(debug(await log(h, 1))).toEqual([
+      'debug: lxc entries written for 10.9.0.11 (identity 256, ifindex 0)',
+    ]);
+    // The other endpoint is not in debug mode: its regeneration logs no steps.
+    await call(h, 'PATCH', '/endpoint/2/config', {});
+    expect(debug(await log(h, 2))).toEqual([]);
+    // The same value again, in another spelling: nothing to do, no regeneration.
+    expect(await patch(1, { debug: 'true' })).toMatchObject({ status: 200 });
+    expect(await revisions(h, 1)).toEqual([2, 2]);
+    expect(await patch(1, { DEBUG: 'off' })).toMatchObject({ status: 200 });
+    expect(await revisions(h, 1)).toEqual([3, 3]);
+    expect(debug(await log(h, 1))).toHaveLength(1);
+    // Refusals name the option and what it accepts, and change nothing.
+    expect(await patch(1, { Debug: 'maybe' })).toEqual({
+      status: 400,
+      body: "options: option Debug: invalid value 'maybe' (accepted: true, on, enable, enabled, 1, false, off, disable, disabled, 0)",
+    });
+    expect(await patch(1, { Bogus: '1' })).toMatchObject({ status: 400 });
+    expect((await patch(1, { Bogus: '1' })).body).toMatch(
+      /^options: unknown option 'Bogus' \(known: .*Debug/,
+    );
+    expect(await patch(1, { dropnotification: 'Enabled' })).toMatchObject({ status: 400 });
+    expect((await patch(1, { dropnotification: 'Enabled' })).body).toMatch(
+      /option DropNotification is read-only .*issue 11/,
+    );
+    expect(await patch(1, { MonitorAggregationLevel: 'medium' })).toMatchObject({ status: 400 });
+    expect(await revisions(h, 1)).toEqual([3, 3]);
+    await patch(2, { Debug: 'Enabled' });
+    await h.requireStop();
+    // Options are persisted: a restart brings them back.
+    const again = epHive(dir);
+    await again.requireStart();
+    const m = again.get(EndpointManager);
+    await eventually(() => m.list().length === 2 && m.list().every((e) => e.state === 'ready'));
+    const opts = async (id: number) =>
+      (
+        (await call(again, 'GET', `/endpoint/${id}/config`)).body.realized as Record<
+          string,
+          unknown
+        >
+      ).options;
+    expect(await opts(1)).toEqual({ Debug: 'Disabled' });
+    expect(await opts(2)).toEqual({ Debug: 'Enabled' });
   });
 });

@@ -8,14 +8,18 @@ import type { IpcacheWriter } from '../ipcache/index.js';
 import { IPAM_STATUS, IpamError, type Ipam } from '../ipam/index.js';
 import type { EndpointRef } from './ids.js';
 import {
+  bumpRevision,
+  endpointDebug,
   endpointIps,
   owner,
+  requestRegeneration,
   securityLabels,
   transition,
   type Endpoint,
   type PersistedEndpoint,
 } from './model.js';
 import { checkOptions, claimIps, conflicts, undoAll } from './claims.js';
+import { DEFAULT_ENDPOINT_OPTIONS } from './model.js';
 import { checkChange, fromRequest } from './request.js';
 import { restoreEndpoints, type RestoreProgress } from './restore.js';
 import { InvalidStateError, type EndpointStore } from './store.js';
@@ -32,7 +36,12 @@ export interface EndpointManager {
   /** Applies a change request to an existing endpoint (deprecated PATCH). */
   update(ref: EndpointRef, req: Model<'EndpointChangeRequest'>): Promise<Endpoint>;
   setUserLabels(ref: EndpointRef, labels: readonly string[]): Promise<Endpoint>;
-  setOptions(ref: EndpointRef, options: Readonly<Record<string, string>>): Promise<Endpoint>;
+  /**
+   * PATCH .../config: applies options (Cilium's endpoint option library) and regenerates the
+   * endpoint when they change or it is not healthy; without options (Cilium's `endpoint
+   * regenerate`) it always regenerates. Resolves once the regeneration is done.
+   */
+  configure(ref: EndpointRef, options?: Readonly<Record<string, string>>): Promise<Endpoint>;
   /** Deletes an endpoint and frees its IPs and identity; returns the number of errors. */
   delete(ref: EndpointRef): Promise<number>;
   /** Deletes every endpoint of a container; returns how many, and the number of errors. */
@@ -67,12 +76,24 @@ export interface ManagerParams {
 
 const MAX_ID = 65535;
 
-/** The reconciler's status written back: a built endpoint becomes ready, a failed one not-ready. */
-export function withStatus(ep: Endpoint, status: Status): Endpoint {
+/**
+ * The reconciler's status written back: a built endpoint becomes ready (its revision realized),
+ * a failed one not-ready. `steps` are what the datapath did, logged when the endpoint's Debug
+ * option is on.
+ */
+export function withStatus(ep: Endpoint, status: Status, steps: readonly string[] = []): Endpoint {
   const next = { ...ep, status };
   if (status.kind === 'done' && ep.state !== 'ready' && ep.state !== 'disconnecting') {
+    let out: Endpoint = { ...next, policyRevision: ep.revision ?? (ep.policyRevision ?? 0) + 1 };
+    if (endpointDebug(ep)) {
+      for (const step of steps) out = transition(out, ep.state, `debug: ${step}`);
+    }
     const what = ep.ifName === '' ? 'endpoint map written' : `datapath realized on ${ep.ifName}`;
-    return transition(next, 'ready', `regenerated: ${what}`);
+    return transition(
+      out,
+      'ready',
+      `Completed endpoint regeneration with no pending regeneration requests (${what}, revision ${out.policyRevision ?? 0})`,
+    );
   }
   const failed = `regeneration failed: ${status.error ?? ''}`;
   if (status.kind === 'error' && ep.log.at(-1)?.message !== failed) {
@@ -271,9 +292,9 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       claims = claim(ep, endpointIps(ep));
       undo.push(() => undoAll(claims));
       const next = transition(
-        assignIdentity(ep, undo),
+        bumpRevision(assignIdentity(ep, undo)),
         'regenerating',
-        'regenerating: writing the endpoint map and attaching bpf_lxc',
+        'Regenerating endpoint: endpoint was created',
       );
       persist(next, true);
       return next;
@@ -314,9 +335,9 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       );
       undo.push(() => undoAll(claims));
       const next = transition(
-        relabel ? assignIdentity(ep, undo) : ep,
+        bumpRevision(relabel ? assignIdentity(ep, undo) : ep),
         'regenerating',
-        'endpoint changed; regenerating',
+        'Regenerating endpoint: endpoint was changed via API',
       );
       persist(next, false);
       return next;
@@ -342,9 +363,11 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     const undo: (() => void)[] = [];
     const ep = guarded(undo, () => {
       const next = transition(
-        assignIdentity({ ...old, userLabels: [...labels], status: statusPending() }, undo),
+        bumpRevision(
+          assignIdentity({ ...old, userLabels: [...labels], status: statusPending() }, undo),
+        ),
         'regenerating',
-        `user labels set to ${labels.join(',') || '(none)'}`,
+        `Regenerating endpoint: user labels set to ${labels.join(',') || '(none)'}`,
       );
       persist(next, false);
       return next;
@@ -356,22 +379,42 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     return Promise.resolve(ep);
   };
 
-  const setOptions = (
+  const configure = async (
     ref: EndpointRef,
-    options: Readonly<Record<string, string>>,
+    options?: Readonly<Record<string, string>>,
   ): Promise<Endpoint> => {
     const old = must(ref);
-    checkOptions(options);
-    const ep = transition(
-      { ...old, options: { ...old.options, ...options } },
-      old.state,
-      `options changed: ${JSON.stringify(options)}`,
-    );
-    guarded([], () => {
-      persist(ep, false);
-    });
+    const changes = options === undefined ? new Map<string, string>() : checkOptions(old, options);
+    const changed = [...changes].filter(([k, v]) => old.options[k] !== v);
+    const healthy = old.state === 'ready' && old.status.kind === 'done';
+    // As Cilium's: options that change nothing on a healthy endpoint regenerate nothing.
+    if (options !== undefined && changed.length === 0 && healthy) return old;
+    let ep: Endpoint = old;
+    if (changed.length > 0) {
+      // Only the changeable options are stored; names older agents stored are dropped.
+      const kept = Object.fromEntries(
+        Object.keys(DEFAULT_ENDPOINT_OPTIONS).map((k) => [
+          k,
+          changes.get(k) ?? old.options[k] ?? DEFAULT_ENDPOINT_OPTIONS[k] ?? '',
+        ]),
+      );
+      ep = transition(
+        { ...old, options: kept },
+        old.state,
+        `options changed: ${changed.map(([k, v]) => `${k}=${v}`).join(', ')}`,
+      );
+      guarded([], () => {
+        persist(ep, false);
+      });
+    }
+    const reason =
+      options === undefined
+        ? 'endpoint was manually regenerated via API'
+        : 'endpoint was updated via API';
+    ep = requestRegeneration(ep, reason);
     commit(ep);
-    return Promise.resolve(ep);
+    p.logger.info({ endpoint: ep.id, revision: ep.revision }, `regenerating endpoint: ${reason}`);
+    return waitRealized(db, table, ep.id, p.syncTimeoutMs);
   };
 
   const deleteEndpoint = (ep: Endpoint): number => {
@@ -399,7 +442,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     list: () => [...table.all(txn())],
     update: gated(update),
     setUserLabels: gated(setUserLabels),
-    setOptions: gated(setOptions),
+    configure: gated(configure),
     delete: gated((ref: EndpointRef) => Promise.resolve(deleteEndpoint(must(ref)))),
     deleteContainer: gated((containerId: string) => {
       const eps = [...table.all(txn())].filter((ep) => ep.containerId === containerId);

@@ -1,5 +1,12 @@
 import type { Model } from '../../core/api/index.js';
-import type { Status } from '../../core/reconciler/index.js';
+import {
+  ENDPOINT_OPTIONS,
+  optionsModel,
+  parseOptionValue,
+  type OptionSetting,
+  type RuntimeOption,
+} from '../../core/hive/options.js';
+import { statusPending, type Status } from '../../core/reconciler/index.js';
 
 /** Cilium's endpoint states. */
 export type EndpointState = Model<'EndpointState'>;
@@ -23,6 +30,8 @@ export interface Endpoint {
   readonly k8sNamespace: string;
   readonly k8sPodName: string;
   readonly k8sUid: string;
+  /** The workload's process, when the runtime gave it; the cgroup cell finds the pod's cgroup. */
+  readonly pid?: number;
   readonly ifName: string;
   readonly ifIndex: number;
   readonly mac: string;
@@ -41,19 +50,72 @@ export interface Endpoint {
   readonly createdAt: string;
   /** Datapath reconcile status (lxc entries, ipcache, program attached). */
   readonly status: Status;
+  /** The revision the pending (or last) regeneration realizes; bumped by each request. */
+  readonly revision?: number;
+  /** The revision the last completed regeneration realized (`policy-revision`). */
+  readonly policyRevision?: number;
 }
 
-/** What is kept on disk for restore: everything but the runtime state, log and datapath status. */
-export type PersistedEndpoint = Omit<Endpoint, 'state' | 'log' | 'status'>;
+/** What is kept on disk for restore: everything but the runtime state, log, status, revisions. */
+export type PersistedEndpoint = Omit<
+  Endpoint,
+  'state' | 'log' | 'status' | 'revision' | 'policyRevision'
+>;
 
-/** Options an endpoint can change at runtime (PATCH .../config), with their defaults. */
-export const ENDPOINT_OPTIONS: Readonly<Record<string, string>> = {
-  Debug: 'Disabled',
-  DropNotification: 'Enabled',
-  TraceNotification: 'Enabled',
-  PolicyVerdictNotification: 'Enabled',
-  PolicyAuditMode: 'Disabled',
-};
+/** A new endpoint's options (the changeable ones of Cilium's endpoint option library). */
+export const DEFAULT_ENDPOINT_OPTIONS: Readonly<Record<string, string>> = optionsModel(
+  ENDPOINT_OPTIONS,
+  (o) => o.default,
+).options;
+
+/**
+ * An endpoint option's value: what was stored for a changeable one (state from older agents may
+ * hold other names or read-only ones: they are not taken), else its default.
+ */
+export function endpointOptionValue(
+  ep: Pick<Endpoint, 'options'>,
+  opt: RuntimeOption,
+): OptionSetting {
+  const stored = opt.readOnly === undefined ? ep.options[opt.name] : undefined;
+  if (stored === undefined) return opt.default;
+  try {
+    return parseOptionValue(opt, stored);
+  } catch {
+    return opt.default;
+  }
+}
+
+/** The endpoint's options as Cilium's models show them: changeable, and read-only apart. */
+export function endpointOptions(ep: Pick<Endpoint, 'options'>): {
+  options: Record<string, string>;
+  immutable: Record<string, string>;
+} {
+  return optionsModel(ENDPOINT_OPTIONS, (o) => endpointOptionValue(ep, o));
+}
+
+/** Whether the endpoint's own Debug option is on. */
+export function endpointDebug(ep: Pick<Endpoint, 'options'>): boolean {
+  const opt = ENDPOINT_OPTIONS.find((o) => o.name === 'Debug');
+  return opt !== undefined && endpointOptionValue(ep, opt) !== 0;
+}
+
+/** A copy of `ep` with the next revision: its next regeneration realizes it. */
+export function bumpRevision(ep: Endpoint): Endpoint {
+  return { ...ep, revision: Math.max(ep.revision ?? 0, ep.policyRevision ?? 0) + 1 };
+}
+
+/**
+ * A copy of `ep` queued for regeneration: the next revision, the datapath to be realized again,
+ * and Cilium's state transitions (waiting-to-regenerate, then regenerating) logged with `reason`.
+ */
+export function requestRegeneration(ep: Endpoint, reason: string): Endpoint {
+  const queued = transition(
+    { ...bumpRevision(ep), status: statusPending() },
+    'waiting-to-regenerate',
+    `Triggering endpoint regeneration due to ${reason}`,
+  );
+  return transition(queued, 'regenerating', `Regenerating endpoint: ${reason}`);
+}
 
 /** How many status log entries are kept per endpoint. */
 export const LOG_SIZE = 32;

@@ -1,7 +1,7 @@
 import { ApiError, type Model } from '../../core/api/index.js';
 import { formatIp, parseIp } from '../../core/ip.js';
 import { statusPending } from '../../core/reconciler/index.js';
-import { ENDPOINT_OPTIONS, type Endpoint } from './model.js';
+import { DEFAULT_ENDPOINT_OPTIONS, type Endpoint } from './model.js';
 import { checkInterface, type HostLinks } from './validate.js';
 
 /** Fields a PATCH may not change: they name the endpoint's owner in IPAM. */
@@ -56,6 +56,7 @@ export function fromRequest(
     k8sNamespace: req['k8s-namespace'] ?? base?.k8sNamespace ?? '',
     k8sPodName: req['k8s-pod-name'] ?? base?.k8sPodName ?? '',
     k8sUid: req['k8s-uid'] ?? base?.k8sUid ?? '',
+    ...((req.pid ?? base?.pid) ? { pid: req.pid ?? base?.pid } : {}),
     ifName,
     ifIndex,
     mac: req.mac ?? base?.mac ?? '',
@@ -66,7 +67,7 @@ export function fromRequest(
     userLabels: base?.userLabels ?? [],
     identity: base?.identity ?? 0,
     state: base?.state ?? 'waiting-for-identity',
-    options: base?.options ?? ENDPOINT_OPTIONS,
+    options: base?.options ?? DEFAULT_ENDPOINT_OPTIONS,
     externalIpam: req['datapath-configuration']?.['external-ipam'] ?? base?.externalIpam ?? false,
     log: base?.log ?? [],
     createdAt: base?.createdAt ?? new Date().toISOString(),

@@ -10,6 +10,7 @@ import type { Ipam } from '../ipam/index.js';
 import { endpointHealth, endpointModel, filterEndpoints } from './api.js';
 import { parseEndpointRef } from './ids.js';
 import type { EndpointManager } from './manager.js';
+import { endpointOptions } from './model.js';
 
 /** What the endpoint routes use. */
 export interface RouteDeps {
@@ -58,19 +59,24 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
   });
   h('GetEndpointIDConfig', (req) => {
     const ep = get(req.params.id);
+    const opts = endpointOptions(ep);
     return {
       status: 200,
       body: {
         realized: {
-          options: { ...ep.options },
+          options: opts.options,
           'label-configuration': { user: [...ep.userLabels] },
         },
-        immutable: { 'interface-name': ep.ifName, 'container-id': ep.containerId },
+        immutable: {
+          ...opts.immutable,
+          'interface-name': ep.ifName,
+          'container-id': ep.containerId,
+        },
       },
     };
   });
   h('PatchEndpointIDConfig', async (req) => {
-    await m.setOptions(parseEndpointRef(req.params.id), req.body.options ?? {});
+    await m.configure(parseEndpointRef(req.params.id), req.body.options);
     return { status: 200 };
   });
   h('GetEndpointIDLabels', (req) => {

@@ -75,6 +75,8 @@ const STATE_SCHEMA = {
         k8sNamespace: text(253),
         k8sPodName: text(253),
         k8sUid: text(128),
+        // Optional: state files written before the field existed have none.
+        pid: { type: 'integer', minimum: 0, maximum: 4194304 },
         // Checked as a Linux interface name (bytes, not characters) after the schema.
         ifName: { type: 'string', maxLength: 15 },
         ifIndex: { type: 'integer', minimum: 0, maximum: 2147483647 },
@@ -321,6 +323,7 @@ function pick(ep: PersistedEndpoint): PersistedEndpoint {
     k8sNamespace: ep.k8sNamespace,
     k8sPodName: ep.k8sPodName,
     k8sUid: ep.k8sUid,
+    ...(ep.pid ? { pid: ep.pid } : {}),
     ifName: ep.ifName,
     ifIndex: ep.ifIndex,
     mac: ep.mac,

@@ -41,6 +41,8 @@ export interface IdentityAllocator {
   list(): Identity[];
   /** Local references per identity (GET /identity/endpoints). */
   refCount(id: number): number;
+  /** The ids this allocator hands out to label sets (reserved ids lie below). */
+  readonly range: { readonly min: number; readonly max: number };
   readonly changes$: Observable<IdentityChange>;
 }
 
@@ -63,6 +65,7 @@ export class LocalIdentityAllocator implements IdentityAllocator {
   private readonly refs = new Map<number, number>();
   private readonly changes = new Subject<IdentityChange>();
   private next = MIN_IDENTITY;
+  readonly range = { min: MIN_IDENTITY, max: MAX_IDENTITY } as const;
 
   constructor() {
     for (const [name, id] of Object.entries(RESERVED)) {

@@ -1,5 +1,6 @@
 import { invoke, module, provide } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
+import { StatusContributors } from '../daemon/index.js';
 import { IdentityAllocator, LocalIdentityAllocator } from './allocator.js';
 import { getIdentity, identityEndpoints, listIdentities } from './api.js';
 
@@ -25,5 +26,13 @@ export const identityCell = module(
       () => ({ status: 200, body: identityEndpoints(ids) }),
       'identity',
     );
+  }),
+  // /healthz identity-range: the ids the allocator hands out.
+  invoke('status', { status: StatusContributors, ids: IdentityAllocator }, ({ status, ids }) => {
+    status.add({
+      status: (s) => {
+        s['identity-range'] = { 'min-identity': ids.range.min, 'max-identity': ids.range.max };
+      },
+    });
   }),
 );

@@ -6,7 +6,9 @@ import { table } from './render.js';
 export function registerConfig(program: Command): void {
   program
     .command('config')
-    .description("Show the agent's configuration, or change options: cellium config debug=true")
+    .description(
+      "Show the agent's configuration, or change options: cellium config Debug=Enabled (Cilium's names and values, any case)",
+    )
     .argument('[changes...]', 'OPTION=VALUE pairs of runtime-changeable options')
     .option('--all', 'also list the immutable configuration')
     .action(async (changes: string[], opts: { all?: boolean }, cmd: Command) => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Model } from '../../../core/api/types.js';
-import { print, withClient } from './common.js';
+import { keyValues, print, withClient } from './common.js';
 import { table } from './render.js';
 
 /** `cellium endpoint ...`: the endpoints of this node, as Cilium's `endpoint` commands. */
@@ -101,6 +101,47 @@ export function registerEndpoint(program: Command): Command {
     .action(async (id: string, _: unknown, cmd: Command) => {
       await withClient(cmd, (api) => api.deleteEndpointID({ params: { id } }));
       print(cmd, { id, disconnected: true }, () => `Endpoint ${id} successfully disconnected`);
+    });
+
+  endpoint
+    .command('config')
+    .description(
+      "Show an endpoint's options, or change them: cellium endpoint config 12 Debug=true",
+    )
+    .argument('<id>', 'endpoint id')
+    .argument('[changes...]', "OPTION=VALUE pairs (Cilium's names and values)")
+    .action(async (id: string, changes: string[], _: unknown, cmd: Command) => {
+      const cfg = await withClient(cmd, async (api) => {
+        if (changes.length > 0) {
+          const options = Object.fromEntries(keyValues(changes));
+          await api.patchEndpointIDConfig({ params: { id }, body: { options } });
+        }
+        return api.getEndpointIDConfig({ params: { id } });
+      });
+      print(cmd, cfg, () => {
+        const rows = Object.entries(cfg.realized?.options ?? {}).map(([k, v]) => [k, v]);
+        for (const [k, v] of Object.entries(cfg.immutable ?? {}))
+          rows.push([k, `${v} (read-only)`]);
+        return table(['Option', 'Value'], rows);
+      });
+    });
+
+  endpoint
+    .command('regenerate')
+    .description("Regenerate an endpoint's datapath now (waits until it is done)")
+    .argument('<id>', 'endpoint id')
+    .action(async (id: string, _: unknown, cmd: Command) => {
+      const ep = await withClient(cmd, async (api) => {
+        await api.patchEndpointIDConfig({ params: { id }, body: {} });
+        return api.getEndpointID({ params: { id } });
+      });
+      const revision = ep.status?.policy?.realized?.['policy-revision'] ?? 0;
+      print(
+        cmd,
+        ep,
+        () =>
+          `Endpoint ${id} successfully regenerated (state ${ep.status?.state ?? ''}, revision ${revision})`,
+      );
     });
 
   return endpoint;
