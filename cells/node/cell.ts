@@ -1,0 +1,75 @@
+import {
+  config,
+  Health,
+  invoke,
+  Lifecycle,
+  Logger,
+  module,
+  provide,
+  token,
+} from '../../core/hive/index.js';
+import { listLinks, type LinkInfo } from '../../core/net/index.js';
+import { ApiRoutes } from '../api/index.js';
+import { DaemonConfig } from '../daemon/index.js';
+import { Ipam } from '../ipam/index.js';
+import { DatapathMaps, Maps } from '../maps/index.js';
+import { nodeFlags, NodeConfig } from './config.js';
+import { ClusterNodes, localNodeElement } from './cluster.js';
+import { NodeIds } from './ids.js';
+import { newNodeIds } from './nodes.js';
+
+/** The host's devices, where 'auto' finds the node's IPs (tests override it). */
+export const NodeLinks = token<() => readonly LinkInfo[]>('node/NodeLinks');
+
+/**
+ * Node ids: cellium_node_map, the allocator other cells call, GET /v1/node/ids; and the nodes
+ * the agent knows (today the local node), GET /v1/cluster/nodes.
+ */
+export const nodeCell = module(
+  'node',
+  'Node ids for node IPs, kept in the node map',
+  // --bpf-node-map-max, --ipv4-node, --ipv6-node
+  config(NodeConfig, nodeFlags),
+  provide(NodeLinks, {}, () => listLinks),
+  // cellium_node_map opened after the agent's maps (same backend and pin dir), allocations
+  // restored from it at start; the local node is id 0 and never in the map, as in Cilium.
+  provide(
+    NodeIds,
+    {
+      config: NodeConfig,
+      maps: DatapathMaps,
+      registry: Maps,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+      links: NodeLinks,
+    },
+    newNodeIds,
+  ),
+  invoke(
+    'routes',
+    { routes: ApiRoutes, ids: NodeIds, daemon: DaemonConfig, ipam: Ipam },
+    ({ routes, ids, daemon, ipam }) => {
+      routes.handle(
+        'GetNodeIds',
+        () => ({ status: 200, body: ids.list().map((e) => ({ id: e.id, ips: [...e.ips] })) }),
+        'node',
+      );
+      const name = `${daemon.clusterName}/${daemon.nodeName}`;
+      const cluster = new ClusterNodes(
+        () => name,
+        () => [
+          localNodeElement(name, ids.localIps, {
+            ipv4: ipam.pools.get('ipv4')?.cidr,
+            ipv6: ipam.pools.get('ipv6')?.cidr,
+          }),
+        ],
+      );
+      routes.handle(
+        'GetClusterNodes',
+        (req) => ({ status: 200, body: cluster.status(req.headers['client-id']) }),
+        'node',
+      );
+    },
+  ),
+);

@@ -1,0 +1,34 @@
+import { isIP } from 'node:net';
+import { flag, token, type ConfigOf, type FlagSpec } from '../../core/hive/index.js';
+
+function nodeIpFlag(family: 4 | 6, description: string): FlagSpec<string> {
+  return {
+    ...flag.string('auto', description),
+    check: (v) =>
+      v === 'auto' || v === '' || isIP(v) === family
+        ? undefined
+        : `'${v}' is not an IPv${family} address (or 'auto', or '' for none)`,
+  };
+}
+
+/** The node cell's flags (Cilium's names). */
+export const nodeFlags = {
+  'bpf-node-map-max': flag.int(16384, 'Maximum number of node IPs in cellium_node_map', {
+    min: 1,
+    max: 16_777_216,
+  }),
+  'ipv4-node': nodeIpFlag(
+    4,
+    "IPv4 address of this node: 'auto' takes the first global IPv4 address of an up device, '' none",
+  ),
+  'ipv6-node': nodeIpFlag(
+    6,
+    "IPv6 address of this node: 'auto' takes the first global IPv6 address of an up device, '' none",
+  ),
+} as const;
+
+/** The node cell's configuration. */
+export type NodeConfig = ConfigOf<typeof nodeFlags>;
+
+/** The node cell's configuration. */
+export const NodeConfig = token<NodeConfig>('node/NodeConfig');
