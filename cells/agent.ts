@@ -1,11 +1,14 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
+import { cgroupCell } from './cgroup/index.js';
 import { daemonCell } from './daemon/index.js';
 import { endpointCell } from './endpoint/index.js';
 import { identityCell } from './identity/index.js';
 import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
 import { mapsCell } from './maps/index.js';
+import { nodeCell } from './node/index.js';
+import { prefilterCell } from './prefilter/index.js';
 import { statedbCell } from './statedb/index.js';
 
 /** Outward-facing services; replaced by doubles in control-plane tests. */
@@ -25,10 +28,17 @@ export const controlPlane = module(
   identityCell,
   ipcacheCell,
   endpointCell,
+  cgroupCell,
 );
 
 /** Kernel state: BPF maps and programs (in memory when bpf() is not usable). */
-export const datapath = module('datapath', 'Kernel state: BPF maps and programs', mapsCell);
+export const datapath = module(
+  'datapath',
+  'Kernel state: BPF maps and programs',
+  mapsCell,
+  nodeCell,
+  prefilterCell,
+);
 
 /** The whole agent: every module on one screen. */
 export const agent = module('agent', 'Cellium agent', infrastructure, controlPlane, datapath);

@@ -54,7 +54,7 @@ const missing = ['clang', 'make'].filter(
 if (missing.length === 0) {
   const make = spawnSync('make', ['-s', '-C', `${root}datapath-c`], { stdio: 'inherit' });
   if (make.status !== 0) process.exit(make.status ?? 1);
-  console.log('built datapath-c/build/*.o');
+  console.log('built datapath-c/build/*.o (bpf_lxc, bpf_xdp)');
 } else {
   const stale = existsSync(`${root}datapath-c/build/bpf_lxc.o`)
     ? 'An older datapath-c/build/bpf_lxc.o is left as it was, possibly out of date'
@@ -64,6 +64,9 @@ if (missing.length === 0) {
       '',
       `WARNING: datapath-c NOT built: ${missing.join(' and ')} not found.`,
       `  ${stale}.`,
+      existsSync(`${root}datapath-c/build/bpf_xdp.o`)
+        ? '  An older datapath-c/build/bpf_xdp.o is left as it was, possibly out of date.'
+        : '  No bpf_xdp object either (--bpf-xdp-object empty): --prefilter-device cannot start.',
       '  Fix: run ./scripts/agent.sh or ./scripts/test.sh as root (they install the packages), or',
       '  apt-get install clang llvm libbpf-dev make gcc libc6-dev, then npm run build.',
       '',

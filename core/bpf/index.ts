@@ -13,3 +13,4 @@ export * from './bpffs.js';
 export * from './registry.js';
 export * from './migrate.js';
 export * from './layout-btf.js';
+export * from './xdp.js';

@@ -263,6 +263,11 @@ export interface Libbpf {
     opts: TcOpts,
   ): number;
   bpf_prog_test_run_opts(fd: number, opts: TestRunOpts): number;
+  /** Attaches an XDP program (flags: XDP_FLAGS_*); replaces one in the same mode unless told not to. */
+  bpf_xdp_attach(ifindex: number, progFd: number, flags: number, opts: null): number;
+  bpf_xdp_detach(ifindex: number, flags: number, opts: null): number;
+  /** The id of the XDP program attached in the mode `flags` names (0: none) in progId[0]. */
+  bpf_xdp_query_id(ifindex: number, flags: number, progId: number[]): number;
   btf__parse_elf(path: string, ext: null): Ptr;
   btf__free(btf: Ptr): void;
   btf__find_by_name_kind(btf: Ptr, name: string, kind: number): number;
@@ -364,6 +369,18 @@ const LIBBPF: Record<Exclude<keyof Libbpf, LibcName | 'readU32' | 'errno'>, FfiD
   bpf_tc_query: { sig: 'int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)' },
   bpf_prog_test_run_opts: {
     sig: 'int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)',
+  },
+  // Cellium never passes bpf_xdp_attach_opts (old_prog_fd): replacing is unconditional.
+  bpf_xdp_attach: {
+    sig: 'int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, void *opts)',
+    hints: { opts: { nullOnly: true } },
+  },
+  bpf_xdp_detach: {
+    sig: 'int bpf_xdp_detach(int ifindex, uint32_t flags, void *opts)',
+    hints: { opts: { nullOnly: true } },
+  },
+  bpf_xdp_query_id: {
+    sig: 'int bpf_xdp_query_id(int ifindex, int flags, _Out_ uint32_t *prog_id)',
   },
   btf__parse_elf: {
     sig: 'btf *btf__parse_elf(const char *path, void *btf_ext)',

@@ -1,10 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { celliumVersion } from '../../../core/version.js';
+import { registerCgroups } from './cgroups.js';
 import { registerConfig } from './config.js';
+import { registerDebugInfo } from './debuginfo.js';
 import { registerEndpoint } from './endpoint.js';
 import { registerIdentity } from './identity.js';
 import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
+import { registerNodeId } from './nodeid.js';
+import { registerPrefilter } from './prefilter.js';
 import { registerStatus } from './status.js';
 import { registerVersion } from './version.js';
 
@@ -24,6 +28,10 @@ export function cliProgram(): Command {
   registerEndpoint(program);
   registerIp(program);
   registerIdentity(program);
+  registerNodeId(program);
+  registerPrefilter(program);
+  registerCgroups(program);
+  registerDebugInfo(program);
   registerVersion(program);
   return program;
 }

@@ -56,6 +56,7 @@ struct remote_endpoint_info {
 #define REASON_FORWARDED 0 /* IPv4/IPv6 passed on */
 #define REASON_NOT_IP 1    /* ARP and other non-IP frames, passed to the stack */
 #define REASON_INVALID 130 /* truncated or malformed frames, dropped */
+#define REASON_PREFILTER_DENIED 181 /* source in a prefilter deny CIDR, dropped by bpf_xdp */
 
 struct metrics_key {
 	__u8 reason;
