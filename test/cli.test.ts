@@ -59,9 +59,7 @@ describe('cellium', () => {
     expect(text.stdout).toMatch(/^Option\s+Value/);
     expect(text.stdout).toMatch(/PolicyEnforcement\s+default/);
     const cfg = await celliumJson<Model<'DaemonConfiguration'>>(sock, 'config');
-    expect(cfg.status?.['policy-enforcement'] ?? cfg.status?.realized?.['policy-enforcement']).toBe(
-      'default',
-    );
+    expect(cfg.status?.realized?.['policy-enforcement']).toBe('default');
     const changed = await celliumJson<Model<'DaemonConfiguration'>>(
       sock,
       'config',

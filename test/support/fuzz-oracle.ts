@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { OperationSpec, SpecValidator } from '../../core/api/index.js';
-import type { FuzzReply, FuzzRequest } from './fuzz-target.js';
+import { isStreamReply, type FuzzReply, type FuzzRequest } from './fuzz-target.js';
 import { schemaFieldNames } from './spec-fuzz.js';
 
 /** One distinct problem the fuzzer found, with the first request that showed it. */
@@ -269,6 +269,20 @@ function noteSpecMismatch(
     );
     return;
   }
+  if (isStreamReply(reply.header)) {
+    // A stream of JSON objects, one per line (map events): each line must be an object.
+    const bad = reply.text.split('\n').find((l) => l !== '' && !isJsonObject(l));
+    if (bad !== undefined) {
+      ctx.notes.add(
+        'reply off the spec schema',
+        op.id,
+        reply.status,
+        `stream line ${clip(bad, 80)}`,
+        req,
+      );
+    }
+    return;
+  }
   try {
     ctx.validator.for(op).response(reply.status, reply.json);
   } catch (e) {
@@ -291,7 +305,8 @@ function refusesValid(op: OperationSpec, message: string): boolean {
 }
 
 /**
- * Judges one reply: 5xx only where this agent may give one (501 for a cell it lacks, 502 for an
+ * Judges one reply: 5xx only where this agent may give one (501 for a cell it lacks or a feature
+ * turned off by a flag the message names, 502 for an
  * exhausted pool from POST /ipam, 503 with Retry-After while restoring), 4xx naming what was
  * wrong. Records findings in `log`; returns whether the reply was acceptable.
  */
@@ -307,6 +322,10 @@ export function judge(
   if (op && ctx.served.has(op.id)) noteSpecMismatch(ctx, op, req, reply);
   if (reply.status >= 500) {
     if (reply.status === 501 && op && !ctx.served.has(op.id) && text.includes(op.cell)) return true;
+    // A feature that is off (as BGP's 501 Disabled): documented, and the message names the flag.
+    if (reply.status === 501 && op?.responses.has(501) && /--[a-z][a-z0-9-]+/.test(text)) {
+      return true;
+    }
     if (reply.status === 502 && opId === 'PostIpam' && /exhausted/i.test(text)) return true;
     if (reply.status === 503 && reply.header('retry-after') !== undefined) return true;
     log.add('5xx', opId, reply.status, clip(text, 400), req);
@@ -324,4 +343,13 @@ export function judge(
     }
   }
   return true;
+}
+
+function isJsonObject(line: string): boolean {
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
 }

@@ -57,6 +57,17 @@ export function withHangLimit<T>(p: Promise<T>, ms: number, what: string): Promi
   return Promise.race([p, hang]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * How long a streamed reply (map events with follow=true never ends) is read after its last
+ * chunk before the fuzzer hangs up, as a client that has seen enough.
+ */
+export const STREAM_IDLE_MS = 300;
+
+/** Whether a reply is a stream of JSON objects (the API marks those `cache-control: no-cache`). */
+export function isStreamReply(header: (name: string) => string | undefined): boolean {
+  return header('cache-control') === 'no-cache';
+}
+
 /** A target that calls a hono app's `request()` (no socket). */
 export function appTarget(app: {
   request(path: string, init?: RequestInit): Response | Promise<Response>;
@@ -70,15 +81,37 @@ export function appTarget(app: {
         headers: req.headers,
         ...(body === undefined ? {} : { body }),
       });
-      const text = await res.text();
+      const header = (n: string): string | undefined => res.headers.get(n) ?? undefined;
+      const text = isStreamReply(header) ? await readStream(res) : await res.text();
       return {
         status: res.status,
-        header: (n) => res.headers.get(n) ?? undefined,
+        header,
         text,
         json: parse(text),
       };
     },
   };
+}
+
+/** Reads a streamed fetch reply until it ends or goes quiet, then cancels it. */
+async function readStream(res: Response): Promise<string> {
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = res.body?.getReader();
+  if (!reader) return '';
+  const dec = new TextDecoder();
+  let text = '';
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const quiet = new Promise<'quiet'>(
+      (r) => (timer = setTimeout(() => r('quiet'), STREAM_IDLE_MS)),
+    );
+    const next = await Promise.race([reader.read(), quiet]).finally(() => clearTimeout(timer));
+    if (next === 'quiet') {
+      await reader.cancel();
+      return text;
+    }
+    if (next.done) return text;
+    text += dec.decode(next.value, { stream: true });
+  }
 }
 
 /** A target that speaks HTTP/1.1 over a unix socket, one connection per request. */
@@ -101,16 +134,33 @@ export function socketTarget(socketPath: string): FuzzTarget {
           },
           (res) => {
             const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('error', reject);
-            res.on('end', () => {
+            const header = (n: string): string | undefined => {
+              const v = res.headers[n.toLowerCase()];
+              return Array.isArray(v) ? v.join(', ') : v;
+            };
+            const done = (): void => {
+              clearTimeout(idle);
               const text = Buffer.concat(chunks).toString('utf8');
-              const header = (n: string): string | undefined => {
-                const v = res.headers[n.toLowerCase()];
-                return Array.isArray(v) ? v.join(', ') : v;
-              };
               resolve({ status: res.statusCode ?? 0, header, text, json: parse(text) });
+            };
+            // A stream that goes quiet is read as far as it got, then the fuzzer hangs up.
+            const stream = isStreamReply(header);
+            let idle: NodeJS.Timeout | undefined;
+            const quiet = (): void => {
+              if (!stream) return;
+              clearTimeout(idle);
+              idle = setTimeout(() => {
+                res.destroy();
+                done();
+              }, STREAM_IDLE_MS);
+            };
+            quiet();
+            res.on('data', (c: Buffer) => {
+              chunks.push(c);
+              quiet();
             });
+            res.on('error', reject);
+            res.on('end', done);
           },
         );
         r.on('error', (e: NodeJS.ErrnoException) => {
