@@ -37,7 +37,8 @@ async function addPod(pod: string): Promise<Model<'Endpoint'>> {
 }
 
 beforeAll(async () => {
-  whole = await startWholeAgent('10.78.0.0/24');
+  // On in-memory maps the prefilter keeps its list without attaching to the device.
+  whole = await startWholeAgent('10.78.0.0/24', { 'prefilter-device': 'eth-cli' });
   sock = whole.socket;
   ep = await addPod('web');
 });
@@ -158,6 +159,51 @@ describe('cellium', () => {
       '--endpoints',
     );
     expect(usedJson.find((u) => u.identity?.id === identity)?.refCount).toBe(1);
+  });
+
+  it('prefilter list, update and delete: text and -o json', async () => {
+    expect((await cellium(sock, 'prefilter', 'list')).stdout).toBe('Revision: 1\nDENY CIDR\n');
+    const up = await cellium(
+      sock,
+      'prefilter',
+      'update',
+      '--cidr',
+      '198.51.100.0/24,203.0.113.9/32',
+    );
+    expect(up.stdout).toBe('Updated 2 prefilter entries (revision 2)\n');
+    const listed = await cellium(sock, 'prefilter', 'ls');
+    expect(listed.stdout).toMatch(
+      /^Revision: 2\nDENY CIDR\n198\.51\.100\.0\/24\n203\.0\.113\.9\/32\n$/,
+    );
+    const json = await celliumJson<Model<'Prefilter'>>(sock, 'prefilter', 'list');
+    expect(json.status?.realized).toEqual({
+      revision: 2,
+      deny: ['198.51.100.0/24', '203.0.113.9/32'],
+    });
+    const stale = await cellium(
+      sock,
+      'prefilter',
+      'delete',
+      '--cidr',
+      '203.0.113.9/32',
+      '--revision',
+      '1',
+    );
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/409: .*revision 2, not 1/);
+    const del = await celliumJson<Model<'Prefilter'>>(
+      sock,
+      'prefilter',
+      'delete',
+      '--cidr',
+      '203.0.113.9/32',
+      '--revision',
+      '2',
+    );
+    expect(del.spec).toEqual({ revision: 3, deny: ['198.51.100.0/24'] });
+    const bad = await cellium(sock, 'prefilter', 'update', '--revision', 'x');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("'x' is not a revision");
   });
 
   it('version', async () => {
