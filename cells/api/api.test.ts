@@ -9,6 +9,7 @@ import {
   watch,
   writeFileSync,
 } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -312,5 +313,34 @@ describe('api cell', () => {
     await expect(apiHive([], { 'socket-path': path }).requireStart()).rejects.toThrow(
       /--socket-path .* is too long/,
     );
+  });
+});
+
+describe('dot segments', () => {
+  it("refuses a '.' or '..' path segment (also %2e-encoded) before URL parsing resolves it", async () => {
+    const socketPath = sockPath();
+    const h = testHive([apiCell, fakeEndpointCell], { flags: { 'socket-path': socketPath } });
+    await h.requireStart();
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ socketPath, path, method: 'GET' }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of [
+      '/v1/endpoint/%2e%2e/config',
+      '/v1/endpoint/../config',
+      '/v1/map/%2E/events',
+    ]) {
+      const r = await raw(path);
+      expect(r.status, path).toBe(400);
+      expect(JSON.parse(r.body), path).toMatch(/path segment ".*" is not allowed/);
+    }
+    // A name that merely contains dots is fine.
+    expect((await raw('/v1/endpoint?x=..')).status).toBe(200);
   });
 });

@@ -1,7 +1,12 @@
-import type { Server } from 'node:http';
-import { createAdaptorServer } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { createApiApp, loadSpec, type ApiRegistry } from '../../core/api/index.js';
+import {
+  createApiApp,
+  dotSegmentProblem,
+  loadSpec,
+  type ApiRegistry,
+} from '../../core/api/index.js';
 import { token, type Health, type Lifecycle, type Logger } from '../../core/hive/index.js';
 import type { ApiConfig } from './config.js';
 import {
@@ -48,7 +53,16 @@ export function newApiServer(p: ApiServerParams): ApiServer {
       // hive stops this hook (removing the socket) when a later one fails.
       onStart: async () => {
         await prepareSocketPath(path);
-        const s = createAdaptorServer({ fetch: app.fetch }) as Server;
+        const listener = getRequestListener(app.fetch);
+        const s = createServer((req, res) => {
+          const why = dotSegmentProblem(req.url ?? '');
+          if (why === undefined) {
+            void listener(req, res);
+            return;
+          }
+          res.writeHead(400, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(why));
+        });
         socket = await listenOnSocket(s, path, p.config.apiSocketGroup);
         server = s;
         p.health.ok(`serving on unix://${path}`);

@@ -112,6 +112,27 @@ function headerValues(c: Context, op: OperationSpec): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Why a request's raw path cannot be served, or undefined: a `.` or `..` segment (also written
+ * `%2e`) would be resolved away by URL parsing, so `/endpoint/%2e%2e/config` would reach
+ * `/config`. Checked on the raw request line, before any parsing.
+ */
+export function dotSegmentProblem(rawUrl: string): string | undefined {
+  const path = rawUrl.split('?')[0] ?? '';
+  for (const seg of path.split('/')) {
+    let v = seg;
+    try {
+      v = decodeURIComponent(seg);
+    } catch {
+      // not valid percent-encoding: not a dot segment either
+    }
+    if (v === '.' || v === '..') {
+      return `path segment ${JSON.stringify(seg)} is not allowed: an id or name cannot be '.' or '..'`;
+    }
+  }
+  return undefined;
+}
+
 /** The issue that brings an operation's cell (`x-cellium-issue`), when the spec names one. */
 function issueOf(spec: ApiSpec, op: OperationSpec): number | string | undefined {
   const paths = spec.document.paths as Record<string, Record<string, Record<string, unknown>>>;

@@ -30,6 +30,13 @@ describe('the typed client', () => {
     expect(ipam.headers).toEqual({ expiration: 'true' });
   });
 
+  it("refuses '.' and '..' as path parameters (URL parsing would resolve them away)", () => {
+    expect(() => requestOf('PatchEndpointIDConfig', { params: { id: '..' }, body: {} })).toThrow(
+      "id '..' is not valid",
+    );
+    expect(requestOf('GetMapName', { params: { name: '...' } }).path).toBe('/map/...');
+  });
+
   it('refuses a call without a path parameter the route needs', () => {
     expect(() => requestOf('GetEndpointID', { params: {} as { id: string } })).toThrow(
       "GetEndpointID: missing path parameter 'id'",

@@ -26,6 +26,10 @@ export function requestOf<K extends OperationId>(
   for (const name of route.path_params) {
     const value = texts(a.params?.[name])[0];
     if (value === undefined) throw new Error(`${op}: missing path parameter '${name}'`);
+    // URL parsing would resolve them away and reach another operation.
+    if (value === '.' || value === '..') {
+      throw new Error(`${name} '${value}' is not valid: it cannot be '.' or '..'`);
+    }
     path = path.replace(`{${name}}`, encodeURIComponent(value));
   }
   const query = new URLSearchParams();
