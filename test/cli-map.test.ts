@@ -131,6 +131,25 @@ describe('cellium map', () => {
     const exited = new Promise<number | null>((r) =>
       cli.on('exit', (code, sig) => r(code ?? (sig ? -1 : null))),
     );
+    // The same stream as text, side by side.
+    const textCli = spawn(
+      program('cellium')[0] ?? '',
+      [
+        ...program('cellium').slice(1),
+        '-H',
+        `unix://${agent.socket}`,
+        'map',
+        'events',
+        'cellium_ipcache',
+        '--follow',
+      ],
+      { cwd: ROOT },
+    );
+    onTestFinished(() => {
+      textCli.kill('SIGKILL');
+    });
+    let text = '';
+    textCli.stdout.on('data', (d: Buffer) => (text += d.toString()));
     const seen: Model<'MapEvent'>[] = [];
     createInterface({ input: cli.stdout }).on('line', (l) => {
       seen.push(JSON.parse(l) as Model<'MapEvent'>);
@@ -144,9 +163,18 @@ describe('cellium map', () => {
       action: 'update',
       'desired-action': 'ok',
     });
+    await eventually(() => text.includes(`key="${key(ipOf(second))}"`), 30_000);
+    expect(text).toMatch(
+      new RegExp(
+        `^key="${key(ipOf(second))}" value=".*" time=\\S+ action=update desiredState=ok lastError=""$`,
+        'm',
+      ),
+    );
+    textCli.kill('SIGTERM');
     cli.kill('SIGTERM');
     expect(await exited).not.toBe(0);
-    await eventually(() => agent.logs().split('map event stream ended').length > before);
+    // Both streams end; the last to go leaves no follower.
+    await eventually(() => agent.logs().split('map event stream ended').length > before + 1);
     const ended = agent
       .logs()
       .split('\n')

@@ -4,7 +4,10 @@ import type { Logger } from '../../core/hive/index.js';
 import type { CacheEntry, MapCacheRegistry } from './cache.js';
 import { MAX_SUBSCRIBERS, type MapEntryEvent } from './events.js';
 
-/** Live entries shown for a map without a cache (one the datapath writes), up to this many. */
+/**
+ * Entries shown of one map, up to this many (an ipcache may hold millions; one reply must not
+ * stall the agent): `cache-truncated` says when the map has more.
+ */
 export const MAX_DUMP = 100_000;
 
 function entryModel(e: CacheEntry): Model<'BPFMapEntry'> {
@@ -16,22 +19,43 @@ function entryModel(e: CacheEntry): Model<'BPFMapEntry'> {
   };
 }
 
-/** A map without an owner's cache shows what it holds, as Cilium's maps without a value cache. */
-function liveEntries(m: BpfMap<unknown, unknown>): Model<'BPFMapEntry'>[] {
+/** Entries formatted per turn of the event loop, so listing a big map never stalls the agent. */
+const SLICE = 2_000;
+
+/** The first `limit` entries of `source`, formatted in slices between which other work runs. */
+async function collect<T>(
+  source: Iterable<T>,
+  limit: number,
+  model: (x: T) => Model<'BPFMapEntry'>,
+): Promise<Model<'BPFMapEntry'>[]> {
   const out: Model<'BPFMapEntry'>[] = [];
-  for (const [k, v] of m.entries()) {
-    if (out.length >= MAX_DUMP) break;
-    const [key, value] = m.format(k, v);
-    out.push({ key, value });
+  for (const x of source) {
+    if (out.length >= limit) break;
+    out.push(model(x));
+    if (out.length % SLICE === 0) await new Promise((r) => setImmediate(r));
   }
   return out;
 }
 
-function describeMap(m: BpfMap<unknown, unknown>, caches: MapCacheRegistry): Model<'BPFMap'> {
-  const cache = caches.cache(m.name);
+async function describeMap(
+  m: BpfMap<unknown, unknown>,
+  caches: MapCacheRegistry,
+  limit: number,
+): Promise<Model<'BPFMap'>> {
+  // One more than shown, to know whether there are more. A map without an owner's cache (one
+  // the datapath writes) shows what it holds, as Cilium's maps without a value cache.
+  const owned = caches.source(m.name);
+  const cache = owned
+    ? await collect(owned, limit + 1, entryModel)
+    : await collect(m.entries(), limit + 1, ([k, v]) => {
+        const [key, value] = m.format(k, v);
+        return { key, value };
+      });
+  const truncated = cache.length > limit;
   return {
     path: m.raw.pinPath ?? m.name,
-    cache: cache ? cache.map(entryModel) : liveEntries(m),
+    cache: truncated ? cache.slice(0, limit) : cache,
+    ...(truncated ? { 'cache-truncated': true } : {}),
     name: m.name,
     backend: m.raw.backend,
     'map-type': m.raw.type,
@@ -42,6 +66,21 @@ function describeMap(m: BpfMap<unknown, unknown>, caches: MapCacheRegistry): Mod
     errors: m.errorCount,
     ...(m.lastError !== undefined ? { 'last-error': m.lastError } : {}),
   };
+}
+
+/**
+ * Lets one map listing run at a time (the others wait their turn): each holds up to
+ * MAX_DUMP formatted entries, so concurrent ones would multiply memory, not speed.
+ */
+export class DumpQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after the listings queued before it. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
 }
 
 /** /healthz `bpf-maps`, as Cilium's: each map's size (max entries); no dynamic sizing (ratio 0). */
@@ -61,8 +100,14 @@ export function mapsText(registry: MapRegistry): string {
 }
 
 /** GET /v1/map: every map with its cache (Cilium's CLI counts entries and errors from it). */
-export function listMaps(registry: MapRegistry, caches: MapCacheRegistry): Model<'BPFMapList'> {
-  return { maps: registry.list().map((m) => describeMap(m, caches)) };
+export async function listMaps(
+  registry: MapRegistry,
+  caches: MapCacheRegistry,
+  limit = MAX_DUMP,
+): Promise<Model<'BPFMapList'>> {
+  const maps: Model<'BPFMap'>[] = [];
+  for (const m of registry.list()) maps.push(await describeMap(m, caches, limit));
+  return { maps };
 }
 
 /** GET /v1/map/{name}: one map with its cache. */
@@ -70,8 +115,9 @@ export function getMap(
   registry: MapRegistry,
   caches: MapCacheRegistry,
   name: string,
-): Model<'BPFMap'> {
-  return describeMap(getOpenMap(registry, name), caches);
+  limit = MAX_DUMP,
+): Promise<Model<'BPFMap'>> {
+  return describeMap(getOpenMap(registry, name), caches, limit);
 }
 
 function getOpenMap(registry: MapRegistry, name: string): BpfMap<unknown, unknown> {
@@ -123,6 +169,7 @@ export function mapEvents(
       `map ${shown(name)} already has ${MAX_SUBSCRIBERS} event streams open: close one first`,
     );
   }
+  if (follow) ring.reserve();
   return apiStream((send, signal) => {
     if (!follow) {
       for (const e of ring.dump()) send(eventModel(e));

@@ -16,7 +16,8 @@ import { desiredAction, MapCacheRegistry, reconciledCache } from './cache.js';
 import { eventBuffers, parseEventBuffers } from './config.js';
 import { ipcacheKeyOf, IPCACHE_MAP, remoteEndpointInfoOf } from './defs.js';
 import { EventRing, MAX_SUBSCRIBERS, type MapEntryEvent } from './events.js';
-import { MapCaches, mapsCell } from './index.js';
+import { DumpQueue, getMap, listMaps } from './api.js';
+import { MapCaches, Maps, mapsCell } from './index.js';
 
 const at = (ms: number, key = `k${ms}`): MapEntryEvent => ({
   timestamp: new Date(ms),
@@ -27,6 +28,17 @@ const at = (ms: number, key = `k${ms}`): MapEntryEvent => ({
 });
 
 describe('event ring', () => {
+  it('counts a reserved follow stream as a subscriber until it subscribes', () => {
+    const r = new EventRing(3);
+    r.reserve();
+    r.reserve();
+    expect(r.subscribers).toBe(2);
+    const off = r.subscribe({ next: () => undefined, end: () => undefined });
+    expect(r.subscribers).toBe(2);
+    off();
+    expect(r.subscribers).toBe(1);
+  });
+
   it('keeps the last N events oldest first, and hides those older than its TTL', () => {
     let now = 10_000;
     const r = new EventRing(3, 1000, () => now);
@@ -144,12 +156,17 @@ describe('desired state as a map cache', () => {
     expect(cache()).toContain('ip=10.0.0.1 delete EPERM');
     observe({ action: 'delete', object: gone });
     expect(cache()).not.toContain('ip=10.0.0.1 delete EPERM');
+    // A delete that keeps failing until a prune takes the entry away: gone from the cache too.
+    observe({ action: 'delete', object: gone, error: 'EPERM' });
+    observe({ action: 'prune' });
+    expect(cache()).not.toContain('ip=10.0.0.1 delete EPERM');
     observe({ action: 'update', object: rows[0] as Row });
     observe({ action: 'update', object: rows[1] as Row, error: 'map full' });
     const events = caches.events('cellium_ipcache')?.dump() ?? [];
+    // The ring holds the last 4.
     expect(events.map((e) => `${e.action} ${e.desiredAction} ${e.lastError ?? '-'}`)).toEqual([
-      'delete delete EPERM',
       'delete delete -',
+      'delete delete EPERM',
       'update ok -',
       'update insert map full',
     ]);
@@ -244,5 +261,66 @@ describe('GET /v1/map/{name}/events over the socket', () => {
     await h.requireStop();
     await Promise.all(ends);
     expect(ring?.subscribers).toBe(0);
+  });
+});
+
+describe('GET /v1/map with more entries than one reply shows', () => {
+  it('lists the first ones and says the cache is truncated', async () => {
+    const { h } = ipcacheHive();
+    await h.requireStart();
+    const w = h.get(IpcacheWriter);
+    for (const n of [1, 2, 3]) w.upsert({ prefix: `10.2.0.${n}`, identity: 100, source: 'local' });
+    const registry = h.get(Maps);
+    const caches = h.get(MapCaches);
+    await eventually(() => (caches.cache('cellium_ipcache') ?? []).length >= 3);
+    const cut = await getMap(registry, caches, 'cellium_ipcache', 2);
+    expect(cut.cache).toHaveLength(2);
+    expect(cut['cache-truncated']).toBe(true);
+    const whole = await getMap(registry, caches, 'cellium_ipcache', 3);
+    expect(whole.cache).toHaveLength(3);
+    expect(whole['cache-truncated']).toBeUndefined();
+    const listed = (await listMaps(registry, caches, 0)).maps?.find(
+      (m) => m.name === 'cellium_ipcache',
+    );
+    expect(listed?.cache).toEqual([]);
+    expect(listed?.['cache-truncated']).toBe(true);
+  });
+});
+
+describe('listing a big map', () => {
+  it('lets other work run while it formats, and runs one listing at a time', async () => {
+    const { h } = ipcacheHive();
+    await h.requireStart();
+    const w = h.get(IpcacheWriter);
+    for (let n = 0; n < 5_000; n++) {
+      w.upsert({ prefix: `10.3.${n >> 8}.${n & 255}`, identity: 100, source: 'local' });
+    }
+    const registry = h.get(Maps);
+    const caches = h.get(MapCaches);
+    await eventually(() => (caches.cache('cellium_ipcache') ?? []).length >= 5_000);
+    let ranBetween = false;
+    setImmediate(() => (ranBetween = true));
+    const listing = getMap(registry, caches, 'cellium_ipcache');
+    expect(ranBetween).toBe(false);
+    expect((await listing).cache).toHaveLength(5_000);
+    expect(ranBetween).toBe(true);
+
+    const order: string[] = [];
+    const q = new DumpQueue();
+    const slow = q.run(async () => {
+      await new Promise((r) => setImmediate(r));
+      order.push('first');
+    });
+    const fast = q.run(() => {
+      order.push('second');
+      return Promise.resolve();
+    });
+    const failing = q.run(() => Promise.reject(new Error('boom')));
+    const after = q.run(() => {
+      order.push('third');
+      return Promise.resolve();
+    });
+    await Promise.all([slow, fast, failing.catch(() => undefined), after]);
+    expect(order).toEqual(['first', 'second', 'third']);
   });
 });

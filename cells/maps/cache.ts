@@ -51,9 +51,20 @@ export class MapCacheRegistry {
   }
 
   /** The map's cache, or undefined when no cell owns its desired state. */
-  cache(name: string): CacheEntry[] | undefined {
+  /** The entries of map `name`'s cache as its owner has them now, or undefined without one. */
+  source(name: string): Iterable<CacheEntry> | undefined {
+    return this.sources.get(name)?.entries();
+  }
+
+  cache(name: string, limit = Infinity): CacheEntry[] | undefined {
     const s = this.sources.get(name);
-    return s ? [...s.entries()] : undefined;
+    if (!s) return undefined;
+    const out: CacheEntry[] = [];
+    for (const e of s.entries()) {
+      if (out.length >= limit) break;
+      out.push(e);
+    }
+    return out;
   }
 
   /** The map's event buffer, if it has one. */
@@ -126,6 +137,11 @@ export function reconciledCache<T, K, V>(
     },
   });
   return (e) => {
+    // A prune took away whatever deletes had failed to.
+    if (e.action === 'prune') {
+      deleting.clear();
+      return;
+    }
     const id = p.id(e.object);
     if (e.action === 'delete' && e.error !== undefined) {
       deleting.set(id, { obj: e.object, error: e.error });

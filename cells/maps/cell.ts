@@ -11,7 +11,7 @@ import {
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { StatusContributors } from '../daemon/index.js';
-import { bpfMapStatus, getMap, listMaps, mapEvents, mapsText } from './api.js';
+import { bpfMapStatus, DumpQueue, getMap, listMaps, mapEvents, mapsText } from './api.js';
 import { MapCacheRegistry, MapCaches } from './cache.js';
 import { eventBuffers, mapsFlags, MapsConfig } from './config.js';
 import { DatapathMaps, Maps, newDatapathMaps, PRESSURE_INTERVAL_MS } from './maps.js';
@@ -42,10 +42,18 @@ export const mapsCell = module(
     'routes',
     { routes: ApiRoutes, registry: Maps, caches: MapCaches, maps: DatapathMaps, logger: Logger },
     ({ routes, registry, caches, logger }) => {
-      routes.handle('GetMap', () => ({ status: 200, body: listMaps(registry, caches) }), 'maps');
+      const dumps = new DumpQueue();
+      routes.handle(
+        'GetMap',
+        async () => ({ status: 200, body: await dumps.run(() => listMaps(registry, caches)) }),
+        'maps',
+      );
       routes.handle(
         'GetMapName',
-        (req) => ({ status: 200, body: getMap(registry, caches, req.params.name) }),
+        async (req) => ({
+          status: 200,
+          body: await dumps.run(() => getMap(registry, caches, req.params.name)),
+        }),
         'maps',
       );
       routes.handle(

@@ -59,9 +59,19 @@ export class EventRing {
     return all.filter((e) => e.timestamp.getTime() >= since);
   }
 
-  /** How many follow streams are subscribed. */
+  /** How many follow streams are subscribed or about to (reserved). */
   get subscribers(): number {
-    return this.subs.size;
+    return this.subs.size + this.reserved;
+  }
+
+  private reserved = 0;
+
+  /**
+   * Holds a place for a follow stream the API has accepted but not started yet, so concurrent
+   * requests cannot all pass the limit; the next `subscribe` takes it.
+   */
+  reserve(): void {
+    this.reserved++;
   }
 
   /**
@@ -69,6 +79,7 @@ export class EventRing {
    * or the buffer closes (`s.end()`). Both happen in one turn, so no event falls in between.
    */
   subscribe(s: EventSubscriber): () => void {
+    if (this.reserved > 0) this.reserved--;
     for (const e of this.dump()) s.next(e);
     if (this.closed) {
       s.end();

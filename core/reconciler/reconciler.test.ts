@@ -160,7 +160,9 @@ describe('reconciler', () => {
     const target = new Target();
     target.failing.add('10.0.9.0/24');
     const s = setup(target, (e) => {
-      seen.push(`${e.action} ${e.object.prefix} ${e.error ?? 'ok'}`);
+      seen.push(
+        e.action === 'prune' ? 'prune' : `${e.action} ${e.object.prefix} ${e.error ?? 'ok'}`,
+      );
       throw new Error('observer bug');
     });
     await s.h.requireStart();
@@ -174,6 +176,8 @@ describe('reconciler', () => {
     s.db.update([s.routes], (w) => w.deleteKey(s.routes, '10.0.1.0/24'));
     await eventually(() => seen.includes('delete 10.0.1.0/24 ok'));
     expect(target.entries.has('10.0.1.0/24')).toBe(false);
+    // The first full round after the table is initialized prunes, and says so.
+    await eventually(() => seen.includes('prune'));
     await s.h.requireStop();
   });
 });

@@ -36,16 +36,17 @@ export interface ReconcilerParams<T> {
   readonly setStatus: (obj: T, status: Status) => T;
   readonly jobs: Jobs;
   readonly config?: Partial<ReconcilerConfig>;
-  /** Told of every update and delete tried on the target, with its outcome (map event buffers). */
+  /** Told of every update and delete tried on the target, with its outcome, and of each prune. */
   readonly observe?: (e: ReconcileEvent<T>) => void;
 }
 
-/** One update or delete the reconciler tried; `error` is set when it failed. */
-export interface ReconcileEvent<T> {
-  readonly action: 'update' | 'delete';
-  readonly object: T;
-  readonly error?: string;
-}
+/**
+ * One update or delete the reconciler tried (`error` is set when it failed), or a prune that
+ * succeeded: the target then holds nothing the table does not want.
+ */
+export type ReconcileEvent<T> =
+  | { readonly action: 'update' | 'delete'; readonly object: T; readonly error?: string }
+  | { readonly action: 'prune' };
 
 /** A running reconciler's handle. */
 export interface Reconciler {
@@ -96,14 +97,16 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
   };
 
   // An observer's failure is its own: it never turns a done object into a failing one.
-  const notify = (action: 'update' | 'delete', object: T, k: string): void => {
-    if (!p.observe) return;
-    const error = errors.get(k);
+  const tell = (e: ReconcileEvent<T>): void => {
     try {
-      p.observe(error === undefined ? { action, object } : { action, object, error });
+      p.observe?.(e);
     } catch {
       // ignored: see above
     }
+  };
+  const notify = (action: 'update' | 'delete', object: T, k: string): void => {
+    const error = errors.get(k);
+    tell(error === undefined ? { action, object } : { action, object, error });
   };
 
   const update = async (ctx: JobContext, obj: T, rev: number, results: Result[]): Promise<void> => {
@@ -186,6 +189,7 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
       try {
         await ops.prune({ signal: ctx.signal, txn }, table.all(txn));
         errors.delete('(prune)');
+        tell({ action: 'prune' });
       } catch (e) {
         errors.set('(prune)', e instanceof Error ? e.message : String(e));
       }
