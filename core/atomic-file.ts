@@ -3,10 +3,12 @@ import {
   closeSync,
   constants,
   existsSync,
+  fstatSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
+  readSync,
   renameSync,
   rmSync,
   unlinkSync,
@@ -152,5 +154,30 @@ function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefine
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StateWriteError(path, 'inspect', e);
+  }
+}
+
+/**
+ * Reads a state file the agent wrote, refusing what it never writes: a symlink, a FIFO or
+ * device (opened non-blocking, so one planted in place of the file cannot hang the agent), a
+ * directory, or more than `maxBytes`. The error names the file's base name and why.
+ */
+export function readStateFile(path: string, maxBytes: number): string {
+  const name = basename(path);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${name} is not a regular file`);
+    if (st.size > maxBytes) throw new Error(`${name} is ${st.size} bytes, too large`);
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, buf, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }

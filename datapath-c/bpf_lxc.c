@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cellium/maps.h"
+#include "cellium/metrics.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -32,28 +33,6 @@ struct {
 	__uint(max_entries, IPCACHE_MAP_SIZE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_ipcache SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__type(key, struct metrics_key);
-	__type(value, struct metrics_value);
-	__uint(max_entries, METRICS_MAP_SIZE);
-} cellium_metrics SEC(".maps");
-
-static __always_inline void account(__u8 reason, __u8 dir, __u32 bytes)
-{
-	struct metrics_key key = { .reason = reason, .dir = dir };
-	struct metrics_value *v = bpf_map_lookup_elem(&cellium_metrics, &key);
-
-	if (v) {
-		v->count += 1;
-		v->bytes += bytes;
-	} else {
-		struct metrics_value init = { .count = 1, .bytes = bytes };
-
-		bpf_map_update_elem(&cellium_metrics, &key, &init, BPF_NOEXIST);
-	}
-}
 
 static __always_inline __u32 identity_of(const __u8 *ip, __u8 family, __u32 addr_bits)
 {

@@ -14,12 +14,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cellium/maps.h"
-
-/* Packets dropped because their source is in the deny list (Cilium counts its prefilter drops
- * under a drop reason of their own too). Kept here until maps.h lists it. */
-#ifndef REASON_PREFILTER_DENIED
-#define REASON_PREFILTER_DENIED 181
-#endif
+#include "cellium/metrics.h"
 
 /* Default size only: the agent creates the maps (--prefilter-map-max) and the object reuses
  * them. */
@@ -56,13 +51,6 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_cidr_v6_dyn SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__type(key, struct metrics_key);
-	__type(value, struct metrics_value);
-	__uint(max_entries, METRICS_MAP_SIZE);
-} cellium_metrics SEC(".maps");
-
 struct vlan_hdr {
 	__be16 tci;
 	__be16 proto;
@@ -70,17 +58,7 @@ struct vlan_hdr {
 
 static __always_inline int drop(__u8 reason, __u32 bytes)
 {
-	struct metrics_key key = { .reason = reason, .dir = METRIC_INGRESS };
-	struct metrics_value *v = bpf_map_lookup_elem(&cellium_metrics, &key);
-
-	if (v) {
-		v->count += 1;
-		v->bytes += bytes;
-	} else {
-		struct metrics_value init = { .count = 1, .bytes = bytes };
-
-		bpf_map_update_elem(&cellium_metrics, &key, &init, BPF_NOEXIST);
-	}
+	account(reason, METRIC_INGRESS, bytes);
 	return XDP_DROP;
 }
 

@@ -176,6 +176,8 @@ export function endpointOps(
       detach(ep.ifName);
       if (before && before.ifName !== ep.ifName) detach(before.ifName);
       realized.delete(ep.id);
+      // Steps nobody will take now: the endpoint is gone before its status was written.
+      trace.take(ep.id);
     },
     prune: (_, desired) => {
       const want = new Set<string>();

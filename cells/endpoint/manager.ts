@@ -17,9 +17,9 @@ import {
   transition,
   type Endpoint,
   type PersistedEndpoint,
+  DEFAULT_ENDPOINT_OPTIONS,
 } from './model.js';
 import { checkOptions, claimIps, conflicts, undoAll } from './claims.js';
-import { DEFAULT_ENDPOINT_OPTIONS } from './model.js';
 import { checkChange, fromRequest } from './request.js';
 import { restoreEndpoints, type RestoreProgress } from './restore.js';
 import { InvalidStateError, type EndpointStore } from './store.js';

@@ -76,6 +76,12 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
     };
   });
   h('PatchEndpointIDConfig', async (req) => {
+    if (req.body['label-configuration'] !== undefined) {
+      throw new ApiError(
+        400,
+        'label-configuration: change the labels with PATCH /v1/endpoint/{id}/labels (cellium endpoint labels)',
+      );
+    }
     await m.configure(parseEndpointRef(req.params.id), req.body.options);
     return { status: 200 };
   });

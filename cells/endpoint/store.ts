@@ -1,19 +1,20 @@
 import {
-  closeSync,
   type Dirent,
   existsSync,
-  constants,
-  fstatSync,
-  openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fsyncDir, mkdirDurable, removeDurable, writeFileAtomic } from '../../core/atomic-file.js';
+import {
+  fsyncDir,
+  mkdirDurable,
+  readStateFile,
+  removeDurable,
+  writeFileAtomic,
+} from '../../core/atomic-file.js';
 import { schemaValidator } from '../../core/api/index.js';
 import { isLinkName } from '../../core/net/index.js';
 import type { PersistedEndpoint } from './model.js';
@@ -217,7 +218,7 @@ export class EndpointStore {
     }
     const file = join(this.dir, entry.name, STATE_FILE);
     try {
-      const doc = parse(readNoFollow(file));
+      const doc = parse(readStateFile(file, MAX_STATE_BYTES));
       const why = invalid(doc, entry.name);
       if (why !== undefined) return { ok: false, why };
       return { ok: true, endpoint: pick((doc as { endpoint: PersistedEndpoint }).endpoint) };
@@ -344,26 +345,5 @@ function parse(raw: string): unknown {
     return JSON.parse(raw) as unknown;
   } catch (e) {
     throw new Error(`is not JSON: ${(e as Error).message}`);
-  }
-}
-
-function readNoFollow(path: string): string {
-  // Non-blocking: opening a FIFO planted in place of the file must not hang the agent.
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new Error(`${STATE_FILE} is not a regular file`);
-    const size = st.size;
-    if (size > MAX_STATE_BYTES) throw new Error(`${STATE_FILE} is ${size} bytes, too large`);
-    const buf = Buffer.alloc(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off).toString('utf8');
-  } finally {
-    closeSync(fd);
   }
 }

@@ -9,9 +9,20 @@ const STATUS: Record<PrefilterError['kind'], number> = {
   'invalid-cidr': 461,
   'stale-revision': 409,
   'not-listed': 404,
-  full: 500,
+  // More than --prefilter-map-max allows: the request asks for what the agent is set to refuse.
+  full: 400,
   failed: 500,
 };
+
+/**
+ * The CIDRs a change names; none is a 400: an empty change would only bump the revision and
+ * make every other client's next change a conflict.
+ */
+export function cidrsOf(spec: Model<'PrefilterSpec'>): string[] {
+  const deny = spec.deny ?? [];
+  if (deny.length === 0) throw new ApiError(400, 'deny: name at least one CIDR');
+  return deny;
+}
 
 /** The Prefilter model of a list: spec and realized are the same (changes land whole). */
 export function prefilterModel(s: DenySnapshot): Model<'Prefilter'> {
@@ -26,9 +37,13 @@ export function withPrefilter(
 ): Model<'Prefilter'> {
   if (pf.disabled !== undefined) throw new ApiError(501, pf.disabled);
   if (pf.snapshot() === undefined) {
-    throw new ApiError(503, 'the prefilter is starting: its deny list is not restored yet', {
-      'Retry-After': '1',
-    });
+    throw new ApiError(
+      503,
+      'the prefilter is not running (starting or stopping): its deny list is not loaded',
+      {
+        'Retry-After': '1',
+      },
+    );
   }
   try {
     const s = fn();

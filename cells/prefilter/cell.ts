@@ -10,7 +10,7 @@ import {
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig } from '../daemon/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
-import { withPrefilter } from './api.js';
+import { cidrsOf, withPrefilter } from './api.js';
 import { prefilterFlags, PrefilterConfig } from './config.js';
 import { newPrefilter, Prefilter } from './prefilter.js';
 
@@ -46,7 +46,7 @@ export const prefilterCell = module(
       'PatchPrefilter',
       (req) => ({
         status: 200,
-        body: withPrefilter(pf, () => pf.add(req.body.revision, req.body.deny ?? [])),
+        body: withPrefilter(pf, () => pf.add(req.body.revision, cidrsOf(req.body))),
       }),
       'prefilter',
     );
@@ -54,7 +54,7 @@ export const prefilterCell = module(
       'DeletePrefilter',
       (req) => ({
         status: 200,
-        body: withPrefilter(pf, () => pf.remove(req.body.revision, req.body.deny ?? [])),
+        body: withPrefilter(pf, () => pf.remove(req.body.revision, cidrsOf(req.body))),
       }),
       'prefilter',
     );

@@ -28,6 +28,12 @@ export function parseDenyCidr(raw: string): DenyCidr | { readonly problem: strin
     return { problem: `${shown} is not a CIDR: the prefix length must be 0 to ${max}` };
   }
   const bits = Number(len);
+  // ::ffff:0:0/96: IPv4 traffic never carries these sources, so such a rule would block nothing.
+  if (addr.family === 'ipv6' && bits >= 96 && addr.value >> 32n === 0xffffn) {
+    return {
+      problem: `${shown} is an IPv4-mapped IPv6 CIDR, which IPv4 traffic never matches: deny the IPv4 CIDR instead`,
+    };
+  }
   const width = BigInt(max);
   const mask = bits === 0 ? 0n : ((1n << width) - 1n) ^ ((1n << (width - BigInt(bits))) - 1n);
   const network = addr.value & mask;

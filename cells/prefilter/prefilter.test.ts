@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,8 @@ describe('deny CIDRs', () => {
     [' 10.0.0.0/24', 'is not an IP address'],
     ['fe80::1%eth0/64', 'is not an IP address'],
     ['', 'no /prefix-length'],
+    ['::ffff:10.0.0.1/128', 'IPv4-mapped'],
+    ['::ffff:0:0/96', 'IPv4-mapped'],
   ])('refuses %j (%s)', (raw, why) => {
     const p = parseDenyCidr(raw);
     expect(p).toHaveProperty('problem');
@@ -184,11 +187,25 @@ describe('prefilter cell (in-memory maps)', () => {
     expect(mapKeys(h)).toEqual([]);
   });
 
+  it('refuses a change that names no CIDR (it would only bump the revision)', async () => {
+    const h = await hive(dirs()).requireStart();
+    for (const [method, body] of [
+      ['PATCH', {}],
+      ['PATCH', { deny: [] }],
+      ['DELETE', { revision: 1 }],
+    ] as const) {
+      const r = await call(h, method, body);
+      expect(r.status, `${method} ${JSON.stringify(body)}`).toBe(400);
+      expect(r.body).toContain('deny: name at least one CIDR');
+    }
+    expect(await list(h)).toEqual({ revision: 1, deny: [] });
+  });
+
   it('refuses more CIDRs than --prefilter-map-max names, changing nothing', async () => {
     const h = await hive(dirs(), { 'prefilter-map-max': 2 }).requireStart();
     await call(h, 'PATCH', { deny: ['10.0.0.0/8', 'fd00::/8'] });
     const r = await call(h, 'PATCH', { deny: ['11.0.0.0/8', '12.0.0.0/8'] });
-    expect(r.status).toBe(500);
+    expect(r.status).toBe(400);
     expect(r.body).toContain('--prefilter-map-max=2');
     expect(await list(h)).toEqual({ revision: 2, deny: ['10.0.0.0/8', 'fd00::/8'] });
   });
@@ -205,6 +222,24 @@ describe('prefilter cell (in-memory maps)', () => {
     expect(r.body).toMatch(/cannot save the deny list.*nothing was changed/);
     expect(await list(h)).toEqual({ revision: 2, deny: ['10.0.0.0/8'] });
     expect(mapKeys(h)).toEqual(['10.0.0.0/8']);
+  });
+
+  it("keeps a kernel run's attachment recorded when it runs on in-memory maps", async () => {
+    const d = dirs();
+    mkdirSync(d.state, { recursive: true });
+    const attached = { device: 'eth-test', ifindex: 7, mode: 'native', progId: 42 };
+    writeFileSync(
+      join(d.state, 'prefilter.json'),
+      JSON.stringify({ revision: 3, deny: ['10.0.0.0/8'], attached }),
+    );
+    const h = await hive(d).requireStart();
+    await call(h, 'PATCH', { deny: ['11.0.0.0/8'] });
+    const saved = JSON.parse(readFileSync(join(d.state, 'prefilter.json'), 'utf8')) as {
+      revision: number;
+      attached?: unknown;
+    };
+    expect(saved.revision).toBe(4);
+    expect(saved.attached).toEqual(attached);
   });
 
   it('keeps the list and revision across a restart, even on fresh maps', async () => {
@@ -252,5 +287,14 @@ describe('prefilter cell (in-memory maps)', () => {
     expect(aside).toHaveLength(1);
     const health = JSON.stringify(h2.get(HealthTree).tree());
     expect(health).toContain('kept aside');
+  });
+
+  it('keeps a FIFO planted as the state file aside instead of blocking on it', async () => {
+    const d = dirs();
+    mkdirSync(d.state, { recursive: true });
+    execFileSync('mkfifo', [join(d.state, 'prefilter.json')]);
+    const h = await hive(d).requireStart();
+    expect(await list(h)).toEqual({ revision: 1, deny: [] });
+    expect(JSON.stringify(h.get(HealthTree).tree())).toContain('not a regular file');
   });
 });

@@ -85,13 +85,17 @@ function sync(m: DenyMaps, want: readonly string[]): { added: number; removed: n
 /** Creates the prefilter and its start/stop hook. */
 export function newPrefilter(p: PrefilterParams): Prefilter {
   const device = p.config.prefilterDevice;
-  const store = new PrefilterStore(join(p.stateDir, 'prefilter.json'));
+  const store = new PrefilterStore(join(p.stateDir, 'prefilter.json'), p.config.prefilterMapMax);
   let list: DenyList | undefined;
   let maps: DenyMaps | undefined;
   let attached: Attachment | undefined;
+  // On in-memory maps nothing is attached, but an attachment an earlier run on the kernel made
+  // stays recorded, so a later kernel run can still find and detach it.
+  let recorded: Attachment | undefined;
 
   const persist = (s: DenySnapshot): void => {
-    const state: PrefilterState = { ...s, ...(attached ? { attached } : {}) };
+    const a = attached ?? recorded;
+    const state: PrefilterState = { ...s, ...(a ? { attached: a } : {}) };
     store.save(state);
   };
   const report = (problem: string | undefined): void => {
@@ -117,6 +121,7 @@ export function newPrefilter(p: PrefilterParams): Prefilter {
         const kernel = p.maps.backend === 'kernel';
         const ifindex = device !== '' && kernel ? deviceIndex(device) : 0;
         const previous = loaded.state?.attached;
+        recorded = kernel ? undefined : previous;
         if (kernel) {
           const note = detachObsolete(
             previous,
@@ -178,6 +183,15 @@ export function newPrefilter(p: PrefilterParams): Prefilter {
           persist(l.snapshot());
           list = l;
         } catch (e) {
+          // Not recorded anywhere (the state could not be saved): take the program off again.
+          if (attached) {
+            try {
+              detachObsolete(attached, undefined);
+            } catch (err) {
+              p.logger.error({ err }, 'cannot detach the prefilter program after a failed start');
+            }
+            attached = undefined;
+          }
           m.v4.close();
           m.v6.close();
           throw new Error(`prefilter on ${device}: ${errorMessage(e)}`);

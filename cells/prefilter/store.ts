@@ -1,9 +1,9 @@
 // The prefilter's state on disk: the deny list with its revision, and where the program was last
 // attached. Written atomically and durably before a change is acknowledged, so an acknowledged
 // PATCH or DELETE survives a restart (and a reboot, which empties bpffs).
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { lstatSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fsyncDir, mkdirDurable, writeFileAtomic } from '../../core/atomic-file.js';
+import { fsyncDir, mkdirDurable, readStateFile, writeFileAtomic } from '../../core/atomic-file.js';
 import type { XdpMode } from '../../core/bpf/index.js';
 import { parseDenyCidr } from './cidr.js';
 
@@ -60,20 +60,38 @@ function problemOf(v: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether anything (even a dangling symlink) is at `path`. */
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The state file `<state-dir>/prefilter.json`. */
 export class PrefilterStore {
-  constructor(readonly path: string) {}
+  /** The largest file a list of `maxCidrs` per family makes (a CIDR takes under 64 bytes). */
+  private readonly maxBytes: number;
+
+  constructor(
+    readonly path: string,
+    maxCidrs: number,
+  ) {
+    this.maxBytes = 4096 + 2 * maxCidrs * 64;
+  }
 
   /**
    * Reads the state. A file that cannot be read or is invalid is moved aside (never deleted) to
    * `<file>.invalid-<time>` and reported, so the operator can look at it.
    */
   load(): Loaded {
-    if (!existsSync(this.path)) return { state: undefined };
+    if (!exists(this.path)) return { state: undefined };
     let problem: string | undefined;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(this.path, 'utf8'));
+      parsed = JSON.parse(readStateFile(this.path, this.maxBytes));
       problem = problemOf(parsed);
     } catch (e) {
       problem = e instanceof Error ? e.message : String(e);

@@ -734,12 +734,15 @@ export interface components {
          *     (`map-type` as the kernel's number, `key-size`, `value-size`, `max-entries`),
          *     `entries` (how many entries the map itself holds now, which differs from the cache
          *     while writes are pending or stale entries await pruning), and `errors` / `last-error`
-         *     (failed operations on the map since the agent started, and the last one's message).
+         *     (failed operations on the map since the agent started, and the last one's message),
+         *     and `cache-truncated` (present and true when the cache lists only the first 100,000
+         *     entries).
          */
         BPFMap: {
             /** @enum {string} */
             backend?: "kernel" | "memory";
             cache?: components["schemas"]["BPFMapEntry"][];
+            "cache-truncated"?: boolean;
             entries?: number;
             errors?: number;
             "key-size"?: number;
@@ -1795,6 +1798,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetConfig: {
@@ -2704,6 +2708,7 @@ export interface operations {
                     "application/json": components["schemas"]["NodeID"][];
                 };
             };
+            503: components["responses"]["Unavailable"];
         };
     };
     GetPolicy: {
