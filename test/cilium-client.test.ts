@@ -149,6 +149,14 @@ describe("a client generated from the spec, used as Cilium's CLI and CNI use it"
     const cfg = await api.getEndpointIDConfig({ params: { id } });
     expect(cfg.realized?.options).toBeDefined();
     await api.patchEndpointIDConfig({ params: { id }, body: {} });
+    const labelsViaConfig = await refusal(
+      api.patchEndpointIDConfig({
+        params: { id },
+        body: { 'label-configuration': { user: ['a=b'] } },
+      }),
+    );
+    expect(labelsViaConfig.status).toBe(400);
+    expect(labelsViaConfig.message).toContain('/labels');
     await api.patchEndpointIDLabels({ params: { id }, body: { user: ['app=extra'] } });
     const labels = await api.getEndpointIDLabels({ params: { id } });
     expect(labels.spec?.user).toEqual(['app=extra']);

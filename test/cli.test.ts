@@ -55,19 +55,18 @@ describe('cellium', () => {
     expect(json.cilium?.state).toBe('Ok');
   });
 
-  it('config: table, -o json, and a change', async () => {
+  it('config: table, -o json, a change and a refusal', async () => {
     const text = await cellium(sock, 'config');
     expect(text.stdout).toMatch(/^Option\s+Value/);
     expect(text.stdout).toMatch(/PolicyEnforcement\s+default/);
     const cfg = await celliumJson<Model<'DaemonConfiguration'>>(sock, 'config');
     expect(cfg.status?.realized?.['policy-enforcement']).toBe('default');
-    const changed = await celliumJson<Model<'DaemonConfiguration'>>(
-      sock,
-      'config',
-      'policy-enforcement=always',
-    );
-    expect(changed.status?.realized?.['policy-enforcement']).toBe('always');
-    await cellium(sock, 'config', 'policy-enforcement=default');
+    const changed = await celliumJson<Model<'DaemonConfiguration'>>(sock, 'config', 'debug=on');
+    expect(changed.status?.realized?.options?.Debug).toBe('Enabled');
+    await cellium(sock, 'config', 'Debug=Disabled');
+    const refused = await cellium(sock, 'config', 'policy-enforcement=always');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/400: policy-enforcement is read-only .*issue 10/);
   });
 
   it('endpoint list and get', async () => {

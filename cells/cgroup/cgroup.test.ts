@@ -56,8 +56,10 @@ describe('cgroup dump', () => {
       `kubepods/burstable/pod2/${ID_B}`,
       'user.slice/session-1.scope',
     ]);
-    const proc = tree(['4242']);
+    const proc = tree(['4242', '4343']);
     writeFileSync(join(proc, '4242', 'cgroup'), '0::/user.slice/session-1.scope\n');
+    // A stale pid, now another process's: not the cgroup of endpoint 6's container.
+    writeFileSync(join(proc, '4343', 'cgroup'), '0::/user.slice/session-1.scope\n');
     const f = new CgroupFinder(root, { maxDepth: 10, maxDirs: 1000, rescanMs: 1000 }, proc);
     const dump = cgroupDump(
       [
@@ -67,6 +69,7 @@ describe('cgroup dump', () => {
         ep(4, { containerId: ID_C, k8sPodName: 'lost', k8sNamespace: 'default' }),
         // A second interface of pod web: one pod entry, both IPs, the cgroup once.
         ep(5, { containerId: ID_A, k8sPodName: 'web', k8sNamespace: 'default', ipv4: '10.1.0.1' }),
+        ep(6, { pid: 4343, containerId: ID_B, k8sPodName: 'db', k8sNamespace: 'prod' }),
       ],
       f,
     );

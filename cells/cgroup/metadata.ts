@@ -13,7 +13,7 @@ export type CgroupEndpoint = Pick<
 
 /**
  * The pods' cgroups: one entry per pod (endpoints of one pod share it), each endpoint's cgroup
- * found from its pid, else from its container id. An endpoint whose cgroup cannot be found is
+ * found from its pid (when it is its container's), else from its container id. An endpoint whose cgroup cannot be found is
  * listed with no containers: it is a pod the agent knows, not an error.
  */
 export function cgroupDump(
@@ -24,7 +24,11 @@ export function cgroupDump(
   if (finder) {
     for (const ep of endpoints) {
       const ref = ep.pid ? finder.byPid(ep.pid) : undefined;
-      if (ref) byPid.set(ep.id, ref);
+      // A pid outlives its process and may be reused: with a container id to check against,
+      // the pid's cgroup counts only if it is that container's.
+      if (ref && (ep.containerId === '' || ref.path.includes(ep.containerId))) {
+        byPid.set(ep.id, ref);
+      }
     }
   }
   const wanted = endpoints.filter((ep) => !byPid.has(ep.id) && ep.containerId !== '');

@@ -23,8 +23,7 @@ export const daemonFlags = {
   'policy-enforcement': flag.oneOf(
     ['default', 'always', 'never'],
     'default',
-    'When endpoints enforce policy: default (when a rule selects them), always, never',
-    { mutable: true },
+    'When endpoints enforce policy: default (when a rule selects them), always, never (read-only at runtime until the policy cell of issue 10)',
   ),
 } as const;
 

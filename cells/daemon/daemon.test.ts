@@ -123,12 +123,17 @@ describe('daemon cell', () => {
         headers: { 'content-type': 'application/json' },
       });
     expect(
-      (await patch({ options: { debug: 'true' }, 'policy-enforcement': 'always' })).status,
+      (await patch({ options: { debug: 'true' }, 'policy-enforcement': 'default' })).status,
     ).toBe(200);
     expect((await call(h, '/config')).body.spec).toEqual({
       options: { Debug: 'Enabled' },
-      'policy-enforcement': 'always',
+      'policy-enforcement': 'default',
     });
+    const enforce = await patch({ 'policy-enforcement': 'always' });
+    expect(enforce.status).toBe(400);
+    expect(enforce.body).toMatch(
+      /^policy-enforcement is read-only in this agent \(default\).*issue 10/,
+    );
     expect(h.get(HiveConfig).get('debug')).toBe(true);
     expect((await patch({ options: { Debug: 'Disabled' } })).status).toBe(200);
     expect(h.get(HiveConfig).get('debug')).toBe(false);
@@ -150,9 +155,10 @@ describe('daemon cell', () => {
       /^option TraceNotification is read-only .*issue 11/,
     );
     expect(await patch({ 'policy-enforcement': 'sometimes' })).toMatchObject({ status: 400 });
+    expect(await patch({ options: { Debug: '1', debug: '0' } })).toMatchObject({ status: 400 });
     expect((await call(h, '/config')).body.spec).toEqual({
       options: { Debug: 'Enabled' },
-      'policy-enforcement': 'always',
+      'policy-enforcement': 'default',
     });
   });
 

@@ -243,8 +243,13 @@ export function daemonConfiguration(p: DaemonParams): Model<'DaemonConfiguration
 export function patchConfig(p: DaemonParams, body: Model<'DaemonConfigurationSpec'>): void {
   try {
     const updates = daemonOptionUpdates(p.flags, body.options ?? {});
-    if (body['policy-enforcement'] !== undefined) {
-      updates['policy-enforcement'] = body['policy-enforcement'];
+    const enforcement = body['policy-enforcement'];
+    const now = p.flags.get('policy-enforcement');
+    if (enforcement !== undefined && enforcement !== now) {
+      throw new ApiError(
+        400,
+        `policy-enforcement is read-only in this agent (${String(now)}): the agent has no policy engine yet; the policy cell of issue 10 (network policy) will make it changeable`,
+      );
     }
     p.flags.set(updates);
   } catch (e) {

@@ -9,14 +9,25 @@ import {
   token,
 } from '../../core/hive/index.js';
 import { listLinks, type LinkInfo } from '../../core/net/index.js';
+import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
 import { ClusterNodes, localNodeElement } from './cluster.js';
-import { NodeIds } from './ids.js';
+import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
+
+/** Runs a handler's read; while the cell is not running, a 503 asking to retry. */
+function whileRunning<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof NodeIdsUnavailableError)) throw e;
+    throw new ApiError(503, e.message, { 'Retry-After': '1' });
+  }
+}
 
 /** The host's devices, where 'auto' finds the node's IPs (tests override it). */
 export const NodeLinks = token<() => readonly LinkInfo[]>('node/NodeLinks');
@@ -52,7 +63,10 @@ export const nodeCell = module(
     ({ routes, ids, daemon, ipam }) => {
       routes.handle(
         'GetNodeIds',
-        () => ({ status: 200, body: ids.list().map((e) => ({ id: e.id, ips: [...e.ips] })) }),
+        () => ({
+          status: 200,
+          body: whileRunning(() => ids.list().map((e) => ({ id: e.id, ips: [...e.ips] }))),
+        }),
         'node',
       );
       const name = `${daemon.clusterName}/${daemon.nodeName}`;
@@ -67,7 +81,10 @@ export const nodeCell = module(
       );
       routes.handle(
         'GetClusterNodes',
-        (req) => ({ status: 200, body: cluster.status(req.headers['client-id']) }),
+        (req) => ({
+          status: 200,
+          body: whileRunning(() => cluster.status(req.headers['client-id'])),
+        }),
         'node',
       );
     },

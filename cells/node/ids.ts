@@ -18,6 +18,11 @@ export class NodeIdError extends Error {
   override name = 'NodeIdError';
 }
 
+/** The node cell is not running (before its start or after its stop): ask again shortly. */
+export class NodeIdsUnavailableError extends Error {
+  override name = 'NodeIdsUnavailableError';
+}
+
 /**
  * Node ids for the node IPs the agent knows. The node cell owns it; the cells that learn about
  * other nodes (issue 12) call `allocate` when a node appears or changes and `release` when it

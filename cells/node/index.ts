@@ -1,4 +1,11 @@
 export { nodeCell, NodeLinks } from './cell.js';
 export { NodeConfig } from './config.js';
 export { NODE_MAP, nodeKeyOf, type NodeKey, type NodeValue } from './defs.js';
-export { MAX_NODE_ID, MIN_NODE_ID, NodeIdError, NodeIds, type NodeIdEntry } from './ids.js';
+export {
+  MAX_NODE_ID,
+  MIN_NODE_ID,
+  NodeIdError,
+  NodeIds,
+  NodeIdsUnavailableError,
+  type NodeIdEntry,
+} from './ids.js';

@@ -172,7 +172,15 @@ describe('node cell (alone)', () => {
     const pinDir = `/tmp/cellium-node-test-${randomBytes(4).toString('hex')}`;
     onTestFinished(() => unpinMemoryMaps(pinDir));
     const first = nodeHive(pinDir);
-    expect(() => first.h.get(NodeIds).list()).toThrow('the node cell has not started');
+    expect(() => first.h.get(NodeIds).list()).toThrow('the node cell is not running');
+    const early = first.routes.get('GetNodeIds') as unknown as (r: unknown) => unknown;
+    let refused: unknown;
+    try {
+      early({});
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toMatchObject({ status: 503 });
     await first.h.requireStart();
     const ids = first.h.get(NodeIds);
     expect(ids.localIps).toEqual(['10.1.0.5']);

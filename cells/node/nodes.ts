@@ -4,7 +4,7 @@ import type { LinkInfo } from '../../core/net/index.js';
 import type { DatapathMaps } from '../maps/index.js';
 import type { NodeConfig } from './config.js';
 import { NODE_MAP } from './defs.js';
-import { NodeIdTable, type NodeIdEntry, type NodeIds } from './ids.js';
+import { NodeIdsUnavailableError, NodeIdTable, type NodeIdEntry, type NodeIds } from './ids.js';
 import { localNodeIps } from './local.js';
 
 /** What the node ids need. */
@@ -27,7 +27,9 @@ export interface NodeIdsParams {
 export function newNodeIds(p: NodeIdsParams): NodeIds {
   let table: NodeIdTable | undefined;
   const open = (): NodeIdTable => {
-    if (!table) throw new Error('node ids are not available: the node cell has not started');
+    if (!table) {
+      throw new NodeIdsUnavailableError('node ids are not available: the node cell is not running');
+    }
     return table;
   };
   const report = (): void => {

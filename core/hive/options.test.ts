@@ -57,6 +57,12 @@ describe('runtime options (Cilium option library)', () => {
     expect([...parseOptions(DAEMON_OPTIONS, { DEBUG: 'Disabled' })]).toEqual([['Debug', 0]]);
   });
 
+  it('refuses one option given twice in different letter cases', () => {
+    expect(() => parseOptions(ENDPOINT_OPTIONS, { Debug: '1', debug: '0' })).toThrow(
+      /option Debug is given twice/,
+    );
+  });
+
   it('refuses unknown names and bad values naming the option and what it accepts', () => {
     expect(() => parseOptions(ENDPOINT_OPTIONS, { Bogus: '1' })).toThrow(
       /unknown option 'Bogus' \(known: .*Debug/,

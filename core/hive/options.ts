@@ -107,6 +107,11 @@ export function parseOptions(
         `unknown option '${name}' (known: ${lib.map((o) => o.name).join(', ')})`,
       );
     }
+    if (out.has(opt.name)) {
+      throw new OptionError(
+        `option ${opt.name} is given twice (as '${name}' and another spelling)`,
+      );
+    }
     const v = parseOptionValue(opt, raw);
     if (opt.readOnly !== undefined && v !== current(opt)) {
       throw new OptionError(

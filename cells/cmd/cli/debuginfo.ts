@@ -1,30 +1,13 @@
 import type { Command } from 'commander';
 import type { Model } from '../../../core/api/types.js';
 import { print, withClient } from './common.js';
+import { endpointTable } from './endpoint.js';
 import { statusText, table } from './render.js';
 
 type DebugInfo = Model<'DebugInfo'>;
 
 function section(title: string, body: string): string {
   return body === '' ? `\n#### ${title}\n` : `\n#### ${title}\n\n\`\`\`\n${body}\n\`\`\`\n`;
-}
-
-function endpointTable(eps: readonly Model<'Endpoint'>[]): string {
-  return table(
-    ['ENDPOINT', 'STATE', 'IDENTITY', 'LABELS', 'IPv4', 'IPv6'],
-    eps.map((e) => {
-      const st = e.status;
-      const addr = st?.networking?.addressing?.[0] ?? {};
-      return [
-        String(e.id ?? ''),
-        st?.state ?? '',
-        String(st?.identity?.id ?? ''),
-        (st?.labels?.['security-relevant'] ?? []).join(','),
-        addr.ipv4 ?? '',
-        addr.ipv6 ?? '',
-      ];
-    }),
-  );
 }
 
 function serviceTable(svcs: readonly Model<'Service'>[]): string {

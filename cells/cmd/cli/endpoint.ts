@@ -14,25 +14,7 @@ export function registerEndpoint(program: Command): Command {
     .description('List endpoints: id, state, identity, labels, IPs')
     .action(async (_: unknown, cmd: Command) => {
       const eps = await withClient(cmd, (api) => api.getEndpoint());
-      print(cmd, eps, () =>
-        table(
-          ['ENDPOINT', 'STATE', 'IDENTITY', 'LABELS', 'IPv4', 'IPv6', 'POD'],
-          eps.map((e) => {
-            const st = e.status;
-            const addr = st?.networking?.addressing?.[0] ?? {};
-            const ext = st?.['external-identifiers'];
-            return [
-              String(e.id ?? ''),
-              st?.state ?? '',
-              String(st?.identity?.id ?? ''),
-              (st?.labels?.['security-relevant'] ?? []).join(','),
-              addr.ipv4 ?? '',
-              addr.ipv6 ?? '',
-              ext?.['k8s-pod-name'] ? `${ext['k8s-namespace'] ?? ''}/${ext['k8s-pod-name']}` : '',
-            ];
-          }),
-        ),
-      );
+      print(cmd, eps, () => endpointTable(eps));
     });
 
   endpoint
@@ -145,6 +127,27 @@ export function registerEndpoint(program: Command): Command {
     });
 
   return endpoint;
+}
+
+/** The endpoints as `endpoint list` (and `debuginfo`) print them. */
+export function endpointTable(eps: readonly Model<'Endpoint'>[]): string {
+  return table(
+    ['ENDPOINT', 'STATE', 'IDENTITY', 'LABELS', 'IPv4', 'IPv6', 'POD'],
+    eps.map((e) => {
+      const st = e.status;
+      const addr = st?.networking?.addressing?.[0] ?? {};
+      const ext = st?.['external-identifiers'];
+      return [
+        String(e.id ?? ''),
+        st?.state ?? '',
+        String(st?.identity?.id ?? ''),
+        (st?.labels?.['security-relevant'] ?? []).join(','),
+        addr.ipv4 ?? '',
+        addr.ipv6 ?? '',
+        ext?.['k8s-pod-name'] ? `${ext['k8s-namespace'] ?? ''}/${ext['k8s-pod-name']}` : '',
+      ];
+    }),
+  );
 }
 
 function labelsTable(l: Model<'LabelConfiguration'>): string {
