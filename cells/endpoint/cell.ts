@@ -30,6 +30,7 @@ import {
 } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
 import { endpointModel } from './api.js';
+import { formatSplit } from './restore-split.js';
 import { endpointFlags, EndpointConfig } from './config.js';
 import { endpointOps, regenerationTrace } from './datapath.js';
 import { EndpointManager, newEndpointManager, withStatus } from './manager.js';
@@ -101,10 +102,14 @@ export const endpointCell = module(
       logger: Logger,
       flags: HiveConfig,
       caches: MapCaches,
+      m: EndpointManager,
     },
-    ({ db, table, maps, jobs, cfg, lifecycle, health, logger, flags, caches }) => {
+    ({ db, table, maps, jobs, cfg, lifecycle, health, logger, flags, caches, m }) => {
       const trace = regenerationTrace(logger, () => flags.get('debug') === true);
-      const ops = endpointOps(maps, cfg.bpfLxcObject, health.scope('bpf-lxc'), trace);
+      // A restore's clock ignores what comes after it finished.
+      const ops = endpointOps(maps, cfg.bpfLxcObject, health.scope('bpf-lxc'), trace, (ms) =>
+        m.restoreClock()?.add('attach', ms),
+      );
       // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
       jobs.oneShot('load-bpf-lxc', () => {
         try {
@@ -145,8 +150,11 @@ export const endpointCell = module(
     { status: StatusContributors, m: EndpointManager, ids: IdentityAllocator, ipam: Ipam },
     ({ status, m, ids, ipam }) =>
       status.add({
-        debug: (d) =>
-          void (d['endpoint-list'] = m.list().map((ep) => endpointModel(ep, ids, ipam))),
+        debug: (d) => {
+          d['endpoint-list'] = m.list().map((ep) => endpointModel(ep, ids, ipam));
+          const split = m.restoreClock()?.split;
+          if (split) d.subsystem = { ...d.subsystem, 'endpoint-restore': formatSplit(split) };
+        },
         notReady: () => {
           const r = m.restoring();
           if (!r) return undefined;

@@ -81,6 +81,8 @@ export function endpointOps(
   objectPath: string,
   health: Health,
   trace: RegenerationTrace = regenerationTrace(undefined, () => false),
+  /** Told how long each endpoint's tc attach (or check) took: the restore's attach phase. */
+  attached?: (ms: number) => void,
 ): Operations<Endpoint> & { check(): void; close(): void } {
   let obj: BpfObject | undefined;
   const realized = new Map<number, Realized>();
@@ -155,6 +157,7 @@ export function endpointOps(
         }
         // Replacing is atomic: an attached program keeps forwarding until the new one is in.
         const fresh = before?.ifName !== ep.ifName;
+        const t = performance.now();
         for (const [dir, fd] of [
           ['ingress', progs.from],
           ['egress', progs.to],
@@ -164,6 +167,7 @@ export function endpointOps(
             steps.push(`bpf_lxc attached to ${ep.ifName} (tc ${dir})`);
           } else steps.push(`bpf_lxc checked on ${ep.ifName} (tc ${dir}): attached`);
         }
+        attached?.(performance.now() - t);
       } else if (ep.ifName !== '') {
         steps.push(`no program attached to ${ep.ifName}: in-memory maps`);
       }

@@ -21,7 +21,8 @@ import {
 } from './model.js';
 import { checkOptions, claimIps, conflicts, undoAll } from './claims.js';
 import { checkChange, fromRequest } from './request.js';
-import { restoreEndpoints, type RestoreProgress } from './restore.js';
+import { restoreEndpoints, type RestoreOutcome, type RestoreProgress } from './restore.js';
+import type { RestoreClock } from './restore-split.js';
 import { InvalidStateError, type EndpointStore } from './store.js';
 import { waitRealized } from './sync.js';
 import { endpointKey } from './table.js';
@@ -48,11 +49,17 @@ export interface EndpointManager {
   deleteContainer(containerId: string): Promise<{ deleted: number; errors: number }>;
   /**
    * Restores persisted endpoints; writes wait until it is done. If it fails (or `signal` stops
-   * it) writes stay refused: nothing may be allocated over a half-restored state.
+   * it) writes stay refused: nothing may be allocated over a half-restored state. `clock`
+   * times its phases.
    */
-  restore(signal?: AbortSignal): Promise<void>;
+  restore(signal?: AbortSignal, clock?: RestoreClock): Promise<RestoreOutcome>;
   /** While restore runs (or after it failed): how far it got, for readiness. */
   restoring(): RestoreProgress | undefined;
+  /**
+   * The clock of the last restore: the datapath adds its attach time to it while it runs; its
+   * `split` is where the restart's time went, once every restored endpoint is reconciled.
+   */
+  restoreClock(): RestoreClock | undefined;
 }
 
 /** The endpoint manager. */
@@ -118,6 +125,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   const openGate = gate.hold('restoring endpoints');
   const persistence = p.health.scope('persistence');
   let progress: RestoreProgress | undefined = { done: 0, total: 0 };
+  let clock: RestoreClock | undefined;
 
   /** Every write waits here until restore is done (503 with Retry-After past 15 s). */
   const gated =
@@ -450,11 +458,14 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       for (const ep of eps) errors += deleteEndpoint(ep);
       return Promise.resolve({ deleted: eps.length, errors });
     }),
-    async restore(signal) {
+    async restore(signal, c) {
+      clock = c;
+      let outcome: RestoreOutcome;
       try {
-        await restoreEndpoints({
+        outcome = await restoreEndpoints({
           ...p,
           ...(signal ? { signal } : {}),
+          ...(c ? { clock: c } : {}),
           commit: (eps) => {
             db.update([table], (w) => {
               for (const ep of eps) w.insert(table, ep);
@@ -474,12 +485,14 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
         );
         throw e;
       }
-      if (signal?.aborted) return;
+      if (signal?.aborted) return outcome;
       progress = undefined;
       openGate();
       report();
+      return outcome;
     },
     restoring: () => progress,
+    restoreClock: () => clock,
   };
   report();
   return mgr;

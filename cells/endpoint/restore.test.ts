@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../../core/api/index.js';
-import { HealthTree } from '../../core/hive/index.js';
+import { HealthTree, type HealthRegistry } from '../../core/hive/index.js';
 import { ApiServer } from '../api/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { Ipam } from '../ipam/index.js';
+import { IpcacheTable } from '../ipcache/index.js';
+import { StateDB } from '../statedb/index.js';
 import { DatapathMaps, endpointKeyOf } from '../maps/index.js';
 import {
   call,
@@ -29,6 +31,7 @@ import {
 import { EndpointManager } from './index.js';
 import { fakeVeth, MemoryLinks } from './links.memory.js';
 import { owner, type PersistedEndpoint } from './model.js';
+import { formatSplit, RestoreClock, type RestoreSplit } from './restore-split.js';
 
 const stateDir = (h: EpHive) => join(h.dir, 'state', 'endpoints');
 const quarantined = (h: EpHive) => {
@@ -47,6 +50,38 @@ function writeState(h: EpHive, name: string, content: unknown): void {
 function restoredHealth(h: EpHive): string {
   const s = h.get(HealthTree).get('endpoint.restore');
   return `${s?.level ?? '?'}: ${s?.message ?? ''}`;
+}
+
+/** The endpoint.restore health message once it carries the timing (woken by reports, no polling). */
+function timedHealth(tree: HealthRegistry): Promise<{ level: string; message: string }> {
+  const timed = (m: string | undefined): boolean => m?.includes(' after process start ') === true;
+  const now = tree.get('endpoint.restore');
+  if (now && timed(now.message)) return Promise.resolve(now);
+  return new Promise((resolve) => {
+    const sub = tree.updates$.subscribe((s) => {
+      if (s.id !== 'endpoint.restore' || !timed(s.message)) return;
+      sub.unsubscribe();
+      resolve(s);
+    });
+  });
+}
+
+/** Every phase is there, none is negative, and together they take no more than the total. */
+function expectConsistent(split: RestoreSplit | undefined): RestoreSplit {
+  expect(split).toBeDefined();
+  const s = split as RestoreSplit;
+  const phases = [s.processStart, s.stateRead, s.ipamIdentity, s.maps, s.attach];
+  for (const x of [...phases, s.total]) {
+    expect(Number.isFinite(x)).toBe(true);
+    expect(x).toBeGreaterThanOrEqual(0);
+  }
+  const sum = phases.reduce((a, b) => a + b, 0);
+  expect(sum).toBeLessThanOrEqual(s.total);
+  // Nothing goes missing: what the timed phases leave is counted to maps (0.1 ms rounding).
+  expect(s.total - sum).toBeLessThan(0.6);
+  // The process was running before restore started.
+  expect(s.processStart).toBeGreaterThan(0);
+  return s;
 }
 
 describe('endpoint restore', () => {
@@ -366,5 +401,74 @@ describe('endpoint restore', () => {
     ).toEqual([1, 2, 3]);
     // The FIFO still waits in quarantine, and health says so across restarts.
     expect(restoredHealth(right)).toMatch(/^degraded: 1 earlier state files wait in/);
+  });
+
+  it('reports where the restart went (process start, state read, IPAM/identity, maps, attach) once all are reconciled', async () => {
+    const h = epHive(undefined, { flags: { 'ipv4-range': '10.9.0.0/16' } });
+    const total = 200;
+    for (let id = 1; id <= total; id++)
+      writeState(h, String(id), { format: 1, endpoint: persisted(id) });
+    const health = timedHealth(h.get(HealthTree));
+    await h.requireStart();
+    const reported = await health;
+    const m = h.get(EndpointManager);
+    const split = expectConsistent(m.restoreClock()?.split);
+    expect(split.endpoints).toBe(total);
+    expect(split.stateRead).toBeGreaterThan(0);
+    // In-memory maps: nothing is attached.
+    expect(split.attach).toBe(0);
+    expect(reported).toMatchObject({
+      level: 'ok',
+      message: `${total} endpoints restored, 0 removed; ${formatSplit(split)}`,
+    });
+    // Reported only once the reconcilers were through: every restored row is in the maps.
+    expect(m.list().filter((e) => e.state === 'ready')).toHaveLength(total);
+    const db = h.get(StateDB);
+    const ipcache = [...h.get(IpcacheTable).all(db.readTxn())];
+    expect(ipcache).toHaveLength(total);
+    expect(ipcache.every((e) => e.status.kind === 'done')).toBe(true);
+    expect(h.get(DatapathMaps).lxc.lookup(endpointKeyOf('10.9.0.201'))?.lxc_id).toBe(200);
+  });
+
+  it('reports the split with nothing to restore, and keeps a degraded restore degraded', async () => {
+    const empty = epHive();
+    const health = timedHealth(empty.get(HealthTree));
+    await empty.requireStart();
+    expect((await health).message).toMatch(
+      /^0 endpoints restored, 0 removed; 0 endpoints reconciled/,
+    );
+    expect(expectConsistent(empty.get(EndpointManager).restoreClock()?.split).endpoints).toBe(0);
+    await empty.requireStop();
+
+    const h = epHive();
+    writeState(h, '1', { format: 1, endpoint: persisted(1) });
+    writeState(h, '2', '{"format":1,');
+    const timed = timedHealth(h.get(HealthTree));
+    await h.requireStart();
+    const r = await timed;
+    expect(r.level).toBe('degraded');
+    expect(r.message).toMatch(
+      /^1 endpoint state files could not be restored .*; 1 endpoints reconciled \d+ ms after process start \(process start \d+ ms, state read \d+ ms, IPAM\/identity \d+ ms, maps \d+ ms, attach \d+ ms\)$/,
+    );
+    expectConsistent(h.get(EndpointManager).restoreClock()?.split);
+  });
+
+  it('counts attach time to attach, not to maps, and nothing after it is finished', () => {
+    const c = new RestoreClock();
+    c.time('stateRead', () => undefined);
+    const busy = (ms: number) => () => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    c.time('attach', busy(3));
+    c.time('attach', busy(2));
+    c.add('attach', -1);
+    const s = expectConsistent(c.finish(3));
+    expect(s.attach).toBeGreaterThanOrEqual(5);
+    // Nothing but the attaches ran: maps, the rest, gets (almost) none of it.
+    expect(s.maps).toBeLessThan(s.attach);
+    c.add('attach', 100);
+    expect(c.finish(3)).toBe(s);
+    expect(c.split?.attach).toBe(s.attach);
   });
 });

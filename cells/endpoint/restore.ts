@@ -11,6 +11,7 @@ import {
   type Endpoint,
   type PersistedEndpoint,
 } from './model.js';
+import { RestoreClock } from './restore-split.js';
 import type { EndpointStore, StateEntry } from './store.js';
 import { unusableInterface, type HostLink, type HostLinks } from './validate.js';
 
@@ -34,6 +35,15 @@ export interface RestoreParams {
   /** Stops restoring between slices (the agent is stopping). */
   readonly signal?: AbortSignal;
   progress(p: RestoreProgress): void;
+  /** Times state read and IPAM/identity for the restart's split. */
+  readonly clock?: RestoreClock;
+}
+
+/** What restore reported in health (`endpoint.restore`), so the timing can be added to it. */
+export interface RestoreOutcome {
+  readonly degraded: boolean;
+  readonly message: string;
+  readonly restored: number;
 }
 
 /** How long restore works before it lets the event loop (and so the API) have a turn. */
@@ -55,13 +65,14 @@ type Outcome =
  * endpoint already restored is moved to the quarantine directory, named in the log and in
  * health, never deleted. The caller holds writes and IP allocations until this is done.
  */
-export async function restoreEndpoints(p: RestoreParams): Promise<void> {
+export async function restoreEndpoints(p: RestoreParams): Promise<RestoreOutcome> {
+  const clock = p.clock ?? new RestoreClock();
   p.store.lock();
-  const names = p.store.list();
+  const names = clock.time('stateRead', () => p.store.list());
   // One query for every device (a lookup per endpoint would cost ~0.1 ms each).
   let devices: ReadonlyMap<string, HostLink> | undefined;
   try {
-    devices = names.length > 0 ? p.links.all() : new Map();
+    devices = names.length > 0 ? clock.time('stateRead', () => p.links.all()) : new Map();
   } catch (e) {
     p.logger.warn({ err: e }, 'restore: devices could not be listed; asking one by one');
   }
@@ -69,7 +80,7 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
   const device = (name: string): HostLink | undefined | 'unknown' => {
     if (devices) return devices.get(name);
     try {
-      return p.links.get(name);
+      return clock.time('stateRead', () => p.links.get(name));
     } catch (e) {
       p.logger.warn({ err: e, interface: name }, 'restore: device could not be looked up');
       return 'unknown';
@@ -144,11 +155,14 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     }
     const clash = conflict(saved);
     if (clash) return { kind: 'bad', why: clash };
-    const ipProblem = reserve(saved);
+    const ipProblem = clock.time('ipamIdentity', () => reserve(saved));
     if (ipProblem) return ipProblem;
     let identity: number;
     try {
-      identity = p.ids.restore(securityLabels(saved), saved.identity).id;
+      identity = clock.time(
+        'ipamIdentity',
+        () => p.ids.restore(securityLabels(saved), saved.identity).id,
+      );
     } catch (e) {
       for (const ip of endpointIps(saved))
         if (!saved.externalIpam) p.ipam.unclaim(ip, owner(saved));
@@ -196,7 +210,7 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     const slice = performance.now() + SLICE_MS;
     for (; i < names.length && performance.now() < slice; i++) {
       const { name } = names[i] as StateEntry;
-      const read = p.store.read(names[i] as StateEntry);
+      const read = clock.time('stateRead', () => p.store.read(names[i] as StateEntry));
       let out: Outcome;
       try {
         if (read.ok) out = restoreOne(read.endpoint);
@@ -236,7 +250,7 @@ export async function restoreEndpoints(p: RestoreParams): Promise<void> {
     },
     'endpoints restored',
   );
-  report(p, {
+  return report(p, {
     restored,
     removed: wrongNamespace ? 0 : gone.length,
     quarantined,
@@ -254,7 +268,7 @@ function report(
     kept: readonly string[];
     wrongNamespace: boolean;
   },
-): void {
+): RestoreOutcome {
   const list = (xs: readonly string[]) =>
     xs.slice(0, 5).join('; ') + (xs.length > 5 ? '; ...' : '');
   const problems: string[] = [];
@@ -275,6 +289,11 @@ function report(
     );
   }
   const health = p.health.scope('restore');
-  if (problems.length === 0) health.ok(`${r.restored} endpoints restored, ${r.removed} removed`);
-  else health.degraded(problems.join('; '));
+  const message =
+    problems.length === 0
+      ? `${r.restored} endpoints restored, ${r.removed} removed`
+      : problems.join('; ');
+  if (problems.length === 0) health.ok(message);
+  else health.degraded(message);
+  return { degraded: problems.length > 0, message, restored: r.restored };
 }

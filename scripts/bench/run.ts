@@ -117,7 +117,7 @@ try {
   await a.stop();
 
   const rows: [string, string, string][] = [
-    ['cold start → healthy, p50', `${pct(starts, 50).toFixed(0)} ms`, '< 500 ms'],
+    ['cold start → healthy, p50', `${pct(starts, 50).toFixed(0)} ms`, '< 150 ms'],
     ['cold start → healthy, max', `${Math.max(...starts).toFixed(0)} ms`, ''],
     [`GET /v1/healthz, ${CONCURRENCY} clients`, `${tp.rps.toFixed(0)} req/s`, '≥ 5,000 req/s'],
     ['  latency p50 / p99', `${tp.p50.toFixed(2)} / ${tp.p99.toFixed(2)} ms`, ''],
