@@ -25,8 +25,14 @@ function cStruct(name: string, fields: Record<string, string>): ReturnType<typeo
   structs.set(name, { size: koffi.sizeof(t), fields });
   return t;
 }
-const opaques = new Set(['bpf_object', 'bpf_program', 'bpf_map', 'btf', 'btf_type']);
+const opaques = new Set(['bpf_object', 'bpf_program', 'bpf_map', 'btf', 'btf_type', 'va_list_tag']);
 for (const o of opaques) koffi.opaque(o);
+// libbpf's print callback, `int (*)(enum libbpf_print_level, const char *, va_list)`. On x86-64
+// va_list is an array that decays to a pointer (tested: libbpf-log.kernel.test.ts); arm64's
+// AAPCS64 passes its 32-byte struct by reference. Either way the callback gets a pointer it can
+// hand on to vsnprintf unchanged.
+const printFn = koffi.proto('int libbpf_print_fn(int level, const char *format, va_list_tag *ap)');
+opaques.add('libbpf_print_fn'); // to the guard, a pointer koffi.register returned
 const aliases = new Map([
   ['ssize_t', 'int64_t'],
   ['socklen_t', 'uint32_t'],
@@ -290,6 +296,8 @@ export interface Libbpf {
   btf__fd(btf: Ptr): number;
   btf__load_from_kernel_by_id(id: number): Ptr;
   btf__type_cnt(btf: Ptr): number;
+  /** Sets libbpf's print callback (null: silence); returns the previous one. */
+  libbpf_set_print(fn: Ptr): Ptr;
   close(fd: number): number;
   if_nametoindex(name: string): number;
   mount(source: string, target: string, type: string, flags: number, data: null): number;
@@ -305,6 +313,10 @@ export interface Libbpf {
   ): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  /** Moves the calling thread into the namespace `fd` refers to (core/net withNetns). */
+  setns(fd: number, nstype: number): number;
+  /** Formats a va_list that libbpf handed to the print callback (usable once). */
+  vsnprintf(str: Buffer, size: number, format: string, ap: Ptr): number;
   /** Reads `count` u32 words at a native pointer (BTF type records). */
   readU32(ptr: Ptr, count: number): number[];
   /** The calling thread's errno after a libc call. */
@@ -413,10 +425,23 @@ const LIBBPF: Record<Exclude<keyof Libbpf, LibcName | 'readU32' | 'errno'>, FfiD
   btf__fd: { sig: 'int btf__fd(const btf *btf)' },
   btf__load_from_kernel_by_id: { sig: 'btf *btf__load_from_kernel_by_id(uint32_t id)' },
   btf__type_cnt: { sig: 'uint32_t btf__type_cnt(const btf *btf)' },
+  libbpf_set_print: {
+    sig: 'libbpf_print_fn *libbpf_set_print(libbpf_print_fn *fn)',
+    hints: { fn: { nullable: true } },
+  },
 };
 
 type LibcName =
-  'close' | 'if_nametoindex' | 'mount' | 'socket' | 'bind' | 'sendto' | 'recv' | 'setsockopt';
+  | 'close'
+  | 'if_nametoindex'
+  | 'mount'
+  | 'socket'
+  | 'bind'
+  | 'sendto'
+  | 'recv'
+  | 'setsockopt'
+  | 'setns'
+  | 'vsnprintf';
 
 const LIBC: Record<LibcName, FfiDecl> = {
   close: { sig: 'int close(int fd)' },
@@ -449,6 +474,11 @@ const LIBC: Record<LibcName, FfiDecl> = {
   setsockopt: {
     sig: 'int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)',
     hints: { optlen: { sizeOf: 'optval' } },
+  },
+  setns: { sig: 'int setns(int fd, int nstype)' },
+  vsnprintf: {
+    sig: 'int vsnprintf(void *str, size_t size, const char *format, va_list_tag *ap)',
+    hints: { size: { sizeOf: 'str' } },
   },
 };
 
@@ -493,6 +523,7 @@ export function libbpf(): Libbpf {
   if (failure !== undefined) throw new Error(failure);
   try {
     loaded = bind();
+    installPrint(loaded);
     return loaded;
   } catch (e) {
     failure = `cannot load libbpf.so.1: ${e instanceof Error ? e.message : String(e)}`;
@@ -508,4 +539,62 @@ export function libbpfStatus(): LibbpfStatus {
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
+}
+
+/** Where libbpf's messages go: `wants` is asked first, so unwanted ones are never formatted. */
+export interface PrintSink {
+  /** Whether a message of this level (enum libbpf_print_level: 0 warn, 1 info, 2 debug) is kept. */
+  wants(level: number): boolean;
+  /** One formatted message, as libbpf wrote it (prefix and newline included). */
+  print(level: number, message: string): void;
+}
+
+let printSink: PrintSink | undefined;
+// Registered once and never unregistered: libbpf keeps the pointer for the life of the process,
+// and this module variable keeps the JS function reachable, so it is never collected under C.
+let printTrampoline: bigint | undefined;
+let libbpfOwnPrint: unknown;
+const printBuf = Buffer.alloc(8192);
+
+function onPrint(level: number, format: string | null, ap: unknown): number {
+  // Whatever goes wrong stays here: an exception must not unwind into libbpf.
+  try {
+    const sink = printSink;
+    if (!sink?.wants(level)) return 0;
+    let message = format ?? '';
+    try {
+      // Once only: the va_list is consumed by the first vsnprintf and cannot be re-read.
+      const n = loaded?.vsnprintf(printBuf, printBuf.length, message, ap) ?? -1;
+      if (n >= 0) {
+        const end = Math.min(n, printBuf.length - 1);
+        message = printBuf.toString('utf8', 0, end) + (n > end ? '…' : '');
+      }
+    } catch {
+      // A message libbpf could not let us format still says which message it was.
+    }
+    sink.print(level, message);
+  } catch {
+    // The sink failed: the message is lost, the process is not.
+  }
+  return 0;
+}
+
+function installPrint(lib: Libbpf): void {
+  if (printSink) {
+    printTrampoline ??= koffi.register(onPrint, koffi.pointer(printFn));
+    const previous = lib.libbpf_set_print(printTrampoline);
+    if (previous !== printTrampoline) libbpfOwnPrint = previous;
+  } else if (printTrampoline !== undefined && libbpfOwnPrint !== undefined) {
+    lib.libbpf_set_print(libbpfOwnPrint);
+    libbpfOwnPrint = undefined;
+  }
+}
+
+/**
+ * Routes libbpf's messages to `sink` (undefined: back to libbpf's own stderr printer). Takes
+ * effect when libbpf.so.1 loads if it is not loaded yet; never throws when it cannot load.
+ */
+export function setPrintSink(sink: PrintSink | undefined): void {
+  printSink = sink;
+  if (loaded) installPrint(loaded);
 }

@@ -16,6 +16,9 @@ export const RTM = {
   NEWROUTE: 24,
   DELROUTE: 25,
   GETROUTE: 26,
+  NEWNEIGH: 28,
+  DELNEIGH: 29,
+  GETNEIGH: 30,
 } as const;
 
 /** IFLA_* attributes of a link. */
@@ -145,7 +148,20 @@ export function parseAddress(m: NetlinkMessage): (LinkAddress & { index: number 
   };
 }
 
-function getLink(s: NetlinkSocket, op: string, index: number, name?: string) {
+/** A link without its addresses (what one RTM_GETLINK answers). */
+export type Link = Omit<LinkInfo, 'addresses'>;
+
+/**
+ * The link with this name or index on a socket (of any namespace: a socket answers for the one
+ * it was created in); undefined when there is none.
+ */
+export function getLinkOn(s: NetlinkSocket, ref: string | number): Link | undefined {
+  if (typeof ref === 'number') return getLink(s, `RTM_GETLINK ifindex ${ref}`, ref);
+  checkName(ref);
+  return getLink(s, `RTM_GETLINK ${ref}`, 0, ref);
+}
+
+function getLink(s: NetlinkSocket, op: string, index: number, name?: string): Link | undefined {
   try {
     const [m] = s.request({
       op,
