@@ -15,6 +15,7 @@ import {
   parseArgs,
   WiringError,
 } from '../../core/hive/index.js';
+import { setLibbpfLogger } from '../../core/bpf/index.js';
 import { celliumVersion } from '../../core/version.js';
 import { agent } from '../agent.js';
 
@@ -101,6 +102,13 @@ async function main(argv: string[]): Promise<number> {
     { version: celliumVersion(), socket: hive.get(ApiConfig).socketPath, pid: process.pid },
     'starting cellium-agent',
   );
+  // libbpf has one printer per process, so the process wires it, not a cell. Debug level: every
+  // failing libbpf call also returns an errno its caller reports with context; this is detail.
+  // The root logger itself, not a child, so the `debug` option's level change reaches it.
+  const log = hive.logger;
+  setLibbpfLogger((level, msg) => log.debug({ subsys: 'libbpf', libbpfLevel: level }, msg), {
+    enabled: () => log.isLevelEnabled('debug'),
+  });
   // Node opens its inspector (code execution for any local user on 127.0.0.1:9229) on SIGUSR1
   // unless someone listens; SIGHUP would kill the agent without a clean stop.
   for (const sig of ['SIGUSR1', 'SIGHUP'] as const) {

@@ -8,6 +8,7 @@ export * from './map.memory.js';
 export * from './object.js';
 export * from './open.js';
 export { libbpfStatus } from './libbpf.js';
+export * from './libbpf-log.js';
 export { FfiArgumentError } from './ffi-guard.js';
 export * from './bpffs.js';
 export * from './registry.js';
