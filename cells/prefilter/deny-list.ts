@@ -35,9 +35,11 @@ export interface DenyListParams {
 
 function parseAll(cidrs: readonly string[]): DenyCidr[] {
   const out = new Map<string, DenyCidr>();
-  for (const raw of cidrs) {
+  for (const [i, raw] of cidrs.entries()) {
     const c = parseDenyCidr(raw);
-    if ('problem' in c) throw new PrefilterError('invalid-cidr', `invalid CIDR: ${c.problem}`);
+    if ('problem' in c) {
+      throw new PrefilterError('invalid-cidr', `deny[${i}]: invalid CIDR: ${c.problem}`);
+    }
     out.set(c.text, c); // duplicates in one request count once
   }
   return [...out.values()];

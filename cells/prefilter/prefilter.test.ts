@@ -156,6 +156,7 @@ describe('prefilter cell (in-memory maps)', () => {
       const r = await call(h, method, { deny: ['10.0.0.0/8', '300.1.1.1/8', '11.0.0.0/8'] });
       expect(r.status, method).toBe(461);
       expect(r.body).toContain('"300.1.1.1/8"');
+      expect(r.body).toContain('deny[1]: invalid CIDR');
     }
     expect(await list(h)).toEqual({ revision: 2, deny: ['10.0.0.0/8'] });
     expect(mapKeys(h)).toEqual(['10.0.0.0/8']);
