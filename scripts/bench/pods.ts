@@ -16,6 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../core/api/index.js';
+import type { RestoreSplit } from '../../cells/endpoint/restore-split.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -28,16 +29,6 @@ interface Row {
 function pct(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
-
-/** The agent's own split of a restart (its 'endpoint restore timing' log line), in ms. */
-interface RestoreSplit {
-  readonly processStart: number;
-  readonly stateRead: number;
-  readonly ipamIdentity: number;
-  readonly maps: number;
-  readonly attach: number;
-  readonly total: number;
 }
 
 function restoreSplit(log: string): RestoreSplit | undefined {
