@@ -250,21 +250,11 @@ export interface Libbpf {
     attach_point: number;
     parent: number;
   }): number;
-  bpf_tc_hook_destroy(hook: {
-    sz: number;
-    ifindex: number;
-    attach_point: number;
-    parent: number;
-  }): number;
   bpf_tc_attach(
     hook: { sz: number; ifindex: number; attach_point: number; parent: number },
     opts: TcOpts,
   ): number;
   bpf_tc_detach(
-    hook: { sz: number; ifindex: number; attach_point: number; parent: number },
-    opts: TcOpts,
-  ): number;
-  bpf_tc_query(
     hook: { sz: number; ifindex: number; attach_point: number; parent: number },
     opts: TcOpts,
   ): number;
@@ -375,10 +365,8 @@ const LIBBPF: Record<Exclude<keyof Libbpf, LibcName | 'readU32' | 'errno'>, FfiD
   bpf_map__reuse_fd: { sig: 'int bpf_map__reuse_fd(bpf_map *map, int fd)' },
   bpf_map__fd: { sig: 'int bpf_map__fd(bpf_map *map)' },
   bpf_tc_hook_create: { sig: 'int bpf_tc_hook_create(bpf_tc_hook *hook)' },
-  bpf_tc_hook_destroy: { sig: 'int bpf_tc_hook_destroy(bpf_tc_hook *hook)' },
   bpf_tc_attach: { sig: 'int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)' },
   bpf_tc_detach: { sig: 'int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)' },
-  bpf_tc_query: { sig: 'int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)' },
   bpf_prog_test_run_opts: {
     sig: 'int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)',
   },
