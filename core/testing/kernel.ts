@@ -53,6 +53,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   tc: 'iproute2',
   ping: 'iputils-ping',
   nsenter: 'util-linux',
+  unshare: 'util-linux',
   mount: 'mount',
   umount: 'mount',
   strace: 'strace',
