@@ -1,5 +1,6 @@
-import { request as httpRequest, Agent, type IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import { defaultSocketPath } from './socket-path.js';
+import { WireError, WirePool } from './wire.js';
 
 /** The agent answered with an error status; `message` is its JSON-string body. */
 export class ApiClientError extends Error {
@@ -29,26 +30,46 @@ export function socketFromHost(host: string | undefined): string {
 export interface RequestOptions {
   readonly body?: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /** request() only: called once the request is sent, while the agent handles it. */
+  readonly onSent?: () => void;
 }
 
 /** A small client of the agent's REST API v1 over its unix socket, as the CLI and CNI use it. */
 export class ApiClient {
-  private readonly agent = new Agent({ keepAlive: true });
+  private readonly pool: WirePool;
+  private httpAgent?: HttpAgent;
 
-  constructor(readonly socketPath: string = defaultSocketPath()) {}
+  constructor(readonly socketPath: string = defaultSocketPath()) {
+    this.pool = new WirePool(socketPath);
+  }
 
   /** Sends a request to `/v1<path>`; resolves with the parsed JSON body (undefined if none). */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.send(method, path, opts);
-    const text = await readAll(res);
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body) + '\n';
+    let reply;
+    try {
+      reply = await this.pool.send({
+        method,
+        path: `/v1${path}`,
+        headers: {
+          accept: 'application/json',
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        },
+        ...(payload !== undefined ? { body: payload } : {}),
+        ...(opts.onSent ? { onSent: opts.onSent } : {}),
+      });
+    } catch (e) {
+      throw this.unreachable(e);
+    }
+    const text = reply.body.toString('utf8');
     let body: unknown;
     try {
       body = text === '' ? undefined : JSON.parse(text);
     } catch {
       body = text;
     }
-    const status = res.statusCode ?? 0;
-    if (status >= 400) throw replyError(method, path, status, body);
+    if (reply.status >= 400) throw replyError(method, path, reply.status, body);
     return body as T;
   }
 
@@ -57,26 +78,16 @@ export class ApiClient {
    * the open response once its status is known. Destroy it to end the stream.
    */
   async stream(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
-    const res = await this.send(method, path, opts);
-    const status = res.statusCode ?? 0;
-    if (status < 400) return res;
-    const text = await readAll(res);
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: shown as it came
-    }
-    throw replyError(method, path, status, body);
-  }
-
-  private send(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
+    // node:http only here: loading it costs a short-lived process more than the request.
+    const http = await import('node:http');
+    this.httpAgent ??= new http.Agent({ keepAlive: true });
+    const agent = this.httpAgent;
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body) + '\n';
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = http.request(
         {
           socketPath: this.socketPath,
-          agent: this.agent,
+          agent,
           method,
           path: `/v1${path}`,
           headers: {
@@ -90,22 +101,37 @@ export class ApiClient {
         },
         resolve,
       );
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        reject(
-          new AgentUnreachableError(
-            `cannot reach cellium-agent at unix://${this.socketPath}: ${e.code ?? e.message}` +
-              ' (is the agent running? set -H unix:///path or CELLIUM_SOCKET_PATH)',
-          ),
-        );
-      });
+      req.on('error', (e) => reject(this.unreachable(e)));
       if (payload !== undefined) req.write(payload);
       req.end();
     });
+    const status = res.statusCode ?? 0;
+    if (status < 400) return res;
+    const text = await readAll(res);
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: shown as it came
+    }
+    throw replyError(method, path, status, body);
   }
 
   /** Closes kept-alive connections. */
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
+    this.httpAgent?.destroy();
+  }
+
+  private unreachable(e: unknown): Error {
+    if (e instanceof TypeError) return e; // a header with a line break: the caller's mistake
+    const err = e as NodeJS.ErrnoException;
+    const code = e instanceof WireError ? e.code : (err.code ?? err.message);
+    if (code === 'EPROTO') return e as Error;
+    return new AgentUnreachableError(
+      `cannot reach cellium-agent at unix://${this.socketPath}: ${code}` +
+        ' (is the agent running? set -H unix:///path or CELLIUM_SOCKET_PATH)',
+    );
   }
 }
 
