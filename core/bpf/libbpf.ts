@@ -3,7 +3,8 @@
 // callers in map.kernel.ts and object.ts. Every function is bound through guardFfi, from one
 // declaration (signature + hints) each, so a wrong-typed argument is a FfiArgumentError before
 // koffi sees it, never a SIGSEGV.
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
 import {
   guardFfi,
   parseSignature,
@@ -11,6 +12,23 @@ import {
   type FfiStruct,
   type FfiTypes,
 } from './ffi-guard.js';
+
+/**
+ * koffi, loaded straight from its platform package's native module when that is the one this
+ * process can load (glibc Linux): `require('koffi')` spends 7-10 ms resolving its packages and
+ * detecting the platform before it gets there, 1.5 ms otherwise, and the CNI plugin and the
+ * agent pay that at every start. Anywhere else (musl, another OS) koffi finds its own.
+ */
+function loadKoffi(): typeof Koffi {
+  const req = createRequire(import.meta.url);
+  const { platform, arch } = process;
+  try {
+    return req(`@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`) as typeof Koffi;
+  } catch {
+    return req('koffi') as typeof Koffi;
+  }
+}
+const koffi = loadKoffi();
 
 /** Whether libbpf.so.1 could be loaded, and why not. */
 export interface LibbpfStatus {
@@ -488,13 +506,31 @@ function bindAll(
   return out;
 }
 
+/** The libc calls alone (netlink sockets, setns, mount...): what the CNI plugin needs. */
+export type Libc = Pick<Libbpf, LibcName | 'errno'>;
+
+let loadedLibc: Libc | undefined;
+
+/**
+ * The libc bindings without libbpf.so.1: binding only these costs a fraction of libbpf() (the
+ * CNI plugin, which never touches a map or program, loads nothing else). Throws if libc.so.6
+ * cannot be loaded.
+ */
+export function libc(): Libc {
+  loadedLibc ??= {
+    ...(bindAll(koffi.load('libc.so.6'), LIBC) as unknown as Omit<Libc, 'errno'>),
+    errno: () => koffi.errno(),
+  };
+  return loadedLibc;
+}
+
 let loaded: Libbpf | undefined;
 let failure: string | undefined;
 
 function bind(): Libbpf {
   const fns = {
     ...bindAll(koffi.load('libbpf.so.1'), LIBBPF),
-    ...bindAll(koffi.load('libc.so.6'), LIBC),
+    ...libc(),
   } as unknown as Omit<Libbpf, 'readU32' | 'errno'>;
   // koffi.decode dereferences any address it is given, so it is guarded as a C function is.
   const readU32 = guardFfi(

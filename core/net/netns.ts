@@ -13,7 +13,7 @@
 // thread pool, which never entered it. So withNetns refuses a function that returns a promise.
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { errnoName } from '../bpf/errors.js';
-import { libbpf } from '../bpf/libbpf.js';
+import { libc } from '../bpf/libbpf.js';
 
 const CLONE_NEWNET = 0x40000000;
 
@@ -46,7 +46,7 @@ function open(path: string, op: string): number {
 }
 
 function setns(fd: number, op: string): void {
-  const lib = libbpf();
+  const lib = libc();
   if (lib.setns(fd, CLONE_NEWNET) < 0) throw new NetnsError(op, lib.errno());
 }
 

@@ -3,7 +3,7 @@
 // queues each further dump part inside the recv() that drains the previous one, so a blocking
 // recv returns at once; SO_RCVTIMEO only turns a reply that never comes into an error.
 import { errnoName } from '../bpf/errors.js';
-import { libbpf, SIZES, type Libbpf } from '../bpf/libbpf.js';
+import { libc, SIZES, type Libc } from '../bpf/libbpf.js';
 import {
   encodeMessage,
   NLM_F,
@@ -62,7 +62,7 @@ export interface Request {
 
 /** The libc calls a socket makes (the guarded bindings; a fake kernel in tests). */
 export type SocketCalls = Pick<
-  Libbpf,
+  Libc,
   'socket' | 'bind' | 'setsockopt' | 'sendto' | 'recv' | 'close' | 'errno'
 >;
 
@@ -81,7 +81,7 @@ export class NetlinkSocket {
   ) {}
 
   /** Opens and binds a socket (the kernel picks the port id). */
-  static open(protocol = NETLINK_ROUTE, lib: SocketCalls = libbpf()): NetlinkSocket {
+  static open(protocol = NETLINK_ROUTE, lib: SocketCalls = libc()): NetlinkSocket {
     const fd = lib.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     if (fd < 0) throw new NetlinkError('socket', lib.errno());
     const s = new NetlinkSocket(lib, fd);
