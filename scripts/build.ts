@@ -12,39 +12,57 @@ const spec = parse(readFileSync(`${root}api-spec/openapi.yaml`, 'utf8')) as unkn
 const version = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string })
   .version;
 
-const programs = ['cellium-agent', 'cellium', 'cellium-cni'];
-const bundles = await build({
-  entryPoints: programs.map((p) => `${root}cells/cmd/${p}.ts`),
-  outdir: `${root}dist`,
-  outExtension: { '.js': '.mjs' },
+const common = {
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
   // Written below, each file atomically: tests and a running quick start may be reading dist/.
   write: false,
-  // Some dependencies are CommonJS and call require().
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
   define: {
     __CELLIUM_SPEC__: JSON.stringify(JSON.stringify(spec)),
     __CELLIUM_VERSION__: JSON.stringify(version),
   },
+} as const;
+// The agent and the CLI: ES modules.
+const esm = await build({
+  ...common,
+  entryPoints: ['cellium-agent', 'cellium'].map((p) => `${root}cells/cmd/${p}.ts`),
+  outdir: `${root}dist`,
+  outExtension: { '.js': '.mjs' },
+  format: 'esm',
+  // Some dependencies are CommonJS and call require().
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
 });
+// The CNI plugin, started once per pod: CommonJS, because a module's `import` of a Node
+// built-in evaluates every export of it (node:fs loads its streams and promises) while
+// require() does not, and its lazy import() then defers its built-ins and koffi too (which
+// core/bpf/libbpf.ts requires from the installed package at run time, in every program).
+const cjs = await build({
+  ...common,
+  entryPoints: [`${root}cells/cmd/cellium-cni.ts`],
+  outdir: `${root}dist`,
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
+  define: { ...common.define, 'import.meta.url': 'importMetaUrl' },
+  inject: [`${root}scripts/cjs-shim.ts`],
+});
+const programs = ['cellium-agent.mjs', 'cellium.mjs', 'cellium-cni.cjs'];
+const bundles = { outputFiles: [...esm.outputFiles, ...cjs.outputFiles] };
 for (const f of bundles.outputFiles) {
   const tmp = `${f.path}.tmp-${process.pid}`;
   mkdirSync(dirname(f.path), { recursive: true });
   try {
-    writeFileSync(tmp, f.contents, { mode: f.path.endsWith('.mjs') ? 0o755 : 0o644 });
+    writeFileSync(tmp, f.contents, { mode: /\.[mc]js$/.test(f.path) ? 0o755 : 0o644 });
     renameSync(tmp, f.path);
   } finally {
     rmSync(tmp, { force: true });
   }
 }
-console.log(`built ${programs.map((p) => `dist/${p}.mjs`).join(', ')}`);
+console.log(`built ${programs.map((p) => `dist/${p}`).join(', ')}`);
 
 // The eBPF objects: clang -target bpf through datapath-c/Makefile. Without them the agent has
 // no bpf_lxc to attach and pods cannot reach each other, so a missing tool is said loudly.

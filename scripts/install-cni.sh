@@ -11,7 +11,7 @@ mkdir -p "$bin_dir" "$conf_dir"
 tmp=$(mktemp "$bin_dir/.cellium-cni.XXXXXX")
 cat > "$tmp" <<SH
 #!/bin/sh
-exec "$(command -v node)" "$root/dist/cellium-cni.mjs" "\$@"
+exec "$(command -v node)" "$root/dist/cellium-cni.cjs" "\$@"
 SH
 chmod 0755 "$tmp"
 mv -f "$tmp" "$bin_dir/cellium-cni"

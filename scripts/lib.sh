@@ -11,8 +11,8 @@ ensure_node_modules() {
 
 # Debian packages the agent needs for its datapath: clang, llvm and the libbpf headers build
 # datapath-c (its Makefile asks gcc for the multiarch include path, which libc6-dev fills);
-# libbpf-dev brings libbpf.so.1, which the agent loads; the CNI plugin runs ip (iproute2) and
-# nsenter (util-linux).
+# libbpf-dev brings libbpf.so.1, which the agent loads; iproute2 and util-linux (nsenter,
+# unshare) are what an operator and the tests use to look at and run in namespaces.
 DATAPATH_PACKAGES=(clang llvm libbpf-dev make gcc libc6-dev iproute2 util-linux)
 # What only the tests add: ping between pods, strace (the API socket test), mount (tmpfs state).
 TEST_PACKAGES=(iputils-ping strace mount)

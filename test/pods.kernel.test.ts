@@ -110,7 +110,9 @@ kernelSuite('pods through cellium-cni and bpf_lxc', needs, () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({
       code: 999,
-      msg: expect.stringMatching(/^ADD failed: ip -batch/) as unknown,
+      msg: expect.stringMatching(
+        /^ADD failed: netns open \/run\/netns\/no-such-ns-\w+: ENOENT$/,
+      ) as unknown,
     });
     const status = await run([
       ...program('cellium'),

@@ -12,7 +12,7 @@ import { ROOT, run, startAgent, tempDir, testBpfRoot } from './support/procs.js'
 // The build tools must be there already (scripts/test.sh installs them first): inside the node
 // namespace agent.sh has no network to apt-get them, and a test should not install them anyway.
 const needs = { commands: ['npm', 'clang', 'make', 'gcc', 'ip', 'nsenter', 'ping'] };
-const dist = (name: string): string[] => [process.execPath, join(ROOT, 'dist', `${name}.mjs`)];
+const dist = (file: string): string[] => [process.execPath, join(ROOT, 'dist', file)];
 
 kernelSuite('the README quick start gives pods a datapath', needs, () => {
   it('./scripts/agent.sh, then two pods added by dist/cellium-cni ping each other', async () => {
@@ -30,9 +30,15 @@ kernelSuite('the README quick start gives pods a datapath', needs, () => {
       args: [`--ipv4-range=${net}.0/24`],
     });
     expect(agent.logs()).not.toContain('datapath-c NOT built');
-    const cni = cniRunner({ node, socket: agent.socket, pods, id, plugin: dist('cellium-cni') });
+    const cni = cniRunner({
+      node,
+      socket: agent.socket,
+      pods,
+      id,
+      plugin: dist('cellium-cni.cjs'),
+    });
     const cli = (...args: string[]) =>
-      run([...dist('cellium'), '-H', `unix://${agent.socket}`, ...args]);
+      run([...dist('cellium.mjs'), '-H', `unix://${agent.socket}`, ...args]);
 
     const added = [await cni('ADD', 0), await cni('ADD', 1)];
     for (const r of added) expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -7,4 +7,3 @@ export {
   SUPPORTED_VERSIONS,
   type CniInput,
 } from './plugin.js';
-export { hostIfName } from './links.js';

@@ -1,6 +1,11 @@
 import { ApiClient, ApiClientError } from '../../core/api/client.js';
 import type { Model } from '../../core/api/types.js';
-import { hostIfName, ip, ipBatch, lastLink, linkInfo, tmpIfName } from './links.js';
+import type { PodLink } from './links.js';
+
+/** The link side, loaded once (see links.ts). */
+type Links = typeof import('./links.js');
+let linksModule: Promise<Links> | undefined;
+const links = (): Promise<Links> => (linksModule ??= import('./links.js'));
 
 /** The CNI versions this plugin speaks. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -93,7 +98,10 @@ function context(input: CniInput, needNetns: boolean): Ctx {
   };
 }
 
-/** Waits for the agent (GET /config every 500 ms, up to 30 s), as Cilium's plugin does. */
+/**
+ * Waits for the agent (GET /config every 500 ms, up to 30 s), as Cilium's plugin does, and
+ * starts loading the link side as soon as the first request is sent.
+ */
 async function agentConfig(
   api: ApiClient,
   timeoutMs = 30_000,
@@ -101,7 +109,9 @@ async function agentConfig(
   const end = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await api.request<Model<'DaemonConfiguration'>>('GET', '/config');
+      return await api.request<Model<'DaemonConfiguration'>>('GET', '/config', {
+        onSent: () => void links().catch(() => undefined), // awaited (and reported) where used
+      });
     } catch (e) {
       if (Date.now() > end)
         throw new CniError(11, `the agent is not answering: ${(e as Error).message}`);
@@ -125,8 +135,6 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
   const cfg = await agentConfig(c.api);
   const mtu = cfg.status?.deviceMTU ?? 1500;
   const owner = c.pod ? `${c.namespace}/${c.pod}` : c.containerId;
-  const host = hostIfName(c.containerId, c.ifName);
-  const tmp = tmpIfName(c.containerId, c.ifName);
   const ipam = await c.api
     .request<Model<'IPAMResponse'>>('POST', `/ipam?owner=${encodeURIComponent(owner)}`, {
       headers: { expiration: 'true' },
@@ -140,35 +148,22 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
       ? [{ family: f, ip: a.ip, gateway: a.gateway ?? '', uuid: a['expiration-uuid'] ?? '' }]
       : [];
   });
+  let made: PodLink | undefined;
+  let lk: Links | undefined;
+  let hostName = '';
   try {
-    // Two batches: the host side, then the pod side inside its namespace.
-    const hostOut = ipBatch([
-      `link add ${host} mtu ${mtu} type veth peer name ${tmp} mtu ${mtu}`,
-      `link set ${tmp} netns ${c.netns}`,
-      `link set ${host} up`,
-      ...ips.map((a) => `route replace ${a.ip}/${a.family === 'ipv4' ? 32 : 128} dev ${host}`),
-      `link show dev ${host}`,
-    ]);
-    const podOut = ipBatch(
-      [
-        `link set ${tmp} name ${c.ifName}`,
-        `link set ${c.ifName} up`,
-        ...ips.flatMap((a) => {
-          const bits = a.family === 'ipv4' ? 32 : 128;
-          return [
-            `addr add ${a.ip}/${bits} dev ${c.ifName}${a.family === 'ipv6' ? ' nodad' : ''}`,
-            `route add ${a.gateway}/${bits} dev ${c.ifName} scope link`,
-            `route add default via ${a.gateway} dev ${c.ifName}`,
-          ];
-        }),
-        `link show dev ${c.ifName}`,
-      ],
-      c.netns,
-    );
-    const hostLink = lastLink(hostOut);
-    const podLink = lastLink(podOut);
-    if (!hostLink || !podLink)
-      throw new Error(`veth ${host}/${c.ifName} vanished while being set up`);
+    lk = await links();
+    hostName = lk.hostIfName(c.containerId, c.ifName);
+    made = lk.addPodLink({
+      hostName,
+      tmpName: lk.tmpIfName(c.containerId, c.ifName),
+      podName: c.ifName,
+      netns: c.netns,
+      mtu,
+      ips: ips.map((a) => ({ family: a.family, ip: a.ip, gateway: a.gateway })),
+    });
+    const hostLink = made.host;
+    const podLink = made.pod;
     const v4 = ips.find((a) => a.family === 'ipv4');
     const v6 = ips.find((a) => a.family === 'ipv6');
     await c.api.request('PUT', '/endpoint/cilium-local:0', {
@@ -181,8 +176,8 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
         'container-interface-name': c.ifName,
         'host-mac': hostLink.mac,
         mac: podLink.mac,
-        'interface-index': hostLink.ifindex,
-        'interface-name': host,
+        'interface-index': hostLink.index,
+        'interface-name': hostName,
         'k8s-namespace': c.namespace,
         'k8s-pod-name': c.pod,
         state: 'waiting-for-identity',
@@ -194,7 +189,7 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
     return {
       cniVersion: c.conf.cniVersion,
       interfaces: [
-        { name: host, mac: hostLink.mac },
+        { name: hostName, mac: hostLink.mac },
         { name: c.ifName, mac: podLink.mac, sandbox: c.netns },
       ],
       ips: ips.map((a) => ({
@@ -206,11 +201,14 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
       dns: {},
     };
   } catch (e) {
-    // Undo: the veth (its peer goes with it) and the IPs.
-    try {
-      ip(['link', 'del', host]);
-    } catch {
-      // not created
+    // Undo: the veth, when addPodLink returned it (it undoes its own failures; the peer and
+    // both ends' addresses and routes go with it), and the IPs.
+    if (made && lk) {
+      try {
+        lk.delPodLink(hostName);
+      } catch {
+        // gone meanwhile; nothing else to undo here
+      }
     }
     for (const a of ips)
       await c.api.request('DELETE', `/ipam/${encodeURIComponent(a.ip)}`).catch(() => undefined);
@@ -236,13 +234,12 @@ export async function cmdDel(input: CniInput): Promise<void> {
     const owner = c.pod ? `${c.namespace}/${c.pod}` : c.containerId;
     await c.api.request('DELETE', `/ipam/${encodeURIComponent(owner)}`).catch(() => undefined);
   }
-  const host = hostIfName(c.containerId, c.ifName);
-  if (linkInfo(host)) {
-    try {
-      ip(['link', 'del', host]);
-    } catch {
-      // gone with its netns meanwhile
-    }
+  try {
+    const lk = await links();
+    lk.delPodLink(lk.hostIfName(c.containerId, c.ifName));
+  } catch (e) {
+    c.api.close();
+    throw new CniError(11, `deleting the host veth failed: ${(e as Error).message}`);
   }
   c.api.close();
 }
@@ -264,8 +261,13 @@ export async function cmdCheck(input: CniInput): Promise<void> {
   c.api.close();
   if (h.overallHealth === 'Failure')
     throw new CniError(999, `endpoint of container ${c.containerId} is failing`);
-  if (!linkInfo(c.ifName, c.netns))
-    throw new CniError(999, `interface ${c.ifName} is missing in ${c.netns}`);
+  let link;
+  try {
+    link = (await links()).getLinkIn(c.netns, c.ifName);
+  } catch (e) {
+    throw new CniError(999, `cannot inspect ${c.netns}: ${(e as Error).message}`);
+  }
+  if (!link) throw new CniError(999, `interface ${c.ifName} is missing in ${c.netns}`);
 }
 
 /** STATUS (CNI 1.1): is the plugin ready to ADD? */

@@ -55,8 +55,11 @@ interface IpLink {
   addr_info?: Record<string, unknown>[];
 }
 
-/** What `ip` shows of a namespace, without what differs between two equal set-ups (indexes, MACs). */
-function state(ns: string): unknown {
+/**
+ * What `ip` shows of a namespace, without what differs between two equal set-ups (indexes,
+ * MACs; a neighbour entry with `hostMac` shows as the host end's).
+ */
+function state(ns: string, hostMac?: string): unknown {
   const links = ipj<IpLink>(ns, 'addr', 'show').map((l) => ({
     ifname: l.ifname,
     flags: l.flags,
@@ -70,7 +73,12 @@ function state(ns: string): unknown {
   const routes = [...ipj(ns, 'route', 'show'), ...ipj(ns, '-6', 'route', 'show')].filter(
     (r) => !String(r.dst).startsWith('fe80:'),
   );
-  return { links, routes, neighbours: ipj(ns, 'neigh', 'show') };
+  // A neighbour's MAC is a random one: shown as the host end's when it is that.
+  const neighbours = ipj<{ lladdr?: string }>(ns, 'neigh', 'show').map(({ lladdr, ...n }) => ({
+    ...n,
+    lladdr: lladdr !== undefined && lladdr === hostMac ? 'the host end' : lladdr,
+  }));
+  return { links, routes, neighbours };
 }
 
 const MTU = 1450;
@@ -91,7 +99,7 @@ function spec(pod: string): PodLinkSpec {
   };
 }
 
-/** What cells/cni/links.ts runs for an ADD today (two `ip -batch`), as the reference. */
+/** What cellium-cni used to run for an ADD (two `ip -batch`) plus the neighbours and sysctl, as the reference. */
 function addWithIp(hostNs: string, s: PodLinkSpec): void {
   const batch = (ns: string, lines: string[]) =>
     execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
@@ -103,6 +111,15 @@ function addWithIp(hostNs: string, s: PodLinkSpec): void {
       (a) => `route replace ${a.ip}/${a.family === 'ipv4' ? 32 : 128} dev ${s.hostName}`,
     ),
   ]);
+  execFileSync('ip', [
+    'netns',
+    'exec',
+    hostNs,
+    'sysctl',
+    '-qw',
+    `net.ipv4.conf.${s.hostName}.rp_filter=0`,
+  ]);
+  const [host] = ipj<IpLink>(hostNs, 'link', 'show', 'dev', s.hostName);
   batch(s.netns.replace('/run/netns/', ''), [
     `link set ${s.tmpName} name ${s.podName}`,
     `link set ${s.podName} up`,
@@ -112,6 +129,7 @@ function addWithIp(hostNs: string, s: PodLinkSpec): void {
         `addr add ${a.ip}/${bits} dev ${s.podName}${a.family === 'ipv6' ? ' nodad' : ''}`,
         `route add ${a.gateway}/${bits} dev ${s.podName} scope link`,
         `route add default via ${a.gateway} dev ${s.podName}`,
+        `neigh replace ${a.gateway} lladdr ${host?.address ?? ''} dev ${s.podName} nud permanent`,
       ];
     }),
   ]);
@@ -133,8 +151,24 @@ kernelSuite('rtnetlink changes (core/net ops)', { commands: ['ip'] }, () => {
       const made = withNetns(host.path, () => addPodLink(s));
       addWithIp(refHost.name, { ...s, netns: refPod.path });
 
+      const refHostMac = ipj<IpLink>(refHost.name, 'link', 'show', 'dev', s.hostName)[0]?.address;
       expect(state(host.name)).toEqual(state(refHost.name));
-      expect(state(pod.name)).toEqual(state(refPod.name));
+      expect(state(pod.name, made.host.mac)).toEqual(state(refPod.name, refHostMac));
+      // The gateways' MACs are the host end's: the pod asks nobody (ARP, NDP) before sending.
+      expect(ipj(pod.name, 'neigh', 'show')).toEqual(
+        ['10.9.0.1', 'fd09::1'].map((dst) => ({
+          dst,
+          dev: 'eth0',
+          lladdr: made.host.mac,
+          state: ['PERMANENT'],
+        })),
+      );
+      // Reverse-path filtering is off on the host end, IPv6 on in the pod, as with the reference.
+      for (const ns of [host, refHost])
+        expect(
+          withNetns(ns.path, () => readSysctl(['net', 'ipv4', 'conf', s.hostName, 'rp_filter'])),
+        ).toBe('0');
+      expect(withNetns(pod.path, () => readSysctl('net.ipv6.conf.eth0.disable_ipv6'))).toBe('0');
 
       // What addPodLink reports is what `ip` shows: names, indexes, MACs, MTUs, the pairing.
       const [h] = ipj<IpLink>(host.name, 'link', 'show', 'dev', s.hostName);
@@ -194,7 +228,7 @@ kernelSuite('rtnetlink changes (core/net ops)', { commands: ['ip'] }, () => {
       expect(eth0After?.ifindex).toBe(eth0Before?.ifindex); // what was there is untouched
     });
 
-    it('undoes everything when the last step fails (a default route that already exists)', () => {
+    it('undoes everything when a late step fails (a default route that already exists)', () => {
       const [host, pod] = ['h', 'p'].map(netns) as [
         ReturnType<typeof netns>,
         ReturnType<typeof netns>,

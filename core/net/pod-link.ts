@@ -1,11 +1,23 @@
 // A pod's link as a CNI ADD sets it up, over rtnetlink and setns in this process: a veth pair
-// whose pod end is created directly in the pod's namespace under a temporary name, the host end
-// up with a host route to each pod IP, the pod end renamed (eth0) and up with each IP as a /32
-// (/128), an on-link route to the gateway and a default route via it. All or nothing.
+// whose pod end is created directly in the pod's namespace under a temporary name; the host end
+// up, with reverse-path filtering off (as Cilium's connector sets it) and a host route to each
+// pod IP; the pod end renamed (eth0) and up with each IP as a /32 (/128), an on-link route to
+// the gateway, a default route via it, and the gateway's MAC as a permanent neighbour (the host
+// end's, which is what bpf_lxc answers ARP with), so the first packet waits for no ARP or NDP.
+// All or nothing.
 import type { Family } from '../ip.js';
 import { getLinkOn, type Link } from './link.js';
-import { withNetns } from './netns.js';
-import { addAddress, addRoute, addVeth, delLink, renameLink, RT_SCOPE, setLinkUp } from './ops.js';
+import { withNetns, writeSysctl } from './netns.js';
+import {
+  addAddress,
+  addNeighbour,
+  addRoute,
+  addVeth,
+  delLink,
+  renameLink,
+  RT_SCOPE,
+  setLinkUp,
+} from './ops.js';
 import { NetlinkSocket, withNetlink } from './socket.js';
 import { withUndo } from './undo.js';
 
@@ -63,17 +75,23 @@ export function addPodLink(spec: PodLinkSpec): PodLink {
           ps,
         );
         undo.push(`delete veth ${spec.hostName}`, () => delLink(s, host, { missingOk: true }));
+        writeSysctl(['net', 'ipv4', 'conf', spec.hostName, 'rp_filter'], 0);
         setLinkUp(s, host);
         for (const a of spec.ips)
           addRoute(s, { dst: `${a.ip}/${bitsOf(a.family)}`, dev: host }, { replace: true });
         const pod = { index: peer.index, name: spec.podName };
         renameLink(ps, peer, spec.podName);
+        if (spec.ips.some((a) => a.family === 'ipv6'))
+          withNetns(spec.netns, () =>
+            writeSysctl(['net', 'ipv6', 'conf', spec.podName, 'disable_ipv6'], 0),
+          );
         setLinkUp(ps, pod);
         for (const a of spec.ips) {
           const bits = bitsOf(a.family);
           addAddress(ps, pod, `${a.ip}/${bits}`, { nodad: a.family === 'ipv6' });
           addRoute(ps, { dst: `${a.gateway}/${bits}`, dev: pod, scope: RT_SCOPE.LINK });
           addRoute(ps, { dst: 'default', gateway: a.gateway, dev: pod });
+          addNeighbour(ps, pod, a.gateway, host.mac);
         }
         return { host: readBack(s, host.index), pod: readBack(ps, pod.index) };
       });
@@ -86,6 +104,16 @@ export function addPodLink(spec: PodLinkSpec): PodLink {
 /** Deletes a pod's host end (and with it the pod end); false when it was not there. */
 export function delPodLink(hostName: string): boolean {
   return withNetlink((s) => delLink(s, hostName, { missingOk: true }));
+}
+
+/** A link of the namespace at `netns` (by name or index); undefined when it is not there. */
+export function getLinkIn(netns: string, ref: string | number): Link | undefined {
+  const s = openNetlinkIn(netns);
+  try {
+    return getLinkOn(s, ref);
+  } finally {
+    s.close();
+  }
 }
 
 function readBack(s: NetlinkSocket, index: number): Link {

@@ -79,7 +79,7 @@ async function startAgent(
 export async function benchPods(pods = 100, endpoints = 500): Promise<Row[]> {
   if (process.getuid?.() !== 0)
     return [{ measure: 'pods', result: 'skipped: needs root', goal: '' }];
-  for (const f of ['cellium-agent.mjs', 'cellium-cni.mjs']) {
+  for (const f of ['cellium-agent.mjs', 'cellium-cni.cjs']) {
     if (!existsSync(join(ROOT, 'dist', f)))
       return [{ measure: 'pods', result: `skipped: no dist/${f} (npm run build)`, goal: '' }];
   }
@@ -121,7 +121,7 @@ export async function benchPods(pods = 100, endpoints = 500): Promise<Row[]> {
       const t0 = performance.now();
       const r = spawnSync(
         'nsenter',
-        [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-cni.mjs')],
+        [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-cni.cjs')],
         {
           input: conf,
           env: {

@@ -10,7 +10,7 @@ export interface CniOptions {
   readonly pods: readonly string[];
   /** A unique suffix for the container ids. */
   readonly id: string;
-  /** How to run cellium-cni: its sources by default, or e.g. the built dist/cellium-cni.mjs. */
+  /** How to run cellium-cni: its sources by default, or e.g. the built dist/cellium-cni.cjs. */
   readonly plugin?: readonly string[];
 }
 
