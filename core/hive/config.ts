@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Subject, type Observable, filter, map } from 'rxjs';
 import { parse as parseYaml } from 'yaml';
+import { checkFlagSchema, isSimpleSchema } from './flag-schema.js';
 import type { FlagSpec } from './flags.js';
 
 /** Where flag values come from; earlier entries in this list win. */
@@ -46,31 +47,40 @@ export function envName(flag: string): string {
   return `CELLIUM_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
 /** A compiled validator, used as a plain predicate (not as a type guard). */
 interface Validator {
   (value: unknown): boolean;
   errors?: ValidateFunction['errors'];
 }
 
+let ajv: Ajv | undefined;
 const validators = new WeakMap<object, Validator>();
 
-function check(info: FlagInfo, value: unknown): string | undefined {
-  let validate = validators.get(info.spec.schema);
+/** What ajv says is wrong with a value of a schema beyond the simple subset; compiled once. */
+function ajvProblem(schema: Record<string, unknown>, value: unknown): string | undefined {
+  let validate = validators.get(schema);
   if (!validate) {
-    validate = ajv.compile(info.spec.schema) as Validator;
-    validators.set(info.spec.schema, validate);
+    ajv ??= new Ajv({ allErrors: true, strict: false });
+    validate = ajv.compile(schema) as Validator;
+    validators.set(schema, validate);
   }
-  if (validate(value)) {
+  return validate(value) ? undefined : (validate.errors?.[0]?.message ?? 'invalid');
+}
+
+function check(info: FlagInfo, value: unknown): string | undefined {
+  const schema = info.spec.schema;
+  const problem = isSimpleSchema(schema)
+    ? checkFlagSchema(schema, value)
+    : ajvProblem(schema, value);
+  if (problem === undefined) {
     const extra = info.spec.check?.(value);
     return extra === undefined ? undefined : `invalid value ${extra}`;
   }
-  const err = validate.errors?.[0];
   const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
   const allowed = Array.isArray(info.spec.schema.enum)
     ? ` (${(info.spec.schema.enum as unknown[]).map(String).join(',')})`
     : '';
-  return `invalid value ${shown}: ${err?.message ?? 'invalid'}${allowed}`;
+  return `invalid value ${shown}: ${problem}${allowed}`;
 }
 
 function readFileSource(path: string): Record<string, unknown> {
