@@ -9,4 +9,4 @@ WITHOUT="the agent runs on in-memory maps without a datapath (run as root for bp
   ensure_system_packages "${DATAPATH_PACKAGES[@]}"
 ensure_node_modules
 npm run --silent build
-exec node dist/cellium-agent.mjs "$@"
+exec node dist/cellium-agent.cjs "$@"

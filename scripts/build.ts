@@ -1,10 +1,18 @@
 // Builds the three programs as single-file ESM bundles in dist/ (fast start: one file to load,
 // the API spec embedded as JSON instead of parsed from YAML at every start).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { parse } from 'yaml';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -12,7 +20,7 @@ const spec = parse(readFileSync(`${root}api-spec/openapi.yaml`, 'utf8')) as unkn
 const version = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string })
   .version;
 
-const common = {
+const common: BuildOptions = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -24,11 +32,11 @@ const common = {
     __CELLIUM_SPEC__: JSON.stringify(JSON.stringify(spec)),
     __CELLIUM_VERSION__: JSON.stringify(version),
   },
-} as const;
-// The agent and the CLI: ES modules.
+};
+// The CLI: an ES module.
 const esm = await build({
   ...common,
-  entryPoints: ['cellium-agent', 'cellium'].map((p) => `${root}cells/cmd/${p}.ts`),
+  entryPoints: [`${root}cells/cmd/cellium.ts`],
   outdir: `${root}dist`,
   outExtension: { '.js': '.mjs' },
   format: 'esm',
@@ -41,17 +49,51 @@ const esm = await build({
 // built-in evaluates every export of it (node:fs loads its streams and promises) while
 // require() does not, and its lazy import() then defers its built-ins and koffi too (which
 // core/bpf/libbpf.ts requires from the installed package at run time, in every program).
-const cjs = await build({
+// The agent too, for the same reason and so that its launcher (scripts/launcher.ts) can start
+// it with V8's code cache, which ES modules cannot have on Node 20.
+const cjsOptions: BuildOptions = {
   ...common,
-  entryPoints: [`${root}cells/cmd/cellium-cni.ts`],
   outdir: `${root}dist`,
-  outExtension: { '.js': '.cjs' },
   format: 'cjs',
   define: { ...common.define, 'import.meta.url': 'importMetaUrl' },
   inject: [`${root}scripts/cjs-shim.ts`],
+};
+const cjs = await build({
+  ...cjsOptions,
+  entryPoints: {
+    'cellium-cni': `${root}cells/cmd/cellium-cni.ts`,
+    'cellium-agent.bundle': `${root}cells/cmd/cellium-agent.ts`,
+  },
+  outExtension: { '.js': '.cjs' },
 });
-const programs = ['cellium-agent.mjs', 'cellium.mjs', 'cellium-cni.cjs'];
-const bundles = { outputFiles: [...esm.outputFiles, ...cjs.outputFiles] };
+const agentBundle = (cjs.outputFiles ?? []).find((f) =>
+  f.path.endsWith('cellium-agent.bundle.cjs'),
+);
+if (!agentBundle) throw new Error('esbuild wrote no cellium-agent.bundle.cjs');
+const launcher = await build({
+  ...cjsOptions,
+  entryPoints: { 'cellium-agent': `${root}scripts/launcher.ts` },
+  outExtension: { '.js': '.cjs' },
+  sourcemap: false,
+  banner: { js: '#!/usr/bin/env node' },
+  define: {
+    ...cjsOptions.define,
+    __CELLIUM_BUNDLE__: JSON.stringify('cellium-agent.bundle.cjs'),
+    __CELLIUM_BUNDLE_HASH__: JSON.stringify(agentBundle.hash),
+  },
+});
+const programs = ['cellium-agent.cjs', 'cellium.mjs', 'cellium-cni.cjs'];
+const bundles = {
+  outputFiles: [esm, cjs, launcher].flatMap((r) => r.outputFiles ?? []),
+};
+// Code caches of earlier builds are of no use (the launcher looks for this build's only).
+for (const f of existsSync(`${root}dist`)
+  ? readdirSync(`${root}dist`, { withFileTypes: true })
+  : [])
+  if (f.isFile() && f.name.endsWith('.v8-cache')) rmSync(`${root}dist/${f.name}`, { force: true });
+// The ES module agent of earlier builds, so nothing starts a stale one by its old name.
+for (const old of ['cellium-agent.mjs', 'cellium-agent.mjs.map'])
+  rmSync(`${root}dist/${old}`, { force: true });
 for (const f of bundles.outputFiles) {
   const tmp = `${f.path}.tmp-${process.pid}`;
   mkdirSync(dirname(f.path), { recursive: true });

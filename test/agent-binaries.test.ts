@@ -131,7 +131,7 @@ describe('the built programs', () => {
     const agent = spawn(
       process.execPath,
       [
-        'dist/cellium-agent.mjs',
+        'dist/cellium-agent.cjs',
         `--socket-path=${socket}`,
         `--state-dir=${dir}/state`,
         `--bpf-root=${testBpfRoot()}`,

@@ -54,7 +54,7 @@ async function startAgent(
   const out = openSync(log, 'a');
   const proc = spawn(
     'nsenter',
-    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-agent.mjs'), ...args],
+    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-agent.cjs'), ...args],
     {
       stdio: ['ignore', 'ignore', out],
     },
@@ -79,7 +79,7 @@ async function startAgent(
 export async function benchPods(pods = 100, endpoints = 500): Promise<Row[]> {
   if (process.getuid?.() !== 0)
     return [{ measure: 'pods', result: 'skipped: needs root', goal: '' }];
-  for (const f of ['cellium-agent.mjs', 'cellium-cni.cjs']) {
+  for (const f of ['cellium-agent.cjs', 'cellium-cni.cjs']) {
     if (!existsSync(join(ROOT, 'dist', f)))
       return [{ measure: 'pods', result: `skipped: no dist/${f} (npm run build)`, goal: '' }];
   }

@@ -48,7 +48,7 @@ export async function benchRestore(
   const proc = spawn(
     process.execPath,
     [
-      join(ROOT, 'dist', 'cellium-agent.mjs'),
+      join(ROOT, 'dist', 'cellium-agent.cjs'),
       `--socket-path=${socket}`,
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${join(dir, 'bpf')}`,

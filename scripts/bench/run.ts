@@ -11,7 +11,7 @@ import { benchPods } from './pods.js';
 import { benchRestore } from './restore.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const AGENT = join(ROOT, 'dist', 'cellium-agent.mjs');
+const AGENT = join(ROOT, 'dist', 'cellium-agent.cjs');
 const STARTS = Number(process.env.BENCH_STARTS ?? 10);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
