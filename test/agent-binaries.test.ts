@@ -1,4 +1,13 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -158,5 +167,49 @@ describe('the built programs', () => {
     await new Promise((r) => agent.once('exit', r));
     expect(agent.exitCode).toBe(0);
     expect(existsSync(socket)).toBe(false);
+  });
+
+  it("the agent's launcher writes V8's code cache once, then starts from it; a bad cache is replaced", async () => {
+    // A copy of the built agent in its own directory under the repository (node_modules
+    // resolves from there), so the test's caches never touch dist/.
+    const dist = mkdtempSync(join(ROOT, '.test-dist-'));
+    onTestFinished(() => rmSync(dist, { recursive: true, force: true }));
+    for (const f of ['cellium-agent.cjs', 'cellium-agent.bundle.cjs'])
+      copyFileSync(join(ROOT, 'dist', f), join(dist, f));
+    const caches = (): string[] => readdirSync(dist).filter((f) => f.endsWith('.v8-cache'));
+    const startOnce = async (done: () => boolean): Promise<void> => {
+      const dir = tempDir();
+      const socket = join(dir, 'api.sock');
+      const agent = spawn(process.execPath, [
+        join(dist, 'cellium-agent.cjs'),
+        `--socket-path=${socket}`,
+        `--state-dir=${dir}/state`,
+        `--bpf-root=${testBpfRoot()}`,
+      ]);
+      onTestFinished(() => {
+        if (agent.exitCode === null) agent.kill('SIGKILL');
+      });
+      const stderr: Buffer[] = [];
+      agent.stderr.on('data', (d: Buffer) => stderr.push(d));
+      await eventually(() => (done() ? true : undefined), 30_000);
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+      expect(agent.exitCode, Buffer.concat(stderr).toString()).toBe(0);
+    };
+
+    await startOnce(() => caches().length > 0);
+    const [cache] = caches();
+    expect(cache).toMatch(/^\.cellium-agent\.bundle\.cjs\.[\w-]+\.v8-cache$/);
+    const written = statSync(join(dist, cache ?? '')).mtimeMs;
+    // A cache V8 rejects (garbage of the right name) is replaced by a good one.
+    writeFileSync(join(dist, cache ?? ''), 'not a code cache');
+    await startOnce(() => statSync(join(dist, cache ?? '')).size > 100_000);
+    expect(caches()).toEqual([cache]);
+    expect(statSync(join(dist, cache ?? '')).size).toBeGreaterThan(100_000);
+    expect(statSync(join(dist, cache ?? '')).mtimeMs).toBeGreaterThan(written);
+    // The build's hash is in the name: a cache of another build is never read.
+    expect(readFileSync(join(dist, 'cellium-agent.cjs'), 'utf8')).toContain(
+      (cache ?? '').split('.').at(-2) ?? 'no hash',
+    );
   });
 });
