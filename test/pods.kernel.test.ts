@@ -2,6 +2,7 @@
 // own network namespaces, with the agent in a "node" namespace; ping and TCP through bpf_lxc;
 // kill -9 of the agent while a ping runs; restore; DEL. Root only (core/testing/kernel.ts).
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { inNs, netns, uniq } from './support/netns.js';
@@ -98,6 +99,36 @@ kernelSuite('pods through cellium-cni and bpf_lxc', needs, () => {
     expect(again.code, again.stdout).toBe(0);
     const newIp = addedIPv4(again);
     expect(newIp).not.toBe(ips[1]);
+    await agent.kill('SIGTERM');
+  });
+
+  it('an ADD run before the agent is up waits for it, then allocates once', async () => {
+    const id = uniq();
+    const node = netns(`cnode-${id}`);
+    const pod = netns(`cpw-${id}`);
+    const dir = tempDir();
+    const socket = join(dir, 'cellium.sock');
+    // The plugin asks for the configuration and the IPs at once; both fail until the agent
+    // answers, and the IPs are asked again after the configuration came.
+    const adding = cniRunner({ node, socket, pods: [pod], id })('ADD', 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const agent = await startAgent({ netns: node, dir, args: ['--ipv4-range=10.252.1.0/24'] });
+    const r = await adding;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(addedIPv4(r)).toBe('10.252.1.2');
+    const status = await run([
+      ...program('cellium'),
+      '-H',
+      `unix://${socket}`,
+      '-o',
+      'json',
+      'status',
+    ]);
+    expect(
+      Object.keys(
+        (JSON.parse(status.stdout) as { ipam: { allocations: object } }).ipam.allocations,
+      ),
+    ).toEqual(['10.252.1.2']);
     await agent.kill('SIGTERM');
   });
 

@@ -1,4 +1,4 @@
-import { ApiClient, ApiClientError } from '../../core/api/client.js';
+import { AgentUnreachableError, ApiClient, ApiClientError } from '../../core/api/client.js';
 import type { Model } from '../../core/api/types.js';
 import type { PodLink } from './links.js';
 
@@ -120,6 +120,12 @@ async function agentConfig(
   }
 }
 
+/** Gives back what IPAM handed out (best effort: unreleased IPs expire, as asked). */
+async function releaseIps(api: ApiClient, ipam: Model<'IPAMResponse'>): Promise<void> {
+  for (const a of [ipam.ipv4?.ip, ipam.ipv6?.ip])
+    if (a) await api.request('DELETE', `/ipam/${encodeURIComponent(a)}`).catch(() => undefined);
+}
+
 /** The CNI result of ADD. */
 export interface CniResult {
   cniVersion: string;
@@ -132,16 +138,36 @@ export interface CniResult {
 /** ADD: IPs from the agent's IPAM, a veth pair into the pod, then the endpoint. Undone on failure. */
 export async function cmdAdd(input: CniInput): Promise<CniResult> {
   const c = context(input, true);
-  const cfg = await agentConfig(c.api);
-  const mtu = cfg.status?.deviceMTU ?? 1500;
   const owner = c.pod ? `${c.namespace}/${c.pod}` : c.containerId;
-  const ipam = await c.api
-    .request<Model<'IPAMResponse'>>('POST', `/ipam?owner=${encodeURIComponent(owner)}`, {
+  const allocate = (): Promise<Model<'IPAMResponse'>> =>
+    c.api.request<Model<'IPAMResponse'>>('POST', `/ipam?owner=${encodeURIComponent(owner)}`, {
       headers: { expiration: 'true' },
-    })
-    .catch((e: unknown) => {
-      throw new CniError(11, `IP allocation failed: ${(e as Error).message}`);
     });
+  // The configuration and the IPs are asked for at once (one round trip less); an allocation
+  // that failed because the agent was not up yet is asked again once it answers.
+  const first = allocate().then(
+    (ok) => ({ ok }),
+    (err: unknown) => ({ err }),
+  );
+  let cfg: Model<'DaemonConfiguration'>;
+  try {
+    cfg = await agentConfig(c.api);
+  } catch (e) {
+    const r = await first;
+    if ('ok' in r) await releaseIps(c.api, r.ok);
+    c.api.close();
+    throw e;
+  }
+  const mtu = cfg.status?.deviceMTU ?? 1500;
+  const r = await first;
+  const ipam = await (async () => {
+    if ('ok' in r) return r.ok;
+    if (r.err instanceof AgentUnreachableError) return allocate();
+    throw r.err instanceof Error ? r.err : new Error(String(r.err));
+  })().catch((e: unknown) => {
+    c.api.close();
+    throw new CniError(11, `IP allocation failed: ${(e as Error).message}`);
+  });
   const ips = (['ipv4', 'ipv6'] as const).flatMap((f) => {
     const a = ipam[f];
     return a?.ip
