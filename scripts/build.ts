@@ -1,5 +1,6 @@
-// Builds the three programs as single-file ESM bundles in dist/ (fast start: one file to load,
-// the API spec embedded as JSON instead of parsed from YAML at every start).
+// Builds the three programs as single-file bundles in dist/ (fast start: one file to load, the
+// API spec embedded as JSON instead of parsed from YAML at every start): the CLI an ES module,
+// the agent and the CNI plugin CommonJS (see below).
 import { spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -10,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
 import { parse } from 'yaml';
@@ -31,6 +32,13 @@ const common: BuildOptions = {
   define: {
     __CELLIUM_SPEC__: JSON.stringify(JSON.stringify(spec)),
     __CELLIUM_VERSION__: JSON.stringify(version),
+    __KOFFI_VERSION__: JSON.stringify(
+      (
+        JSON.parse(readFileSync(`${root}node_modules/koffi/package.json`, 'utf8')) as {
+          version: string;
+        }
+      ).version,
+    ),
   },
 };
 // The CLI: an ES module.
@@ -60,40 +68,33 @@ const cjsOptions: BuildOptions = {
 };
 const cjs = await build({
   ...cjsOptions,
-  entryPoints: {
-    'cellium-cni': `${root}cells/cmd/cellium-cni.ts`,
-    'cellium-agent.bundle': `${root}cells/cmd/cellium-agent.ts`,
-  },
+  entryPoints: { 'cellium-cni': `${root}cells/cmd/cellium-cni.ts` },
   outExtension: { '.js': '.cjs' },
 });
-const agentBundle = (cjs.outputFiles ?? []).find((f) =>
-  f.path.endsWith('cellium-agent.bundle.cjs'),
-);
-if (!agentBundle) throw new Error('esbuild wrote no cellium-agent.bundle.cjs');
+// The agent's bundle is named by its content hash, and its launcher (written last) names the
+// one bundle it runs: an agent started during a build runs the old pair or the new one, and
+// its code cache (named after the bundle) can only ever be this bundle's.
+const agent = await build({
+  ...cjsOptions,
+  entryPoints: { 'cellium-agent.bundle': `${root}cells/cmd/cellium-agent.ts` },
+  entryNames: '[name].[hash]',
+  outExtension: { '.js': '.cjs' },
+});
+const agentBundle = (agent.outputFiles ?? []).find((f) => f.path.endsWith('.cjs'));
+if (!agentBundle) throw new Error('esbuild wrote no agent bundle');
+const bundleName = basename(agentBundle.path);
 const launcher = await build({
   ...cjsOptions,
   entryPoints: { 'cellium-agent': `${root}scripts/launcher.ts` },
   outExtension: { '.js': '.cjs' },
   sourcemap: false,
   banner: { js: '#!/usr/bin/env node' },
-  define: {
-    ...cjsOptions.define,
-    __CELLIUM_BUNDLE__: JSON.stringify('cellium-agent.bundle.cjs'),
-    __CELLIUM_BUNDLE_HASH__: JSON.stringify(agentBundle.hash),
-  },
+  define: { ...cjsOptions.define, __CELLIUM_BUNDLE__: JSON.stringify(bundleName) },
 });
 const programs = ['cellium-agent.cjs', 'cellium.mjs', 'cellium-cni.cjs'];
 const bundles = {
-  outputFiles: [esm, cjs, launcher].flatMap((r) => r.outputFiles ?? []),
+  outputFiles: [esm, cjs, agent, launcher].flatMap((r) => r.outputFiles ?? []),
 };
-// Code caches of earlier builds are of no use (the launcher looks for this build's only).
-for (const f of existsSync(`${root}dist`)
-  ? readdirSync(`${root}dist`, { withFileTypes: true })
-  : [])
-  if (f.isFile() && f.name.endsWith('.v8-cache')) rmSync(`${root}dist/${f.name}`, { force: true });
-// The ES module agent of earlier builds, so nothing starts a stale one by its old name.
-for (const old of ['cellium-agent.mjs', 'cellium-agent.mjs.map'])
-  rmSync(`${root}dist/${old}`, { force: true });
 for (const f of bundles.outputFiles) {
   const tmp = `${f.path}.tmp-${process.pid}`;
   mkdirSync(dirname(f.path), { recursive: true });
@@ -104,6 +105,15 @@ for (const f of bundles.outputFiles) {
     rmSync(tmp, { force: true });
   }
 }
+// What earlier builds left: agent bundles and code caches of other builds, and the programs
+// by their former names (an old CNI wrapper must not keep running a stale plugin).
+const current = new Set([bundleName, `${bundleName}.map`, `.${bundleName}.v8-cache`]);
+const stale = (name: string): boolean =>
+  ((name.startsWith('cellium-agent.bundle.') || name.startsWith('.cellium-agent.bundle.')) &&
+    !current.has(name)) ||
+  /^cellium-(agent|cni)\.mjs(\.map)?$/.test(name);
+for (const name of readdirSync(`${root}dist`))
+  if (stale(name)) rmSync(`${root}dist/${name}`, { force: true });
 console.log(`built ${programs.map((p) => `dist/${p}`).join(', ')}`);
 
 // The eBPF objects: clang -target bpf through datapath-c/Makefile. Without them the agent has

@@ -2,21 +2,20 @@
 // builds this with the bundle's file name and content hash). Compiling the 1.9 MB bundle and
 // the functions a start runs is ~50 ms of a cold start; with the cache V8 skips most of it.
 //
-// The cache lives beside the bundle, named by the bundle's hash: V8 checks a cache against
-// the source's length only, so a cache of another build must never be found. A start without
-// a usable cache writes one (temporary file, rename) once the agent has been up for a few
-// seconds, so it holds the functions a start compiled too; where dist/ is read-only it just
-// runs without.
+// The bundle's name carries its content hash and the cache is named after the bundle: V8
+// checks a cache against the source's length only, so a cache of another build must never be
+// found. A start without a usable cache writes one (temporary file, rename) once the agent has
+// been up for a few seconds, so it holds the functions a start compiled too; a shorter run
+// (`cellium-agent hive`) writes none, and where dist/ is read-only the agent runs without.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, wrap } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
 
 declare const __CELLIUM_BUNDLE__: string;
-declare const __CELLIUM_BUNDLE_HASH__: string;
 
 const bundle = join(__dirname, __CELLIUM_BUNDLE__);
-const cacheFile = join(__dirname, `.${__CELLIUM_BUNDLE__}.${__CELLIUM_BUNDLE_HASH__}.v8-cache`);
+const cacheFile = join(__dirname, `.${__CELLIUM_BUNDLE__}.v8-cache`);
 /** How long after start the cache is written: the start-up's functions are compiled by then. */
 const WRITE_AFTER_MS = 3000;
 
@@ -42,9 +41,13 @@ function writeCache(script: Script): void {
 // comment so line numbers stay).
 const source = readFileSync(bundle, 'utf8').replace(/^#!/, '//');
 const cachedData = readCache();
+// import() inside the bundle resolves as in any module (Node 20.12+ has the constant; before,
+// the bundle has no import() that needs it: esbuild turns its own into require()).
+const mainLoader = (constants as Partial<typeof constants> | undefined)
+  ?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 const script = new Script(wrap(source), {
   filename: bundle,
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  ...(mainLoader ? { importModuleDynamically: mainLoader } : {}),
   ...(cachedData ? { cachedData } : {}),
 });
 if (!cachedData || script.cachedDataRejected === true)

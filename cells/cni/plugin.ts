@@ -260,14 +260,16 @@ export async function cmdDel(input: CniInput): Promise<void> {
     const owner = c.pod ? `${c.namespace}/${c.pod}` : c.containerId;
     await c.api.request('DELETE', `/ipam/${encodeURIComponent(owner)}`).catch(() => undefined);
   }
+  c.api.close();
+  // Without the link side (libc cannot be loaded) no ADD of this plugin made a veth here: DEL
+  // stays idempotent. A veth that is there and cannot be deleted is an error to retry.
+  const lk = await links().catch(() => undefined);
+  if (!lk) return;
   try {
-    const lk = await links();
     lk.delPodLink(lk.hostIfName(c.containerId, c.ifName));
   } catch (e) {
-    c.api.close();
     throw new CniError(11, `deleting the host veth failed: ${(e as Error).message}`);
   }
-  c.api.close();
 }
 
 /** CHECK: the endpoint exists and is not failing; the pod's interface is there. */

@@ -38,6 +38,21 @@ describe('ReplyParser', () => {
     }
   });
 
+  it('skips interim replies (100, 103) and reads a large body fed in small pieces', () => {
+    const interim =
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n' +
+      'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok';
+    for (const step of [1, 5, 1000]) {
+      const r = parse(interim, step);
+      expect([r?.status, bodyOf(r)]).toEqual([201, 'ok']);
+    }
+    const big = Buffer.alloc(8 * 1024 * 1024, 'x');
+    const p = new ReplyParser('GET');
+    let reply = p.feed(Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`));
+    for (let i = 0; i < big.length; i += 16 * 1024) reply = p.feed(big.subarray(i, i + 16 * 1024));
+    expect(reply?.body.equals(big)).toBe(true);
+  });
+
   it('has no body for HEAD, 204 and 304, and knows when a connection can be reused', () => {
     const p = new ReplyParser('HEAD');
     expect(p.feed(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n'))).toMatchObject({
@@ -202,6 +217,27 @@ describe('WirePool', () => {
     expect(bodyOf(await pool.send({ method: 'GET', path: '/' }))).toBe('third');
     pool.close();
     expect(s.connections()).toBe(3);
+  });
+
+  it('asks a GET again when a kept-alive connection was closed as it was taken, not a POST', async () => {
+    let n = 0;
+    const s = await serve((req, conn, sock) => {
+      n++;
+      // Every second request on a connection finds it closed without a reply.
+      if (n % 2 === 0) {
+        sock.destroy();
+        return undefined;
+      }
+      return ok(`${req.split(' ')[0] ?? ''} on ${conn}`);
+    });
+    const pool = new WirePool(s.path);
+    expect(bodyOf(await pool.send({ method: 'GET', path: '/' }))).toBe('GET on 1');
+    expect(bodyOf(await pool.send({ method: 'GET', path: '/' }))).toBe('GET on 2');
+    await expect(pool.send({ method: 'POST', path: '/', body: '{}' })).rejects.toMatchObject({
+      code: 'ECONNRESET',
+      beforeReply: true,
+    });
+    pool.close();
   });
 
   it('refuses a header value with a line break (no request smuggling)', async () => {

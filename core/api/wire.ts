@@ -20,6 +20,8 @@ export class WireError extends Error {
     message: string,
     /** The errno name (`ENOENT`, `ECONNREFUSED`), or `EPROTO` for a reply that is not HTTP. */
     readonly code: string,
+    /** Nothing of a reply had come when it failed. */
+    readonly beforeReply = false,
   ) {
     super(message);
   }
@@ -43,17 +45,20 @@ export class ReplyParser {
   /** Adds bytes; the reply when it is complete, else undefined. Throws EPROTO on bad input. */
   feed(data: Buffer): WireReply | undefined {
     this.buf = this.buf.length === 0 ? data : Buffer.concat([this.buf, data]);
-    if (!this.head) {
+    while (!this.head) {
       const end = this.buf.indexOf('\r\n\r\n');
       if (end < 0) {
         if (this.buf.length > MAX_HEAD) throw protocol('reply headers exceed 64 KiB');
         return undefined;
       }
-      this.head = parseHead(this.buf.subarray(0, end).toString('latin1'));
+      const head = parseHead(this.buf.subarray(0, end).toString('latin1'));
       this.buf = this.buf.subarray(end + 4);
-      const h = this.head.headers;
-      const s = this.head.status;
-      if (this.method === 'HEAD' || s === 204 || s === 304 || (s >= 100 && s < 200)) {
+      const s = head.status;
+      // An interim reply (100 Continue, 103 Early Hints) precedes the real one.
+      if (s >= 100 && s < 200 && s !== 101) continue;
+      this.head = head;
+      const h = head.headers;
+      if (this.method === 'HEAD' || s === 204 || s === 304 || s === 101) {
         this.mode = 'none';
       } else if (/\bchunked\b/i.test(h['transfer-encoding'] ?? '')) {
         this.mode = 'chunked';
@@ -71,10 +76,7 @@ export class ReplyParser {
 
   /** The connection ended: the reply, if ending it was how its body ends. */
   end(): WireReply | undefined {
-    if (this.head && this.mode === 'close') {
-      this.chunks.push(this.buf);
-      return this.reply();
-    }
+    if (this.head && this.mode === 'close') return this.reply();
     return undefined;
   }
 
@@ -90,19 +92,25 @@ export class ReplyParser {
     );
   }
 
+  /** Moves up to `remaining` bytes of body out of the buffer (so a large body is never copied again). */
+  private take(): void {
+    const n = Math.min(this.remaining, this.buf.length);
+    if (n > 0) this.chunks.push(this.buf.subarray(0, n));
+    this.buf = this.buf.subarray(n);
+    this.remaining -= n;
+  }
+
   private body(): WireReply | undefined {
     switch (this.mode) {
       case 'none':
         return this.reply();
       case 'close':
-        this.chunks.push(this.buf);
+        if (this.buf.length > 0) this.chunks.push(this.buf);
         this.buf = Buffer.alloc(0);
         return undefined;
       case 'length':
-        if (this.buf.length < this.remaining) return undefined;
-        this.chunks.push(this.buf.subarray(0, this.remaining));
-        this.buf = this.buf.subarray(this.remaining);
-        return this.reply();
+        this.take();
+        return this.remaining === 0 ? this.reply() : undefined;
       case 'chunked':
         return this.chunked();
     }
@@ -111,9 +119,8 @@ export class ReplyParser {
   private chunked(): WireReply | undefined {
     for (;;) {
       if (this.chunkState === 'data') {
-        if (this.buf.length < this.remaining) return undefined;
-        this.chunks.push(this.buf.subarray(0, this.remaining));
-        this.buf = this.buf.subarray(this.remaining);
+        this.take();
+        if (this.remaining > 0) return undefined;
         this.chunkState = 'crlf';
         continue;
       }
@@ -210,7 +217,19 @@ export class WirePool {
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new TypeError(String(e)));
     }
-    const sock = this.takeIdle() ?? this.connect();
+    const reused = this.takeIdle();
+    const once = this.attempt(r, text, reused ?? this.connect());
+    // A kept-alive connection the agent closed just as it was taken fails before any byte of
+    // a reply: a GET (which changes nothing) is asked again on a fresh one.
+    if (!reused || (r.method !== 'GET' && r.method !== 'HEAD')) return once;
+    return once.catch((e: unknown) => {
+      if (!(e instanceof WireError) || !e.beforeReply) throw e;
+      return this.attempt(r, text, this.connect());
+    });
+  }
+
+  private attempt(r: WireRequest, text: string, sock: Socket): Promise<WireReply> {
+    let replied = false;
     return new Promise((resolve, reject) => {
       const parser = new ReplyParser(r.method);
       const done = (fn: () => void): void => {
@@ -218,6 +237,7 @@ export class WirePool {
         fn();
       };
       const onData = (d: Buffer): void => {
+        replied = true;
         let reply: WireReply | undefined;
         try {
           reply = parser.feed(d);
@@ -240,13 +260,17 @@ export class WirePool {
         done(() =>
           reply
             ? resolve(reply)
-            : reject(new WireError('the agent closed the connection mid-reply', 'ECONNRESET')),
+            : reject(
+                new WireError('the agent closed the connection mid-reply', 'ECONNRESET', !replied),
+              ),
         );
       };
       const onError = (e: NodeJS.ErrnoException): void =>
-        done(() => reject(new WireError(e.message, e.code ?? 'EIO')));
+        done(() => reject(new WireError(e.message, e.code ?? 'EIO', !replied)));
       const onClose = (): void =>
-        done(() => reject(new WireError('the connection closed mid-reply', 'ECONNRESET')));
+        done(() =>
+          reject(new WireError('the connection closed mid-reply', 'ECONNRESET', !replied)),
+        );
       sock.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
       sock.write(text, r.onSent && ((e) => e || r.onSent?.()));
     });
@@ -275,7 +299,11 @@ export class WirePool {
     for (const [sock, unasked] of this.idle) {
       this.idle.delete(sock);
       sock.off('data', unasked);
-      if (sock.destroyed) continue;
+      // Closed by the agent (its FIN may be in before the socket is destroyed): not reusable.
+      if (sock.destroyed || sock.readableEnded || !sock.writable) {
+        sock.destroy();
+        continue;
+      }
       sock.ref();
       return sock;
     }

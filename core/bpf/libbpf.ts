@@ -23,11 +23,20 @@ function loadKoffi(): typeof Koffi {
   const req = createRequire(import.meta.url);
   const { platform, arch } = process;
   try {
-    return req(`@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`) as typeof Koffi;
+    const native = req(
+      `@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`,
+    ) as typeof Koffi & { version?: string };
+    // The build knows koffi's version: a native module of another one is not taken (koffi
+    // itself refuses such a pair). From the sources there is no build, and no check.
+    if (typeof __KOFFI_VERSION__ !== 'string' || native.version === __KOFFI_VERSION__)
+      return native;
   } catch {
-    return req('koffi') as typeof Koffi;
+    // not this platform's glibc build: koffi finds its own below
   }
+  return req('koffi') as typeof Koffi;
 }
+// Set by scripts/build.ts in the built programs.
+declare const __KOFFI_VERSION__: string | undefined;
 const koffi = loadKoffi();
 
 /** Whether libbpf.so.1 could be loaded, and why not. */

@@ -163,7 +163,7 @@ kernelSuite('rtnetlink changes (core/net ops)', { commands: ['ip'] }, () => {
           state: ['PERMANENT'],
         })),
       );
-      // Reverse-path filtering is off on the host end, IPv6 on in the pod, as with the reference.
+      // The host end's own rp_filter is 0 and IPv6 is on in the pod, as with the reference.
       for (const ns of [host, refHost])
         expect(
           withNetns(ns.path, () => readSysctl(['net', 'ipv4', 'conf', s.hostName, 'rp_filter'])),

@@ -1,6 +1,7 @@
 // A pod's link as a CNI ADD sets it up, over rtnetlink and setns in this process: a veth pair
 // whose pod end is created directly in the pod's namespace under a temporary name; the host end
-// up, with reverse-path filtering off (as Cilium's connector sets it) and a host route to each
+// up, its own rp_filter 0 (as Cilium's connector sets it; the kernel applies the higher of it
+// and conf.all.rp_filter, which is the node's to set) and a host route to each
 // pod IP; the pod end renamed (eth0) and up with each IP as a /32 (/128), an on-link route to
 // the gateway, a default route via it, and the gateway's MAC as a permanent neighbour (the host
 // end's, which is what bpf_lxc answers ARP with), so the first packet waits for no ARP or NDP.
