@@ -78,6 +78,8 @@ const agent = await build({
   ...cjsOptions,
   entryPoints: { 'cellium-agent.bundle': `${root}cells/cmd/cellium-agent.ts` },
   entryNames: '[name].[hash]',
+  // See the shim: nothing in the agent speaks HTTP/2.
+  alias: { http2: `${root}scripts/shims/http2.ts`, 'node:http2': `${root}scripts/shims/http2.ts` },
   outExtension: { '.js': '.cjs' },
 });
 const agentBundle = (agent.outputFiles ?? []).find((f) => f.path.endsWith('.cjs'));

@@ -24,7 +24,8 @@ export interface OperationValidator {
 
 const SPEC_ID = 'cellium-api';
 
-function newAjv(spec: ApiSpec, coerce: boolean): Ajv {
+/** An ajv; with `spec`, the document is added so `$ref`s into it resolve. */
+function newAjv(coerce: boolean, spec?: ApiSpec): Ajv {
   const ajv = new Ajv({
     strict: false,
     allErrors: false,
@@ -32,7 +33,7 @@ function newAjv(spec: ApiSpec, coerce: boolean): Ajv {
     validateSchema: false,
   });
   addFormats(ajv);
-  ajv.addSchema({ ...spec.document, $id: SPEC_ID }, undefined, undefined, false);
+  if (spec) ajv.addSchema({ ...spec.document, $id: SPEC_ID }, undefined, undefined, false);
   return ajv;
 }
 
@@ -64,15 +65,28 @@ function check(fn: ValidateFunction, where: string, value: unknown): void {
   }
 }
 
-/** Compiles validators lazily, once per operation, against the spec's own schemas. */
+/**
+ * Compiles validators lazily, once per operation, against the spec's own schemas. A schema
+ * without a `$ref` is compiled by an ajv that does not hold the spec: adding the document
+ * (indexing every schema in it) is ~10 ms, which the first requests (`/healthz`, whose only
+ * parameter is a boolean header) then do not wait for.
+ */
 export class SpecValidator {
-  private readonly coercing: Ajv;
-  private readonly strictAjv: Ajv;
+  private readonly ajvs = new Map<string, Ajv>();
   private readonly cache = new Map<string, OperationValidator>();
 
-  constructor(spec: ApiSpec) {
-    this.coercing = newAjv(spec, true);
-    this.strictAjv = newAjv(spec, false);
+  constructor(private readonly spec: ApiSpec) {}
+
+  /** Compiles a (rebased) schema with the ajv it needs. */
+  private compileWith(coerce: boolean, schema: JsonSchema): ValidateFunction {
+    const refs = JSON.stringify(schema).includes('"$ref"');
+    const key = `${coerce ? 'coerce' : 'strict'}${refs ? '+spec' : ''}`;
+    let ajv = this.ajvs.get(key);
+    if (!ajv) {
+      ajv = newAjv(coerce, refs ? this.spec : undefined);
+      this.ajvs.set(key, ajv);
+    }
+    return ajv.compile(schema);
   }
 
   /** The validator of an operation. */
@@ -92,14 +106,14 @@ export class SpecValidator {
       if (ps.length === 0) continue;
       paramFns.set(
         where,
-        this.coercing.compile({
+        this.compileWith(true, {
           type: 'object',
           properties: Object.fromEntries(ps.map((p) => [p.name, rebase(p.schema)])),
           required: ps.filter((p) => p.required).map((p) => p.name),
         }),
       );
     }
-    const bodyFn = op.body ? this.strictAjv.compile(rebase(op.body.schema)) : undefined;
+    const bodyFn = op.body ? this.compileWith(false, rebase(op.body.schema)) : undefined;
     const responseFns = new Map<number, ValidateFunction>();
     return {
       params: (where, values) => {
@@ -122,7 +136,7 @@ export class SpecValidator {
         if (!schema) return;
         let fn = responseFns.get(status);
         if (!fn) {
-          fn = this.strictAjv.compile(rebase(schema));
+          fn = this.compileWith(false, rebase(schema));
           responseFns.set(status, fn);
         }
         check(fn, `response ${status}`, value);

@@ -1,4 +1,5 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { isIPv6Address } from '../ip.js';
 
 /** A JSON schema fragment (ajv draft-07 subset) describing one flag's value. */
 export type JsonSchema = Record<string, unknown>;
@@ -76,7 +77,7 @@ export function cidrProblem(v: string, family?: 'ipv4' | 'ipv6'): string | undef
   const max = v6 ? 128 : 32;
   const bits = Number(len);
   if (!/^\d+$/.test(len) || bits > max) return `'${v}': prefix length must be 0 to ${max}`;
-  const ok = v6 ? isIPv6(ip) : isIPv4(ip);
+  const ok = v6 ? isIPv6Address(ip) : isIPv4(ip);
   return ok ? undefined : `'${v}': '${ip}' is not an ${v6 ? 'IPv6' : 'IPv4'} address`;
 }
 
