@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type OutputFile } from 'esbuild';
 import { parse } from 'yaml';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -66,37 +66,47 @@ const cjsOptions: BuildOptions = {
   define: { ...common.define, 'import.meta.url': 'importMetaUrl' },
   inject: [`${root}scripts/cjs-shim.ts`],
 };
-const cjs = await build({
-  ...cjsOptions,
-  entryPoints: { 'cellium-cni': `${root}cells/cmd/cellium-cni.ts` },
-  outExtension: { '.js': '.cjs' },
-});
-// The agent's bundle is named by its content hash, and its launcher (written last) names the
-// one bundle it runs: an agent started during a build runs the old pair or the new one, and
-// its code cache (named after the bundle) can only ever be this bundle's.
-const agent = await build({
-  ...cjsOptions,
-  entryPoints: { 'cellium-agent.bundle': `${root}cells/cmd/cellium-agent.ts` },
-  entryNames: '[name].[hash]',
+// Each CommonJS program is a bundle named by its content hash and a launcher (written after it)
+// that names the one bundle it runs: a program started during a build runs the old pair or the
+// new one, and its code cache (named after the bundle) can only ever be this bundle's.
+async function launched(
+  name: string,
+  entry: string,
+  cacheWrite: number | 'exit',
+  extra: BuildOptions = {},
+): Promise<{ files: OutputFile[]; bundle: string }> {
+  const program = await build({
+    ...cjsOptions,
+    ...extra,
+    entryPoints: { [`${name}.bundle`]: entry },
+    entryNames: '[name].[hash]',
+    outExtension: { '.js': '.cjs' },
+  });
+  const file = (program.outputFiles ?? []).find((f) => f.path.endsWith('.cjs'));
+  if (!file) throw new Error(`esbuild wrote no ${name} bundle`);
+  const bundle = basename(file.path);
+  const launcher = await build({
+    ...cjsOptions,
+    entryPoints: { [name]: `${root}scripts/launcher.ts` },
+    outExtension: { '.js': '.cjs' },
+    sourcemap: false,
+    banner: { js: '#!/usr/bin/env node' },
+    define: {
+      ...cjsOptions.define,
+      __CELLIUM_BUNDLE__: JSON.stringify(bundle),
+      __CELLIUM_CACHE_WRITE__: JSON.stringify(cacheWrite),
+    },
+  });
+  return { files: [...(program.outputFiles ?? []), ...(launcher.outputFiles ?? [])], bundle };
+}
+// The agent writes its cache once up for 3 s, the CNI plugin (a run of ~50 ms) as it exits.
+const agent = await launched('cellium-agent', `${root}cells/cmd/cellium-agent.ts`, 3000, {
   // See the shim: nothing in the agent speaks HTTP/2.
   alias: { http2: `${root}scripts/shims/http2.ts`, 'node:http2': `${root}scripts/shims/http2.ts` },
-  outExtension: { '.js': '.cjs' },
 });
-const agentBundle = (agent.outputFiles ?? []).find((f) => f.path.endsWith('.cjs'));
-if (!agentBundle) throw new Error('esbuild wrote no agent bundle');
-const bundleName = basename(agentBundle.path);
-const launcher = await build({
-  ...cjsOptions,
-  entryPoints: { 'cellium-agent': `${root}scripts/launcher.ts` },
-  outExtension: { '.js': '.cjs' },
-  sourcemap: false,
-  banner: { js: '#!/usr/bin/env node' },
-  define: { ...cjsOptions.define, __CELLIUM_BUNDLE__: JSON.stringify(bundleName) },
-});
+const cni = await launched('cellium-cni', `${root}cells/cmd/cellium-cni.ts`, 'exit');
 const programs = ['cellium-agent.cjs', 'cellium.mjs', 'cellium-cni.cjs'];
-const bundles = {
-  outputFiles: [esm, cjs, agent, launcher].flatMap((r) => r.outputFiles ?? []),
-};
+const bundles = { outputFiles: [...(esm.outputFiles ?? []), ...agent.files, ...cni.files] };
 for (const f of bundles.outputFiles) {
   const tmp = `${f.path}.tmp-${process.pid}`;
   mkdirSync(dirname(f.path), { recursive: true });
@@ -107,13 +117,15 @@ for (const f of bundles.outputFiles) {
     rmSync(tmp, { force: true });
   }
 }
-// What earlier builds left: agent bundles and code caches of other builds, and the programs
-// by their former names (an old CNI wrapper must not keep running a stale plugin).
-const current = new Set([bundleName, `${bundleName}.map`, `.${bundleName}.v8-cache`]);
+// What earlier builds left: bundles and code caches of other builds, and the programs by their
+// former names (an old CNI wrapper must not keep running a stale plugin).
+const current = new Set(
+  [agent.bundle, cni.bundle].flatMap((b) => [b, `${b}.map`, `.${b}.v8-cache`]),
+);
 const stale = (name: string): boolean =>
-  ((name.startsWith('cellium-agent.bundle.') || name.startsWith('.cellium-agent.bundle.')) &&
-    !current.has(name)) ||
-  /^cellium-(agent|cni)\.mjs(\.map)?$/.test(name);
+  (/^\.?cellium-(agent|cni)\.bundle\./.test(name) && !current.has(name)) ||
+  /^cellium-(agent|cni)\.mjs(\.map)?$/.test(name) ||
+  name === 'cellium-cni.cjs.map';
 for (const name of readdirSync(`${root}dist`))
   if (stale(name)) rmSync(`${root}dist/${name}`, { force: true });
 console.log(`built ${programs.map((p) => `dist/${p}`).join(', ')}`);

@@ -1,23 +1,25 @@
-// dist/cellium-agent.cjs: starts the agent's bundle with V8's code cache (scripts/build.ts
-// builds this with the bundle's file name and content hash). Compiling the 1.9 MB bundle and
-// the functions a start runs is ~50 ms of a cold start; with the cache V8 skips most of it.
+// dist/cellium-agent.cjs and dist/cellium-cni.cjs: start their program's bundle with V8's code
+// cache (scripts/build.ts builds this once per program, with the bundle's file name). Compiling
+// a bundle and the functions a start runs is ~50 ms of the agent's cold start and several ms
+// of every CNI ADD; with the cache V8 skips most of it.
 //
 // The bundle's name carries its content hash and the cache is named after the bundle: V8
 // checks a cache against the source's length only, so a cache of another build must never be
-// found. A start without a usable cache writes one (temporary file, rename) once the agent has
-// been up for a few seconds, so it holds the functions a start compiled too; a shorter run
-// (`cellium-agent hive`) writes none, and where dist/ is read-only the agent runs without.
+// found. A run without a usable cache writes one (temporary file, rename) late enough to hold
+// the functions the run compiled: the agent once it has been up for 3 s (a shorter run, such
+// as `cellium-agent hive`, writes none), the CNI plugin as it exits. Where dist/ is read-only
+// the programs run without.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, wrap } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
 
 declare const __CELLIUM_BUNDLE__: string;
+/** When a missing cache is written: ms after start, or as the process exits. */
+declare const __CELLIUM_CACHE_WRITE__: number | 'exit';
 
 const bundle = join(__dirname, __CELLIUM_BUNDLE__);
 const cacheFile = join(__dirname, `.${__CELLIUM_BUNDLE__}.v8-cache`);
-/** How long after start the cache is written: the start-up's functions are compiled by then. */
-const WRITE_AFTER_MS = 3000;
 
 function readCache(): Buffer | undefined {
   try {
@@ -33,7 +35,7 @@ function writeCache(script: Script): void {
     writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
     renameSync(tmp, cacheFile);
   } catch {
-    rmSync(tmp, { force: true }); // read-only dist/, or full disk: the agent runs as before
+    rmSync(tmp, { force: true }); // read-only dist/, or full disk: the program runs as before
   }
 }
 
@@ -50,8 +52,10 @@ const script = new Script(wrap(source), {
   ...(mainLoader ? { importModuleDynamically: mainLoader } : {}),
   ...(cachedData ? { cachedData } : {}),
 });
-if (!cachedData || script.cachedDataRejected === true)
-  setTimeout(() => writeCache(script), WRITE_AFTER_MS).unref();
+if (!cachedData || script.cachedDataRejected === true) {
+  if (__CELLIUM_CACHE_WRITE__ === 'exit') process.once('exit', () => writeCache(script));
+  else setTimeout(() => writeCache(script), __CELLIUM_CACHE_WRITE__).unref();
+}
 const run = script.runInThisContext() as (
   exports: object,
   require: NodeJS.Require,

@@ -220,4 +220,24 @@ describe('the built programs', () => {
     // A cache of another build (another bundle name) is never read: its name is not asked for.
     expect(existsSync(join(ROOT, 'dist', bundle))).toBe(true);
   });
+
+  it("the CNI plugin's launcher writes its code cache as its first run exits, and keeps it", async () => {
+    const dist = mkdtempSync(join(ROOT, '.test-dist-'));
+    onTestFinished(() => rmSync(dist, { recursive: true, force: true }));
+    const launcherText = readFileSync(join(ROOT, 'dist', 'cellium-cni.cjs'), 'utf8');
+    const bundle = /cellium-cni\.bundle\.[\w-]+\.cjs/.exec(launcherText)?.[0] ?? 'no bundle named';
+    for (const f of ['cellium-cni.cjs', bundle]) copyFileSync(join(ROOT, 'dist', f), join(dist, f));
+    const cache = join(dist, `.${bundle}.v8-cache`);
+    const version = async (): Promise<void> => {
+      const r = await run([process.execPath, join(dist, 'cellium-cni.cjs')], {
+        CNI_COMMAND: 'VERSION',
+      });
+      expect(JSON.parse(r.stdout)).toMatchObject({ cniVersion: '1.0.0' });
+    };
+    await version();
+    const written = statSync(cache);
+    expect(written.size).toBeGreaterThan(1000);
+    await version();
+    expect(statSync(cache).mtimeMs).toBe(written.mtimeMs);
+  });
 });
