@@ -11,6 +11,20 @@ import { program, run, startAgent, tempDir, testBpfRoot } from './support/procs.
 
 const needs = { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'ping'] };
 
+/** The agent's IPAM allocations, as `cellium -o json status` shows them. */
+async function allocations(socket: string): Promise<Record<string, unknown>> {
+  const status = await run([
+    ...program('cellium'),
+    '-H',
+    `unix://${socket}`,
+    '-o',
+    'json',
+    'status',
+  ]);
+  return (JSON.parse(status.stdout) as { ipam: { allocations: Record<string, unknown> } }).ipam
+    .allocations;
+}
+
 kernelSuite('pods through cellium-cni and bpf_lxc', needs, () => {
   it('two pods talk through bpf_lxc, survive an agent kill -9, and are deleted cleanly', async () => {
     const id = uniq();
@@ -116,19 +130,7 @@ kernelSuite('pods through cellium-cni and bpf_lxc', needs, () => {
     const r = await adding;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(addedIPv4(r)).toBe('10.252.1.2');
-    const status = await run([
-      ...program('cellium'),
-      '-H',
-      `unix://${socket}`,
-      '-o',
-      'json',
-      'status',
-    ]);
-    expect(
-      Object.keys(
-        (JSON.parse(status.stdout) as { ipam: { allocations: object } }).ipam.allocations,
-      ),
-    ).toEqual(['10.252.1.2']);
+    expect(Object.keys(await allocations(socket))).toEqual(['10.252.1.2']);
     await agent.kill('SIGTERM');
   });
 
@@ -145,17 +147,7 @@ kernelSuite('pods through cellium-cni and bpf_lxc', needs, () => {
         /^ADD failed: netns open \/run\/netns\/no-such-ns-\w+: ENOENT$/,
       ) as unknown,
     });
-    const status = await run([
-      ...program('cellium'),
-      '-H',
-      `unix://${socket}`,
-      '-o',
-      'json',
-      'status',
-    ]);
-    expect(
-      (JSON.parse(status.stdout) as { ipam: { allocations: object } }).ipam.allocations,
-    ).toEqual({});
+    expect(await allocations(socket)).toEqual({});
     expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc/);
     await agent.kill('SIGTERM');
   });
