@@ -72,7 +72,7 @@ const cjsOptions: BuildOptions = {
 async function launched(
   name: string,
   entry: string,
-  cacheWrite: number | 'exit',
+  cacheWrite: number | `exit:${string}=${string}`,
   extra: BuildOptions = {},
 ): Promise<{ files: OutputFile[]; bundle: string }> {
   const program = await build({
@@ -99,12 +99,16 @@ async function launched(
   });
   return { files: [...(program.outputFiles ?? []), ...(launcher.outputFiles ?? [])], bundle };
 }
-// The agent writes its cache once up for 3 s, the CNI plugin (a run of ~50 ms) as it exits.
+// The agent writes its cache once up for 3 s, the CNI plugin (a run of ~50 ms) as an ADD exits.
 const agent = await launched('cellium-agent', `${root}cells/cmd/cellium-agent.ts`, 3000, {
   // See the shim: nothing in the agent speaks HTTP/2.
   alias: { http2: `${root}scripts/shims/http2.ts`, 'node:http2': `${root}scripts/shims/http2.ts` },
 });
-const cni = await launched('cellium-cni', `${root}cells/cmd/cellium-cni.ts`, 'exit');
+const cni = await launched(
+  'cellium-cni',
+  `${root}cells/cmd/cellium-cni.ts`,
+  'exit:CNI_COMMAND=ADD',
+);
 const programs = ['cellium-agent.cjs', 'cellium.mjs', 'cellium-cni.cjs'];
 const bundles = { outputFiles: [...(esm.outputFiles ?? []), ...agent.files, ...cni.files] };
 for (const f of bundles.outputFiles) {

@@ -7,16 +7,27 @@
 // checks a cache against the source's length only, so a cache of another build must never be
 // found. A run without a usable cache writes one (temporary file, rename) late enough to hold
 // the functions the run compiled: the agent once it has been up for 3 s (a shorter run, such
-// as `cellium-agent hive`, writes none), the CNI plugin as it exits. Where dist/ is read-only
-// the programs run without.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// as `cellium-agent hive`, writes none), the CNI plugin as a successful ADD exits. Where dist/
+// is read-only the programs run without (and do not serialise one).
+import {
+  accessSync,
+  constants as constants_fs,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire, wrap } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
 
 declare const __CELLIUM_BUNDLE__: string;
-/** When a missing cache is written: ms after start, or as the process exits. */
-declare const __CELLIUM_CACHE_WRITE__: number | 'exit';
+/**
+ * When a missing cache is written: ms after start, or as the process exits successfully with
+ * `NAME=value` in its environment (the CNI plugin: an ADD, the run whose functions are worth
+ * caching; a VERSION or STATUS first would otherwise leave a cache without them, for good).
+ */
+declare const __CELLIUM_CACHE_WRITE__: number | `exit:${string}=${string}`;
 
 const bundle = join(__dirname, __CELLIUM_BUNDLE__);
 const cacheFile = join(__dirname, `.${__CELLIUM_BUNDLE__}.v8-cache`);
@@ -32,6 +43,7 @@ function readCache(): Buffer | undefined {
 function writeCache(script: Script): void {
   const tmp = `${cacheFile}.tmp-${process.pid}`;
   try {
+    accessSync(__dirname, constants_fs.W_OK); // read-only dist/: not even serialised
     writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
     renameSync(tmp, cacheFile);
   } catch {
@@ -53,8 +65,16 @@ const script = new Script(wrap(source), {
   ...(cachedData ? { cachedData } : {}),
 });
 if (!cachedData || script.cachedDataRejected === true) {
-  if (__CELLIUM_CACHE_WRITE__ === 'exit') process.once('exit', () => writeCache(script));
-  else setTimeout(() => writeCache(script), __CELLIUM_CACHE_WRITE__).unref();
+  const when = __CELLIUM_CACHE_WRITE__;
+  if (typeof when === 'number') {
+    setTimeout(() => writeCache(script), when).unref();
+  } else {
+    const [name = '', value] = when.slice('exit:'.length).split('=');
+    if (process.env[name] === value)
+      process.once('exit', (code) => {
+        if (code === 0) writeCache(script);
+      });
+  }
 }
 const run = script.runInThisContext() as (
   exports: object,

@@ -1,7 +1,7 @@
 // The README's quick start really gives pods a datapath: `./scripts/agent.sh` (which as root
 // installs the datapath's packages and builds bpf_lxc) runs the agent in a node namespace, the
 // built cellium-cni adds two pods that ping each other, DEL removes them, SIGTERM stops cleanly.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { kernelSuite } from '../core/testing/kernel.js';
@@ -42,6 +42,11 @@ kernelSuite('the README quick start gives pods a datapath', needs, () => {
 
     const added = [await cni('ADD', 0), await cni('ADD', 1)];
     for (const r of added) expect(r.code, r.stdout + r.stderr).toBe(0);
+    // A successful ADD leaves the plugin's code cache beside its bundle (scripts/launcher.ts).
+    const cniBundle = /cellium-cni\.bundle\.[\w-]+\.cjs/.exec(
+      readFileSync(join(ROOT, 'dist', 'cellium-cni.cjs'), 'utf8'),
+    )?.[0];
+    expect(existsSync(join(ROOT, 'dist', `.${cniBundle ?? 'none'}.v8-cache`))).toBe(true);
     const ips = added.map(addedIPv4);
     expect(ips).toEqual([`${net}.2`, `${net}.3`]);
     expect((await cli('endpoint', 'list')).stdout.match(/\bready\b/g)).toHaveLength(2);

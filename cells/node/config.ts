@@ -1,11 +1,12 @@
-import { isIP } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { isIPv6Address } from '../../core/ip.js';
 import { flag, token, type ConfigOf, type FlagSpec } from '../../core/hive/index.js';
 
 function nodeIpFlag(family: 4 | 6, description: string): FlagSpec<string> {
   return {
     ...flag.string('auto', description),
     check: (v) =>
-      v === 'auto' || v === '' || isIP(v) === family
+      v === 'auto' || v === '' || (family === 4 ? isIPv4(v) : isIPv6Address(v))
         ? undefined
         : `'${v}' is not an IPv${family} address (or 'auto', or '' for none)`,
   };
