@@ -1,13 +1,9 @@
 // bpffs set-up on a machine where /sys/fs/bpf is not mounted yet (a fresh node): the agent
 // mounts it there, as Cilium does, instead of looping in mkdir on sysfs. Run in a private mount
 // namespace (unshare -m) so the machine's own /sys/fs/bpf is never unmounted.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { expect, it, onTestFinished } from 'vitest';
+import { expect, it } from 'vitest';
+import { moduleUrl, runTs } from '../testing/child.js';
 import { kernelSuite } from '../testing/kernel.js';
 import { mkdirs } from './bpffs.js';
 
@@ -18,34 +14,26 @@ kernelSuite('bpffs set-up', { commands: ['unshare', 'umount'] }, () => {
   });
 
   it('mounts bpffs at an unmounted /sys/fs/bpf for a --bpf-root below it', () => {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const tmp = mkdtempSync(join(tmpdir(), 'cellium-bpffs-'));
-    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
-    const script = join(tmp, 'child.ts');
     const bpfRoot = `/sys/fs/bpf/cellium-test-${randomBytes(3).toString('hex')}/node1`;
-    writeFileSync(
-      script,
+    // Everything mounted here dies with the child's mount namespace.
+    const r = runTs(
       `import { statfsSync, statSync } from 'node:fs';\n` +
-        `import { ensureBpffs, onBpffs } from ${JSON.stringify(join(root, 'core/bpf/bpffs.ts'))};\n` +
+        `import { ensureBpffs, onBpffs } from ${JSON.stringify(moduleUrl('bpf/bpffs.ts'))};\n` +
         `const before = onBpffs('/sys/fs/bpf');\n` +
         `ensureBpffs(${JSON.stringify(bpfRoot)});\n` +
         `console.log(JSON.stringify({ before, after: statfsSync('/sys/fs/bpf').type.toString(16),` +
         ` dir: statSync(${JSON.stringify(bpfRoot)}).isDirectory() }));\n`,
-    );
-    // Everything mounted here dies with the child's mount namespace.
-    const r = spawnSync(
-      'unshare',
+      [],
       [
+        'unshare',
         '-m',
         '--propagation',
         'private',
         'sh',
         '-c',
-        `umount -R /sys/fs/bpf 2>/dev/null; exec "$0" --import tsx "$1"`,
-        process.execPath,
-        script,
+        'umount -R /sys/fs/bpf 2>/dev/null; exec "$@"',
+        'sh',
       ],
-      { cwd: root, encoding: 'utf8' },
     );
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ before: false, after: 'cafe4a11', dir: true });

@@ -1,9 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { moduleUrl, runTs } from '../testing/child.js';
 import {
   describe as describeValue,
   FfiArgumentError,
@@ -313,26 +309,16 @@ describe('the libbpf and libc declarations', () => {
 });
 
 describe('a wrong-typed interface name in a child process', () => {
-  const root = fileURLToPath(new URL('../..', import.meta.url));
   const lib = libbpfStatus();
   const skip = !lib.ok && process.env.CI !== 'true';
   it.skipIf(skip)(
     `is an error the process survives, not SIGSEGV${skip ? ` (skipped: ${lib.error ?? ''})` : ''}`,
     () => {
-      const dir = mkdtempSync(join(tmpdir(), 'cellium-ffi-'));
-      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-      const script = join(dir, 'child.ts');
-      const index = new URL('./index.ts', import.meta.url).href;
-      writeFileSync(
-        script,
-        `import { ifIndex } from ${JSON.stringify(index)};\n` +
+      const r = runTs(
+        `import { ifIndex } from ${JSON.stringify(moduleUrl('bpf/index.ts'))};\n` +
           `try { ifIndex(12345 as never); console.log('no error'); }\n` +
           `catch (e) { console.log(e instanceof TypeError ? 'TypeError' : 'other', (e as Error).message); }\n`,
       );
-      const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
-        cwd: root,
-        encoding: 'utf8',
-      });
       expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({
         signal: null,
         status: 0,

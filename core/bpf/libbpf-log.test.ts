@@ -1,13 +1,9 @@
 // libbpf's printer routed to a JS logger: messages arrive formatted (libc vsnprintf over the
 // va_list libbpf hands its callback), filtered before formatting, and a throwing logger never
 // reaches C. Needs libbpf.so.1 only: libbpf prints when it cannot open an object file.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { moduleUrl, runTs } from '../testing/child.js';
 import { libbpfStatus } from './libbpf.js';
 import { libbpfMessage, setLibbpfLogger, type LibbpfLevel } from './libbpf-log.js';
 import { loadObject } from './object.js';
@@ -82,25 +78,15 @@ describe('libbpf messages', () => {
   it.skipIf(skip)(
     `never reach stderr while a logger is set, and do again once it is unset${why}`,
     () => {
-      const root = fileURLToPath(new URL('../..', import.meta.url));
-      const dir = mkdtempSync(join(tmpdir(), 'cellium-libbpf-log-'));
-      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-      const script = join(dir, 'child.ts');
-      const index = new URL('./index.ts', import.meta.url).href;
       // Set before libbpf loads: the printer is installed when it does.
-      writeFileSync(
-        script,
-        `import { loadObject, setLibbpfLogger } from ${JSON.stringify(index)};\n` +
+      const r = runTs(
+        `import { loadObject, setLibbpfLogger } from ${JSON.stringify(moduleUrl('bpf/index.ts'))};\n` +
           `const open = (p: string) => { try { loadObject(p); } catch {} };\n` +
           `setLibbpfLogger((level, msg) => console.log(JSON.stringify({ level, msg })));\n` +
           `open('/nonexistent-routed.o');\n` +
           `setLibbpfLogger(undefined);\n` +
           `open('/nonexistent-unrouted.o');\n`,
       );
-      const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
-        cwd: root,
-        encoding: 'utf8',
-      });
       expect(r.status).toBe(0);
       const lines = r.stdout.trim().split('\n');
       expect(lines.map((l) => JSON.parse(l) as unknown)).toContainEqual({

@@ -2,15 +2,11 @@
 // pair, a dummy device with addresses of several scopes, lo, and a name that does not exist.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { expect, it, onTestFinished } from 'vitest';
+import { moduleUrl, runTs } from '../testing/child.js';
 import { kernelSuite } from '../testing/kernel.js';
 import type { LinkInfo } from './link.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * A fresh netns with the devices the assertions expect; removed when the test finishes. The
@@ -46,13 +42,8 @@ function inspectIn(
   enter: readonly string[],
   names: readonly string[],
 ): { byName: Record<string, LinkInfo | null>; byIndex: Record<string, string | null> } {
-  const dir = mkdtempSync(join(tmpdir(), 'cellium-nl-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const script = join(dir, 'inspect.ts');
-  const net = new URL('./index.ts', import.meta.url).href;
-  writeFileSync(
-    script,
-    `import { inspectLink, linkByIndex } from ${JSON.stringify(net)};\n` +
+  const r = runTs(
+    `import { inspectLink, linkByIndex } from ${JSON.stringify(moduleUrl('net/index.ts'))};\n` +
       `const byName: Record<string, unknown> = {};\n` +
       `const byIndex: Record<string, unknown> = {};\n` +
       `for (const n of process.argv.slice(2)) {\n` +
@@ -61,9 +52,9 @@ function inspectIn(
       `  if (l) byIndex[l.index] = linkByIndex(l.index)?.name ?? null;\n` +
       `}\n` +
       `console.log(JSON.stringify({ byName, byIndex }));\n`,
+    names,
+    enter,
   );
-  const [cmd = '', ...args] = [...enter, process.execPath, '--import', 'tsx', script, ...names];
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
   expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({
     status: 0,
     signal: null,
