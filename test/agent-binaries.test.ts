@@ -1,18 +1,17 @@
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { eventually } from '../core/testing/test-hive.js';
-import { program, ROOT, run, startAgent, tempDir, testBpfRoot } from './support/procs.js';
+import {
+  copyLaunched,
+  program,
+  ROOT,
+  run,
+  startAgent,
+  tempDir,
+  testBpfRoot,
+} from './support/procs.js';
 
 describe('cellium-agent and cellium', () => {
   it('runs with embedded defaults; `cellium status` shows every cell healthy', async () => {
@@ -170,16 +169,7 @@ describe('the built programs', () => {
   });
 
   it("the agent's launcher writes V8's code cache once; one V8 rejects is replaced", async () => {
-    // A copy of the built agent in its own directory under the repository (node_modules
-    // resolves from there), so the test's caches never touch dist/.
-    const dist = mkdtempSync(join(ROOT, '.test-dist-'));
-    onTestFinished(() => rmSync(dist, { recursive: true, force: true }));
-    const launcherText = readFileSync(join(ROOT, 'dist', 'cellium-agent.cjs'), 'utf8');
-    // The launcher names the one bundle it runs, by its content hash.
-    const bundle =
-      /cellium-agent\.bundle\.[\w-]+\.cjs/.exec(launcherText)?.[0] ?? 'no bundle named';
-    for (const f of ['cellium-agent.cjs', bundle])
-      copyFileSync(join(ROOT, 'dist', f), join(dist, f));
+    const { dir: dist, bundle } = copyLaunched('cellium-agent');
     const caches = (): string[] => readdirSync(dist).filter((f) => f.endsWith('.v8-cache'));
     const startOnce = async (done: () => boolean): Promise<void> => {
       const dir = tempDir();
@@ -222,11 +212,7 @@ describe('the built programs', () => {
   });
 
   it("the CNI plugin's launcher writes no code cache for a VERSION run, and exits as the plugin does", async () => {
-    const dist = mkdtempSync(join(ROOT, '.test-dist-'));
-    onTestFinished(() => rmSync(dist, { recursive: true, force: true }));
-    const launcherText = readFileSync(join(ROOT, 'dist', 'cellium-cni.cjs'), 'utf8');
-    const bundle = /cellium-cni\.bundle\.[\w-]+\.cjs/.exec(launcherText)?.[0] ?? 'no bundle named';
-    for (const f of ['cellium-cni.cjs', bundle]) copyFileSync(join(ROOT, 'dist', f), join(dist, f));
+    const { dir: dist } = copyLaunched('cellium-cni');
     const version = await run([process.execPath, join(dist, 'cellium-cni.cjs')], {
       CNI_COMMAND: 'VERSION',
     });

@@ -1,13 +1,13 @@
 // The README's quick start really gives pods a datapath: `./scripts/agent.sh` (which as root
 // installs the datapath's packages and builds bpf_lxc) runs the agent in a node namespace, the
 // built cellium-cni adds two pods that ping each other, DEL removes them, SIGTERM stops cleanly.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { kernelSuite } from '../core/testing/kernel.js';
 import { inNs, netns, uniq } from './support/netns.js';
 import { addedIPv4, cniRunner } from './support/pods.js';
-import { ROOT, run, startAgent, tempDir, testBpfRoot } from './support/procs.js';
+import { launchedBundle, ROOT, run, startAgent, tempDir, testBpfRoot } from './support/procs.js';
 
 // The build tools must be there already (scripts/test.sh installs them first): inside the node
 // namespace agent.sh has no network to apt-get them, and a test should not install them anyway.
@@ -43,10 +43,8 @@ kernelSuite('the README quick start gives pods a datapath', needs, () => {
     const added = [await cni('ADD', 0), await cni('ADD', 1)];
     for (const r of added) expect(r.code, r.stdout + r.stderr).toBe(0);
     // A successful ADD leaves the plugin's code cache beside its bundle (scripts/launcher.ts).
-    const cniBundle = /cellium-cni\.bundle\.[\w-]+\.cjs/.exec(
-      readFileSync(join(ROOT, 'dist', 'cellium-cni.cjs'), 'utf8'),
-    )?.[0];
-    expect(existsSync(join(ROOT, 'dist', `.${cniBundle ?? 'none'}.v8-cache`))).toBe(true);
+    const cniBundle = launchedBundle('cellium-cni');
+    expect(existsSync(join(ROOT, 'dist', `.${cniBundle}.v8-cache`))).toBe(true);
     const ips = added.map(addedIPv4);
     expect(ips).toEqual([`${net}.2`, `${net}.3`]);
     expect((await cli('endpoint', 'list')).stdout.match(/\bready\b/g)).toHaveLength(2);

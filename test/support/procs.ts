@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,33 @@ export function testBpfRoot(): string {
       : join(tempDir(), 'bpf');
   onTestFinished(() => rmSync(root, { recursive: true, force: true }));
   return root;
+}
+
+/**
+ * The bundle a built launcher (`dist/cellium-agent.cjs`, `dist/cellium-cni.cjs`) runs: named by
+ * its content hash, which the launcher carries (scripts/launcher.ts).
+ */
+export function launchedBundle(program: 'cellium-agent' | 'cellium-cni'): string {
+  const launcher = readFileSync(join(ROOT, 'dist', `${program}.cjs`), 'utf8');
+  const bundle = new RegExp(`${program}\\.bundle\\.[\\w-]+\\.cjs`).exec(launcher)?.[0];
+  if (!bundle) throw new Error(`dist/${program}.cjs names no bundle (npm run build)`);
+  return bundle;
+}
+
+/**
+ * A copy of a built program (launcher and bundle) in a directory of its own under the
+ * repository (node_modules resolves from there), removed when the test finishes: its code
+ * cache never touches dist/.
+ */
+export function copyLaunched(program: 'cellium-agent' | 'cellium-cni'): {
+  dir: string;
+  bundle: string;
+} {
+  const dir = mkdtempSync(join(ROOT, '.test-dist-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const bundle = launchedBundle(program);
+  for (const f of [`${program}.cjs`, bundle]) copyFileSync(join(ROOT, 'dist', f), join(dir, f));
+  return { dir, bundle };
 }
 
 /** A fresh temporary directory. */
