@@ -540,14 +540,14 @@ function bind(): Libbpf {
   const fns = {
     ...bindAll(koffi.load('libbpf.so.1'), LIBBPF),
     ...libc(),
-  } as unknown as Omit<Libbpf, 'readU32' | 'errno'>;
+  } as unknown as Omit<Libbpf, 'readU32'>;
   // koffi.decode dereferences any address it is given, so it is guarded as a C function is.
   const readU32 = guardFfi(
     { sig: 'void readU32(const btf_type *ptr, uint32_t count)' },
     types,
     (ptr: unknown, count: number) => koffi.decode(ptr, koffi.array('uint32_t', count)) as number[],
   );
-  return { ...fns, readU32, errno: () => koffi.errno() };
+  return { ...fns, readU32 };
 }
 
 /** The bindings, loaded once; throws with the reason if libbpf.so.1 cannot be loaded. */
