@@ -18,6 +18,8 @@
 
 #include "cellium/maps.h"
 #include "cellium/metrics.h"
+#include "cellium/lb.h"
+#include "cellium/ct.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

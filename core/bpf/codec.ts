@@ -11,6 +11,8 @@ export type FieldType =
   | 'ipv4'
   /** 16 bytes: an IPv4 address in the first 4 (decoded as IPv4 when `family` says so) or IPv6. */
   | 'ip16'
+  /** 16 bytes: always an IPv6 address (the v6 variants of maps whose keys have no family). */
+  | 'ipv6'
   /** A MAC address in the first 6 of 8 bytes (Cilium's mac_t). */
   | 'mac64'
   | { readonly bytes: number }
@@ -86,6 +88,7 @@ function sizeOf(t: FieldType): [size: number, align: number] {
     case 'mac64':
       return [8, 8];
     case 'ip16':
+    case 'ipv6':
       return [16, 1];
   }
 }
@@ -154,6 +157,7 @@ function writerOf(f: FieldInfo): Writer {
     case 'ipv4':
       return (v, b, base) => writeIp(v[name] as string, b, base + o, 4);
     case 'ip16':
+    case 'ipv6':
       return (v, b, base) => writeIp(v[name] as string, b, base + o, 16);
     case 'mac64':
       return (v, b, base) => writeMac(v[name] as string, b, base + o);
@@ -184,6 +188,8 @@ function readerOf(f: FieldInfo): Reader {
       return (v, b, base) => void (v[name] = readIp4(b, base + o));
     case 'ip16':
       return () => undefined; // resolved after `family` is read
+    case 'ipv6':
+      return (v, b, base) => void (v[name] = readIp6(b, base + o));
     case 'mac64':
       return (v, b, base) => void (v[name] = readMac(b, base + o));
     default:

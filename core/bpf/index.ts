@@ -15,3 +15,5 @@ export * from './registry.js';
 export * from './migrate.js';
 export * from './layout-btf.js';
 export * from './xdp.js';
+export * from './map-of-maps.js';
+export * from './cgroup.js';

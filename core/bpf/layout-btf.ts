@@ -2,7 +2,7 @@
 // and a pinned map's layouts are read back from its BTF when the agent wants another shape, so
 // entries can be carried field by field by name. Field types survive the round trip through
 // the names given to them: ints `__u8`..`__u64`, typedefs `__be16`, `__be32`, `cellium_ipv4`,
-// `cellium_ip16`, `cellium_mac64`, `cellium_pad`, and u8 arrays for raw bytes.
+// `cellium_ip16`, `cellium_ipv6`, `cellium_mac64`, `cellium_pad`, and u8 arrays for raw bytes.
 import {
   fieldSize,
   fieldTypeName,
@@ -33,6 +33,7 @@ const TYPEDEFS = {
   __be32: 'be32',
   cellium_ipv4: 'ipv4',
   cellium_ip16: 'ip16',
+  cellium_ipv6: 'ipv6',
   cellium_mac64: 'mac64',
 } as const satisfies Record<string, FieldType>;
 
@@ -92,6 +93,7 @@ export function loadLayoutBtf(layouts: MapLayouts, intKey: boolean): LoadedBtf {
           return once(t, () => lib.btf__add_typedef(btf, TYPEDEF_OF[t] ?? '', int(fieldSize(t))));
         case 'ipv4':
         case 'ip16':
+        case 'ipv6':
           return once(t, () => lib.btf__add_typedef(btf, TYPEDEF_OF[t] ?? '', bytes(fieldSize(t))));
       }
     };

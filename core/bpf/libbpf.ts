@@ -262,6 +262,26 @@ export interface Libbpf {
     count: Uint32Array,
     opts: { sz: number; elem_flags: number; flags: number },
   ): number;
+  /** An fd of the map with this id (an inner map a map-of-maps names), or -errno. */
+  bpf_map_get_fd_by_id(id: number): number;
+  /** An fd of the program with this id, or -errno. */
+  bpf_prog_get_fd_by_id(id: number): number;
+  /** Attaches a program to a cgroup (fd of its directory) at an attach point (enum bpf_attach_type). */
+  bpf_prog_attach(progFd: number, targetFd: number, type: number, flags: number): number;
+  /** Detaches that very program from a cgroup's attach point. */
+  bpf_prog_detach2(progFd: number, targetFd: number, type: number): number;
+  /**
+   * The ids of the programs attached to a cgroup's attach point: `progIds` is filled and
+   * `count[0]` set (it holds the capacity on the way in).
+   */
+  bpf_prog_query(
+    targetFd: number,
+    type: number,
+    queryFlags: number,
+    attachFlags: number[],
+    progIds: Buffer,
+    count: number[],
+  ): number;
   libbpf_num_possible_cpus(): number;
   bpf_object__open_file(path: string, opts: null): Ptr;
   bpf_object__load(obj: Ptr): number;
@@ -374,6 +394,19 @@ const LIBBPF: Record<Exclude<keyof Libbpf, LibcName | 'readU32' | 'errno'>, FfiD
   },
   bpf_map_delete_batch: {
     sig: 'int bpf_map_delete_batch(int fd, const void *keys, uint32_t *count, const bpf_map_batch_opts *opts)',
+  },
+  bpf_map_get_fd_by_id: { sig: 'int bpf_map_get_fd_by_id(uint32_t id)' },
+  bpf_prog_get_fd_by_id: { sig: 'int bpf_prog_get_fd_by_id(uint32_t id)' },
+  bpf_prog_attach: {
+    sig: 'int bpf_prog_attach(int prog_fd, int attachable_fd, int type, unsigned int flags)',
+  },
+  bpf_prog_detach2: {
+    sig: 'int bpf_prog_detach2(int prog_fd, int attachable_fd, int type)',
+  },
+  bpf_prog_query: {
+    // prog_ids holds prog_cnt u32s: callers size it at 4 bytes per id (the guard checks bytes).
+    sig: 'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, void *prog_ids, _Inout_ uint32_t *prog_cnt)',
+    hints: { prog_cnt: { sizeOf: 'prog_ids' } },
   },
   libbpf_num_possible_cpus: { sig: 'int libbpf_num_possible_cpus()' },
   bpf_object__open_file: {

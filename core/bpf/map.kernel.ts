@@ -6,9 +6,11 @@ import { loadLayoutBtf, readLayoutBtf, type LoadedBtf } from './layout-btf.js';
 import { libbpf, SIZES, type Libbpf, type MapInfo } from './libbpf.js';
 import {
   flagValue,
+  isMapOfMaps,
   isPerCpu,
   MapType,
   ShapedMap,
+  type InnerShape,
   type MapShape,
   type RawMap,
   type UpdateFlag,
@@ -210,6 +212,7 @@ function create(
   const lib = libbpf();
   const name = s.name.slice(0, 15);
   const opts = { sz: SIZES.mapCreateOpts, map_flags: s.flags };
+  if (s.inner) return createMapOfMaps(s, s.inner, pinPath);
   if (layouts) {
     let btf: LoadedBtf | undefined;
     try {
@@ -236,6 +239,139 @@ function create(
     target(s),
   );
   return new KernelMap(fd, s, pinPath, undefined);
+}
+
+/**
+ * Creates a map-of-maps: the kernel takes the inner maps' shape from a template map given at
+ * creation (closed right after). Such maps carry no BTF (the kernel refuses it for them).
+ */
+function createMapOfMaps(s: MapShape, inner: InnerShape, pinPath?: string): KernelMap {
+  const lib = libbpf();
+  const t = target(s);
+  const template = check(
+    lib.bpf_map_create(
+      inner.type,
+      `${s.name.slice(0, 11)}_tpl`,
+      inner.keySize,
+      inner.valueSize,
+      inner.maxEntries,
+      {
+        sz: SIZES.mapCreateOpts,
+        map_flags: inner.flags,
+      },
+    ),
+    'create the inner map template of',
+    t,
+  );
+  try {
+    const fd = check(
+      lib.bpf_map_create(s.type, s.name.slice(0, 15), s.keySize, s.valueSize, s.maxEntries, {
+        sz: SIZES.mapCreateOpts,
+        map_flags: s.flags,
+        inner_map_fd: template,
+      }),
+      'create',
+      t,
+    );
+    return new KernelMap(fd, s, pinPath, undefined);
+  } finally {
+    lib.close(template);
+  }
+}
+
+/** Creates an unpinned inner map for a map-of-maps of shape `outer`. */
+export function createKernelInnerMap(outer: MapShape, name: string): RawMap {
+  const inner = outer.inner;
+  if (!inner) throw new Error(`map ${outer.name} holds no inner maps`);
+  const shape: MapShape = { name, ...inner };
+  return create(shape, undefined, () => undefined);
+}
+
+/** Opens the map with kernel id `id` (what a map-of-maps' lookup returns) as `shape`. */
+export function openKernelMapById(id: number, shape: MapShape): RawMap {
+  const fd = check(libbpf().bpf_map_get_fd_by_id(id), 'open by id', {
+    kind: 'map',
+    name: `${shape.name} (id ${id})`,
+  });
+  return new KernelMap(fd, shape, undefined, undefined);
+}
+
+/** The inner maps' shape of a pinned map-of-maps, read from its first entry (none: empty). */
+function innerShapeOf(outer: KernelMap): InnerShape | undefined {
+  const key = Buffer.alloc(outer.keySize);
+  if (!outer.nextKey(null, key)) return undefined;
+  const value = Buffer.alloc(outer.valueSize);
+  if (!outer.lookup(key, value)) return undefined;
+  const fd = libbpf().bpf_map_get_fd_by_id(value.readUInt32LE(0));
+  if (fd < 0) return undefined;
+  try {
+    const info = mapInfo(fd, outer.name);
+    return {
+      type: toMapType(info.type),
+      keySize: info.key_size,
+      valueSize: info.value_size,
+      maxEntries: info.max_entries,
+      flags: info.map_flags,
+    };
+  } finally {
+    libbpf().close(fd);
+  }
+}
+
+function sameInner(a: InnerShape, b: InnerShape): boolean {
+  return (
+    a.type === b.type &&
+    a.keySize === b.keySize &&
+    a.valueSize === b.valueSize &&
+    a.maxEntries === b.maxEntries &&
+    a.flags === b.flags
+  );
+}
+
+/**
+ * Reopens a pinned map-of-maps when it is the same shape with inner maps of the same shape;
+ * otherwise a new empty one takes over the pin. Its entries are other maps, which cannot be
+ * carried into a map of another inner shape: their owner writes them again (Maglev tables are
+ * computed from desired state). An empty one is always replaced: the inner shape of a map-of-maps
+ * is known only from its entries.
+ */
+function reopenMapOfMaps(
+  s: MapShape,
+  old: KernelMap,
+  pinPath: string,
+  report: (r: PinReport) => void,
+): { raw: RawMap; reused: boolean } {
+  const inner = innerShapeOf(old);
+  const o = old.shape;
+  const same =
+    o.type === s.type &&
+    o.keySize === s.keySize &&
+    o.valueSize === s.valueSize &&
+    o.maxEntries === s.maxEntries &&
+    o.flags === s.flags &&
+    inner !== undefined &&
+    s.inner !== undefined &&
+    sameInner(inner, s.inner);
+  if (same) {
+    report({ outcome: 'reused', message: `reopened pinned map ${pinPath}` });
+    return { raw: old, reused: true };
+  }
+  const fresh = create(s, undefined, () => undefined, pinPath);
+  try {
+    pinOver(fresh.fd, pinPath);
+  } catch (e) {
+    fresh.close();
+    throw e;
+  }
+  report(
+    inner === undefined
+      ? { outcome: 'created', message: `created and pinned ${pinPath} (replacing an empty map)` }
+      : {
+          outcome: 'migrated',
+          message: `map ${s.name} at ${pinPath} replaced by an empty one: its inner maps were ${inner.maxEntries} entries, now ${s.inner?.maxEntries ?? 0}; their owner writes them again`,
+        },
+  );
+  return { raw: fresh, reused: false };
 }
 
 /** The kernel's description of an open map. */
@@ -316,6 +452,11 @@ export function openKernelMap(s: MapShape, pinPath?: string, opts: KernelMapOpti
   } catch (e) {
     lib.close(oldFd);
     throw e;
+  }
+  if (isMapOfMaps(s.type)) {
+    const r = reopenMapOfMaps(s, old, pinPath, report);
+    if (!r.reused) old.close();
+    return r.raw;
   }
   const used = { reused: false };
   try {

@@ -1,6 +1,13 @@
 import type { MapLayouts } from './codec.js';
 import { BpfError, E, type BpfTarget } from './errors.js';
-import { MapType, ShapedMap, type MapShape, type RawMap, type UpdateFlag } from './map.js';
+import {
+  isMapOfMaps,
+  MapType,
+  ShapedMap,
+  type MapShape,
+  type RawMap,
+  type UpdateFlag,
+} from './map.js';
 import { asidePath, reopenPinned, type PinReport } from './migrate.js';
 
 /**
@@ -99,6 +106,20 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   update(key: Buffer, value: Buffer, flag: UpdateFlag): void {
+    if (this.shape.inner) {
+      // As the kernel: the value names a map whose shape is the declared inner shape.
+      const inner = innerMaps.get(value.readUInt32LE(0));
+      const want = this.shape.inner;
+      if (
+        !inner ||
+        inner.type !== want.type ||
+        inner.keySize !== want.keySize ||
+        inner.shape.valueSize !== want.valueSize ||
+        inner.maxEntries !== want.maxEntries
+      ) {
+        throw new BpfError('update', E.EINVAL, this.t);
+      }
+    }
     if (this.isArray()) {
       const i = this.arrayIndex(key);
       if (i >= this.shape.maxEntries) throw new BpfError('update', E.E2BIG, this.t);
@@ -181,6 +202,36 @@ export class MemoryMap extends ShapedMap implements RawMap {
 
 const memoryPins = new Map<string, RawMap>();
 
+// Inner maps of in-memory maps-of-maps, by the id their outer map's values carry (the kernel's
+// map ids, here a counter).
+const innerMaps = new Map<number, MemoryMap>();
+let nextInnerId = 1;
+
+/** Creates an in-memory inner map for a map-of-maps of shape `outer`; returns it and its id. */
+export function createMemoryInnerMap(outer: MapShape, name: string): { raw: RawMap; id: number } {
+  if (!outer.inner) throw new Error(`map ${outer.name} holds no inner maps`);
+  const raw = new MemoryMap({ name, ...outer.inner }, 1, undefined, undefined);
+  const id = nextInnerId++;
+  innerMaps.set(id, raw);
+  return { raw, id };
+}
+
+/** The in-memory inner map with this id (what an outer map's value names). */
+export function memoryInnerMap(id: number): RawMap | undefined {
+  return innerMaps.get(id);
+}
+
+/** The id of an in-memory inner map (0 when it is not one). */
+export function memoryInnerId(raw: RawMap): number {
+  for (const [id, m] of innerMaps) if (m === raw) return id;
+  return 0;
+}
+
+/** Forgets an in-memory inner map that no outer map names any more. */
+export function dropMemoryInnerMap(id: number): void {
+  innerMaps.delete(id);
+}
+
 /** How to open an in-memory map. */
 export interface MemoryMapOptions {
   /** The key and value layouts, kept with the map (and its pin). */
@@ -203,6 +254,28 @@ export function openMemoryMap(
   const report = opts.report ?? (() => undefined);
   if (pinPath === undefined) return new MemoryMap(s, ncpus, undefined, opts.layouts);
   const old = memoryPins.get(pinPath);
+  if (old && isMapOfMaps(s.type)) {
+    const o = old.shape;
+    const same =
+      o.type === s.type &&
+      o.keySize === s.keySize &&
+      o.valueSize === s.valueSize &&
+      o.maxEntries === s.maxEntries &&
+      o.flags === s.flags &&
+      JSON.stringify(o.inner) === JSON.stringify(s.inner);
+    if (same) {
+      report({ outcome: 'reused', message: `reopened pinned map ${pinPath}` });
+      return old;
+    }
+    // As the kernel backend: a map-of-maps of another inner shape starts empty.
+    const m = new MemoryMap(s, ncpus, pinPath, opts.layouts);
+    memoryPins.set(pinPath, m);
+    report({
+      outcome: 'migrated',
+      message: `map ${s.name} at ${pinPath} replaced by an empty one: its inner maps changed shape; their owner writes them again`,
+    });
+    return m;
+  }
   if (!old) {
     const m = new MemoryMap(s, ncpus, pinPath, opts.layouts);
     memoryPins.set(pinPath, m);

@@ -10,7 +10,26 @@ export enum MapType {
   LruHash = 9,
   LruPerCpuHash = 10,
   LpmTrie = 11,
+  ArrayOfMaps = 12,
+  HashOfMaps = 13,
   RingBuf = 27,
+}
+
+/** Whether a map type holds other maps (its values name inner maps). */
+export function isMapOfMaps(t: MapType): boolean {
+  return t === MapType.ArrayOfMaps || t === MapType.HashOfMaps;
+}
+
+/**
+ * The maps a map-of-maps holds: every inner map has this shape (the kernel checks it when one is
+ * put in), e.g. Maglev's per-service lookup tables.
+ */
+export interface InnerShape {
+  readonly type: MapType;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
 }
 
 /** BPF_F_NO_PREALLOC: required for LPM tries. */
@@ -43,6 +62,8 @@ export interface MapSpec<K, V> {
   readonly value: (ncpus: number) => Layout<V>;
   readonly maxEntries: number;
   readonly flags: number;
+  /** For a map-of-maps: its inner maps (their size can be changed when opening). */
+  readonly inner?: InnerShape;
 }
 
 /** What `mapSpec` and `perCpuMapSpec` take. */
@@ -53,11 +74,15 @@ export interface MapDecl<K, V> {
   readonly value: Layout<V>;
   readonly maxEntries: number;
   readonly flags?: number;
+  readonly inner?: InnerShape;
 }
 
 /** Declares a map whose values are one `V` each. */
 export function mapSpec<K, V>(s: MapDecl<K, V>): MapSpec<K, V> {
   if (isPerCpu(s.type)) throw new Error(`${s.name}: use perCpuMapSpec for per-CPU map types`);
+  if (isMapOfMaps(s.type) !== (s.inner !== undefined)) {
+    throw new Error(`${s.name}: a map-of-maps, and only one, declares its inner maps`);
+  }
   return { ...s, element: s.value, value: () => s.value, flags: s.flags ?? 0 };
 }
 
@@ -100,6 +125,8 @@ export interface MapShape {
   readonly valueSize: number;
   readonly maxEntries: number;
   readonly flags: number;
+  /** A map-of-maps' inner maps. */
+  readonly inner?: InnerShape;
 }
 
 /** What a backend implements: a map of raw key and value bytes with the kernel's semantics. */

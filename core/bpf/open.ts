@@ -39,6 +39,8 @@ export interface OpenMapOptions {
   readonly debug?: (msg: string) => void;
   /** The map's size, instead of the spec's (e.g. from `--bpf-lxc-map-max`). */
   readonly maxEntries?: number;
+  /** A map-of-maps' inner maps' size, instead of the spec's (e.g. Maglev's table size). */
+  readonly innerMaxEntries?: number;
   /** Wraps the backend, e.g. with a FaultyMap in tests. */
   readonly wrap?: (raw: RawMap) => RawMap;
   /** CPUs of per-CPU maps in memory (the kernel backend asks the kernel). */
@@ -67,6 +69,9 @@ export function openMap<K, V>(spec: MapSpec<K, V>, opts: OpenMapOptions): BpfMap
     valueSize: spec.element.size,
     maxEntries,
     flags: spec.flags,
+    ...(spec.inner
+      ? { inner: { ...spec.inner, maxEntries: opts.innerMaxEntries ?? spec.inner.maxEntries } }
+      : {}),
   };
   const layouts = { key: spec.key, value: spec.element };
   const report = (r: PinReport): void => opts.log?.(r.message, r.outcome, r);

@@ -1,0 +1,95 @@
+// Programs on cgroup v2 hooks (socket-level load balancing: connect, sendmsg, recvmsg,
+// getpeername). Attached with BPF_F_ALLOW_MULTI, so they sit beside programs others attach at
+// the same hook; the caller keeps the ids of its own to take them off later.
+import { closeSync, openSync } from 'node:fs';
+import { check, E, type BpfTarget } from './errors.js';
+import { libbpf } from './libbpf.js';
+
+/** The cgroup attach points of socket-level load balancing (enum bpf_attach_type). */
+export const CGROUP_ATTACH = {
+  connect4: 10,
+  connect6: 11,
+  sendmsg4: 14,
+  sendmsg6: 15,
+  recvmsg4: 19,
+  recvmsg6: 20,
+  getpeername4: 29,
+  getpeername6: 30,
+} as const;
+
+/** A cgroup attach point by name. */
+export type CgroupHook = keyof typeof CGROUP_ATTACH;
+
+const BPF_F_ALLOW_MULTI = 2;
+
+function target(path: string, hook: CgroupHook): BpfTarget {
+  return { kind: 'link', name: `cgroup ${path} (${hook})` };
+}
+
+/** Runs `fn` with an fd of the cgroup directory at `path`. */
+function withCgroup<T>(path: string, fn: (fd: number) => T): T {
+  const fd = openSync(path, 'r');
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function query(fd: number, path: string, hook: CgroupHook): number[] {
+  const lib = libbpf();
+  const max = 64;
+  const ids = Buffer.alloc(4 * max);
+  const count = [max];
+  check(
+    lib.bpf_prog_query(fd, CGROUP_ATTACH[hook], 0, [0], ids, count),
+    'query',
+    target(path, hook),
+  );
+  const out: number[] = [];
+  for (let i = 0; i < (count[0] ?? 0) && i < max; i++) out.push(ids.readUInt32LE(i * 4));
+  return out;
+}
+
+/** The ids of the programs attached to a cgroup's hook (its own, not its ancestors'). */
+export function cgroupPrograms(path: string, hook: CgroupHook): number[] {
+  return withCgroup(path, (fd) => query(fd, path, hook));
+}
+
+/**
+ * Attaches a program (by fd) to a cgroup's hook beside whatever is there, and returns the id the
+ * kernel gave the attachment's program. Attaching the same program twice is refused (EEXIST).
+ */
+export function cgroupAttach(path: string, hook: CgroupHook, progFd: number): number {
+  return withCgroup(path, (fd) => {
+    const before = new Set(query(fd, path, hook));
+    check(
+      libbpf().bpf_prog_attach(progFd, fd, CGROUP_ATTACH[hook], BPF_F_ALLOW_MULTI),
+      'attach',
+      target(path, hook),
+    );
+    const added = query(fd, path, hook).filter((id) => !before.has(id));
+    if (added.length !== 1) {
+      throw new Error(`cgroup ${path} (${hook}): cannot tell which program was attached`);
+    }
+    return added[0] as number;
+  });
+}
+
+/** Takes the program with this id off a cgroup's hook; absent (or gone) is fine. */
+export function cgroupDetach(path: string, hook: CgroupHook, progId: number): void {
+  const lib = libbpf();
+  withCgroup(path, (fd) => {
+    if (!query(fd, path, hook).includes(progId)) return;
+    const prog = lib.bpf_prog_get_fd_by_id(progId);
+    if (prog === -E.ENOENT) return;
+    check(prog, 'open program', target(path, hook));
+    try {
+      const r = lib.bpf_prog_detach2(prog, fd, CGROUP_ATTACH[hook]);
+      if (r === -E.ENOENT) return;
+      check(r, 'detach', target(path, hook));
+    } finally {
+      lib.close(prog);
+    }
+  });
+}
