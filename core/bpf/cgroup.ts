@@ -1,7 +1,7 @@
 // Programs on cgroup v2 hooks (socket-level load balancing: connect, sendmsg, recvmsg,
 // getpeername). Attached with BPF_F_ALLOW_MULTI, so they sit beside programs others attach at
 // the same hook; the caller keeps the ids of its own to take them off later.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { check, E, type BpfTarget } from './errors.js';
 import { libbpf } from './libbpf.js';
 
@@ -26,6 +26,20 @@ function target(path: string, hook: CgroupHook): BpfTarget {
   return { kind: 'link', name: `cgroup ${path} (${hook})` };
 }
 
+/**
+ * Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a
+ * hybrid host), from a mount table; undefined when it is not mounted.
+ */
+export function cgroupV2Mount(mounts = readFileSync('/proc/mounts', 'utf8')): string | undefined {
+  for (const line of mounts.split('\n')) {
+    const [, dir, type] = line.split(' ');
+    // Spaces and the like in a mount point are written as octal escapes (\040).
+    if (type === 'cgroup2' && dir)
+      return dir.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  }
+  return undefined;
+}
+
 /** Runs `fn` with an fd of the cgroup directory at `path`. */
 function withCgroup<T>(path: string, fn: (fd: number) => T): T {
   const fd = openSync(path, 'r');
@@ -38,7 +52,7 @@ function withCgroup<T>(path: string, fn: (fd: number) => T): T {
 
 function query(fd: number, path: string, hook: CgroupHook): number[] {
   const lib = libbpf();
-  const max = 64;
+  const max = 64; // the kernel's BPF_CGROUP_MAX_PROGS: no hook of a cgroup holds more
   const ids = Buffer.alloc(4 * max);
   const count = [max];
   check(
@@ -58,7 +72,8 @@ export function cgroupPrograms(path: string, hook: CgroupHook): number[] {
 
 /**
  * Attaches a program (by fd) to a cgroup's hook beside whatever is there, and returns the id the
- * kernel gave the attachment's program. Attaching the same program twice is refused (EEXIST).
+ * kernel gave the attachment's program. The kernel refuses (EINVAL) the same program twice at one
+ * hook, and a program loaded for another hook (its SEC name decides, e.g. `cgroup/connect4`).
  */
 export function cgroupAttach(path: string, hook: CgroupHook, progFd: number): number {
   return withCgroup(path, (fd) => {
@@ -76,10 +91,20 @@ export function cgroupAttach(path: string, hook: CgroupHook, progFd: number): nu
   });
 }
 
-/** Takes the program with this id off a cgroup's hook; absent (or gone) is fine. */
+/**
+ * Takes the program with this id off a cgroup's hook. Absent is fine, and so is a program or a
+ * cgroup that is gone (a removed cgroup took its programs with it).
+ */
 export function cgroupDetach(path: string, hook: CgroupHook, progId: number): void {
   const lib = libbpf();
-  withCgroup(path, (fd) => {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  try {
     if (!query(fd, path, hook).includes(progId)) return;
     const prog = lib.bpf_prog_get_fd_by_id(progId);
     if (prog === -E.ENOENT) return;
@@ -91,5 +116,7 @@ export function cgroupDetach(path: string, hook: CgroupHook, progId: number): vo
     } finally {
       lib.close(prog);
     }
-  });
+  } finally {
+    closeSync(fd);
+  }
 }
