@@ -9,6 +9,7 @@ import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
 import { registerNodeId } from './nodeid.js';
 import { registerPrefilter } from './prefilter.js';
+import { registerService } from './service.js';
 import { registerStatus } from './status.js';
 import { registerVersion } from './version.js';
 
@@ -30,6 +31,7 @@ export function cliProgram(): Command {
   registerIdentity(program);
   registerNodeId(program);
   registerPrefilter(program);
+  registerService(program);
   registerCgroups(program);
   registerDebugInfo(program);
   registerVersion(program);
