@@ -70,7 +70,7 @@ export function serviceText(svc: Service): string {
     ['External Traffic Policy', f.extTrafficPolicy ?? f.trafficPolicy],
     ['Internal Traffic Policy', f.intTrafficPolicy],
     ['NAT Policy', f.natPolicy],
-    ['Health Check Node Port', f.healthCheckNodePort],
+    ['Health Check Node Port', f.healthCheckNodePort || undefined],
     ['Name', f.name ? `${f.namespace ? `${f.namespace}/` : ''}${f.name}` : undefined],
     ['Cluster', f.cluster],
   ];
@@ -78,7 +78,6 @@ export function serviceText(svc: Service): string {
     const notes = [
       be.state ?? 'active',
       `weight ${be.weight ?? DEFAULT_WEIGHT}`,
-      ...(be.preferred ? ['preferred'] : []),
       ...(be.nodeName ? [`node ${be.nodeName}`] : []),
       ...(be.zone ? [`zone ${be.zone}`] : []),
     ];
