@@ -1,11 +1,13 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
 import { cgroupCell } from './cgroup/index.js';
+import { conntrackCell } from './conntrack/index.js';
 import { daemonCell } from './daemon/index.js';
 import { endpointCell } from './endpoint/index.js';
 import { identityCell } from './identity/index.js';
 import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
+import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
 import { nodeCell } from './node/index.js';
 import { prefilterCell } from './prefilter/index.js';
@@ -27,6 +29,7 @@ export const controlPlane = module(
   ipamCell,
   identityCell,
   ipcacheCell,
+  loadbalancerCell,
   endpointCell,
   cgroupCell,
 );
@@ -36,6 +39,7 @@ export const datapath = module(
   'datapath',
   'Kernel state: BPF maps and programs',
   mapsCell,
+  conntrackCell,
   nodeCell,
   prefilterCell,
 );

@@ -120,6 +120,27 @@ const EXAMPLES: readonly [string, (c: Ctx) => Example][] = [
   ['GetIdentityID', (c) => ({ path: `/identity/${ep(c, 0).identity}`, status: 200 })],
   ['GetIdentityEndpoints', () => ({ path: '/identity/endpoints', status: 200, nonEmpty: true })],
   ['GetIP', () => ({ path: '/ip', status: 200, nonEmpty: true })],
+  // A service as Cilium's CLI creates it (reference §11), then read back.
+  [
+    'PutServiceID',
+    () => ({
+      path: '/service/5',
+      body: {
+        id: 5,
+        'frontend-address': { ip: '10.96.0.5', port: 80, protocol: 'tcp', scope: 'external' },
+        'backend-addresses': [{ ip: '10.77.0.60', port: 8080, state: 'active', weight: 100 }],
+        flags: {
+          type: 'ClusterIP',
+          trafficPolicy: 'Cluster',
+          extTrafficPolicy: 'Cluster',
+          intTrafficPolicy: 'Cluster',
+        },
+      },
+      status: 201,
+    }),
+  ],
+  ['GetService', () => ({ path: '/service', status: 200, nonEmpty: true })],
+  ['GetServiceID', () => ({ path: '/service/5', status: 200 })],
   [
     'GetPrefilter',
     () => ({
@@ -186,6 +207,7 @@ const EXAMPLES: readonly [string, (c: Ctx) => Example][] = [
     'DeleteEndpoint',
     (c) => ({ path: '/endpoint', body: { 'container-id': ep(c, 0).containerId }, status: 200 }),
   ],
+  ['DeleteServiceID', () => ({ path: '/service/5', status: 200 })],
 ];
 
 /** PUT /endpoint/cilium-local:0 as a CNI plugin sends it (reference §11). */

@@ -17,9 +17,11 @@ import { registerReconciler } from '../../core/reconciler/index.js';
 import type { Table } from '../../core/statedb/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { CtMaps } from '../conntrack/index.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
 import { Ipam } from '../ipam/index.js';
+import { LbMaps } from '../loadbalancer/index.js';
 import {
   DatapathMaps,
   endpointInfoOf,
@@ -103,12 +105,35 @@ export const endpointCell = module(
       flags: HiveConfig,
       caches: MapCaches,
       m: EndpointManager,
+      // bpf_lxc translates services and tracks connections: it is loaded with their maps,
+      // which these cells open at their start, before any endpoint is regenerated.
+      lbMaps: LbMaps,
+      ctMaps: CtMaps,
     },
-    ({ db, table, maps, jobs, cfg, lifecycle, health, logger, flags, caches, m }) => {
+    ({
+      db,
+      table,
+      maps,
+      jobs,
+      cfg,
+      lifecycle,
+      health,
+      logger,
+      flags,
+      caches,
+      m,
+      lbMaps,
+      ctMaps,
+    }) => {
       const trace = regenerationTrace(logger, () => flags.get('debug') === true);
       // A restore's clock ignores what comes after it finished.
-      const ops = endpointOps(maps, cfg.bpfLxcObject, health.scope('bpf-lxc'), trace, (ms) =>
-        m.restoreClock()?.add('attach', ms),
+      const ops = endpointOps(
+        maps,
+        cfg.bpfLxcObject,
+        health.scope('bpf-lxc'),
+        trace,
+        (ms) => m.restoreClock()?.add('attach', ms),
+        () => [...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
       );
       // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
       jobs.oneShot('load-bpf-lxc', () => {

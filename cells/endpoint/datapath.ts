@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import {
   BpfError,
   ifIndex,
+  type RawMap,
   loadObject,
   tcAttach,
   tcDetach,
@@ -83,6 +84,11 @@ export function endpointOps(
   trace: RegenerationTrace = regenerationTrace(undefined, () => false),
   /** Told how long each endpoint's tc attach (or check) took: the restore's attach phase. */
   attached?: (ms: number) => void,
+  /**
+   * Every map bpf_lxc shares with the agent beyond cellium_lxc, cellium_ipcache and
+   * cellium_metrics (the load balancer's and conntrack's), read when the object is loaded.
+   */
+  programMaps: () => readonly RawMap[] = () => [],
 ): Operations<Endpoint> & { check(): void; close(): void } {
   let obj: BpfObject | undefined;
   const realized = new Map<number, Realized>();
@@ -96,7 +102,12 @@ export function endpointOps(
     }
     try {
       if (!obj) {
-        obj = loadObject(objectPath, [maps.lxc.raw, maps.ipcache.raw, maps.metrics.raw]);
+        obj = loadObject(objectPath, [
+          maps.lxc.raw,
+          maps.ipcache.raw,
+          maps.metrics.raw,
+          ...programMaps(),
+        ]);
         health.ok(`bpf_lxc object ${objectPath} loaded`);
       }
       return { from: obj.program('cil_from_container'), to: obj.program('cil_to_container') };

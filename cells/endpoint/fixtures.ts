@@ -7,10 +7,12 @@ import { provide } from '../../core/hive/index.js';
 import { apiRequest } from '../../core/testing/api.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
+import { conntrackCell } from '../conntrack/index.js';
 import { daemonCell } from '../daemon/index.js';
 import { identityCell } from '../identity/index.js';
 import { ipamCell } from '../ipam/index.js';
 import { ipcacheCell } from '../ipcache/index.js';
+import { loadbalancerCell } from '../loadbalancer/index.js';
 import { mapsCell } from '../maps/index.js';
 import { statedbCell } from '../statedb/index.js';
 import { endpointCell, HostLinks } from './index.js';
@@ -24,6 +26,8 @@ const cells = [
   ipamCell,
   identityCell,
   ipcacheCell,
+  loadbalancerCell,
+  conntrackCell,
   endpointCell,
 ];
 

@@ -11,3 +11,4 @@ export {
 } from './cache.js';
 export type { DesiredAction, MapEntryEvent } from './events.js';
 export * from './defs.js';
+export { openOwnedMaps, type OwnedMapSpec, type OwnedMaps } from './owned.js';

@@ -1452,16 +1452,27 @@ export interface components {
         ServiceSpec: {
             "backend-addresses"?: components["schemas"]["BackendAddress"][];
             flags?: {
+                /**
+                 * @description Cellium extension - this service's backend selection, over --bpf-lb-algorithm
+                 * @enum {string}
+                 */
+                algorithm?: "Random" | "Maglev";
                 cluster?: string;
                 /** @enum {string} */
                 extTrafficPolicy?: "Cluster" | "Local";
                 healthCheckNodePort?: number;
                 /** @enum {string} */
                 intTrafficPolicy?: "Cluster" | "Local";
+                /** @description Cellium extension (Kubernetes' loadBalancerSourceRanges) - the CIDRs allowed to reach a LoadBalancer service from outside */
+                loadBalancerSourceRanges?: string[];
                 name?: string;
                 namespace?: string;
                 /** @enum {string} */
                 natPolicy?: "None" | "Nat46" | "Nat64";
+                /** @description Cellium extension (Kubernetes' sessionAffinity ClientIP) - a client keeps its backend */
+                sessionAffinity?: boolean;
+                /** @description Cellium extension - seconds a client keeps its backend (Kubernetes' default 10800) */
+                sessionAffinityTimeout?: number;
                 /** @enum {string} */
                 trafficPolicy?: "Cluster" | "Local";
                 /** @enum {string} */
@@ -2945,6 +2956,7 @@ export interface operations {
                     "application/json": components["schemas"]["Service"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2977,6 +2989,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             /** @description Invalid frontend */
             460: {
                 headers: {
@@ -3005,6 +3018,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["Unavailable"];
         };
     };
     DeleteServiceID: {
@@ -3025,8 +3039,10 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Failure"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }

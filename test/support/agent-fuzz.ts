@@ -221,6 +221,8 @@ export function agentHints(
     body: {
       ipv4: (rng) => ipOf(rng, 'ipv4'),
       ipv6: (rng) => ipOf(rng, 'ipv6'),
+      // Service frontends and backends.
+      ip: (rng) => ipOf(rng, rng.chance(0.8) ? 'ipv4' : 'ipv6'),
       mac: (rng) => rng.pick(MACS),
       'host-mac': (rng) => rng.pick(MACS),
       'interface-name': (rng) =>

@@ -73,7 +73,11 @@ export function validValue(
 ): unknown {
   const s = deref(doc, schema);
   const hint = name === undefined ? undefined : hints[name];
-  if (hint) return hint(rng);
+  if (hint) {
+    // A hint is by field name; where the schema lists the values, only one of them will do.
+    const v = hint(rng);
+    if (!Array.isArray(s.enum) || (s.enum as unknown[]).includes(v)) return v;
+  }
   if (Array.isArray(s.enum)) return rng.pick(s.enum as unknown[]);
   switch (s.type) {
     case 'object': {

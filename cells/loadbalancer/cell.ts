@@ -1,0 +1,114 @@
+import {
+  config,
+  Health,
+  invoke,
+  Jobs,
+  Lifecycle,
+  Logger,
+  module,
+  provide,
+  token,
+} from '../../core/hive/index.js';
+import { listLinks } from '../../core/net/index.js';
+import { ApiRoutes } from '../api/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { DatapathMaps, Maps } from '../maps/index.js';
+import { StateDB } from '../statedb/index.js';
+import { lbFlags, LbConfig } from './config.js';
+import { LbLinks } from './devices.js';
+import { LbMaps, LbMapWrap, newLbMaps } from './lbmaps.js';
+import { newLoadbalancer, type Loadbalancer as LoadbalancerApi } from './runtime.js';
+import { ServiceManager } from './services.js';
+import { kubeProxyReplacement, lbDebug } from './status.js';
+import { LbTables, newLbTables } from './tables.js';
+import { LbWriter, newLbWriter } from './writer.js';
+
+/** The load balancer at run time (services, devices, the reconciler). */
+export const Loadbalancer = token<LoadbalancerApi>('loadbalancer/Loadbalancer');
+
+/** Services: desired state in statedb, reconciled into the LB maps the datapath translates with. */
+export const loadbalancerCell = module(
+  'loadbalancer',
+  'Services: frontends and backends, reconciled into the LB maps',
+  // --bpf-lb-*, --kube-proxy-replacement, --enable-node-port, --bpf-lb-sock, --devices, ...
+  config(LbConfig, lbFlags),
+  // services, frontends, backends; every write goes through the Writer.
+  provide(LbTables, { db: StateDB }, ({ db }) => newLbTables(db)),
+  provide(LbWriter, { db: StateDB, tables: LbTables }, ({ db, tables }) => newLbWriter(db, tables)),
+  provide(LbLinks, {}, () => listLinks),
+  provide(LbMapWrap, {}, () => (raw) => raw),
+  // cellium_lb{4,6}_* and the shared affinity-match and config maps, pinned, sized by flags.
+  provide(
+    LbMaps,
+    {
+      config: LbConfig,
+      maps: DatapathMaps,
+      registry: Maps,
+      lifecycle: Lifecycle,
+      logger: Logger,
+      health: Health,
+      wrap: LbMapWrap,
+    },
+    newLbMaps,
+  ),
+  // At start: ids read back from the maps, API services from <state-dir>/services.json; then
+  // the frontends reconciler (retries, pruning) realizes them.
+  provide(
+    Loadbalancer,
+    {
+      db: StateDB,
+      tables: LbTables,
+      writer: LbWriter,
+      maps: LbMaps,
+      config: LbConfig,
+      daemon: DaemonConfig,
+      links: LbLinks,
+      jobs: Jobs,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ daemon, ...p }) =>
+      newLoadbalancer({ ...p, stateDir: daemon.stateDir, nodeName: daemon.nodeName }),
+  ),
+  provide(ServiceManager, { lb: Loadbalancer }, ({ lb }) => lb.services),
+  // GET /v1/service, GET/PUT/DELETE /v1/service/{id}.
+  invoke('routes', { routes: ApiRoutes, services: ServiceManager }, ({ routes, services }) => {
+    routes.handle('GetService', () => ({ status: 200, body: services.list() }), 'loadbalancer');
+    routes.handle(
+      'GetServiceID',
+      (req) => ({ status: 200, body: services.get(req.params.id) }),
+      'loadbalancer',
+    );
+    routes.handle(
+      'PutServiceID',
+      async (req) =>
+        (await services.put(req.params.id, req.body)) ? { status: 201 } : { status: 200 },
+      'loadbalancer',
+    );
+    routes.handle(
+      'DeleteServiceID',
+      async (req) => {
+        await services.delete(req.params.id);
+        return { status: 200 };
+      },
+      'loadbalancer',
+    );
+  }),
+  // /healthz kube-proxy-replacement; /debuginfo services.
+  invoke(
+    'status',
+    { status: StatusContributors, lb: Loadbalancer, config: LbConfig },
+    ({ status, lb, config }) => {
+      status.add({
+        status: (s) => {
+          s['kube-proxy-replacement'] = kubeProxyReplacement(config, lb);
+        },
+        debug: (d) => {
+          d['service-list'] = lb.services.list();
+          d.subsystem = { ...d.subsystem, loadbalancer: lbDebug(lb) };
+        },
+      });
+    },
+  ),
+);

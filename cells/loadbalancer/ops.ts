@@ -1,0 +1,632 @@
+// The BPF reconciler's operations on the frontends table (Cilium's BPFOps): a frontend becomes
+// one or more entries of the services map (its NodePort addresses, its two scopes), each with
+// backend slots, a reverse NAT entry, Maglev table, affinity matches and source ranges.
+// Writes go backends first, then slots, then the rest, and the master entry last, so the
+// datapath never sees a slot pointing at a missing backend; stale slots and orphaned backends
+// go after. What the maps hold is remembered (read back at start), so an entry that is already
+// right is never written again.
+import {
+  BpfError,
+  createInnerMap,
+  deleteInnerMap,
+  getInnerMap,
+  setInnerMap,
+  type BpfMap,
+  type RawMap,
+} from '../../core/bpf/index.js';
+import { PermanentError, type Operations } from '../../core/reconciler/index.js';
+import type { IdAllocator } from './ids.js';
+import type { LbMapSet, LbFamilyMaps } from './lbmaps.js';
+import { maglevSeeds, maglevTable } from './maglev.js';
+import {
+  BE_STATE,
+  LB_AFFINITY_TIMEOUT_MASK,
+  LB_ALGORITHM,
+  LB_ALGORITHM_SHIFT,
+  lbMaglevKey,
+  SCOPE,
+  SVC_FLAG,
+  SVC_FLAG2,
+  type LbBackend,
+  type LbKey,
+  type LbService,
+} from './maps.js';
+import {
+  addrKey,
+  backendKey,
+  externallyReachable,
+  isV6,
+  PROTO,
+  type Frontend,
+  type FrontendBackend,
+  type L4Type,
+  type LbAlgorithm,
+  type Scope,
+} from './model.js';
+
+/** What the operations need besides the maps. */
+export interface LbOpsParams {
+  /** The open maps (throws while the cell is not running). */
+  readonly maps: () => LbMapSet;
+  /** Allocates the ids of NodePort addresses and of internal scopes. */
+  readonly serviceIds: IdAllocator;
+  /** Backend ids, restored from the maps at start. */
+  readonly backendIds: IdAllocator;
+  /** The node's addresses a NodePort frontend on 0.0.0.0 or :: is expanded to. */
+  readonly nodeAddresses: () => readonly string[];
+  /** This node's name: backends with it are local (externalTrafficPolicy=Local). */
+  readonly nodeName: string;
+  readonly algorithm: LbAlgorithm;
+  readonly maglevTableSize: number;
+  readonly maglevSeed: string;
+  readonly sessionAffinity: boolean;
+  readonly sourceRangeCheck: boolean;
+  readonly externalClusterIp: boolean;
+}
+
+/** One entry of the services map a frontend wants (an address and a scope). */
+interface Entry {
+  /** addrKey of the entry's address and scope: whose id it uses. */
+  readonly key: string;
+  readonly id: number;
+  readonly ip: string;
+  readonly port: number;
+  readonly protocol: L4Type;
+  readonly scope: Scope;
+  readonly backends: readonly FrontendBackend[];
+  readonly active: number;
+  readonly flags: number;
+  readonly flags2: number;
+  /** The master entry's backend_id field: algorithm and affinity timeout. */
+  readonly meta: number;
+  readonly maglev: boolean;
+  readonly affinity: boolean;
+  readonly sourceRanges: readonly string[];
+}
+
+/** What is in the maps for one services-map entry (read back at start, then kept). */
+interface EntryState {
+  master?: LbService;
+  /** Slot n at index n-1. */
+  slots: (LbService | undefined)[];
+  maglev?: string;
+  affinity: Set<number>;
+  ranges: Set<string>;
+}
+
+/** How an entry's key is written in a services key. */
+function lbKey(
+  e: { ip: string; port: number; protocol: L4Type; scope: Scope },
+  slot: number,
+): LbKey {
+  return {
+    address: e.ip,
+    dport: e.port,
+    backend_slot: slot,
+    proto: PROTO[e.protocol],
+    scope: e.scope === 'internal' ? SCOPE.INT : SCOPE.EXT,
+  };
+}
+
+function protoName(n: number): L4Type {
+  return n === 6 ? 'tcp' : n === 17 ? 'udp' : 'any';
+}
+
+function sameService(a: LbService | undefined, b: LbService): boolean {
+  return (
+    a !== undefined &&
+    a.backend_id === b.backend_id &&
+    a.count === b.count &&
+    a.rev_nat_index === b.rev_nat_index &&
+    a.flags === b.flags &&
+    a.flags2 === b.flags2 &&
+    a.qcount === b.qcount
+  );
+}
+
+function backendSig(b: LbBackend): string {
+  return `${b.address}|${b.port}|${b.proto}|${b.flags}|${b.cluster_id}`;
+}
+
+function isUnspecified(ip: string): boolean {
+  return ip === '0.0.0.0' || ip === '::';
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
+}
+
+/** A map write that failed because the map is full: a message naming the map, its size and flag. */
+function fullError(e: unknown, m: BpfMap<unknown, unknown>, set: LbMapSet): unknown {
+  if (!(e instanceof BpfError) || !e.mapFull) return e;
+  const flag = set.flagOf(m.name);
+  return new PermanentError(
+    `map ${m.name} is full (${m.raw.maxEntries} entries)${flag ? `: raise --${flag}` : ''}`,
+  );
+}
+
+/** The reconciler's operations, and what they keep of the maps. */
+export interface LbOps extends Operations<Frontend> {
+  /** Reads the maps: ids to restore, and what each entry holds (to skip identical writes). */
+  restore(): { services: number; backends: number };
+  /** Map writes and deletes done since start (a restart that changes nothing makes none). */
+  readonly writes: number;
+}
+
+/** Creates the operations. */
+export function newLbOps(p: LbOpsParams): LbOps {
+  const seeds = maglevSeeds(p.maglevSeed);
+  /** What each services-map entry holds, by entry key. */
+  const entries = new Map<string, EntryState>();
+  /** What the backends map holds, by backend id. */
+  const backends = new Map<number, string>();
+  /** Reverse NAT entries held, id → "ip|port". */
+  const revNats = new Map<number, string>();
+  /** Which entries each frontend wrote, by frontend key. */
+  const owned = new Map<string, readonly Entry[]>();
+  /** How many entries use each backend. */
+  const refs = new Map<number, number>();
+  let writes = 0;
+
+  const fam = (ip: string): LbFamilyMaps => (isV6(ip) ? p.maps().v6 : p.maps().v4);
+
+  const write = <K, V>(m: BpfMap<K, V>, k: K, v: V): void => {
+    try {
+      m.update(k, v);
+    } catch (e) {
+      throw fullError(e, m, p.maps());
+    }
+    writes++;
+  };
+  const remove = <K, V>(m: BpfMap<K, V>, k: K): void => {
+    if (m.delete(k)) writes++;
+  };
+
+  /** The services-map entries a frontend wants now. */
+  const expand = (fe: Frontend): Entry[] => {
+    const svc = fe.service;
+    const reach = externallyReachable(fe.type);
+    const local = fe.backends.filter((b) => b.nodeName !== '' && b.nodeName === p.nodeName);
+    const extLocal = reach && svc.extTrafficPolicy === 'Local';
+    const intLocal = svc.intTrafficPolicy === 'Local';
+    const ext = extLocal ? local : fe.backends;
+    const int = intLocal ? local : fe.backends;
+    const twoScopes = reach && extLocal !== intLocal && fe.address.scope === 'external';
+    const algorithm = svc.algorithm ?? p.algorithm;
+    const affinity = p.sessionAffinity && svc.sessionAffinity;
+    const ranges =
+      fe.type === 'LoadBalancer' && p.sourceRangeCheck ? svc.sourceRanges : ([] as string[]);
+    const addrs =
+      (fe.type === 'NodePort' || fe.type === 'HostPort') && isUnspecified(fe.address.ip)
+        ? [fe.address.ip, ...p.nodeAddresses().filter((a) => isV6(a) === isV6(fe.address.ip))]
+        : [fe.address.ip];
+    const out: Entry[] = [];
+    for (const ip of addrs) {
+      const surrogate = isUnspecified(ip);
+      const scopes: [Scope, readonly FrontendBackend[]][] =
+        fe.address.scope === 'internal'
+          ? [['internal', int]]
+          : twoScopes
+            ? [
+                ['external', ext],
+                ['internal', int],
+              ]
+            : [['external', reach ? ext : int]];
+      for (const [scope, bes] of scopes) {
+        const addr = { ip, port: fe.address.port, protocol: fe.address.protocol, scope };
+        const key = addrKey(addr);
+        const id = key === fe.key ? fe.id : p.serviceIds.acquire(key);
+        let flags = 0;
+        let flags2 = 0;
+        if (fe.type === 'NodePort') flags |= SVC_FLAG.NODEPORT;
+        if (fe.type === 'ExternalIPs') flags |= SVC_FLAG.EXTERNAL_IP;
+        if (fe.type === 'LoadBalancer') flags |= SVC_FLAG.LOADBALANCER;
+        if (fe.type === 'HostPort') flags |= SVC_FLAG.HOSTPORT;
+        if (fe.type === 'LocalRedirect') flags2 |= SVC_FLAG2.LOCALREDIRECT;
+        const routable =
+          !surrogate &&
+          fe.type !== 'LocalRedirect' &&
+          (fe.type !== 'ClusterIP' || p.externalClusterIp);
+        if (routable) flags |= SVC_FLAG.ROUTABLE;
+        if (extLocal) flags |= SVC_FLAG.EXT_LOCAL_SCOPE;
+        if (intLocal) flags2 |= SVC_FLAG2.INT_LOCAL_SCOPE;
+        if (twoScopes) flags2 |= SVC_FLAG2.TWO_SCOPES;
+        if (affinity) flags |= SVC_FLAG.AFFINITY;
+        if (ranges.length > 0) flags |= SVC_FLAG.SOURCE_RANGE;
+        if (fe.type === 'HostPort' && isLoopback(ip)) flags2 |= SVC_FLAG2.LOOPBACK;
+        const active = bes.filter((b) => b.state === 'active').length;
+        const meta =
+          ((LB_ALGORITHM[algorithm] << LB_ALGORITHM_SHIFT) >>> 0) |
+          (affinity ? svc.sessionAffinityTimeoutSec & LB_AFFINITY_TIMEOUT_MASK : 0);
+        out.push({
+          key,
+          id,
+          ip,
+          port: fe.address.port,
+          protocol: fe.address.protocol,
+          scope,
+          backends: bes,
+          active,
+          flags,
+          flags2,
+          meta: meta >>> 0,
+          maglev: algorithm === 'maglev',
+          affinity,
+          sourceRanges: ranges.filter((c) => isV6(c) === isV6(ip)),
+        });
+      }
+    }
+    return out;
+  };
+
+  const stateOf = (key: string): EntryState => {
+    let s = entries.get(key);
+    if (!s) {
+      s = { slots: [], affinity: new Set(), ranges: new Set() };
+      entries.set(key, s);
+    }
+    return s;
+  };
+
+  const writeBackend = (b: FrontendBackend): void => {
+    const m = fam(b.ip).backends;
+    const value: LbBackend = {
+      address: b.ip,
+      port: b.port,
+      proto: PROTO[b.protocol],
+      flags: BE_STATE[b.state],
+      cluster_id: 0,
+    };
+    const sig = backendSig(value);
+    if (backends.get(b.id) === sig) return;
+    write(m, { backend_id: b.id }, value);
+    backends.set(b.id, sig);
+  };
+
+  const writeMaglev = (e: Entry, s: EntryState): void => {
+    const m = fam(e.ip).maglev;
+    const key = Buffer.alloc(lbMaglevKey.size);
+    lbMaglevKey.encode({ rev_nat_id: e.id }, key);
+    if (!e.maglev) {
+      if (s.maglev !== undefined || !entries.has(e.key)) {
+        if (deleteInnerMap(m.raw, key)) writes++;
+      }
+      s.maglev = undefined;
+      return;
+    }
+    const bes = e.backends
+      .filter((b) => b.state === 'active')
+      .map((b) => ({ id: b.id, name: b.key, weight: b.weight }));
+    const sig = bes.map((b) => `${b.id}:${b.weight}`).join(',');
+    if (s.maglev === sig) return;
+    const table = maglevTable(bes, p.maglevTableSize, seeds);
+    if (s.maglev === undefined && sameTable(m.raw, key, table)) {
+      s.maglev = sig;
+      return;
+    }
+    const inner = createInnerMap(m.raw, `${m.name}_${e.id}`);
+    try {
+      const keys = Buffer.alloc(4 * table.length);
+      for (let i = 0; i < table.length; i++) keys.writeUInt32LE(i, i * 4);
+      inner.updateBatch(
+        keys,
+        Buffer.from(table.buffer, table.byteOffset, table.byteLength),
+        table.length,
+        'any',
+      );
+      try {
+        setInnerMap(m.raw, key, inner);
+      } catch (err) {
+        throw fullError(err, m, p.maps());
+      }
+      writes++;
+    } finally {
+      if (inner.backend === 'kernel') inner.close();
+    }
+    s.maglev = sig;
+  };
+
+  const writeEntry = (e: Entry): void => {
+    const m = fam(e.ip);
+    const s = stateOf(e.key);
+    // Backends first: a slot never points at a backend the datapath cannot find.
+    for (const b of e.backends) writeBackend(b);
+    e.backends.forEach((b, i) => {
+      const v: LbService = {
+        backend_id: b.id,
+        count: 0,
+        rev_nat_index: e.id,
+        flags: e.flags,
+        flags2: e.flags2,
+        qcount: 0,
+      };
+      if (sameService(s.slots[i], v)) return;
+      write(m.services, lbKey(e, i + 1), v);
+      s.slots[i] = v;
+    });
+    const rev = `${e.ip}|${e.port}`;
+    if (revNats.get(e.id) !== rev) {
+      write(m.revNat, { rev_nat_index: e.id }, { address: e.ip, port: e.port });
+      revNats.set(e.id, rev);
+    }
+    writeMaglev(e, s);
+    const match = p.maps().affinityMatch;
+    const wantAffinity = new Set(
+      e.affinity ? e.backends.filter((b) => b.state === 'active').map((b) => b.id) : [],
+    );
+    for (const id of wantAffinity) {
+      if (s.affinity.has(id)) continue;
+      write(match, { backend_id: id, rev_nat_id: e.id }, {});
+      s.affinity.add(id);
+    }
+    for (const id of [...s.affinity]) {
+      if (wantAffinity.has(id)) continue;
+      remove(match, { backend_id: id, rev_nat_id: e.id });
+      s.affinity.delete(id);
+    }
+    const wantRanges = new Set(e.sourceRanges);
+    for (const cidr of wantRanges) {
+      if (s.ranges.has(cidr)) continue;
+      write(m.sourceRange, rangeKey(cidr, e.id), {});
+      s.ranges.add(cidr);
+    }
+    for (const cidr of [...s.ranges]) {
+      if (wantRanges.has(cidr)) continue;
+      remove(m.sourceRange, rangeKey(cidr, e.id));
+      s.ranges.delete(cidr);
+    }
+    const master: LbService = {
+      backend_id: e.meta,
+      count: e.active,
+      rev_nat_index: e.id,
+      flags: e.flags,
+      flags2: e.flags2,
+      qcount: e.backends.length - e.active,
+    };
+    if (!sameService(s.master, master)) {
+      write(m.services, lbKey(e, 0), master);
+      s.master = master;
+    }
+    // Slots beyond the backends now (the master no longer counts them).
+    for (let slot = s.slots.length; slot > e.backends.length; slot--) {
+      remove(m.services, lbKey(e, slot));
+    }
+    s.slots.length = e.backends.length;
+  };
+
+  /** Removes an entry a frontend no longer wants (or whose frontend is gone). */
+  const deleteEntry = (e: Entry, keepId: boolean): void => {
+    const m = fam(e.ip);
+    const s = entries.get(e.key) ?? {
+      slots: [],
+      affinity: new Set<number>(),
+      ranges: new Set<string>(),
+    };
+    remove(m.services, lbKey(e, 0));
+    for (let slot = Math.max(s.slots.length, e.backends.length); slot >= 1; slot--) {
+      remove(m.services, lbKey(e, slot));
+    }
+    const key = Buffer.alloc(lbMaglevKey.size);
+    lbMaglevKey.encode({ rev_nat_id: e.id }, key);
+    if (deleteInnerMap(m.maglev.raw, key)) writes++;
+    for (const id of s.affinity)
+      remove(p.maps().affinityMatch, { backend_id: id, rev_nat_id: e.id });
+    for (const b of e.backends)
+      remove(p.maps().affinityMatch, { backend_id: b.id, rev_nat_id: e.id });
+    for (const cidr of new Set([...s.ranges, ...e.sourceRanges])) {
+      remove(m.sourceRange, rangeKey(cidr, e.id));
+    }
+    remove(m.revNat, { rev_nat_index: e.id });
+    revNats.delete(e.id);
+    entries.delete(e.key);
+    if (!keepId) p.serviceIds.release(e.key);
+  };
+
+  const retain = (es: readonly Entry[], delta: 1 | -1): number[] => {
+    const orphans: number[] = [];
+    for (const e of es) {
+      for (const b of new Set(e.backends.map((x) => x.id))) {
+        const n = (refs.get(b) ?? 0) + delta;
+        if (n <= 0) {
+          refs.delete(b);
+          orphans.push(b);
+        } else refs.set(b, n);
+      }
+    }
+    return orphans;
+  };
+
+  const dropBackends = (ids: readonly number[], ipOf: (id: number) => string | undefined): void => {
+    for (const id of ids) {
+      if (refs.has(id)) continue;
+      const ip = ipOf(id);
+      const maps = ip === undefined ? [p.maps().v4, p.maps().v6] : [fam(ip)];
+      for (const m of maps) remove(m.backends, { backend_id: id });
+      backends.delete(id);
+    }
+  };
+
+  const ipOfBackend = (id: number): string | undefined => {
+    const sig = backends.get(id);
+    return sig?.split('|')[0];
+  };
+
+  return {
+    get writes() {
+      return writes;
+    },
+
+    restore() {
+      entries.clear();
+      backends.clear();
+      revNats.clear();
+      let nServices = 0;
+      for (const m of [p.maps().v4, p.maps().v6]) {
+        for (const [k, v] of m.services.entries()) {
+          const key = addrKey({
+            ip: k.address,
+            port: k.dport,
+            protocol: protoName(k.proto),
+            scope: k.scope === SCOPE.INT ? 'internal' : 'external',
+          });
+          const s = stateOf(key);
+          if (k.backend_slot === 0) {
+            s.master = v;
+            p.serviceIds.restore(key, v.rev_nat_index);
+            nServices++;
+          } else s.slots[k.backend_slot - 1] = v;
+        }
+        for (const [k, v] of m.backends.entries()) {
+          backends.set(k.backend_id, backendSig(v));
+          p.backendIds.restore(backendKey(v.address, v.port, protoName(v.proto)), k.backend_id);
+        }
+        for (const [k, v] of m.revNat.entries()) {
+          revNats.set(k.rev_nat_index, `${v.address}|${v.port}`);
+        }
+      }
+      const byRev = entriesByRev();
+      for (const m of [p.maps().v4, p.maps().v6]) {
+        for (const k of m.sourceRange.keys()) {
+          byRev.get(k.rev_nat_id)?.ranges.add(`${k.addr}/${k.prefixlen - 32}`);
+        }
+      }
+      for (const k of p.maps().affinityMatch.keys()) {
+        byRev.get(k.rev_nat_id)?.affinity.add(k.backend_id);
+      }
+      return { services: nServices, backends: backends.size };
+    },
+
+    update(_, fe) {
+      const want = expand(fe);
+      const before = owned.get(fe.key) ?? [];
+      for (const e of want) writeEntry(e);
+      const keys = new Set(want.map((e) => e.key));
+      for (const e of before) if (!keys.has(e.key)) deleteEntry(e, e.key === fe.key);
+      retain(want, 1);
+      const orphans = retain(before, -1);
+      owned.set(fe.key, want);
+      dropBackends(orphans, ipOfBackend);
+    },
+
+    delete(_, fe) {
+      const had = owned.get(fe.key) ?? expandQuiet(fe);
+      for (const e of had) deleteEntry(e, e.key === fe.key);
+      owned.delete(fe.key);
+      dropBackends(retain(had, -1), ipOfBackend);
+    },
+
+    prune(_, desired) {
+      const keep = new Set<string>();
+      const keepIds = new Set<number>();
+      const keepBackends = new Set<number>();
+      const byRev = entriesByRev();
+      for (const fe of desired) {
+        for (const e of owned.get(fe.key) ?? []) {
+          keep.add(e.key);
+          keepIds.add(e.id);
+          for (const b of e.backends) keepBackends.add(b.id);
+        }
+        for (const b of fe.backends) keepBackends.add(b.id);
+        keep.add(fe.key);
+        keepIds.add(fe.id);
+      }
+      for (const m of [p.maps().v4, p.maps().v6]) {
+        const stale: LbKey[] = [];
+        for (const k of m.services.keys()) {
+          const key = addrKey({
+            ip: k.address,
+            port: k.dport,
+            protocol: protoName(k.proto),
+            scope: k.scope === SCOPE.INT ? 'internal' : 'external',
+          });
+          const s = entries.get(key);
+          if (
+            !keep.has(key) ||
+            (k.backend_slot > 0 && s && k.backend_slot > s.slots.length && s.master)
+          ) {
+            stale.push(k);
+          }
+        }
+        for (const k of stale) remove(m.services, k);
+        for (const k of [...m.backends.keys()]) {
+          if (!keepBackends.has(k.backend_id)) {
+            remove(m.backends, k);
+            backends.delete(k.backend_id);
+          }
+        }
+        for (const k of [...m.revNat.keys()]) {
+          if (!keepIds.has(k.rev_nat_index)) {
+            remove(m.revNat, k);
+            revNats.delete(k.rev_nat_index);
+          }
+        }
+        for (const [k] of [...m.maglev.entries()]) {
+          if (!keepIds.has(k.rev_nat_id)) {
+            const key = Buffer.alloc(lbMaglevKey.size);
+            lbMaglevKey.encode(k, key);
+            if (deleteInnerMap(m.maglev.raw, key)) writes++;
+          }
+        }
+        for (const k of [...m.sourceRange.keys()]) {
+          const s = byRev.get(k.rev_nat_id);
+          if (!keepIds.has(k.rev_nat_id) || !s?.ranges.has(`${k.addr}/${k.prefixlen - 32}`)) {
+            remove(m.sourceRange, k);
+          }
+        }
+      }
+      for (const k of [...p.maps().affinityMatch.keys()]) {
+        const s = byRev.get(k.rev_nat_id);
+        if (!keepIds.has(k.rev_nat_id) || !s?.affinity.has(k.backend_id)) {
+          remove(p.maps().affinityMatch, k);
+        }
+      }
+      for (const key of [...entries.keys()]) if (!keep.has(key)) entries.delete(key);
+      // Ids read back from the maps that no frontend took again are free from now on.
+      p.serviceIds.forgetRestored();
+      p.backendIds.forgetRestored();
+    },
+  };
+
+  /** The entries held, by service id. */
+  function entriesByRev(): Map<number, EntryState> {
+    const out = new Map<number, EntryState>();
+    for (const s of entries.values()) if (s.master) out.set(s.master.rev_nat_index, s);
+    return out;
+  }
+
+  /** The entries of a frontend this run never wrote (deleted before its first update). */
+  function expandQuiet(fe: Frontend): Entry[] {
+    try {
+      return expand(fe);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** A source range key of a CIDR for a service id. */
+function rangeKey(
+  cidr: string,
+  id: number,
+): { prefixlen: number; rev_nat_id: number; addr: string } {
+  const [ip = '', bits = '0'] = cidr.split('/');
+  return { prefixlen: 32 + Number(bits), rev_nat_id: id, addr: ip };
+}
+
+/** Whether the Maglev table `key` of `outer` already holds `table` (after a restart). */
+function sameTable(outer: RawMap, key: Buffer, table: Uint32Array): boolean {
+  const inner = getInnerMap(outer, key);
+  if (!inner) return false;
+  try {
+    if (inner.maxEntries !== table.length) return false;
+    const k = Buffer.alloc(4);
+    const v = Buffer.alloc(4);
+    for (let i = 0; i < table.length; i++) {
+      k.writeUInt32LE(i, 0);
+      if (!inner.lookup(k, v) || v.readUInt32LE(0) !== table[i]) return false;
+    }
+    return true;
+  } finally {
+    if (inner.backend === 'kernel') inner.close();
+  }
+}
