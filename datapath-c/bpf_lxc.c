@@ -5,8 +5,15 @@
  * packets for another endpoint of this node straight to that endpoint's veth (MACs rewritten,
  * TTL decremented), answers ARP with the host-side MAC so pods need no bridge, and hands
  * everything else to the host stack.
+ * Services: a TCP or UDP packet from the endpoint to a service frontend is translated to a
+ * backend (lb_xlate.h: the flow's conntrack entries decide, else affinity, Maglev or a random
+ * active slot) before it is forwarded as above; a reply to a translated flow is rewritten to
+ * come from the frontend, here when the backend is an endpoint of this node (its reply leaves
+ * it), in cil_to_container when the reply comes from the host stack (a backend elsewhere).
  * For inspection (and BPF_PROG_TEST_RUN tests) it leaves the source identity in cb[0], the
- * destination identity in cb[1] and the destination endpoint id (0 if not local) in cb[2]. */
+ * destination identity in cb[1] and the destination endpoint id (0 if not local) in cb[2], all
+ * of the packet as forwarded; cb[3] the backend id a packet was translated to, cb[4] the service
+ * (rev_nat_index) of a translation or a reverse translation (0: none). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -20,6 +27,25 @@
 #include "cellium/metrics.h"
 #include "cellium/lb.h"
 #include "cellium/ct.h"
+#include "cellium/ct_track.h"
+#include "cellium/lb_select.h"
+#include "cellium/lb_xlate.h"
+#include "cellium/nat_rw.h"
+
+/* skb->cb[] slots this program leaves (see the top). */
+#define CB_SRC_IDENTITY 0
+#define CB_DST_IDENTITY 1
+#define CB_DST_ENDPOINT 2
+#define CB_BACKEND_ID 3
+#define CB_REV_NAT 4
+
+/* Writes skb->cb[i]. The empty asm makes the compiler take skb afresh, so it never keeps
+ * &skb->cb in a register of its own: the verifier refuses stores through a moved ctx pointer. */
+#define cb_set(skb, i, v)                                                                      \
+	do {                                                                                   \
+		asm volatile("" : "+r"(skb));                                                  \
+		(skb)->cb[i] = (v);                                                            \
+	} while (0)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -87,6 +113,8 @@ static __always_inline int redirect_local(struct __sk_buff *skb, struct endpoint
 	}
 	__builtin_memcpy(eth->h_dest, &ep->mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, &ep->node_mac, ETH_ALEN);
+	/* Tracked and translated here: the endpoint's cil_to_container leaves it alone. */
+	skb->mark = MARK_MAGIC_CT_DONE;
 	return bpf_redirect(ep->ifindex, 0);
 }
 
@@ -95,13 +123,232 @@ static __always_inline int classify(struct __sk_buff *skb, const __u8 *src, cons
 {
 	struct endpoint_info *ep = local_endpoint(dst, family);
 
-	skb->cb[0] = identity_of(src, family, addr_bits);
-	skb->cb[1] = identity_of(dst, family, addr_bits);
-	skb->cb[2] = ep ? ep->lxc_id : 0;
+	cb_set(skb, CB_SRC_IDENTITY, identity_of(src, family, addr_bits));
+	cb_set(skb, CB_DST_IDENTITY, identity_of(dst, family, addr_bits));
+	cb_set(skb, CB_DST_ENDPOINT, ep ? ep->lxc_id : 0);
 	account(REASON_FORWARDED, dir, skb->len);
 	if (ep && dir == METRIC_EGRESS)
 		return redirect_local(skb, ep, family);
 	return TC_ACT_OK;
+}
+
+/* A TCP or UDP packet's flow as the load balancer and conntrack see it. */
+struct flow4 {
+	struct ipv4_ct_tuple t; /* as on the wire; flags 0 */
+	struct l4_hdr l4;
+	struct ct_pkt p;
+};
+
+struct flow6 {
+	struct ipv6_ct_tuple t;
+	struct l4_hdr l4;
+	struct ct_pkt p;
+};
+
+/* Reads the ports and TCP flags after the IP header at `off`; 0 when the L4 header is short. */
+static __always_inline int parse_l4(struct __sk_buff *skb, __u8 proto, __u32 off, __be16 *sport,
+				    __be16 *dport, struct l4_hdr *l4, struct ct_pkt *p)
+{
+	__be16 ports[2];
+	__u8 flags = 0;
+
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+		return 0;
+	if (proto == IPPROTO_TCP && bpf_skb_load_bytes(skb, off + 13, &flags, 1) < 0)
+		return 0;
+	*sport = ports[0];
+	*dport = ports[1];
+	l4_hdr_at(l4, proto, off);
+	p->len = skb->len;
+	p->tcp = proto == IPPROTO_TCP;
+	p->flags = flags;
+	return 1;
+}
+
+/* The flow of an IPv4 packet: 0 unless it is an unfragmented TCP or UDP packet (fragments and
+ * other protocols are forwarded untranslated). */
+static __always_inline int flow4_of(struct __sk_buff *skb, struct flow4 *f)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct iphdr *ip4 = data + ETH_HLEN;
+
+	if ((void *)(ip4 + 1) > end)
+		return 0;
+	if (ip4->protocol != IPPROTO_TCP && ip4->protocol != IPPROTO_UDP)
+		return 0;
+	if (ip4->frag_off & bpf_htons(0x3fff)) /* more fragments, or an offset */
+		return 0;
+	f->t.saddr = ip4->saddr;
+	f->t.daddr = ip4->daddr;
+	f->t.nexthdr = ip4->protocol;
+	return parse_l4(skb, ip4->protocol, ETH_HLEN + ip4->ihl * 4, &f->t.sport, &f->t.dport,
+			&f->l4, &f->p);
+}
+
+/* The flow of an IPv6 packet: 0 unless TCP or UDP follows the fixed header directly. */
+static __always_inline int flow6_of(struct __sk_buff *skb, struct flow6 *f)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+	if ((void *)(ip6 + 1) > end)
+		return 0;
+	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
+		return 0;
+	__builtin_memcpy(f->t.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(f->t.daddr, &ip6->daddr, 16);
+	f->t.nexthdr = ip6->nexthdr;
+	return parse_l4(skb, ip6->nexthdr, ETH_HLEN + sizeof(*ip6), &f->t.sport, &f->t.dport,
+			&f->l4, &f->p);
+}
+
+/* Whether a packet may open a flow: any UDP packet, a TCP SYN. */
+static __always_inline int opens_flow(const struct ct_pkt *p)
+{
+	return !p->tcp || (p->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
+/* Rewrites a reply to a translated flow to come from the service frontend. 0, or a drop reason. */
+static __always_inline int rev_nat4(struct __sk_buff *skb, const struct flow4 *f,
+				    const struct ct_entry *e)
+{
+	struct lb4_xlate x = {};
+
+	if (lb4_rev_nat(e, &f->t, &x) < 0) {
+		account(REASON_LB_REVNAT_STALE, METRIC_SERVICE, skb->len);
+		return 0;
+	}
+	if (nat4_rewrite(skb, &f->l4, &f->t, &x.to) < 0)
+		return REASON_NAT_WRITE_ERROR;
+	cb_set(skb, CB_REV_NAT, x.rev_nat_index);
+	account(REASON_LB_REVNAT, METRIC_SERVICE, skb->len);
+	return 0;
+}
+
+static __always_inline int rev_nat6(struct __sk_buff *skb, const struct flow6 *f,
+				    const struct ct_entry *e)
+{
+	struct lb6_xlate x = {};
+
+	if (lb6_rev_nat(e, &f->t, &x) < 0) {
+		account(REASON_LB_REVNAT_STALE, METRIC_SERVICE, skb->len);
+		return 0;
+	}
+	if (nat6_rewrite(skb, &f->l4, &f->t, &x.to) < 0)
+		return REASON_NAT_WRITE_ERROR;
+	cb_set(skb, CB_REV_NAT, x.rev_nat_index);
+	account(REASON_LB_REVNAT, METRIC_SERVICE, skb->len);
+	return 0;
+}
+
+/* From the endpoint: a packet to a service frontend is translated to a backend; a reply to a
+ * translated flow gets the frontend as its source. 0 (forward the packet as it now is), or the
+ * reason it is dropped. */
+static __always_inline int from_container4(struct __sk_buff *skb)
+{
+	struct lb4_key key = {};
+	struct lb4_xlate x = {};
+	struct lb4_service *svc;
+	struct flow4 f = {};
+	struct ct_entry *e;
+	__u32 now;
+	int ret;
+
+	if (!flow4_of(skb, &f))
+		return 0;
+	key.address = f.t.daddr;
+	key.dport = f.t.dport;
+	key.proto = f.t.nexthdr;
+	svc = lb4_lookup_service(&key, 1);
+	if (svc) {
+		ret = lb4_local(&key, svc, &f.t, &f.p, 0, &x);
+		if (ret)
+			return ret;
+		if (nat4_rewrite(skb, &f.l4, &f.t, &x.to) < 0)
+			return REASON_NAT_WRITE_ERROR;
+		cb_set(skb, CB_BACKEND_ID, x.backend_id);
+		cb_set(skb, CB_REV_NAT, x.rev_nat_index);
+		account(REASON_LB_TRANSLATED, METRIC_SERVICE, skb->len);
+		return 0;
+	}
+	now = bpf_now_sec();
+	e = ct4_reply(&f.t, &f.p, now);
+	if (e)
+		return e->rev_nat_index ? rev_nat4(skb, &f, e) : 0;
+	if (opens_flow(&f.p))
+		ct4_forget_service_flow(&f.t, now);
+	return 0;
+}
+
+static __always_inline int from_container6(struct __sk_buff *skb)
+{
+	struct lb6_key key = {};
+	struct lb6_xlate x = {};
+	struct lb6_service *svc;
+	struct flow6 f = {};
+	struct ct_entry *e;
+	__u32 now;
+	int ret;
+
+	if (!flow6_of(skb, &f))
+		return 0;
+	__builtin_memcpy(key.address, f.t.daddr, 16);
+	key.dport = f.t.dport;
+	key.proto = f.t.nexthdr;
+	svc = lb6_lookup_service(&key, 1);
+	if (svc) {
+		ret = lb6_local(&key, svc, &f.t, &f.p, 0, &x);
+		if (ret)
+			return ret;
+		if (nat6_rewrite(skb, &f.l4, &f.t, &x.to) < 0)
+			return REASON_NAT_WRITE_ERROR;
+		cb_set(skb, CB_BACKEND_ID, x.backend_id);
+		cb_set(skb, CB_REV_NAT, x.rev_nat_index);
+		account(REASON_LB_TRANSLATED, METRIC_SERVICE, skb->len);
+		return 0;
+	}
+	now = bpf_now_sec();
+	e = ct6_reply(&f.t, &f.p, now);
+	if (e)
+		return e->rev_nat_index ? rev_nat6(skb, &f, e) : 0;
+	if (opens_flow(&f.p))
+		ct6_forget_service_flow(&f.t, now);
+	return 0;
+}
+
+/* To the endpoint: a reply to a translated flow that comes from the host stack (the backend is
+ * not an endpoint of this node) gets the frontend as its source. Packets another endpoint's
+ * cil_from_container already handled and redirected here carry MARK_MAGIC_CT_DONE. */
+static __always_inline int to_container4(struct __sk_buff *skb)
+{
+	struct flow4 f = {};
+	struct ct_entry *e;
+
+	if (skb->mark == MARK_MAGIC_CT_DONE) {
+		skb->mark = 0;
+		return 0;
+	}
+	if (!flow4_of(skb, &f))
+		return 0;
+	e = ct4_reply(&f.t, &f.p, bpf_now_sec());
+	return e && e->rev_nat_index ? rev_nat4(skb, &f, e) : 0;
+}
+
+static __always_inline int to_container6(struct __sk_buff *skb)
+{
+	struct flow6 f = {};
+	struct ct_entry *e;
+
+	if (skb->mark == MARK_MAGIC_CT_DONE) {
+		skb->mark = 0;
+		return 0;
+	}
+	if (!flow6_of(skb, &f))
+		return 0;
+	e = ct6_reply(&f.t, &f.p, bpf_now_sec());
+	return e && e->rev_nat_index ? rev_nat6(skb, &f, e) : 0;
 }
 
 /* ARP, declared here: <linux/if_arp.h> drags in libc headers a BPF build cannot use. */
@@ -162,8 +409,13 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	__u8 src[16] = {}, dst[16] = {};
+	int ret;
 
-	skb->cb[0] = skb->cb[1] = skb->cb[2] = 0;
+	cb_set(skb, CB_SRC_IDENTITY, 0);
+	cb_set(skb, CB_DST_IDENTITY, 0);
+	cb_set(skb, CB_DST_ENDPOINT, 0);
+	cb_set(skb, CB_BACKEND_ID, 0);
+	cb_set(skb, CB_REV_NAT, 0);
 	if ((void *)(eth + 1) > end)
 		goto invalid;
 
@@ -172,6 +424,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 		if ((void *)(ip4 + 1) > end || ip4->ihl < 5)
 			goto invalid;
+		ret = dir == METRIC_EGRESS ? from_container4(skb) : to_container4(skb);
+		if (ret)
+			goto drop;
+		/* The packet may have been rewritten: read it again. */
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		ip4 = data + ETH_HLEN;
+		if ((void *)(ip4 + 1) > end)
+			goto invalid;
 		__builtin_memcpy(src, &ip4->saddr, 4);
 		__builtin_memcpy(dst, &ip4->daddr, 4);
 		return classify(skb, src, dst, ENDPOINT_KEY_IPV4, 32, dir);
@@ -179,6 +440,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
+		if ((void *)(ip6 + 1) > end)
+			goto invalid;
+		ret = dir == METRIC_EGRESS ? from_container6(skb) : to_container6(skb);
+		if (ret)
+			goto drop;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		ip6 = data + ETH_HLEN;
 		if ((void *)(ip6 + 1) > end)
 			goto invalid;
 		__builtin_memcpy(src, &ip6->saddr, 16);
@@ -191,7 +460,9 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	return TC_ACT_OK;
 
 invalid:
-	account(REASON_INVALID, dir, skb->len);
+	ret = REASON_INVALID;
+drop:
+	account(ret, dir, skb->len);
 	return TC_ACT_SHOT;
 }
 

@@ -49,13 +49,25 @@ struct remote_endpoint_info {
 	__u8 flags;
 };
 
-/* cellium_metrics (per-CPU hash): packets and bytes by reason and direction. */
+/* cellium_metrics (per-CPU hash): packets and bytes by reason and direction. Every packet a
+ * program sees counts once under INGRESS or EGRESS with what became of it (reasons below 128
+ * passed on, from 128 dropped, as Cilium's); load balancer events count under SERVICE besides. */
 #define METRIC_INGRESS 1   /* towards the endpoint */
 #define METRIC_EGRESS 2    /* from the endpoint */
+#define METRIC_SERVICE 3   /* load balancer events (not a packet's fate) */
 
 #define REASON_FORWARDED 0 /* IPv4/IPv6 passed on */
 #define REASON_NOT_IP 1    /* ARP and other non-IP frames, passed to the stack */
+/* SERVICE events (5, 6 and 8 as Cilium's, as are the drops 141, 155 and 158 below). */
+#define REASON_LB_NO_BACKEND_SLOT 5 /* a service's active slot named no backend */
+#define REASON_LB_NO_BACKEND 6      /* a flow's backend is gone: a new one was picked */
+#define REASON_LB_REVNAT_STALE 8    /* a reply's service has no reverse NAT entry: left alone */
+#define REASON_LB_TRANSLATED 16     /* a packet to a service frontend sent to a backend */
+#define REASON_LB_REVNAT 17         /* a reply rewritten to come from the service frontend */
 #define REASON_INVALID 130 /* truncated or malformed frames, dropped */
+#define REASON_NAT_WRITE_ERROR 141  /* a translation the kernel refused to write, dropped */
+#define REASON_CT_CREATE_FAILED 155 /* a service flow that could not be tracked, dropped */
+#define REASON_NO_SERVICE 158       /* to a service frontend without an active backend, dropped */
 #define REASON_PREFILTER_DENIED 181 /* source in a prefilter deny CIDR, dropped by bpf_xdp */
 
 struct metrics_key {
