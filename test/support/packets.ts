@@ -79,3 +79,181 @@ export function malformedIpv4(): Buffer {
   f[14] = 0x44;
   return f;
 }
+
+/** TCP flag bits (byte 13 of the TCP header). */
+export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
+
+/** What an L4 frame carries. */
+export interface L4FrameSpec {
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  /** TCP only: TCP_FLAG bits (SYN by default). */
+  readonly flags?: number;
+  /** Payload bytes (zeros) or the payload itself. */
+  readonly payload?: number | Buffer;
+  /** UDP over IPv4 only: leave the checksum 0 ("none computed"). */
+  readonly noChecksum?: boolean;
+}
+
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+function sum16(buf: Buffer, sum = 0): number {
+  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
+  if (buf.length % 2) sum += (buf[buf.length - 1] ?? 0) << 8;
+  return fold(sum);
+}
+
+function pseudoHeader(src: Buffer, dst: Buffer, proto: number, len: number): Buffer {
+  const tail = Buffer.alloc(src.length === 4 ? 4 : 8);
+  if (src.length === 4) {
+    tail[1] = proto;
+    tail.writeUInt16BE(len, 2);
+  } else {
+    tail.writeUInt32BE(len, 0);
+    tail[7] = proto;
+  }
+  return Buffer.concat([src, dst, tail]);
+}
+
+function l4Segment(proto: number, s: L4FrameSpec, src: Buffer, dst: Buffer): Buffer {
+  const payload =
+    typeof s.payload === 'number' || s.payload === undefined
+      ? Buffer.alloc(s.payload ?? 0)
+      : s.payload;
+  const hdr = Buffer.alloc(proto === PROTO_TCP ? 20 : 8);
+  hdr.writeUInt16BE(s.sport, 0);
+  hdr.writeUInt16BE(s.dport, 2);
+  if (proto === PROTO_TCP) {
+    hdr.writeUInt32BE(1000, 4); // sequence number
+    hdr[12] = 5 << 4; // data offset: 5 words
+    hdr[13] = s.flags ?? TCP_FLAG.SYN;
+    hdr.writeUInt16BE(64240, 14); // window
+  } else {
+    hdr.writeUInt16BE(8 + payload.length, 4);
+  }
+  const seg = Buffer.concat([hdr, payload]);
+  if (proto === PROTO_UDP && s.noChecksum && src.length === 4) return seg;
+  let csum = ~sum16(seg, sum16(pseudoHeader(src, dst, proto, seg.length))) & 0xffff;
+  if (proto === PROTO_UDP && csum === 0) csum = 0xffff;
+  seg.writeUInt16BE(csum, proto === PROTO_TCP ? 16 : 6);
+  return seg;
+}
+
+function ipBytes(ip: string, width: 4 | 16): Buffer {
+  const b = Buffer.alloc(width);
+  writeIp(ip, b, 0, width);
+  return b;
+}
+
+function ipv4Frame(proto: number, s: L4FrameSpec): Buffer {
+  const src = ipBytes(s.src, 4);
+  const dst = ipBytes(s.dst, 4);
+  const seg = l4Segment(proto, s, src, dst);
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + seg.length, 2);
+  ip.writeUInt16BE(0x4000, 6); // don't fragment
+  ip[8] = 64;
+  ip[9] = proto;
+  src.copy(ip, 12);
+  dst.copy(ip, 16);
+  ip.writeUInt16BE(~sum16(ip) & 0xffff, 10);
+  return Buffer.concat([eth(0x0800), ip, seg]);
+}
+
+function ipv6Frame(proto: number, s: L4FrameSpec): Buffer {
+  const src = ipBytes(s.src, 16);
+  const dst = ipBytes(s.dst, 16);
+  const seg = l4Segment(proto, s, src, dst);
+  const ip = Buffer.alloc(40);
+  ip[0] = 0x60;
+  ip.writeUInt16BE(seg.length, 4);
+  ip[6] = proto;
+  ip[7] = 64;
+  src.copy(ip, 8);
+  dst.copy(ip, 24);
+  return Buffer.concat([eth(0x86dd), ip, seg]);
+}
+
+/** An Ethernet + IPv4 + TCP frame (checksums right). */
+export const ipv4Tcp = (s: L4FrameSpec): Buffer => ipv4Frame(PROTO_TCP, s);
+/** An Ethernet + IPv6 + TCP frame (checksum right). */
+export const ipv6Tcp = (s: L4FrameSpec): Buffer => ipv6Frame(PROTO_TCP, s);
+/** An Ethernet + IPv4 + UDP frame with the given ports (checksum right, or 0 with noChecksum). */
+export const ipv4UdpFlow = (s: L4FrameSpec): Buffer => ipv4Frame(PROTO_UDP, s);
+/** An Ethernet + IPv6 + UDP frame with the given ports (checksum right). */
+export const ipv6UdpFlow = (s: L4FrameSpec): Buffer => ipv6Frame(PROTO_UDP, s);
+
+/** The addresses, ports and flags of an Ethernet + IPv4/IPv6 + TCP/UDP frame. */
+export interface ParsedFrame {
+  readonly family: 4 | 6;
+  readonly src: string;
+  readonly dst: string;
+  readonly proto: number;
+  readonly sport: number;
+  readonly dport: number;
+  /** TCP flags (0 for UDP). */
+  readonly flags: number;
+  /** Where the L4 header starts. */
+  readonly l4: number;
+}
+
+function ipText(b: Buffer): string {
+  if (b.length === 4) return [...b].join('.');
+  const words: string[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i).toString(16));
+  // Not compressed: tests compare with addresses normalised the same way (normalizeIp).
+  return words.join(':');
+}
+
+/** An IPv6 address written out in full, lowercase, as parseFrame prints it. */
+export function normalizeIp(ip: string): string {
+  return ip.includes(':') ? ipText(ipBytes(ip, 16)) : ip;
+}
+
+/** Reads a frame built by the functions above (or rewritten by a program). */
+export function parseFrame(frame: Buffer): ParsedFrame {
+  const v6 = frame.readUInt16BE(12) === 0x86dd;
+  const proto = v6 ? (frame[20] ?? 0) : (frame[23] ?? 0);
+  const l4 = v6 ? 54 : 14 + ((frame[14] ?? 0) & 0x0f) * 4;
+  return {
+    family: v6 ? 6 : 4,
+    src: ipText(v6 ? frame.subarray(22, 38) : frame.subarray(26, 30)),
+    dst: ipText(v6 ? frame.subarray(38, 54) : frame.subarray(30, 34)),
+    proto,
+    sport: frame.readUInt16BE(l4),
+    dport: frame.readUInt16BE(l4 + 2),
+    flags: proto === PROTO_TCP ? (frame[l4 + 13] ?? 0) : 0,
+    l4,
+  };
+}
+
+/**
+ * The TCP/UDP checksum check of a frame over its pseudo header: 0 when the checksum is right
+ * (an IPv4 UDP checksum of 0, "none", counts as right: see udpChecksumField).
+ */
+export function l4ChecksumCheck(frame: Buffer): number {
+  const f = parseFrame(frame);
+  const v6 = f.family === 6;
+  const src = v6 ? frame.subarray(22, 38) : frame.subarray(26, 30);
+  const dst = v6 ? frame.subarray(38, 54) : frame.subarray(30, 34);
+  const len = v6 ? frame.readUInt16BE(18) : frame.readUInt16BE(16) - (f.l4 - 14);
+  const seg = frame.subarray(f.l4, f.l4 + len);
+  if (!v6 && f.proto === PROTO_UDP && seg.readUInt16BE(6) === 0) return 0;
+  return (
+    ~sum16(seg, sum16(pseudoHeader(Buffer.from(src), Buffer.from(dst), f.proto, len))) & 0xffff
+  );
+}
+
+/** The checksum field of a UDP frame as it is (0: none computed). */
+export function udpChecksumField(frame: Buffer): number {
+  return frame.readUInt16BE(parseFrame(frame).l4 + 6);
+}
