@@ -1,5 +1,4 @@
 import {
-  config,
   Health,
   invoke,
   Lifecycle,
@@ -9,9 +8,8 @@ import {
   token,
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { StatusContributors } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { EndpointManager } from '../endpoint/index.js';
-import { cgroupFlags, CgroupConfig } from './config.js';
 import { newCgroups, type Cgroups as CgroupsApi } from './cgroups.js';
 import { cgroupDump } from './metadata.js';
 
@@ -22,12 +20,10 @@ export const Cgroups = token<CgroupsApi>('cgroup/Cgroups');
 export const cgroupCell = module(
   'cgroup',
   'Cgroup v2 ids and paths of the pods',
-  // --cgroup-root
-  config(CgroupConfig, cgroupFlags),
   // The cgroup v2 root (checked at start) and the bounded index of container cgroups.
   provide(
     Cgroups,
-    { config: CgroupConfig, lifecycle: Lifecycle, health: Health, logger: Logger },
+    { config: DaemonConfig, lifecycle: Lifecycle, health: Health, logger: Logger },
     newCgroups,
   ),
   invoke(

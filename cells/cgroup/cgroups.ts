@@ -1,10 +1,14 @@
 import type { Health, Lifecycle, Logger } from '../../core/hive/index.js';
-import { DEFAULT_CGROUP_ROOT, type CgroupConfig } from './config.js';
-import { CgroupFinder, DEFAULT_LIMITS, resolveCgroupRoot, type FinderLimits } from './finder.js';
+import { resolveCgroupRoot } from '../../core/bpf/index.js';
+import { CgroupFinder, DEFAULT_LIMITS, type FinderLimits } from './finder.js';
+
+/** Where cgroup v2 is usually mounted (--cgroup-root's default). */
+export const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** What the cgroup cell needs. */
 export interface CgroupsParams {
-  readonly config: CgroupConfig;
+  /** --cgroup-root. */
+  readonly config: { readonly cgroupRoot: string };
   readonly lifecycle: Lifecycle;
   readonly health: Health;
   readonly logger: Logger;

@@ -1,8 +1,5 @@
-import { readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** statfs f_type of a cgroup v2 mount. */
-export const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** A cgroup found for a container or process. */
 export interface CgroupRef {
@@ -54,21 +51,6 @@ export function parseProcCgroup(text: string): string | undefined {
     return path.startsWith('/') ? path : undefined;
   }
   return undefined;
-}
-
-/** Where cgroup v2 is mounted for `root`: itself, or `<root>/unified` on a hybrid host. */
-export function resolveCgroupRoot(root: string): { root: string } | { problem: string } {
-  const isV2 = (p: string): boolean => {
-    try {
-      return statfsSync(p).type === CGROUP2_SUPER_MAGIC;
-    } catch {
-      return false;
-    }
-  };
-  if (isV2(root)) return { root };
-  const unified = join(root, 'unified');
-  if (isV2(unified)) return { root: unified };
-  return { problem: `${root} is not a cgroup v2 mount (nor is ${unified}); set --cgroup-root` };
 }
 
 function cgroupAt(path: string): CgroupRef | undefined {

@@ -19,6 +19,10 @@ export const daemonFlags = {
     join(defaultRunDir(), 'state'),
     'Directory for the agent state kept across restarts',
   ),
+  'cgroup-root': flag.string(
+    '/sys/fs/cgroup',
+    "Where cgroup v2 is mounted (a hybrid host's <root>/unified is used when <root> is not cgroup v2): pods' cgroups are found there, and socket load balancing attaches there",
+  ),
   mtu: flag.int(1500, 'MTU of the devices facing workloads', { min: 576, max: 65535 }),
   'policy-enforcement': flag.oneOf(
     ['default', 'always', 'never'],

@@ -9,16 +9,18 @@ import {
   provide,
   token,
 } from '../../core/hive/index.js';
+import { resolveCgroupRoot } from '../../core/bpf/index.js';
 import { listLinks } from '../../core/net/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
-import { lbFlags, LbConfig } from './config.js';
+import { lbFeatures, lbFlags, LbConfig } from './config.js';
 import { LbLinks } from './devices.js';
 import { LbMaps, LbMapWrap, newLbMaps } from './lbmaps.js';
 import { newLoadbalancer, type Loadbalancer as LoadbalancerApi } from './runtime.js';
 import { ServiceManager } from './services.js';
+import { registerSocketLb } from './socklb.js';
 import { kubeProxyReplacement, lbDebug } from './status.js';
 import { LbTables, newLbTables } from './tables.js';
 import { LbWriter, newLbWriter } from './writer.js';
@@ -95,6 +97,31 @@ export const loadbalancerCell = module(
       'loadbalancer',
     );
   }),
+  // bpf_sock on --cgroup-root's hooks with --bpf-lb-sock (or --kube-proxy-replacement=true).
+  invoke(
+    'socket-lb',
+    {
+      config: LbConfig,
+      lbMaps: LbMaps,
+      maps: DatapathMaps,
+      daemon: DaemonConfig,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ config, lbMaps, maps, daemon, lifecycle, health, logger }) =>
+      registerSocketLb({
+        enabled: lbFeatures(config).socketLb,
+        objectPath: config.bpfSockObject,
+        stateDir: daemon.stateDir,
+        kernel: () => maps.backend === 'kernel',
+        cgroupRoot: () => resolveCgroupRoot(daemon.cgroupRoot),
+        maps: () => [...lbMaps.open.all().map((m) => m.raw), maps.metrics.raw],
+        lifecycle,
+        health: health.scope('socket-lb'),
+        logger,
+      }),
+  ),
   // /healthz kube-proxy-replacement; /debuginfo services.
   invoke(
     'status',

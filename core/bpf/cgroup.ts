@@ -1,7 +1,8 @@
 // Programs on cgroup v2 hooks (socket-level load balancing: connect, sendmsg, recvmsg,
 // getpeername). Attached with BPF_F_ALLOW_MULTI, so they sit beside programs others attach at
 // the same hook; the caller keeps the ids of its own to take them off later.
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import { check, E, type BpfTarget } from './errors.js';
 import { libbpf } from './libbpf.js';
 
@@ -119,4 +120,22 @@ export function cgroupDetach(path: string, hook: CgroupHook, progId: number): vo
   } finally {
     closeSync(fd);
   }
+}
+
+/** statfs f_type of a cgroup v2 mount. */
+export const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** Where cgroup v2 is mounted for `root`: itself, or `<root>/unified` on a hybrid host. */
+export function resolveCgroupRoot(root: string): { root: string } | { problem: string } {
+  const isV2 = (p: string): boolean => {
+    try {
+      return statfsSync(p).type === CGROUP2_SUPER_MAGIC;
+    } catch {
+      return false;
+    }
+  };
+  if (isV2(root)) return { root };
+  const unified = join(root, 'unified');
+  if (isV2(unified)) return { root: unified };
+  return { problem: `${root} is not a cgroup v2 mount (nor is ${unified}); set --cgroup-root` };
 }

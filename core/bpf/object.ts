@@ -17,9 +17,14 @@ export interface BpfObject {
 
 /**
  * Opens and loads an ELF object. Maps named in `maps` reuse those already-open maps (the
- * agent's pinned ones), so programs and agent share them.
+ * agent's pinned ones), so programs and agent share them; with `onlyDeclared`, maps the object
+ * does not declare are skipped instead of refused.
  */
-export function loadObject(path: string, maps: readonly RawMap[] = []): BpfObject {
+export function loadObject(
+  path: string,
+  maps: readonly RawMap[] = [],
+  opts: { readonly onlyDeclared?: boolean } = {},
+): BpfObject {
   const lib = libbpf();
   const t: BpfTarget = { kind: 'object', name: path };
   const obj = lib.bpf_object__open_file(path, null);
@@ -27,6 +32,8 @@ export function loadObject(path: string, maps: readonly RawMap[] = []): BpfObjec
   try {
     for (const m of maps) {
       const bm = lib.bpf_object__find_map_by_name(obj, m.name);
+      // `onlyDeclared`: the agent's maps offered to an object that uses some of them.
+      if (!bm && opts.onlyDeclared) continue;
       if (!bm) throw new Error(`${path} has no map ${m.name}`);
       check(lib.bpf_map__reuse_fd(bm, mapFd(m)), 'reuse map', { kind: 'map', name: m.name });
     }
