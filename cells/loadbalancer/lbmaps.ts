@@ -15,12 +15,15 @@ import {
   LB4,
   LB6,
   LB_CONFIG_MAP,
+  LB_DEVICES_MAP,
   type LbAffinityMatch,
   type LbAffinityKey,
   type LbAffinityVal,
   type LbBackend,
   type LbBackendKey,
   type LbConfig as LbConfigValue,
+  type LbDevice,
+  type LbDeviceKey,
   type LbFamilySpecs,
   type LbIndex,
   type LbKey,
@@ -52,6 +55,7 @@ export interface LbMapSet {
   readonly v6: LbFamilyMaps;
   readonly affinityMatch: BpfMap<LbAffinityMatch, LbPresent>;
   readonly config: BpfMap<LbIndex, LbConfigValue>;
+  readonly devices: BpfMap<LbDeviceKey, LbDevice>;
   /** Every map (what programs that translate services reuse). */
   all(): BpfMap<unknown, unknown>[];
   /** The flag that sizes a map. */
@@ -114,6 +118,7 @@ export function openLbMaps(p: {
       ...specs,
       { spec: AFFINITY_MATCH_MAP, maxEntries: size.affinity, flag: 'bpf-lb-affinity-map-max' },
       { spec: LB_CONFIG_MAP },
+      { spec: LB_DEVICES_MAP },
     ].map((s) => ({ ...s, spec: s.spec as unknown as OwnedMapSpec['spec'] })),
   });
   const set: LbMapSet = {
@@ -121,6 +126,7 @@ export function openLbMaps(p: {
     v6: family(owned, LB6),
     affinityMatch: owned.get(AFFINITY_MATCH_MAP),
     config: owned.get(LB_CONFIG_MAP),
+    devices: owned.get(LB_DEVICES_MAP),
     all: () => owned.all(),
     flagOf: (name) => owned.flagOf(name),
   };

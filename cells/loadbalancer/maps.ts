@@ -225,6 +225,7 @@ function familySpecs(v: 4 | 6): LbFamilySpecs {
       key: lbKey(`lb${v}_key`, ip),
       value: lbService(`lb${v}_service`),
       maxEntries: LB_MAP_MAX,
+      flags: BPF_F_NO_PREALLOC,
     }),
     backends: mapSpec({
       name: `cellium_lb${v}_backends_v3`,
@@ -232,6 +233,7 @@ function familySpecs(v: 4 | 6): LbFamilySpecs {
       key: lbBackendKey,
       value: lbBackend(`lb${v}_backend`, ip),
       maxEntries: LB_MAP_MAX,
+      flags: BPF_F_NO_PREALLOC,
     }),
     revNat: mapSpec({
       name: `cellium_lb${v}_reverse_nat`,
@@ -239,6 +241,7 @@ function familySpecs(v: 4 | 6): LbFamilySpecs {
       key: lbRevNatKey,
       value: lbRevNat(`lb${v}_reverse_nat`, ip),
       maxEntries: LB_MAP_MAX,
+      flags: BPF_F_NO_PREALLOC,
     }),
     affinity: mapSpec({
       name: `cellium_lb${v}_affinity`,
@@ -304,6 +307,34 @@ export const AFFINITY_MATCH_MAP = mapSpec({
   key: lbAffinityMatch,
   value: lbPresent,
   maxEntries: LB_MAP_MAX,
+  flags: BPF_F_NO_PREALLOC,
+});
+
+/** A device facing outside (--devices), by ifindex. */
+export interface LbDeviceKey {
+  readonly ifindex: number;
+}
+
+/** Its addresses (0.0.0.0 / :: for none): what NodePort traffic to a remote backend leaves with. */
+export interface LbDevice {
+  readonly ipv4: string;
+  readonly ipv6: string;
+}
+
+export const lbDeviceKey = struct<LbDeviceKey>('lb_device_key', [['ifindex', 'u32']]);
+export const lbDevice = struct<LbDevice>('lb_device', [
+  ['ipv4', 'ipv4'],
+  ['ipv6', 'ipv6'],
+]);
+
+/** The node's devices facing outside and their addresses (bpf_host's source NAT). */
+export const LB_DEVICES_MAP = mapSpec({
+  name: 'cellium_lb_devices',
+  type: MapType.Hash,
+  key: lbDeviceKey,
+  value: lbDevice,
+  maxEntries: 256,
+  flags: BPF_F_NO_PREALLOC,
 });
 
 /** What programs cannot know otherwise (the Maglev table size). */
@@ -354,4 +385,5 @@ export const LB_MAPS: readonly MapSpec<unknown, unknown>[] = [
   ...familyList(LB6),
   AFFINITY_MATCH_MAP,
   LB_CONFIG_MAP,
+  LB_DEVICES_MAP,
 ] as MapSpec<unknown, unknown>[];

@@ -105,11 +105,13 @@ struct ipv6_nat_entry {
 #define NAT_PORT_MIN 32768
 #define NAT_PORT_MAX 60999
 
-/* Default sizes only: the agent creates the maps (--bpf-ct-global-tcp-max,
- * --bpf-ct-global-any-max, --bpf-nat-global-max) and the objects reuse them. */
-#define CT_MAP_SIZE_TCP 524288
-#define CT_MAP_SIZE_ANY 262144
-#define NAT_MAP_SIZE 524288
+/* The agent creates the maps (--bpf-ct-global-tcp-max, --bpf-ct-global-any-max,
+ * --bpf-nat-global-max) and the objects reuse them: these sizes only apply to an object's own
+ * copies, when it is loaded without the agent's maps (tests), so they are kept small (LRU maps
+ * are preallocated). */
+#define CT_MAP_SIZE_TCP 4096
+#define CT_MAP_SIZE_ANY 4096
+#define NAT_MAP_SIZE 4096
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -222,17 +222,30 @@ struct lb_config {
 	__u32 pad;
 };
 
-/* Default sizes only: the agent creates the maps (sized by --bpf-lb-*-map-max and
- * --bpf-lb-maglev-table-size) and the objects reuse them. */
-#define LB_MAP_SIZE 65536
-#define LB_SOCK_REV_NAT_MAP_SIZE 262144
+/* The agent creates the maps (sized by --bpf-lb-*-map-max and --bpf-lb-maglev-table-size) and
+ * the objects reuse them: these sizes only apply to an object's own copies, when it is loaded
+ * without the agent's maps (tests), so they are kept small. */
+#define LB_MAP_SIZE 1024
+#define LB_SOCK_REV_NAT_MAP_SIZE 1024
 #define LB_MAGLEV_LUT_SIZE 16381
+
+/* cellium_lb_devices: the node's devices facing outside (--devices) and their addresses, which
+ * the node translates a client's source to when a NodePort backend is on another node. */
+struct lb_device_key {
+	__u32 ifindex;
+};
+
+struct lb_device {
+	__be32 ipv4;         /* 0: none */
+	__u8 ipv6[16];       /* all zero: none */
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct lb4_key);
 	__type(value, struct lb4_service);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb4_services_v2 SEC(".maps");
 
 struct {
@@ -240,6 +253,7 @@ struct {
 	__type(key, struct lb_backend_key);
 	__type(value, struct lb4_backend);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb4_backends_v3 SEC(".maps");
 
 struct {
@@ -247,6 +261,7 @@ struct {
 	__type(key, struct lb_rev_nat_key);
 	__type(value, struct lb4_reverse_nat);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb4_reverse_nat SEC(".maps");
 
 struct {
@@ -290,6 +305,7 @@ struct {
 	__type(key, struct lb6_key);
 	__type(value, struct lb6_service);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb6_services_v2 SEC(".maps");
 
 struct {
@@ -297,6 +313,7 @@ struct {
 	__type(key, struct lb_backend_key);
 	__type(value, struct lb6_backend);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb6_backends_v3 SEC(".maps");
 
 struct {
@@ -304,6 +321,7 @@ struct {
 	__type(key, struct lb_rev_nat_key);
 	__type(value, struct lb6_reverse_nat);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb6_reverse_nat SEC(".maps");
 
 struct {
@@ -340,6 +358,7 @@ struct {
 	__type(key, struct lb_affinity_match);
 	__type(value, struct lb_present);
 	__uint(max_entries, LB_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cellium_lb_affinity_match SEC(".maps");
 
 struct {
@@ -348,5 +367,13 @@ struct {
 	__type(value, struct lb_config);
 	__uint(max_entries, 1);
 } cellium_lb_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct lb_device_key);
+	__type(value, struct lb_device);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} cellium_lb_devices SEC(".maps");
 
 #endif
