@@ -12,6 +12,7 @@ import {
 import { resolveCgroupRoot } from '../../core/bpf/index.js';
 import { listLinks } from '../../core/net/index.js';
 import { ApiRoutes } from '../api/index.js';
+import { CtMaps } from '../conntrack/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
@@ -20,6 +21,7 @@ import { LbLinks } from './devices.js';
 import { LbMaps, LbMapWrap, newLbMaps } from './lbmaps.js';
 import { newLoadbalancer, type Loadbalancer as LoadbalancerApi } from './runtime.js';
 import { ServiceManager } from './services.js';
+import { registerNodePort } from './nodeport.js';
 import { registerSocketLb } from './socklb.js';
 import { kubeProxyReplacement, lbDebug } from './status.js';
 import { LbTables, newLbTables } from './tables.js';
@@ -119,6 +121,37 @@ export const loadbalancerCell = module(
         maps: () => [...lbMaps.open.all().map((m) => m.raw), maps.metrics.raw],
         lifecycle,
         health: health.scope('socket-lb'),
+        logger,
+      }),
+  ),
+  // bpf_host on tc ingress of --devices with --enable-node-port (or --kube-proxy-replacement=true).
+  invoke(
+    'nodeport',
+    {
+      config: LbConfig,
+      lb: Loadbalancer,
+      lbMaps: LbMaps,
+      maps: DatapathMaps,
+      ctMaps: CtMaps,
+      daemon: DaemonConfig,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ config, lb, lbMaps, maps, ctMaps, daemon, lifecycle, health, logger }) =>
+      registerNodePort({
+        enabled: lbFeatures(config).nodePort,
+        objectPath: config.bpfHostObject,
+        stateDir: daemon.stateDir,
+        kernel: () => maps.backend === 'kernel',
+        devices: () => lb.devices(),
+        lbMaps: () => lbMaps.open,
+        maps: () =>
+          [maps.lxc, maps.ipcache, maps.metrics, ...lbMaps.open.all(), ...ctMaps.all()].map(
+            (m) => m.raw,
+          ),
+        lifecycle,
+        health: health.scope('nodeport'),
         logger,
       }),
   ),

@@ -9,6 +9,7 @@ import type { LinkInfo } from '../../core/net/index.js';
 import { apiRequest } from '../../core/testing/api.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
+import { conntrackCell } from '../conntrack/index.js';
 import { daemonCell } from '../daemon/index.js';
 import { mapsCell } from '../maps/index.js';
 import { statedbCell, StateDB } from '../statedb/index.js';
@@ -60,20 +61,23 @@ interface Opts {
 
 function lbHive(o: Opts = {}) {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cellium-lb-'));
-  const h = testHive([apiCell, statedbCell, daemonCell, mapsCell, loadbalancerCell], {
-    flags: {
-      'socket-path': join(dir, `api-${randomBytes(4).toString('hex')}.sock`),
-      'state-dir': join(dir, 'state'),
-      'bpf-backend': 'memory',
-      'bpf-root': join(dir, 'bpf'),
-      'node-name': 'node-a',
-      ...o.flags,
+  const h = testHive(
+    [apiCell, statedbCell, daemonCell, mapsCell, conntrackCell, loadbalancerCell],
+    {
+      flags: {
+        'socket-path': join(dir, `api-${randomBytes(4).toString('hex')}.sock`),
+        'state-dir': join(dir, 'state'),
+        'bpf-backend': 'memory',
+        'bpf-root': join(dir, 'bpf'),
+        'node-name': 'node-a',
+        ...o.flags,
+      },
+      overrides: [
+        ...(o.wrap ? [provide(LbMapWrap, {}, () => o.wrap ?? ((r: RawMap) => r))] : []),
+        provide(LbLinks, {}, () => () => o.links ?? []),
+      ],
     },
-    overrides: [
-      ...(o.wrap ? [provide(LbMapWrap, {}, () => o.wrap ?? ((r: RawMap) => r))] : []),
-      provide(LbLinks, {}, () => () => o.links ?? []),
-    ],
-  });
+  );
   return Object.assign(h, { dir });
 }
 
