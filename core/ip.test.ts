@@ -2,7 +2,7 @@
 // addresses and systematic mutations of them; and parseIp on both families.
 import { isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { formatIp, isIPv6Address, parseIp } from './ip.js';
+import { formatIp, isIPv6Address, parseIp, readIpBytes, writeIpBytes } from './ip.js';
 
 const VALID = [
   '::',
@@ -72,5 +72,27 @@ describe('parseIp', () => {
     const v6 = parseIp('2001:db8::2:1');
     expect(v6 && formatIp(v6.family, v6.value)).toBe('2001:db8::2:1');
     expect(parseIp('not an ip')).toBeUndefined();
+  });
+});
+
+describe('writeIpBytes', () => {
+  it('writes dotted quads by hand exactly as the general parser does, and refuses the rest', () => {
+    const general = (ip: string): string => {
+      const p = parseIp(ip);
+      if (!p) return 'invalid';
+      return p.value.toString(16).padStart(8, '0');
+    };
+    for (const ip of ['0.0.0.0', '10.0.0.1', '255.255.255.255', '192.168.100.7', '1.2.3.4']) {
+      const b = Buffer.alloc(4);
+      writeIpBytes(ip, b, 0, 4);
+      expect(b.toString('hex')).toBe(general(ip));
+      expect(readIpBytes('ipv4', b, 0)).toBe(ip);
+    }
+    for (const bad of ['256.0.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1..2.3', 'a.b.c.d', '']) {
+      expect(() => writeIpBytes(bad, Buffer.alloc(4), 0, 4)).toThrow(/is not an IPv4 address/);
+    }
+    const b16 = Buffer.alloc(16, 0xff);
+    writeIpBytes('10.0.0.1', b16, 0, 16);
+    expect(b16.toString('hex')).toBe(`0a000001${'0'.repeat(24)}`);
   });
 });

@@ -43,6 +43,13 @@ class Recorder {
         super.update(key, value, flag);
         log.push(`${name} update ${key.toString('hex')}`);
       }
+      override updateBatch(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag): void {
+        super.updateBatch(keys, values, count, flag);
+        const ks = this.keySize;
+        for (let i = 0; i < count; i++) {
+          log.push(`${name} update ${keys.subarray(i * ks, (i + 1) * ks).toString('hex')}`);
+        }
+      }
       override delete(key: Buffer): boolean {
         const gone = super.delete(key);
         if (gone) log.push(`${name} delete ${key.toString('hex')}`);

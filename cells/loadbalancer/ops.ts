@@ -14,7 +14,7 @@ import {
   type BpfMap,
   type RawMap,
 } from '../../core/bpf/index.js';
-import { PermanentError, type Operations } from '../../core/reconciler/index.js';
+import { PermanentError, type OpContext, type Operations } from '../../core/reconciler/index.js';
 import type { IdAllocator } from './ids.js';
 import type { LbMapSet, LbFamilyMaps } from './lbmaps.js';
 import { maglevSeeds, maglevTable } from './maglev.js';
@@ -86,12 +86,73 @@ interface Entry {
 
 /** What is in the maps for one services-map entry (read back at start, then kept). */
 interface EntryState {
+  /** Created this run and not written yet (nothing of it can be in the maps). */
+  fresh: boolean;
   master?: LbService;
   /** Slot n at index n-1. */
   slots: (LbService | undefined)[];
+  /** The table's backends and weights ('' : none; undefined: not known yet). */
   maglev?: string;
   affinity: Set<number>;
   ranges: Set<string>;
+}
+
+/** The order writes go in: no phase's entry may point at what a later phase writes. */
+const BACKENDS = 0;
+const SLOTS = 1;
+const REVNAT = 2;
+const EXTRAS = 3;
+const MASTER = 4;
+const STALE = 5;
+
+/** One write of a plan, and what the maps hold once it landed. */
+interface UpdateOp {
+  readonly kind: 'update';
+  readonly map: BpfMap<unknown, unknown>;
+  readonly key: unknown;
+  readonly value: unknown;
+  readonly done?: () => void;
+}
+
+type Op =
+  | UpdateOp
+  | {
+      readonly kind: 'delete';
+      readonly map: BpfMap<unknown, unknown>;
+      readonly key: unknown;
+      readonly done?: () => void;
+    }
+  | { readonly kind: 'run'; readonly fn: () => void };
+
+/** The writes of one or more frontends, by phase. */
+class Plan {
+  readonly phases: Op[][] = [[], [], [], [], [], []];
+  /** Backends already planned (two frontends of a batch may share one). */
+  readonly backends = new Set<number>();
+  readonly frontends: { key: string; want: readonly Entry[]; before: readonly Entry[] }[] = [];
+
+  update<K, V>(phase: number, map: BpfMap<K, V>, key: K, value: V, done?: () => void): void {
+    this.phases[phase]?.push({
+      kind: 'update',
+      map: map as unknown as BpfMap<unknown, unknown>,
+      key,
+      value,
+      ...(done ? { done } : {}),
+    });
+  }
+
+  delete<K, V>(phase: number, map: BpfMap<K, V>, key: K, done?: () => void): void {
+    this.phases[phase]?.push({
+      kind: 'delete',
+      map: map as unknown as BpfMap<unknown, unknown>,
+      key,
+      ...(done ? { done } : {}),
+    });
+  }
+
+  run(phase: number, fn: () => void): void {
+    this.phases[phase]?.push({ kind: 'run', fn });
+  }
 }
 
 /** How an entry's key is written in a services key. */
@@ -147,6 +208,8 @@ function fullError(e: unknown, m: BpfMap<unknown, unknown>, set: LbMapSet): unkn
 
 /** The reconciler's operations, and what they keep of the maps. */
 export interface LbOps extends Operations<Frontend> {
+  /** Updates many frontends at once: their writes batched per map; returns those that failed. */
+  updateBatch(ctx: OpContext, fes: readonly Frontend[]): ReadonlyMap<Frontend, unknown>;
   /** Reads the maps: ids to restore, and what each entry holds (to skip identical writes). */
   restore(): { services: number; backends: number };
   /** Map writes and deletes done since start (a restart that changes nothing makes none). */
@@ -170,14 +233,6 @@ export function newLbOps(p: LbOpsParams): LbOps {
 
   const fam = (ip: string): LbFamilyMaps => (isV6(ip) ? p.maps().v6 : p.maps().v4);
 
-  const write = <K, V>(m: BpfMap<K, V>, k: K, v: V): void => {
-    try {
-      m.update(k, v);
-    } catch (e) {
-      throw fullError(e, m, p.maps());
-    }
-    writes++;
-  };
   const remove = <K, V>(m: BpfMap<K, V>, k: K): void => {
     if (m.delete(k)) writes++;
   };
@@ -262,14 +317,15 @@ export function newLbOps(p: LbOpsParams): LbOps {
   const stateOf = (key: string): EntryState => {
     let s = entries.get(key);
     if (!s) {
-      s = { slots: [], affinity: new Set(), ranges: new Set() };
+      s = { fresh: true, slots: [], affinity: new Set(), ranges: new Set() };
       entries.set(key, s);
     }
     return s;
   };
 
-  const writeBackend = (b: FrontendBackend): void => {
-    const m = fam(b.ip).backends;
+  const planBackend = (b: FrontendBackend, plan: Plan): void => {
+    if (plan.backends.has(b.id)) return;
+    plan.backends.add(b.id);
     const value: LbBackend = {
       address: b.ip,
       port: b.port,
@@ -279,8 +335,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
     };
     const sig = backendSig(value);
     if (backends.get(b.id) === sig) return;
-    write(m, { backend_id: b.id }, value);
-    backends.set(b.id, sig);
+    plan.update(BACKENDS, fam(b.ip).backends, { backend_id: b.id }, value, () => {
+      backends.set(b.id, sig);
+    });
   };
 
   const writeMaglev = (e: Entry, s: EntryState): void => {
@@ -288,10 +345,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const key = Buffer.alloc(lbMaglevKey.size);
     lbMaglevKey.encode({ rev_nat_id: e.id }, key);
     if (!e.maglev) {
-      if (s.maglev !== undefined || !entries.has(e.key)) {
-        if (deleteInnerMap(m.raw, key)) writes++;
-      }
-      s.maglev = undefined;
+      // '' : known to have no table; undefined: unknown (a table of an earlier run may be there).
+      if (s.maglev !== '' && deleteInnerMap(m.raw, key)) writes++;
+      s.maglev = '';
       return;
     }
     const bes = e.backends
@@ -300,7 +356,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const sig = bes.map((b) => `${b.id}:${b.weight}`).join(',');
     if (s.maglev === sig) return;
     const table = maglevTable(bes, p.maglevTableSize, seeds);
-    if (s.maglev === undefined && sameTable(m.raw, key, table)) {
+    if ((s.maglev === undefined || s.fresh) && sameTable(m.raw, key, table)) {
       s.maglev = sig;
       return;
     }
@@ -326,11 +382,12 @@ export function newLbOps(p: LbOpsParams): LbOps {
     s.maglev = sig;
   };
 
-  const writeEntry = (e: Entry): void => {
+  /** What writing an entry takes, phase by phase, with what the maps hold after each write. */
+  const planEntry = (e: Entry, plan: Plan): void => {
     const m = fam(e.ip);
     const s = stateOf(e.key);
     // Backends first: a slot never points at a backend the datapath cannot find.
-    for (const b of e.backends) writeBackend(b);
+    for (const b of e.backends) planBackend(b, plan);
     e.backends.forEach((b, i) => {
       const v: LbService = {
         backend_id: b.id,
@@ -341,39 +398,53 @@ export function newLbOps(p: LbOpsParams): LbOps {
         qcount: 0,
       };
       if (sameService(s.slots[i], v)) return;
-      write(m.services, lbKey(e, i + 1), v);
-      s.slots[i] = v;
+      plan.update(SLOTS, m.services, lbKey(e, i + 1), v, () => {
+        s.slots[i] = v;
+      });
     });
     const rev = `${e.ip}|${e.port}`;
     if (revNats.get(e.id) !== rev) {
-      write(m.revNat, { rev_nat_index: e.id }, { address: e.ip, port: e.port });
-      revNats.set(e.id, rev);
+      plan.update(
+        REVNAT,
+        m.revNat,
+        { rev_nat_index: e.id },
+        { address: e.ip, port: e.port },
+        () => {
+          revNats.set(e.id, rev);
+        },
+      );
     }
-    writeMaglev(e, s);
+    plan.run(EXTRAS, () => {
+      writeMaglev(e, s);
+    });
     const match = p.maps().affinityMatch;
     const wantAffinity = new Set(
       e.affinity ? e.backends.filter((b) => b.state === 'active').map((b) => b.id) : [],
     );
     for (const id of wantAffinity) {
       if (s.affinity.has(id)) continue;
-      write(match, { backend_id: id, rev_nat_id: e.id }, {});
-      s.affinity.add(id);
+      plan.update(EXTRAS, match, { backend_id: id, rev_nat_id: e.id }, {}, () => {
+        s.affinity.add(id);
+      });
     }
-    for (const id of [...s.affinity]) {
+    for (const id of s.affinity) {
       if (wantAffinity.has(id)) continue;
-      remove(match, { backend_id: id, rev_nat_id: e.id });
-      s.affinity.delete(id);
+      plan.delete(EXTRAS, match, { backend_id: id, rev_nat_id: e.id }, () => {
+        s.affinity.delete(id);
+      });
     }
     const wantRanges = new Set(e.sourceRanges);
     for (const cidr of wantRanges) {
       if (s.ranges.has(cidr)) continue;
-      write(m.sourceRange, rangeKey(cidr, e.id), {});
-      s.ranges.add(cidr);
+      plan.update(EXTRAS, m.sourceRange, rangeKey(cidr, e.id), {}, () => {
+        s.ranges.add(cidr);
+      });
     }
-    for (const cidr of [...s.ranges]) {
+    for (const cidr of s.ranges) {
       if (wantRanges.has(cidr)) continue;
-      remove(m.sourceRange, rangeKey(cidr, e.id));
-      s.ranges.delete(cidr);
+      plan.delete(EXTRAS, m.sourceRange, rangeKey(cidr, e.id), () => {
+        s.ranges.delete(cidr);
+      });
     }
     const master: LbService = {
       backend_id: e.meta,
@@ -384,20 +455,82 @@ export function newLbOps(p: LbOpsParams): LbOps {
       qcount: e.backends.length - e.active,
     };
     if (!sameService(s.master, master)) {
-      write(m.services, lbKey(e, 0), master);
-      s.master = master;
+      plan.update(MASTER, m.services, lbKey(e, 0), master, () => {
+        s.master = master;
+        s.fresh = false;
+      });
     }
     // Slots beyond the backends now (the master no longer counts them).
     for (let slot = s.slots.length; slot > e.backends.length; slot--) {
-      remove(m.services, lbKey(e, slot));
+      plan.delete(STALE, m.services, lbKey(e, slot));
     }
-    s.slots.length = e.backends.length;
+    plan.run(STALE, () => {
+      s.slots.length = e.backends.length;
+    });
+  };
+
+  /** What updating a frontend takes: its entries, the ones it no longer wants, its backends. */
+  const planFrontend = (fe: Frontend, plan: Plan): void => {
+    const want = expand(fe);
+    const before = owned.get(fe.key) ?? [];
+    for (const e of want) planEntry(e, plan);
+    const keys = new Set(want.map((e) => e.key));
+    plan.run(STALE, () => {
+      for (const e of before) if (!keys.has(e.key)) deleteEntry(e, e.key === fe.key);
+    });
+    plan.frontends.push({ key: fe.key, want, before });
+  };
+
+  /**
+   * Carries out a plan: each phase's writes in batches per map (one syscall per few thousand
+   * entries), what the maps hold noted after each batch; then the references of the frontends
+   * it updated, and the backends no entry uses any more deleted.
+   */
+  const execute = (plan: Plan): void => {
+    for (const ops of plan.phases) {
+      let i = 0;
+      while (i < ops.length) {
+        const op = ops[i] as Op;
+        if (op.kind === 'update') {
+          let j = i;
+          while (j < ops.length) {
+            const o = ops[j] as Op;
+            if (o.kind !== 'update' || o.map !== op.map) break;
+            j++;
+          }
+          const batch = ops.slice(i, j) as UpdateOp[];
+          try {
+            op.map.updateBatch(batch.map((o) => [o.key, o.value] as const));
+          } catch (e) {
+            throw fullError(e, op.map, p.maps());
+          }
+          writes += batch.length;
+          for (const o of batch) o.done?.();
+          i = j;
+          continue;
+        }
+        if (op.kind === 'delete') {
+          if (op.map.delete(op.key)) writes++;
+          op.done?.();
+        } else op.fn();
+        i++;
+      }
+    }
+    // Every frontend's new references first: a backend one drops and another takes stays.
+    for (const f of plan.frontends) retain(f.want, 1);
+    const orphans: number[] = [];
+    for (const f of plan.frontends) {
+      orphans.push(...retain(f.before, -1));
+      owned.set(f.key, f.want);
+    }
+    dropBackends(orphans, ipOfBackend);
   };
 
   /** Removes an entry a frontend no longer wants (or whose frontend is gone). */
   const deleteEntry = (e: Entry, keepId: boolean): void => {
     const m = fam(e.ip);
     const s = entries.get(e.key) ?? {
+      fresh: true,
       slots: [],
       affinity: new Set<number>(),
       ranges: new Set<string>(),
@@ -470,6 +603,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
             scope: k.scope === SCOPE.INT ? 'internal' : 'external',
           });
           const s = stateOf(key);
+          s.fresh = false;
           if (k.backend_slot === 0) {
             s.master = v;
             p.serviceIds.restore(key, v.rev_nat_index);
@@ -497,15 +631,33 @@ export function newLbOps(p: LbOpsParams): LbOps {
     },
 
     update(_, fe) {
-      const want = expand(fe);
-      const before = owned.get(fe.key) ?? [];
-      for (const e of want) writeEntry(e);
-      const keys = new Set(want.map((e) => e.key));
-      for (const e of before) if (!keys.has(e.key)) deleteEntry(e, e.key === fe.key);
-      retain(want, 1);
-      const orphans = retain(before, -1);
-      owned.set(fe.key, want);
-      dropBackends(orphans, ipOfBackend);
+      const plan = new Plan();
+      planFrontend(fe, plan);
+      execute(plan);
+    },
+
+    updateBatch(ctx, fes) {
+      const plan = new Plan();
+      for (const fe of fes) planFrontend(fe, plan);
+      try {
+        execute(plan);
+        return new Map();
+      } catch {
+        // Which frontend failed is not known from a batch: each one again on its own (writes are
+        // idempotent, and what landed is noted), to fail only those that fail.
+        const failed = new Map<Frontend, unknown>();
+        for (const fe of fes) {
+          try {
+            const one = new Plan();
+            planFrontend(fe, one);
+            execute(one);
+          } catch (e) {
+            failed.set(fe, e);
+          }
+        }
+        void ctx;
+        return failed;
+      }
     },
 
     delete(_, fe) {

@@ -55,4 +55,12 @@ export interface Operations<T> {
   delete(ctx: OpContext, obj: T): void | Promise<void>;
   /** Removes target state that no desired object accounts for. */
   prune(ctx: OpContext, desired: Iterable<T>): void | Promise<void>;
+  /**
+   * Updates many objects at once (a round's worth), where the target is faster written in bulk;
+   * returns the objects that failed, with their errors (the others succeeded).
+   */
+  updateBatch?(
+    ctx: OpContext,
+    objs: readonly T[],
+  ): ReadonlyMap<T, unknown> | Promise<ReadonlyMap<T, unknown>>;
 }

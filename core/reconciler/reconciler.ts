@@ -122,6 +122,34 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     notify('update', obj, k);
   };
 
+  /** The round's updates in one batch (ops.updateBatch), each object's outcome as its own. */
+  const updateAll = async (
+    ctx: JobContext,
+    pending: readonly { obj: T; rev: number }[],
+    results: Result[],
+  ): Promise<void> => {
+    let failed: ReadonlyMap<T, unknown>;
+    try {
+      failed =
+        (await ops.updateBatch?.(
+          { signal: ctx.signal, txn: db.readTxn() },
+          pending.map((u) => u.obj),
+        )) ?? new Map<T, unknown>();
+    } catch (e) {
+      failed = new Map(pending.map((u) => [u.obj, e] as const));
+    }
+    for (const { obj, rev } of pending) {
+      const k = key(obj);
+      if (failed.has(obj)) fail(k, rev, failed.get(obj), results);
+      else {
+        retries.delete(k);
+        errors.delete(k);
+        results.push({ key: k, rev, status: statusDone() });
+      }
+      notify('update', obj, k);
+    }
+  };
+
   const remove = async (ctx: JobContext, obj: T, results: Result[]): Promise<void> => {
     const k = key(obj);
     try {
@@ -150,15 +178,18 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
     const changes = it.next(txn, cfg.roundSize);
     const results: Result[] = [];
     const handled = new Set<string>();
+    const pending: { obj: T; rev: number }[] = [];
     for (const c of changes) {
       const k = key(c.object);
       handled.add(k);
       if (c.deleted) await remove(ctx, c.object, results);
       else if (p.getStatus(c.object).kind === 'pending') {
         retries.delete(k);
-        await update(ctx, c.object, c.revision, results);
+        pending.push({ obj: c.object, rev: c.revision });
       }
     }
+    if (ops.updateBatch && pending.length > 1) await updateAll(ctx, pending, results);
+    else for (const u of pending) await update(ctx, u.obj, u.rev, results);
     const now = Date.now();
     for (const [k, r] of [...retries]) {
       if (r.due > now || handled.has(k)) continue;

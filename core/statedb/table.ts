@@ -44,6 +44,10 @@ export interface TableState<T> {
 }
 
 const NAME = /^[a-z][a-z0-9_-]{0,30}$/;
+
+// Typed comparators: sorted-btree's default one checks both operands' types on every compare.
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byNumber = (a: number, b: number): number => a - b;
 const SEP = '\u0000';
 
 /** A cursor over a table's changes since it last looked; deletions included. */
@@ -111,14 +115,16 @@ export class Table<T> implements Lockable {
     if (!NAME.test(def.name)) throw new Error(`table name '${def.name}' must match ${NAME.source}`);
     this.name = def.name;
     const secondary = new Map<string, BTree<string, Entry<T>>>();
-    for (const idx of def.indexes ?? []) secondary.set(idx.name, new BTree<string, Entry<T>>());
+    for (const idx of def.indexes ?? []) {
+      secondary.set(idx.name, new BTree<string, Entry<T>>(undefined, byString));
+    }
     this.state = {
       rev: 0,
-      primary: new BTree<string, Entry<T>>(),
+      primary: new BTree<string, Entry<T>>(undefined, byString),
       secondary,
-      byRev: new BTree<number, string>(),
-      graveyard: new BTree<number, Change<T>>(),
-      graveByKey: new BTree<string, number>(),
+      byRev: new BTree<number, string>(undefined, byNumber),
+      graveyard: new BTree<number, Change<T>>(undefined, byNumber),
+      graveByKey: new BTree<string, number>(undefined, byString),
       pendingInit: new Set(),
     };
   }
