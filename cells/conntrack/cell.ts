@@ -8,7 +8,7 @@ import {
   module,
   provide,
 } from '../../core/hive/index.js';
-import { StatusContributors } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { ctFlags, CtConfig } from './config.js';
 import { CtMaps, newCtMaps } from './ctmaps.js';
@@ -25,13 +25,14 @@ export const conntrackCell = module(
     CtMaps,
     {
       config: CtConfig,
+      daemon: DaemonConfig,
       maps: DatapathMaps,
       registry: Maps,
       lifecycle: Lifecycle,
       logger: Logger,
       health: Health,
     },
-    newCtMaps,
+    ({ daemon, ...p }) => newCtMaps({ ...p, ratio: daemon.bpfMapDynamicSizeRatio }),
   ),
   // The GC job: expired flows out, at an interval that adapts; figures in health.
   provide(

@@ -5,12 +5,12 @@ import { CT_ANY_MAX, CT_TCP_MAX, NAT_MAX } from './maps.js';
 export const ctFlags = {
   'bpf-ct-global-tcp-max': flag.int(
     CT_TCP_MAX,
-    'Maximum number of TCP connections tracked (cellium_ct{4,6}_global)',
+    'Maximum number of TCP connections tracked (cellium_ct{4,6}_global; unset: from --bpf-map-dynamic-size-ratio)',
     { min: 1, max: 16_777_216 },
   ),
   'bpf-ct-global-any-max': flag.int(
     CT_ANY_MAX,
-    'Maximum number of non-TCP flows tracked (cellium_ct_any{4,6}_global)',
+    'Maximum number of non-TCP flows tracked (cellium_ct_any{4,6}_global; unset: from --bpf-map-dynamic-size-ratio)',
     { min: 1, max: 16_777_216 },
   ),
   'bpf-nat-global-max': flag.int(

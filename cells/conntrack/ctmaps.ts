@@ -1,7 +1,12 @@
 // The conntrack cell's maps at run time: opened at its start beside the agent's (reusing or
 // migrating their pins), sized by --bpf-ct-global-*-max and --bpf-nat-global-max, closed at stop
 // with their pins kept, so tracked connections survive an agent restart.
-import type { BpfMap, MapRegistry } from '../../core/bpf/index.js';
+import {
+  DYNAMIC_MAPS,
+  dynamicMapSize,
+  type BpfMap,
+  type MapRegistry,
+} from '../../core/bpf/index.js';
 import { token, type Health, type Lifecycle, type Logger } from '../../core/hive/index.js';
 import { openOwnedMaps, type DatapathMaps, type OwnedMapSpec } from '../maps/index.js';
 import type { CtConfig } from './config.js';
@@ -29,6 +34,8 @@ export const CtMaps = token<CtMaps>('conntrack/CtMaps');
 /** Opens the maps at the cell's start and closes them (pins kept) at its stop. */
 export function newCtMaps(p: {
   readonly config: CtConfig;
+  /** --bpf-map-dynamic-size-ratio. */
+  readonly ratio: number;
   readonly maps: DatapathMaps;
   readonly registry: MapRegistry;
   readonly lifecycle: Lifecycle;
@@ -46,17 +53,17 @@ export function newCtMaps(p: {
   const specs = (f: CtFamilySpecs): OwnedMapSpec[] => [
     {
       spec: f.tcp,
-      maxEntries: p.config.bpfCtGlobalTcpMax,
+      maxEntries: dynamicMapSize(DYNAMIC_MAPS.ctTcp, p.config.bpfCtGlobalTcpMax, p.ratio),
       flag: 'bpf-ct-global-tcp-max',
     },
     {
       spec: f.any,
-      maxEntries: p.config.bpfCtGlobalAnyMax,
+      maxEntries: dynamicMapSize(DYNAMIC_MAPS.ctAny, p.config.bpfCtGlobalAnyMax, p.ratio),
       flag: 'bpf-ct-global-any-max',
     },
     {
       spec: f.nat,
-      maxEntries: p.config.bpfNatGlobalMax,
+      maxEntries: dynamicMapSize(DYNAMIC_MAPS.nat, p.config.bpfNatGlobalMax, p.ratio),
       flag: 'bpf-nat-global-max',
     },
   ];

@@ -23,6 +23,11 @@ export const daemonFlags = {
     '/sys/fs/cgroup',
     "Where cgroup v2 is mounted (a hybrid host's <root>/unified is used when <root> is not cgroup v2): pods' cgroups are found there, and socket load balancing attaches there",
   ),
+  'bpf-map-dynamic-size-ratio': flag.number(
+    0.0025,
+    "Share of the node's memory for the maps that grow with traffic (connection tracking, NAT, sockets' reverse NAT), as Cilium's: each one's size unless its own flag sets it; 0: their static defaults",
+    { min: 0, max: 1 },
+  ),
   mtu: flag.int(1500, 'MTU of the devices facing workloads', { min: 576, max: 65535 }),
   'policy-enforcement': flag.oneOf(
     ['default', 'always', 'never'],

@@ -46,6 +46,7 @@ export const loadbalancerCell = module(
     LbMaps,
     {
       config: LbConfig,
+      daemon: DaemonConfig,
       maps: DatapathMaps,
       registry: Maps,
       lifecycle: Lifecycle,
@@ -53,7 +54,7 @@ export const loadbalancerCell = module(
       health: Health,
       wrap: LbMapWrap,
     },
-    newLbMaps,
+    ({ daemon, ...p }) => newLbMaps({ ...p, ratio: daemon.bpfMapDynamicSizeRatio }),
   ),
   // At start: ids read back from the maps, API services from <state-dir>/services.json; then
   // the frontends reconciler (retries, pruning) realizes them.

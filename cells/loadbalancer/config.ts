@@ -1,3 +1,4 @@
+import { DYNAMIC_MAPS, dynamicMapSize } from '../../core/bpf/index.js';
 import { flag, token, type ConfigOf } from '../../core/hive/index.js';
 import { findUp } from '../../core/paths.js';
 import { MAGLEV_SIZES } from './maglev.js';
@@ -41,7 +42,7 @@ export const lbFlags = {
   'bpf-lb-maglev-map-max': mapMax('services with a Maglev table'),
   'bpf-sock-rev-map-max': flag.int(
     SOCK_REV_NAT_MAX,
-    'Maximum number of sockets whose service address recvmsg and getpeername give back',
+    'Maximum number of sockets whose service address recvmsg and getpeername give back (unset: from --bpf-map-dynamic-size-ratio)',
     { min: 1, max: 16_777_216 },
   ),
   'enable-session-affinity': flag.bool(true, "Honour services' sessionAffinity (ClientIP)"),
@@ -109,7 +110,11 @@ export function lbFeatures(c: LbConfig): LbFeatures {
 }
 
 /** The size each LB map gets from the flags. */
-export function lbMapSizes(c: LbConfig): {
+export function lbMapSizes(
+  c: LbConfig,
+  /** --bpf-map-dynamic-size-ratio. */
+  ratio = 0,
+): {
   services: number;
   backends: number;
   revNat: number;
@@ -126,7 +131,7 @@ export function lbMapSizes(c: LbConfig): {
     affinity: or(c.bpfLbAffinityMapMax),
     sourceRange: or(c.bpfLbSourceRangeMapMax),
     maglev: or(c.bpfLbMaglevMapMax),
-    sockRevNat: c.bpfSockRevMapMax,
+    sockRevNat: dynamicMapSize(DYNAMIC_MAPS.sockRevNat, c.bpfSockRevMapMax, ratio),
   };
 }
 

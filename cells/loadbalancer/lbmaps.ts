@@ -91,13 +91,14 @@ function family(o: OwnedMaps, s: LbFamilySpecs): LbFamilyMaps {
 /** Opens the maps (sized by the flags) and writes the programs' configuration into them. */
 export function openLbMaps(p: {
   readonly config: LbConfig;
+  readonly ratio: number;
   readonly maps: DatapathMaps;
   readonly registry: MapRegistry;
   readonly logger: Logger;
   readonly health: Health;
   readonly wrap: (raw: RawMap) => RawMap;
 }): { set: LbMapSet; close: () => void } {
-  const size = lbMapSizes(p.config);
+  const size = lbMapSizes(p.config, p.ratio);
   const specs = [LB4, LB6].flatMap((f) => [
     { spec: f.services, maxEntries: size.services, flag: 'bpf-lb-service-map-max' },
     { spec: f.backends, maxEntries: size.backends, flag: 'bpf-lb-service-backend-map-max' },
@@ -142,6 +143,8 @@ export function openLbMaps(p: {
 /** The maps, opened at the cell's start and closed (pins kept) at its stop. */
 export function newLbMaps(p: {
   readonly config: LbConfig;
+  /** --bpf-map-dynamic-size-ratio. */
+  readonly ratio: number;
   readonly maps: DatapathMaps;
   readonly registry: MapRegistry;
   readonly lifecycle: Lifecycle;

@@ -17,3 +17,4 @@ export * from './layout-btf.js';
 export * from './xdp.js';
 export * from './map-of-maps.js';
 export * from './cgroup.js';
+export * from './mapsize.js';

@@ -55,11 +55,11 @@ export function checkFlagSchema(
   )
     return `must match pattern "${schema.pattern}"`;
   if (typeof value === 'number') {
-    // Negated as ajv does, so NaN fails a bound.
-    if (typeof schema.minimum === 'number' && !(value >= schema.minimum))
-      return `must be >= ${schema.minimum}`;
+    // Negated as ajv does, so NaN fails a bound; ajv checks maximum first.
     if (typeof schema.maximum === 'number' && !(value <= schema.maximum))
       return `must be <= ${schema.maximum}`;
+    if (typeof schema.minimum === 'number' && !(value >= schema.minimum))
+      return `must be >= ${schema.minimum}`;
   }
   if (Array.isArray(value) && typeof schema.items === 'object' && schema.items) {
     for (const [i, item] of value.entries()) {

@@ -128,6 +128,17 @@ export const flag = {
     if (opts?.max !== undefined) schema.maximum = opts.max;
     return spec(schema, def, description, opts, parseNumber);
   },
+  /** A number that may have a fraction (a ratio). */
+  number(
+    def: number,
+    description: string,
+    opts?: Opts & { min?: number; max?: number },
+  ): FlagSpec<number> {
+    const schema: JsonSchema = { type: 'number' };
+    if (opts?.min !== undefined) schema.minimum = opts.min;
+    if (opts?.max !== undefined) schema.maximum = opts.max;
+    return spec(schema, def, description, opts, parseNumber);
+  },
   bool(def: boolean, description: string, opts?: Opts): FlagSpec<boolean> {
     return spec({ type: 'boolean' }, def, description, opts, parseBool);
   },
