@@ -2,8 +2,7 @@
 /* Connection tracking on the ct.h maps: finding a flow's live entry, creating one, and applying
  * a packet to it (packet and byte counters per direction, TCP flags seen, the closing state and
  * the lifetime). Nothing here parses or edits a packet: callers fill the tuple (addresses and
- * ports as on the wire) and say which way the packet goes. Shared by bpf_lxc and (later)
- * bpf_host.
+ * ports as on the wire) and say which way the packet goes. Shared by bpf_lxc and bpf_host.
  *
  * Lifetimes are absolute, in seconds of CLOCK_MONOTONIC (bpf_now_sec()); the agent's collector
  * deletes entries whose lifetime is below its clock. An entry past its lifetime that the

@@ -195,4 +195,34 @@ static __always_inline void lb6_update_affinity(const struct lb6_affinity_key *k
 	bpf_map_update_elem(&cellium_lb6_affinity, key, &val, BPF_ANY);
 }
 
+/* loadBalancerSourceRanges: whether a client may reach `svc` from `saddr` (network order). Only
+ * services with SVC_FLAG_SOURCE_RANGE check; their allowed CIDRs are in
+ * cellium_lb{4,6}_source_range under the service id (prefixlen: the 32 bits of rev_nat_id and pad,
+ * then the address's). */
+static __always_inline int lb4_src_range_ok(const struct lb4_service *svc, __be32 saddr)
+{
+	struct lb4_src_range_key key = {
+		.prefixlen = 32 + 32,
+		.rev_nat_id = svc->rev_nat_index,
+		.addr = saddr,
+	};
+
+	if (!(svc->flags & SVC_FLAG_SOURCE_RANGE))
+		return 1;
+	return bpf_map_lookup_elem(&cellium_lb4_source_range, &key) != NULL;
+}
+
+static __always_inline int lb6_src_range_ok(const struct lb6_service *svc, const __u8 *saddr)
+{
+	struct lb6_src_range_key key = {
+		.prefixlen = 32 + 128,
+		.rev_nat_id = svc->rev_nat_index,
+	};
+
+	if (!(svc->flags & SVC_FLAG_SOURCE_RANGE))
+		return 1;
+	__builtin_memcpy(key.addr, saddr, 16);
+	return bpf_map_lookup_elem(&cellium_lb6_source_range, &key) != NULL;
+}
+
 #endif

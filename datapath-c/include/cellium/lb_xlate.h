@@ -3,7 +3,7 @@
  * packet to a frontend goes to (and what the packet looks like after), and what a reply from the
  * backend must look like for the client to accept it. The caller parses the packet into a tuple,
  * looks the frontend up (lb_select.h) and rewrites the packet (nat_rw.h) with what these decide.
- * Shared by bpf_lxc (pods) and (later) bpf_host (NodePort, from outside the node).
+ * Shared by bpf_lxc (pods) and bpf_host (NodePort, from outside the node).
  *
  * A flow to a service leaves two entries (ct.h):
  *   TUPLE_F_SERVICE  client -> frontend, as the client sent it: the backend chosen (rx_bytes, i.e.
@@ -24,7 +24,8 @@
  * Hairpin (IPv4 only, as in Cilium): a pod whose flow lands on itself would get a packet from
  * its own address, which Linux drops; the source becomes IPV4_LOOPBACK instead (the OUT entry is
  * then IPV4_LOOPBACK -> backend with CT_F_LB_LOOPBACK), and the reply's destination is put back to
- * the pod. An IPv6 flow to itself is translated like any other and does not work. */
+ * the pod. An IPv6 flow to itself is translated like any other and does not work. NodePort flows
+ * (ct_flags with CT_F_NODE_PORT, from bpf_host) are not hairpinned. */
 #ifndef CELLIUM_LB_XLATE_H
 #define CELLIUM_LB_XLATE_H
 
@@ -170,7 +171,9 @@ static __always_inline int lb4_local(struct lb4_key *key, const struct lb4_servi
 	x->to.daddr = be->address;
 	if (be->port)
 		x->to.dport = be->port;
-	x->loopback = t->saddr == be->address;
+	/* A NodePort flow (CT_F_NODE_PORT) is never hairpinned: bpf_host source-NATs a client that
+	 * is the backend itself to a node address instead. */
+	x->loopback = !(ct_flags & CT_F_NODE_PORT) && t->saddr == be->address;
 	if (x->loopback)
 		x->to.saddr = IPV4_LOOPBACK;
 

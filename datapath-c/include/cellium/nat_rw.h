@@ -5,7 +5,7 @@
  * whose checksum field holds only the pseudo header sum, stays right too). A UDP checksum of 0
  * (IPv4: none computed) stays 0 (BPF_F_MARK_MANGLED_0), and a computed one that comes out as 0 is
  * written as 0xffff. Offsets count from the start of the frame. Used for service translation
- * (DNAT), reverse translation and source NAT, by bpf_lxc and (later) bpf_host.
+ * (DNAT), reverse translation and source NAT, by bpf_lxc and bpf_host.
  * Each function returns 0, or -1 when the kernel refused a write (the packet is then dropped). */
 #ifndef CELLIUM_NAT_RW_H
 #define CELLIUM_NAT_RW_H
