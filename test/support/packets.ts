@@ -95,6 +95,8 @@ export interface L4FrameSpec {
   readonly payload?: number | Buffer;
   /** UDP over IPv4 only: leave the checksum 0 ("none computed"). */
   readonly noChecksum?: boolean;
+  /** The IPv4 TTL or IPv6 hop limit (64 by default). */
+  readonly ttl?: number;
 }
 
 const PROTO_TCP = 6;
@@ -161,7 +163,7 @@ function ipv4Frame(proto: number, s: L4FrameSpec): Buffer {
   ip[0] = 0x45;
   ip.writeUInt16BE(20 + seg.length, 2);
   ip.writeUInt16BE(0x4000, 6); // don't fragment
-  ip[8] = 64;
+  ip[8] = s.ttl ?? 64;
   ip[9] = proto;
   src.copy(ip, 12);
   dst.copy(ip, 16);
@@ -177,7 +179,7 @@ function ipv6Frame(proto: number, s: L4FrameSpec): Buffer {
   ip[0] = 0x60;
   ip.writeUInt16BE(seg.length, 4);
   ip[6] = proto;
-  ip[7] = 64;
+  ip[7] = s.ttl ?? 64;
   src.copy(ip, 8);
   dst.copy(ip, 24);
   return Buffer.concat([eth(0x86dd), ip, seg]);
@@ -204,6 +206,11 @@ export interface ParsedFrame {
   readonly flags: number;
   /** Where the L4 header starts. */
   readonly l4: number;
+  /** The IPv4 TTL or IPv6 hop limit. */
+  readonly ttl: number;
+  /** The Ethernet destination and source, as aa:bb:cc:dd:ee:ff. */
+  readonly dmac: string;
+  readonly smac: string;
 }
 
 function ipText(b: Buffer): string {
@@ -212,6 +219,10 @@ function ipText(b: Buffer): string {
   for (let i = 0; i < 16; i += 2) words.push(b.readUInt16BE(i).toString(16));
   // Not compressed: tests compare with addresses normalised the same way (normalizeIp).
   return words.join(':');
+}
+
+function macText(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 /** An IPv6 address written out in full, lowercase, as parseFrame prints it. */
@@ -233,6 +244,9 @@ export function parseFrame(frame: Buffer): ParsedFrame {
     dport: frame.readUInt16BE(l4 + 2),
     flags: proto === PROTO_TCP ? (frame[l4 + 13] ?? 0) : 0,
     l4,
+    ttl: (v6 ? frame[21] : frame[22]) ?? 0,
+    dmac: macText(frame.subarray(0, 6)),
+    smac: macText(frame.subarray(6, 12)),
   };
 }
 
