@@ -204,6 +204,60 @@ describe('service update: flags to the ServiceSpec it PUTs', () => {
     expect(() => weights(['65536'], 1)).toThrow('Invalid backend weight (65536)');
   });
 
+  it("Cellium's flags: backend nodes, session affinity, source ranges and the algorithm", () => {
+    expect(
+      spec(
+        {
+          k8sLoadBalancer: true,
+          backendNodes: ['node-a', 'node-b'],
+          sessionAffinityTimeout: '300',
+          sourceRanges: ['192.0.2.0/24', 'fd00::/64'],
+          lbAlgorithm: 'Maglev',
+        },
+        ['10.1.0.1:80', '10.1.0.2:80'],
+      ),
+    ).toMatchObject({
+      'backend-addresses': [{ nodeName: 'node-a' }, { nodeName: 'node-b' }],
+      flags: {
+        type: 'LoadBalancer',
+        sessionAffinity: true,
+        sessionAffinityTimeout: 300,
+        loadBalancerSourceRanges: ['192.0.2.0/24', 'fd00::/64'],
+        algorithm: 'Maglev',
+      },
+    });
+    const shown = serviceText(
+      svc(
+        spec(
+          { sessionAffinityTimeout: '300', sourceRanges: ['192.0.2.0/24'], lbAlgorithm: 'maglev' },
+          [],
+        ),
+      ),
+    );
+    expect(shown).toContain('Session Affinity:        ClientIP, 300s');
+    expect(shown).toContain('Source Ranges:           192.0.2.0/24');
+    expect(shown).toContain('Algorithm:               Maglev');
+    const flags = spec({ sessionAffinityTimeout: '0' }, []).flags ?? {};
+    expect(
+      ['sessionAffinity', 'loadBalancerSourceRanges', 'algorithm'].filter((k) => k in flags),
+    ).toEqual([]);
+    expect(() => spec({ backendNodes: ['a', 'b'] }, ['10.1.0.1:80'])).toThrow(
+      'Invalid number of backend nodes (2: a,b) for backends (1: 10.1.0.1:80)',
+    );
+    expect(() => spec({ sessionAffinityTimeout: '86401' }, [])).toThrow(
+      'Invalid --session-affinity-timeout (86401)',
+    );
+    expect(() => spec({ sourceRanges: ['10.0.0.0/33'] }, [])).toThrow(
+      "Invalid --source-ranges entry '10.0.0.0/33'",
+    );
+    expect(() => spec({ sourceRanges: ['example.com/8'] }, [])).toThrow(
+      "Invalid --source-ranges entry 'example.com/8'",
+    );
+    expect(() => spec({ lbAlgorithm: 'roundrobin' }, [])).toThrow(
+      "Invalid --lb-algorithm 'roundrobin': want random or maglev",
+    );
+  });
+
   it('refuses a backend that is not IP:PORT, IPv6 behind IPv4, and L4 behind L3', () => {
     expect(() => spec({}, ['10.1.0.1:80', 'db'])).toThrow(
       'Cannot parse backend address "db": missing port in address',

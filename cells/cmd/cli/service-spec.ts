@@ -34,6 +34,10 @@ export type UpdateOptions = { readonly [K in (typeof TYPE_FLAGS)[number][0]]?: b
   readonly protocol?: string;
   readonly name?: string;
   readonly namespace?: string;
+  readonly backendNodes?: readonly string[];
+  readonly sessionAffinityTimeout?: string;
+  readonly sourceRanges?: readonly string[];
+  readonly lbAlgorithm?: string;
 };
 
 /** What `service update`'s flags say, checked, before the backends are known. */
@@ -43,6 +47,7 @@ export interface UpdatePlan {
   readonly flags: Flags;
   readonly states: readonly BackendState[];
   readonly weights: readonly number[];
+  readonly nodes: readonly string[];
 }
 
 const STATES: readonly string[] = ['active', 'terminating', 'quarantined', 'maintenance'];
@@ -124,6 +129,7 @@ export function updatePlan(o: UpdateOptions): UpdatePlan {
     intTrafficPolicy: policy('--k8s-int-traffic-policy', o.k8sIntTrafficPolicy) ?? 'Cluster',
     ...(o.name !== undefined ? { name: o.name } : {}),
     ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+    ...extensionFlags(o),
   };
   const states = (o.states ?? []).map((s) => {
     if (!STATES.includes(s.toLowerCase())) {
@@ -148,7 +154,42 @@ export function updatePlan(o: UpdateOptions): UpdatePlan {
     flags,
     states,
     weights,
+    nodes: o.backendNodes ?? [],
   };
+}
+
+/** Cellium's own flags (session affinity, source ranges, algorithm) as the spec's extensions. */
+function extensionFlags(o: UpdateOptions): Partial<Flags> {
+  const out: Partial<Flags> = {};
+  if (o.sessionAffinityTimeout !== undefined) {
+    const t = o.sessionAffinityTimeout;
+    if (!/^\d{1,5}$/.test(t) || Number(t) > 86400) {
+      throw new Error(`Invalid --session-affinity-timeout (${t}): want seconds from 0 to 86400`);
+    }
+    if (Number(t) > 0) {
+      out.sessionAffinity = true;
+      out.sessionAffinityTimeout = Number(t);
+    }
+  }
+  if (o.sourceRanges !== undefined) {
+    for (const c of o.sourceRanges) {
+      const [ip = '', len, extra] = c.split('/');
+      const addr = parseIp(ip);
+      const max = addr?.family === 'ipv6' ? 128 : 32;
+      if (!addr || extra !== undefined || !/^\d{1,3}$/.test(len ?? '') || Number(len) > max) {
+        throw new Error(`Invalid --source-ranges entry '${c}': want a CIDR such as 10.0.0.0/8`);
+      }
+    }
+    out.loadBalancerSourceRanges = [...o.sourceRanges];
+  }
+  if (o.lbAlgorithm !== undefined) {
+    const a = o.lbAlgorithm.toLowerCase();
+    if (a !== 'random' && a !== 'maglev') {
+      throw new Error(`Invalid --lb-algorithm '${o.lbAlgorithm}': want random or maglev`);
+    }
+    out.algorithm = a === 'random' ? 'Random' : 'Maglev';
+  }
+  return out;
 }
 
 /** One value per backend from a list of none (the default), one (for all) or one each. */
@@ -165,6 +206,7 @@ function perBackend<T>(what: string, values: readonly T[], backends: readonly st
 export function backendAddresses(plan: UpdatePlan, backends: readonly string[]): Backend[] {
   const state = perBackend('backend states', plan.states, backends, 'active');
   const weight = perBackend('backend weights', plan.weights, backends, DEFAULT_WEIGHT);
+  const node = perBackend('backend nodes', plan.nodes, backends, '');
   const feV6 = plan.frontend.ip?.includes(':') ?? false;
   return backends.map((arg, i) => {
     let be;
@@ -182,6 +224,7 @@ export function backendAddresses(plan: UpdatePlan, backends: readonly string[]):
       ...(be.port !== 0 ? { port: be.port } : {}),
       state: state(i),
       weight: weight(i),
+      ...(node(i) !== '' ? { nodeName: node(i) } : {}),
     };
   });
 }

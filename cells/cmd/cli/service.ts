@@ -73,6 +73,12 @@ export function serviceText(svc: Service): string {
     ['Health Check Node Port', f.healthCheckNodePort || undefined],
     ['Name', f.name ? `${f.namespace ? `${f.namespace}/` : ''}${f.name}` : undefined],
     ['Cluster', f.cluster],
+    [
+      'Session Affinity',
+      f.sessionAffinity ? `ClientIP, ${f.sessionAffinityTimeout ?? 10800}s` : undefined,
+    ],
+    ['Source Ranges', f.loadBalancerSourceRanges?.join(', ')],
+    ['Algorithm', f.algorithm],
   ];
   const bes = (spec['backend-addresses'] ?? []).map((be, i) => {
     const notes = [
@@ -161,7 +167,11 @@ export function registerService(program: Command): void {
     .option('--k8s-int-traffic-policy <p>', 'k8s internalTrafficPolicy as {Local,Cluster}')
     .option('--protocol <p>', 'Protocol of the frontend: tcp (default), udp or any')
     .option('--name <name>', 'Service name')
-    .option('--namespace <ns>', 'Service namespace');
+    .option('--namespace <ns>', 'Service namespace')
+    .option('--backend-nodes <name>', 'Node of each backend (externalTrafficPolicy=Local)', collect)
+    .option('--session-affinity-timeout <s>', 'Keep a client on its backend (ClientIP), seconds')
+    .option('--source-ranges <cidr>', 'CIDRs allowed to reach a LoadBalancer service', collect)
+    .option('--lb-algorithm <a>', "This service's backend selection: random or maglev");
   for (const [, flag, , what] of TYPE_FLAGS) update.option(flag, `Set service as ${what}`);
   update.action(async (opts: UpdateOptions, cmd: Command) => {
     const plan = updatePlan(opts);
