@@ -37,6 +37,7 @@ import {
   IPCACHE_MAP,
   LXC_MAP,
   METRIC,
+  REASON,
   METRICS_MAP,
   type MetricsKey,
   type MetricsValue,
@@ -62,11 +63,6 @@ const TC_ACT_REDIRECT = 7;
 const TCP = 6;
 const UDP = 17;
 // datapath-c/include/cellium/{maps,ct,ct_track,lb_xlate}.h
-const METRIC_SERVICE = 3;
-const REASON_LB_NO_BACKEND = 6;
-const REASON_LB_TRANSLATED = 16;
-const REASON_LB_REVNAT = 17;
-const REASON_NO_SERVICE = 158;
 const CT_LIFETIME_TCP = 21600;
 const CT_LIFETIME_NONTCP = 60;
 const CT_SYN_TIMEOUT = 60;
@@ -278,8 +274,8 @@ kernelSuite(
       writeService(m, web4);
       const ips = web4.backends.map((b) => b.ip);
       const client = { src: '10.0.0.5', dst: web4.vip, sport: 40001, dport: 80 };
-      const translatedBefore = total(m.metrics, REASON_LB_TRANSLATED, METRIC_SERVICE);
-      const revNatBefore = total(m.metrics, REASON_LB_REVNAT, METRIC_SERVICE);
+      const translatedBefore = total(m.metrics, REASON.LB_TRANSLATED, METRIC.SERVICE);
+      const revNatBefore = total(m.metrics, REASON.LB_REVNAT, METRIC.SERVICE);
 
       const t0 = monoSec();
       const syn = run('from', ipv4Tcp({ ...client, flags: TCP_FLAG.SYN }));
@@ -290,7 +286,7 @@ kernelSuite(
       checksumsOk(syn.out);
       const backend = web4.backends.find((b) => b.ip === syn.f.dst)!;
       expect(syn.cb.slice(3)).toEqual([backend.id, web4.revNat]);
-      expect(total(m.metrics, REASON_LB_TRANSLATED, METRIC_SERVICE)).toBe(translatedBefore + 1);
+      expect(total(m.metrics, REASON.LB_TRANSLATED, METRIC.SERVICE)).toBe(translatedBefore + 1);
 
       // The TUPLE_F_SERVICE entry: client -> VIP, the backend in rx_bytes.
       const svcKey = { ...tupleOf(ipv4Tcp(client), TUPLE_F.SERVICE) };
@@ -327,7 +323,7 @@ kernelSuite(
       ]);
       checksumsOk(r.out);
       expect(r.cb[4]).toBe(web4.revNat);
-      expect(total(m.metrics, REASON_LB_REVNAT, METRIC_SERVICE)).toBe(revNatBefore + 1);
+      expect(total(m.metrics, REASON.LB_REVNAT, METRIC.SERVICE)).toBe(revNatBefore + 1);
       oe = m.ct4.tcp.lookup(outKey)!;
       expect([oe.rx_packets, oe.rx_flags_seen]).toEqual([1n, TCP_FLAG.SYN | TCP_FLAG.ACK]);
 
@@ -495,12 +491,12 @@ kernelSuite(
     it('drops packets to a service without an active backend, and counts them', () => {
       writeService(m, { vip: '10.96.0.99', port: 80, proto: TCP, revNat: 9, backends: [] });
       writeService(m, { vip: 'fd00:96::99', port: 80, proto: TCP, revNat: 10, backends: [] });
-      const before = total(m.metrics, REASON_NO_SERVICE, METRIC.EGRESS);
+      const before = total(m.metrics, REASON.NO_SERVICE, METRIC.EGRESS);
       const f4 = ipv4Tcp({ src: '10.0.0.5', dst: '10.96.0.99', sport: 40500, dport: 80 });
       const f6 = ipv6Tcp({ src: 'fd00::5', dst: 'fd00:96::99', sport: 40500, dport: 80 });
       expect(run('from', f4).retval).toBe(TC_ACT_SHOT);
       expect(run('from', f6).retval).toBe(TC_ACT_SHOT);
-      expect(total(m.metrics, REASON_NO_SERVICE, METRIC.EGRESS)).toBe(before + 2);
+      expect(total(m.metrics, REASON.NO_SERVICE, METRIC.EGRESS)).toBe(before + 2);
       expect(m.ct4.tcp.lookup(tupleOf(f4, TUPLE_F.SERVICE))).toBeUndefined();
       // Other ports of the same address are no service: passed on untouched.
       const other = ipv4Tcp({ src: '10.0.0.5', dst: '10.96.0.99', sport: 40500, dport: 81 });
@@ -541,11 +537,11 @@ kernelSuite(
       expect([...fresh]).toEqual([41]);
 
       // Once 42 is gone from the backends map, its flows move to an active backend.
-      const before = total(m.metrics, REASON_LB_NO_BACKEND, METRIC_SERVICE);
+      const before = total(m.metrics, REASON.LB_NO_BACKEND, METRIC.SERVICE);
       m.lb4.backends.delete({ backend_id: 42 });
       const moved = run('from', flow(on42, TCP_FLAG.ACK));
       expect([moved.cb[3], moved.f.dst]).toEqual([41, '10.0.4.1']);
-      expect(total(m.metrics, REASON_LB_NO_BACKEND, METRIC_SERVICE)).toBe(before + 1);
+      expect(total(m.metrics, REASON.LB_NO_BACKEND, METRIC.SERVICE)).toBe(before + 1);
       expect(m.ct4.tcp.lookup(tupleOf(flow(on42), TUPLE_F.SERVICE))!.rx_bytes).toBe(41n);
     });
 

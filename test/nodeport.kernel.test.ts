@@ -65,15 +65,6 @@ const TC_ACT_REDIRECT = 7;
 const TCP = 6;
 const UDP = 17;
 // datapath-c/include/cellium/{maps,ct,ct_track,nodeport}.h
-const METRIC_SERVICE = 3;
-const REASON_LB_TRANSLATED = 16;
-const REASON_LB_REVNAT = 17;
-const REASON_NAT_NO_MAPPING = 167;
-const REASON_NO_FIB = 169;
-const REASON_NO_SERVICE = 158;
-const REASON_IS_CLUSTER_IP = 174;
-const REASON_NOT_IN_SRC_RANGE = 177;
-const REASON_TTL_EXCEEDED = 196;
 const CT_F_LB_LOOPBACK = 1 << 3;
 const CT_F_NODE_PORT = 1 << 5;
 const MARK_MAGIC_CT_DONE = 0x0f00;
@@ -311,7 +302,7 @@ kernelSuite(
     };
 
     const ingress = (reason: number) => total(m.metrics, reason, METRIC.INGRESS);
-    const service = (reason: number) => total(m.metrics, reason, METRIC_SERVICE);
+    const service = (reason: number) => total(m.metrics, reason, METRIC.SERVICE);
 
     const POD = '10.20.0.5';
     const POD6 = 'fd00:20::5';
@@ -357,9 +348,9 @@ kernelSuite(
       };
       writeService(m, svc);
       const frame = ipv4Tcp({ src: '192.0.2.2', dst: svc.vip, sport: 40100, dport: 80 });
-      const before = ingress(REASON_IS_CLUSTER_IP);
+      const before = ingress(REASON.IS_CLUSTER_IP);
       expect(run(frame).retval).toBe(TC_ACT_SHOT);
-      expect(ingress(REASON_IS_CLUSTER_IP)).toBe(before + 1);
+      expect(ingress(REASON.IS_CLUSTER_IP)).toBe(before + 1);
       expect(m.ct4.tcp.lookup(tupleOf(frame, TUPLE_F.SERVICE))).toBeUndefined();
 
       writeService(m, { ...svc, flags: SVC_FLAG.ROUTABLE | SVC_FLAG.EXTERNAL_IP });
@@ -394,7 +385,7 @@ kernelSuite(
       // Another service's range does not count.
       m.lb4.sourceRange.update({ prefixlen: 32 + 8, rev_nat_id: 99, addr: '192.0.0.0' }, {});
 
-      const before = ingress(REASON_NOT_IN_SRC_RANGE);
+      const before = ingress(REASON.NOT_IN_SRC_RANGE);
       const denied = [
         ipv4Tcp({ src: '192.0.2.100', dst: v4.vip, sport: 40200, dport: 80 }),
         ipv6Tcp({ src: '2001:db8:9::2', dst: v6.vip, sport: 40200, dport: 80 }),
@@ -404,13 +395,13 @@ kernelSuite(
         const ct = parseFrame(frame).family === 4 ? m.ct4 : m.ct6;
         expect(ct.tcp.lookup(tupleOf(frame, TUPLE_F.SERVICE))).toBeUndefined();
       }
-      expect(ingress(REASON_NOT_IN_SRC_RANGE)).toBe(before + 2);
+      expect(ingress(REASON.NOT_IN_SRC_RANGE)).toBe(before + 2);
       const allowed = [
         ipv4Tcp({ src: '192.0.2.2', dst: v4.vip, sport: 40200, dport: 80 }),
         ipv6Tcp({ src: '2001:db8:1::2', dst: v6.vip, sport: 40200, dport: 80 }),
       ];
       for (const frame of allowed) expect(run(frame).retval).toBe(TC_ACT_REDIRECT);
-      expect(ingress(REASON_NOT_IN_SRC_RANGE)).toBe(before + 2);
+      expect(ingress(REASON.NOT_IN_SRC_RANGE)).toBe(before + 2);
     });
 
     it('sends a flow to a backend on this node straight to its veth, the client address kept', () => {
@@ -425,7 +416,7 @@ kernelSuite(
       };
       writeService(m, svc);
       const client = { src: '192.0.2.2', dst: svc.vip, sport: 40300, dport: 80 };
-      const translated = service(REASON_LB_TRANSLATED);
+      const translated = service(REASON.LB_TRANSLATED);
       const syn = run(ipv4Tcp({ ...client, flags: TCP_FLAG.SYN }));
       expect(syn.retval).toBe(TC_ACT_REDIRECT);
       expect([syn.f.src, syn.f.sport, syn.f.dst, syn.f.dport]).toEqual([
@@ -438,7 +429,7 @@ kernelSuite(
       expect(syn.mark).toBe(MARK_MAGIC_CT_DONE);
       expect(syn.cb).toEqual([77, 31, 4]);
       checksumsOk(syn.out);
-      expect(service(REASON_LB_TRANSLATED)).toBe(translated + 1);
+      expect(service(REASON.LB_TRANSLATED)).toBe(translated + 1);
 
       // Tracked as bpf_lxc tracks its flows, so the pod's bpf_lxc reverse-translates the replies.
       const se = m.ct4.tcp.lookup(tupleOf(ipv4Tcp(client), TUPLE_F.SERVICE))!;
@@ -516,7 +507,7 @@ kernelSuite(
       }
 
       // The backend's reply comes in on int0: to the client, from the NodePort.
-      const revnat = service(REASON_LB_REVNAT);
+      const revnat = service(REASON.LB_REVNAT);
       const reply = run(
         ipv4Tcp({
           src: '198.51.100.2',
@@ -537,7 +528,7 @@ kernelSuite(
       expect([reply.f.dmac, reply.f.smac, reply.f.ttl]).toEqual([clientMac, ext.address, 63]);
       expect(reply.cb).toEqual([0, 0, 5]);
       checksumsOk(reply.out);
-      expect(service(REASON_LB_REVNAT)).toBe(revnat + 1);
+      expect(service(REASON.LB_REVNAT)).toBe(revnat + 1);
       const after = m.ct4.tcp.lookup(ct)!;
       expect([after.rx_packets, after.rx_flags_seen]).toEqual([1n, TCP_FLAG.SYN | TCP_FLAG.ACK]);
 
@@ -723,11 +714,11 @@ kernelSuite(
       }
       // None on this node: the EXT scope is empty.
       writeService(m, { ...etp, backends: [] });
-      const noService = ingress(REASON_NO_SERVICE);
+      const noService = ingress(REASON.NO_SERVICE);
       expect(
         run(ipv4Tcp({ src: '192.0.2.2', dst: etp.vip, sport: 40721, dport: 30090 })).retval,
       ).toBe(TC_ACT_SHOT);
-      expect(ingress(REASON_NO_SERVICE)).toBe(noService + 1);
+      expect(ingress(REASON.NO_SERVICE)).toBe(noService + 1);
 
       const unrouted: Service = {
         vip: '192.0.2.1',
@@ -738,10 +729,10 @@ kernelSuite(
         backends: [{ id: 73, ip: '100.64.0.1', port: 8080 }],
       };
       writeService(m, unrouted);
-      const noFib = ingress(REASON_NO_FIB);
+      const noFib = ingress(REASON.NO_FIB);
       const frame = ipv4Tcp({ src: '192.0.2.2', dst: unrouted.vip, sport: 40722, dport: 30091 });
       expect(run(frame).retval).toBe(TC_ACT_SHOT);
-      expect(ingress(REASON_NO_FIB)).toBe(noFib + 1);
+      expect(ingress(REASON.NO_FIB)).toBe(noFib + 1);
       // Dropped before any NAT port was taken.
       expect(
         m.ct4.nat.lookup({ ...tupleOf(frame, TUPLE_F.OUT), daddr: '100.64.0.1', dport: 8080 }),
@@ -755,15 +746,15 @@ kernelSuite(
         backends: [{ id: 74, ip: '198.51.100.2', port: 8080 }],
       };
       writeService(m, far);
-      const noMapping = ingress(REASON_NAT_NO_MAPPING);
+      const noMapping = ingress(REASON.NAT_NO_MAPPING);
       const f2 = ipv4Tcp({ src: '192.0.2.2', dst: far.vip, sport: 40723, dport: 30092 });
       expect(run(f2, { ifindex: 1 }).retval).toBe(TC_ACT_SHOT);
-      expect(ingress(REASON_NAT_NO_MAPPING)).toBe(noMapping + 1);
+      expect(ingress(REASON.NAT_NO_MAPPING)).toBe(noMapping + 1);
 
-      const ttl = ingress(REASON_TTL_EXCEEDED);
+      const ttl = ingress(REASON.TTL_EXCEEDED);
       const f3 = ipv4Tcp({ src: '192.0.2.2', dst: far.vip, sport: 40724, dport: 30092, ttl: 1 });
       expect(run(f3).retval).toBe(TC_ACT_SHOT);
-      expect(ingress(REASON_TTL_EXCEEDED)).toBe(ttl + 1);
+      expect(ingress(REASON.TTL_EXCEEDED)).toBe(ttl + 1);
       // Dropped before a NAT port was taken.
       expect(
         m.ct4.nat.lookup({ ...tupleOf(f3, TUPLE_F.OUT), daddr: '198.51.100.2', dport: 8080 }),
@@ -1238,7 +1229,7 @@ kernelSuite(
       writeService(m, { ...services[3]!, flags: ranged });
       for (const rev of [43, 44])
         m.lb4.sourceRange.update({ prefixlen: 32 + 16, rev_nat_id: rev, addr: '10.99.0.0' }, {});
-      const before = total(m.metrics, REASON_NOT_IN_SRC_RANGE, METRIC.INGRESS);
+      const before = total(m.metrics, REASON.NOT_IN_SRC_RANGE, METRIC.INGRESS);
       const tried = await ask<{ answered: boolean }>({
         op: 'udpTry',
         host: VIP,
@@ -1254,7 +1245,7 @@ kernelSuite(
       });
       expect(conn.connected).toBe(false);
       await until(
-        () => total(m.metrics, REASON_NOT_IN_SRC_RANGE, METRIC.INGRESS) >= before + 2,
+        () => total(m.metrics, REASON.NOT_IN_SRC_RANGE, METRIC.INGRESS) >= before + 2,
         'drops counted',
       );
       // ...and once the client's range is allowed, it is served again.

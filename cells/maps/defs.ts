@@ -135,8 +135,27 @@ export const METRICS_MAP = perCpuMapSpec({
 export const AGENT_MAPS = [LXC_MAP, IPCACHE_MAP, METRICS_MAP] as const;
 
 /** Metric directions and reasons (datapath-c/include/cellium/maps.h). */
-export const METRIC = { INGRESS: 1, EGRESS: 2 } as const;
-export const REASON = { FORWARDED: 0, NOT_IP: 1, INVALID: 130 } as const;
+export const METRIC = { INGRESS: 1, EGRESS: 2, SERVICE: 3 } as const;
+export const REASON = {
+  FORWARDED: 0,
+  NOT_IP: 1,
+  LB_NO_BACKEND_SLOT: 5,
+  LB_NO_BACKEND: 6,
+  LB_REVNAT_STALE: 8,
+  LB_TRANSLATED: 16,
+  LB_REVNAT: 17,
+  INVALID: 130,
+  FRAG_NEEDED: 136,
+  NAT_WRITE_ERROR: 141,
+  CT_CREATE_FAILED: 155,
+  NO_SERVICE: 158,
+  NAT_NO_MAPPING: 167,
+  NO_FIB: 169,
+  IS_CLUSTER_IP: 174,
+  NOT_IN_SRC_RANGE: 177,
+  PREFILTER_DENIED: 181,
+  TTL_EXCEEDED: 196,
+} as const;
 
 /** The ipcache key of a CIDR (or a single IP, as /32 or /128). */
 export function ipcacheKeyOf(cidr: string): IpcacheKey {

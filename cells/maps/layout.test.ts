@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { readStructs, type Layout } from '../../core/bpf/index.js';
 import { BPF_LXC_OBJECT as OBJECT, kernelSuite } from '../../core/testing/kernel.js';
-import { AGENT_MAPS } from './defs.js';
+import { readFileSync } from 'node:fs';
+import { AGENT_MAPS, METRIC, REASON } from './defs.js';
 
 const layouts: Layout<unknown>[] = AGENT_MAPS.flatMap(
   (m) => [m.key, m.element] as Layout<unknown>[],
@@ -29,3 +30,19 @@ kernelSuite(
     );
   },
 );
+
+// The metrics' directions and reasons: the TypeScript constants are the header's #defines.
+it('METRIC and REASON are the #defines of maps.h', () => {
+  const header = readFileSync(
+    new URL('../../datapath-c/include/cellium/maps.h', import.meta.url),
+    'utf8',
+  );
+  const defines = (prefix: string): Record<string, number> =>
+    Object.fromEntries(
+      [...header.matchAll(new RegExp(`^#define ${prefix}_([A-Z0-9_]+) (\\d+)`, 'gm'))].map(
+        (m): [string, number] => [m[1] ?? '', Number(m[2])],
+      ),
+    );
+  expect(defines('METRIC')).toEqual(METRIC);
+  expect(defines('REASON')).toEqual(REASON);
+});

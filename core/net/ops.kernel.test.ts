@@ -118,6 +118,7 @@ function addWithIp(hostNs: string, s: PodLinkSpec): void {
     'sysctl',
     '-qw',
     `net.ipv4.conf.${s.hostName}.rp_filter=0`,
+    `net.ipv4.conf.${s.hostName}.accept_local=1`,
   ]);
   const [host] = ipj<IpLink>(hostNs, 'link', 'show', 'dev', s.hostName);
   batch(s.netns.replace('/run/netns/', ''), [
@@ -163,11 +164,15 @@ kernelSuite('rtnetlink changes (core/net ops)', { commands: ['ip'] }, () => {
           state: ['PERMANENT'],
         })),
       );
-      // The host end's own rp_filter is 0 and IPv6 is on in the pod, as with the reference.
-      for (const ns of [host, refHost])
+      // The host end's own rp_filter is 0, accept_local 1, IPv6 on in the pod, as the reference.
+      for (const ns of [host, refHost]) {
         expect(
           withNetns(ns.path, () => readSysctl(['net', 'ipv4', 'conf', s.hostName, 'rp_filter'])),
         ).toBe('0');
+        expect(
+          withNetns(ns.path, () => readSysctl(['net', 'ipv4', 'conf', s.hostName, 'accept_local'])),
+        ).toBe('1');
+      }
       expect(withNetns(pod.path, () => readSysctl('net.ipv6.conf.eth0.disable_ipv6'))).toBe('0');
 
       // What addPodLink reports is what `ip` shows: names, indexes, MACs, MTUs, the pairing.

@@ -1,7 +1,8 @@
 // A pod's link as a CNI ADD sets it up, over rtnetlink and setns in this process: a veth pair
 // whose pod end is created directly in the pod's namespace under a temporary name; the host end
 // up, its own rp_filter 0 (as Cilium's connector sets it; the kernel applies the higher of it
-// and conf.all.rp_filter, which is the node's to set) and a host route to each
+// and conf.all.rp_filter, which is the node's to set), accept_local 1 (replies of NodePort
+// flows come from the node's own address) and a host route to each
 // pod IP; the pod end renamed (eth0) and up with each IP as a /32 (/128), an on-link route to
 // the gateway, a default route via it, and the gateway's MAC as a permanent neighbour (the host
 // end's, which is what bpf_lxc answers ARP with), so the first packet waits for no ARP or NDP.
@@ -77,6 +78,9 @@ export function addPodLink(spec: PodLinkSpec): PodLink {
         );
         undo.push(`delete veth ${spec.hostName}`, () => delLink(s, host, { missingOk: true }));
         writeSysctl(['net', 'ipv4', 'conf', spec.hostName, 'rp_filter'], 0);
+        // NodePort to the node's own address with this pod as backend: the pod's reply leaves
+        // bpf_lxc from that address, which the kernel would drop as a martian.
+        writeSysctl(['net', 'ipv4', 'conf', spec.hostName, 'accept_local'], 1);
         setLinkUp(s, host);
         for (const a of spec.ips)
           addRoute(s, { dst: `${a.ip}/${bitsOf(a.family)}`, dev: host }, { replace: true });
