@@ -14,6 +14,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BPF_LXC_OBJECT =
   process.env.CELLIUM_BPF_LXC_OBJECT || join(ROOT, 'datapath-c', 'build', 'bpf_lxc.o');
 
+/** The compiled bpf_host object (`CELLIUM_BPF_HOST_OBJECT`, `--bpf-host-object`'s variable). */
+export const BPF_HOST_OBJECT =
+  process.env.CELLIUM_BPF_HOST_OBJECT || join(ROOT, 'datapath-c', 'build', 'bpf_host.o');
+
 /** What a privileged suite needs beyond root, bpffs and bpf() (which are implied). */
 export interface KernelNeeds {
   /** Files the suite loads, such as BPF_LXC_OBJECT. */

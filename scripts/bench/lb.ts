@@ -120,7 +120,9 @@ export async function benchLb(): Promise<Row[]> {
     const total = performance.now() - t0;
     const notDone = [...frontends.all(db.readTxn())].filter((f) => f.status.kind !== 'done');
     if (notDone.length > 0 || frontends.count(db.readTxn()) !== SERVICES) {
-      throw new Error(`${notDone.length} frontends not reconciled: ${notDone[0]?.status.error ?? ''}`);
+      throw new Error(
+        `${notDone.length} frontends not reconciled: ${notDone[0]?.status.error ?? ''}`,
+      );
     }
     const maps = hive.get(LbMaps).open.v4;
     const entries = { services: maps.services.count(), backends: maps.backends.count() };

@@ -66,11 +66,16 @@ export interface LbMaps {
   readonly affinityMatch: BpfMap<LbAffinityMatch, LbPresent>;
 }
 
+/** Where a client runs: a netns, and the cgroup it joins (when it runs in one). */
+export interface ClientPlace {
+  readonly ns: string;
+  readonly cgroup?: string;
+}
+
 /** What a socket LB test runs in: its maps, its cgroup (programs attached) and its netns. */
-export interface SockLbWorld {
+export interface SockLbWorld extends ClientPlace {
   readonly maps: LbMaps;
   readonly cgroup: string;
-  readonly ns: string;
 }
 
 // Stack order (vitest runs onTestFinished last-registered first): clients and servers go
@@ -91,7 +96,7 @@ function openFamily(f: LbFamilySpecs, pinDir: string): LbFamilyMaps {
 }
 
 /** Removes a cgroup once its processes (ours: the test's clients) are gone. */
-async function removeCgroup(path: string): Promise<void> {
+export async function removeCgroup(path: string): Promise<void> {
   for (let i = 0; ; i++) {
     let procs: number[];
     try {
@@ -351,6 +356,8 @@ export interface ClientJob {
   readonly timeoutMs?: number;
   /** UDP: after this many replies, wait until runClient's `onPause` has run. */
   readonly pauseAfter?: number;
+  /** TCP: close after the server's first line (its name), for servers that keep talking. */
+  readonly firstLine?: boolean;
 }
 
 // Runs with `node -e`, its argument a ClientJob; prints a JSON list of results.
@@ -364,7 +371,10 @@ const tcp = () => new Promise((resolve) => {
   let peer;
   s.setTimeout(o.timeoutMs, () => { s.destroy(); resolve({ error: 'timeout' }); });
   s.on('connect', () => { peer = { address: s.remoteAddress, port: s.remotePort }; });
-  s.on('data', (d) => { data += d; });
+  s.on('data', (d) => {
+    data += d;
+    if (o.firstLine && data.includes('\\n')) { s.destroy(); resolve({ peer, data: data.split('\\n')[0] }); }
+  });
   s.on('end', () => resolve({ peer, data }));
   s.on('error', (e) => resolve({ error: e.code }));
 });
@@ -416,7 +426,7 @@ const udp = () => new Promise((resolve) => {
  * the job pauses.
  */
 export async function runClient<R = TcpResult | UdpResult>(
-  w: SockLbWorld,
+  w: ClientPlace,
   job: ClientJob,
   inCgroup = true,
   onPause?: () => void,
@@ -430,16 +440,17 @@ export async function runClient<R = TcpResult | UdpResult>(
     CLIENT,
     JSON.stringify(full),
   ];
-  const argv = inCgroup
-    ? [
-        'sh',
-        '-c',
-        'echo $$ > "$1" && shift && exec "$@"',
-        'sh',
-        join(w.cgroup, 'cgroup.procs'),
-        ...node,
-      ]
-    : node;
+  const argv =
+    inCgroup && w.cgroup !== undefined
+      ? [
+          'sh',
+          '-c',
+          'echo $$ > "$1" && shift && exec "$@"',
+          'sh',
+          join(w.cgroup, 'cgroup.procs'),
+          ...node,
+        ]
+      : node;
   const p = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   // 'close': the process has exited and its output is all read.
   const exited = new Promise<number | null>((r) => p.once('close', (code) => r(code)));
@@ -472,12 +483,12 @@ export async function runClient<R = TcpResult | UdpResult>(
 }
 
 /** TCP connections through runClient. */
-export const tcpClient = (w: SockLbWorld, job: Omit<ClientJob, 'kind'>, inCgroup = true) =>
+export const tcpClient = (w: ClientPlace, job: Omit<ClientJob, 'kind'>, inCgroup = true) =>
   runClient<TcpResult>(w, { kind: 'tcp', ...job }, inCgroup);
 
 /** UDP sockets through runClient. */
 export const udpClient = (
-  w: SockLbWorld,
+  w: ClientPlace,
   job: Omit<ClientJob, 'kind'>,
   inCgroup = true,
   onPause?: () => void,
