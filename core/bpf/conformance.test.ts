@@ -14,6 +14,7 @@ import {
   type RawMap,
 } from './map.js';
 import { FaultyMap } from './map.faulty.js';
+import { createInnerMap, getInnerMap, setInnerMap } from './map-of-maps.js';
 import { openKernelMap, unpin } from './map.kernel.js';
 import { memoryPin, openMemoryMap, unpinMemoryMaps } from './map.memory.js';
 import { openMap, type Backend } from './open.js';
@@ -225,6 +226,47 @@ describe.each(backends())('%s backend', (_, backend) => {
       fresh.close();
     }
   });
+
+  it.skipIf(skip)(
+    'pinned map of maps: reopened, its inner maps are still readable and writable',
+    () => {
+      const inner = { type: MapType.Array, keySize: 4, valueSize: 4, maxEntries: 5, flags: 0 };
+      const spec = mapSpec({
+        name: name(),
+        type: MapType.HashOfMaps,
+        key: u32,
+        value: struct<{ id: number }>('map_id', [['id', 'u32']]),
+        maxEntries: 8,
+        inner,
+      });
+      const key = Buffer.from([3, 0, 0, 0]);
+      const word = (n: number) => Buffer.from([n, 0, 0, 0]);
+      const log: string[] = [];
+      const a = reopen(spec, log);
+      const table = createInnerMap(a.raw, 'table');
+      table.update(word(0), word(42), 'any');
+      setInnerMap(a.raw, key, table);
+      table.close();
+      a.close();
+      const b = reopen(spec, log);
+      const got = getInnerMap(b.raw, key);
+      const out = Buffer.alloc(4);
+      expect(got?.lookup(word(0), out)).toBe(true);
+      expect(out.readUInt32LE(0)).toBe(42);
+      got?.close();
+      // A new table replaces the old one under the same key.
+      const next = createInnerMap(b.raw, 'table2');
+      next.update(word(0), word(7), 'any');
+      setInnerMap(b.raw, key, next);
+      next.close();
+      const again = getInnerMap(b.raw, key);
+      expect(again?.lookup(word(0), out)).toBe(true);
+      expect(out.readUInt32LE(0)).toBe(7);
+      again?.close();
+      b.close();
+      expect(log.map((l) => l.split(':')[0])).toEqual(['created', 'reused']);
+    },
+  );
 
   it.skipIf(skip)('pinned: a larger or smaller max carries the entries over', () => {
     const args = { name: name(), type: MapType.Hash, key: u32, value: val, maxEntries: 16 };

@@ -447,6 +447,8 @@ export function openKernelMap(s: MapShape, pinPath?: string, opts: KernelMapOpti
       valueSize: info.value_size,
       maxEntries: info.max_entries,
       flags: info.map_flags,
+      // A map of maps is reused only if its inner maps are of this shape (reopenMapOfMaps).
+      ...(s.inner !== undefined ? { inner: s.inner } : {}),
     };
     old = new KernelMap(oldFd, shape, pinPath, 'layouts' in read ? read.layouts : undefined);
   } catch (e) {
