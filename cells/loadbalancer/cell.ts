@@ -56,7 +56,7 @@ export const loadbalancerCell = module(
     },
     ({ daemon, ...p }) => newLbMaps({ ...p, ratio: daemon.bpfMapDynamicSizeRatio }),
   ),
-  // At start: ids read back from the maps, API services from <state-dir>/services.json; then
+  // At start: ids read back from the maps, API services from <state-dir>/services/<id>.json; then
   // the frontends reconciler (retries, pruning) realizes them.
   provide(
     Loadbalancer,

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -506,24 +514,65 @@ describe('the load balancer cell', () => {
     expect((await call(second, 'GET', '/service/11')).status).toBe(200);
   });
 
-  it('keeps an invalid state file aside, says so in health, and starts', async () => {
+  it('keeps an invalid state file aside, says so in health, and restores the other services', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-lb-'));
     const h0 = await lbHive({ dir }).requireStart();
-    await call(h0, 'PUT', '/service/1', spec(1, '10.0.0.1:80', []));
+    for (const id of [1, 2, 3])
+      await call(h0, 'PUT', `/service/${id}`, spec(id, `10.0.0.${id}:80`, ['10.1.0.1:80']));
     await h0.requireStop();
-    const file = join(dir, 'state', 'services.json');
+    const files = join(dir, 'state', 'services');
+    expect(readdirSync(files).sort()).toEqual(['1.json', '2.json', '3.json']);
     writeFileSync(
-      file,
-      JSON.stringify({ version: 1, services: [{ id: 1, 'frontend-address': { ip: 'x' } }] }),
+      join(files, '1.json'),
+      JSON.stringify({ version: 1, service: { id: 1, 'frontend-address': { ip: 'x' } } }),
     );
+    // Service 3's file claims service 2's frontend.
+    const two = readFileSync(join(files, '2.json'), 'utf8');
+    writeFileSync(join(files, '3.json'), two.replace('"id":2', '"id":3'));
     const h = await lbHive({ dir }).requireStart();
-    expect(
-      readdirSync(join(dir, 'state')).some((f) => f.startsWith('services.json.invalid-')),
-    ).toBe(true);
+    const left = readdirSync(files);
+    expect(left.filter((f) => f.endsWith('.json'))).toEqual(['2.json']);
+    expect(left.filter((f) => /^[13]\.json\.invalid-/.test(f))).toHaveLength(2);
     const health = JSON.stringify(h.get(HealthTree).all());
-    expect(health).toMatch(
-      /services state file was invalid \(services\[0\]: frontend-address.ip: \\"x\\" is not an IP address\)/,
+    expect(health).toContain('2 service state file(s) invalid');
+    expect(health).toContain('1.json: frontend-address.ip: \\"x\\" is not an IP address');
+    expect(health).toContain("3.json: its frontend 10.0.0.2:80/TCP is service 2's");
+    expect((await call(h, 'GET', '/service/2')).status).toBe(200);
+    expect((await call(h, 'GET', '/service/1')).status).toBe(404);
+  });
+
+  it('answers a state write failure with a 500 naming it, changes nothing, and recovers', async () => {
+    const h = await lbHive().requireStart();
+    const files = join(h.dir, 'state', 'services');
+    mkdirSync(join(h.dir, 'state'), { recursive: true });
+    writeFileSync(files, 'not a directory');
+    const r = await call(h, 'PUT', '/service/4', spec(4, '10.0.0.4:80', ['10.1.0.4:80']));
+    expect(r.status).toBe(500);
+    expect(r.body).toMatch(
+      /the service state could not be saved, nothing was changed: cannot create directory .*services: ENOTDIR/,
     );
+    expect((await call(h, 'GET', '/service/4')).status).toBe(404);
+    expect(JSON.stringify(h.get(HealthTree).all())).toContain('service state could not be saved');
+    rmSync(files);
+    expect(
+      (await call(h, 'PUT', '/service/4', spec(4, '10.0.0.4:80', ['10.1.0.4:80']))).status,
+    ).toBe(201);
+    expect(JSON.stringify(h.get(HealthTree).all())).not.toContain('could not be saved');
+  });
+
+  it('writes only the file of the service a change touches; DELETE removes it', async () => {
+    const h = await lbHive().requireStart();
+    const files = join(h.dir, 'state', 'services');
+    await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.1:80']));
+    await call(h, 'PUT', '/service/2', spec(2, '10.0.0.2:80', ['10.1.0.2:80']));
+    const mtime = (f: string) => statSync(join(files, f)).mtimeMs;
+    const one = mtime('1.json');
+    await new Promise((r) => setTimeout(r, 20));
+    await call(h, 'PUT', '/service/2', spec(2, '10.0.0.2:80', ['10.1.0.3:80']));
+    expect(mtime('1.json')).toBe(one);
+    expect(readFileSync(join(files, '2.json'), 'utf8')).toContain('10.1.0.3');
+    expect((await call(h, 'DELETE', '/service/1')).status).toBe(200);
+    expect(readdirSync(files)).toEqual(['2.json']);
   });
 
   it('retries failed writes with backoff, degrades health, then recovers', async () => {
@@ -560,10 +609,7 @@ describe('the load balancer cell', () => {
     );
     await eventually(async () => (await call(h, 'GET', '/service/2')).status === 404);
     await eventually(() => Object.keys(servicesMap(h)).every((k) => k.startsWith('10.0.0.1:')));
-    const stored = JSON.parse(readFileSync(join(h.dir, 'state', 'services.json'), 'utf8')) as {
-      services: unknown[];
-    };
-    expect(stored.services).toHaveLength(1);
+    expect(readdirSync(join(h.dir, 'state', 'services'))).toEqual(['1.json']);
   });
 
   it('takes writes through the Writer as a data source other than the API would', async () => {

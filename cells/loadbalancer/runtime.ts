@@ -1,7 +1,7 @@
 // The load balancer at run time: at start the maps are read back (ids restored before anything
 // new is allocated), the API services of the state file are written into the tables, and only
 // then may the reconciler prune what nothing wants; the reconciler realizes the frontends table.
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   errorMessage,
   type Health,
@@ -52,7 +52,7 @@ export interface Loadbalancer {
 
 /** Builds the load balancer and its start and stop hooks. */
 export function newLoadbalancer(p: LoadbalancerParams): Loadbalancer {
-  const store = new ServiceStore(join(p.stateDir, 'services.json'));
+  const store = new ServiceStore(join(p.stateDir, 'services'));
   let devices: LbDevice[] = [];
   let addresses: string[] = [];
   let running = false;
@@ -93,6 +93,15 @@ export function newLoadbalancer(p: LoadbalancerParams): Loadbalancer {
     unavailable: () =>
       running ? undefined : 'the load balancer is not running (starting or stopping); retry',
     realizeTimeoutMs: 30_000,
+    onStateWrite: (e) => {
+      const h = p.health.scope('state-write');
+      if (e === undefined) {
+        h.ok('service state saved');
+        return;
+      }
+      p.logger.error({ code: e.code, path: e.path }, `service state: ${e.message}`);
+      h.degraded(`service state could not be saved: ${e.message}`, e);
+    },
   });
 
   p.lifecycle.append(
@@ -103,15 +112,20 @@ export function newLoadbalancer(p: LoadbalancerParams): Loadbalancer {
         addresses = nodeAddresses(devices, links);
         const restored = ops.restore();
         const loaded = store.load();
-        if (loaded.problem !== undefined) {
-          const msg = `the services state file was invalid (${loaded.problem}) and was kept aside as ${loaded.keptAside ?? '?'}; services created through the API are not restored`;
-          p.logger.error(msg);
+        if (loaded.problems.length > 0) {
+          const each = loaded.problems.map((x) => `${basename(x.file)}: ${x.problem}`).join('; ');
+          const msg = `${loaded.problems.length} service state file(s) invalid and kept aside as <file>.invalid-<time>, their services not restored (${each})`;
+          for (const x of loaded.problems)
+            p.logger.error(
+              { file: x.file, keptAside: x.keptAside },
+              `service state file invalid: ${x.problem}`,
+            );
           p.health.scope('state').degraded(msg);
         }
         try {
           services.load(loaded.requests);
         } catch (e) {
-          throw new Error(`restoring the services of ${store.path}: ${errorMessage(e)}`);
+          throw new Error(`restoring the services of ${store.dir}: ${errorMessage(e)}`);
         }
         p.db.update([p.tables.frontends], (w: WriteTxn) => done(w));
         running = true;

@@ -1,8 +1,9 @@
 // The services the REST API manages: GET/PUT/DELETE /v1/service. A change is checked whole,
-// written through the Writer, made durable in the state file in the same transaction (a failed
+// written through the Writer, made durable in its state file in the same transaction (a failed
 // save changes nothing), and acknowledged once the reconciler has realized it in the maps; a
 // change the maps cannot take (a full map) is undone and answered with the reason.
 import { ApiError, shown, type Model } from '../../core/api/index.js';
+import { StateWriteError } from '../../core/atomic-file.js';
 import { token } from '../../core/hive/index.js';
 import type { DB } from '../../core/statedb/index.js';
 import type { Reconciler } from '../../core/reconciler/index.js';
@@ -51,6 +52,8 @@ export interface ServiceManagerParams {
   readonly unavailable: () => string | undefined;
   /** How long a PUT waits for its service to be realized. */
   readonly realizeTimeoutMs: number;
+  /** Told of each save: undefined when it was durable, else the error (health). */
+  readonly onStateWrite?: (e?: StateWriteError) => void;
 }
 
 /** Applies a request in a Writer transaction (with what it replaces cleaned up). */
@@ -96,25 +99,48 @@ export function newServiceManager(p: ServiceManagerParams): ServiceManager {
     if (why !== undefined) throw new ApiError(503, why, { 'Retry-After': '1' });
   };
 
-  /** Every API frontend's spec, as the transaction sees the tables (what is saved). */
-  const save = (t: LbWriteTxn): void => {
-    const specs: ServiceSpec[] = [];
-    for (const fe of tables.frontends.all(t.txn)) {
-      if (fe.service.source === 'api') specs.push(storedSpec(fe));
-    }
-    p.store.save(specs);
+  /**
+   * Saves the API services `ids` as the transaction has them (written, or removed when gone or
+   * no longer the API's); every service when `ids` is not given (a change across services).
+   */
+  const save = (t: LbWriteTxn, ids?: readonly number[]): void => {
+    const all = ids ?? [
+      ...new Set([
+        ...p.store.ids(),
+        ...[...tables.frontends.all(t.txn)]
+          .filter((f) => f.service.source === 'api')
+          .map((f) => f.id),
+      ]),
+    ];
+    p.store.write(
+      all.map((id) => {
+        const fe = tables.frontends.getBy(t.txn, 'id', String(id));
+        return fe?.service.source === 'api' ? { id, spec: storedSpec(fe) } : { id };
+      }),
+    );
+    p.onStateWrite?.();
   };
 
   const byId = (id: number): Frontend | undefined =>
     tables.frontends.getBy(db.readTxn(), 'id', String(id));
 
-  /** Runs a change (and the save) in one transaction; Writer refusals become 460/461. */
-  const change = (fn: (t: LbWriteTxn) => void): void => {
+  /**
+   * Runs a change (and the save of the services `ids`, or of all) in one transaction; Writer
+   * refusals become 460/461.
+   */
+  const change = (fn: (t: LbWriteTxn) => void, ids?: readonly number[]): void => {
     try {
-      writer.update(fn, save);
+      writer.update(fn, (t) => save(t, ids));
     } catch (e) {
       if (e instanceof LbWriteError) {
         throw new ApiError(e.kind === 'backend' ? 461 : INVALID_FRONTEND, e.message);
+      }
+      if (e instanceof StateWriteError) {
+        p.onStateWrite?.(e);
+        throw new ApiError(
+          500,
+          `the service state could not be saved, nothing was changed: ${e.message}`,
+        );
       }
       throw e;
     }
@@ -187,19 +213,25 @@ export function newServiceManager(p: ServiceManagerParams): ServiceManager {
       }
       const req = serviceRequest(id, spec);
       const before = byId(req.id);
-      change((t) => {
-        apply(t, tables, req);
-      });
+      change(
+        (t) => {
+          apply(t, tables, req);
+        },
+        [req.id],
+      );
       const why = await realized(frontendKeyOf(req));
       if (why === undefined) return before === undefined;
       const fe = tables.frontends.get(db.readTxn(), frontendKeyOf(req));
       if (fe?.status.kind === 'error' && fe.status.permanent) {
         // Not realizable (a full map): put back what was there before.
-        change((t) => {
-          const now = tables.frontends.get(t.txn, frontendKeyOf(req));
-          if (now) drop(t, tables, now, true);
-          if (before) apply(t, tables, serviceRequest(before.id, storedSpec(before)));
-        });
+        change(
+          (t) => {
+            const now = tables.frontends.get(t.txn, frontendKeyOf(req));
+            if (now) drop(t, tables, now, true);
+            if (before) apply(t, tables, serviceRequest(before.id, storedSpec(before)));
+          },
+          [req.id],
+        );
         throw new ApiError(500, `service ${req.id} cannot be realized: ${why}`);
       }
       throw new ApiError(500, `service ${req.id}: ${why}`);
@@ -209,9 +241,12 @@ export function newServiceManager(p: ServiceManagerParams): ServiceManager {
       ready();
       const fe = byId(id);
       if (!fe) throw new ApiError(404, `id: service ${id} not found`);
-      change((t) => {
-        drop(t, tables, fe, true);
-      });
+      change(
+        (t) => {
+          drop(t, tables, fe, true);
+        },
+        [id],
+      );
       await reconciledNow();
     },
 
