@@ -1,5 +1,6 @@
 // The load balancer's desired state: services, their frontends and their backends, as the
 // Writer keeps them in the services, frontends and backends tables (Cilium's model).
+import { flat } from '../../core/flat.js';
 import type { Status } from '../../core/reconciler/index.js';
 
 /** An L4 protocol as the API names it; `any` matches every protocol (proto 0 in the maps). */
@@ -35,7 +36,7 @@ export interface L3n4Addr {
 /** `10.0.0.1:80/TCP`, `[fd00::1]:80/UDP`, with `/i` for the internal scope: a frontend's key. */
 export function addrKey(a: L3n4Addr): string {
   const host = a.ip.includes(':') ? `[${a.ip}]` : a.ip;
-  return `${host}:${a.port}/${a.protocol.toUpperCase()}${a.scope === 'internal' ? '/i' : ''}`;
+  return flat(`${host}:${a.port}/${a.protocol.toUpperCase()}${a.scope === 'internal' ? '/i' : ''}`);
 }
 
 /** Whether an address is IPv6. */

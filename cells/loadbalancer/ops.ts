@@ -5,6 +5,7 @@
 // datapath never sees a slot pointing at a missing backend; stale slots and orphaned backends
 // go after. What the maps hold is remembered (read back at start), so an entry that is already
 // right is never written again.
+import { flat } from '../../core/flat.js';
 import {
   BpfError,
   createInnerMap,
@@ -186,7 +187,7 @@ function sameService(a: LbService | undefined, b: LbService): boolean {
 }
 
 function backendSig(b: LbBackend): string {
-  return `${b.address}|${b.port}|${b.proto}|${b.flags}|${b.cluster_id}`;
+  return flat(`${b.address}|${b.port}|${b.proto}|${b.flags}|${b.cluster_id}`);
 }
 
 function isUnspecified(ip: string): boolean {
@@ -402,7 +403,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
         s.slots[i] = v;
       });
     });
-    const rev = `${e.ip}|${e.port}`;
+    const rev = flat(`${e.ip}|${e.port}`);
     if (revNats.get(e.id) !== rev) {
       plan.update(
         REVNAT,
@@ -615,7 +616,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
           p.backendIds.restore(backendKey(v.address, v.port, protoName(v.proto)), k.backend_id);
         }
         for (const [k, v] of m.revNat.entries()) {
-          revNats.set(k.rev_nat_index, `${v.address}|${v.port}`);
+          revNats.set(k.rev_nat_index, flat(`${v.address}|${v.port}`));
         }
       }
       const byRev = entriesByRev();

@@ -1,6 +1,7 @@
 // Cilium's ServiceSpec (the REST API's model) to and from the load balancer's model. A spec is
 // checked whole before anything is written: a bad frontend is a 460, a bad backend a 461, as
 // Cilium answers, each naming what is wrong.
+import { flat } from '../../core/flat.js';
 import { ApiError, shown, type Model } from '../../core/api/index.js';
 import { formatIp, parseIp } from '../../core/ip.js';
 import type { BackendParams, FrontendParams } from './writer.js';
@@ -58,7 +59,7 @@ export function serviceKeyOf(spec: ServiceSpec, id: number): string {
   const f = spec.flags ?? {};
   if (f.name === undefined || f.name === '') return `:api:${id}`;
   const base = `${f.namespace ?? ''}/${f.name}`;
-  return f.cluster ? `${f.cluster}/${base}` : base;
+  return flat(f.cluster ? `${f.cluster}/${base}` : base);
 }
 
 /**

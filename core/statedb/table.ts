@@ -1,4 +1,5 @@
 import { Observable, filter } from 'rxjs';
+import { flat } from '../flat.js';
 import { BTree } from './btree.js';
 import type { DB, ReadTxn } from './txn.js';
 
@@ -250,5 +251,5 @@ export function indexKeys<T>(idx: IndexDef<T>, obj: T): readonly string[] {
 
 /** The key under which a non-unique index stores an object. */
 export function nonUniqueKey(key: string, primary: string): string {
-  return key + SEP + primary;
+  return flat(key + SEP + primary);
 }
