@@ -6,6 +6,7 @@ import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchLbDatapath } from './lb-datapath.js';
 import { benchMaps } from './maps.js';
 import { benchPods } from './pods.js';
 import { benchRestore } from './restore.js';
@@ -177,6 +178,13 @@ try {
   console.log(`\nPods: the agent in a node network namespace, cellium-cni as a runtime runs it\n`);
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchPods()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nClusterIP datapath: pod to pod directly and through a ClusterIP, interleaved in each round\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchLbDatapath())
+    console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   rmSync(BPF_ROOT, { recursive: true, force: true });
