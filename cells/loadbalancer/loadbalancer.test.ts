@@ -514,6 +514,40 @@ describe('the load balancer cell', () => {
     expect((await call(second, 'GET', '/service/11')).status).toBe(200);
   });
 
+  it('rewrites every slot when the flags change, and after a restart only a slot the maps hold wrong', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-lb-'));
+    const first = await lbHive({ dir }).requireStart();
+    const bes = ['10.1.0.1:80', '10.1.0.2:80', '10.1.0.3:80'];
+    await call(first, 'PUT', '/service/5', spec(5, '10.0.0.5:80', bes));
+    const slotFlags = (h: typeof first) =>
+      [...h.get(LbMaps).open.v4.services.entries()]
+        .filter(([k]) => k.backend_slot > 0)
+        .map(([k, v]) => `${k.backend_slot}:${v.flags}`)
+        .sort();
+    const plain = slotFlags(first);
+    const writes = first.get(Loadbalancer).ops.writes;
+    const lb = { ...spec(5, '10.0.0.5:80', bes), flags: { type: 'LoadBalancer' } };
+    expect((await call(first, 'PUT', '/service/5', lb)).status).toBe(200);
+    // The master and the three slots carry the new flags; nothing else is written.
+    expect(first.get(Loadbalancer).ops.writes - writes).toBe(4);
+    expect(slotFlags(first)).not.toEqual(plain);
+    expect(new Set(slotFlags(first).map((x) => x.split(':')[1])).size).toBe(1);
+    const before = servicesMap(first);
+    // An earlier run left slot 2 with other flags.
+    const key = { address: '10.0.0.5', dport: 80, backend_slot: 2, proto: 6, scope: 0 };
+    const services = first.get(LbMaps).open.v4.services;
+    const slot2 = services.lookup(key);
+    if (!slot2) throw new Error('no slot 2');
+    services.update(key, { ...slot2, flags: 0 });
+    await first.requireStop();
+
+    const second = await lbHive({ dir }).requireStart();
+    await reconciled(second);
+    expect(second.get(Loadbalancer).ops.writes).toBe(1);
+    expect(servicesMap(second)).toEqual(before);
+    expect(new Set(slotFlags(second).map((x) => x.split(':')[1])).size).toBe(1);
+  });
+
   it('keeps an invalid state file aside, says so in health, and restores the other services', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-lb-'));
     const h0 = await lbHive({ dir }).requireStart();

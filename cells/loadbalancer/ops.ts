@@ -90,12 +90,34 @@ interface EntryState {
   /** Created this run and not written yet (nothing of it can be in the maps). */
   fresh: boolean;
   master?: LbService;
-  /** Slot n at index n-1. */
-  slots: (LbService | undefined)[];
+  /**
+   * The backend id in slot n at index n-1 (0 or a hole: not known to hold what it should, so
+   * it is written). Slots are kept as ids, not values: 10 backends × 10k services are 100k.
+   */
+  slots: number[];
+  /** What every slot with a known id holds besides it (count and qcount are 0). */
+  slotMeta?: SlotMeta;
   /** The table's backends and weights ('' : none; undefined: not known yet). */
   maglev?: string;
   affinity: Set<number>;
   ranges: Set<string>;
+}
+
+/** The fields a service's slots share: its id and flags. */
+interface SlotMeta {
+  readonly rev: number;
+  readonly flags: number;
+  readonly flags2: number;
+}
+
+/** Notes that slot `i` holds backend `id` with `meta`; a new meta makes the other slots unknown. */
+function setSlot(s: EntryState, i: number, id: number, meta: SlotMeta): void {
+  const m = s.slotMeta;
+  if (!m || m.rev !== meta.rev || m.flags !== meta.flags || m.flags2 !== meta.flags2) {
+    s.slots.fill(0);
+    s.slotMeta = meta;
+  }
+  s.slots[i] = id;
 }
 
 /** The order writes go in: no phase's entry may point at what a later phase writes. */
@@ -389,7 +411,15 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const s = stateOf(e.key);
     // Backends first: a slot never points at a backend the datapath cannot find.
     for (const b of e.backends) planBackend(b, plan);
+    const meta: SlotMeta = { rev: e.id, flags: e.flags, flags2: e.flags2 };
+    const known = s.slotMeta;
+    const sameMeta =
+      known !== undefined &&
+      known.rev === meta.rev &&
+      known.flags === meta.flags &&
+      known.flags2 === meta.flags2;
     e.backends.forEach((b, i) => {
+      if (sameMeta && s.slots[i] === b.id) return;
       const v: LbService = {
         backend_id: b.id,
         count: 0,
@@ -398,9 +428,8 @@ export function newLbOps(p: LbOpsParams): LbOps {
         flags2: e.flags2,
         qcount: 0,
       };
-      if (sameService(s.slots[i], v)) return;
       plan.update(SLOTS, m.services, lbKey(e, i + 1), v, () => {
-        s.slots[i] = v;
+        setSlot(s, i, b.id, meta);
       });
     });
     const rev = flat(`${e.ip}|${e.port}`);
@@ -609,7 +638,20 @@ export function newLbOps(p: LbOpsParams): LbOps {
             s.master = v;
             p.serviceIds.restore(key, v.rev_nat_index);
             nServices++;
-          } else s.slots[k.backend_slot - 1] = v;
+          } else {
+            // A slot as this agent writes it keeps its id; anything else is rewritten.
+            const meta = { rev: v.rev_nat_index, flags: v.flags, flags2: v.flags2 };
+            const plain = v.count === 0 && v.qcount === 0;
+            if (plain && !s.slotMeta) s.slotMeta = meta;
+            const m = s.slotMeta;
+            const same =
+              plain &&
+              m &&
+              m.rev === meta.rev &&
+              m.flags === meta.flags &&
+              m.flags2 === meta.flags2;
+            s.slots[k.backend_slot - 1] = same ? v.backend_id : 0;
+          }
         }
         for (const [k, v] of m.backends.entries()) {
           backends.set(k.backend_id, backendSig(v));
