@@ -31,4 +31,21 @@ describe('the whole agent', () => {
     await h.requireStop();
     expect(h.hive.health.tree('agent').level).toBe('stopped');
   });
+
+  it('opens the LB and conntrack maps before endpoints load bpf_lxc with them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-agent-'));
+    const h = testHive([agent], {
+      flags: { 'state-dir': join(dir, 'state'), 'bpf-backend': 'memory' },
+    });
+    h.hive.populate();
+    const order = h.hive.hooks().map((x) => `${x.module.split('.').at(-1) ?? ''} ${x.name}`);
+    const at = (hook: string) => {
+      const i = order.indexOf(hook);
+      expect(i, `${hook} in ${order.join(', ')}`).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    const first = Math.min(at('endpoint state-lock'), at('endpoint jobs'), at('endpoint bpf-lxc'));
+    expect(at('loadbalancer lb-maps')).toBeLessThan(first);
+    expect(at('conntrack ct-maps')).toBeLessThan(first);
+  });
 });

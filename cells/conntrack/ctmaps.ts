@@ -22,8 +22,12 @@ export interface CtFamilyMaps {
 /** The conntrack maps, open while the cell runs. */
 export interface CtMaps {
   /** Both families; throws while the cell is not running. */
-  readonly open: { readonly v4: CtFamilyMaps; readonly v6: CtFamilyMaps };
-  /** Every map (what programs that track connections reuse); empty while not running. */
+  readonly open: {
+    readonly v4: CtFamilyMaps;
+    readonly v6: CtFamilyMaps;
+    all(): BpfMap<unknown, unknown>[];
+  };
+  /** Every map (what programs that track connections reuse); throws while not running. */
   all(): BpfMap<unknown, unknown>[];
   readonly running: boolean;
 }
@@ -85,12 +89,15 @@ export function newCtMaps(p: {
     },
     'ct-maps',
   );
+  const opened = () => {
+    if (!open) throw new Error('the conntrack maps are not open: the cell is not running');
+    return open;
+  };
   return {
     get open() {
-      if (!open) throw new Error('the conntrack maps are not open: the cell is not running');
-      return open;
+      return opened();
     },
-    all: () => open?.all() ?? [],
+    all: () => opened().all(),
     get running() {
       return open !== undefined;
     },

@@ -133,6 +133,7 @@ export const endpointCell = module(
         health.scope('bpf-lxc'),
         trace,
         (ms) => m.restoreClock()?.add('attach', ms),
+        // Throw if asked before those cells started (test/agent.test.ts checks the order).
         () => [...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
       );
       // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
