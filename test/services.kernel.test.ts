@@ -120,7 +120,10 @@ const NODEPORT = ['--enable-node-port', '--devices=ext0,ext1'];
 
 kernelSuite(
   'services through the agent on the kernel',
-  { objects: [BPF_LXC_OBJECT, SOCK_OBJECT, BPF_HOST_OBJECT], commands: ['ip', 'nsenter', 'sh'] },
+  {
+    objects: [BPF_LXC_OBJECT, SOCK_OBJECT, BPF_HOST_OBJECT],
+    commands: ['ip', 'nsenter', 'sh', 'bpftool'],
+  },
   () => {
     it('a pod reaches a ClusterIP over TCP and UDP: every backend answers, replies come from the VIP', async () => {
       const n = await serviceNode({ pods: 4 });
@@ -162,6 +165,15 @@ kernelSuite(
       const entries = (JSON.parse(maps.stdout) as { cache: unknown[] }).cache;
       // Per service a master entry and three slots.
       expect(entries).toHaveLength(8);
+      // bpf_lxc tracked the flows in the agent's pinned conntrack map (not a private copy).
+      const ct = sh('bpftool', [
+        '-j',
+        'map',
+        'dump',
+        'pinned',
+        `${n.bpfRoot}/tc/globals/cellium_ct4_global`,
+      ]);
+      expect((JSON.parse(ct) as unknown[]).length).toBeGreaterThanOrEqual(45);
     });
 
     it('a terminating backend takes no new connection while a stream through it keeps flowing', async () => {
