@@ -7,6 +7,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchLbDatapath } from './lb-datapath.js';
+import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
 import { benchPods } from './pods.js';
 import { benchRestore } from './restore.js';
@@ -178,6 +179,13 @@ try {
   console.log(`\nPods: the agent in a node network namespace, cellium-cni as a runtime runs it\n`);
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchPods()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nLoad balancer control plane: services through the Writer (in this process), then the built agent through its API\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of [...(await benchLb()), ...(await benchLbAgent())])
+    console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   console.log(
     `\nClusterIP datapath: pod to pod directly and through a ClusterIP, interleaved in each round\n`,
