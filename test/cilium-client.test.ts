@@ -7,7 +7,7 @@ import { ApiRoutes } from '../cells/api/index.js';
 import { ApiClientError } from '../core/api/client.js';
 import { OPERATIONS } from '../core/api/ops.gen.js';
 import { CelliumClient } from '../core/api/typed-client.js';
-import type { CallArgs, OperationId, Success } from '../core/api/types.js';
+import type { CallArgs, Model, OperationId, Success } from '../core/api/types.js';
 import { startWholeAgent, type WholeAgent } from './support/whole-agent.js';
 
 /** The typed client, noting which operations were sent. */
@@ -234,6 +234,38 @@ describe("a client generated from the spec, used as Cilium's CLI and CNI use it"
     const db = await cniAdd('db');
     await api.deleteEndpoint({ body: { 'container-id': db.cid } });
     expect(await api.getEndpoint({ body: [] })).toEqual([]);
+  });
+
+  it("services as Cilium's CLI sends them: create, read, update states, delete", async () => {
+    const body: Model<'ServiceSpec'> = {
+      id: 5,
+      'frontend-address': { ip: '10.96.0.5', port: 80, protocol: 'tcp', scope: 'external' },
+      'backend-addresses': [{ ip: '10.77.0.50', port: 8080, state: 'active', weight: 100 }],
+      flags: {
+        type: 'ClusterIP',
+        trafficPolicy: 'Cluster',
+        extTrafficPolicy: 'Cluster',
+        intTrafficPolicy: 'Cluster',
+      },
+    };
+    await api.putServiceID({ params: { id: 5 }, body });
+    const got = await api.getServiceID({ params: { id: 5 } });
+    expect(got.status?.realized?.['backend-addresses']).toEqual([
+      expect.objectContaining({ ip: '10.77.0.50', port: 8080, state: 'active' }),
+    ]);
+    // `cilium service update` with --states alone: updateServices across services.
+    await api.putServiceID({
+      params: { id: 0 },
+      body: {
+        'frontend-address': { ip: '0.0.0.0', port: 0 },
+        'backend-addresses': [{ ip: '10.77.0.50', port: 8080, state: 'terminating' }],
+        updateServices: true,
+      },
+    });
+    const list = await api.getService();
+    expect(list.map((x) => x.spec?.['backend-addresses']?.[0]?.state)).toEqual(['terminating']);
+    await api.deleteServiceID({ params: { id: 5 } });
+    expect((await refusal(api.getServiceID({ params: { id: 5 } }))).status).toBe(404);
   });
 
   it('operations whose cell is not in the agent answer 501 naming the cell', async () => {
