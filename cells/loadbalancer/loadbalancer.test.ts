@@ -165,6 +165,30 @@ function backendsMap(h: H, v: 4 | 6 = 4): Record<number, string> {
   return out;
 }
 
+/**
+ * What the datapath must never see: a slot whose backend is not in the backends map, or a
+ * master entry counting slots that are not there. Empty when the maps hang together.
+ */
+function dangling(h: H): string[] {
+  const m = h.get(LbMaps).open.v4;
+  const bes = new Set([...m.backends.keys()].map((k) => k.backend_id));
+  const keys = new Set(
+    [...m.services.keys()].map(
+      (k) => `${k.address}:${k.dport}/${k.proto}/${k.scope}#${k.backend_slot}`,
+    ),
+  );
+  const out: string[] = [];
+  for (const [k, v] of m.services.entries()) {
+    const at = `${k.address}:${k.dport}/${k.proto}/${k.scope}`;
+    if (k.backend_slot > 0 && !bes.has(v.backend_id))
+      out.push(`${at}#${k.backend_slot} → ${v.backend_id}`);
+    if (k.backend_slot === 0)
+      for (let i = 1; i <= v.count + v.qcount; i++)
+        if (!keys.has(`${at}#${i}`)) out.push(`${at} counts slot ${i}, not there`);
+  }
+  return out;
+}
+
 async function reconciled(h: H): Promise<void> {
   const t = h.get(LbTables).frontends;
   const db = h.get(StateDB);
@@ -644,6 +668,80 @@ describe('the load balancer cell', () => {
     await eventually(async () => (await call(h, 'GET', '/service/2')).status === 404);
     await eventually(() => Object.keys(servicesMap(h)).every((k) => k.startsWith('10.0.0.1:')));
     expect(readdirSync(join(h.dir, 'state', 'services'))).toEqual(['1.json']);
+  });
+
+  it('a refused PUT that shared a backend with another service leaves that service whole', async () => {
+    const h = await lbHive({ flags: { 'bpf-lb-service-backend-map-max': 2 } }).requireStart();
+    await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.1:80']));
+    const r = await call(
+      h,
+      'PUT',
+      '/service/3',
+      spec(3, '10.0.0.3:80', ['10.1.0.1:80', '10.1.0.2:80', '10.1.0.4:80']),
+    );
+    expect(r.status).toBe(500);
+    await eventually(async () => (await call(h, 'GET', '/service/3')).status === 404);
+    await reconciled(h);
+    expect(dangling(h)).toEqual([]);
+    // Service 1's backend stays; the one the refused PUT wrote alone is gone.
+    expect(Object.values(backendsMap(h))).toEqual(['10.1.0.1:80/6 state=0']);
+  });
+
+  it('a batch the kernel takes part of: what landed is read back, and the maps stay whole', async () => {
+    // Four entries: service 1's master and two slots, and service 2's master.
+    const h = await lbHive({ flags: { 'bpf-lb-service-map-max': 4 } }).requireStart();
+    await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.1:80', '10.1.0.2:80']));
+    await call(h, 'PUT', '/service/2', spec(2, '10.0.0.2:80', []));
+    const before = servicesMap(h);
+    // Slots 1 and 2 are rewritten (the first backend terminating goes last), slot 3 is refused.
+    const grow = spec(
+      1,
+      '10.0.0.1:80',
+      ['10.1.0.1:80', '10.1.0.2:80', '10.1.0.3:80'],
+      {},
+      {
+        states: ['terminating', 'active', 'active'],
+      },
+    );
+    expect((await call(h, 'PUT', '/service/1', grow)).status).toBe(500);
+    await reconciled(h);
+    expect(dangling(h)).toEqual([]);
+    expect(servicesMap(h)).toEqual(before);
+    h.get(Loadbalancer).reconciler.triggerFull();
+    await eventually(() => Object.keys(backendsMap(h)).length === 2);
+    expect(dangling(h)).toEqual([]);
+    expect(servicesMap(h)).toEqual(before);
+  });
+
+  it("a backend one service drops stays while another service's slot points at it", async () => {
+    const faulty = new Map<string, FaultyMap>();
+    const wrap = (raw: RawMap): RawMap => {
+      const f = new FaultyMap(raw);
+      faulty.set(raw.name, f);
+      return f;
+    };
+    const h = await lbHive({ wrap }).requireStart();
+    await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.9:80']));
+    await call(h, 'PUT', '/service/2', spec(2, '10.0.0.2:80', ['10.1.0.8:80']));
+    // Service 2 moves to service 1's backend; its affinity write (after the slots) keeps failing.
+    faulty.get('cellium_lb_affinity_match')?.fail('update', E.EINVAL);
+    const moving = call(
+      h,
+      'PUT',
+      '/service/2',
+      spec(2, '10.0.0.2:80', ['10.1.0.9:80'], { sessionAffinity: true }),
+    );
+    await eventually(() => servicesMap(h)['10.0.0.2:80/6/0#1'] === 'be=1 rev=2');
+    // Service 1 lets go of the backend service 2's slot now points at.
+    expect(
+      (await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.7:80']))).status,
+    ).toBe(200);
+    expect(dangling(h)).toEqual([]);
+    expect(backendsMap(h)[1]).toBe('10.1.0.9:80/6 state=0');
+    faulty.get('cellium_lb_affinity_match')?.fail('update', E.EINVAL, 0);
+    expect((await moving).status).toBe(200);
+    await reconciled(h);
+    expect(dangling(h)).toEqual([]);
   });
 
   it('takes writes through the Writer as a data source other than the API would', async () => {

@@ -91,8 +91,9 @@ interface EntryState {
   fresh: boolean;
   master?: LbService;
   /**
-   * The backend id in slot n at index n-1 (0 or a hole: not known to hold what it should, so
-   * it is written). Slots are kept as ids, not values: 10 backends × 10k services are 100k.
+   * What slot n (at index n-1) holds: a backend id with `slotMeta`; minus the id when it holds
+   * that backend with other fields (rewritten at the next update); 0 or a hole: nothing.
+   * Slots are kept as ids, not values: 10 backends × 10k services are 100k of them.
    */
   slots: number[];
   /** What every slot with a known id holds besides it (count and qcount are 0). */
@@ -110,14 +111,8 @@ interface SlotMeta {
   readonly flags2: number;
 }
 
-/** Notes that slot `i` holds backend `id` with `meta`; a new meta makes the other slots unknown. */
-function setSlot(s: EntryState, i: number, id: number, meta: SlotMeta): void {
-  const m = s.slotMeta;
-  if (!m || m.rev !== meta.rev || m.flags !== meta.flags || m.flags2 !== meta.flags2) {
-    s.slots.fill(0);
-    s.slotMeta = meta;
-  }
-  s.slots[i] = id;
+function sameMeta(a: SlotMeta | undefined, b: SlotMeta): boolean {
+  return a !== undefined && a.rev === b.rev && a.flags === b.flags && a.flags2 === b.flags2;
 }
 
 /** The order writes go in: no phase's entry may point at what a later phase writes. */
@@ -128,13 +123,16 @@ const EXTRAS = 3;
 const MASTER = 4;
 const STALE = 5;
 
-/** One write of a plan, and what the maps hold once it landed. */
+/**
+ * One write of a plan, and `seen`, which notes what the map holds at its key: the value once
+ * the write landed, or (after a batch failed part way) what a lookup finds there.
+ */
 interface UpdateOp {
   readonly kind: 'update';
   readonly map: BpfMap<unknown, unknown>;
   readonly key: unknown;
   readonly value: unknown;
-  readonly done?: () => void;
+  readonly seen?: (v: unknown) => void;
 }
 
 type Op =
@@ -154,13 +152,19 @@ class Plan {
   readonly backends = new Set<number>();
   readonly frontends: { key: string; want: readonly Entry[]; before: readonly Entry[] }[] = [];
 
-  update<K, V>(phase: number, map: BpfMap<K, V>, key: K, value: V, done?: () => void): void {
+  update<K, V>(
+    phase: number,
+    map: BpfMap<K, V>,
+    key: K,
+    value: V,
+    seen?: (v: V | undefined) => void,
+  ): void {
     this.phases[phase]?.push({
       kind: 'update',
       map: map as unknown as BpfMap<unknown, unknown>,
       key,
       value,
-      ...(done ? { done } : {}),
+      ...(seen ? { seen: seen as (v: unknown) => void } : {}),
     });
   }
 
@@ -250,8 +254,10 @@ export function newLbOps(p: LbOpsParams): LbOps {
   const revNats = new Map<number, string>();
   /** Which entries each frontend wrote, by frontend key. */
   const owned = new Map<string, readonly Entry[]>();
-  /** How many entries use each backend. */
+  /** How many slots in the maps point at each backend (what may not be deleted). */
   const refs = new Map<number, number>();
+  /** Backends no slot points at any more: deleted once a plan has gone through. */
+  const unreferenced = new Set<number>();
   let writes = 0;
 
   const fam = (ip: string): LbFamilyMaps => (isV6(ip) ? p.maps().v6 : p.maps().v4);
@@ -285,9 +291,11 @@ export function newLbOps(p: LbOpsParams): LbOps {
         fe.address.scope === 'internal'
           ? [['internal', int]]
           : twoScopes
-            ? [
-                ['external', ext],
+            ? // The internal entry before the external one, whose TWO_SCOPES flag sends the
+              // datapath looking for it: a batch that stops between them leaves no dangling flag.
+              [
                 ['internal', int],
+                ['external', ext],
               ]
             : [['external', reach ? ext : int]];
       for (const [scope, bes] of scopes) {
@@ -346,6 +354,44 @@ export function newLbOps(p: LbOpsParams): LbOps {
     return s;
   };
 
+  const ref = (id: number): void => {
+    refs.set(id, (refs.get(id) ?? 0) + 1);
+    unreferenced.delete(id);
+  };
+  const unref = (id: number): void => {
+    const n = (refs.get(id) ?? 0) - 1;
+    if (n > 0) refs.set(id, n);
+    else {
+      refs.delete(id);
+      unreferenced.add(id);
+    }
+  };
+
+  /**
+   * Notes what slot `i` of `s` holds now (`v`; undefined: nothing) and counts its backend.
+   * `ours`: written by this agent as it wants the slot, so its fields become the entry's
+   * `slotMeta` (the other slots, written with the old fields, are then rewritten).
+   */
+  const noteSlot = (s: EntryState, i: number, v: LbService | undefined, ours: boolean): void => {
+    const old = s.slots[i];
+    if (old) unref(Math.abs(old));
+    if (!v) {
+      s.slots[i] = 0;
+      return;
+    }
+    const meta: SlotMeta = { rev: v.rev_nat_index, flags: v.flags, flags2: v.flags2 };
+    const plain = v.count === 0 && v.qcount === 0;
+    if (plain && (ours || !s.slotMeta) && !sameMeta(s.slotMeta, meta)) {
+      for (let j = 0; j < s.slots.length; j++) {
+        const x = s.slots[j];
+        if (x !== undefined && x > 0) s.slots[j] = -x;
+      }
+      s.slotMeta = meta;
+    }
+    s.slots[i] = plain && sameMeta(s.slotMeta, meta) ? v.backend_id : -v.backend_id;
+    ref(v.backend_id);
+  };
+
   const planBackend = (b: FrontendBackend, plan: Plan): void => {
     if (plan.backends.has(b.id)) return;
     plan.backends.add(b.id);
@@ -358,8 +404,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
     };
     const sig = backendSig(value);
     if (backends.get(b.id) === sig) return;
-    plan.update(BACKENDS, fam(b.ip).backends, { backend_id: b.id }, value, () => {
-      backends.set(b.id, sig);
+    plan.update(BACKENDS, fam(b.ip).backends, { backend_id: b.id }, value, (v) => {
+      if (v) backends.set(b.id, backendSig(v));
+      else backends.delete(b.id);
     });
   };
 
@@ -412,14 +459,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
     // Backends first: a slot never points at a backend the datapath cannot find.
     for (const b of e.backends) planBackend(b, plan);
     const meta: SlotMeta = { rev: e.id, flags: e.flags, flags2: e.flags2 };
-    const known = s.slotMeta;
-    const sameMeta =
-      known !== undefined &&
-      known.rev === meta.rev &&
-      known.flags === meta.flags &&
-      known.flags2 === meta.flags2;
+    const current = sameMeta(s.slotMeta, meta);
     e.backends.forEach((b, i) => {
-      if (sameMeta && s.slots[i] === b.id) return;
+      if (current && s.slots[i] === b.id) return;
       const v: LbService = {
         backend_id: b.id,
         count: 0,
@@ -428,8 +470,8 @@ export function newLbOps(p: LbOpsParams): LbOps {
         flags2: e.flags2,
         qcount: 0,
       };
-      plan.update(SLOTS, m.services, lbKey(e, i + 1), v, () => {
-        setSlot(s, i, b.id, meta);
+      plan.update(SLOTS, m.services, lbKey(e, i + 1), v, (now) => {
+        noteSlot(s, i, now, true);
       });
     });
     const rev = flat(`${e.ip}|${e.port}`);
@@ -439,8 +481,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
         m.revNat,
         { rev_nat_index: e.id },
         { address: e.ip, port: e.port },
-        () => {
-          revNats.set(e.id, rev);
+        (v) => {
+          if (v) revNats.set(e.id, flat(`${v.address}|${v.port}`));
+          else revNats.delete(e.id);
         },
       );
     }
@@ -453,8 +496,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
     );
     for (const id of wantAffinity) {
       if (s.affinity.has(id)) continue;
-      plan.update(EXTRAS, match, { backend_id: id, rev_nat_id: e.id }, {}, () => {
-        s.affinity.add(id);
+      plan.update(EXTRAS, match, { backend_id: id, rev_nat_id: e.id }, {}, (v) => {
+        if (v) s.affinity.add(id);
+        else s.affinity.delete(id);
       });
     }
     for (const id of s.affinity) {
@@ -466,8 +510,9 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const wantRanges = new Set(e.sourceRanges);
     for (const cidr of wantRanges) {
       if (s.ranges.has(cidr)) continue;
-      plan.update(EXTRAS, m.sourceRange, rangeKey(cidr, e.id), {}, () => {
-        s.ranges.add(cidr);
+      plan.update(EXTRAS, m.sourceRange, rangeKey(cidr, e.id), {}, (v) => {
+        if (v) s.ranges.add(cidr);
+        else s.ranges.delete(cidr);
       });
     }
     for (const cidr of s.ranges) {
@@ -485,14 +530,18 @@ export function newLbOps(p: LbOpsParams): LbOps {
       qcount: e.backends.length - e.active,
     };
     if (!sameService(s.master, master)) {
-      plan.update(MASTER, m.services, lbKey(e, 0), master, () => {
-        s.master = master;
-        s.fresh = false;
+      plan.update(MASTER, m.services, lbKey(e, 0), master, (v) => {
+        if (v) {
+          s.master = v;
+          s.fresh = false;
+        } else delete s.master;
       });
     }
     // Slots beyond the backends now (the master no longer counts them).
     for (let slot = s.slots.length; slot > e.backends.length; slot--) {
-      plan.delete(STALE, m.services, lbKey(e, slot));
+      plan.delete(STALE, m.services, lbKey(e, slot), () => {
+        noteSlot(s, slot - 1, undefined, true);
+      });
     }
     plan.run(STALE, () => {
       s.slots.length = e.backends.length;
@@ -532,10 +581,12 @@ export function newLbOps(p: LbOpsParams): LbOps {
           try {
             op.map.updateBatch(batch.map((o) => [o.key, o.value] as const));
           } catch (e) {
+            // The writes before the one refused landed: what each key holds now is read back.
+            for (const o of batch) o.seen?.(lookupQuiet(o.map, o.key));
             throw fullError(e, op.map, p.maps());
           }
           writes += batch.length;
-          for (const o of batch) o.done?.();
+          for (const o of batch) o.seen?.(o.value);
           i = j;
           continue;
         }
@@ -546,14 +597,8 @@ export function newLbOps(p: LbOpsParams): LbOps {
         i++;
       }
     }
-    // Every frontend's new references first: a backend one drops and another takes stays.
-    for (const f of plan.frontends) retain(f.want, 1);
-    const orphans: number[] = [];
-    for (const f of plan.frontends) {
-      orphans.push(...retain(f.before, -1));
-      owned.set(f.key, f.want);
-    }
-    dropBackends(orphans, ipOfBackend);
+    for (const f of plan.frontends) owned.set(f.key, f.want);
+    dropUnreferenced();
   };
 
   /** Removes an entry a frontend no longer wants (or whose frontend is gone). */
@@ -568,6 +613,8 @@ export function newLbOps(p: LbOpsParams): LbOps {
     remove(m.services, lbKey(e, 0));
     for (let slot = Math.max(s.slots.length, e.backends.length); slot >= 1; slot--) {
       remove(m.services, lbKey(e, slot));
+      const held = s.slots[slot - 1];
+      if (held) unref(Math.abs(held));
     }
     const key = Buffer.alloc(lbMaglevKey.size);
     lbMaglevKey.encode({ rev_nat_id: e.id }, key);
@@ -585,28 +632,19 @@ export function newLbOps(p: LbOpsParams): LbOps {
     if (!keepId) p.serviceIds.release(e.key);
   };
 
-  const retain = (es: readonly Entry[], delta: 1 | -1): number[] => {
-    const orphans: number[] = [];
-    for (const e of es) {
-      for (const b of new Set(e.backends.map((x) => x.id))) {
-        const n = (refs.get(b) ?? 0) + delta;
-        if (n <= 0) {
-          refs.delete(b);
-          orphans.push(b);
-        } else refs.set(b, n);
-      }
-    }
-    return orphans;
-  };
-
-  const dropBackends = (ids: readonly number[], ipOf: (id: number) => string | undefined): void => {
-    for (const id of ids) {
+  /**
+   * Deletes the backends no slot points at any more. Only after a plan went through: a Maglev
+   * table it did not get to replace may still name them.
+   */
+  const dropUnreferenced = (): void => {
+    for (const id of unreferenced) {
       if (refs.has(id)) continue;
-      const ip = ipOf(id);
+      const ip = ipOfBackend(id);
       const maps = ip === undefined ? [p.maps().v4, p.maps().v6] : [fam(ip)];
       for (const m of maps) remove(m.backends, { backend_id: id });
       backends.delete(id);
     }
+    unreferenced.clear();
   };
 
   const ipOfBackend = (id: number): string | undefined => {
@@ -623,6 +661,8 @@ export function newLbOps(p: LbOpsParams): LbOps {
       entries.clear();
       backends.clear();
       revNats.clear();
+      refs.clear();
+      unreferenced.clear();
       let nServices = 0;
       for (const m of [p.maps().v4, p.maps().v6]) {
         for (const [k, v] of m.services.entries()) {
@@ -638,20 +678,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
             s.master = v;
             p.serviceIds.restore(key, v.rev_nat_index);
             nServices++;
-          } else {
-            // A slot as this agent writes it keeps its id; anything else is rewritten.
-            const meta = { rev: v.rev_nat_index, flags: v.flags, flags2: v.flags2 };
-            const plain = v.count === 0 && v.qcount === 0;
-            if (plain && !s.slotMeta) s.slotMeta = meta;
-            const m = s.slotMeta;
-            const same =
-              plain &&
-              m &&
-              m.rev === meta.rev &&
-              m.flags === meta.flags &&
-              m.flags2 === meta.flags2;
-            s.slots[k.backend_slot - 1] = same ? v.backend_id : 0;
-          }
+          } else noteSlot(s, k.backend_slot - 1, v, false);
         }
         for (const [k, v] of m.backends.entries()) {
           backends.set(k.backend_id, backendSig(v));
@@ -704,10 +731,13 @@ export function newLbOps(p: LbOpsParams): LbOps {
     },
 
     delete(_, fe) {
+      // A frontend never updated this run: its entries as it would have them (restored ones).
       const had = owned.get(fe.key) ?? expandQuiet(fe);
       for (const e of had) deleteEntry(e, e.key === fe.key);
       owned.delete(fe.key);
-      dropBackends(retain(had, -1), ipOfBackend);
+      // Its backends no slot points at (written before a refused slot, say) go too.
+      for (const e of had) for (const b of e.backends) if (!refs.has(b.id)) unreferenced.add(b.id);
+      dropUnreferenced();
     },
 
     prune(_, desired) {
@@ -716,7 +746,8 @@ export function newLbOps(p: LbOpsParams): LbOps {
       const keepBackends = new Set<number>();
       const byRev = entriesByRev();
       for (const fe of desired) {
-        for (const e of owned.get(fe.key) ?? []) {
+        // One that has not gone through yet (since a restart) keeps what it would write.
+        for (const e of owned.get(fe.key) ?? expandQuiet(fe)) {
           keep.add(e.key);
           keepIds.add(e.id);
           for (const b of e.backends) keepBackends.add(b.id);
@@ -740,11 +771,16 @@ export function newLbOps(p: LbOpsParams): LbOps {
             (k.backend_slot > 0 && s && k.backend_slot > s.slots.length && s.master)
           ) {
             stale.push(k);
+            const held = s?.slots[k.backend_slot - 1];
+            if (k.backend_slot > 0 && s && held) {
+              unref(Math.abs(held));
+              s.slots[k.backend_slot - 1] = 0;
+            }
           }
         }
         for (const k of stale) remove(m.services, k);
         for (const k of [...m.backends.keys()]) {
-          if (!keepBackends.has(k.backend_id)) {
+          if (!keepBackends.has(k.backend_id) && !refs.has(k.backend_id)) {
             remove(m.backends, k);
             backends.delete(k.backend_id);
           }
@@ -775,7 +811,12 @@ export function newLbOps(p: LbOpsParams): LbOps {
           remove(p.maps().affinityMatch, k);
         }
       }
-      for (const key of [...entries.keys()]) if (!keep.has(key)) entries.delete(key);
+      for (const [key, s] of [...entries]) {
+        if (keep.has(key)) continue;
+        for (const held of s.slots) if (held) unref(Math.abs(held));
+        entries.delete(key);
+      }
+      unreferenced.clear();
       // Ids read back from the maps that no frontend took again are free from now on.
       p.serviceIds.forgetRestored();
       p.backendIds.forgetRestored();
@@ -787,6 +828,15 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const out = new Map<number, EntryState>();
     for (const s of entries.values()) if (s.master) out.set(s.master.rev_nat_index, s);
     return out;
+  }
+
+  /** What `m` holds at `k`, or undefined (also when the lookup itself fails). */
+  function lookupQuiet(m: BpfMap<unknown, unknown>, k: unknown): unknown {
+    try {
+      return m.lookup(k);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The entries of a frontend this run never wrote (deleted before its first update). */
