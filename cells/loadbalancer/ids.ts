@@ -2,6 +2,9 @@
 // (restored from the pinned maps before anything new is allocated), so existing connections keep
 // their backend and their reverse NAT entry.
 
+/** How many released addresses remember their id. */
+const RECENT = 4096;
+
 /** An id the allocator cannot give: taken by another owner, or none left. */
 export class IdError extends Error {
   override name = 'IdError';
@@ -17,6 +20,11 @@ export class IdAllocator {
   private readonly byId = new Map<number, string>();
   /** Ids found in the maps at start, for addresses not (yet) wanted again. */
   private readonly restored = new Map<string, number>();
+  /**
+   * The ids of addresses released lately (the oldest forgotten past RECENT): an address that
+   * comes back soon (a rolled-back change, a backend that flaps) gets its id again if it is free.
+   */
+  private readonly recent = new Map<string, number>();
   private next: number;
 
   constructor(
@@ -38,23 +46,6 @@ export class IdAllocator {
   /** The id `key` holds. */
   lookup(key: string): number | undefined {
     return this.byKey.get(key);
-  }
-
-  /** Who holds `id`. */
-  owner(id: number): string | undefined {
-    return this.byId.get(id);
-  }
-
-  /** The id restored for `key` from the maps, if any. */
-  restoredId(key: string): number | undefined {
-    return this.restored.get(key);
-  }
-
-  /** Ids restored from the maps that nobody has taken (what a prune may remove). */
-  unclaimedRestored(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [k, id] of this.restored) if (this.byId.get(id) !== k) out.set(k, id);
-    return out;
   }
 
   /** Forgets the ids restored from the maps (after the first prune). */
@@ -83,10 +74,18 @@ export class IdAllocator {
       if (other !== undefined) {
         throw new IdError(`${this.what} id ${want} is already in use by ${other}`);
       }
+      if (this.isRestoredForOther(want, key)) {
+        throw new IdError(
+          `${this.what} id ${want} is still in the maps for another address; use another id`,
+        );
+      }
       return this.take(key, want);
     }
     const restored = this.restored.get(key);
     if (restored !== undefined && !this.byId.has(restored)) return this.take(key, restored);
+    const lately = this.recent.get(key);
+    if (lately !== undefined && !this.byId.has(lately) && !this.isRestoredForOther(lately, key))
+      return this.take(key, lately);
     const span = this.max - this.first + 1;
     for (let i = 0; i < span; i++) {
       const id = this.next;
@@ -103,6 +102,12 @@ export class IdAllocator {
     if (id === undefined) return;
     this.byKey.delete(key);
     this.byId.delete(id);
+    this.recent.delete(key);
+    this.recent.set(key, id);
+    if (this.recent.size > RECENT) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
   }
 
   /** How many ids are held. */

@@ -744,6 +744,39 @@ describe('the load balancer cell', () => {
     expect(dangling(h)).toEqual([]);
   });
 
+  it('keeps the ids when a service is renamed, and when a refused PUT is undone', async () => {
+    const h = await lbHive({ flags: { 'bpf-lb-service-backend-map-max': 3 } }).requireStart();
+    const bes = ['10.1.0.1:80', '10.1.0.2:80'];
+    await call(
+      h,
+      'PUT',
+      '/service/1',
+      spec(1, '10.0.0.1:80', bes, { name: 'web', namespace: 'a' }),
+    );
+    const before = { services: servicesMap(h), backends: backendsMap(h) };
+    const renamed = spec(1, '10.0.0.1:80', bes, { name: 'www', namespace: 'a' });
+    expect((await call(h, 'PUT', '/service/1', renamed)).status).toBe(200);
+    const w = h.get(LbWriter);
+    expect(w.serviceIds.lookup('10.0.0.1:80/TCP')).toBe(1);
+    expect([
+      w.backendIds.lookup('10.1.0.1:80/TCP'),
+      w.backendIds.lookup('10.1.0.2:80/TCP'),
+    ]).toEqual([1, 2]);
+    expect(backendsMap(h)).toEqual(before.backends);
+    // Both backends replaced, the second refused (a full map): undone, with the same ids.
+    const r = await call(
+      h,
+      'PUT',
+      '/service/1',
+      spec(1, '10.0.0.1:80', ['10.1.0.3:80', '10.1.0.4:80']),
+    );
+    expect(r.status).toBe(500);
+    await reconciled(h);
+    expect(servicesMap(h)).toEqual(before.services);
+    expect(backendsMap(h)).toEqual(before.backends);
+    expect(dangling(h)).toEqual([]);
+  });
+
   it('takes writes through the Writer as a data source other than the API would', async () => {
     const h = await lbHive().requireStart();
     const w = h.get(LbWriter);

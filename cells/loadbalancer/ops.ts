@@ -405,8 +405,13 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const sig = backendSig(value);
     if (backends.get(b.id) === sig) return;
     plan.update(BACKENDS, fam(b.ip).backends, { backend_id: b.id }, value, (v) => {
-      if (v) backends.set(b.id, backendSig(v));
-      else backends.delete(b.id);
+      if (!v) {
+        backends.delete(b.id);
+        return;
+      }
+      backends.set(b.id, backendSig(v));
+      // Until a slot points at it (its plan may stop before): deleted unless one does.
+      if (!refs.has(b.id)) unreferenced.add(b.id);
     });
   };
 

@@ -168,7 +168,10 @@ export function newLbWriter(db: DB, tables: LbTables): LbWriter {
           if (instances.length === b.instances.length) continue;
           if (instances.length === 0) {
             w.delete(backends, b);
-            released.push(() => backendIds.release(b.key));
+            released.push(() => {
+              // Not if this transaction took the address up again (it holds the same id).
+              if (!backends.get(db.readTxn(), b.key)) backendIds.release(b.key);
+            });
           } else w.insert(backends, { ...b, instances });
         }
       };
@@ -235,7 +238,9 @@ export function newLbWriter(db: DB, tables: LbTables): LbWriter {
           const old = frontends.get(w, key);
           if (!old) return undefined;
           w.delete(frontends, old);
-          released.push(() => serviceIds.release(key));
+          released.push(() => {
+            if (!frontends.get(db.readTxn(), key)) serviceIds.release(key);
+          });
           return old;
         },
         setBackends(serviceKey, portName, list) {
