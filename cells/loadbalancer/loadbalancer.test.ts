@@ -587,12 +587,20 @@ describe('the load balancer cell', () => {
     // Service 3's file claims service 2's frontend.
     const two = readFileSync(join(files, '2.json'), 'utf8');
     writeFileSync(join(files, '3.json'), two.replace('"id":2', '"id":3'));
+    // A name this store never writes, and values the API would refuse.
+    writeFileSync(join(files, '002.json'), two);
+    writeFileSync(
+      join(files, '4.json'),
+      two.replace('"id":2', '"id":4').replace('"port":80,', '"port":70000,'),
+    );
     const h = await lbHive({ dir }).requireStart();
     const left = readdirSync(files);
     expect(left.filter((f) => f.endsWith('.json'))).toEqual(['2.json']);
-    expect(left.filter((f) => /^[13]\.json\.invalid-/.test(f))).toHaveLength(2);
+    expect(left.filter((f) => /^(1|3|4|002)\.json\.invalid-/.test(f))).toHaveLength(4);
     const health = JSON.stringify(h.get(HealthTree).all());
-    expect(health).toContain('2 service state file(s) invalid');
+    expect(health).toContain('4 service state file(s) invalid');
+    expect(health).toContain('002.json: not a service file name');
+    expect(health).toMatch(/4\.json: [^;]*port[^;]*65535/);
     expect(health).toContain('1.json: frontend-address.ip: \\"x\\" is not an IP address');
     expect(health).toContain("3.json: its frontend 10.0.0.2:80/TCP is service 2's");
     expect((await call(h, 'GET', '/service/2')).status).toBe(200);
@@ -616,6 +624,20 @@ describe('the load balancer cell', () => {
       (await call(h, 'PUT', '/service/4', spec(4, '10.0.0.4:80', ['10.1.0.4:80']))).status,
     ).toBe(201);
     expect(JSON.stringify(h.get(HealthTree).all())).not.toContain('could not be saved');
+  });
+
+  it('starts with a file where the services directory should be, kept aside', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-lb-'));
+    mkdirSync(join(dir, 'state'), { recursive: true });
+    writeFileSync(join(dir, 'state', 'services'), 'x');
+    const h = await lbHive({ dir }).requireStart();
+    expect(readdirSync(join(dir, 'state')).some((f) => f.startsWith('services.invalid-'))).toBe(
+      true,
+    );
+    expect(JSON.stringify(h.get(HealthTree).all())).toContain('services: not a directory');
+    expect(
+      (await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.1:80']))).status,
+    ).toBe(201);
   });
 
   it('writes only the file of the service a change touches; DELETE removes it', async () => {
@@ -775,6 +797,31 @@ describe('the load balancer cell', () => {
     expect(servicesMap(h)).toEqual(before.services);
     expect(backendsMap(h)).toEqual(before.backends);
     expect(dangling(h)).toEqual([]);
+  });
+
+  it('keeps the settings of two ids that share a name apart', async () => {
+    const h = await lbHive().requireStart();
+    const named = { name: 'web', namespace: 'default' };
+    const lb = spec(1, '10.0.0.1:80', ['10.1.0.1:80'], {
+      ...named,
+      type: 'LoadBalancer',
+      loadBalancerSourceRanges: ['10.0.0.0/8'],
+      sessionAffinity: true,
+      sessionAffinityTimeout: 300,
+    });
+    expect((await call(h, 'PUT', '/service/1', lb)).status).toBe(201);
+    expect(
+      (await call(h, 'PUT', '/service/2', spec(2, '10.0.0.2:80', ['10.1.0.1:80'], named))).status,
+    ).toBe(201);
+    const one = (await call(h, 'GET', '/service/1')).body as {
+      spec: { flags: Record<string, unknown> };
+    };
+    expect(one.spec.flags).toMatchObject({
+      name: 'web',
+      loadBalancerSourceRanges: ['10.0.0.0/8'],
+      sessionAffinity: true,
+    });
+    expect(servicesMap(h)['10.0.0.1:80/6/0#0']).toMatch(/flags=(?!0\/)/);
   });
 
   it('takes writes through the Writer as a data source other than the API would', async () => {

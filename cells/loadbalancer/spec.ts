@@ -54,12 +54,13 @@ export function canonicalCidr(text: string): string | { problem: string } {
   return `${formatIp(p.family, (p.value >> host) << host)}/${n}`;
 }
 
-/** The service key of a spec: its namespace/name (cluster/namespace/name), or its id's. */
-export function serviceKeyOf(spec: ServiceSpec, id: number): string {
-  const f = spec.flags ?? {};
-  if (f.name === undefined || f.name === '') return `:api:${id}`;
-  const base = `${f.namespace ?? ''}/${f.name}`;
-  return flat(f.cluster ? `${f.cluster}/${base}` : base);
+/**
+ * The service key of an API service: its id's own. Each id is a service of its own, as in
+ * Cilium's API (its name and namespace are labels): two ids sharing a name must not share the
+ * settings (affinity, source ranges, algorithm) a service holds.
+ */
+export function serviceKeyOf(id: number): string {
+  return flat(`:api:${id}`);
 }
 
 /**
@@ -108,7 +109,7 @@ export function serviceRequest(pathId: number, spec: ServiceSpec): ServiceReques
   const algorithm =
     flags.algorithm === undefined ? undefined : flags.algorithm === 'Maglev' ? 'maglev' : 'random';
   const service: Service = {
-    key: serviceKeyOf(spec, sid),
+    key: serviceKeyOf(sid),
     namespace: flags.namespace ?? '',
     name: flags.name ?? '',
     cluster: flags.cluster ?? '',

@@ -3,14 +3,19 @@
 // acknowledged, so an acknowledged PUT or DELETE survives a restart; a change writes only the
 // files of the services it touched. Each file is checked as a PUT body is when it is read back;
 // one that is not valid is kept aside and the others are restored.
-import { readdirSync, renameSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Model } from '../../core/api/index.js';
+import {
+  loadSpec,
+  SpecValidator,
+  type Model,
+  type OperationValidator,
+} from '../../core/api/index.js';
 import {
   fsyncDir,
   mkdirDurable,
   readStateFile,
-  removeDurable,
+  StateWriteError,
   writeFileAtomic,
 } from '../../core/atomic-file.js';
 import { frontendKeyOf, serviceRequest, type ServiceRequest } from './spec.js';
@@ -41,7 +46,22 @@ const VERSION = 1;
 /** The largest service file read back (a service of many backends). */
 const MAX_BYTES = 16 * 1024 * 1024;
 
-const FILE = /^(\d{1,5})\.json$/;
+/** A service's file: its id in decimal without leading zeros. */
+const FILE = /^(0|[1-9]\d{0,4})\.json$/;
+/** What looks like a service's file but is not named as this store names them. */
+const ODD = /^\d+\.json$/;
+
+// The PUT body's validator (the API's own schema), compiled at the first file read.
+let putBody: OperationValidator | undefined;
+function checkSpec(spec: unknown): void {
+  if (!putBody) {
+    const api = loadSpec();
+    const op = api.operations.get('PutServiceID');
+    if (!op) throw new Error('the API spec has no PutServiceID');
+    putBody = new SpecValidator(api).for(op);
+  }
+  putBody.body(spec);
+}
 
 /** Checks one parsed file (named for service `id`); returns its request or throws why not. */
 function requestOf(v: unknown, id: number): ServiceRequest {
@@ -52,6 +72,8 @@ function requestOf(v: unknown, id: number): ServiceRequest {
   const spec = o.service;
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
     throw new Error('service is not an object');
+  // As a PUT body is checked: the schema (types, ranges, enums), then what it cannot say.
+  checkSpec(spec);
   const req = serviceRequest(0, spec as ServiceSpec);
   if (req.id !== id) throw new Error(`it holds service ${req.id}, not ${id}`);
   return req;
@@ -75,26 +97,53 @@ export class ServiceStore {
    */
   load(): LoadedServices {
     this.onDisk.clear();
+    const problems: StoreProblem[] = [];
+    const asideName = (file: string): string =>
+      `${file}.invalid-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const setAside = (file: string, problem: string): void => {
+      const keptAside = asideName(file);
+      try {
+        renameSync(file, keptAside);
+        fsyncDir(this.dir);
+        problems.push({ file, problem, keptAside });
+      } catch (e) {
+        // Left in place (and named): a file that cannot be moved does not stop the start.
+        problems.push({
+          file,
+          problem: `${problem}; it could not be moved aside: ${msg(e)}`,
+          keptAside: file,
+        });
+      }
+    };
     let names: string[];
     try {
+      if (!lstatSync(this.dir).isDirectory()) {
+        const keptAside = asideName(this.dir);
+        renameSync(this.dir, keptAside);
+        return {
+          requests: [],
+          problems: [{ file: this.dir, problem: 'not a directory', keptAside }],
+        };
+      }
       names = readdirSync(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { requests: [], problems: [] };
       throw e;
     }
     const requests: ServiceRequest[] = [];
-    const problems: StoreProblem[] = [];
     const frontends = new Map<string, number>();
-    const ids = names
-      .map((n) => FILE.exec(n)?.[1])
-      .filter((x): x is string => x !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
-    for (const id of ids) {
-      const file = this.path(id);
-      let text: string;
+    const files = names
+      .flatMap((name) => {
+        const id = FILE.exec(name)?.[1];
+        if (id !== undefined) return [{ name, id: Number(id) }];
+        if (ODD.test(name)) setAside(join(this.dir, name), 'not a service file name (<id>.json)');
+        return [];
+      })
+      .sort((a, b) => a.id - b.id);
+    for (const { name, id } of files) {
+      const file = join(this.dir, name);
       try {
-        text = readStateFile(file, MAX_BYTES);
+        const text = readStateFile(file, MAX_BYTES);
         const req = requestOf(JSON.parse(text), id);
         const fe = frontendKeyOf(req);
         const other = frontends.get(fe);
@@ -103,14 +152,23 @@ export class ServiceStore {
         requests.push(req);
         this.onDisk.set(id, text);
       } catch (e) {
-        const problem = e instanceof Error ? e.message : String(e);
-        const keptAside = `${file}.invalid-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-        renameSync(file, keptAside);
-        fsyncDir(this.dir);
-        problems.push({ file, problem, keptAside });
+        setAside(file, msg(e));
       }
     }
     return { requests, problems };
+  }
+
+  /** Removes service `id`'s file durably (only a file: never a tree planted in its place). */
+  private remove(id: number): void {
+    const file = this.path(id);
+    try {
+      unlinkSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new StateWriteError(file, 'remove', e);
+      return;
+    }
+    fsyncDir(this.dir);
   }
 
   /** The ids of the services on disk. */
@@ -126,7 +184,7 @@ export class ServiceStore {
   write(changes: readonly StoreChange[]): void {
     const done: [number, string | undefined][] = [];
     const put = (id: number, text: string | undefined): void => {
-      if (text === undefined) removeDurable(this.path(id));
+      if (text === undefined) this.remove(id);
       else writeFileAtomic(this.path(id), text);
       if (text === undefined) this.onDisk.delete(id);
       else this.onDisk.set(id, text);
@@ -154,4 +212,8 @@ export class ServiceStore {
       throw e;
     }
   }
+}
+
+function msg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
