@@ -457,6 +457,42 @@ describe('the load balancer cell', () => {
     expect(nat.filter((x) => x.endsWith('192.168.1.10:30080'))).toHaveLength(2);
   });
 
+  it("refuses a frontend another one's expansion takes, either way round (460)", async () => {
+    const links = [
+      {
+        index: 2,
+        name: 'eth0',
+        up: true,
+        loopback: false,
+        addresses: [{ family: 'ipv4', address: '192.168.1.10', prefixlen: 24, scope: 'global' }],
+      },
+    ] as unknown as LinkInfo[];
+    const h = await lbHive({ links, flags: { devices: ['eth0'] } }).requireStart();
+    const np = spec(1, '0.0.0.0:30080', ['10.1.0.1:80'], { type: 'NodePort' });
+    expect((await call(h, 'PUT', '/service/1', np)).status).toBe(201);
+    const lb = spec(2, '192.168.1.10:30080', ['10.1.0.2:80'], { type: 'LoadBalancer' });
+    const r = await call(h, 'PUT', '/service/2', lb);
+    expect(r).toMatchObject({ status: 460 });
+    expect(r.body).toMatch(
+      /192\.168\.1\.10:30080\/TCP, which service 1 \(0\.0\.0\.0:30080\/TCP\) also takes/,
+    );
+    const lb3 = spec(3, '192.168.1.10:30081', ['10.1.0.3:80'], { type: 'LoadBalancer' });
+    expect((await call(h, 'PUT', '/service/3', lb3)).status).toBe(201);
+    const np4 = spec(4, '0.0.0.0:30081', ['10.1.0.4:80'], { type: 'NodePort' });
+    const r4 = await call(h, 'PUT', '/service/4', np4);
+    expect(r4).toMatchObject({ status: 460 });
+    expect(r4.body).toMatch(/would also take 192\.168\.1\.10:30081\/TCP .* which is service 3's/);
+    // An internal frontend, then one whose two scopes would take its entry.
+    const internal = spec(5, '10.96.0.5:80', ['10.1.0.5:80'], {}, { scope: 'internal' });
+    expect((await call(h, 'PUT', '/service/5', internal)).status).toBe(201);
+    const local = spec(6, '10.96.0.5:80', ['10.1.0.5:80'], {
+      type: 'LoadBalancer',
+      extTrafficPolicy: 'Local',
+    });
+    expect((await call(h, 'PUT', '/service/6', local)).status).toBe(460);
+    expect(servicesMap(h)['192.168.1.10:30081/6/0#1']).toBe('be=2 rev=3');
+  });
+
   it('writes affinity matches, source ranges and Maglev tables, and takes them away', async () => {
     const h = await lbHive({
       flags: { 'bpf-lb-algorithm': 'maglev', 'bpf-lb-maglev-table-size': 251 },

@@ -5,6 +5,7 @@
 // datapath never sees a slot pointing at a missing backend; stale slots and orphaned backends
 // go after. What the maps hold is remembered (read back at start), so an entry that is already
 // right is never written again.
+import { entryIps, entryScopes, isUnspecified, twoScopes } from './expand.js';
 import { flat } from '../../core/flat.js';
 import {
   BpfError,
@@ -216,10 +217,6 @@ function backendSig(b: LbBackend): string {
   return flat(`${b.address}|${b.port}|${b.proto}|${b.flags}|${b.cluster_id}`);
 }
 
-function isUnspecified(ip: string): boolean {
-  return ip === '0.0.0.0' || ip === '::';
-}
-
 function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1';
 }
@@ -275,30 +272,17 @@ export function newLbOps(p: LbOpsParams): LbOps {
     const intLocal = svc.intTrafficPolicy === 'Local';
     const ext = extLocal ? local : fe.backends;
     const int = intLocal ? local : fe.backends;
-    const twoScopes = reach && extLocal !== intLocal && fe.address.scope === 'external';
+    const two = twoScopes(fe);
     const algorithm = svc.algorithm ?? p.algorithm;
     const affinity = p.sessionAffinity && svc.sessionAffinity;
     const ranges =
       fe.type === 'LoadBalancer' && p.sourceRangeCheck ? svc.sourceRanges : ([] as string[]);
-    const addrs =
-      (fe.type === 'NodePort' || fe.type === 'HostPort') && isUnspecified(fe.address.ip)
-        ? [fe.address.ip, ...p.nodeAddresses().filter((a) => isV6(a) === isV6(fe.address.ip))]
-        : [fe.address.ip];
+    const scopes = entryScopes(fe);
     const out: Entry[] = [];
-    for (const ip of addrs) {
+    for (const ip of entryIps(fe, p.nodeAddresses())) {
       const surrogate = isUnspecified(ip);
-      const scopes: [Scope, readonly FrontendBackend[]][] =
-        fe.address.scope === 'internal'
-          ? [['internal', int]]
-          : twoScopes
-            ? // The internal entry before the external one, whose TWO_SCOPES flag sends the
-              // datapath looking for it: a batch that stops between them leaves no dangling flag.
-              [
-                ['internal', int],
-                ['external', ext],
-              ]
-            : [['external', reach ? ext : int]];
-      for (const [scope, bes] of scopes) {
+      for (const scope of scopes) {
+        const bes = scope === 'internal' ? int : reach ? ext : int;
         const addr = { ip, port: fe.address.port, protocol: fe.address.protocol, scope };
         const key = addrKey(addr);
         const id = key === fe.key ? fe.id : p.serviceIds.acquire(key);
@@ -316,7 +300,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
         if (routable) flags |= SVC_FLAG.ROUTABLE;
         if (extLocal) flags |= SVC_FLAG.EXT_LOCAL_SCOPE;
         if (intLocal) flags2 |= SVC_FLAG2.INT_LOCAL_SCOPE;
-        if (twoScopes) flags2 |= SVC_FLAG2.TWO_SCOPES;
+        if (two) flags2 |= SVC_FLAG2.TWO_SCOPES;
         if (affinity) flags |= SVC_FLAG.AFFINITY;
         if (ranges.length > 0) flags |= SVC_FLAG.SOURCE_RANGE;
         if (fe.type === 'HostPort' && isLoopback(ip)) flags2 |= SVC_FLAG2.LOOPBACK;

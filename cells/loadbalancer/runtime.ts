@@ -93,6 +93,7 @@ export function newLoadbalancer(p: LoadbalancerParams): Loadbalancer {
     unavailable: () =>
       running ? undefined : 'the load balancer is not running (starting or stopping); retry',
     realizeTimeoutMs: 30_000,
+    nodeAddresses: () => addresses,
     onStateWrite: (e) => {
       const h = p.health.scope('state-write');
       if (e === undefined) {

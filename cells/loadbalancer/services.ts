@@ -19,6 +19,7 @@ import {
   type ServiceRequest,
 } from './spec.js';
 import type { ServiceStore } from './store.js';
+import { entryKeys, isUnspecified, twoScopes } from './expand.js';
 import type { LbTables } from './tables.js';
 import { LbWriteError, type LbWriteTxn, type LbWriter } from './writer.js';
 
@@ -52,8 +53,50 @@ export interface ServiceManagerParams {
   readonly unavailable: () => string | undefined;
   /** How long a PUT waits for its service to be realized. */
   readonly realizeTimeoutMs: number;
+  /** The node's addresses (where a NodePort on 0.0.0.0 is). */
+  readonly nodeAddresses: () => readonly string[];
   /** Told of each save: undefined when it was durable, else the error (health). */
   readonly onStateWrite?: (e?: StateWriteError) => void;
+}
+
+/**
+ * Refuses (460) a frontend whose entries would be another frontend's: a NodePort on 0.0.0.0
+ * also takes each node address, a two-scope frontend its internal entry. Frontends that expand
+ * are few; each is expanded to compare.
+ */
+function checkOverlap(
+  t: LbWriteTxn,
+  tables: LbTables,
+  req: ServiceRequest,
+  nodeAddresses: readonly string[],
+): void {
+  const mine = { ...req.frontend, service: req.service };
+  const own = frontendKeyOf(req);
+  const keys = entryKeys(mine, nodeAddresses);
+  for (const k of keys) {
+    if (k === own) continue;
+    const other = tables.frontends.get(t.txn, k);
+    if (other && other.id !== req.id) {
+      throw new ApiError(
+        INVALID_FRONTEND,
+        `frontend ${own} would also take ${k} (this node's address or its internal scope), which is service ${other.id}'s`,
+      );
+    }
+  }
+  const taken = new Set(keys);
+  for (const f of tables.frontends.all(t.txn)) {
+    if (f.id === req.id) continue;
+    const expands = (f.type === 'NodePort' || f.type === 'HostPort') && isUnspecified(f.address.ip);
+    if (!expands && !twoScopes(f)) continue;
+    for (const k of entryKeys(f, nodeAddresses)) {
+      if (k !== f.key && taken.has(k)) {
+        throw new ApiError(
+          INVALID_FRONTEND,
+          `frontend ${own} is ${k}, which service ${f.id} (${f.key}) also takes (this node's address or its internal scope)`,
+        );
+      }
+    }
+  }
 }
 
 /** Applies a request in a Writer transaction (with what it replaces cleaned up). */
@@ -215,6 +258,7 @@ export function newServiceManager(p: ServiceManagerParams): ServiceManager {
       const before = byId(req.id);
       change(
         (t) => {
+          checkOverlap(t, tables, req, p.nodeAddresses());
           apply(t, tables, req);
         },
         [req.id],
