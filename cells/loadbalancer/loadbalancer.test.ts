@@ -457,6 +457,53 @@ describe('the load balancer cell', () => {
     expect(nat.filter((x) => x.endsWith('192.168.1.10:30080'))).toHaveLength(2);
   });
 
+  it('reads IPv4-mapped addresses as IPv4; refuses source ranges of the other family or without a length', async () => {
+    const h = await lbHive().requireStart();
+    const mapped = spec(1, '::ffff:10.96.1.2:80', ['::ffff:10.1.0.1:80']);
+    expect((await call(h, 'PUT', '/service/1', mapped)).status).toBe(201);
+    expect(servicesMap(h)['10.96.1.2:80/6/0#1']).toBe('be=1 rev=1');
+    const lb = (ranges: string[]) =>
+      spec(2, '10.96.1.3:80', ['10.1.0.1:80'], {
+        type: 'LoadBalancer',
+        loadBalancerSourceRanges: ranges,
+      });
+    const v6 = await call(h, 'PUT', '/service/2', lb(['fd00::/8']));
+    expect(v6).toMatchObject({ status: 460 });
+    expect(v6.body).toMatch(/fd00::\/8 is IPv6 but the frontend 10\.96\.1\.3 is IPv4/);
+    expect((await call(h, 'PUT', '/service/2', lb(['10.0.0.0']))).body).toMatch(
+      /has no prefix length/,
+    );
+    expect((await call(h, 'PUT', '/service/2', lb(['10.0.0.0/08']))).body).toMatch(
+      /prefix length that is not 0-32/,
+    );
+  });
+
+  it('keeps a backend at weight 0 out of rotation though updateServices says active', async () => {
+    const h = await lbHive().requireStart();
+    await call(h, 'PUT', '/service/1', spec(1, '10.0.0.1:80', ['10.1.0.1:80', '10.1.0.2:80']));
+    const zero = spec(1, '10.0.0.1:80', ['10.1.0.1:80', '10.1.0.2:80']);
+    zero['backend-addresses'][1] = { ...zero['backend-addresses'][1], weight: 0 } as never;
+    await call(h, 'PUT', '/service/1', zero);
+    const activate = {
+      'frontend-address': { ip: '0.0.0.0', port: 0 },
+      'backend-addresses': [{ ip: '10.1.0.2', port: 80, state: 'active' }],
+      updateServices: true,
+    };
+    expect((await call(h, 'PUT', '/service/0', activate)).status).toBe(200);
+    await reconciled(h);
+    expect(servicesMap(h)['10.0.0.1:80/6/0#0']).toMatch(/^count=1 q=1/);
+  });
+
+  it('reads a path id only in decimal', async () => {
+    const h = await lbHive().requireStart();
+    for (const id of ['0x10', '1e1', '%201', '1.0']) {
+      const r = await call(h, 'GET', `/service/${id}`);
+      expect([id, r.status]).toEqual([id, 400]);
+      expect(r.body).toMatch(/path\.id must be an integer/);
+    }
+    expect((await call(h, 'GET', '/service/16')).status).toBe(404);
+  });
+
   it("refuses a frontend another one's expansion takes, either way round (460)", async () => {
     const links = [
       {
@@ -505,7 +552,7 @@ describe('the load balancer cell', () => {
         type: 'LoadBalancer',
         sessionAffinity: true,
         sessionAffinityTimeout: 60,
-        loadBalancerSourceRanges: ['192.168.0.0/16', '10.20.0.5'],
+        loadBalancerSourceRanges: ['192.168.0.0/16', '10.20.0.5/32'],
       }),
     );
     const maps = h.get(LbMaps).open;

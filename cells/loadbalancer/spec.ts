@@ -37,7 +37,11 @@ export interface ServiceRequest {
 /** The canonical text of an IP, or undefined when it is not one. */
 export function canonicalIp(ip: string): string | undefined {
   const p = parseIp(ip);
-  return p ? formatIp(p.family, p.value) : undefined;
+  if (!p) return undefined;
+  // An IPv4-mapped IPv6 address is the IPv4 address (as the CLI and Cilium read it).
+  if (p.family === 'ipv6' && p.value >> 32n === 0xffffn)
+    return formatIp('ipv4', p.value & 0xffffffffn);
+  return formatIp(p.family, p.value);
 }
 
 /** A canonical CIDR (host bits cleared), or why it is not one. */
@@ -46,8 +50,9 @@ export function canonicalCidr(text: string): string | { problem: string } {
   const p = parseIp(ip);
   if (!p || extra !== undefined) return { problem: `${shown(text)} is not a CIDR` };
   const bits = p.family === 'ipv4' ? 32 : 128;
-  const n = len === undefined ? bits : Number(len);
-  if (len !== undefined && (!/^\d+$/.test(len) || n > bits)) {
+  if (len === undefined) return { problem: `${shown(text)} has no prefix length (/n)` };
+  const n = Number(len);
+  if (!/^(0|[1-9]\d{0,2})$/.test(len) || n > bits) {
     return { problem: `${shown(text)} has a prefix length that is not 0-${bits}` };
   }
   const host = BigInt(bits - n);
@@ -103,6 +108,13 @@ export function serviceRequest(pathId: number, spec: ServiceSpec): ServiceReques
     const r = canonicalCidr(c);
     if (typeof r !== 'string') {
       throw new ApiError(INVALID_FRONTEND, `flags.loadBalancerSourceRanges[${i}]: ${r.problem}`);
+    }
+    if (r.includes(':') !== feIp.includes(':')) {
+      // Ranges of the other family would match no client: the frontend would refuse everyone.
+      throw new ApiError(
+        INVALID_FRONTEND,
+        `flags.loadBalancerSourceRanges[${i}]: ${r} is IPv${r.includes(':') ? 6 : 4} but the frontend ${feIp} is IPv${feIp.includes(':') ? 6 : 4}`,
+      );
     }
     if (!sourceRanges.includes(r)) sourceRanges.push(r);
   }

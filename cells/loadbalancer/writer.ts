@@ -342,7 +342,8 @@ export function newLbWriter(db: DB, tables: LbTables): LbWriter {
               ip: b.ip,
               port: b.port,
               protocol: b.protocol,
-              state: i.state,
+              // Weight 0 takes a backend out of rotation whatever its state says (Cilium's).
+              state: i.weight === 0 && i.state === 'active' ? 'maintenance' : i.state,
               weight: i.weight,
               zone: i.zone,
               nodeName: i.nodeName,

@@ -117,6 +117,16 @@ export class SpecValidator {
     const responseFns = new Map<number, ValidateFunction>();
     return {
       params: (where, values) => {
+        // Coercion would read 0x10, 1e1 or ' 1' as numbers: an integer is written in decimal.
+        for (const p of op.params) {
+          if (p.in !== where || (p.schema as { type?: unknown }).type !== 'integer') continue;
+          const v = values[p.name];
+          if (typeof v === 'string' && !/^-?\d+$/.test(v)) {
+            throw new ValidationError(
+              `${where}.${p.name} must be an integer (${JSON.stringify(v)})`,
+            );
+          }
+        }
         const fn = paramFns.get(where);
         if (fn) check(fn, where, values);
       },
