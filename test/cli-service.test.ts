@@ -282,9 +282,20 @@ describe('service update: flags to the ServiceSpec it PUTs', () => {
       id: 5,
       'frontend-address': { ip: '10.0.0.9', port: 81, protocol: 'udp', scope: 'internal' },
       'backend-addresses': [{ ip: '10.9.0.1', port: 1, state: 'active', weight: 100 }],
-      flags: { type: 'NodePort', name: 'old', namespace: 'ns', healthCheckNodePort: 3 },
+      flags: {
+        type: 'LoadBalancer',
+        extTrafficPolicy: 'Local',
+        name: 'old',
+        namespace: 'ns',
+        healthCheckNodePort: 3,
+        loadBalancerSourceRanges: ['10.0.0.0/8'],
+        sessionAffinity: true,
+        sessionAffinityTimeout: 60,
+        algorithm: 'Maglev',
+      },
       updateServices: false,
     };
+    // Type and policies as the flags say (Cilium's CLI); what only this CLI's flags set stays.
     expect(spec({ k8sNodePort: true }, [], realized)).toEqual({
       id: 5,
       'frontend-address': { ip: '10.0.0.1', port: 80, protocol: 'tcp', scope: 'external' },
@@ -293,8 +304,18 @@ describe('service update: flags to the ServiceSpec it PUTs', () => {
         trafficPolicy: 'Cluster',
         extTrafficPolicy: 'Cluster',
         intTrafficPolicy: 'Cluster',
+        name: 'old',
+        namespace: 'ns',
+        loadBalancerSourceRanges: ['10.0.0.0/8'],
+        sessionAffinity: true,
+        sessionAffinityTimeout: 60,
+        algorithm: 'Maglev',
       },
       updateServices: false,
+    });
+    expect(spec({ name: 'new', lbAlgorithm: 'random' }, [], realized).flags).toMatchObject({
+      name: 'new',
+      algorithm: 'Random',
     });
   });
 

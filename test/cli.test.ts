@@ -1,9 +1,11 @@
 // `cellium` against the whole agent: every command prints a table (or text) by default and the
 // model as JSON with -o json; a refused request prints the agent's message and exits 1.
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Model } from '../core/api/types.js';
 import { CelliumClient } from '../core/api/typed-client.js';
 import { cellium, celliumJson } from './support/cli.js';
+import { program } from './support/procs.js';
 import { startWholeAgent, type WholeAgent } from './support/whole-agent.js';
 
 let whole: WholeAgent;
@@ -238,3 +240,19 @@ describe('cellium', () => {
     expect(j.disconnected).toBe(true);
   });
 });
+
+describe('cellium writing into a pipe its reader closed', () => {
+  it('exits quietly on EPIPE instead of printing a stack trace', async () => {
+    const p = spawn(...cliCommand('--help'), { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.destroy(); // the reader is gone before the CLI writes a byte
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => p.on('close', r));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  });
+});
+
+function cliCommand(...args: string[]): [string, string[]] {
+  const [bin = '', ...rest] = program('cellium');
+  return [bin, [...rest, ...args]];
+}

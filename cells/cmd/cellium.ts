@@ -4,4 +4,12 @@
 // client generated from the spec.
 import { runCli } from './cli/program.js';
 
+// A reader that stops early (`cellium service list | head -1`) is not an error: exit quietly.
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 process.exitCode = await runCli(process.argv.slice(2));

@@ -241,14 +241,29 @@ export function serviceSpec(
   const addrs = backendAddresses(plan, backends);
   const base: Partial<ServiceSpec> = { ...realized };
   delete base['backend-addresses'];
+  // The type and traffic policies are the flags' (Cilium's CLI); what only flags this CLI adds
+  // set (name, affinity, source ranges, algorithm) stays unless given again.
+  const kept: Partial<Flags> = {};
+  const old = realized?.flags ?? {};
+  for (const k of KEPT_FLAGS) if (old[k] !== undefined) Object.assign(kept, { [k]: old[k] });
   return {
     ...base,
     id: plan.id,
     'frontend-address': plan.frontend,
     ...(addrs.length > 0 ? { 'backend-addresses': addrs } : {}),
-    flags: plan.flags,
+    flags: { ...kept, ...plan.flags },
   };
 }
+
+/** The flags an update keeps from the service when it does not set them. */
+const KEPT_FLAGS = [
+  'name',
+  'namespace',
+  'sessionAffinity',
+  'sessionAffinityTimeout',
+  'loadBalancerSourceRanges',
+  'algorithm',
+] as const;
 
 /** `IP:PORT`, or `[IP]:PORT` for IPv6. */
 export function hostPort(ip: string, port: number): string {
