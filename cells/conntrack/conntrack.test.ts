@@ -159,5 +159,33 @@ function gcSuite(backend: 'memory' | 'kernel'): void {
   });
 }
 
+describe('conntrack GC and the datapath writing meanwhile', () => {
+  it('keeps an entry a new flow took over, and the NAT entries of a flow tracked again, after the dump', async () => {
+    const h = await ctHive('memory', { 'conntrack-gc-interval': '1h' }).requireStart();
+    const { v4, v6 } = h.get(CtMaps).open;
+    const now = monotonicSeconds();
+    const reused = tuple('10.0.0.5', 40005, '10.1.0.9', 8080);
+    const gone = tuple('10.0.0.6', 40006, '10.1.0.9', 8080);
+    v4.tcp.update(reused, entry(now - 5));
+    v4.tcp.update(gone, entry(now - 5));
+    const flow = tuple('10.0.0.7', 40007, '10.1.0.9', 8080);
+    v4.nat.update(flow, { created: 0n, needs_ct: 0n, to_saddr: '192.168.1.10', to_sport: 33007 });
+    // The datapath re-creates the entry and the flow right after the GC has read the maps.
+    const tcpDump = v4.tcp.raw.dump.bind(v4.tcp.raw);
+    v4.tcp.raw.dump = function* () {
+      yield* tcpDump();
+      v4.tcp.update(reused, entry(now + 600));
+    };
+    const natEntries = v4.nat.entries.bind(v4.nat);
+    v4.nat.entries = function* () {
+      yield* natEntries();
+      v4.tcp.update(flow, entry(now + 600));
+    };
+    await runGc([v4, v6], new AbortController().signal, now);
+    expect([...v4.tcp.keys()].sort((a, b) => a.sport - b.sport)).toEqual([reused, flow]);
+    expect(v4.nat.count()).toBe(1);
+  });
+});
+
 describe('conntrack GC on in-memory maps', () => gcSuite('memory'));
 kernelSuite('conntrack GC on the kernel', {}, () => gcSuite('kernel'));

@@ -94,9 +94,14 @@ async function sweepCt(
     if (v.readUInt32LE(LIFETIME) < now) dead.push(k);
     if ((seen & 1023) === 0) await pacer.tick(signal);
   }
+  // The datapath may have reused a tuple since the dump (a new flow on an expired entry): each
+  // key is read again just before its batch goes, and only what is still expired is deleted.
+  const value = Buffer.alloc(m.raw.valueSize);
+  const stillDead = (k: Buffer): boolean =>
+    m.raw.lookup(k, value) && value.readUInt32LE(LIFETIME) < now;
   let deleted = 0;
   for (let i = 0; i < dead.length; i += 4096) {
-    deleted += deleteKeys(m, dead.slice(i, i + 4096));
+    deleted += deleteKeys(m, dead.slice(i, i + 4096).filter(stillDead));
     await pacer.tick(signal);
   }
   return { seen, deleted };
@@ -128,17 +133,27 @@ async function sweepNat(
   const dead: Buffer[] = [];
   let seen = 0;
   const keyBuf = Buffer.alloc(f.nat.raw.keySize);
+  const tracked = (ct: CtTuple): boolean =>
+    (ct.nexthdr === 6 ? f.tcp : f.any).lookup(ct) !== undefined;
+  const cts: CtTuple[] = [];
   for (const [k, v] of f.nat.entries()) {
     seen++;
     const ct = ctKeyOfNat(k, v);
-    const live = (ct.nexthdr === 6 ? f.tcp : f.any).lookup(ct) !== undefined;
-    if (!live) {
+    if (!tracked(ct)) {
       f.nat.spec.key.encode(k, keyBuf);
       dead.push(Buffer.from(keyBuf));
+      cts.push(ct);
     }
     if ((seen & 255) === 0) await pacer.tick(signal);
   }
-  return { seen, deleted: deleteKeys(f.nat, dead) };
+  // A flow tracked again since (its tuple reused) keeps its NAT entry.
+  return {
+    seen,
+    deleted: deleteKeys(
+      f.nat,
+      dead.filter((_, i) => !tracked(cts[i] as CtTuple)),
+    ),
+  };
 }
 
 /** One garbage collection of every map of every family. */
