@@ -9,6 +9,7 @@ import { sh } from './support/netns.js';
 import type { Model } from '../core/api/index.js';
 import { celliumJson } from './support/cli.js';
 import { restored } from './support/procs.js';
+import { tcpClient } from './support/socket-lb.js';
 import {
   ECHO_TCP,
   ECHO_UDP,
@@ -109,8 +110,11 @@ kernelSuite(
         '--frontend=10.96.60.2:80',
         `--backends=${at([2], ECHO_TCP)}`,
       );
-      const after = dumpLb(n);
-      expect(after.cellium_lb4_services_v2).not.toEqual(before.maps.cellium_lb4_services_v2);
+      const after = await tcpClient(
+        { ns: n.pods[0] ?? '' },
+        { host: '10.96.60.2', port: 80, times: 10 },
+      );
+      expect(new Set(after.map((r) => r.data ?? r.error))).toEqual(new Set(['pod2']));
     });
   },
 );

@@ -236,11 +236,9 @@ kernelSuite(
       const second = await flows();
       expect(new Set(Object.values(second))).toEqual(new Set(['pod1', 'pod2', 'pod3', 'pod4']));
       const moved = sports.filter((p) => first[p] !== second[p]);
-      const hadPod5 = sports.filter((p) => first[p] === 'pod5');
       // Flows on pod5 had to move; of the others Maglev moves only the few its table shifts.
       const others = moved.filter((p) => first[p] !== 'pod5');
       expect(others.length).toBeLessThanOrEqual(sports.length * 0.03);
-      expect(moved.length).toBe(hadPod5.length + others.length);
       expect(moved.length / sports.length).toBeGreaterThan(0.1);
       expect(moved.length / sports.length).toBeLessThan(0.3);
     });
