@@ -476,6 +476,10 @@ describe('the load balancer cell', () => {
     expect((await call(h, 'PUT', '/service/2', lb(['10.0.0.0/08']))).body).toMatch(
       /prefix length that is not 0-32/,
     );
+    const nat = spec(3, '10.96.1.4:80', ['10.1.0.1:80'], { natPolicy: 'Nat46' });
+    const r = await call(h, 'PUT', '/service/3', nat);
+    expect(r).toMatchObject({ status: 460 });
+    expect(r.body).toMatch(/natPolicy: Nat46 needs NAT46\/64/);
   });
 
   it('keeps a backend at weight 0 out of rotation though updateServices says active', async () => {

@@ -102,6 +102,12 @@ export function serviceRequest(pathId: number, spec: ServiceSpec): ServiceReques
       `frontend-address.ip: ${feIp} stands for the node's addresses, which only NodePort and HostPort frontends take`,
     );
   }
+  if (flags.natPolicy === 'Nat46' || flags.natPolicy === 'Nat64') {
+    throw new ApiError(
+      INVALID_FRONTEND,
+      `flags.natPolicy: ${flags.natPolicy} needs NAT46/64, which this agent's datapath does not do`,
+    );
+  }
   const ext = flags.extTrafficPolicy ?? flags.trafficPolicy ?? 'Cluster';
   const sourceRanges: string[] = [];
   for (const [i, c] of (flags.loadBalancerSourceRanges ?? []).entries()) {
@@ -128,7 +134,7 @@ export function serviceRequest(pathId: number, spec: ServiceSpec): ServiceReques
     source: 'api',
     extTrafficPolicy: ext,
     intTrafficPolicy: flags.intTrafficPolicy ?? 'Cluster',
-    natPolicy: flags.natPolicy === undefined || flags.natPolicy === 'None' ? '' : flags.natPolicy,
+    natPolicy: '',
     healthCheckNodePort: flags.healthCheckNodePort ?? 0,
     sessionAffinity: flags.sessionAffinity ?? false,
     sessionAffinityTimeoutSec: flags.sessionAffinityTimeout ?? DEFAULT_AFFINITY_TIMEOUT,
