@@ -19,8 +19,8 @@ import {
   type ServiceRequest,
 } from './spec.js';
 import type { ServiceStore } from './store.js';
-import { entryKeys, isUnspecified, twoScopes } from './expand.js';
-import type { LbTables } from './tables.js';
+import { entryKeys } from './expand.js';
+import { EXPANDS, type LbTables } from './tables.js';
 import { LbWriteError, type LbWriteTxn, type LbWriter } from './writer.js';
 
 type ServiceSpec = Model<'ServiceSpec'>;
@@ -84,10 +84,8 @@ function checkOverlap(
     }
   }
   const taken = new Set(keys);
-  for (const f of tables.frontends.all(t.txn)) {
+  for (const f of tables.frontends.listBy(t.txn, 'expands', EXPANDS)) {
     if (f.id === req.id) continue;
-    const expands = (f.type === 'NodePort' || f.type === 'HostPort') && isUnspecified(f.address.ip);
-    if (!expands && !twoScopes(f)) continue;
     for (const k of entryKeys(f, nodeAddresses)) {
       if (k !== f.key && taken.has(k)) {
         throw new ApiError(

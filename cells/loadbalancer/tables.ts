@@ -1,4 +1,5 @@
 import { token } from '../../core/hive/index.js';
+import { isUnspecified, twoScopes } from './expand.js';
 import type { DB, Table } from '../../core/statedb/index.js';
 import type { Backend, Frontend, Service } from './model.js';
 
@@ -10,6 +11,17 @@ export interface LbTables {
   readonly frontends: Table<Frontend>;
   /** By backend key; index `service` (the services that use it). */
   readonly backends: Table<Backend>;
+}
+
+/** The key of the `expands` index. */
+export const EXPANDS = 'yes';
+
+/** Whether a frontend's entries go beyond its own key. */
+export function expands(f: Frontend): boolean {
+  return (
+    ((f.type === 'NodePort' || f.type === 'HostPort') && isUnspecified(f.address.ip)) ||
+    twoScopes(f)
+  );
 }
 
 /** The load balancer's tables. */
@@ -25,6 +37,9 @@ export function newLbTables(db: DB): LbTables {
       indexes: [
         { name: 'service', key: (f) => f.serviceKey, unique: false },
         { name: 'id', key: (f) => String(f.id), unique: true },
+        // Frontends whose entries go beyond their own key (NodePort on 0.0.0.0, two scopes):
+        // the few a new frontend is checked against.
+        { name: 'expands', key: (f) => (expands(f) ? [EXPANDS] : []), unique: false },
       ],
     }),
     backends: db.newTable<Backend>({
