@@ -2,7 +2,6 @@
 // frames through BPF_PROG_TEST_RUN with the load balancer's and conntrack's maps filled by hand,
 // then real connections from a pod to a ClusterIP served by pods in network namespaces.
 // Root only (core/testing/kernel.ts).
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
@@ -56,6 +55,7 @@ import {
   udpChecksumField,
 } from './support/packets.js';
 import { tempDir } from './support/procs.js';
+import { startIn } from './support/ns-script.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -831,43 +831,6 @@ readline.createInterface({ input: process.stdin }).on('line', async (line) => {
   catch (e) { console.log(JSON.stringify({ ok: false, error: String(e) })); }
 });
 `;
-
-/** Starts a Node script in a namespace; killed when the test finishes. */
-function startIn(ns: string, script: string, args: readonly string[]) {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  onTestFinished(() => {
-    if (p.exitCode === null) p.kill('SIGKILL');
-  });
-  let stderr = '';
-  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines: string[] = [];
-  const waiting: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
-  let buf = '';
-  let exited: Error | undefined;
-  p.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) {
-      const line = buf.slice(0, i);
-      const w = waiting.shift();
-      if (w) w.resolve(line);
-      else lines.push(line);
-    }
-  });
-  p.once('exit', (code) => {
-    exited = new Error(`${script} exited (${code}): ${stderr}`);
-    for (const w of waiting.splice(0)) w.reject(exited);
-  });
-  const nextLine = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const l = lines.shift();
-      if (l !== undefined) resolve(l);
-      else if (exited) reject(exited);
-      else waiting.push({ resolve, reject });
-    });
-  return { p, nextLine };
-}
 
 /** A pod as the CNI plugin sets it up (core/net/pod-link.ts): /32, gateway on-link, neighbour. */
 interface Pod {

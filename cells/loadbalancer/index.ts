@@ -11,5 +11,6 @@ export {
   type BackendParams,
 } from './writer.js';
 export { ServiceManager } from './services.js';
+export { SOCK_PROGRAMS } from './socklb.js';
 export * from './model.js';
 export * from './maps.js';

@@ -30,24 +30,13 @@ import {
   type LbFamilySpecs,
   type LbPresent,
 } from '../../cells/loadbalancer/maps.js';
+import { SOCK_PROGRAMS } from '../../cells/loadbalancer/index.js';
 import { netns, sh, uniq } from './netns.js';
 import { ROOT } from './procs.js';
 
 /** The compiled object (`CELLIUM_BPF_SOCK_OBJECT` overrides it). */
 export const SOCK_OBJECT =
   process.env.CELLIUM_BPF_SOCK_OBJECT || join(ROOT, 'datapath-c', 'build', 'bpf_sock.o');
-
-/** Each program of bpf_sock.o and the hook its SEC name loads it for. */
-export const SOCK_PROGRAMS: readonly (readonly [CgroupHook, string])[] = [
-  ['connect4', 'cil_sock4_connect'],
-  ['sendmsg4', 'cil_sock4_sendmsg'],
-  ['recvmsg4', 'cil_sock4_recvmsg'],
-  ['getpeername4', 'cil_sock4_getpeername'],
-  ['connect6', 'cil_sock6_connect'],
-  ['sendmsg6', 'cil_sock6_sendmsg'],
-  ['recvmsg6', 'cil_sock6_recvmsg'],
-  ['getpeername6', 'cil_sock6_getpeername'],
-];
 
 /** Maglev tables of the tests: small (a prime), so a test writes every entry. */
 export const TEST_MAGLEV_SIZE = 7;
