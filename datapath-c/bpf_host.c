@@ -40,24 +40,9 @@
 #include "cellium/flow.h"
 #include "cellium/fib.h"
 #include "cellium/nodeport.h"
+#include "cellium/prog.h"
 
-#define CB_DST_ENDPOINT 2
-#define CB_BACKEND_ID 3
-#define CB_REV_NAT 4
 
-/* Writes skb->cb[i]; the empty asm keeps the verifier seeing stores through skb itself. */
-#define cb_set(skb, i, v)                                                                      \
-	do {                                                                                   \
-		asm volatile("" : "+r"(skb));                                                  \
-		(skb)->cb[i] = (v);                                                            \
-	} while (0)
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct endpoint_key);
-	__type(value, struct endpoint_info);
-	__uint(max_entries, LXC_MAP_SIZE);
-} cellium_lxc SEC(".maps");
 
 /* The endpoint of this node a backend address is, if it has a veth to redirect to. */
 static __always_inline struct endpoint_info *local_backend(const void *ip, __u32 len, __u8 family)

@@ -31,28 +31,10 @@
 #include "cellium/lb_select.h"
 #include "cellium/lb_xlate.h"
 #include "cellium/nat_rw.h"
+#include "cellium/flow.h"
+#include "cellium/prog.h"
 
-/* skb->cb[] slots this program leaves (see the top). */
-#define CB_SRC_IDENTITY 0
-#define CB_DST_IDENTITY 1
-#define CB_DST_ENDPOINT 2
-#define CB_BACKEND_ID 3
-#define CB_REV_NAT 4
 
-/* Writes skb->cb[i]. The empty asm makes the compiler take skb afresh, so it never keeps
- * &skb->cb in a register of its own: the verifier refuses stores through a moved ctx pointer. */
-#define cb_set(skb, i, v)                                                                      \
-	do {                                                                                   \
-		asm volatile("" : "+r"(skb));                                                  \
-		(skb)->cb[i] = (v);                                                            \
-	} while (0)
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct endpoint_key);
-	__type(value, struct endpoint_info);
-	__uint(max_entries, LXC_MAP_SIZE);
-} cellium_lxc SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -130,78 +112,6 @@ static __always_inline int classify(struct __sk_buff *skb, const __u8 *src, cons
 	if (ep && dir == METRIC_EGRESS)
 		return redirect_local(skb, ep, family);
 	return TC_ACT_OK;
-}
-
-/* A TCP or UDP packet's flow as the load balancer and conntrack see it. */
-struct flow4 {
-	struct ipv4_ct_tuple t; /* as on the wire; flags 0 */
-	struct l4_hdr l4;
-	struct ct_pkt p;
-};
-
-struct flow6 {
-	struct ipv6_ct_tuple t;
-	struct l4_hdr l4;
-	struct ct_pkt p;
-};
-
-/* Reads the ports and TCP flags after the IP header at `off`; 0 when the L4 header is short. */
-static __always_inline int parse_l4(struct __sk_buff *skb, __u8 proto, __u32 off, __be16 *sport,
-				    __be16 *dport, struct l4_hdr *l4, struct ct_pkt *p)
-{
-	__be16 ports[2];
-	__u8 flags = 0;
-
-	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
-		return 0;
-	if (proto == IPPROTO_TCP && bpf_skb_load_bytes(skb, off + 13, &flags, 1) < 0)
-		return 0;
-	*sport = ports[0];
-	*dport = ports[1];
-	l4_hdr_at(l4, proto, off);
-	p->len = skb->len;
-	p->tcp = proto == IPPROTO_TCP;
-	p->flags = flags;
-	return 1;
-}
-
-/* The flow of an IPv4 packet: 0 unless it is an unfragmented TCP or UDP packet (fragments and
- * other protocols are forwarded untranslated). */
-static __always_inline int flow4_of(struct __sk_buff *skb, struct flow4 *f)
-{
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct iphdr *ip4 = data + ETH_HLEN;
-
-	if ((void *)(ip4 + 1) > end)
-		return 0;
-	if (ip4->protocol != IPPROTO_TCP && ip4->protocol != IPPROTO_UDP)
-		return 0;
-	if (ip4->frag_off & bpf_htons(0x3fff)) /* more fragments, or an offset */
-		return 0;
-	f->t.saddr = ip4->saddr;
-	f->t.daddr = ip4->daddr;
-	f->t.nexthdr = ip4->protocol;
-	return parse_l4(skb, ip4->protocol, ETH_HLEN + ip4->ihl * 4, &f->t.sport, &f->t.dport,
-			&f->l4, &f->p);
-}
-
-/* The flow of an IPv6 packet: 0 unless TCP or UDP follows the fixed header directly. */
-static __always_inline int flow6_of(struct __sk_buff *skb, struct flow6 *f)
-{
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct ipv6hdr *ip6 = data + ETH_HLEN;
-
-	if ((void *)(ip6 + 1) > end)
-		return 0;
-	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
-		return 0;
-	__builtin_memcpy(f->t.saddr, &ip6->saddr, 16);
-	__builtin_memcpy(f->t.daddr, &ip6->daddr, 16);
-	f->t.nexthdr = ip6->nexthdr;
-	return parse_l4(skb, ip6->nexthdr, ETH_HLEN + sizeof(*ip6), &f->t.sport, &f->t.dport,
-			&f->l4, &f->p);
 }
 
 /* Whether a packet may open a flow: any UDP packet, a TCP SYN. */

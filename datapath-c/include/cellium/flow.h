@@ -2,8 +2,7 @@
 /* A TCP or UDP packet's flow as the load balancer and conntrack see it: its tuple as on the wire,
  * where its L4 header and checksum are, and what it brings to a CT entry. Frames start with
  * Ethernet (ETH_HLEN). IPv4 fragments (MF or an offset), IPv6 extension headers and other
- * protocols have no flow: callers forward them untranslated. (bpf_lxc.c carries its own copy of
- * the same parsing; it could include this header instead.) */
+ * protocols have no flow: callers forward them untranslated. bpf_lxc and bpf_host parse with it. */
 #ifndef CELLIUM_FLOW_H
 #define CELLIUM_FLOW_H
 
