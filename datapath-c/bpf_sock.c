@@ -127,20 +127,6 @@ static __always_inline int svc_is_maglev(__u32 master_backend_id)
 
 /* ---- IPv4 ---------------------------------------------------------------------------------- */
 
-/* The backend of active slot (hash % count) + 1, or 0. */
-static __always_inline __u32 lb4_slot_backend_id(struct lb4_key *key, const struct lb4_service *svc,
-						 __u32 hash)
-{
-	struct lb4_service *slot;
-
-	if (!svc->count)
-		return 0;
-	key->backend_slot = (hash % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&cellium_lb4_services_v2, key);
-	key->backend_slot = 0;
-	return slot ? slot->backend_id : 0;
-}
-
 /* An active backend for a new socket to `svc`, or NULL (and its id). A UDP socket's slot comes
  * from its cookie, so every datagram of an unconnected socket goes to the same backend. */
 static __always_inline struct lb4_backend *sock4_pick(__u64 cookie, struct lb4_key *key,
@@ -323,19 +309,6 @@ int cil_sock4_getpeername(struct bpf_sock_addr *ctx)
 }
 
 /* ---- IPv6 ---------------------------------------------------------------------------------- */
-
-static __always_inline __u32 lb6_slot_backend_id(struct lb6_key *key, const struct lb6_service *svc,
-						 __u32 hash)
-{
-	struct lb6_service *slot;
-
-	if (!svc->count)
-		return 0;
-	key->backend_slot = (hash % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&cellium_lb6_services_v2, key);
-	key->backend_slot = 0;
-	return slot ? slot->backend_id : 0;
-}
 
 static __always_inline struct lb6_backend *sock6_pick(__u64 cookie, struct lb6_key *key,
 						      const struct lb6_service *svc, __u8 proto,

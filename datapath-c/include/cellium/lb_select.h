@@ -96,13 +96,40 @@ static __always_inline __u32 lb_maglev_backend_id(void *outer, __u16 rev_nat_ind
 	return id ? *id : 0;
 }
 
+/* The backend in slot (pick % count) + 1 of a service: slots 1..count hold its active backends,
+ * the terminating ones come after (0: no active backend). */
+static __always_inline __u32 lb4_slot_backend_id(struct lb4_key *key,
+						 const struct lb4_service *svc, __u32 pick)
+{
+	struct lb4_service *slot;
+
+	if (!svc->count)
+		return 0;
+	key->backend_slot = (pick % svc->count) + 1;
+	slot = bpf_map_lookup_elem(&cellium_lb4_services_v2, key);
+	key->backend_slot = 0;
+	return slot ? slot->backend_id : 0;
+}
+
+static __always_inline __u32 lb6_slot_backend_id(struct lb6_key *key,
+						 const struct lb6_service *svc, __u32 pick)
+{
+	struct lb6_service *slot;
+
+	if (!svc->count)
+		return 0;
+	key->backend_slot = (pick % svc->count) + 1;
+	slot = bpf_map_lookup_elem(&cellium_lb6_services_v2, key);
+	key->backend_slot = 0;
+	return slot ? slot->backend_id : 0;
+}
+
 /* A backend for a new flow to `svc` (the master entry `key` found): from the service's Maglev
  * table by `hash` when it uses Maglev, else a random one of its active slots 1..count. 0 when
  * the service has no active backend. */
 static __always_inline __u32 lb4_select_backend_id(struct lb4_key *key,
 						   const struct lb4_service *svc, __u32 hash)
 {
-	struct lb4_service *slot;
 	__u32 id;
 
 	if (!svc->count)
@@ -112,16 +139,12 @@ static __always_inline __u32 lb4_select_backend_id(struct lb4_key *key,
 		if (id)
 			return id;
 	}
-	key->backend_slot = (bpf_get_prandom_u32() % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&cellium_lb4_services_v2, key);
-	key->backend_slot = 0;
-	return slot ? slot->backend_id : 0;
+	return lb4_slot_backend_id(key, svc, bpf_get_prandom_u32());
 }
 
 static __always_inline __u32 lb6_select_backend_id(struct lb6_key *key,
 						   const struct lb6_service *svc, __u32 hash)
 {
-	struct lb6_service *slot;
 	__u32 id;
 
 	if (!svc->count)
@@ -131,10 +154,7 @@ static __always_inline __u32 lb6_select_backend_id(struct lb6_key *key,
 		if (id)
 			return id;
 	}
-	key->backend_slot = (bpf_get_prandom_u32() % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&cellium_lb6_services_v2, key);
-	key->backend_slot = 0;
-	return slot ? slot->backend_id : 0;
+	return lb6_slot_backend_id(key, svc, bpf_get_prandom_u32());
 }
 
 /* Session affinity: the backend this client used for the service within its timeout (and that

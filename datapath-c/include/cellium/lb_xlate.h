@@ -85,35 +85,9 @@ static __always_inline void lb_service_entry_sync(struct ct_entry *se, const str
 	se->lifetime = oe->lifetime;
 }
 
-/* A random one of a service's active slots 1..count (0: none). A new flow falls back to it when
- * the Maglev table names a backend that is not active (a table a moment older than the
- * backend's state): new flows only ever go to active backends. */
-static __always_inline __u32 lb4_active_slot_backend_id(struct lb4_key *key,
-							 const struct lb4_service *svc)
-{
-	struct lb4_service *slot;
-
-	if (!svc->count)
-		return 0;
-	key->backend_slot = (bpf_get_prandom_u32() % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&cellium_lb4_services_v2, key);
-	key->backend_slot = 0;
-	return slot ? slot->backend_id : 0;
-}
-
-static __always_inline __u32 lb6_active_slot_backend_id(struct lb6_key *key,
-							 const struct lb6_service *svc)
-{
-	struct lb6_service *slot;
-
-	if (!svc->count)
-		return 0;
-	key->backend_slot = (bpf_get_prandom_u32() % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&cellium_lb6_services_v2, key);
-	key->backend_slot = 0;
-	return slot ? slot->backend_id : 0;
-}
-
+/* A new flow falls back to a random active slot when the Maglev table names a backend that is
+ * not active (a table a moment older than the backend's state): new flows only ever go to
+ * active backends. */
 /* Translates a client's packet `t` (as on the wire: client -> frontend) for the service `svc`
  * found with `key` (lb4_lookup_service): picks the backend, tracks the flow (`ct_flags` go on the
  * OUT entry, e.g. CT_F_NODE_PORT) and fills `x`. Returns 0, or the drop reason: REASON_NO_SERVICE
@@ -152,7 +126,7 @@ static __always_inline int lb4_local(struct lb4_key *key, const struct lb4_servi
 								 t->dport, t->nexthdr));
 		be = lb4_lookup_backend(id);
 		if (be && be->flags != BE_STATE_ACTIVE) {
-			id = lb4_active_slot_backend_id(key, svc);
+			id = lb4_slot_backend_id(key, svc, bpf_get_prandom_u32());
 			be = lb4_lookup_backend(id);
 		}
 		if (!be) {
@@ -229,7 +203,7 @@ static __always_inline int lb6_local(struct lb6_key *key, const struct lb6_servi
 					   flow_hash6(sa, da, t->sport, t->dport, t->nexthdr));
 		be = lb6_lookup_backend(id);
 		if (be && be->flags != BE_STATE_ACTIVE) {
-			id = lb6_active_slot_backend_id(key, svc);
+			id = lb6_slot_backend_id(key, svc, bpf_get_prandom_u32());
 			be = lb6_lookup_backend(id);
 		}
 		if (!be) {
