@@ -21,6 +21,7 @@ import { LbLinks } from './devices.js';
 import { LbMaps, LbMapWrap, newLbMaps } from './lbmaps.js';
 import { newLoadbalancer, type Loadbalancer as LoadbalancerApi } from './runtime.js';
 import { ServiceManager } from './services.js';
+import { registerServiceRoutes } from './api.js';
 import { registerNodePort } from './nodeport.js';
 import { registerSocketLb } from './socklb.js';
 import { kubeProxyReplacement, lbDebug } from './status.js';
@@ -78,28 +79,9 @@ export const loadbalancerCell = module(
   ),
   provide(ServiceManager, { lb: Loadbalancer }, ({ lb }) => lb.services),
   // GET /v1/service, GET/PUT/DELETE /v1/service/{id}.
-  invoke('routes', { routes: ApiRoutes, services: ServiceManager }, ({ routes, services }) => {
-    routes.handle('GetService', () => ({ status: 200, body: services.list() }), 'loadbalancer');
-    routes.handle(
-      'GetServiceID',
-      (req) => ({ status: 200, body: services.get(req.params.id) }),
-      'loadbalancer',
-    );
-    routes.handle(
-      'PutServiceID',
-      async (req) =>
-        (await services.put(req.params.id, req.body)) ? { status: 201 } : { status: 200 },
-      'loadbalancer',
-    );
-    routes.handle(
-      'DeleteServiceID',
-      async (req) => {
-        await services.delete(req.params.id);
-        return { status: 200 };
-      },
-      'loadbalancer',
-    );
-  }),
+  invoke('routes', { routes: ApiRoutes, services: ServiceManager }, ({ routes, services }) =>
+    registerServiceRoutes(routes, services),
+  ),
   // bpf_sock on --cgroup-root's hooks with --bpf-lb-sock (or --kube-proxy-replacement=true).
   invoke(
     'socket-lb',

@@ -21,7 +21,7 @@ import {
   type LbAffinityVal,
   type LbBackend,
   type LbBackendKey,
-  type LbConfig as LbConfigValue,
+  type LbProgConfig,
   type LbDevice,
   type LbDeviceKey,
   type LbFamilySpecs,
@@ -54,7 +54,7 @@ export interface LbMapSet {
   readonly v4: LbFamilyMaps;
   readonly v6: LbFamilyMaps;
   readonly affinityMatch: BpfMap<LbAffinityMatch, LbPresent>;
-  readonly config: BpfMap<LbIndex, LbConfigValue>;
+  readonly config: BpfMap<LbIndex, LbProgConfig>;
   readonly devices: BpfMap<LbDeviceKey, LbDevice>;
   /** Every map (what programs that translate services reuse). */
   all(): BpfMap<unknown, unknown>[];

@@ -100,7 +100,7 @@ export interface LbSockEntry {
 }
 
 /** The programs' configuration (an array of one). */
-export interface LbConfig {
+export interface LbProgConfig {
   readonly maglev_lut_size: number;
 }
 
@@ -193,7 +193,7 @@ export const lbPresent = struct<LbPresent>('lb_present', [['pad', { pad: 1 }]]);
 export const lbMaglevKey = struct<LbMaglevKey>('lb_maglev_key', [['rev_nat_id', 'u16']]);
 const lbMapId = struct<LbMapId>('lb_map_id', [['id', 'u32']]);
 const lbIndex = struct<LbIndex>('lb_index', [['index', 'u32']]);
-export const lbConfig = struct<LbConfig>('lb_config', [
+export const lbConfig = struct<LbProgConfig>('lb_config', [
   ['maglev_lut_size', 'u32'],
   ['pad', { pad: 4 }],
 ]);

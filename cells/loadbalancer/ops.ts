@@ -80,7 +80,7 @@ interface Entry {
   readonly flags: number;
   readonly flags2: number;
   /** The master entry's backend_id field: algorithm and affinity timeout. */
-  readonly meta: number;
+  readonly algorithmAndTimeout: number;
   readonly maglev: boolean;
   readonly affinity: boolean;
   readonly sourceRanges: readonly string[];
@@ -201,7 +201,7 @@ function protoName(n: number): L4Type {
   return n === 6 ? 'tcp' : n === 17 ? 'udp' : 'any';
 }
 
-function sameService(a: LbService | undefined, b: LbService): boolean {
+function sameMapEntry(a: LbService | undefined, b: LbService): boolean {
   return (
     a !== undefined &&
     a.backend_id === b.backend_id &&
@@ -319,7 +319,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
           active,
           flags,
           flags2,
-          meta: meta >>> 0,
+          algorithmAndTimeout: meta >>> 0,
           maglev: algorithm === 'maglev',
           affinity,
           sourceRanges: ranges.filter((c) => isV6(c) === isV6(ip)),
@@ -511,14 +511,14 @@ export function newLbOps(p: LbOpsParams): LbOps {
       });
     }
     const master: LbService = {
-      backend_id: e.meta,
+      backend_id: e.algorithmAndTimeout,
       count: e.active,
       rev_nat_index: e.id,
       flags: e.flags,
       flags2: e.flags2,
       qcount: e.backends.length - e.active,
     };
-    if (!sameService(s.master, master)) {
+    if (!sameMapEntry(s.master, master)) {
       plan.update(MASTER, m.services, lbKey(e, 0), master, (v) => {
         if (v) {
           s.master = v;
@@ -695,7 +695,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
       execute(plan);
     },
 
-    updateBatch(ctx, fes) {
+    updateBatch(_ctx, fes) {
       const plan = new Plan();
       for (const fe of fes) planFrontend(fe, plan);
       try {
@@ -714,7 +714,6 @@ export function newLbOps(p: LbOpsParams): LbOps {
             failed.set(fe, e);
           }
         }
-        void ctx;
         return failed;
       }
     },

@@ -82,7 +82,8 @@ export function newLoadbalancer(p: LoadbalancerParams): Loadbalancer {
         ? { ...fe, status, realized: { type: fe.type, service: fe.service, backends: fe.backends } }
         : { ...fe, status },
     jobs: p.jobs,
-    config: { retry: { minMs: 50, maxMs: 60_000 } },
+    // Cilium's BPFOps prunes every 30 minutes (WithPruning(30m)).
+    config: { retry: { minMs: 50, maxMs: 60_000 }, pruneIntervalMs: 30 * 60_000 },
   });
   const services = newServiceManager({
     db: p.db,

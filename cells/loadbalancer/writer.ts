@@ -122,7 +122,7 @@ function sameInstance(a: BackendInstance, b: BackendInstance): boolean {
   );
 }
 
-function sameService(a: Service, b: Service): boolean {
+function sameServiceRow(a: Service, b: Service): boolean {
   return (
     a.key === b.key &&
     a.namespace === b.namespace &&
@@ -180,7 +180,7 @@ export function newLbWriter(db: DB, tables: LbTables): LbWriter {
         txn: w,
         upsertService(s) {
           const old = services.get(w, s.key);
-          if (old && sameService(old, s)) return old;
+          if (old && sameServiceRow(old, s)) return old;
           w.insert(services, s);
           dirty.add(s.key);
           return s;
