@@ -5,85 +5,49 @@
 // datapath never sees a slot pointing at a missing backend; stale slots and orphaned backends
 // go after. What the maps hold is remembered (read back at start), so an entry that is already
 // right is never written again.
-import { entryIps, entryScopes, isUnspecified, twoScopes } from './expand.js';
+import { createInnerMap, deleteInnerMap, setInnerMap, type BpfMap } from '../../core/bpf/index.js';
 import { flat } from '../../core/flat.js';
-import {
-  BpfError,
-  createInnerMap,
-  deleteInnerMap,
-  getInnerMap,
-  setInnerMap,
-  type BpfMap,
-  type RawMap,
-} from '../../core/bpf/index.js';
-import { PermanentError, type OpContext, type Operations } from '../../core/reconciler/index.js';
+import type { OpContext, Operations } from '../../core/reconciler/index.js';
+import { expandFrontend, type Entry, type ExpandParams } from './expand.js';
 import type { IdAllocator } from './ids.js';
-import type { LbMapSet, LbFamilyMaps } from './lbmaps.js';
+import type { LbFamilyMaps, LbMapSet } from './lbmaps.js';
 import { maglevSeeds, maglevTable } from './maglev.js';
 import {
   BE_STATE,
-  LB_AFFINITY_TIMEOUT_MASK,
-  LB_ALGORITHM,
-  LB_ALGORITHM_SHIFT,
   lbMaglevKey,
   SCOPE,
-  SVC_FLAG,
-  SVC_FLAG2,
   type LbBackend,
   type LbKey,
   type LbService,
 } from './maps.js';
+import { addrKey, backendKey, isV6, PROTO, type Frontend, type FrontendBackend } from './model.js';
 import {
-  addrKey,
-  backendKey,
-  externallyReachable,
-  isV6,
-  PROTO,
-  type Frontend,
-  type FrontendBackend,
-  type L4Type,
-  type LbAlgorithm,
-  type Scope,
-} from './model.js';
+  BACKENDS,
+  backendSig,
+  EXTRAS,
+  fullError,
+  lbKey,
+  MASTER,
+  Plan,
+  protoName,
+  rangeKey,
+  REVNAT,
+  sameMapEntry,
+  sameTable,
+  SLOTS,
+  STALE,
+  type Op,
+  type UpdateOp,
+} from './plan.js';
 
-/** What the operations need besides the maps. */
-export interface LbOpsParams {
+/** What the operations need besides the maps (and what expanding frontends needs). */
+export interface LbOpsParams extends ExpandParams {
   /** The open maps (throws while the cell is not running). */
   readonly maps: () => LbMapSet;
-  /** Allocates the ids of NodePort addresses and of internal scopes. */
-  readonly serviceIds: IdAllocator;
   /** Backend ids, restored from the maps at start. */
   readonly backendIds: IdAllocator;
-  /** The node's addresses a NodePort frontend on 0.0.0.0 or :: is expanded to. */
-  readonly nodeAddresses: () => readonly string[];
-  /** This node's name: backends with it are local (externalTrafficPolicy=Local). */
-  readonly nodeName: string;
-  readonly algorithm: LbAlgorithm;
   readonly maglevTableSize: number;
   readonly maglevSeed: string;
-  readonly sessionAffinity: boolean;
-  readonly sourceRangeCheck: boolean;
-  readonly externalClusterIp: boolean;
-}
-
-/** One entry of the services map a frontend wants (an address and a scope). */
-interface Entry {
-  /** addrKey of the entry's address and scope: whose id it uses. */
-  readonly key: string;
-  readonly id: number;
-  readonly ip: string;
-  readonly port: number;
-  readonly protocol: L4Type;
-  readonly scope: Scope;
-  readonly backends: readonly FrontendBackend[];
-  readonly active: number;
-  readonly flags: number;
-  readonly flags2: number;
-  /** The master entry's backend_id field: algorithm and affinity timeout. */
-  readonly algorithmAndTimeout: number;
-  readonly maglev: boolean;
-  readonly affinity: boolean;
-  readonly sourceRanges: readonly string[];
 }
 
 /** What is in the maps for one services-map entry (read back at start, then kept). */
@@ -114,120 +78,6 @@ interface SlotMeta {
 
 function sameMeta(a: SlotMeta | undefined, b: SlotMeta): boolean {
   return a !== undefined && a.rev === b.rev && a.flags === b.flags && a.flags2 === b.flags2;
-}
-
-/** The order writes go in: no phase's entry may point at what a later phase writes. */
-const BACKENDS = 0;
-const SLOTS = 1;
-const REVNAT = 2;
-const EXTRAS = 3;
-const MASTER = 4;
-const STALE = 5;
-
-/**
- * One write of a plan, and `seen`, which notes what the map holds at its key: the value once
- * the write landed, or (after a batch failed part way) what a lookup finds there.
- */
-interface UpdateOp {
-  readonly kind: 'update';
-  readonly map: BpfMap<unknown, unknown>;
-  readonly key: unknown;
-  readonly value: unknown;
-  readonly seen?: (v: unknown) => void;
-}
-
-type Op =
-  | UpdateOp
-  | {
-      readonly kind: 'delete';
-      readonly map: BpfMap<unknown, unknown>;
-      readonly key: unknown;
-      readonly done?: () => void;
-    }
-  | { readonly kind: 'run'; readonly fn: () => void };
-
-/** The writes of one or more frontends, by phase. */
-class Plan {
-  readonly phases: Op[][] = [[], [], [], [], [], []];
-  /** Backends already planned (two frontends of a batch may share one). */
-  readonly backends = new Set<number>();
-  readonly frontends: { key: string; want: readonly Entry[]; before: readonly Entry[] }[] = [];
-
-  update<K, V>(
-    phase: number,
-    map: BpfMap<K, V>,
-    key: K,
-    value: V,
-    seen?: (v: V | undefined) => void,
-  ): void {
-    this.phases[phase]?.push({
-      kind: 'update',
-      map: map as unknown as BpfMap<unknown, unknown>,
-      key,
-      value,
-      ...(seen ? { seen: seen as (v: unknown) => void } : {}),
-    });
-  }
-
-  delete<K, V>(phase: number, map: BpfMap<K, V>, key: K, done?: () => void): void {
-    this.phases[phase]?.push({
-      kind: 'delete',
-      map: map as unknown as BpfMap<unknown, unknown>,
-      key,
-      ...(done ? { done } : {}),
-    });
-  }
-
-  run(phase: number, fn: () => void): void {
-    this.phases[phase]?.push({ kind: 'run', fn });
-  }
-}
-
-/** How an entry's key is written in a services key. */
-function lbKey(
-  e: { ip: string; port: number; protocol: L4Type; scope: Scope },
-  slot: number,
-): LbKey {
-  return {
-    address: e.ip,
-    dport: e.port,
-    backend_slot: slot,
-    proto: PROTO[e.protocol],
-    scope: e.scope === 'internal' ? SCOPE.INT : SCOPE.EXT,
-  };
-}
-
-function protoName(n: number): L4Type {
-  return n === 6 ? 'tcp' : n === 17 ? 'udp' : 'any';
-}
-
-function sameMapEntry(a: LbService | undefined, b: LbService): boolean {
-  return (
-    a !== undefined &&
-    a.backend_id === b.backend_id &&
-    a.count === b.count &&
-    a.rev_nat_index === b.rev_nat_index &&
-    a.flags === b.flags &&
-    a.flags2 === b.flags2 &&
-    a.qcount === b.qcount
-  );
-}
-
-function backendSig(b: LbBackend): string {
-  return flat(`${b.address}|${b.port}|${b.proto}|${b.flags}|${b.cluster_id}`);
-}
-
-function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.') || ip === '::1';
-}
-
-/** A map write that failed because the map is full: a message naming the map, its size and flag. */
-function fullError(e: unknown, m: BpfMap<unknown, unknown>, set: LbMapSet): unknown {
-  if (!(e instanceof BpfError) || !e.mapFull) return e;
-  const flag = set.flagOf(m.name);
-  return new PermanentError(
-    `map ${m.name} is full (${m.raw.maxEntries} entries)${flag ? `: raise --${flag}` : ''}`,
-  );
 }
 
 /** The reconciler's operations, and what they keep of the maps. */
@@ -264,70 +114,7 @@ export function newLbOps(p: LbOpsParams): LbOps {
   };
 
   /** The services-map entries a frontend wants now. */
-  const expand = (fe: Frontend): Entry[] => {
-    const svc = fe.service;
-    const reach = externallyReachable(fe.type);
-    const local = fe.backends.filter((b) => b.nodeName !== '' && b.nodeName === p.nodeName);
-    const extLocal = reach && svc.extTrafficPolicy === 'Local';
-    const intLocal = svc.intTrafficPolicy === 'Local';
-    const ext = extLocal ? local : fe.backends;
-    const int = intLocal ? local : fe.backends;
-    const two = twoScopes(fe);
-    const algorithm = svc.algorithm ?? p.algorithm;
-    const affinity = p.sessionAffinity && svc.sessionAffinity;
-    const ranges =
-      fe.type === 'LoadBalancer' && p.sourceRangeCheck ? svc.sourceRanges : ([] as string[]);
-    const scopes = entryScopes(fe);
-    const out: Entry[] = [];
-    for (const ip of entryIps(fe, p.nodeAddresses())) {
-      const surrogate = isUnspecified(ip);
-      for (const scope of scopes) {
-        const bes = scope === 'internal' ? int : reach ? ext : int;
-        const addr = { ip, port: fe.address.port, protocol: fe.address.protocol, scope };
-        const key = addrKey(addr);
-        const id = key === fe.key ? fe.id : p.serviceIds.acquire(key);
-        let flags = 0;
-        let flags2 = 0;
-        if (fe.type === 'NodePort') flags |= SVC_FLAG.NODEPORT;
-        if (fe.type === 'ExternalIPs') flags |= SVC_FLAG.EXTERNAL_IP;
-        if (fe.type === 'LoadBalancer') flags |= SVC_FLAG.LOADBALANCER;
-        if (fe.type === 'HostPort') flags |= SVC_FLAG.HOSTPORT;
-        if (fe.type === 'LocalRedirect') flags2 |= SVC_FLAG2.LOCALREDIRECT;
-        const routable =
-          !surrogate &&
-          fe.type !== 'LocalRedirect' &&
-          (fe.type !== 'ClusterIP' || p.externalClusterIp);
-        if (routable) flags |= SVC_FLAG.ROUTABLE;
-        if (extLocal) flags |= SVC_FLAG.EXT_LOCAL_SCOPE;
-        if (intLocal) flags2 |= SVC_FLAG2.INT_LOCAL_SCOPE;
-        if (two) flags2 |= SVC_FLAG2.TWO_SCOPES;
-        if (affinity) flags |= SVC_FLAG.AFFINITY;
-        if (ranges.length > 0) flags |= SVC_FLAG.SOURCE_RANGE;
-        if (fe.type === 'HostPort' && isLoopback(ip)) flags2 |= SVC_FLAG2.LOOPBACK;
-        const active = bes.filter((b) => b.state === 'active').length;
-        const meta =
-          ((LB_ALGORITHM[algorithm] << LB_ALGORITHM_SHIFT) >>> 0) |
-          (affinity ? svc.sessionAffinityTimeoutSec & LB_AFFINITY_TIMEOUT_MASK : 0);
-        out.push({
-          key,
-          id,
-          ip,
-          port: fe.address.port,
-          protocol: fe.address.protocol,
-          scope,
-          backends: bes,
-          active,
-          flags,
-          flags2,
-          algorithmAndTimeout: meta >>> 0,
-          maglev: algorithm === 'maglev',
-          affinity,
-          sourceRanges: ranges.filter((c) => isV6(c) === isV6(ip)),
-        });
-      }
-    }
-    return out;
-  };
+  const expand = (fe: Frontend): Entry[] => expandFrontend(fe, p);
 
   const stateOf = (key: string): EntryState => {
     let s = entries.get(key);
@@ -834,32 +621,5 @@ export function newLbOps(p: LbOpsParams): LbOps {
     } catch {
       return [];
     }
-  }
-}
-
-/** A source range key of a CIDR for a service id. */
-function rangeKey(
-  cidr: string,
-  id: number,
-): { prefixlen: number; rev_nat_id: number; addr: string } {
-  const [ip = '', bits = '0'] = cidr.split('/');
-  return { prefixlen: 32 + Number(bits), rev_nat_id: id, addr: ip };
-}
-
-/** Whether the Maglev table `key` of `outer` already holds `table` (after a restart). */
-function sameTable(outer: RawMap, key: Buffer, table: Uint32Array): boolean {
-  const inner = getInnerMap(outer, key);
-  if (!inner) return false;
-  try {
-    if (inner.maxEntries !== table.length) return false;
-    // Read in batches (16,381 lookups one by one were a syscall each, per service at restore).
-    let n = 0;
-    for (const [k, v] of inner.dump()) {
-      if (v.readUInt32LE(0) !== table[k.readUInt32LE(0)]) return false;
-      n++;
-    }
-    return n === table.length;
-  } finally {
-    if (inner.backend === 'kernel') inner.close();
   }
 }
