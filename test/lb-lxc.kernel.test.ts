@@ -8,40 +8,42 @@ import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 import {
   createInnerMap,
   loadObject,
-  openMap,
   readStructs,
   setInnerMap,
   testRun,
-  type BpfMap,
   type BpfObject,
-  type MapSpec,
 } from '../core/bpf/index.js';
 import { runTs } from '../core/testing/child.js';
 import { BPF_LXC_OBJECT as OBJECT, kernelSuite, testPinDir } from '../core/testing/kernel.js';
-import { CT4, CT6, TUPLE_F, type CtTuple } from '../cells/conntrack/maps.js';
+import { TUPLE_F } from '../cells/conntrack/maps.js';
 import {
-  AFFINITY_MATCH_MAP,
   BE_STATE,
   LB4,
-  LB6,
   LB_ALGORITHM,
   LB_ALGORITHM_SHIFT,
-  LB_CONFIG_MAP,
   MAGLEV_TABLE_SIZE,
   SVC_FLAG,
-  type LbFamilySpecs,
 } from '../cells/loadbalancer/maps.js';
-import {
-  endpointKeyOf,
-  IPCACHE_MAP,
-  LXC_MAP,
-  METRIC,
-  REASON,
-  METRICS_MAP,
-  type MetricsKey,
-  type MetricsValue,
-} from '../cells/maps/index.js';
+import { endpointKeyOf, METRIC, REASON } from '../cells/maps/index.js';
 import { inNs, netns, sh, uniq } from './support/netns.js';
+import {
+  CT_F_LB_LOOPBACK,
+  CT_F_RX_CLOSING,
+  CT_F_SEEN_NON_SYN,
+  CT_F_TX_CLOSING,
+  MARK_MAGIC_CT_DONE,
+  openAll,
+  TC_ACT_OK,
+  TC_ACT_REDIRECT,
+  TC_ACT_SHOT,
+  TCP,
+  total,
+  tupleOf,
+  UDP,
+  writeService,
+  type Maps,
+  type Service,
+} from './support/lb-world.js';
 import {
   ipv4HeaderChecksum,
   ipv4Tcp,
@@ -57,122 +59,15 @@ import {
 import { tempDir } from './support/procs.js';
 import { startIn } from './support/ns-script.js';
 
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
-const TCP = 6;
-const UDP = 17;
-// datapath-c/include/cellium/{maps,ct,ct_track,lb_xlate}.h
+// datapath-c/include/cellium/{ct,lb_xlate}.h
 const CT_LIFETIME_TCP = 21600;
 const CT_LIFETIME_NONTCP = 60;
 const CT_SYN_TIMEOUT = 60;
 const CT_CLOSE_TIMEOUT = 10;
-const CT_F_RX_CLOSING = 1 << 0;
-const CT_F_TX_CLOSING = 1 << 1;
-const CT_F_LB_LOOPBACK = 1 << 3;
-const CT_F_SEEN_NON_SYN = 1 << 4;
-const MARK_MAGIC_CT_DONE = 0x0f00;
 const IPV4_LOOPBACK = '169.254.42.1';
 
 /** Seconds of CLOCK_MONOTONIC, the clock of CT lifetimes (Node's hrtime reads the same clock). */
 const monoSec = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
-
-/** Opens every map bpf_lxc uses under `pinDir`. */
-function openAll(pinDir: string) {
-  const open = <K, V>(spec: MapSpec<K, V>): BpfMap<K, V> =>
-    openMap(spec, { backend: 'kernel', pinDir });
-  const family = (f: LbFamilySpecs) => ({
-    services: open(f.services),
-    backends: open(f.backends),
-    revNat: open(f.revNat),
-    affinity: open(f.affinity),
-    sourceRange: open(f.sourceRange),
-    maglev: open(f.maglev),
-    sockRevNat: open(f.sockRevNat),
-  });
-  const ct = (f: typeof CT4) => ({ tcp: open(f.tcp), any: open(f.any), nat: open(f.nat) });
-  const m = {
-    lxc: open(LXC_MAP),
-    ipcache: open(IPCACHE_MAP),
-    metrics: open(METRICS_MAP),
-    lb4: family(LB4),
-    lb6: family(LB6),
-    affinityMatch: open(AFFINITY_MATCH_MAP),
-    lbConfig: open(LB_CONFIG_MAP),
-    ct4: ct(CT4),
-    ct6: ct(CT6),
-  };
-  const all: BpfMap<unknown, unknown>[] = [
-    m.lxc,
-    m.ipcache,
-    m.metrics,
-    ...Object.values(m.lb4),
-    ...Object.values(m.lb6),
-    m.affinityMatch,
-    m.lbConfig,
-    ...Object.values(m.ct4),
-    ...Object.values(m.ct6),
-  ] as BpfMap<unknown, unknown>[];
-  return { ...m, all };
-}
-
-type Maps = ReturnType<typeof openAll>;
-
-/** A backend of a service: its id, where it is, its state (BE_STATE). */
-interface Backend {
-  readonly id: number;
-  readonly ip: string;
-  readonly port: number;
-  readonly state?: number;
-}
-
-/** A frontend and its backends, as the loadbalancer cell would write them. */
-interface Service {
-  readonly vip: string;
-  readonly port: number;
-  readonly proto: number;
-  readonly revNat: number;
-  /** Slots 1..n in order; the first `active` take new flows (all by default). */
-  readonly backends: readonly Backend[];
-  readonly active?: number;
-  readonly flags?: number;
-  /** The master entry's backend_id: affinity timeout and algorithm. */
-  readonly master?: number;
-}
-
-function writeService(m: Maps, s: Service): void {
-  const lb = s.vip.includes(':') ? m.lb6 : m.lb4;
-  const active = s.active ?? s.backends.length;
-  const key = { address: s.vip, dport: s.port, proto: s.proto, scope: 0 };
-  const entry = { count: 0, rev_nat_index: s.revNat, flags: 0, flags2: 0, qcount: 0 };
-  lb.services.update(
-    { ...key, backend_slot: 0 },
-    {
-      ...entry,
-      backend_id: s.master ?? 0,
-      count: active,
-      flags: s.flags ?? 0,
-      qcount: s.backends.length - active,
-    },
-  );
-  s.backends.forEach((b, i) => {
-    lb.backends.update(
-      { backend_id: b.id },
-      { address: b.ip, port: b.port, proto: s.proto, flags: b.state ?? 0, cluster_id: 0 },
-    );
-    lb.services.update({ ...key, backend_slot: i + 1 }, { ...entry, backend_id: b.id });
-  });
-  // Slots beyond the new list (a backend moved out) are removed, as the control plane does.
-  for (let slot = s.backends.length + 1; slot <= s.backends.length + 4; slot++)
-    lb.services.delete({ ...key, backend_slot: slot });
-  lb.revNat.update({ rev_nat_index: s.revNat }, { address: s.vip, port: s.port });
-}
-
-/** The CT key of a frame's flow (as on the wire) with `flags`. */
-function tupleOf(frame: Buffer, flags: number): CtTuple {
-  const f = parseFrame(frame);
-  return { saddr: f.src, daddr: f.dst, sport: f.sport, dport: f.dport, nexthdr: f.proto, flags };
-}
 
 // lookup3's final mix over three words, as datapath-c/include/cellium/common.h hash_3words.
 function hash3(a0: number, b0: number, c0: number, seed: number): number {
@@ -196,10 +91,6 @@ function flowHash4(frame: Buffer): number {
   const word = (ip: string) => Buffer.from(ip.split('.').map(Number)).readUInt32LE(0);
   const be16 = (port: number) => ((port & 0xff) << 8) | (port >> 8);
   return hash3(word(f.src), word(f.dst), ((be16(f.sport) << 16) | be16(f.dport)) >>> 0, f.proto);
-}
-
-function total(m: BpfMap<MetricsKey, MetricsValue[]>, reason: number, dir: number): number {
-  return (m.lookup({ reason, dir }) ?? []).reduce((s, v) => s + Number(v.count), 0);
 }
 
 kernelSuite(

@@ -7,39 +7,30 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
-import {
-  loadObject,
-  openMap,
-  readStructs,
-  testRun,
-  type BpfMap,
-  type BpfObject,
-  type MapSpec,
-} from '../core/bpf/index.js';
+import { loadObject, readStructs, testRun, type BpfObject } from '../core/bpf/index.js';
 import { withNetns } from '../core/net/index.js';
 import { BPF_LXC_OBJECT, kernelSuite, testPinDir } from '../core/testing/kernel.js';
 import { ctKeyOfNat } from '../cells/conntrack/gc.js';
-import { CT4, CT6, TUPLE_F, type CtTuple } from '../cells/conntrack/maps.js';
-import {
-  LB4,
-  LB6,
-  LB_DEVICES_MAP,
-  SCOPE,
-  SVC_FLAG,
-  SVC_FLAG2,
-  type LbFamilySpecs,
-} from '../cells/loadbalancer/maps.js';
-import {
-  endpointKeyOf,
-  IPCACHE_MAP,
-  LXC_MAP,
-  METRIC,
-  METRICS_MAP,
-  REASON,
-  type MetricsKey,
-  type MetricsValue,
-} from '../cells/maps/index.js';
+import { TUPLE_F } from '../cells/conntrack/maps.js';
+import { SVC_FLAG, SVC_FLAG2 } from '../cells/loadbalancer/maps.js';
+import { endpointKeyOf, METRIC, REASON } from '../cells/maps/index.js';
 import { inNs, netns, sh, uniq } from './support/netns.js';
+import {
+  CT_F_LB_LOOPBACK,
+  CT_F_NODE_PORT,
+  MARK_MAGIC_CT_DONE,
+  openAll,
+  TC_ACT_OK,
+  TC_ACT_REDIRECT,
+  TC_ACT_SHOT,
+  TCP,
+  total,
+  tupleOf,
+  UDP,
+  writeService,
+  type Maps,
+  type Service,
+} from './support/lb-world.js';
 import {
   ipv4HeaderChecksum,
   ipv4Tcp,
@@ -59,116 +50,9 @@ import { startIn } from './support/ns-script.js';
 const OBJECT = join(ROOT, 'datapath-c', 'build', 'bpf_host.o');
 const ATTACH = join(ROOT, 'test', 'support', 'attach-host.ts');
 
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
-const TCP = 6;
-const UDP = 17;
-// datapath-c/include/cellium/{maps,ct,ct_track,nodeport}.h
-const CT_F_LB_LOOPBACK = 1 << 3;
-const CT_F_NODE_PORT = 1 << 5;
-const MARK_MAGIC_CT_DONE = 0x0f00;
+// datapath-c/include/cellium/ct.h
 const NAT_PORT_MIN = 32768;
 const NAT_PORT_MAX = 60999;
-
-/** Opens every map bpf_host (and bpf_lxc) share with the agent under `pinDir`. */
-function openAll(pinDir: string) {
-  const open = <K, V>(spec: MapSpec<K, V>): BpfMap<K, V> =>
-    openMap(spec, { backend: 'kernel', pinDir });
-  const family = (f: LbFamilySpecs) => ({
-    services: open(f.services),
-    backends: open(f.backends),
-    revNat: open(f.revNat),
-    affinity: open(f.affinity),
-    sourceRange: open(f.sourceRange),
-    maglev: open(f.maglev),
-    sockRevNat: open(f.sockRevNat),
-  });
-  const ct = (f: typeof CT4) => ({ tcp: open(f.tcp), any: open(f.any), nat: open(f.nat) });
-  const m = {
-    lxc: open(LXC_MAP),
-    ipcache: open(IPCACHE_MAP),
-    metrics: open(METRICS_MAP),
-    lb4: family(LB4),
-    lb6: family(LB6),
-    devices: open(LB_DEVICES_MAP),
-    ct4: ct(CT4),
-    ct6: ct(CT6),
-  };
-  const all = [
-    m.lxc,
-    m.ipcache,
-    m.metrics,
-    ...Object.values(m.lb4),
-    ...Object.values(m.lb6),
-    m.devices,
-    ...Object.values(m.ct4),
-    ...Object.values(m.ct6),
-  ] as BpfMap<unknown, unknown>[];
-  return { ...m, all };
-}
-
-type Maps = ReturnType<typeof openAll>;
-
-/** A backend: its id and where it is. */
-interface Backend {
-  readonly id: number;
-  readonly ip: string;
-  readonly port: number;
-}
-
-/** A frontend and its backends, as the loadbalancer cell writes them. */
-interface Service {
-  readonly vip: string;
-  readonly port: number;
-  readonly proto: number;
-  readonly revNat: number;
-  readonly backends: readonly Backend[];
-  readonly flags?: number;
-  readonly flags2?: number;
-  /** The INT scope's backends of a service with two scopes (eTP=Local). */
-  readonly internal?: readonly Backend[];
-}
-
-function writeService(m: Maps, s: Service): void {
-  const lb = s.vip.includes(':') ? m.lb6 : m.lb4;
-  const scopes: [number, readonly Backend[]][] = [[SCOPE.EXT, s.backends]];
-  if (s.internal) scopes.push([SCOPE.INT, s.internal]);
-  for (const [scope, bes] of scopes) {
-    const key = { address: s.vip, dport: s.port, proto: s.proto, scope };
-    const entry = { count: 0, rev_nat_index: s.revNat, flags: 0, flags2: 0, qcount: 0 };
-    lb.services.update(
-      { ...key, backend_slot: 0 },
-      {
-        ...entry,
-        backend_id: 0,
-        count: bes.length,
-        flags: s.flags ?? 0,
-        flags2: s.flags2 ?? 0,
-      },
-    );
-    bes.forEach((b, i) => {
-      lb.backends.update(
-        { backend_id: b.id },
-        { address: b.ip, port: b.port, proto: s.proto, flags: 0, cluster_id: 0 },
-      );
-      lb.services.update({ ...key, backend_slot: i + 1 }, { ...entry, backend_id: b.id });
-    });
-    for (let slot = bes.length + 1; slot <= bes.length + 4; slot++)
-      lb.services.delete({ ...key, backend_slot: slot });
-  }
-  lb.revNat.update({ rev_nat_index: s.revNat }, { address: s.vip, port: s.port });
-}
-
-/** The CT key of a frame's flow (as on the wire) with `flags`. */
-function tupleOf(frame: Buffer, flags: number): CtTuple {
-  const f = parseFrame(frame);
-  return { saddr: f.src, daddr: f.dst, sport: f.sport, dport: f.dport, nexthdr: f.proto, flags };
-}
-
-function total(m: BpfMap<MetricsKey, MetricsValue[]>, reason: number, dir: number): number {
-  return (m.lookup({ reason, dir }) ?? []).reduce((s, v) => s + Number(v.count), 0);
-}
 
 /** A link's index and MAC in a namespace. */
 function link(ns: string, dev: string): { ifindex: number; address: string } {
