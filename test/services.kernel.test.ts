@@ -6,12 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { expect, it, onTestFinished } from 'vitest';
 import { cgroupV2Mount, openMap } from '../core/bpf/index.js';
-import {
-  BPF_HOST_OBJECT,
-  BPF_LXC_OBJECT,
-  failOnMissing,
-  kernelSuite,
-} from '../core/testing/kernel.js';
+import { BPF_HOST_OBJECT, BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { CT4 } from '../cells/conntrack/maps.js';
 import { netns, sh } from './support/netns.js';
 import {
@@ -35,8 +30,6 @@ import {
   type TcpResult,
   type UdpResult,
 } from './support/socket-lb.js';
-
-const CGROUP_ROOT = cgroupV2Mount();
 
 const names = (rs: readonly TcpResult[]) => new Set(rs.map((r) => r.data ?? r.error));
 const udpNames = (rs: readonly UdpResult[]) =>
@@ -121,7 +114,7 @@ const NODEPORT = ['--enable-node-port', '--devices=ext0,ext1'];
 kernelSuite(
   'services through the agent on the kernel',
   {
-    objects: [BPF_LXC_OBJECT, SOCK_OBJECT, BPF_HOST_OBJECT],
+    objects: [BPF_LXC_OBJECT, BPF_HOST_OBJECT],
     commands: ['ip', 'nsenter', 'sh', 'bpftool'],
   },
   () => {
@@ -243,51 +236,6 @@ kernelSuite(
       expect(moved.length / sports.length).toBeLessThan(0.3);
     });
 
-    it('socket LB: a process in the cgroup on the node reaches the ClusterIP; getpeername() shows it', async () => {
-      if (!CGROUP_ROOT) {
-        failOnMissing({
-          run: false,
-          fail: process.env.CI === 'true',
-          missing: 'cgroup v2',
-          reason: 'no cgroup2 mount',
-        });
-        return;
-      }
-      const cgroup = testCgroupDir(CGROUP_ROOT);
-      mkdirSync(cgroup);
-      onTestFinished(() => removeCgroup(cgroup));
-      const n = await serviceNode({ pods: 3, args: ['--bpf-lb-sock', `--cgroup-root=${cgroup}`] });
-      await echoPods(n, [1, 2]);
-      const vip = '10.96.40.40';
-      await serviceUpdate(
-        n,
-        '--id=9',
-        `--frontend=${vip}:80`,
-        `--backends=${at(n, [1, 2], ECHO_TCP)}`,
-      );
-      await serviceUpdate(
-        n,
-        '--id=10',
-        `--frontend=${vip}:53`,
-        '--protocol=udp',
-        `--backends=${at(n, [1, 2], ECHO_UDP)}`,
-      );
-      const host = { ns: n.node, cgroup };
-      const tcp = await tcpClient(host, { host: vip, port: 80, times: 20 });
-      expect(errors(tcp)).toEqual([]);
-      expect(names(tcp)).toEqual(new Set(['pod1', 'pod2']));
-      for (const r of tcp) expect(r.peer).toEqual({ address: vip, port: 80 });
-      const udp = await udpClient(host, { host: vip, port: 53, times: 20 });
-      expect(errors(udp)).toEqual([]);
-      expect(udpNames(udp)).toEqual(new Set(['pod1', 'pod2']));
-      for (const r of udp)
-        for (const x of r.replies) expect(x.from).toEqual({ address: vip, port: 53 });
-      // Outside the cgroup nothing translates: the VIP is nowhere.
-      sh('ip', ['-n', n.node, 'route', 'add', 'unreachable', '10.96.40.0/24']);
-      const outside = await tcpClient(host, { host: vip, port: 80, timeoutMs: 1000 }, false);
-      expect(errors(outside)).toHaveLength(1);
-    });
-
     it('NodePort and LoadBalancer from outside: local and remote backends answer from the address the client used', async () => {
       const out = outside(81);
       const n = await serviceNode({ pods: 3, args: NODEPORT, before: out.before });
@@ -382,6 +330,48 @@ kernelSuite(
       const allowed = await tcpClient({ ns: o.client }, { host: ranged, port: 80, times: 10 });
       expect(errors(allowed)).toEqual([]);
       expect(names(allowed)).toEqual(new Set(['pod1', 'pod2', 'remote']));
+    });
+  },
+);
+
+kernelSuite(
+  'socket LB through the agent on the kernel',
+  { objects: [BPF_LXC_OBJECT, SOCK_OBJECT], commands: ['ip', 'nsenter', 'sh'], cgroup2: true },
+  () => {
+    it('socket LB: a process in the cgroup on the node reaches the ClusterIP; getpeername() shows it', async () => {
+      const cgroup = testCgroupDir(cgroupV2Mount() ?? '');
+      mkdirSync(cgroup);
+      onTestFinished(() => removeCgroup(cgroup));
+      const n = await serviceNode({ pods: 3, args: ['--bpf-lb-sock', `--cgroup-root=${cgroup}`] });
+      await echoPods(n, [1, 2]);
+      const vip = '10.96.40.40';
+      await serviceUpdate(
+        n,
+        '--id=9',
+        `--frontend=${vip}:80`,
+        `--backends=${at(n, [1, 2], ECHO_TCP)}`,
+      );
+      await serviceUpdate(
+        n,
+        '--id=10',
+        `--frontend=${vip}:53`,
+        '--protocol=udp',
+        `--backends=${at(n, [1, 2], ECHO_UDP)}`,
+      );
+      const host = { ns: n.node, cgroup };
+      const tcp = await tcpClient(host, { host: vip, port: 80, times: 20 });
+      expect(errors(tcp)).toEqual([]);
+      expect(names(tcp)).toEqual(new Set(['pod1', 'pod2']));
+      for (const r of tcp) expect(r.peer).toEqual({ address: vip, port: 80 });
+      const udp = await udpClient(host, { host: vip, port: 53, times: 20 });
+      expect(errors(udp)).toEqual([]);
+      expect(udpNames(udp)).toEqual(new Set(['pod1', 'pod2']));
+      for (const r of udp)
+        for (const x of r.replies) expect(x.from).toEqual({ address: vip, port: 53 });
+      // Outside the cgroup nothing translates: the VIP is nowhere.
+      sh('ip', ['-n', n.node, 'route', 'add', 'unreachable', '10.96.40.0/24']);
+      const outside = await tcpClient(host, { host: vip, port: 80, timeoutMs: 1000 }, false);
+      expect(errors(outside)).toHaveLength(1);
     });
   },
 );

@@ -5,7 +5,7 @@
 import { release } from 'node:os';
 import { expect, it } from 'vitest';
 import { cgroupV2Mount } from '../core/bpf/index.js';
-import { failOnMissing, kernelSuite } from '../core/testing/kernel.js';
+import { kernelSuite } from '../core/testing/kernel.js';
 import {
   SOCK_OBJECT,
   sockLbWorld,
@@ -16,8 +16,6 @@ import {
   writeService,
   type TcpResult,
 } from './support/socket-lb.js';
-
-const CGROUP_ROOT = cgroupV2Mount();
 
 // bpf_set_retval (Linux 5.18) lets the programs fail a call with ECONNREFUSED; before, EPERM.
 const [major = 0, minor = 0] = release()
@@ -34,15 +32,9 @@ const B4 = { proto: 'tcp', host: '127.0.0.4', port: 8080, name: 'b4' } as const;
 
 kernelSuite(
   'socket LB (bpf_sock) on the kernel',
-  { objects: [SOCK_OBJECT], commands: ['ip', 'nsenter', 'sh'] },
+  { objects: [SOCK_OBJECT], commands: ['ip', 'nsenter', 'sh'], cgroup2: true },
   () => {
-    if (!CGROUP_ROOT) {
-      const ci = process.env.CI === 'true';
-      failOnMissing({ run: false, fail: ci, missing: 'cgroup v2', reason: 'no cgroup2 mount' });
-      if (!ci) it.skip('(skipped: no cgroup2 mount in /proc/mounts)', () => undefined);
-      return;
-    }
-    const root = CGROUP_ROOT;
+    const root = cgroupV2Mount() ?? '';
 
     it('TCP to a ClusterIP reaches every active backend; getpeername() shows the ClusterIP', async () => {
       const w = sockLbWorld(root);

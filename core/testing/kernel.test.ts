@@ -13,6 +13,7 @@ const ready: KernelHost = {
   bpf: () => undefined,
   exists: () => true,
   onPath: () => true,
+  cgroup2: () => true,
 };
 
 describe('kernelPrereqs', () => {
@@ -47,11 +48,12 @@ describe('kernelPrereqs', () => {
         'ping',
         /^ping not found on PATH \(apt-get install iputils-ping\)$/,
       ],
+      [{ cgroup2: () => false }, 'cgroup v2', /^no cgroup2 mount in \/proc\/mounts$/],
     ];
     for (const [broken, missing, reason] of cases) {
       for (const ci of [false, true]) {
         const v = kernelPrereqs(
-          { objects: [OBJECT], commands: ['ip', 'ping'] },
+          { objects: [OBJECT], commands: ['ip', 'ping'], cgroup2: true },
           { ...ready, ...broken, ci },
         );
         expect(v).toEqual({

@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { delimiter, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'vitest';
-import { ensureBpffs, probeKernel } from '../bpf/index.js';
+import { cgroupV2Mount, ensureBpffs, probeKernel } from '../bpf/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -26,6 +26,8 @@ export interface KernelNeeds {
   readonly commands?: readonly string[];
   /** false for a suite that only reads files (an object's BTF): no root, bpffs or bpf(). */
   readonly root?: boolean;
+  /** A cgroup v2 mount (socket LB attaches to cgroups). */
+  readonly cgroup2?: boolean;
 }
 
 /** Whether a suite runs; if not, the missing prerequisite, why, and whether that fails it. */
@@ -49,6 +51,8 @@ export interface KernelHost {
   bpf(): string | undefined;
   exists(path: string): boolean;
   onPath(command: string): boolean;
+  /** Whether a cgroup v2 hierarchy is mounted. */
+  cgroup2(): boolean;
 }
 
 // The Debian package to name when a command is missing (scripts/lib.sh installs them as root).
@@ -81,6 +85,7 @@ export function hostKernel(): KernelHost {
       return p.ok ? undefined : p.reason;
     },
     exists: existsSync,
+    cgroup2: () => cgroupV2Mount() !== undefined,
     onPath: (command) =>
       (process.env.PATH ?? '').split(delimiter).some((dir) => {
         try {
@@ -122,6 +127,8 @@ export function kernelPrereqs(needs: KernelNeeds = {}, host = hostKernel()): Ker
     if (host.onPath(c)) continue;
     return missing(c, `${c} not found on PATH (apt-get install ${PACKAGE_OF[c] ?? c})`);
   }
+  if (needs.cgroup2 && !host.cgroup2())
+    return missing('cgroup v2', 'no cgroup2 mount in /proc/mounts');
   return { run: true };
 }
 
