@@ -22,10 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { openMap } from '../../core/bpf/index.js';
 import { CT4 } from '../../cells/conntrack/index.js';
 import { METRIC, METRICS_MAP, REASON } from '../../cells/maps/index.js';
-import type { benchPods } from './pods.js';
-
-/** A row of the bench tables (pods.ts's). */
-type Row = Awaited<ReturnType<typeof benchPods>>[number];
+import type { Row } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_LB_SECONDS ?? 3);

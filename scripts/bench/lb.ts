@@ -21,12 +21,7 @@ import {
 } from '../../cells/loadbalancer/index.js';
 import { StateDB } from '../../cells/statedb/index.js';
 import { Hive, newRootLogger } from '../../core/hive/index.js';
-
-interface Row {
-  readonly measure: string;
-  readonly result: string;
-  readonly goal: string;
-}
+import { type Row, pct } from './table.js';
 
 const SERVICES = Number(process.env.BENCH_LB_SERVICES ?? 10_000);
 const BACKENDS = Number(process.env.BENCH_LB_BACKENDS ?? 10);
@@ -67,11 +62,6 @@ function backends(i: number, port = 8080): BackendParams[] {
     zone: '',
     nodeName: '',
   }));
-}
-
-function pct(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
 /** Rows of the LB control plane benchmark. */

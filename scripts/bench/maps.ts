@@ -7,14 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mapSpec, MapType, openMap, struct } from '../../core/bpf/index.js';
+import { type Row } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Row {
-  readonly measure: string;
-  readonly result: string;
-  readonly goal: string;
-}
 
 /** Runs the map benchmark; returns table rows (or one row saying why it could not run). */
 export function benchMaps(n: number, batch = 4096, rounds = 3): Row[] {

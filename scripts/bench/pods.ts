@@ -17,19 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../core/api/index.js';
 import type { RestoreSplit } from '../../cells/endpoint/restore-split.js';
+import { type Row, pct } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Row {
-  readonly measure: string;
-  readonly result: string;
-  readonly goal: string;
-}
-
-function pct(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 
 function restoreSplit(log: string): RestoreSplit | undefined {
   for (const line of log.split('\n')) {

@@ -11,6 +11,7 @@ import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
 import { benchPods } from './pods.js';
 import { benchRestore } from './restore.js';
+import { pct } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT = join(ROOT, 'dist', 'cellium-agent.cjs');
@@ -85,11 +86,6 @@ async function startAgent(
         proc.kill('SIGTERM');
       }),
   };
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
 async function throughput(
