@@ -19,6 +19,7 @@ import {
   StateWriteError,
   writeFileAtomic,
 } from '../../core/atomic-file.js';
+import { errorMessage } from '../../core/hive/index.js';
 import { frontendKeyOf, serviceRequest, type ServiceRequest } from './spec.js';
 
 type ServiceSpec = Model<'ServiceSpec'>;
@@ -114,7 +115,7 @@ export class ServiceStore {
         // Left in place (and named): a file that cannot be moved does not stop the start.
         problems.push({
           file,
-          problem: `${problem}; it could not be moved aside: ${msg(e)}`,
+          problem: `${problem}; it could not be moved aside: ${errorMessage(e)}`,
           keptAside: file,
         });
       }
@@ -156,7 +157,7 @@ export class ServiceStore {
         requests.push(req);
         this.onDisk.set(id, digest(text));
       } catch (e) {
-        setAside(file, msg(e));
+        setAside(file, errorMessage(e));
       }
     }
     return { requests, problems };
@@ -230,8 +231,4 @@ export class ServiceStore {
 /** A file's text's digest (what tells a change from a rewrite of the same bytes). */
 function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64');
-}
-
-function msg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
