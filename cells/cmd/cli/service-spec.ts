@@ -270,6 +270,7 @@ export function hostPort(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function msg(e: unknown): string {
+/** An error's message (any thrown value). */
+export function msg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

@@ -8,6 +8,7 @@ import { table } from './render.js';
 import {
   DEFAULT_WEIGHT,
   hostPort,
+  msg,
   parseServiceId,
   serviceSpec,
   TYPE_FLAGS,
@@ -105,10 +106,6 @@ export async function readBackendLines(input: Readable): Promise<string[]> {
     if (line.trim() !== '') out.push(line.trim());
   }
   return out;
-}
-
-function msg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Runs `call`, an agent's refusal prefixed with what was being done (the agent's words kept). */
