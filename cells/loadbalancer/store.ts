@@ -187,7 +187,7 @@ export class ServiceStore {
    * as the disk lets it, and is rethrown.
    */
   write(changes: readonly StoreChange[]): void {
-    /** What this call changed: the id, the file's text before (undefined: none; null: unread). */
+    /** What this call changed: the id, the file's text before (undefined: none; null: not read). */
     const done: [number, string | undefined | null][] = [];
     const put = (id: number, text: string | undefined): void => {
       if (text === undefined) this.remove(id);
@@ -204,12 +204,16 @@ export class ServiceStore {
         const had = this.onDisk.get(c.id);
         if (text === undefined ? had === undefined : had === digest(text)) continue;
         if (done.length === 0) mkdirDurable(this.dir);
-        // Read back before it is replaced, to be put back if a later file of this call fails.
-        let before: string | undefined | null;
-        try {
-          before = had === undefined ? undefined : readStateFile(this.path(c.id), MAX_BYTES);
-        } catch {
-          before = null; // not put back then, rather than lost
+        // Read back before it is replaced, to be put back if a later file of this call fails
+        // (a change of one file, a PUT's, has no later file: its write is atomic on its own).
+        let before: string | undefined | null = null;
+        if (had === undefined) before = undefined;
+        else if (changes.length > 1) {
+          try {
+            before = readStateFile(this.path(c.id), MAX_BYTES);
+          } catch {
+            before = null; // not put back then, rather than lost
+          }
         }
         put(c.id, text);
         done.push([c.id, before]);
