@@ -25,7 +25,7 @@ import {
   SVC_FLAG,
 } from '../cells/loadbalancer/maps.js';
 import { endpointKeyOf, METRIC, REASON } from '../cells/maps/index.js';
-import { inNs, netns, sh, uniq } from './support/netns.js';
+import { inNs, linkIn, netns, sh, uniq, veth } from './support/netns.js';
 import {
   CT_F_LB_LOOPBACK,
   CT_F_RX_CLOSING,
@@ -737,31 +737,9 @@ function addPod(node: string, id: string, i: number, m: Maps): Pod {
   const ns = netns(`lbp${i}-${id}`);
   const hostIf = `lxl${i}${id}`;
   const ip = `10.201.0.${10 + i}`;
-  sh('ip', [
-    '-n',
-    node,
-    'link',
-    'add',
-    hostIf,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'netns',
-    ns,
-  ]);
-  sh('ip', ['-n', node, 'link', 'set', hostIf, 'up']);
-  sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  const link = (n: string, dev: string) =>
-    (
-      JSON.parse(sh('ip', ['-n', n, '-j', 'link', 'show', dev])) as {
-        ifindex: number;
-        address: string;
-      }[]
-    )[0]!;
-  const host = link(node, hostIf);
-  const pod = link(ns, 'eth0');
+  veth(node, hostIf, ns, 'eth0');
+  const host = linkIn(node, hostIf);
+  const pod = linkIn(ns, 'eth0');
   sh('ip', ['-n', ns, 'addr', 'add', `${ip}/32`, 'dev', 'eth0']);
   sh('ip', ['-n', ns, 'route', 'add', `${GATEWAY}/32`, 'dev', 'eth0', 'scope', 'link']);
   sh('ip', ['-n', ns, 'route', 'add', 'default', 'via', GATEWAY, 'dev', 'eth0']);

@@ -14,7 +14,7 @@ import { ctKeyOfNat } from '../cells/conntrack/gc.js';
 import { TUPLE_F } from '../cells/conntrack/maps.js';
 import { SVC_FLAG, SVC_FLAG2 } from '../cells/loadbalancer/maps.js';
 import { endpointKeyOf, METRIC, REASON } from '../cells/maps/index.js';
-import { inNs, netns, sh, uniq } from './support/netns.js';
+import { addr, inNs, linkIn, netns, sh, uniq, veth } from './support/netns.js';
 import {
   CT_F_LB_LOOPBACK,
   CT_F_NODE_PORT,
@@ -53,27 +53,6 @@ const ATTACH = join(ROOT, 'test', 'support', 'attach-host.ts');
 // datapath-c/include/cellium/ct.h
 const NAT_PORT_MIN = 32768;
 const NAT_PORT_MAX = 60999;
-
-/** A link's index and MAC in a namespace. */
-function link(ns: string, dev: string): { ifindex: number; address: string } {
-  return (
-    JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', dev])) as {
-      ifindex: number;
-      address: string;
-    }[]
-  )[0]!;
-}
-
-/** A veth from `a` (named `aName`) to `b` (named `bName`), both up. */
-function veth(a: string, aName: string, b: string, bName: string): void {
-  sh('ip', ['-n', a, 'link', 'add', aName, 'type', 'veth', 'peer', 'name', bName, 'netns', b]);
-  sh('ip', ['-n', a, 'link', 'set', aName, 'up']);
-  sh('ip', ['-n', b, 'link', 'set', bName, 'up']);
-}
-
-function addr(ns: string, dev: string, cidr: string): void {
-  sh('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', dev, ...(cidr.includes(':') ? ['nodad'] : [])]);
-}
 
 function neigh(ns: string, dev: string, ip: string, mac: string): void {
   sh('ip', ['-n', ns, 'neigh', 'replace', ip, 'lladdr', mac, 'dev', dev, 'nud', 'permanent']);
@@ -123,10 +102,10 @@ kernelSuite(
       addr(node, 'ext0', '2001:db8:1::1/64');
       addr(node, 'int0', '198.51.100.1/24');
       addr(node, 'int0', '2001:db8:2::1/64');
-      ext = link(node, 'ext0');
-      int = link(node, 'int0');
-      clientMac = link(client, 'eth0').address;
-      remoteMac = link(remote, 'eth0').address;
+      ext = linkIn(node, 'ext0');
+      int = linkIn(node, 'int0');
+      clientMac = linkIn(client, 'eth0').address;
+      remoteMac = linkIn(remote, 'eth0').address;
       // Known neighbours: the FIB answers with their MACs (198.51.100.3 stays unresolved).
       neigh(node, 'ext0', '192.0.2.2', clientMac);
       neigh(node, 'ext0', '2001:db8:1::2', clientMac);
@@ -886,11 +865,11 @@ kernelSuite(
       sh('ip', ['-n', remote, 'route', 'add', 'default', 'via', '192.168.62.1']);
       sh('ip', ['-n', remote, '-6', 'route', 'add', 'default', 'via', '2001:db8:62::1']);
       m.devices.update(
-        { ifindex: link(node, nx).ifindex },
+        { ifindex: linkIn(node, nx).ifindex },
         { ipv4: '192.168.61.1', ipv6: '2001:db8:61::1' },
       );
       m.devices.update(
-        { ifindex: link(node, ny).ifindex },
+        { ifindex: linkIn(node, ny).ifindex },
         { ipv4: '192.168.62.1', ipv6: '2001:db8:62::1' },
       );
 
@@ -898,8 +877,8 @@ kernelSuite(
       // a gateway on-link with the host side's MAC, a host route and neighbour on the node.
       const hostIf = `lxh${id}`;
       veth(node, hostIf, pod, 'eth0');
-      const host = link(node, hostIf);
-      const podLink = link(pod, 'eth0');
+      const host = linkIn(node, hostIf);
+      const podLink = linkIn(pod, 'eth0');
       const POD = '10.201.0.10';
       const POD6 = 'fd00:201::10';
       for (const [ip, gw, v] of [

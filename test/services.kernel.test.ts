@@ -8,7 +8,7 @@ import { expect, it, onTestFinished } from 'vitest';
 import { cgroupV2Mount, openMap } from '../core/bpf/index.js';
 import { BPF_HOST_OBJECT, BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { CT4 } from '../cells/conntrack/maps.js';
-import { netns, sh } from './support/netns.js';
+import { addr, netns, sh, veth } from './support/netns.js';
 import {
   ECHO_TCP,
   ECHO_UDP,
@@ -76,24 +76,9 @@ function outside(k: number): { before: (node: string) => void; world: () => Outs
     const client = netns(`cx-${id}`);
     const remote = netns(`cr-${id}`);
     const link = (dev: string, peer: string, net: string) => {
-      sh('ip', [
-        '-n',
-        node,
-        'link',
-        'add',
-        dev,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'eth0',
-        'netns',
-        peer,
-      ]);
-      sh('ip', ['-n', node, 'addr', 'add', `${net}.1/24`, 'dev', dev]);
-      sh('ip', ['-n', node, 'link', 'set', dev, 'up']);
-      sh('ip', ['-n', peer, 'addr', 'add', `${net}.2/24`, 'dev', 'eth0']);
-      sh('ip', ['-n', peer, 'link', 'set', 'eth0', 'up']);
+      veth(node, dev, peer, 'eth0');
+      addr(node, dev, `${net}.1/24`);
+      addr(peer, 'eth0', `${net}.2/24`);
       sh('ip', ['-n', peer, 'route', 'add', 'default', 'via', `${net}.1`]);
     };
     link('ext0', client, `192.168.${k}`);

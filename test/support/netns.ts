@@ -69,3 +69,25 @@ export function nodeAndPod(): {
   sh('ip', ['-n', pod, 'link', 'set', 'eth0', 'up']);
   return { node, pod, hostIf, nodeIp, podIp };
 }
+
+/** A link's index and MAC in a namespace. */
+export function linkIn(ns: string, dev: string): { ifindex: number; address: string } {
+  const [l] = JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', dev])) as {
+    ifindex: number;
+    address: string;
+  }[];
+  if (!l) throw new Error(`no link ${dev} in ${ns}`);
+  return l;
+}
+
+/** A veth from `a` (named `aName`) to `b` (named `bName`), both up. */
+export function veth(a: string, aName: string, b: string, bName: string): void {
+  sh('ip', ['-n', a, 'link', 'add', aName, 'type', 'veth', 'peer', 'name', bName, 'netns', b]);
+  sh('ip', ['-n', a, 'link', 'set', aName, 'up']);
+  sh('ip', ['-n', b, 'link', 'set', bName, 'up']);
+}
+
+/** Adds an address to a device (IPv6 without duplicate address detection). */
+export function addr(ns: string, dev: string, cidr: string): void {
+  sh('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', dev, ...(cidr.includes(':') ? ['nodad'] : [])]);
+}
