@@ -10,6 +10,8 @@ import { ipamCell } from './ipam/index.js';
 import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
 import { nodeCell } from './node/index.js';
+import { policyCell } from './policy/index.js';
+import { policyMapCell } from './policymap/index.js';
 import { prefilterCell } from './prefilter/index.js';
 import { statedbCell } from './statedb/index.js';
 
@@ -31,6 +33,7 @@ export const controlPlane = module(
   ipcacheCell,
   loadbalancerCell,
   endpointCell,
+  policyCell,
   cgroupCell,
 );
 
@@ -40,6 +43,7 @@ export const datapath = module(
   'Kernel state: BPF maps and programs',
   mapsCell,
   conntrackCell,
+  policyMapCell,
   nodeCell,
   prefilterCell,
 );

@@ -33,6 +33,9 @@
 #include "cellium/nat_rw.h"
 #include "cellium/flow.h"
 #include "cellium/prog.h"
+#include "cellium/policy.h"
+#include "cellium/policy_enforce.h"
+#include "cellium/events.h"
 
 
 
@@ -100,18 +103,66 @@ static __always_inline int redirect_local(struct __sk_buff *skb, struct endpoint
 	return bpf_redirect(ep->ifindex, 0);
 }
 
-static __always_inline int classify(struct __sk_buff *skb, const __u8 *src, const __u8 *dst,
-				    __u8 family, __u32 addr_bits, __u8 dir)
+static __always_inline int classify(struct __sk_buff *skb, struct endpoint_info *ep,
+				    const struct pol_ctx *c, __u8 family, __u8 dir)
 {
-	struct endpoint_info *ep = local_endpoint(dst, family);
-
-	cb_set(skb, CB_SRC_IDENTITY, identity_of(src, family, addr_bits));
-	cb_set(skb, CB_DST_IDENTITY, identity_of(dst, family, addr_bits));
+	cb_set(skb, CB_SRC_IDENTITY, c->src_id);
+	cb_set(skb, CB_DST_IDENTITY, c->dst_id);
 	cb_set(skb, CB_DST_ENDPOINT, ep ? ep->lxc_id : 0);
 	account(REASON_FORWARDED, dir, skb->len);
 	if (ep && dir == METRIC_EGRESS)
 		return redirect_local(skb, ep, family);
 	return TC_ACT_OK;
+}
+
+/* Whether an IPv6 source may be used by an endpoint without being its address: the unspecified
+ * address and link-local ones (neighbour discovery). */
+static __always_inline int ipv6_source_exempt(const __u8 *src)
+{
+	__u32 first;
+
+	__builtin_memcpy(&first, src, 4);
+	if ((bpf_ntohl(first) & 0xffc00000) == 0xfe800000)
+		return 1;
+	for (int i = 0; i < 16; i++)
+		if (src[i])
+			return 0;
+	return 1;
+}
+
+/* Reports a packet policy dropped: counted under its reason and the policy's direction, and
+ * told to the agent with both identities and its ports. */
+static __noinline void policy_drop(struct __sk_buff *skb, const struct pol_ctx *c, int reason,
+				   const __u8 *src, const __u8 *dst)
+{
+	struct drop_event *ev;
+	__be16 ports[2] = {};
+
+	account(reason, c->drop_dir, skb->len);
+	ev = drop_event_reserve();
+	if (!ev)
+		return;
+	ev->reason = reason;
+	ev->dir = c->drop_dir;
+	ev->family = c->family;
+	ev->protocol = c->proto;
+	ev->endpoint = c->epid;
+	ev->src_identity = c->src_id;
+	ev->dst_identity = c->dst_id;
+	if (c->proto == IPPROTO_ICMP || c->proto == IPPROTO_ICMPV6) {
+		__u8 type = 0;
+
+		bpf_skb_load_bytes(skb, c->l4off, &type, 1);
+		ev->dport = type;
+	} else if (bpf_skb_load_bytes(skb, c->l4off, ports, sizeof(ports)) == 0) {
+		ev->sport = bpf_ntohs(ports[0]);
+		ev->dport = bpf_ntohs(ports[1]);
+	}
+	ev->ifindex = skb->ifindex;
+	ev->len = skb->len;
+	__builtin_memcpy(ev->saddr, src, 16);
+	__builtin_memcpy(ev->daddr, dst, 16);
+	bpf_ringbuf_submit(ev, 0);
 }
 
 /* Whether a packet may open a flow: any UDP packet, a TCP SYN. */
@@ -156,7 +207,7 @@ static __always_inline int rev_nat6(struct __sk_buff *skb, const struct flow6 *f
 /* From the endpoint: a packet to a service frontend is translated to a backend; a reply to a
  * translated flow gets the frontend as its source. 0 (forward the packet as it now is), or the
  * reason it is dropped. */
-static __always_inline int from_container4(struct __sk_buff *skb)
+static __noinline int from_container4(struct __sk_buff *skb, __u8 *tracked)
 {
 	struct lb4_key key = {};
 	struct lb4_xlate x = {};
@@ -181,6 +232,7 @@ static __always_inline int from_container4(struct __sk_buff *skb)
 		cb_set(skb, CB_BACKEND_ID, x.backend_id);
 		cb_set(skb, CB_REV_NAT, x.rev_nat_index);
 		account(REASON_LB_TRANSLATED, METRIC_SERVICE, skb->len);
+		*tracked = 1;
 		return 0;
 	}
 	now = bpf_now_sec();
@@ -192,7 +244,7 @@ static __always_inline int from_container4(struct __sk_buff *skb)
 	return 0;
 }
 
-static __always_inline int from_container6(struct __sk_buff *skb)
+static __noinline int from_container6(struct __sk_buff *skb, __u8 *tracked)
 {
 	struct lb6_key key = {};
 	struct lb6_xlate x = {};
@@ -217,6 +269,7 @@ static __always_inline int from_container6(struct __sk_buff *skb)
 		cb_set(skb, CB_BACKEND_ID, x.backend_id);
 		cb_set(skb, CB_REV_NAT, x.rev_nat_index);
 		account(REASON_LB_TRANSLATED, METRIC_SERVICE, skb->len);
+		*tracked = 1;
 		return 0;
 	}
 	now = bpf_now_sec();
@@ -231,7 +284,7 @@ static __always_inline int from_container6(struct __sk_buff *skb)
 /* To the endpoint: a reply to a translated flow that comes from the host stack (the backend is
  * not an endpoint of this node) gets the frontend as its source. Packets another endpoint's
  * cil_from_container already handled and redirected here carry MARK_MAGIC_CT_DONE. */
-static __always_inline int to_container4(struct __sk_buff *skb)
+static __noinline int to_container4(struct __sk_buff *skb)
 {
 	struct flow4 f = {};
 	struct ct_entry *e;
@@ -246,7 +299,7 @@ static __always_inline int to_container4(struct __sk_buff *skb)
 	return e && e->rev_nat_index ? rev_nat4(skb, &f, e) : 0;
 }
 
-static __always_inline int to_container6(struct __sk_buff *skb)
+static __noinline int to_container6(struct __sk_buff *skb)
 {
 	struct flow6 f = {};
 	struct ct_entry *e;
@@ -313,12 +366,109 @@ static __always_inline int arp_respond(struct __sk_buff *skb)
 	return bpf_redirect(skb->ifindex, 0);
 }
 
+/* The policy context of a packet: whose maps apply (by the host-side interfaces), and the
+ * identities of both ends. */
+static __always_inline void policy_ctx(struct __sk_buff *skb, struct pol_ctx *c,
+				       struct endpoint_info *ep, const __u8 *src, const __u8 *dst,
+				       __u8 family, __u32 addr_bits, __u8 dir)
+{
+	c->src_id = identity_of(src, family, addr_bits);
+	c->dst_id = identity_of(dst, family, addr_bits);
+	if (dir == METRIC_EGRESS) {
+		c->src_pol = policy_map_of(skb->ifindex);
+		c->dst_pol = ep && ep->ifindex ? policy_map_of(ep->ifindex) : NULL;
+	} else {
+		c->dst_pol = policy_map_of(skb->ifindex);
+	}
+}
+
+/* From an endpoint with a policy map: the source must be one of the endpoint's addresses (its
+ * entry names this interface), else the packet is dropped before anything else looks at it. */
+static __noinline int source_ok(struct __sk_buff *skb, const __u8 *src, __u8 family)
+{
+	struct endpoint_info *self;
+
+	if (!policy_map_of(skb->ifindex))
+		return 1;
+	if (family == ENDPOINT_KEY_IPV6 && ipv6_source_exempt(src))
+		return 1;
+	self = local_endpoint(src, family);
+	return self && self->ifindex == skb->ifindex;
+}
+
+#define PKT_IPV6 1       /* finish(): an IPv6 packet (else IPv4) */
+#define PKT_TRACKED 2    /* the load balancer applied it to its flow's OUT entry */
+#define PKT_REDIRECTED 4 /* another endpoint's program redirected it here, both policies done */
+
+/* Policy, then forwarding, for a packet the load balancer is done with. A function of its own,
+ * so its stack and the load balancer's are never both in use (the verifier's 512 bytes). */
+static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 src[16] = {}, dst[16] = {};
+	struct endpoint_info *ep, *self;
+	struct pol_ctx c = {};
+	__u8 family, proto;
+	__u32 addr_bits, l4off;
+	int ret;
+
+	if (pkt & PKT_IPV6) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > end)
+			goto invalid;
+		__builtin_memcpy(src, &ip6->saddr, 16);
+		__builtin_memcpy(dst, &ip6->daddr, 16);
+		proto = ip6->nexthdr;
+		l4off = ETH_HLEN + sizeof(*ip6);
+		family = ENDPOINT_KEY_IPV6;
+		addr_bits = 128;
+	} else {
+		struct iphdr *ip4 = data + ETH_HLEN;
+
+		if ((void *)(ip4 + 1) > end)
+			goto invalid;
+		__builtin_memcpy(src, &ip4->saddr, 4);
+		__builtin_memcpy(dst, &ip4->daddr, 4);
+		proto = ip4->protocol;
+		l4off = ETH_HLEN + ip4->ihl * 4;
+		family = ENDPOINT_KEY_IPV4;
+		addr_bits = 32;
+	}
+	ep = local_endpoint(dst, family);
+	policy_ctx(skb, &c, ep, src, dst, family, addr_bits, dir);
+	c.tracked = !!(pkt & PKT_TRACKED);
+	if (pkt & PKT_REDIRECTED) {
+		c.src_pol = NULL;
+		c.dst_pol = NULL;
+	}
+	ret = family == ENDPOINT_KEY_IPV4 ? policy4(skb, &c) : policy6(skb, &c);
+	if (ret) {
+		self = local_endpoint(dir == METRIC_EGRESS ? src : dst, family);
+		if (c.drop_dir == METRIC_INGRESS && dir == METRIC_EGRESS)
+			self = ep;
+		c.family = family;
+		c.proto = proto;
+		c.l4off = l4off;
+		c.epid = self ? self->lxc_id : 0;
+		policy_drop(skb, &c, ret, src, dst);
+		return TC_ACT_SHOT;
+	}
+	return classify(skb, ep, &c, family, dir);
+
+invalid:
+	account(REASON_INVALID, dir, skb->len);
+	return TC_ACT_SHOT;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	__u8 src[16] = {}, dst[16] = {};
+	__u32 pkt = dir == METRIC_INGRESS && skb->mark == MARK_MAGIC_CT_DONE ? PKT_REDIRECTED : 0;
+	__u8 src[16] = {}, tracked = 0;
 	int ret;
 
 	cb_set(skb, CB_SRC_IDENTITY, 0);
@@ -334,40 +484,38 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 		if ((void *)(ip4 + 1) > end || ip4->ihl < 5)
 			goto invalid;
-		ret = dir == METRIC_EGRESS ? from_container4(skb) : to_container4(skb);
-		if (ret)
-			goto drop;
-		/* The packet may have been rewritten: read it again. */
-		data = (void *)(long)skb->data;
-		end = (void *)(long)skb->data_end;
-		ip4 = data + ETH_HLEN;
-		if ((void *)(ip4 + 1) > end)
-			goto invalid;
-		__builtin_memcpy(src, &ip4->saddr, 4);
-		__builtin_memcpy(dst, &ip4->daddr, 4);
-		return classify(skb, src, dst, ENDPOINT_KEY_IPV4, 32, dir);
-	}
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		if (dir == METRIC_EGRESS) {
+			__builtin_memcpy(src, &ip4->saddr, 4);
+			if (!source_ok(skb, src, ENDPOINT_KEY_IPV4)) {
+				ret = REASON_INVALID_SOURCE;
+				goto drop;
+			}
+		}
+		ret = dir == METRIC_EGRESS ? from_container4(skb, &tracked) : to_container4(skb);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
 		if ((void *)(ip6 + 1) > end)
 			goto invalid;
-		ret = dir == METRIC_EGRESS ? from_container6(skb) : to_container6(skb);
-		if (ret)
-			goto drop;
-		data = (void *)(long)skb->data;
-		end = (void *)(long)skb->data_end;
-		ip6 = data + ETH_HLEN;
-		if ((void *)(ip6 + 1) > end)
-			goto invalid;
-		__builtin_memcpy(src, &ip6->saddr, 16);
-		__builtin_memcpy(dst, &ip6->daddr, 16);
-		return classify(skb, src, dst, ENDPOINT_KEY_IPV6, 128, dir);
+		if (dir == METRIC_EGRESS) {
+			__builtin_memcpy(src, &ip6->saddr, 16);
+			if (!source_ok(skb, src, ENDPOINT_KEY_IPV6)) {
+				ret = REASON_INVALID_SOURCE;
+				goto drop;
+			}
+		}
+		ret = dir == METRIC_EGRESS ? from_container6(skb, &tracked) : to_container6(skb);
+		pkt |= PKT_IPV6;
+	} else {
+		account(REASON_NOT_IP, dir, skb->len);
+		if (eth->h_proto == bpf_htons(ETH_P_ARP) && dir == METRIC_EGRESS)
+			return arp_respond(skb);
+		return TC_ACT_OK;
 	}
-	account(REASON_NOT_IP, dir, skb->len);
-	if (eth->h_proto == bpf_htons(ETH_P_ARP) && dir == METRIC_EGRESS)
-		return arp_respond(skb);
-	return TC_ACT_OK;
+	if (ret)
+		goto drop;
+	/* The packet may have been rewritten: finish() reads it again. */
+	return finish(skb, dir, pkt | (tracked ? PKT_TRACKED : 0));
 
 invalid:
 	ret = REASON_INVALID;

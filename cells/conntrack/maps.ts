@@ -93,6 +93,8 @@ export const CT_F = {
   TX_CLOSING: 1 << 1,
   SEEN_NON_SYN: 1 << 4,
   NODE_PORT: 1 << 5,
+  /** bpf_lxc's policy admitted the flow: its packets and replies pass without a policy lookup. */
+  POLICY: 1 << 11,
 } as const;
 
 /** The maps of one address family. */

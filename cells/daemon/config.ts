@@ -32,7 +32,8 @@ export const daemonFlags = {
   'policy-enforcement': flag.oneOf(
     ['default', 'always', 'never'],
     'default',
-    'When endpoints enforce policy: default (when a rule selects them), always, never (read-only at runtime until the policy cell of issue 10)',
+    'When endpoints enforce policy: default (in a direction a rule selects them for), always, never; changeable at runtime (PATCH /v1/config)',
+    { mutable: true },
   ),
 } as const;
 

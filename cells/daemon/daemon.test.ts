@@ -129,11 +129,11 @@ describe('daemon cell', () => {
       options: { Debug: 'Enabled' },
       'policy-enforcement': 'default',
     });
-    const enforce = await patch({ 'policy-enforcement': 'always' });
-    expect(enforce.status).toBe(400);
-    expect(enforce.body).toMatch(
-      /^policy-enforcement is read-only in this agent \(default\).*issue 10/,
-    );
+    expect((await patch({ 'policy-enforcement': 'always' })).status).toBe(200);
+    expect(h.get(HiveConfig).get('policy-enforcement')).toBe('always');
+    expect(await patch({ 'policy-enforcement': 'sometimes' })).toMatchObject({ status: 400 });
+    expect(h.get(HiveConfig).get('policy-enforcement')).toBe('always');
+    expect((await patch({ 'policy-enforcement': 'default' })).status).toBe(200);
     expect(h.get(HiveConfig).get('debug')).toBe(true);
     expect((await patch({ options: { Debug: 'Disabled' } })).status).toBe(200);
     expect(h.get(HiveConfig).get('debug')).toBe(false);

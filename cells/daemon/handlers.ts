@@ -248,14 +248,9 @@ export function patchConfig(p: DaemonParams, body: Model<'DaemonConfigurationSpe
   try {
     const updates = daemonOptionUpdates(p.flags, body.options ?? {});
     const enforcement = body['policy-enforcement'];
-    const now = p.flags.get('policy-enforcement');
-    if (enforcement !== undefined && enforcement !== now) {
-      throw new ApiError(
-        400,
-        `policy-enforcement is read-only in this agent (${String(now)}): the agent has no policy engine yet; the policy cell of issue 10 (network policy) will make it changeable`,
-      );
-    }
-    p.flags.set(updates);
+    p.flags.set(
+      enforcement === undefined ? updates : { ...updates, 'policy-enforcement': enforcement },
+    );
   } catch (e) {
     if (e instanceof OptionError) throw new ApiError(400, e.message);
     if (e instanceof ConfigError) {

@@ -3,8 +3,9 @@ import type { IdentityAllocator } from '../identity/index.js';
 import { matchesLabels } from '../identity/index.js';
 import { hostAddressing, type Ipam } from '../ipam/index.js';
 import { endpointOptions, securityLabels, type Endpoint } from './model.js';
+import type { EndpointPolicyStatus } from './policy-status.js';
 
-function health(ep: Endpoint): Model<'EndpointHealth'> {
+function health(ep: Endpoint, policy: EndpointPolicyStatus | undefined): Model<'EndpointHealth'> {
   const overall =
     ep.state === 'ready'
       ? 'OK'
@@ -14,15 +15,21 @@ function health(ep: Endpoint): Model<'EndpointHealth'> {
           ? 'Disabled'
           : 'Pending';
   const bpf = ep.status.kind === 'done' ? 'OK' : ep.status.kind === 'error' ? 'Failure' : 'Pending';
-  return { overallHealth: overall, bpf, policy: 'OK', connected: ep.state === 'ready' };
+  const pol = policy?.get(ep.id)?.health ?? 'OK';
+  return { overallHealth: overall, bpf, policy: pol, connected: ep.state === 'ready' };
 }
 
 /** The Endpoint model of the API, fully populated as Cilium's clients expect it. */
-export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam): Model<'Endpoint'> {
+export function endpointModel(
+  ep: Endpoint,
+  ids: IdentityAllocator,
+  ipam: Ipam,
+  policy?: EndpointPolicyStatus,
+): Model<'Endpoint'> {
   const ident = ids.get(ep.identity);
   const security = securityLabels(ep);
   const realizedPolicy: Model<'EndpointPolicy'> = {
-    // What the last regeneration realized (see the README: regenerations until policy exists).
+    // Without a policy cell: what the last regeneration realized (see the README).
     'policy-revision': ep.policyRevision ?? 0,
     id: ep.identity,
     'policy-enabled': 'none',
@@ -31,10 +38,10 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
     'allowed-egress-identities': [],
     'denied-ingress-identities': [],
     'denied-egress-identities': [],
-    // No policy cell yet: nothing selects an endpoint, so no L4 or CIDR rules apply.
     l4: { ingress: [], egress: [] },
     'cidr-policy': { ingress: [], egress: [] },
   };
+  const pol = policy?.get(ep.id);
   return {
     id: ep.id,
     spec: {
@@ -78,15 +85,17 @@ export function endpointModel(ep: Endpoint, ids: IdentityAllocator, ipam: Ipam):
         'container-interface-name': ep.containerInterfaceName,
       },
       policy: {
-        spec: { ...realizedPolicy, 'policy-revision': ep.revision ?? ep.policyRevision ?? 0 },
-        realized: structuredClone(realizedPolicy),
+        spec: pol
+          ? structuredClone(pol.spec)
+          : { ...realizedPolicy, 'policy-revision': ep.revision ?? ep.policyRevision ?? 0 },
+        realized: structuredClone(pol ? pol.realized : realizedPolicy),
         'proxy-policy-revision': 0,
         'proxy-statistics': [],
       },
       log: ep.log.slice(-1).map((l) => ({ ...l })),
       controllers: [],
       state: ep.state,
-      health: health(ep),
+      health: health(ep, policy),
       namedPorts: [],
     },
   };
@@ -105,6 +114,9 @@ export function filterEndpoints(
 }
 
 /** GET /v1/endpoint/{id}/healthz. */
-export function endpointHealth(ep: Endpoint): Model<'EndpointHealth'> {
-  return health(ep);
+export function endpointHealth(
+  ep: Endpoint,
+  policy?: EndpointPolicyStatus,
+): Model<'EndpointHealth'> {
+  return health(ep, policy);
 }

@@ -22,6 +22,7 @@ import { IdentityAllocator } from '../identity/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
 import { Ipam } from '../ipam/index.js';
 import { LbMaps } from '../loadbalancer/index.js';
+import { PolicyMaps } from '../policymap/index.js';
 import {
   DatapathMaps,
   endpointInfoOf,
@@ -38,6 +39,7 @@ import { endpointOps, regenerationTrace } from './datapath.js';
 import { EndpointManager, newEndpointManager, withStatus } from './manager.js';
 import { endpointIps, type Endpoint } from './model.js';
 import { registerEndpointRoutes } from './routes.js';
+import { EndpointPolicyStatus, newEndpointPolicyStatus } from './policy-status.js';
 import { EndpointStore } from './store.js';
 import { newEndpointTable } from './table.js';
 import { registerRestoreJob } from './restore-job.js';
@@ -56,6 +58,8 @@ export const endpointCell = module(
   // --bpf-lxc-object, --endpoint-sync-timeout
   config(EndpointConfig, endpointFlags),
   provide(EndpointTable, { db: StateDB }, ({ db }) => newEndpointTable(db)),
+  // Where the Endpoint model reads policy from (the policy cell registers itself).
+  provide(EndpointPolicyStatus, {}, newEndpointPolicyStatus),
   provide(HostLinks, {}, () => ({
     get: inspectLink,
     all: () => new Map(listLinks().map((l) => [l.name, l])),
@@ -105,10 +109,11 @@ export const endpointCell = module(
       flags: HiveConfig,
       caches: MapCaches,
       m: EndpointManager,
-      // bpf_lxc translates services and tracks connections: it is loaded with their maps,
-      // which these cells open at their start, before any endpoint is regenerated.
+      // bpf_lxc translates services, tracks connections and enforces policy: it is loaded with
+      // their maps, which these cells open at their start, before any endpoint is regenerated.
       lbMaps: LbMaps,
       ctMaps: CtMaps,
+      policyMaps: PolicyMaps,
     },
     ({
       db,
@@ -124,6 +129,7 @@ export const endpointCell = module(
       m,
       lbMaps,
       ctMaps,
+      policyMaps,
     }) => {
       const trace = regenerationTrace(logger, () => flags.get('debug') === true);
       // A restore's clock ignores what comes after it finished.
@@ -134,7 +140,10 @@ export const endpointCell = module(
         trace,
         (ms) => m.restoreClock()?.add('attach', ms),
         // Throw if asked before those cells started (test/agent.test.ts checks the order).
-        () => [...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
+        () => [
+          ...[...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
+          ...policyMaps.programMaps(),
+        ],
       );
       // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
       jobs.oneShot('load-bpf-lxc', () => {
@@ -168,16 +177,28 @@ export const endpointCell = module(
   ),
   invoke(
     'routes',
-    { routes: ApiRoutes, m: EndpointManager, ids: IdentityAllocator, ipam: Ipam },
+    {
+      routes: ApiRoutes,
+      m: EndpointManager,
+      ids: IdentityAllocator,
+      ipam: Ipam,
+      policy: EndpointPolicyStatus,
+    },
     registerEndpointRoutes,
   ),
   invoke(
     'status',
-    { status: StatusContributors, m: EndpointManager, ids: IdentityAllocator, ipam: Ipam },
-    ({ status, m, ids, ipam }) =>
+    {
+      status: StatusContributors,
+      m: EndpointManager,
+      ids: IdentityAllocator,
+      ipam: Ipam,
+      policy: EndpointPolicyStatus,
+    },
+    ({ status, m, ids, ipam, policy }) =>
       status.add({
         debug: (d) => {
-          d['endpoint-list'] = m.list().map((ep) => endpointModel(ep, ids, ipam));
+          d['endpoint-list'] = m.list().map((ep) => endpointModel(ep, ids, ipam, policy));
           const split = m.restoreClock()?.split;
           if (split) d.subsystem = { ...d.subsystem, 'endpoint-restore': formatSplit(split) };
         },

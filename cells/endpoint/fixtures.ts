@@ -14,6 +14,7 @@ import { ipamCell } from '../ipam/index.js';
 import { ipcacheCell } from '../ipcache/index.js';
 import { loadbalancerCell } from '../loadbalancer/index.js';
 import { mapsCell } from '../maps/index.js';
+import { policyMapCell } from '../policymap/index.js';
 import { statedbCell } from '../statedb/index.js';
 import { endpointCell, HostLinks } from './index.js';
 import { MemoryLinks } from './links.memory.js';
@@ -28,16 +29,22 @@ const cells = [
   ipcacheCell,
   loadbalancerCell,
   conntrackCell,
+  policyMapCell,
   endpointCell,
 ];
 
 /** An endpoint hive: state in `dir` (a fresh one by default), pod CIDR 10.9.0.0/24. */
 export function epHive(
   dir = mkdtempSync(join(tmpdir(), 'cellium-ep-')),
-  opts: { readonly flags?: Record<string, unknown>; readonly links?: MemoryLinks } = {},
+  opts: {
+    readonly flags?: Record<string, unknown>;
+    readonly links?: MemoryLinks;
+    /** Cells beside the endpoint cell's (e.g. the policy cell). */
+    readonly extra?: readonly (typeof cells)[number][];
+  } = {},
 ) {
   const links = opts.links ?? new MemoryLinks();
-  const h = testHive(cells, {
+  const h = testHive([...cells, ...(opts.extra ?? [])], {
     flags: {
       'socket-path': join(dir, `api-${Math.random().toString(16).slice(2)}.sock`),
       'state-dir': join(dir, 'state'),

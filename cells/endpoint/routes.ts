@@ -11,6 +11,7 @@ import { endpointHealth, endpointModel, filterEndpoints } from './api.js';
 import { parseEndpointRef } from './ids.js';
 import type { EndpointManager } from './manager.js';
 import { endpointOptions } from './model.js';
+import type { EndpointPolicyStatus } from './policy-status.js';
 
 /** What the endpoint routes use. */
 export interface RouteDeps {
@@ -18,11 +19,12 @@ export interface RouteDeps {
   readonly m: EndpointManager;
   readonly ids: IdentityAllocator;
   readonly ipam: Ipam;
+  readonly policy: EndpointPolicyStatus;
 }
 
 /** Registers Cilium's endpoint API. */
-export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): void {
-  const model = (ep: Parameters<typeof endpointModel>[0]) => endpointModel(ep, ids, ipam);
+export function registerEndpointRoutes({ routes, m, ids, ipam, policy }: RouteDeps): void {
+  const model = (ep: Parameters<typeof endpointModel>[0]) => endpointModel(ep, ids, ipam, policy);
   const get = (raw: string) => {
     const ref = parseEndpointRef(raw);
     const ep = m.find(ref);
@@ -103,5 +105,8 @@ export function registerEndpointRoutes({ routes, m, ids, ipam }: RouteDeps): voi
     status: 200,
     body: get(req.params.id).log.map((l) => ({ ...l })),
   }));
-  h('GetEndpointIDHealthz', (req) => ({ status: 200, body: endpointHealth(get(req.params.id)) }));
+  h('GetEndpointIDHealthz', (req) => ({
+    status: 200,
+    body: endpointHealth(get(req.params.id), policy),
+  }));
 }

@@ -1,3 +1,9 @@
 export { ipcacheCell } from './cell.js';
-export { IpcacheTable, normalizePrefix, type IpcacheEntry, type IpcacheSource } from './table.js';
+export {
+  IpcacheTable,
+  normalizePrefix,
+  within,
+  type IpcacheEntry,
+  type IpcacheSource,
+} from './table.js';
 export { IpcacheWriter, type IpcacheUpsert } from './writer.js';

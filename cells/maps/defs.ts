@@ -145,6 +145,8 @@ export const REASON = {
   LB_TRANSLATED: 16,
   LB_REVNAT: 17,
   INVALID: 130,
+  INVALID_SOURCE: 132,
+  POLICY_DENIED: 133,
   FRAG_NEEDED: 136,
   NAT_WRITE_ERROR: 141,
   CT_CREATE_FAILED: 155,
@@ -153,8 +155,9 @@ export const REASON = {
   NO_FIB: 169,
   IS_CLUSTER_IP: 174,
   NOT_IN_SRC_RANGE: 177,
-  PREFILTER_DENIED: 181,
+  POLICY_DENY: 181,
   TTL_EXCEEDED: 196,
+  PREFILTER_DENIED: 240,
 } as const;
 
 /** The ipcache key of a CIDR (or a single IP, as /32 or /128). */

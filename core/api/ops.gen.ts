@@ -38,6 +38,7 @@ export const OPERATIONS = {
   PutPolicy: { method: 'PUT', path: '/policy', path_params: [], query: ['replace', 'replace-with-labels'], headers: [], stream: false },
   DeletePolicy: { method: 'DELETE', path: '/policy', path_params: [], query: [], headers: [], stream: false },
   GetPolicySelectors: { method: 'GET', path: '/policy/selectors', path_params: [], query: [], headers: [], stream: false },
+  GetPolicyResolve: { method: 'GET', path: '/policy/resolve', path_params: [], query: [], headers: [], stream: false },
   GetFqdnCache: { method: 'GET', path: '/fqdn/cache', path_params: [], query: ['matchpattern', 'cidr', 'source'], headers: [], stream: false },
   DeleteFqdnCache: { method: 'DELETE', path: '/fqdn/cache', path_params: [], query: ['matchpattern'], headers: [], stream: false },
   GetFqdnCacheID: { method: 'GET', path: '/fqdn/cache/{id}', path_params: ['id'], query: ['matchpattern', 'cidr', 'source'], headers: [], stream: false },
@@ -205,6 +206,10 @@ export abstract class Operations {
   /** GET /policy/selectors: Which identities each selector of the policy matches */
   getPolicySelectors(args: CallArgs<'GetPolicySelectors'> = {}): Promise<Success<'GetPolicySelectors'>> {
     return this.call('GetPolicySelectors', args);
+  }
+  /** GET /policy/resolve: Trace the policy decision between two label sets (and destination ports) */
+  getPolicyResolve(args: CallArgs<'GetPolicyResolve'>): Promise<Success<'GetPolicyResolve'>> {
+    return this.call('GetPolicyResolve', args);
   }
   /** GET /fqdn/cache: DNS lookups seen from all endpoints */
   getFqdnCache(args: CallArgs<'GetFqdnCache'> = {}): Promise<Success<'GetFqdnCache'>> {

@@ -539,6 +539,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/policy/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Trace the policy decision between two label sets (and destination ports) */
+        get: operations["GetPolicyResolve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/policy/selectors": {
         parameters: {
             query?: never;
@@ -1354,6 +1371,10 @@ export interface components {
                 [key: string]: string[][];
             };
         };
+        PolicyTraceResult: {
+            log?: string;
+            verdict?: string;
+        };
         Port: {
             name?: string;
             port?: number;
@@ -1534,6 +1555,19 @@ export interface components {
             stale?: {
                 [key: string]: string;
             };
+        };
+        TraceFrom: {
+            labels?: components["schemas"]["Labels"];
+        };
+        /** @description The context of a policy trace (GET /policy/resolve) */
+        TraceSelector: {
+            from?: components["schemas"]["TraceFrom"];
+            to?: components["schemas"]["TraceTo"];
+            verbose?: boolean;
+        };
+        TraceTo: {
+            dports?: components["schemas"]["Port"][];
+            labels?: components["schemas"]["Labels"];
         };
         WireguardInterface: {
             "listen-port"?: number;
@@ -2810,6 +2844,31 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Failure"];
+        };
+    };
+    GetPolicyResolve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TraceSelector"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyTraceResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
         };
     };
     GetPolicySelectors: {

@@ -18,3 +18,4 @@ export * from './xdp.js';
 export * from './map-of-maps.js';
 export * from './cgroup.js';
 export * from './mapsize.js';
+export * from './ringbuf.js';

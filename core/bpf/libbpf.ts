@@ -4,6 +4,7 @@
 // declaration (signature + hints) each, so a wrong-typed argument is a FfiArgumentError before
 // koffi sees it, never a SIGSEGV.
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import type * as Koffi from 'koffi';
 import {
   guardFfi,
@@ -52,7 +53,15 @@ function cStruct(name: string, fields: Record<string, string>): ReturnType<typeo
   structs.set(name, { size: koffi.sizeof(t), fields });
   return t;
 }
-const opaques = new Set(['bpf_object', 'bpf_program', 'bpf_map', 'btf', 'btf_type', 'va_list_tag']);
+const opaques = new Set([
+  'bpf_object',
+  'bpf_program',
+  'bpf_map',
+  'btf',
+  'btf_type',
+  'va_list_tag',
+  'ring_buffer',
+]);
 for (const o of opaques) koffi.opaque(o);
 // libbpf's print callback, `int (*)(enum libbpf_print_level, const char *, va_list)`. On x86-64
 // va_list is an array that decays to a pointer (tested: libbpf-log.kernel.test.ts); arm64's
@@ -60,6 +69,9 @@ for (const o of opaques) koffi.opaque(o);
 // hand on to vsnprintf unchanged.
 const printFn = koffi.proto('int libbpf_print_fn(int level, const char *format, va_list_tag *ap)');
 opaques.add('libbpf_print_fn'); // to the guard, a pointer koffi.register returned
+// libbpf's ring buffer callback: one call per record, `data` valid only until it returns.
+const sampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+opaques.add('ring_buffer_sample_fn');
 const aliases = new Map([
   ['ssize_t', 'int64_t'],
   ['socklen_t', 'uint32_t'],
@@ -335,6 +347,14 @@ export interface Libbpf {
   btf__type_cnt(btf: Ptr): number;
   /** Sets libbpf's print callback (null: silence); returns the previous one. */
   libbpf_set_print(fn: Ptr): Ptr;
+  /** A reader of a BPF_MAP_TYPE_RINGBUF map (mmapped) calling `sampleCb` per record; null on failure. */
+  ring_buffer__new(mapFd: number, sampleCb: Ptr, ctx: null, opts: null): Ptr;
+  /** Hands every record available to the callback without blocking; the count or -errno. */
+  ring_buffer__consume(rb: Ptr): number;
+  /** The epoll fd that becomes readable when records wait (owned by the ring buffer). */
+  ring_buffer__epoll_fd(rb: Ptr): number;
+  /** Unmaps and frees the reader (its callback is never called again). */
+  ring_buffer__free(rb: Ptr): void;
   close(fd: number): number;
   if_nametoindex(name: string): number;
   mount(source: string, target: string, type: string, flags: number, data: null): number;
@@ -477,6 +497,14 @@ const LIBBPF: Record<Exclude<keyof Libbpf, LibcName | 'readU32' | 'errno'>, FfiD
     sig: 'libbpf_print_fn *libbpf_set_print(libbpf_print_fn *fn)',
     hints: { fn: { nullable: true } },
   },
+  // Cellium passes no ctx (each callback is its own closure) and no ring_buffer_opts.
+  ring_buffer__new: {
+    sig: 'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)',
+    hints: { ctx: { nullOnly: true }, opts: { nullOnly: true } },
+  },
+  ring_buffer__consume: { sig: 'int ring_buffer__consume(ring_buffer *rb)' },
+  ring_buffer__epoll_fd: { sig: 'int ring_buffer__epoll_fd(const ring_buffer *rb)' },
+  ring_buffer__free: { sig: 'void ring_buffer__free(ring_buffer *rb)' },
 };
 
 type LibcName =
@@ -663,4 +691,44 @@ function installPrint(lib: Libbpf): void {
 export function setPrintSink(sink: PrintSink | undefined): void {
   printSink = sink;
   if (loaded) installPrint(loaded);
+}
+
+/** A ring_buffer_sample_fn registered with koffi: unregister() once its ring buffer is freed. */
+export interface RingSampleFn {
+  readonly ptr: bigint;
+  unregister(): void;
+}
+
+/**
+ * Registers a ring buffer callback. `onSample` gets a copy of each record (libbpf reuses the
+ * ring's memory once the callback returns); what it returns goes back to libbpf (negative stops
+ * ring_buffer__consume, which returns it). A throw never unwinds into libbpf: it goes to
+ * `onError` and stops the consume with -ECANCELED.
+ */
+export function registerRingSample(
+  onSample: (data: Buffer) => number,
+  onError: (e: unknown) => void,
+): RingSampleFn {
+  const ptr = koffi.register((_ctx: unknown, data: unknown, size: number | bigint): number => {
+    try {
+      const n = Number(size);
+      return onSample(n === 0 ? Buffer.alloc(0) : Buffer.from(new Uint8Array(koffi.view(data, n))));
+    } catch (e) {
+      try {
+        onError(e);
+      } catch {
+        // Nowhere left to report it; the consume still stops.
+      }
+      return -constants.errno.ECANCELED;
+    }
+  }, koffi.pointer(sampleFn));
+  let registered = true;
+  return {
+    ptr,
+    unregister() {
+      if (!registered) return;
+      registered = false;
+      koffi.unregister(ptr);
+    },
+  };
 }

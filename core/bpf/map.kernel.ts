@@ -374,6 +374,36 @@ function reopenMapOfMaps(
   return { raw: fresh, reused: false };
 }
 
+/**
+ * Reopens a pinned ring buffer of the same size and flags; otherwise a new empty one takes over
+ * the pin. A ring has no entries to carry (and none can be read: the kernel refuses lookups);
+ * the records its reader had not consumed yet are dropped with it.
+ */
+function reopenRingBuf(
+  s: MapShape,
+  old: KernelMap,
+  pinPath: string,
+  createFresh: () => KernelMap,
+  report: (r: PinReport) => void,
+): { raw: RawMap; reused: boolean } {
+  if (old.maxEntries === s.maxEntries && old.flags === s.flags) {
+    report({ outcome: 'reused', message: `reopened pinned map ${pinPath}` });
+    return { raw: old, reused: true };
+  }
+  const fresh = createFresh();
+  try {
+    pinOver(fresh.fd, pinPath);
+  } catch (e) {
+    fresh.close();
+    throw e;
+  }
+  report({
+    outcome: 'migrated',
+    message: `ring buffer ${s.name} at ${pinPath} replaced by an empty one of ${s.maxEntries} bytes (was ${old.maxEntries}): a ring has no entries to carry, records not read yet are dropped`,
+  });
+  return { raw: fresh, reused: false };
+}
+
 /** The kernel's description of an open map. */
 export function mapInfo(fd: number, name: string): MapInfo {
   const info = {} as MapInfo;
@@ -457,6 +487,11 @@ export function openKernelMap(s: MapShape, pinPath?: string, opts: KernelMapOpti
   }
   if (isMapOfMaps(s.type)) {
     const r = reopenMapOfMaps(s, old, pinPath, report);
+    if (!r.reused) old.close();
+    return r.raw;
+  }
+  if (s.type === MapType.RingBuf && old.type === MapType.RingBuf) {
+    const r = reopenRingBuf(s, old, pinPath, () => create(s, opts.layouts, debug, pinPath), report);
     if (!r.reused) old.close();
     return r.raw;
   }

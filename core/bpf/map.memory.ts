@@ -1,5 +1,6 @@
 import type { MapLayouts } from './codec.js';
 import { BpfError, E, type BpfTarget } from './errors.js';
+import { FaultyMap } from './map.faulty.js';
 import {
   isMapOfMaps,
   MapType,
@@ -12,8 +13,10 @@ import { asidePath, reopenPinned, type PinReport } from './migrate.js';
 
 /**
  * A map in memory with the kernel's semantics: max entries (E2BIG), NOEXIST/EXIST flags, LRU
- * eviction for LRU hashes, longest-prefix match for LPM tries, fixed slots for arrays and one
- * value per CPU for per-CPU maps. Used without privileges and by isolated cell tests.
+ * eviction for LRU hashes, longest-prefix match for LPM tries, fixed slots for arrays, one
+ * value per CPU for per-CPU maps, and records in order for ring buffers (which, as in the
+ * kernel, have no entries to look up or iterate). Used without privileges and by isolated cell
+ * tests.
  */
 export class MemoryMap extends ShapedMap implements RawMap {
   readonly backend = 'memory' as const;
@@ -21,6 +24,11 @@ export class MemoryMap extends ShapedMap implements RawMap {
   /** Iteration order snapshot, rebuilt after a change (keeps a full walk linear). */
   private order: { ids: string[]; pos: Map<string, number> } | undefined;
   private readonly t: BpfTarget;
+  /**
+   * A ring buffer's records from `head` on are not read yet; `used` is the bytes they take as
+   * the kernel counts them.
+   */
+  private readonly ring = { records: [] as Buffer[], head: 0, used: 0 };
 
   constructor(
     shape: MapShape,
@@ -34,6 +42,51 @@ export class MemoryMap extends ShapedMap implements RawMap {
     if (shape.type === MapType.LpmTrie && !(shape.flags & 1)) {
       throw new BpfError('create', E.EINVAL, this.t); // LPM tries need BPF_F_NO_PREALLOC
     }
+    // As the kernel: no key or value, and a size that is a power of two number of pages.
+    const size = shape.maxEntries;
+    if (
+      shape.type === MapType.RingBuf &&
+      (shape.keySize !== 0 ||
+        shape.valueSize !== 0 ||
+        size % 4096 !== 0 ||
+        (size & (size - 1)) !== 0)
+    ) {
+      throw new BpfError('create', E.EINVAL, this.t);
+    }
+  }
+
+  /** Ring buffers have no entries: every entry operation is refused, as the kernel does. */
+  private noEntries(op: string): void {
+    if (this.shape.type === MapType.RingBuf) throw new BpfError(op, E.ENOTSUP, this.t);
+  }
+
+  /**
+   * Appends a record to a ring buffer, as bpf_ringbuf_output does: false when it does not fit.
+   * Each record takes an 8-byte header and its data rounded up to 8 bytes, and, as in the
+   * kernel, the records not read yet must stay under the ring's size.
+   */
+  pushRecord(data: Buffer): boolean {
+    if (this.shape.type !== MapType.RingBuf) throw new BpfError('output', E.EINVAL, this.t);
+    const len = ringRecordBytes(data.length);
+    if (this.ring.used + len > this.shape.maxEntries - 1) return false;
+    this.ring.records.push(Buffer.from(data));
+    this.ring.used += len;
+    return true;
+  }
+
+  /** Takes the oldest record of a ring buffer (undefined when none waits). */
+  takeRecord(): Buffer | undefined {
+    const ring = this.ring;
+    const r = ring.records[ring.head];
+    if (!r) return undefined;
+    ring.used -= ringRecordBytes(r.length);
+    ring.head++;
+    // Read records are dropped in bulk, so draining a long ring stays linear.
+    if (ring.head * 2 >= ring.records.length) {
+      ring.records.splice(0, ring.head);
+      ring.head = 0;
+    }
+    return r;
   }
 
   private isArray(): boolean {
@@ -63,6 +116,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   lookup(key: Buffer, out: Buffer): boolean {
+    this.noEntries('lookup');
     if (this.isArray()) {
       const i = this.arrayIndex(key);
       if (i >= this.shape.maxEntries) return false;
@@ -106,6 +160,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   update(key: Buffer, value: Buffer, flag: UpdateFlag): void {
+    this.noEntries('update');
     if (this.shape.inner) {
       // As the kernel: the value names a map whose shape is the declared inner shape.
       const inner = innerMaps.get(value.readUInt32LE(0));
@@ -145,6 +200,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   delete(key: Buffer): boolean {
+    this.noEntries('delete');
     if (this.isArray()) throw new BpfError('delete', E.EINVAL, this.t);
     const gone = this.data.delete(this.id(key));
     if (gone) this.order = undefined;
@@ -152,6 +208,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   nextKey(key: Buffer | null, out: Buffer): boolean {
+    this.noEntries('iterate');
     if (this.isArray()) {
       const next = key === null ? 0 : this.arrayIndex(key) + 1;
       if (next >= this.shape.maxEntries) return false;
@@ -175,6 +232,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   *dump(): Generator<[Buffer, Buffer]> {
+    this.noEntries('iterate');
     if (this.isArray()) {
       for (let i = 0; i < this.shape.maxEntries; i++) {
         const k = Buffer.alloc(this.shape.keySize);
@@ -188,6 +246,7 @@ export class MemoryMap extends ShapedMap implements RawMap {
   }
 
   count(): number {
+    this.noEntries('iterate');
     return this.isArray() ? this.shape.maxEntries : this.data.size;
   }
 
@@ -198,6 +257,34 @@ export class MemoryMap extends ShapedMap implements RawMap {
   close(): void {
     // Nothing to release: a "pinned" memory map lives on in memoryPins.
   }
+}
+
+/** The bytes a ring buffer record takes: an 8-byte header and the data rounded up to 8. */
+export function ringRecordBytes(dataLength: number): number {
+  return 8 + Math.ceil(dataLength / 8) * 8;
+}
+
+/** The in-memory ring buffer behind `map` (looking through a FaultyMap), or a throw. */
+function memoryRing(map: RawMap): MemoryMap {
+  let m = map;
+  while (m instanceof FaultyMap) m = m.inner;
+  if (!(m instanceof MemoryMap) || m.type !== MapType.RingBuf) {
+    throw new Error(`map ${map.name} is not an in-memory ring buffer`);
+  }
+  return m;
+}
+
+/**
+ * Writes a record into an in-memory ring buffer map, as a BPF program's bpf_ringbuf_output
+ * does (for test doubles and in-memory datapaths); false when the ring is full.
+ */
+export function memoryRingPush(map: RawMap, data: Buffer): boolean {
+  return memoryRing(map).pushRecord(data);
+}
+
+/** Takes the oldest record waiting in an in-memory ring buffer map (undefined when none). */
+export function memoryRingTake(map: RawMap): Buffer | undefined {
+  return memoryRing(map).takeRecord();
 }
 
 const memoryPins = new Map<string, RawMap>();
@@ -221,10 +308,17 @@ export function memoryInnerMap(id: number): RawMap | undefined {
   return innerMaps.get(id);
 }
 
-/** The id of an in-memory inner map (0 when it is not one). */
+/**
+ * The id of an in-memory map as an inner map (0 when it is not an in-memory map): a map opened
+ * on its own (pinned, as policy maps are) gets an id the first time an outer map takes it, as the
+ * kernel gives every map one.
+ */
 export function memoryInnerId(raw: RawMap): number {
   for (const [id, m] of innerMaps) if (m === raw) return id;
-  return 0;
+  if (!(raw instanceof MemoryMap)) return 0;
+  const id = nextInnerId++;
+  innerMaps.set(id, raw);
+  return id;
 }
 
 /** Forgets an in-memory inner map that no outer map names any more. */
@@ -254,6 +348,20 @@ export function openMemoryMap(
   const report = opts.report ?? (() => undefined);
   if (pinPath === undefined) return new MemoryMap(s, ncpus, undefined, opts.layouts);
   const old = memoryPins.get(pinPath);
+  if (old && s.type === MapType.RingBuf && old.type === MapType.RingBuf) {
+    if (old.maxEntries === s.maxEntries && old.flags === s.flags) {
+      report({ outcome: 'reused', message: `reopened pinned map ${pinPath}` });
+      return old;
+    }
+    // As the kernel backend: a ring buffer has no entries to carry into one of another size.
+    const m = new MemoryMap(s, ncpus, pinPath, opts.layouts);
+    memoryPins.set(pinPath, m);
+    report({
+      outcome: 'migrated',
+      message: ringReplaced(s, old.maxEntries, pinPath),
+    });
+    return m;
+  }
   if (old && isMapOfMaps(s.type)) {
     const o = old.shape;
     const same =
@@ -301,12 +409,22 @@ export function openMemoryMap(
   );
 }
 
+/** What replacing a pinned ring buffer of another size reports (as map.kernel.ts does). */
+function ringReplaced(s: MapShape, oldSize: number, pinPath: string): string {
+  return `ring buffer ${s.name} at ${pinPath} replaced by an empty one of ${s.maxEntries} bytes (was ${oldSize}): a ring has no entries to carry, records not read yet are dropped`;
+}
+
 /** The in-memory map pinned at a path, if any (tests, and maps kept aside). */
 export function memoryPin(pinPath: string): RawMap | undefined {
   return memoryPins.get(pinPath);
 }
 
 /** Forgets in-memory pins under a path prefix (tests). */
+/** Removes one in-memory pin (the map lives on while someone holds it). Absent is fine. */
+export function unpinMemoryMap(pinPath: string): void {
+  memoryPins.delete(pinPath);
+}
+
 export function unpinMemoryMaps(prefix: string): void {
   for (const k of [...memoryPins.keys()]) if (k.startsWith(prefix)) memoryPins.delete(k);
 }

@@ -52,6 +52,7 @@ struct ipv6_ct_tuple {
 #define CT_F_DSR (1 << 7)
 #define CT_F_FROM_L7LB (1 << 8)
 #define CT_F_FROM_TUNNEL (1 << 10)
+#define CT_F_POLICY (1 << 11)    /* bpf_lxc's policy admitted the flow (policy_enforce.h) */
 
 struct ct_entry {
 	__u64 rx_packets;

@@ -102,8 +102,8 @@ static __always_inline void ct_apply(struct ct_entry *e, const struct ct_pkt *p,
 	__u16 flags = e->flags;
 
 	if (p->tcp && (p->flags & TCP_FLAG_SYN) && (flags & CT_F_CLOSING)) {
-		/* A new connection on a closed tuple. */
-		flags &= ~(CT_F_CLOSING | CT_F_SEEN_NON_SYN);
+		/* A new connection on a closed tuple: policy decides it afresh. */
+		flags &= ~(CT_F_CLOSING | CT_F_SEEN_NON_SYN | CT_F_POLICY);
 		e->tx_flags_seen = 0;
 		e->rx_flags_seen = 0;
 	}

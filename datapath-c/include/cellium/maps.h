@@ -65,6 +65,8 @@ struct remote_endpoint_info {
 #define REASON_LB_TRANSLATED 16     /* a packet to a service frontend sent to a backend */
 #define REASON_LB_REVNAT 17         /* a reply rewritten to come from the service frontend */
 #define REASON_INVALID 130 /* truncated or malformed frames, dropped */
+#define REASON_INVALID_SOURCE 132   /* bpf_lxc: a source address not the endpoint's, dropped */
+#define REASON_POLICY_DENIED 133    /* bpf_lxc: no policy entry allows it, dropped */
 #define REASON_FRAG_NEEDED 136      /* bpf_host: larger than the egress device's MTU, dropped */
 #define REASON_NAT_WRITE_ERROR 141  /* a translation the kernel refused to write, dropped */
 #define REASON_CT_CREATE_FAILED 155 /* a service flow that could not be tracked, dropped */
@@ -74,8 +76,10 @@ struct remote_endpoint_info {
 #define REASON_NO_FIB 169           /* no route to forward along, dropped */
 #define REASON_IS_CLUSTER_IP 174    /* to a frontend not reachable from outside, dropped */
 #define REASON_NOT_IN_SRC_RANGE 177 /* source outside the loadBalancerSourceRanges, dropped */
-#define REASON_PREFILTER_DENIED 181 /* source in a prefilter deny CIDR, dropped by bpf_xdp */
+#define REASON_POLICY_DENY 181      /* bpf_lxc: a deny policy entry matches it, dropped */
 #define REASON_TTL_EXCEEDED 196     /* bpf_host: would be forwarded with a TTL of 0, dropped */
+/* Cellium's own (Cilium's prefilter drops carry no reason of their own). */
+#define REASON_PREFILTER_DENIED 240 /* source in a prefilter deny CIDR, dropped by bpf_xdp */
 
 struct metrics_key {
 	__u8 reason;

@@ -1,0 +1,174 @@
+// Cilium's policy API: PUT/GET/DELETE /v1/policy, GET /v1/policy/selectors and
+// GET /v1/policy/resolve (a trace of the verdict between two label sets).
+import { ApiError, type ApiRegistry, type Model } from '../../core/api/index.js';
+import { normalizeLabels, RESERVED } from '../identity/index.js';
+import type { PolicyEngine } from './engine.js';
+import { repoError } from './engine.js';
+import type { EnforcementMode } from './mapstate.js';
+import type { Repository, StoredRule } from './repository.js';
+import { parseRules, PolicyError } from './rules.js';
+import { decide, type DirectionResult, type L4, type Peer } from './verdict.js';
+
+/** What the policy routes use. */
+export interface PolicyRouteDeps {
+  readonly routes: ApiRegistry;
+  readonly engine: PolicyEngine;
+  readonly repo: Repository;
+  readonly mode: () => EnforcementMode;
+  readonly allowLocalhost: boolean;
+  /** Throws when writes are refused (the stored policy is unusable). */
+  readonly guard: () => void;
+}
+
+function policyJson(rules: readonly StoredRule[]): string {
+  return JSON.stringify(
+    rules.map((r) => r.json),
+    null,
+    2,
+  );
+}
+
+function labelFilter(body: readonly string[] | undefined): string[] {
+  return (body ?? []).map((l) => l.trim()).filter((l) => l !== '');
+}
+
+const PROTOCOLS: Readonly<Record<string, number[]>> = {
+  TCP: [6],
+  UDP: [17],
+  SCTP: [132],
+  ICMP: [1],
+  ICMPV6: [58],
+  ANY: [6, 17, 132],
+};
+
+/** GET /v1/policy/resolve: both directions' verdicts for each port, and why. */
+export function trace(
+  deps: Pick<PolicyRouteDeps, 'repo' | 'mode' | 'allowLocalhost'>,
+  sel: Model<'TraceSelector'>,
+): Model<'PolicyTraceResult'> {
+  const from = normalizeLabels(sel.from?.labels ?? []);
+  const to = normalizeLabels(sel.to?.labels ?? []);
+  if (from.length === 0 || to.length === 0) {
+    throw new ApiError(400, 'a trace needs labels on both sides (from.labels and to.labels)');
+  }
+  const rules = deps.repo.rules().map((r) => r.compiled.rule);
+  const peerOf = (labels: string[]): Peer => {
+    const reserved = labels.find((l) => l.startsWith('reserved:'));
+    const id = reserved ? (RESERVED as Record<string, number>)[reserved.slice(9)] : undefined;
+    return { labels, id: id ?? 0 };
+  };
+  const ports: L4[] = [];
+  for (const p of sel.to?.dports ?? []) {
+    const protos = PROTOCOLS[(p.protocol ?? 'ANY').toUpperCase()] ?? [6, 17, 132];
+    for (const proto of protos) ports.push({ proto, port: p.port ?? 0 });
+  }
+  if (ports.length === 0) ports.push({ proto: 6, port: 0 }, { proto: 17, port: 0 });
+  const log: string[] = [`Tracing From: ${JSON.stringify(from)} => To: ${JSON.stringify(to)}`];
+  let allowed = true;
+  const show = (title: string, r: DirectionResult): void => {
+    log.push(title, ...r.log.map((l) => `  ${l}`), `  verdict: ${r.verdict}`);
+  };
+  for (const l4 of ports) {
+    const common = { rules, l4, mode: deps.mode(), allowLocalhost: deps.allowLocalhost };
+    const name = `${l4.port}/${Object.keys(PROTOCOLS).find((k) => PROTOCOLS[k]?.[0] === l4.proto && k !== 'ANY') ?? l4.proto}`;
+    const eg = decide({ ...common, endpoint: from, peer: peerOf(to), dir: 'egress' });
+    const ing = decide({ ...common, endpoint: to, peer: peerOf(from), dir: 'ingress' });
+    show(`Egress of ${JSON.stringify(from)} on ${name}:`, eg);
+    show(`Ingress of ${JSON.stringify(to)} on ${name}:`, ing);
+    if (eg.verdict !== 'allowed' || ing.verdict !== 'allowed') allowed = false;
+  }
+  const verdict = allowed ? 'allowed' : 'denied';
+  log.push(`Final verdict: ${verdict.toUpperCase()}`);
+  return { verdict, log: `${log.join('\n')}\n` };
+}
+
+/** Registers the policy operations. */
+export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
+  const { routes, engine, repo } = deps;
+  routes.handle(
+    'PutPolicy',
+    (req) => {
+      deps.guard();
+      let rules;
+      try {
+        rules = parseRules(req.body);
+      } catch (e) {
+        if (e instanceof PolicyError) throw new ApiError(400, `invalid policy: ${e.message}`);
+        throw e;
+      }
+      if (rules.length === 0) throw new ApiError(400, 'invalid policy: it holds no rules');
+      let change;
+      try {
+        change = engine.add(rules, {
+          replace: req.query.replace === true,
+          replaceWithLabels: labelFilter(req.query['replace-with-labels']),
+        });
+      } catch (e) {
+        throw repoError(e);
+      }
+      return { status: 200, body: { revision: change.revision, policy: policyJson(change.added) } };
+    },
+    'policy',
+  );
+  routes.handle(
+    'GetPolicy',
+    (req) => {
+      const labels = labelFilter(req.body);
+      const found = repo.search(labels);
+      if (labels.length > 0 && found.length === 0) {
+        throw new ApiError(404, `no policy rule has the labels ${JSON.stringify(labels)}`);
+      }
+      return { status: 200, body: { revision: repo.revision, policy: policyJson(found) } };
+    },
+    'policy',
+  );
+  routes.handle(
+    'DeletePolicy',
+    (req) => {
+      deps.guard();
+      const labels = labelFilter(req.body);
+      if (labels.length > 0 && repo.search(labels).length === 0) {
+        throw new ApiError(404, `no policy rule has the labels ${JSON.stringify(labels)}`);
+      }
+      let out;
+      try {
+        out = engine.delete(labels);
+      } catch (e) {
+        throw repoError(e);
+      }
+      return { status: 200, body: { revision: out.revision, policy: policyJson(repo.rules()) } };
+    },
+    'policy',
+  );
+  routes.handle(
+    'GetPolicySelectors',
+    () => ({
+      status: 200,
+      body: engine.cache.list().map((s) => ({
+        selector: s.key,
+        identities: s.selection.wildcard ? [0] : [...s.selection.ids].sort((a, b) => a - b),
+        users: s.users,
+        labels: repo
+          .rules()
+          .filter((r) => r.compiled.selectors.some((x) => x.key === s.key))
+          .flatMap((r) => r.compiled.rule.labels)
+          .map((l) => {
+            const c = l.indexOf(':');
+            const rest = l.slice(c + 1);
+            const eq = rest.indexOf('=');
+            return {
+              source: l.slice(0, c),
+              key: eq < 0 ? rest : rest.slice(0, eq),
+              value: eq < 0 ? '' : rest.slice(eq + 1),
+            };
+          }),
+      })),
+    }),
+    'policy',
+  );
+  routes.handle(
+    'GetPolicyResolve',
+    (req) => ({ status: 200, body: trace(deps, req.body) }),
+    'policy',
+  );
+}

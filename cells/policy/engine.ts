@@ -1,0 +1,232 @@
+// The policy engine: the repository, the selector cache and the endpoints table turned into
+// each endpoint's desired policy map (the endpoint-policy table, which the reconciler writes).
+// Only what a change touches is recomputed: a rule change recomputes the identities its
+// selector selects; an identity appearing or going away recomputes the identities selected by
+// rules whose peers it changed. Policies are computed once per identity and shared by its
+// endpoints; every endpoint's row carries the repository revision it is up to date with.
+import { ApiError } from '../../core/api/index.js';
+import { ifIndex } from '../../core/bpf/index.js';
+import type { Logger } from '../../core/hive/index.js';
+import type { DB, Table } from '../../core/statedb/index.js';
+import { statusDone, statusPending } from '../../core/reconciler/index.js';
+import type { Endpoint } from '../endpoint/index.js';
+import type { IdentityAllocator, IdentityChange } from '../identity/index.js';
+import { CidrIdentities } from './cidr-ids.js';
+import { computePolicy, type EnforcementMode, type IdentityPolicy } from './mapstate.js';
+import type { AddOptions, Repository, StoredRule } from './repository.js';
+import type { Rule } from './rules.js';
+import { SelectorCache } from './selectorcache.js';
+import { policyKeyOf, type EndpointPolicy } from './table.js';
+
+/** What the engine needs. */
+export interface EngineParams {
+  readonly db: DB;
+  readonly table: Table<EndpointPolicy>;
+  readonly endpoints: Table<Endpoint>;
+  readonly ids: IdentityAllocator;
+  readonly repo: Repository;
+  readonly cidrs: CidrIdentities;
+  readonly mode: () => EnforcementMode;
+  readonly allowLocalhost: boolean;
+  /** Whether endpoints' interfaces are real (kernel backend): their index is looked up by name. */
+  readonly kernel: boolean;
+  readonly logger?: Logger;
+}
+
+/** The policy engine. */
+export class PolicyEngine {
+  readonly cache = new SelectorCache();
+  private readonly byIdentity = new Map<number, IdentityPolicy>();
+  /** Endpoints' identities and interfaces as last seen. */
+  private readonly seen = new Map<number, { identity: number; ifindex: number }>();
+
+  constructor(private readonly p: EngineParams) {}
+
+  /** Loads identities and the rules' selectors into the cache (before the first compute). */
+  init(): void {
+    for (const ident of this.p.ids.list()) {
+      this.cache.upsertIdentity({ id: ident.id, labels: ident.labels });
+    }
+    for (const c of this.p.cidrs.all()) this.cache.upsertIdentity(c);
+    for (const r of this.p.repo.rules()) this.addSelectors(r);
+  }
+
+  /** Imports rules: durable, then applied; the new revision. */
+  add(
+    rules: readonly Rule[],
+    opts: AddOptions,
+  ): { revision: number; added: readonly StoredRule[] } {
+    const prefixes = rules.flatMap(rulePrefixes);
+    const fresh = this.p.cidrs.reserve(prefixes);
+    let change;
+    try {
+      change = this.p.repo.add(rules, opts);
+    } catch (e) {
+      this.p.cidrs.unreserve(fresh);
+      throw e;
+    }
+    this.applyChange(change.added, change.removed);
+    return { revision: change.revision, added: change.added };
+  }
+
+  /** Deletes the rules carrying `labels` (all for none); the new revision and how many. */
+  delete(labels: readonly string[]): { revision: number; deleted: number } {
+    const change = this.p.repo.delete(labels);
+    this.applyChange([], change.removed);
+    return { revision: change.revision, deleted: change.removed.length };
+  }
+
+  /** An identity came or went: selectors updated, the identities they matter to recomputed. */
+  onIdentity(c: IdentityChange): void {
+    const changed =
+      c.kind === 'upsert'
+        ? this.cache.upsertIdentity({ id: c.identity.id, labels: c.identity.labels })
+        : this.cache.deleteIdentity(c.identity.id);
+    if (c.kind === 'delete') this.byIdentity.delete(c.identity.id);
+    if (changed.length > 0) this.recomputeUsers(new Set(changed));
+  }
+
+  /** Endpoints changed (created, deleted, new identity or interface): their rows follow. */
+  syncEndpoints(): void {
+    const txn = this.p.db.readTxn();
+    const eps = this.p.endpoints.all(txn);
+    const live = new Set<number>();
+    const dirty: Endpoint[] = [];
+    for (const ep of eps) {
+      live.add(ep.id);
+      const ifindex = this.ifindexOf(ep);
+      const was = this.seen.get(ep.id);
+      if (was?.identity === ep.identity && was.ifindex === ifindex) continue;
+      this.seen.set(ep.id, { identity: ep.identity, ifindex });
+      dirty.push(ep);
+    }
+    const gone = [...this.seen.keys()].filter((id) => !live.has(id));
+    for (const id of gone) this.seen.delete(id);
+    if (dirty.length === 0 && gone.length === 0) return;
+    this.p.db.update([this.p.table], (w) => {
+      for (const id of gone) w.deleteKey(this.p.table, policyKeyOf(id));
+      for (const ep of dirty) {
+        const seen = this.seen.get(ep.id);
+        if (!seen) continue;
+        const pol = this.policyOf(ep.identity);
+        const old = this.p.table.get(w, policyKeyOf(ep.id));
+        w.insert(this.p.table, this.row(ep.id, seen, pol, old));
+      }
+    });
+  }
+
+  /** Recomputes everything (the enforcement mode changed). */
+  recomputeAll(): void {
+    this.byIdentity.clear();
+    this.rewrite(() => true);
+  }
+
+  /** The identity's policy now (computed if not cached). */
+  policyOf(identity: number): IdentityPolicy {
+    let pol = this.byIdentity.get(identity);
+    if (!pol) {
+      pol = computePolicy({
+        labels: this.p.ids.get(identity)?.labels ?? [],
+        rules: this.p.repo.rules().map((r) => r.compiled),
+        cache: this.cache,
+        mode: this.p.mode(),
+        allowLocalhost: this.p.allowLocalhost,
+      });
+      this.byIdentity.set(identity, pol);
+    }
+    return pol;
+  }
+
+  private ifindexOf(ep: Endpoint): number {
+    if (ep.ifIndex !== 0) return ep.ifIndex;
+    return this.p.kernel && ep.ifName !== '' ? ifIndex(ep.ifName) : 0;
+  }
+
+  private row(
+    id: number,
+    seen: { identity: number; ifindex: number },
+    pol: IdentityPolicy,
+    old: EndpointPolicy | undefined,
+  ): EndpointPolicy {
+    const revision = this.p.repo.revision;
+    const same =
+      old?.entries === pol.entries && old.ifindex === seen.ifindex && old.status.kind === 'done';
+    return {
+      id,
+      ifindex: seen.ifindex,
+      identity: seen.identity,
+      revision,
+      entries: pol.entries,
+      ingress: pol.ingress,
+      egress: pol.egress,
+      rules: pol.rules,
+      // Nothing to write: already realized at this revision.
+      realizedRevision: same ? revision : (old?.realizedRevision ?? 0),
+      status: same ? statusDone() : statusPending(),
+    };
+  }
+
+  private addSelectors(r: StoredRule): void {
+    for (const s of r.compiled.selectors) this.cache.addUser(s);
+  }
+
+  private applyChange(added: readonly StoredRule[], removed: readonly StoredRule[]): void {
+    for (const r of added) this.addSelectors(r);
+    for (const r of removed) for (const s of r.compiled.selectors) this.cache.removeUser(s.key);
+    // CIDR identities no rule names any more go (from the cache and the ipcache).
+    const gone = this.p.cidrs.retain(
+      this.p.repo.rules().flatMap((r) => rulePrefixes(r.compiled.rule)),
+    );
+    for (const id of gone) this.cache.deleteIdentity(id);
+    for (const c of this.p.cidrs.takeNew()) this.cache.upsertIdentity(c);
+    const touched = [...added, ...removed].map((r) => r.compiled.rule);
+    // The identities a changed rule selects get a new policy; the others only the new revision.
+    this.rewrite((labels) => touched.some((r) => r.endpointSelector?.matches(labels) === true));
+  }
+
+  /** Recomputes identities selected by rules whose peers use one of `selectors`. */
+  private recomputeUsers(selectors: ReadonlySet<string>): void {
+    const rules = this.p.repo
+      .rules()
+      .filter((r) => r.compiled.selectors.some((s) => selectors.has(s.key)))
+      .map((r) => r.compiled.rule);
+    if (rules.length === 0) return;
+    this.rewrite((labels) => rules.some((r) => r.endpointSelector?.matches(labels) === true));
+  }
+
+  /** Rewrites every endpoint's row at the current revision, recomputing identities `affected`. */
+  private rewrite(affected: (labels: readonly string[]) => boolean): void {
+    const identities = new Set([...this.seen.values()].map((s) => s.identity));
+    for (const id of identities) {
+      if (affected(this.p.ids.get(id)?.labels ?? [])) this.byIdentity.delete(id);
+    }
+    this.p.db.update([this.p.table], (w) => {
+      for (const [id, seen] of this.seen) {
+        const old = this.p.table.get(w, policyKeyOf(id));
+        w.insert(this.p.table, this.row(id, seen, this.policyOf(seen.identity), old));
+      }
+    });
+  }
+}
+
+/** Every prefix a rule's CIDR peers name (their CIDRs and exceptions). */
+export function rulePrefixes(rule: Rule): string[] {
+  const out: string[] = [];
+  for (const list of [rule.ingress, rule.ingressDeny, rule.egress, rule.egressDeny]) {
+    for (const pr of list) for (const c of pr.cidrs) out.push(c.cidr, ...c.except);
+  }
+  return out;
+}
+
+/** Turns a repository error into the API's answer. */
+export function repoError(e: unknown): ApiError {
+  const why = e instanceof Error ? e.message : String(e);
+  return new ApiError(500, `the policy could not be saved, nothing changed: ${why}`);
+}
+
+/** Applies identity changes to the engine (subscribed by the cell). */
+export function identityObserver(engine: PolicyEngine): (c: IdentityChange) => void {
+  return (c) => {
+    engine.onIdentity(c);
+  };
+}

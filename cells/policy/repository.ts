@@ -1,0 +1,185 @@
+// The policy repository (Cilium's Repository): the imported rules, in import order, with the
+// revision every change bumps. Changes are all or nothing and durable before they count: the
+// new set is written to <state-dir>/policy/rules.json (atomically, fsynced) and only then
+// replaces the old one; a write that fails leaves the repository as it was.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { mkdirDurable, readStateFile, writeFileAtomic } from '../../core/atomic-file.js';
+import { canonicalRule } from './canonical.js';
+import { compileRule, type CompiledRule } from './mapstate.js';
+import { labelsMatch, parseRuleObjects, type Rule } from './rules.js';
+
+/** A rule in the repository. */
+export interface StoredRule {
+  readonly compiled: CompiledRule;
+  /** Its canonical JSON (what is stored and shown). */
+  readonly json: Record<string, unknown>;
+}
+
+/** The outcome of a change. */
+export interface RepoChange {
+  readonly revision: number;
+  readonly added: readonly StoredRule[];
+  readonly removed: readonly StoredRule[];
+}
+
+/** What the state file holds. */
+interface StateFile {
+  readonly version: 1;
+  readonly revision: number;
+  readonly rules: readonly unknown[];
+  readonly cidrIdentities: Readonly<Record<string, number>>;
+}
+
+const MAX_STATE_BYTES = 256 * 1024 * 1024;
+
+/** Why the state file could not be used (the agent starts without its rules and says so). */
+export class PolicyStateError extends Error {
+  override name = 'PolicyStateError';
+}
+
+/** How to replace rules when adding. */
+export interface AddOptions {
+  /** Remove rules whose labels equal a new rule's labels (Cilium's `replace`). */
+  readonly replace?: boolean;
+  /** Remove rules carrying all of these labels. */
+  readonly replaceWithLabels?: readonly string[];
+}
+
+function stored(rule: Rule): StoredRule {
+  return { compiled: compileRule(rule), json: canonicalRule(rule) };
+}
+
+function sameLabels(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((l) => s.has(l));
+}
+
+/** The rules, their revision, and the CIDR identities they were given (kept with them). */
+export class Repository {
+  private list: StoredRule[] = [];
+  private rev = 1;
+  /** CIDR prefix -> local identity, persisted with the rules so ids survive restarts. */
+  cidrIdentities: Record<string, number> = {};
+  private readonly path: string;
+
+  constructor(private readonly dir: string) {
+    this.path = join(dir, 'rules.json');
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  rules(): readonly StoredRule[] {
+    return this.list;
+  }
+
+  /** Rules carrying every label of `labels` (all rules for none). */
+  search(labels: readonly string[]): StoredRule[] {
+    return this.list.filter((r) => labelsMatch(r.compiled.rule.labels, labels));
+  }
+
+  /** Reads the state file; a missing file is an empty repository. Throws PolicyStateError. */
+  load(): void {
+    if (!existsSync(this.path)) return;
+    let state: { [K in keyof StateFile]?: unknown } | null;
+    try {
+      state = JSON.parse(readStateFile(this.path, MAX_STATE_BYTES)) as
+        | {
+            [K in keyof StateFile]?: unknown;
+          }
+        | null;
+    } catch (e) {
+      throw new PolicyStateError(
+        `${this.path} cannot be read: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    if (
+      typeof state !== 'object' ||
+      state === null ||
+      state.version !== 1 ||
+      typeof state.revision !== 'number' ||
+      !Number.isSafeInteger(state.revision) ||
+      state.revision < 1 ||
+      !Array.isArray(state.rules) ||
+      typeof state.cidrIdentities !== 'object' ||
+      state.cidrIdentities === null
+    ) {
+      throw new PolicyStateError(`${this.path} is not a policy state file of this agent`);
+    }
+    let rules: Rule[];
+    try {
+      rules = parseRuleObjects(state.rules);
+    } catch (e) {
+      throw new PolicyStateError(
+        `${this.path} holds an invalid rule: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    const cidr: Record<string, number> = {};
+    for (const [prefix, id] of Object.entries(state.cidrIdentities as Record<string, unknown>)) {
+      if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 << 24 && id < 2 ** 32) {
+        cidr[prefix] = id;
+      }
+    }
+    this.list = rules.map(stored);
+    this.rev = state.revision;
+    this.cidrIdentities = cidr;
+  }
+
+  /** Adds rules (after removing those they replace); durable before it returns. */
+  add(rules: readonly Rule[], opts: AddOptions = {}): RepoChange {
+    const added = rules.map(stored);
+    const removed = this.list.filter(
+      (r) =>
+        (opts.replace === true &&
+          rules.some((n) => sameLabels(n.labels, r.compiled.rule.labels))) ||
+        (opts.replaceWithLabels !== undefined &&
+          opts.replaceWithLabels.length > 0 &&
+          labelsMatch(r.compiled.rule.labels, opts.replaceWithLabels)),
+    );
+    const gone = new Set(removed);
+    return this.commit([...this.list.filter((r) => !gone.has(r)), ...added], added, removed);
+  }
+
+  /** Deletes the rules carrying every label of `labels` (all rules for none). */
+  delete(labels: readonly string[]): RepoChange {
+    const removed = this.search(labels);
+    const gone = new Set(removed);
+    return this.commit(
+      this.list.filter((r) => !gone.has(r)),
+      [],
+      removed,
+    );
+  }
+
+  /** Writes the CIDR identities out with the rules (after an allocation). */
+  saveIdentities(cidr: Record<string, number>): void {
+    this.write(this.list, this.rev, cidr);
+    this.cidrIdentities = cidr;
+  }
+
+  private commit(next: StoredRule[], added: StoredRule[], removed: StoredRule[]): RepoChange {
+    const rev = this.rev + 1;
+    this.write(next, rev, this.cidrIdentities);
+    this.list = next;
+    this.rev = rev;
+    return { revision: rev, added, removed };
+  }
+
+  private write(
+    rules: readonly StoredRule[],
+    revision: number,
+    cidr: Record<string, number>,
+  ): void {
+    mkdirDurable(this.dir);
+    const state: StateFile = {
+      version: 1,
+      revision,
+      rules: rules.map((r) => r.json),
+      cidrIdentities: cidr,
+    };
+    writeFileAtomic(this.path, `${JSON.stringify(state)}\n`);
+  }
+}

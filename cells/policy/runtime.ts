@@ -1,0 +1,151 @@
+// The policy cell at run time: the repository read back from <state-dir>/policy, the engine fed
+// by identity and endpoint changes, the node's addresses published as the host identity, and
+// the reconciler writing each endpoint's policy map. If the state file cannot be used, nothing
+// is computed or written (the pinned maps keep enforcing what they hold) and every write is
+// refused, naming the file, until an operator fixes it: the policy is never silently dropped.
+import { join } from 'node:path';
+import type { ConfigStore, Health, Jobs, Lifecycle, Logger } from '../../core/hive/index.js';
+import type { LinkInfo } from '../../core/net/index.js';
+import { registerReconciler, type Reconciler } from '../../core/reconciler/index.js';
+import type { DB, Table } from '../../core/statedb/index.js';
+import type { Endpoint } from '../endpoint/index.js';
+import type { IdentityAllocator } from '../identity/index.js';
+import type { IpcacheEntry, IpcacheWriter } from '../ipcache/index.js';
+import type { PolicyMaps } from '../policymap/index.js';
+import { CidrIdentities } from './cidr-ids.js';
+import { PolicyEngine } from './engine.js';
+import { newHostIps } from './host-ips.js';
+import type { EnforcementMode } from './mapstate.js';
+import { policyOps } from './ops.js';
+import { Repository } from './repository.js';
+import type { EndpointPolicy } from './table.js';
+
+/** The policy cell's running parts. */
+export interface PolicyRuntime {
+  readonly repo: Repository;
+  readonly engine: PolicyEngine;
+  /** Why the stored policy could not be loaded (writes are refused), if so. */
+  readonly broken: string | undefined;
+  readonly mode: () => EnforcementMode;
+  readonly allowLocalhost: boolean;
+  /** Resolves once every endpoint's row up to now has been tried. */
+  settled(): Promise<void>;
+}
+
+/** Builds and wires the policy cell's parts. */
+export function newPolicyRuntime(p: {
+  readonly db: DB;
+  readonly table: Table<EndpointPolicy>;
+  readonly endpoints: Table<Endpoint>;
+  readonly ids: IdentityAllocator;
+  readonly ipcache: IpcacheWriter;
+  readonly ipcacheTable: Table<IpcacheEntry>;
+  readonly maps: PolicyMaps;
+  readonly flags: ConfigStore;
+  readonly stateDir: string;
+  readonly allowLocalhost: boolean;
+  readonly kernel: () => boolean;
+  readonly links: () => readonly LinkInfo[];
+  readonly routers: () => readonly string[];
+  readonly jobs: Jobs;
+  readonly lifecycle: Lifecycle;
+  readonly health: Health;
+  readonly logger: Logger;
+}): PolicyRuntime {
+  const repo = new Repository(join(p.stateDir, 'policy'));
+  let broken: string | undefined;
+  try {
+    repo.load();
+  } catch (e) {
+    broken = e instanceof Error ? e.message : String(e);
+  }
+  const mode = (): EnforcementMode => p.flags.get('policy-enforcement') as EnforcementMode;
+  const cidrs = new CidrIdentities({
+    repo,
+    db: p.db,
+    ipcache: p.ipcache,
+    ipcacheTable: p.ipcacheTable,
+  });
+  const engine = new PolicyEngine({
+    db: p.db,
+    table: p.table,
+    endpoints: p.endpoints,
+    ids: p.ids,
+    repo,
+    cidrs,
+    mode,
+    allowLocalhost: p.allowLocalhost,
+    get kernel() {
+      return p.kernel();
+    },
+    logger: p.logger,
+  });
+  const hostIps = newHostIps({ ...p });
+  const handle: { reconciler?: Reconciler } = {};
+  const runtime: PolicyRuntime = {
+    repo,
+    engine,
+    get broken() {
+      return broken;
+    },
+    mode,
+    allowLocalhost: p.allowLocalhost,
+    settled: async () => {
+      await handle.reconciler?.waitUntilReconciled(p.table.revision(p.db.readTxn()));
+    },
+  };
+  if (broken !== undefined) {
+    p.health.degraded(
+      `the stored policy cannot be used, so nothing is recomputed and the endpoints' maps keep what they hold; policy writes are refused until it is fixed or removed: ${broken}`,
+    );
+    p.logger.error({ problem: broken }, 'stored policy unusable');
+    return runtime;
+  }
+  engine.init();
+  // Pruning waits for the first computation after endpoints are restored.
+  const initialized = p.db.update([p.table], (w) => w.registerInitializer(p.table, 'policy'));
+  let ready = false;
+  p.lifecycle.append(
+    {
+      onStart: () => {
+        cidrs.publishAll();
+        hostIps.sync();
+      },
+    },
+    'policy-ipcache',
+  );
+  p.jobs.observer('identities', p.ids.changes$, (c) => {
+    engine.onIdentity(c);
+  });
+  p.jobs.observer('endpoints', p.endpoints.observe(), () => {
+    engine.syncEndpoints();
+    if (!ready && p.endpoints.initialized(p.db.readTxn())) {
+      ready = true;
+      p.db.update([p.table], (w) => {
+        initialized(w);
+      });
+    }
+  });
+  p.jobs.observer('enforcement', p.flags.watch('policy-enforcement'), () => {
+    engine.recomputeAll();
+  });
+  p.jobs.timer(
+    'host-ips',
+    () => {
+      hostIps.sync();
+    },
+    30_000,
+  );
+  handle.reconciler = registerReconciler({
+    db: p.db,
+    table: p.table,
+    ops: policyOps(p.maps),
+    getStatus: (r) => r.status,
+    setStatus: (r, status) =>
+      status.kind === 'done' ? { ...r, status, realizedRevision: r.revision } : { ...r, status },
+    jobs: p.jobs,
+    config: { retry: { minMs: 100, maxMs: 10_000 } },
+  });
+  p.health.ok(`${repo.rules().length} rules at revision ${repo.revision}`);
+  return runtime;
+}
