@@ -11,11 +11,10 @@ import {
   token,
 } from '../../core/hive/index.js';
 import { ApiError } from '../../core/api/index.js';
-import { listLinks } from '../../core/net/index.js';
 import type { Table } from '../../core/statedb/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig } from '../daemon/index.js';
-import { EndpointPolicyStatus, EndpointTable } from '../endpoint/index.js';
+import { EndpointPolicyStatus, EndpointTable, HostLinks } from '../endpoint/index.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { Ipam } from '../ipam/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
@@ -56,18 +55,19 @@ export const policyCell = module(
       daemon: DaemonConfig,
       cfg: PolicyConfig,
       ipam: Ipam,
+      hostLinks: HostLinks,
       jobs: Jobs,
       lifecycle: Lifecycle,
       health: Health,
       logger: Logger,
     },
-    ({ daemon, cfg, datapath, ipam, ...p }) =>
+    ({ daemon, cfg, datapath, ipam, hostLinks, ...p }) =>
       newPolicyRuntime({
         ...p,
         stateDir: daemon.stateDir,
         allowLocalhost: cfg.allowLocalhost !== 'policy',
         kernel: () => datapath.backend === 'kernel',
-        links: listLinks,
+        links: () => hostLinks.all().values(),
         routers: () => [...ipam.pools.values()].map((pl) => pl.router),
       }),
   ),

@@ -3,7 +3,6 @@
 // `fromEntities: [host]` selects and allow-localhost lets in. The addresses are read from the
 // node's devices (every address but those of pods' veths) and the pod CIDRs' router addresses,
 // at start and then every 30 s; an address another source already publishes keeps its entry.
-import type { LinkInfo } from '../../core/net/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
 import { RESERVED } from '../identity/index.js';
 import type { IpcacheEntry, IpcacheWriter } from '../ipcache/index.js';
@@ -13,7 +12,11 @@ export function newHostIps(p: {
   readonly db: DB;
   readonly ipcache: IpcacheWriter;
   readonly ipcacheTable: Table<IpcacheEntry>;
-  readonly links: () => readonly LinkInfo[];
+  /** The node's devices (the endpoint cell's HostLinks). */
+  readonly links: () => Iterable<{
+    readonly name: string;
+    readonly addresses: readonly { readonly address: string }[];
+  }>;
   readonly routers: () => readonly string[];
 }): { sync(): void; published(): ReadonlySet<string> } {
   let mine = new Set<string>();
@@ -23,8 +26,9 @@ export function newHostIps(p: {
       for (const l of p.links()) {
         if (l.name.startsWith('lxc')) continue;
         for (const a of l.addresses) {
-          if (a.family === 'ipv6' && a.address.toLowerCase().startsWith('fe80')) continue;
-          want.add(`${a.address}/${a.family === 'ipv4' ? 32 : 128}`);
+          const v6 = a.address.includes(':');
+          if (v6 && a.address.toLowerCase().startsWith('fe80')) continue;
+          want.add(`${a.address}/${v6 ? 128 : 32}`);
         }
       }
       for (const r of p.routers()) if (r !== '') want.add(`${r}/${r.includes(':') ? 128 : 32}`);

@@ -1,6 +1,8 @@
 // The policy cell in a hive with the endpoint cell, on the in-memory maps: rules imported through
 // the API become entries of each endpoint's cellium_policy_<id>, only what changes is written,
 // and revisions reach endpoints so `policy wait` works.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../core/testing/test-hive.js';
 import { call, epHive, request, type EpHive } from '../endpoint/fixtures.js';
@@ -12,8 +14,8 @@ afterEach(async () => {
   for (const h of hives.splice(0)) await h.requireStop();
 });
 
-async function start(flags: Record<string, unknown> = {}): Promise<EpHive> {
-  const h = epHive(undefined, { extra: [policyCell], flags });
+async function start(flags: Record<string, unknown> = {}, dir?: string): Promise<EpHive> {
+  const h = epHive(dir, { extra: [policyCell], flags });
   hives.push(h);
   await h.requireStart();
   return h;
@@ -100,5 +102,114 @@ describe('policy cell', () => {
     const got = await call(h, 'GET', '/policy');
     expect(got.body.revision).toBe(2);
     expect(JSON.parse(String(got.body.policy))).toHaveLength(1);
+  });
+
+  it('writes only the difference, and realizes unaffected endpoints at the new revision at once', async () => {
+    const h = await start();
+    await endpoint(h, 3, 'frontend');
+    const be = await endpoint(h, 1, 'backend');
+    const other = await endpoint(h, 2, 'other');
+    await call(h, 'PUT', '/policy', backendRule);
+    await eventually(async () => (await realized(h, be)) === 2);
+    const m = h.get(PolicyMaps).endpointMap(be).enableEvents(100);
+    const o = h.get(PolicyMaps).endpointMap(other).enableEvents(100);
+    // Port 80 becomes 80-81: one entry replaced by another block; nothing else is touched.
+    const wider = backendRule.replace(
+      '{"port":"80","protocol":"TCP"}',
+      '{"port":"80","endPort":81,"protocol":"TCP"}',
+    );
+    expect((await call(h, 'PUT', `/policy?replace=true`, wider)).body.revision).toBe(3);
+    await eventually(async () => (await realized(h, be)) === 3);
+    expect(m.recentEvents().map((e) => `${e.action} ${e.key.dport}/${e.key.prefixlen}`)).toEqual([
+      'update 80/63',
+      'delete 80/64',
+    ]);
+    expect(await realized(h, other)).toBe(3);
+    expect(o.recentEvents()).toEqual([]);
+  });
+
+  it('keeps the previous map when the new policy does not fit, and says so', async () => {
+    const h = await start({ 'bpf-policy-map-max': 16 });
+    const be = await endpoint(h, 1, 'backend');
+    await call(h, 'PUT', '/policy', backendRule);
+    await eventually(async () => (await realized(h, be)) === 2);
+    const before = entries(h, be);
+    const many = JSON.stringify([
+      {
+        endpointSelector: { matchLabels: { app: 'backend' } },
+        ingress: [
+          {
+            toPorts: [
+              {
+                ports: Array.from({ length: 20 }, (_, i) => ({
+                  port: String(1000 + i * 7),
+                  protocol: 'TCP',
+                })),
+              },
+            ],
+          },
+        ],
+        labels: ['name=many'],
+      },
+    ]);
+    expect((await call(h, 'PUT', '/policy', many)).status).toBe(200);
+    const health = async () =>
+      ((await call(h, 'GET', `/endpoint/${be}/healthz`)).body as { policy: string }).policy;
+    await eventually(async () => (await health()) === 'Failure');
+    expect(entries(h, be)).toEqual(before);
+    expect(await realized(h, be)).toBe(2);
+    // Fixed by removing the rule: the endpoint catches up.
+    await call(h, 'DELETE', '/policy', ['name=many']);
+    await eventually(async () => (await health()) === 'OK' && (await realized(h, be)) === 4);
+    expect(entries(h, be)).toEqual(before);
+  });
+
+  it('after a restart: rules and CIDR identities come back, and nothing that is right is rewritten', async () => {
+    const first = await start();
+    const be = await endpoint(first, 1, 'backend');
+    const cidr = JSON.stringify([
+      {
+        endpointSelector: { matchLabels: { app: 'backend' } },
+        egress: [{ toCIDRSet: [{ cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }] }],
+        labels: ['name=cidr'],
+      },
+    ]);
+    await call(first, 'PUT', '/policy', backendRule);
+    await call(first, 'PUT', '/policy', cidr);
+    await eventually(async () => (await realized(first, be)) === 3);
+    const before = entries(first, be);
+    const ip = async (h: EpHive) =>
+      (
+        (await call(h, 'GET', '/ip?cidr=198.51.100.0/24')).body as unknown as { identity: number }[]
+      ).map((e) => e.identity);
+    const ids = await ip(first);
+    expect(ids.length).toBe(2);
+    await first.requireStop();
+    hives.splice(hives.indexOf(first), 1);
+    const again = await start({}, first.dir);
+    await eventually(async () => (await realized(again, be)) === 3);
+    expect(entries(again, be)).toEqual(before);
+    expect((await ip(again)).sort()).toEqual([...ids].sort());
+    const got = await call(again, 'GET', '/policy');
+    expect(got.body.revision).toBe(3);
+  });
+
+  it('a state file it cannot use: nothing is rewritten, writes are refused naming the file', async () => {
+    const first = await start();
+    const be = await endpoint(first, 1, 'backend');
+    await call(first, 'PUT', '/policy', backendRule);
+    await eventually(async () => (await realized(first, be)) === 2);
+    const before = entries(first, be);
+    await first.requireStop();
+    hives.splice(hives.indexOf(first), 1);
+    writeFileSync(
+      join(first.dir, 'state', 'policy', 'rules.json'),
+      '{"version": 1, "revision": "x"',
+    );
+    const again = await start({}, first.dir);
+    const put = await call(again, 'PUT', '/policy', backendRule);
+    expect(put.status).toBe(500);
+    expect(put.body as unknown as string).toMatch(/rules\.json/);
+    expect(entries(again, be)).toEqual(before);
   });
 });

@@ -5,7 +5,6 @@
 // refused, naming the file, until an operator fixes it: the policy is never silently dropped.
 import { join } from 'node:path';
 import type { ConfigStore, Health, Jobs, Lifecycle, Logger } from '../../core/hive/index.js';
-import type { LinkInfo } from '../../core/net/index.js';
 import { registerReconciler, type Reconciler } from '../../core/reconciler/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
 import type { Endpoint } from '../endpoint/index.js';
@@ -45,7 +44,10 @@ export function newPolicyRuntime(p: {
   readonly stateDir: string;
   readonly allowLocalhost: boolean;
   readonly kernel: () => boolean;
-  readonly links: () => readonly LinkInfo[];
+  readonly links: () => Iterable<{
+    readonly name: string;
+    readonly addresses: readonly { readonly address: string }[];
+  }>;
   readonly routers: () => readonly string[];
   readonly jobs: Jobs;
   readonly lifecycle: Lifecycle;

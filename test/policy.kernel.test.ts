@@ -1,0 +1,258 @@
+// Network policy end to end on the real kernel: the agent in a node namespace, pods added by
+// cellium-cni and labelled through the CLI, rules imported with `cellium policy import`, and real
+// TCP between pods and towards an address outside the node. Drops are counted in the agent's
+// pinned cellium_metrics and reported as events; a kill -9 of the agent never lets denied
+// traffic through. Root only (core/testing/kernel.ts); every namespace and process goes with
+// its test.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { openMap } from '../core/bpf/index.js';
+import { BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
+import { METRIC, METRICS_MAP, REASON } from '../cells/maps/index.js';
+import { addr, netns, sh, veth } from './support/netns.js';
+import { serviceNode, type ServiceNode } from './support/services.js';
+import { startServers, tcpClient, type TcpResult } from './support/socket-lb.js';
+
+/** The pods: 0 frontend, 1 backend, 2 other. */
+const FE = 0;
+const BE = 1;
+const OTHER = 2;
+
+/** A node with three labelled pods, servers on TCP 80 and 81 in the backend and outside. */
+interface PolicyNode {
+  readonly n: ServiceNode;
+  /** An address outside the node (a namespace behind ext0) with the same servers. */
+  readonly world: string;
+}
+
+async function policyNode(): Promise<PolicyNode> {
+  let world = '';
+  let worldNs = '';
+  const n = await serviceNode({
+    pods: 3,
+    before: (node) => {
+      const ext = netns(`cw-${node.slice('cs-'.length)}`);
+      const k = 100 + (parseInt(node.slice(3, 5), 16) % 100);
+      veth(node, 'ext0', ext, 'eth0');
+      addr(node, 'ext0', `192.168.${k}.1/24`);
+      addr(ext, 'eth0', `192.168.${k}.2/24`);
+      sh('ip', ['-n', ext, 'route', 'add', 'default', 'via', `192.168.${k}.1`]);
+      sh('ip', ['netns', 'exec', node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      world = `192.168.${k}.2`;
+      worldNs = ext;
+    },
+  });
+  const apps = ['frontend', 'backend', 'other'];
+  for (const [i, app] of apps.entries()) {
+    const r = await n.cli(
+      'endpoint',
+      'labels',
+      `pod-name:default/pod${i}`,
+      '--add',
+      `k8s:app=${app}`,
+    );
+    expect(r.code, r.stderr).toBe(0);
+  }
+  const servers = (name: string) => [
+    { proto: 'tcp' as const, host: '0.0.0.0', port: 80, name: `${name}:80` },
+    { proto: 'tcp' as const, host: '0.0.0.0', port: 81, name: `${name}:81` },
+  ];
+  await startServers(n.pods[BE] ?? '', servers('backend'));
+  await startServers(worldNs, servers('world'));
+  return { n, world };
+}
+
+/** One TCP connection from pod `from` to host:port: what the server said, or the error. */
+async function connect(p: PolicyNode, from: number, host: string, port: number): Promise<string> {
+  const [r] = await tcpClient(
+    { ns: p.n.pods[from] ?? '' },
+    { host, port, timeoutMs: 1500, times: 1 },
+    false,
+  );
+  return (r as TcpResult).data ?? (r as TcpResult).error ?? '';
+}
+
+/** `cellium policy import` of rules (JSON or YAML text); the new revision. */
+async function importPolicy(p: PolicyNode, text: string, ...flags: string[]): Promise<number> {
+  const file = join(p.n.dir, `rules-${Math.random().toString(16).slice(2)}.yaml`);
+  writeFileSync(file, text);
+  const r = await p.n.cli('policy', 'import', file, ...flags);
+  expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+  const rev = Number(/Revision: (\d+)/.exec(r.stdout)?.[1]);
+  const w = await p.n.cli('policy', 'wait', String(rev), '--max-wait-time', '30s');
+  expect(w.code, `${w.stdout}${w.stderr}`).toBe(0);
+  return rev;
+}
+
+async function deletePolicy(p: PolicyNode, ...labels: string[]): Promise<void> {
+  const r = await p.n.cli('policy', 'delete', ...(labels.length > 0 ? labels : ['--all']));
+  expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+  const rev = Number(/Revision: (\d+)/.exec(r.stdout)?.[1]);
+  const w = await p.n.cli('policy', 'wait', String(rev), '--max-wait-time', '30s');
+  expect(w.code, `${w.stdout}${w.stderr}`).toBe(0);
+}
+
+/** Packets counted in the agent's cellium_metrics under a reason and direction. */
+function dropped(p: PolicyNode, reason: number, dir: number): number {
+  const m = openMap(METRICS_MAP, { backend: 'kernel', pinDir: `${p.n.bpfRoot}/tc/globals` });
+  try {
+    return (m.lookup({ reason, dir }) ?? []).reduce((s, v) => s + Number(v.count), 0);
+  } finally {
+    m.close();
+  }
+}
+
+/** The drops the agent reported (from cellium_events), as /debuginfo lists them. */
+async function drops(p: PolicyNode): Promise<string> {
+  const r = await p.n.cli('debuginfo', '-o', 'json');
+  const d = JSON.parse(r.stdout) as { subsystem?: Record<string, string> };
+  return d.subsystem?.['policy-drops'] ?? '';
+}
+
+const BACKEND_FROM_FRONTEND = `
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: backend-from-frontend
+  namespace: default
+spec:
+  endpointSelector:
+    matchLabels:
+      app: backend
+  ingress:
+    - fromEndpoints:
+        - matchLabels:
+            app: frontend
+      toPorts:
+        - ports:
+            - port: "80"
+              protocol: TCP
+`;
+
+kernelSuite(
+  'network policy through the agent on the kernel',
+  { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'sh', 'sysctl'] },
+  () => {
+    it('ingress, egress, CIDR, entities and deny rules are enforced by bpf_lxc, and deleting them restores traffic', async () => {
+      const p = await policyNode();
+      const be = p.n.ips[BE] ?? '';
+      // No rule: everything talks.
+      expect(await connect(p, FE, be, 80)).toBe('backend:80');
+      expect(await connect(p, OTHER, be, 80)).toBe('backend:80');
+      expect(await connect(p, FE, be, 81)).toBe('backend:81');
+      expect(await connect(p, OTHER, p.world, 81)).toBe('world:81');
+
+      // The backend allows ingress from app=frontend on TCP 80, nothing else.
+      const denied0 = dropped(p, REASON.POLICY_DENIED, METRIC.INGRESS);
+      await importPolicy(p, BACKEND_FROM_FRONTEND);
+      expect(await connect(p, FE, be, 80)).toBe('backend:80');
+      expect(await connect(p, OTHER, be, 80)).toBe('timeout');
+      expect(await connect(p, FE, be, 81)).toBe('timeout');
+      expect(dropped(p, REASON.POLICY_DENIED, METRIC.INGRESS)).toBeGreaterThanOrEqual(denied0 + 2);
+      const events = await drops(p);
+      expect(events).toMatch(
+        new RegExp(
+          `drop \\(Policy denied\\) ingress .*${p.n.ips[OTHER] ?? ''}:\\d+ -> ${be}:80 TCP`,
+        ),
+      );
+      expect(events).toMatch(new RegExp(`${p.n.ips[FE] ?? ''}:\\d+ -> ${be}:81 TCP`));
+      // Others keep their open egress and ingress.
+      expect(await connect(p, OTHER, p.world, 80)).toBe('world:80');
+
+      // Egress: "other" may reach the outside address on TCP 80 (toCIDR) and nothing else.
+      await importPolicy(
+        p,
+        JSON.stringify([
+          {
+            endpointSelector: { matchLabels: { app: 'other' } },
+            egress: [
+              {
+                toCIDR: [`${p.world}/32`],
+                toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+              },
+            ],
+            labels: ['test=egress-cidr'],
+          },
+          {
+            endpointSelector: { matchLabels: { app: 'frontend' } },
+            egress: [
+              { toEntities: ['world'] },
+              { toEndpoints: [{ matchLabels: { app: 'backend' } }] },
+            ],
+            labels: ['test=egress-world'],
+          },
+        ]),
+      );
+      const egress0 = dropped(p, REASON.POLICY_DENIED, METRIC.EGRESS);
+      expect(await connect(p, OTHER, p.world, 80)).toBe('world:80');
+      expect(await connect(p, OTHER, p.world, 81)).toBe('timeout');
+      expect(await connect(p, FE, p.world, 81)).toBe('world:81');
+      expect(await connect(p, FE, be, 80)).toBe('backend:80');
+      expect(dropped(p, REASON.POLICY_DENIED, METRIC.EGRESS)).toBeGreaterThan(egress0);
+
+      // An ingressDeny beats the allow.
+      const deny0 = dropped(p, REASON.POLICY_DENY, METRIC.INGRESS);
+      await importPolicy(
+        p,
+        JSON.stringify([
+          {
+            endpointSelector: { matchLabels: { app: 'backend' } },
+            ingressDeny: [
+              {
+                fromEndpoints: [{ matchLabels: { app: 'frontend' } }],
+                toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+              },
+            ],
+            labels: ['test=deny'],
+          },
+        ]),
+      );
+      expect(await connect(p, FE, be, 80)).toBe('timeout');
+      expect(dropped(p, REASON.POLICY_DENY, METRIC.INGRESS)).toBeGreaterThan(deny0);
+      expect(await drops(p)).toMatch(/drop \(Policy denied by denylist\) ingress/);
+
+      // Deleting the rules restores traffic.
+      await deletePolicy(p, 'test=deny');
+      expect(await connect(p, FE, be, 80)).toBe('backend:80');
+      await deletePolicy(p);
+      expect(await connect(p, OTHER, be, 80)).toBe('backend:80');
+      expect(await connect(p, FE, be, 81)).toBe('backend:81');
+      expect(await connect(p, OTHER, p.world, 81)).toBe('world:81');
+    });
+
+    it('kill -9 of the agent: the policy stays enforced while it is down and after, never letting denied traffic through', async () => {
+      const p = await policyNode();
+      const be = p.n.ips[BE] ?? '';
+      const rev = await importPolicy(p, BACKEND_FROM_FRONTEND);
+      // Probes all along: "other" must never get through, the frontend always.
+      const probe = { stop: false };
+      const leaks: string[] = [];
+      const served: string[] = [];
+      const probing = (async () => {
+        while (!probe.stop) {
+          const [o, f] = await Promise.all([connect(p, OTHER, be, 80), connect(p, FE, be, 80)]);
+          if (o !== 'timeout') leaks.push(o);
+          served.push(f);
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 1000));
+      await p.n.agent.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 2000));
+      await p.n.restart('SIGKILL');
+      const w = await p.n.cli('policy', 'wait', String(rev), '--max-wait-time', '30s');
+      expect(w.code, `${w.stdout}${w.stderr}`).toBe(0);
+      await new Promise((r) => setTimeout(r, 1500));
+      probe.stop = true;
+      await probing;
+      expect(leaks).toEqual([]);
+      expect(served.length).toBeGreaterThan(2);
+      expect(served.filter((s) => s !== 'backend:80')).toEqual([]);
+      // The restarted agent has the rules, and changing them still works.
+      const got = await p.n.cli('policy', 'get');
+      expect(got.stdout).toContain('backend-from-frontend');
+      await deletePolicy(p);
+      expect(await connect(p, OTHER, be, 80)).toBe('backend:80');
+    });
+  },
+);
