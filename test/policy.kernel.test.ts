@@ -224,16 +224,33 @@ kernelSuite(
     it('kill -9 of the agent: the policy stays enforced while it is down and after, never letting denied traffic through', async () => {
       const p = await policyNode();
       const be = p.n.ips[BE] ?? '';
-      const rev = await importPolicy(p, BACKEND_FROM_FRONTEND);
+      await importPolicy(p, BACKEND_FROM_FRONTEND);
+      // Port 81: everyone but "other", which a deny keeps out (a deny lost would let it in).
+      const rev = await importPolicy(
+        p,
+        JSON.stringify([
+          {
+            endpointSelector: { matchLabels: { app: 'backend' } },
+            ingress: [{ toPorts: [{ ports: [{ port: '81', protocol: 'TCP' }] }] }],
+            ingressDeny: [{ fromEndpoints: [{ matchLabels: { app: 'other' } }] }],
+            labels: ['test=deny-other'],
+          },
+        ]),
+      );
       // Probes all along: "other" must never get through, the frontend always.
       const probe = { stop: false };
       const leaks: string[] = [];
       const served: string[] = [];
       const probing = (async () => {
         while (!probe.stop) {
-          const [o, f] = await Promise.all([connect(p, OTHER, be, 80), connect(p, FE, be, 80)]);
-          if (o !== 'timeout') leaks.push(o);
-          served.push(f);
+          const [o, o81, f, f81] = await Promise.all([
+            connect(p, OTHER, be, 80),
+            connect(p, OTHER, be, 81),
+            connect(p, FE, be, 80),
+            connect(p, FE, be, 81),
+          ]);
+          leaks.push(...[o, o81].filter((r) => r !== 'timeout'));
+          served.push(f, f81);
         }
       })();
       await new Promise((r) => setTimeout(r, 1000));
@@ -247,7 +264,7 @@ kernelSuite(
       await probing;
       expect(leaks).toEqual([]);
       expect(served.length).toBeGreaterThan(2);
-      expect(served.filter((s) => s !== 'backend:80')).toEqual([]);
+      expect(served.filter((s) => s !== 'backend:80' && s !== 'backend:81')).toEqual([]);
       // The restarted agent has the rules, and changing them still works.
       const got = await p.n.cli('policy', 'get');
       expect(got.stdout).toContain('backend-from-frontend');

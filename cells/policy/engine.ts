@@ -39,6 +39,8 @@ export class PolicyEngine {
   private readonly byIdentity = new Map<number, IdentityPolicy>();
   /** Endpoints' identities and interfaces as last seen. */
   private readonly seen = new Map<number, { identity: number; ifindex: number }>();
+  /** Identity changes not applied yet (applied before anything is computed). */
+  private readonly queued: IdentityChange[] = [];
 
   constructor(private readonly p: EngineParams) {}
 
@@ -51,11 +53,22 @@ export class PolicyEngine {
     for (const r of this.p.repo.rules()) this.addSelectors(r);
   }
 
+  /** Queues an identity change (as the allocator emits it); applied before the next computation. */
+  enqueue(c: IdentityChange): void {
+    this.queued.push(c);
+  }
+
+  /** Applies queued identity changes: selectors updated, identities they matter to recomputed. */
+  flushIdentities(): void {
+    for (const c of this.queued.splice(0)) this.onIdentity(c);
+  }
+
   /** Imports rules: durable, then applied; the new revision. */
   add(
     rules: readonly Rule[],
     opts: AddOptions,
   ): { revision: number; added: readonly StoredRule[] } {
+    this.flushIdentities();
     const prefixes = rules.flatMap(rulePrefixes);
     const fresh = this.p.cidrs.reserve(prefixes);
     let change;
@@ -71,13 +84,13 @@ export class PolicyEngine {
 
   /** Deletes the rules carrying `labels` (all for none); the new revision and how many. */
   delete(labels: readonly string[]): { revision: number; deleted: number } {
+    this.flushIdentities();
     const change = this.p.repo.delete(labels);
     this.applyChange([], change.removed);
     return { revision: change.revision, deleted: change.removed.length };
   }
 
-  /** An identity came or went: selectors updated, the identities they matter to recomputed. */
-  onIdentity(c: IdentityChange): void {
+  private onIdentity(c: IdentityChange): void {
     const changed =
       c.kind === 'upsert'
         ? this.cache.upsertIdentity({ id: c.identity.id, labels: c.identity.labels })
@@ -88,6 +101,7 @@ export class PolicyEngine {
 
   /** Endpoints changed (created, deleted, new identity or interface): their rows follow. */
   syncEndpoints(): void {
+    this.flushIdentities();
     const txn = this.p.db.readTxn();
     const eps = this.p.endpoints.all(txn);
     const live = new Set<number>();
@@ -117,6 +131,7 @@ export class PolicyEngine {
 
   /** Recomputes everything (the enforcement mode changed). */
   recomputeAll(): void {
+    this.flushIdentities();
     this.byIdentity.clear();
     this.rewrite(() => true);
   }
@@ -222,11 +237,4 @@ export function rulePrefixes(rule: Rule): string[] {
 export function repoError(e: unknown): ApiError {
   const why = e instanceof Error ? e.message : String(e);
   return new ApiError(500, `the policy could not be saved, nothing changed: ${why}`);
-}
-
-/** Applies identity changes to the engine (subscribed by the cell). */
-export function identityObserver(engine: PolicyEngine): (c: IdentityChange) => void {
-  return (c) => {
-    engine.onIdentity(c);
-  };
 }

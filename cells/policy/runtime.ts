@@ -107,6 +107,7 @@ export function newPolicyRuntime(p: {
   // Pruning waits for the first computation after endpoints are restored.
   const initialized = p.db.update([p.table], (w) => w.registerInitializer(p.table, 'policy'));
   let ready = false;
+  let initializedDone = false;
   p.lifecycle.append(
     {
       onStart: () => {
@@ -116,18 +117,39 @@ export function newPolicyRuntime(p: {
     },
     'policy-ipcache',
   );
-  p.jobs.observer('identities', p.ids.changes$, (c) => {
-    engine.onIdentity(c);
+  // Identity changes are queued as they happen and applied before any computation, so an
+  // endpoint is never computed against a cache that lacks an identity allocated before it.
+  const sub = p.ids.changes$.subscribe((c) => {
+    engine.enqueue(c);
   });
-  p.jobs.observer('endpoints', p.endpoints.observe(), () => {
-    engine.syncEndpoints();
-    if (!ready && p.endpoints.initialized(p.db.readTxn())) {
+  p.lifecycle.append({ onStop: () => sub.unsubscribe() }, 'policy-identities');
+  p.jobs.observer('identities', p.ids.changes$, () => {
+    if (ready) engine.flushIdentities();
+  });
+  // Nothing is computed until the endpoints are restored: a policy computed while some
+  // endpoints (and their identities) are still missing could drop allowed peers or miss a deny.
+  const sync = (): void => {
+    if (!ready) {
+      if (!p.endpoints.initialized(p.db.readTxn())) return;
       ready = true;
+    }
+    engine.syncEndpoints();
+    if (!initializedDone) {
+      initializedDone = true;
       p.db.update([p.table], (w) => {
         initialized(w);
       });
     }
-  });
+  };
+  p.jobs.observer('endpoints', p.endpoints.observe(), sync);
+  // The restore's end commits nothing when there was nothing to restore: look now and then.
+  p.jobs.timer(
+    'endpoints-restored',
+    () => {
+      if (!ready) sync();
+    },
+    500,
+  );
   p.jobs.observer('enforcement', p.flags.watch('policy-enforcement'), () => {
     engine.recomputeAll();
   });
