@@ -174,6 +174,40 @@ const EXAMPLES: readonly [string, (c: Ctx) => Example][] = [
     'PatchConfig',
     () => ({ path: '/config', body: { 'policy-enforcement': 'default' }, status: 200 }),
   ],
+  // A rule as Cilium's CLI imports it (the body a JSON string of the rules), then read back.
+  [
+    'PutPolicy',
+    () => ({
+      path: '/policy',
+      body: JSON.stringify([
+        {
+          endpointSelector: { matchLabels: { 'any:app': 'web-0' } },
+          ingress: [
+            {
+              fromEndpoints: [{ matchLabels: { 'any:app': 'web-1' } }],
+              toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+            },
+          ],
+          labels: [{ key: 'name', value: 'models', source: 'unspec' }],
+        },
+      ]),
+      status: 200,
+    }),
+  ],
+  ['GetPolicy', () => ({ path: '/policy', body: [], status: 200 })],
+  ['GetPolicySelectors', () => ({ path: '/policy/selectors', status: 200, nonEmpty: true })],
+  [
+    'GetPolicyResolve',
+    () => ({
+      path: '/policy/resolve',
+      body: {
+        from: { labels: ['k8s:app=web-1'] },
+        to: { labels: ['k8s:app=web-0'], dports: [{ port: 80, protocol: 'TCP' }] },
+      },
+      status: 200,
+    }),
+  ],
+  ['DeletePolicy', () => ({ path: '/policy', body: ['unspec:name=models'], status: 200 })],
   ['PostIpam', () => ({ path: '/ipam?owner=default%2Fspare', status: 201 })],
   ['PostIpamIP', () => ({ path: '/ipam/10.77.0.200?owner=default%2Fspare2', status: 200 })],
   ['DeleteIpamIP', () => ({ path: '/ipam/10.77.0.200', status: 200 })],

@@ -268,6 +268,36 @@ describe("a client generated from the spec, used as Cilium's CLI and CNI use it"
     expect((await refusal(api.getServiceID({ params: { id: 5 } }))).status).toBe(404);
   });
 
+  it("policy as Cilium's CLI uses it: import (a JSON string), get, selectors, trace, delete", async () => {
+    const rules = [
+      {
+        endpointSelector: { matchLabels: { 'any:app': 'db' } },
+        ingress: [
+          {
+            fromEndpoints: [{ matchLabels: { 'any:app': 'web' } }],
+            toPorts: [{ ports: [{ port: '5432', protocol: 'TCP' }] }],
+          },
+        ],
+        labels: [{ key: 'name', value: 'client-test', source: 'unspec' }],
+      },
+    ];
+    const put = await api.putPolicy({ body: JSON.stringify(rules) });
+    expect(put.revision).toBeGreaterThan(1);
+    const got = await api.getPolicy({ body: ['name=client-test'] });
+    expect(JSON.parse(got.policy ?? '[]')).toHaveLength(1);
+    const selectors = await api.getPolicySelectors();
+    expect(selectors.map((s) => s.selector)).toContain('{"matchLabels":{"any:app":"web"}}');
+    const trace = await api.getPolicyResolve({
+      body: {
+        from: { labels: ['k8s:app=web'] },
+        to: { labels: ['k8s:app=db'], dports: [{ port: 5432, protocol: 'TCP' }] },
+      },
+    });
+    expect(trace.verdict).toBe('allowed');
+    const del = await api.deletePolicy({ body: ['name=client-test'] });
+    expect(del.revision).toBe((put.revision ?? 0) + 1);
+  });
+
   it('operations whose cell is not in the agent answer 501 naming the cell', async () => {
     const served = new Set(whole.hive.get(ApiRoutes).served());
     const calls: Partial<Record<OperationId, () => Promise<unknown>>> = {

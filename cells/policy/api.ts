@@ -44,12 +44,15 @@ const PROTOCOLS: Readonly<Record<string, number[]>> = {
 /** GET /v1/policy/resolve: both directions' verdicts for each port, and why. */
 export function trace(
   deps: Pick<PolicyRouteDeps, 'repo' | 'mode' | 'allowLocalhost'>,
-  sel: Model<'TraceSelector'>,
+  sel: Model<'TraceSelector'> | undefined,
 ): Model<'PolicyTraceResult'> {
-  const from = normalizeLabels(sel.from?.labels ?? []);
-  const to = normalizeLabels(sel.to?.labels ?? []);
+  const from = normalizeLabels(sel?.from?.labels ?? []);
+  const to = normalizeLabels(sel?.to?.labels ?? []);
   if (from.length === 0 || to.length === 0) {
-    throw new ApiError(400, 'a trace needs labels on both sides (from.labels and to.labels)');
+    throw new ApiError(
+      400,
+      'a trace needs labels on both sides: the body must give from.labels and to.labels',
+    );
   }
   const rules = deps.repo.rules().map((r) => r.compiled.rule);
   const peerOf = (labels: string[]): Peer => {
@@ -58,7 +61,7 @@ export function trace(
     return { labels, id: id ?? 0 };
   };
   const ports: L4[] = [];
-  for (const p of sel.to?.dports ?? []) {
+  for (const p of sel?.to?.dports ?? []) {
     const protos = PROTOCOLS[(p.protocol ?? 'ANY').toUpperCase()] ?? [6, 17, 132];
     for (const proto of protos) ports.push({ proto, port: p.port ?? 0 });
   }
@@ -93,10 +96,12 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
       try {
         rules = parseRules(req.body);
       } catch (e) {
-        if (e instanceof PolicyError) throw new ApiError(400, `invalid policy: ${e.message}`);
+        if (e instanceof PolicyError)
+          throw new ApiError(400, `invalid policy in the body: ${e.message}`);
         throw e;
       }
-      if (rules.length === 0) throw new ApiError(400, 'invalid policy: it holds no rules');
+      if (rules.length === 0)
+        throw new ApiError(400, 'invalid policy in the body: it holds no rules');
       let change;
       try {
         change = engine.add(rules, {

@@ -63,10 +63,29 @@ export function newPolicyMaps(p: {
   let events: BpfMap<never, never> | undefined;
   const endpoints = new Map<number, BpfMap<PolicyKey, PolicyEntry>>();
 
-  const outer = (): BpfMap<{ ifindex: number }, { id: number }> => {
-    if (!owned) throw new Error('the policy maps are not open: the policymap cell is not running');
-    return owned.get(POLICY_OUTER_MAP);
+  let stopped = false;
+  // Opened by the start hook, or earlier by whoever needs them first (bpf_lxc is loaded by the
+  // endpoint cell, which may start before this one): never loaded without them.
+  const open = (): OwnedMaps => {
+    if (owned) return owned;
+    if (stopped) throw new Error('the policy maps are closed: the policymap cell has stopped');
+    const o = openOwnedMaps({
+      ...p,
+      specs: [
+        { spec: POLICY_OUTER_MAP, innerMaxEntries: p.maxEntries, flag: 'bpf-policy-map-max' },
+      ],
+    });
+    try {
+      // Not in the registry: a ring has no entries to list.
+      events = openMap(EVENTS_MAP, { backend: p.maps.backend, pinDir: p.maps.pinDir });
+    } catch (e) {
+      o.close();
+      throw e;
+    }
+    owned = o;
+    return o;
   };
+  const outer = (): BpfMap<{ ifindex: number }, { id: number }> => open().get(POLICY_OUTER_MAP);
   const ifKey = (ifindex: number): Buffer => {
     const b = Buffer.alloc(POLICY_OUTER_MAP.key.size);
     POLICY_OUTER_MAP.key.encode({ ifindex }, b);
@@ -87,25 +106,13 @@ export function newPolicyMaps(p: {
   p.lifecycle.append(
     {
       onStart: () => {
-        owned = openOwnedMaps({
-          ...p,
-          specs: [
-            {
-              spec: POLICY_OUTER_MAP,
-              innerMaxEntries: p.maxEntries,
-              flag: 'bpf-policy-map-max',
-            },
-          ],
-        });
-        try {
-          // Not in the registry: a ring has no entries to list.
-          events = openMap(EVENTS_MAP, { backend: p.maps.backend, pinDir: p.maps.pinDir });
-        } catch (e) {
-          closeAll();
-          throw e;
-        }
+        stopped = false;
+        open();
       },
-      onStop: closeAll,
+      onStop: () => {
+        stopped = true;
+        closeAll();
+      },
     },
     'policy-maps',
   );
@@ -121,6 +128,7 @@ export function newPolicyMaps(p: {
       return [o.raw, events.raw];
     },
     events: () => {
+      open();
       if (!events) throw new Error('cellium_events is not open');
       return events.raw;
     },

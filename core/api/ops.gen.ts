@@ -208,7 +208,7 @@ export abstract class Operations {
     return this.call('GetPolicySelectors', args);
   }
   /** GET /policy/resolve: Trace the policy decision between two label sets (and destination ports) */
-  getPolicyResolve(args: CallArgs<'GetPolicyResolve'>): Promise<Success<'GetPolicyResolve'>> {
+  getPolicyResolve(args: CallArgs<'GetPolicyResolve'> = {}): Promise<Success<'GetPolicyResolve'>> {
     return this.call('GetPolicyResolve', args);
   }
   /** GET /fqdn/cache: DNS lookups seen from all endpoints */

@@ -8,6 +8,7 @@ import { registerIdentity } from './identity.js';
 import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
 import { registerNodeId } from './nodeid.js';
+import { registerPolicy } from './policy.js';
 import { registerPrefilter } from './prefilter.js';
 import { registerService } from './service.js';
 import { registerStatus } from './status.js';
@@ -32,6 +33,7 @@ export function cliProgram(): Command {
   registerNodeId(program);
   registerPrefilter(program);
   registerService(program);
+  registerPolicy(program);
   registerCgroups(program);
   registerDebugInfo(program);
   registerVersion(program);

@@ -1,0 +1,307 @@
+// Seeded rule sets, endpoints and packets over a small universe, for the policy differential
+// test (test/policy-diff.kernel.test.ts): labels app ∈ {a,b,c,d} and env ∈ {prod,dev}, world
+// addresses in 203.0.113.0/24 and 198.51.100.0/24 (and a little of 192.0.2.0/24, where the node
+// address lives), ports below 10000. Every rule set is one the rule parser accepts. Packets aim
+// at what the rules name: addresses on the edges of their prefixes and exceptions, ports on the
+// edges of their ranges, so a verdict that differs by one shows.
+import type { Rng } from '../../core/testing/rng.js';
+
+/** The label values a rule set draws from. */
+export const APPS = ['a', 'b', 'c', 'd'] as const;
+export const ENVS = ['prod', 'dev'] as const;
+
+/** The node's address (the test gives it to its fake uplink): the host identity. */
+export const HOST_IP = '192.0.2.10';
+/** Addresses no rule prefix ever covers but 0.0.0.0/0: plain world (identity 2). */
+const OUTSIDE = ['8.8.8.8', '100.64.0.1', '192.0.2.99'];
+const SPACES = ['203.0.113', '198.51.100'];
+/** Ports packets and rules use besides those a rule set names (all below the source ports). */
+const PORTS = [22, 53, 80, 81, 443, 1000, 1023, 1024, 5000, 8080, 9999];
+/** Source ports start here: above every port a rule or packet names, so no flow is a reply. */
+export const SPORT_MIN = 20000;
+
+/** A rule set as JSON values (what PUT /v1/policy gets, as text). */
+export type RuleJson = Record<string, unknown>;
+
+/** An endpoint's labels (`k8s:app=a`, `k8s:env=prod`). */
+export function genEndpoints(rng: Rng): string[][] {
+  const n = rng.int(4, 6);
+  const out: string[][] = [];
+  for (let i = 0; i < n; i++) {
+    const prev = out.length > 0 && rng.chance(0.25) ? rng.pick(out) : undefined;
+    if (prev) {
+      out.push([...prev]); // the same identity
+      continue;
+    }
+    const labels: string[] = [];
+    if (rng.chance(0.85)) labels.push(`k8s:app=${rng.pick(APPS)}`);
+    if (labels.length === 0 || rng.chance(0.6)) labels.push(`k8s:env=${rng.pick(ENVS)}`);
+    out.push(labels);
+  }
+  return out;
+}
+
+function key(rng: Rng, k: string): string {
+  return rng.weighted({ [k]: 6, [`k8s:${k}`]: 2, [`any:${k}`]: 1 });
+}
+
+function values(rng: Rng, k: 'app' | 'env'): string[] {
+  const domain: readonly string[] = k === 'app' ? APPS : ENVS;
+  return [...new Set([rng.pick(domain), ...(rng.chance(0.4) ? [rng.pick(domain)] : [])])];
+}
+
+/** A label selector; `peer` ones may also name reserved identities. */
+function genSelector(rng: Rng, peer: boolean): Record<string, unknown> {
+  const shape = rng.weighted({ empty: 1, labels: 5, expressions: 4, both: 2, reserved: peer ? 1 : 0 });
+  if (shape === 'empty') return {};
+  if (shape === 'reserved') {
+    return { matchLabels: { [`reserved:${rng.pick(['host', 'world'])}`]: '' } };
+  }
+  const sel: Record<string, unknown> = {};
+  if (shape === 'labels' || shape === 'both') {
+    const labels: Record<string, string> = {};
+    const ks = rng.weighted({ app: 3, env: 1, both: 1 });
+    if (ks !== 'env') labels[key(rng, 'app')] = rng.pick(APPS);
+    if (ks !== 'app') labels[key(rng, 'env')] = rng.pick(ENVS);
+    sel.matchLabels = labels;
+  }
+  if (shape === 'expressions' || shape === 'both') {
+    sel.matchExpressions = Array.from({ length: rng.int(1, 2) }, () => {
+      const k = rng.pick(['app', 'env'] as const);
+      const operator = rng.pick(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const);
+      const withValues = operator === 'In' || operator === 'NotIn';
+      return { key: key(rng, k), operator, ...(withValues ? { values: values(rng, k) } : {}) };
+    });
+  }
+  return sel;
+}
+
+/** A prefix of the world spaces: /24, /25, /26, /28 or /32, aligned. */
+function genPrefix(rng: Rng): string {
+  if (rng.chance(0.03)) return rng.pick(['192.0.2.0/24', `${HOST_IP}/32`]);
+  const len = rng.pick([24, 25, 26, 28, 32]);
+  const size = 2 ** (32 - len);
+  return `${rng.pick(SPACES)}.${rng.int(0, 256 / size - 1) * size}/${len}`;
+}
+
+/** Prefixes strictly inside `cidr` (none for a /32). */
+function genExcept(rng: Rng, cidr: string): string[] {
+  const [net = '', l = '0'] = cidr.split('/');
+  const len = Number(l);
+  if (len >= 32) return [];
+  if (len === 0) return [`${rng.pick(SPACES)}.0/24`, genPrefix(rng)].slice(0, rng.int(1, 2));
+  const base = Number(net.split('.')[3]);
+  const prefix = net.split('.').slice(0, 3).join('.');
+  return Array.from({ length: rng.int(1, 2) }, () => {
+    const inner = rng.pick([25, 26, 27, 28, 30, 32].filter((x) => x > len));
+    const size = 2 ** (32 - inner);
+    const slots = 2 ** (inner - len);
+    return `${prefix}.${base + rng.int(0, slots - 1) * size}/${inner}`;
+  });
+}
+
+function genCidrs(rng: Rng, from: string): Record<string, unknown> {
+  if (rng.chance(0.4)) {
+    const cidrs = Array.from({ length: rng.int(1, 2) }, () => {
+      const p = genPrefix(rng);
+      // A bare address is a /32.
+      return p.endsWith('/32') && rng.chance(0.5) ? p.slice(0, -3) : p;
+    });
+    return { [`${from}CIDR`]: cidrs };
+  }
+  const set = Array.from({ length: rng.int(1, 2) }, () => {
+    const cidr = rng.chance(0.08) ? '0.0.0.0/0' : genPrefix(rng);
+    const except = rng.chance(0.5) ? genExcept(rng, cidr) : [];
+    return except.length > 0 ? { cidr, except } : { cidr };
+  });
+  return { [`${from}CIDRSet`]: set };
+}
+
+function genPort(rng: Rng): Record<string, unknown> {
+  const shape = rng.weighted({ single: 6, range: 3, zero: 1 });
+  const protocol = rng.weighted({ TCP: 4, UDP: 3, ANY: 2, none: 2 });
+  const proto = protocol === 'none' ? {} : { protocol };
+  if (shape === 'zero') return { port: rng.pick(['0', 0]), ...proto };
+  const port = rng.chance(0.6) ? rng.pick(PORTS) : rng.int(1, 9000);
+  const text = rng.chance(0.8) ? String(port) : port;
+  if (shape === 'single') return { port: text, ...proto };
+  const endPort = Math.min(9999, port + rng.pick([1, 2, 7, 10, 63, 100, 1000]));
+  return { port: text, endPort, ...proto };
+}
+
+function genL4(rng: Rng, need: boolean): Record<string, unknown> {
+  const shape = rng.weighted({ none: need ? 0 : 5, ports: 4, icmps: 1 });
+  if (shape === 'none') return {};
+  if (shape === 'icmps') {
+    const field = () => {
+      const type = rng.pick([8, 8, 'EchoRequest', 0, 3]);
+      return rng.chance(0.5) ? { type } : { family: 'IPv4', type };
+    };
+    return { icmps: [{ fields: Array.from({ length: rng.int(1, 2) }, field) }] };
+  }
+  const toPorts = Array.from({ length: rng.chance(0.2) ? 2 : 1 }, () => ({
+    ports: Array.from({ length: rng.int(1, 3) }, () => genPort(rng)),
+  }));
+  return { toPorts };
+}
+
+/** One element of an ingress/egress (or deny) list. */
+function genPeerRule(rng: Rng, dir: 'ingress' | 'egress'): Record<string, unknown> {
+  const from = dir === 'ingress' ? 'from' : 'to';
+  const shape = rng.weighted({ empty: 0.5, portsOnly: 1.5, peers: 8 });
+  if (shape === 'empty') return {};
+  if (shape === 'portsOnly') return genL4(rng, true);
+  let el: Record<string, unknown> = {};
+  while (Object.keys(el).length === 0) {
+    if (rng.chance(0.55)) {
+      el[`${from}Endpoints`] = Array.from({ length: rng.int(1, 2) }, () => genSelector(rng, true));
+    }
+    if (rng.chance(0.35)) el = { ...el, ...genCidrs(rng, from) };
+    if (rng.chance(0.3)) {
+      el[`${from}Entities`] = Array.from({ length: rng.int(1, 2) }, () =>
+        rng.weighted({ all: 1, world: 3, cluster: 3, host: 3, 'remote-node': 0.3, health: 0.3 }),
+      );
+    }
+  }
+  return { ...el, ...genL4(rng, false) };
+}
+
+/** 1-4 rules (rarely none), all labelled `pdiff=on` so one import replaces the last set. */
+export function genRuleSet(rng: Rng): RuleJson[] {
+  const n = rng.chance(0.03) ? 0 : rng.int(1, 4);
+  return Array.from({ length: n }, (_, i) => {
+    const rule: RuleJson = {
+      endpointSelector: rng.chance(0.15) ? {} : genSelector(rng, false),
+      labels: ['pdiff=on', `rule=${i}`],
+    };
+    const sections = [
+      ['ingress', 'ingress', 0.55],
+      ['egress', 'egress', 0.55],
+      ['ingressDeny', 'ingress', 0.2],
+      ['egressDeny', 'egress', 0.2],
+    ] as const;
+    for (const [field, dir, p] of sections) {
+      if (rng.chance(p)) {
+        rule[field] = Array.from({ length: rng.int(1, 3) }, () => genPeerRule(rng, dir));
+      }
+    }
+    if (rng.chance(0.2)) {
+      const dd: Record<string, boolean> = {};
+      if (rng.chance(0.7)) dd.ingress = rng.chance(0.4);
+      if (rng.chance(0.7)) dd.egress = rng.chance(0.4);
+      rule.enableDefaultDeny = dd;
+    }
+    return rule;
+  });
+}
+
+/** Where a packet goes: between endpoints (by index), to/from a world address or the host. */
+export type PacketKind = 'ep-ep' | 'ep-world' | 'ep-host' | 'world-ep' | 'host-ep';
+
+/** A packet to run: IPPROTO_TCP (a SYN), UDP or ICMP (an echo request, `dport` its type). */
+export interface PacketSpec {
+  readonly kind: PacketKind;
+  /** The sending endpoint (ep-*). */
+  readonly from?: number;
+  /** The receiving endpoint (*-ep). */
+  readonly to?: number;
+  /** The world address (ep-world, world-ep). */
+  readonly world?: string;
+  readonly proto: 1 | 6 | 17;
+  readonly dport: number;
+}
+
+/** Every prefix (CIDRs and exceptions) a rule set names, as network/len. */
+function prefixesOf(rules: readonly RuleJson[]): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, k: string): void => {
+    if (typeof v === 'string' && (k === 'cidr' || k === 'except' || /CIDR$/.test(k))) {
+      out.push(v.includes('/') ? v : `${v}/32`);
+    } else if (Array.isArray(v)) for (const x of v) walk(x, k);
+    else if (typeof v === 'object' && v !== null) {
+      for (const [kk, x] of Object.entries(v)) walk(x, kk);
+    }
+  };
+  walk(rules, '');
+  return out;
+}
+
+/** Every port and range end a rule set names, with their neighbours. */
+function portsOf(rules: readonly RuleJson[]): number[] {
+  const out = new Set<number>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) for (const x of v) walk(x);
+    else if (typeof v === 'object' && v !== null) {
+      const o = v as Record<string, unknown>;
+      for (const k of ['port', 'endPort']) {
+        const p = Number(o[k]);
+        if (o[k] !== undefined && p > 0) for (const d of [-1, 0, 1]) out.add(p + d);
+      }
+      for (const x of Object.values(o)) walk(x);
+    }
+  };
+  walk(rules);
+  return [...out].filter((p) => p > 0 && p < SPORT_MIN);
+}
+
+function ipNum(ip: string): number {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+function ipText(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+/** A world address: on an edge of a prefix the rules name, in the spaces, or outside them. */
+function worldAddress(rng: Rng, prefixes: readonly string[]): string {
+  const shape = rng.weighted({ edge: prefixes.length > 0 ? 6 : 0, space: 3, outside: 1.5 });
+  if (shape === 'outside') return rng.pick(OUTSIDE);
+  if (shape === 'space') return `${rng.pick(SPACES)}.${rng.int(0, 255)}`;
+  const [net = '', l = '0'] = rng.pick(prefixes).split('/');
+  const len = Number(l);
+  if (len === 0) return rng.pick([...OUTSIDE, `${rng.pick(SPACES)}.${rng.int(0, 255)}`]);
+  const first = ipNum(net);
+  const last = first + 2 ** (32 - len) - 1;
+  const ip = ipText(rng.pick([first, last, first - 1, last + 1, rng.int(first, last)]));
+  // Never the node's address, which is the host and not the world.
+  return ip === HOST_IP ? '192.0.2.11' : ip;
+}
+
+/** `n` packets for a rule set between `endpoints` endpoints, the world and the host. */
+export function genPackets(
+  rng: Rng,
+  rules: readonly RuleJson[],
+  endpoints: number,
+  n: number,
+): PacketSpec[] {
+  const prefixes = prefixesOf(rules);
+  const ports = portsOf(rules);
+  return Array.from({ length: n }, (): PacketSpec => {
+    const kind = rng.weighted<PacketKind>({
+      'ep-ep': 8,
+      'ep-world': 4,
+      'ep-host': 2,
+      'world-ep': 4,
+      'host-ep': 2,
+    });
+    const proto = rng.weighted({ tcp: 5, udp: 3, icmp: 2 });
+    const dport =
+      proto === 'icmp'
+        ? 8
+        : ports.length > 0 && rng.chance(0.7)
+          ? rng.pick(ports)
+          : rng.pick(PORTS);
+    const from = kind.startsWith('ep-') ? rng.int(0, endpoints - 1) : undefined;
+    let to = kind.endsWith('-ep') ? rng.int(0, endpoints - 1) : undefined;
+    // An endpoint reaches itself without its veth: pick another.
+    if (from !== undefined && to !== undefined && to === from) to = (to + 1) % endpoints;
+    return {
+      kind,
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      ...(kind.includes('world') ? { world: worldAddress(rng, prefixes) } : {}),
+      proto: proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 1,
+      dport,
+    };
+  });
+}
