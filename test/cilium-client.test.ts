@@ -125,7 +125,7 @@ describe("a client generated from the spec, used as Cilium's CLI and CNI use it"
     expect((await api.getConfig()).status?.realized?.options?.Debug).toBe('Disabled');
     const e = await refusal(api.patchConfig({ body: { options: { PolicyAuditMode: 'true' } } }));
     expect(e.status).toBe(400);
-    expect(e.message).toMatch(/PolicyAuditMode is read-only.*issue 10/);
+    expect(e.message).toMatch(/PolicyAuditMode is read-only.*audit mode/);
   });
 
   it('nodes: the local node with its id and addresses, and per-client diffs', async () => {

@@ -161,7 +161,10 @@ kernelSuite(
         ...h.get(PolicyMaps).programMaps(),
       ]);
       onTestFinished(() => obj.close());
-      const progs = { from: obj.program('cil_from_container'), to: obj.program('cil_to_container') };
+      const progs = {
+        from: obj.program('cil_from_container'),
+        to: obj.program('cil_to_container'),
+      };
       const skb = readStructs(BPF_LXC_OBJECT, ['__sk_buff']).get('__sk_buff');
       const ifindexOff = skb?.members.find((m) => m.name === 'ifindex')?.offset;
       if (!skb || ifindexOff === undefined) throw new Error('no __sk_buff.ifindex in the BTF');
@@ -188,8 +191,7 @@ kernelSuite(
             const k = `${rname}/${dname}`;
             const n = count(reason, dir);
             if (n !== (counted.get(k) ?? 0)) {
-              what ??=
-                rname === 'denied' || rname === 'deny' ? `${dname}:${rname}` : `other:${k}`;
+              what ??= rname === 'denied' || rname === 'deny' ? `${dname}:${rname}` : `other:${k}`;
               counted.set(k, n);
             }
           }
@@ -209,10 +211,17 @@ kernelSuite(
       let eps: Ep[] = [];
       let nextIp = 10;
       const populate = async (labels: string[][]): Promise<void> => {
-        for (const ep of eps) expect((await call(h, 'DELETE', `/endpoint/${ep.id}`)).status).toBe(200);
+        for (const ep of eps)
+          expect((await call(h, 'DELETE', `/endpoint/${ep.id}`)).status).toBe(200);
         const gone = new Set(eps.map((e) => e.ifindex));
         // The devices are reused: their old endpoints' policy maps are detached first.
-        await eventually(() => !h.get(PolicyMaps).attached().some((i) => gone.has(i)));
+        await eventually(
+          () =>
+            !h
+              .get(PolicyMaps)
+              .attached()
+              .some((i) => gone.has(i)),
+        );
         eps = [];
         for (const [i, l] of labels.entries()) {
           const dev = devices[i];
@@ -250,12 +259,7 @@ kernelSuite(
         const r =
           rules.length === 0
             ? await call(h, 'DELETE', '/policy', [])
-            : await call(
-                h,
-                'PUT',
-                '/policy?replace-with-labels=pdiff%3Don',
-                JSON.stringify(rules),
-              );
+            : await call(h, 'PUT', '/policy?replace-with-labels=pdiff%3Don', JSON.stringify(rules));
         expect(r.status, JSON.stringify(r.body)).toBe(200);
         const revision = Number(r.body.revision);
         await eventually(async () => {
@@ -304,7 +308,9 @@ kernelSuite(
             : p.proto === 17
               ? ipv4UdpFlow({ src, dst, sport: s, dport: p.dport })
               : icmpEcho(src, dst, s);
-        const ret = from ? run(progs.from, from.ifindex, frame) : run(progs.to, to?.ifindex ?? 0, frame);
+        const ret = from
+          ? run(progs.from, from.ifindex, frame)
+          : run(progs.to, to?.ifindex ?? 0, frame);
         const what = `${from ? 'cil_from_container' : 'cil_to_container'} ifindex ${from?.ifindex ?? to?.ifindex} ${src}:${s} -> ${dst}:${p.dport} proto ${p.proto}`;
         if (ret === TC_ACT_OK || ret === TC_ACT_REDIRECT) return { outcome: 'pass', frame: what };
         if (ret !== TC_ACT_SHOT) return { outcome: `other:retval ${ret}`, frame: what };
@@ -332,8 +338,7 @@ kernelSuite(
           else totals.drops++;
           if (got.outcome.endsWith(':deny')) totals.denyDrops++;
           if (got.outcome !== want) {
-            const who = (i: number | undefined) =>
-              i === undefined ? '' : JSON.stringify(eps[i]);
+            const who = (i: number | undefined) => (i === undefined ? '' : JSON.stringify(eps[i]));
             mismatches.push(
               [
                 `set ${set} (seed ${SEED}): model ${want}, bpf_lxc ${got.outcome}`,
@@ -345,7 +350,8 @@ kernelSuite(
           }
         }
       }
-      if (process.env.PDIFF_DUMP) (await import('node:fs')).writeFileSync(process.env.PDIFF_DUMP, mismatches.join('\n'));
+      if (process.env.PDIFF_DUMP)
+        (await import('node:fs')).writeFileSync(process.env.PDIFF_DUMP, mismatches.join('\n'));
       const secs = ((performance.now() - started) / 1000).toFixed(1);
       console.log(
         `policy differential (seed ${SEED}): ${totals.cases} cases over ${totals.sets} rule sets, ` +

@@ -10,11 +10,9 @@ import { tempDir } from './support/procs.js';
 
 describe('operations of future cells', () => {
   it.each([
-    ['GET', '/fqdn/cache', 'fqdn', 10],
-    ['DELETE', '/fqdn/cache', 'fqdn', 10],
-    ['GET', '/fqdn/cache/12', 'fqdn', 10],
-    ['GET', '/fqdn/names', 'fqdn', 10],
-    ['GET', '/lrp', 'lrp', 9],
+    ['GET', '/metrics/', 'metrics', 11],
+    ['GET', '/bgp/peers', 'bgp', 14],
+    ['GET', '/bgp/route-policies', 'bgp', 14],
   ] as const)(
     '%s %s answers 501 naming the %s cell and issue %i',
     async (method, path, cell, issue) => {
@@ -29,14 +27,21 @@ describe('operations of future cells', () => {
     },
   );
 
-  it('an operation without an issue in the spec says only which cell is missing', async () => {
-    const h = testHive([apiCell], {
-      flags: { 'socket-path': join(tempDir(), `api-${randomBytes(3).toString('hex')}.sock`) },
-    });
-    const { status, body } = await apiRequest(h.get(ApiServer).app, 'GET', '/node/ids');
-    expect(status).toBe(501);
-    expect(body).toBe(
-      "GET /v1/node/ids is served by the 'node' cell, which is not part of this agent",
-    );
-  });
+  it.each([
+    ['GET', '/node/ids', 'node'],
+    ['GET', '/fqdn/names', 'fqdn'],
+    ['GET', '/lrp', 'lrp'],
+  ] as const)(
+    'an operation without an issue in the spec (%s %s) says only which cell is missing',
+    async (method, path, cell) => {
+      const h = testHive([apiCell], {
+        flags: { 'socket-path': join(tempDir(), `api-${randomBytes(3).toString('hex')}.sock`) },
+      });
+      const { status, body } = await apiRequest(h.get(ApiServer).app, method, path);
+      expect(status).toBe(501);
+      expect(body).toBe(
+        `${method} /v1${path} is served by the '${cell}' cell, which is not part of this agent`,
+      );
+    },
+  );
 });

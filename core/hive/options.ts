@@ -125,10 +125,11 @@ export function parseOptions(
 
 const NO_MONITOR =
   'the agent has no monitor to emit datapath events yet; the monitor of issue 11 (observability) will make it changeable';
-const NO_POLICY =
-  'the agent has no policy engine yet; the policy cell of issue 10 (network policy) will make it changeable';
-const NO_CONNTRACK =
-  'the agent has no conntrack yet; the conntrack cell of issue 9 (services) will make it changeable';
+const NO_AUDIT =
+  'bpf_lxc enforces every policy verdict: an audit mode (drops let through and reported) is not implemented';
+const CT_ALWAYS =
+  'bpf_lxc always counts packets and bytes in both directions of every tracked flow (cellium_ct*)';
+const NO_CT_LOCAL = 'every endpoint shares the global conntrack maps (cellium_ct*_global)';
 
 /** The options Cilium's daemon and endpoints both change at runtime, as this agent has them. */
 const MUTABLE: OptionLibrary = [
@@ -136,15 +137,15 @@ const MUTABLE: OptionLibrary = [
     name: 'ConntrackAccounting',
     description: 'Per-flow (conntrack) statistics',
     kind: 'bool',
-    default: 0,
-    readOnly: NO_CONNTRACK,
+    default: 1,
+    readOnly: CT_ALWAYS,
   },
   {
     name: 'ConntrackLocal',
     description: 'An endpoint-dedicated conntrack table instead of the global one',
     kind: 'bool',
     default: 0,
-    readOnly: NO_CONNTRACK,
+    readOnly: NO_CT_LOCAL,
   },
   { name: 'Debug', description: 'Debug detail', kind: 'bool', default: 0 },
   {
@@ -153,14 +154,15 @@ const MUTABLE: OptionLibrary = [
     kind: 'bool',
     default: 0,
     readOnly:
-      'the agent has no load balancer yet; the loadbalancer cell of issue 9 (services) will make it changeable',
+      'the load balancer has no per-packet debug output; `cellium service list` and `cellium map get` show what it does',
   },
   {
     name: 'DebugPolicy',
     description: 'Debug detail of policy enforcement',
     kind: 'bool',
     default: 0,
-    readOnly: NO_POLICY,
+    readOnly:
+      'bpf_lxc has no per-packet policy debug output; `cellium policy trace` explains a verdict and drops are reported as events',
   },
   {
     name: 'DropNotification',
@@ -188,14 +190,15 @@ const MUTABLE: OptionLibrary = [
     description: 'Policy drops are let through and reported',
     kind: 'bool',
     default: 0,
-    readOnly: NO_POLICY,
+    readOnly: NO_AUDIT,
   },
   {
     name: 'PolicyAccounting',
     description: 'Per-rule policy statistics',
     kind: 'bool',
-    default: 0,
-    readOnly: NO_POLICY,
+    default: 1,
+    readOnly:
+      'always on: each entry of an endpoint policy map counts the packets and bytes it decided',
   },
   {
     name: 'MonitorAggregationLevel',
@@ -208,9 +211,9 @@ const MUTABLE: OptionLibrary = [
     name: 'SourceIPVerification',
     description: 'Packets leaving an endpoint must carry its source IP',
     kind: 'bool',
-    default: 0,
+    default: 1,
     readOnly:
-      'bpf_lxc does not check source addresses yet; the policy datapath of issue 10 (network policy) will make it changeable',
+      'always on: bpf_lxc drops what an endpoint sends from an address not its own (IPv6 link-local excepted)',
   },
 ];
 
@@ -223,7 +226,7 @@ export const DAEMON_OPTIONS: OptionLibrary = [
     kind: 'bool',
     default: 0,
     readOnly:
-      'it is read-only in Cilium as well (set at start); the agent has no policy engine to trace yet (issue 10)',
+      'it is read-only in Cilium as well (set at start); `cellium policy trace` (GET /v1/policy/resolve) traces a verdict',
   },
 ];
 

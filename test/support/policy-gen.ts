@@ -52,7 +52,13 @@ function values(rng: Rng, k: 'app' | 'env'): string[] {
 
 /** A label selector; `peer` ones may also name reserved identities. */
 function genSelector(rng: Rng, peer: boolean): Record<string, unknown> {
-  const shape = rng.weighted({ empty: 1, labels: 5, expressions: 4, both: 2, reserved: peer ? 1 : 0 });
+  const shape = rng.weighted({
+    empty: 1,
+    labels: 5,
+    expressions: 4,
+    both: 2,
+    reserved: peer ? 1 : 0,
+  });
   if (shape === 'empty') return {};
   if (shape === 'reserved') {
     return { matchLabels: { [`reserved:${rng.pick(['host', 'world'])}`]: '' } };
