@@ -239,7 +239,7 @@ describe('cellium policy with the whole agent', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toMatch(
-      /^Error: Cannot import policy: PUT \/v1\/policy: 400: invalid policy: .*ingress\[0\]\.toPorts\[0\]\.ports\[0\]\.port/,
+      /^Error: Cannot import policy: PUT \/v1\/policy: 400: invalid policy in the body: .*ingress\[0\]\.toPorts\[0\]\.ports\[0\]\.port/,
     );
     expect(await json<Policy>('policy get')).toEqual(before);
     const second = await cli(

@@ -87,6 +87,7 @@ export const endpointCell = module(
       links: HostLinks,
       ipcacheTable: IpcacheTable,
       jobs: Jobs,
+      policy: EndpointPolicyStatus,
     },
     ({ cfg, ipcacheTable, jobs, ...p }) => {
       const m = newEndpointManager({ ...p, syncTimeoutMs: cfg.endpointSyncTimeout });

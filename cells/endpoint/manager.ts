@@ -24,6 +24,7 @@ import { checkChange, fromRequest } from './request.js';
 import { restoreEndpoints, type RestoreOutcome, type RestoreProgress } from './restore.js';
 import type { RestoreClock } from './restore-split.js';
 import { InvalidStateError, type EndpointStore } from './store.js';
+import type { EndpointPolicyStatus } from './policy-status.js';
 import { waitRealized } from './sync.js';
 import { endpointKey } from './table.js';
 import { checkLabels, checkRequest, type HostLinks } from './validate.js';
@@ -79,6 +80,8 @@ export interface ManagerParams {
   readonly syncTimeoutMs: number;
   /** The devices of the agent's network namespace. */
   readonly links: HostLinks;
+  /** Where a synchronous build also waits for the endpoint's policy (the policy cell's). */
+  readonly policy?: EndpointPolicyStatus;
 }
 
 const MAX_ID = 65535;
@@ -316,7 +319,10 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     );
     if (!req['sync-build-endpoint']) return ep;
     try {
-      return await waitRealized(db, table, ep.id, p.syncTimeoutMs);
+      const built = await waitRealized(db, table, ep.id, p.syncTimeoutMs);
+      // Its policy enforced before the runtime starts the pod: no moment without it.
+      await p.policy?.waitRealized(ep.id, p.syncTimeoutMs);
+      return built;
     } catch (e) {
       rollBack(ep.id, endpointIps(ep), claims);
       throw e;

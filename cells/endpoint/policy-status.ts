@@ -16,8 +16,16 @@ export interface EndpointPolicyState {
  * construction. Without one (a hive without the policy cell) no policy selects an endpoint.
  */
 export interface EndpointPolicyStatus {
-  set(source: (id: number) => EndpointPolicyState | undefined): void;
+  set(
+    source: (id: number) => EndpointPolicyState | undefined,
+    waitRealized?: (id: number, timeoutMs: number) => Promise<void>,
+  ): void;
   get(id: number): EndpointPolicyState | undefined;
+  /**
+   * Resolves once endpoint `id`'s policy is in its map and enforced (at once without a policy
+   * cell); rejects when it cannot be, or after `timeoutMs`.
+   */
+  waitRealized(id: number, timeoutMs: number): Promise<void>;
 }
 
 /** Where the endpoint model reads policy from. */
@@ -26,10 +34,13 @@ export const EndpointPolicyStatus = token<EndpointPolicyStatus>('endpoint/Endpoi
 /** A registry with no source yet. */
 export function newEndpointPolicyStatus(): EndpointPolicyStatus {
   let source: ((id: number) => EndpointPolicyState | undefined) | undefined;
+  let wait: ((id: number, timeoutMs: number) => Promise<void>) | undefined;
   return {
-    set: (s) => {
+    set: (s, w) => {
       source = s;
+      wait = w;
     },
     get: (id) => source?.(id),
+    waitRealized: (id, timeoutMs) => wait?.(id, timeoutMs) ?? Promise.resolve(),
   };
 }

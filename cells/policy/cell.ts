@@ -23,7 +23,7 @@ import { PolicyMaps } from '../policymap/index.js';
 import { StateDB } from '../statedb/index.js';
 import { registerPolicyRoutes } from './api.js';
 import { PolicyConfig, policyFlags } from './config.js';
-import { newPolicyRuntime, type PolicyRuntime } from './runtime.js';
+import { newPolicyRuntime, waitPolicyRealized, type PolicyRuntime } from './runtime.js';
 import { endpointPolicyState } from './status.js';
 import { newPolicyTable, policyKeyOf, type EndpointPolicy } from './table.js';
 
@@ -87,16 +87,26 @@ export const policyCell = module(
       guard,
     });
   }),
-  // The Endpoint model's policy section (policy-revision is what `policy wait` waits for).
+  // The Endpoint model's policy section (policy-revision is what `policy wait` waits for), and
+  // the wait of a synchronous endpoint build for its policy.
   invoke(
     'endpoint-status',
-    { status: EndpointPolicyStatus, db: StateDB, table: PolicyTable, endpoints: EndpointTable },
-    ({ status, db, table, endpoints }) => {
-      status.set((id) => {
-        const txn = db.readTxn();
-        const ep = endpoints.get(txn, policyKeyOf(id));
-        return endpointPolicyState(table.get(txn, policyKeyOf(id)), ep?.identity ?? 0);
-      });
+    {
+      status: EndpointPolicyStatus,
+      db: StateDB,
+      table: PolicyTable,
+      endpoints: EndpointTable,
+      policy: Policy,
+    },
+    ({ status, db, table, endpoints, policy }) => {
+      status.set(
+        (id) => {
+          const txn = db.readTxn();
+          const ep = endpoints.get(txn, policyKeyOf(id));
+          return endpointPolicyState(table.get(txn, policyKeyOf(id)), ep?.identity ?? 0);
+        },
+        (id, timeoutMs) => waitPolicyRealized(policy, db, table, id, timeoutMs),
+      );
     },
   ),
 );

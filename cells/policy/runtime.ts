@@ -4,6 +4,7 @@
 // is computed or written (the pinned maps keep enforcing what they hold) and every write is
 // refused, naming the file, until an operator fixes it: the policy is never silently dropped.
 import { join } from 'node:path';
+import { ApiError } from '../../core/api/index.js';
 import type { ConfigStore, Health, Jobs, Lifecycle, Logger } from '../../core/hive/index.js';
 import { registerReconciler, type Reconciler } from '../../core/reconciler/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
@@ -17,7 +18,7 @@ import { newHostIps } from './host-ips.js';
 import type { EnforcementMode } from './mapstate.js';
 import { policyOps } from './ops.js';
 import { Repository } from './repository.js';
-import type { EndpointPolicy } from './table.js';
+import { policyKeyOf, type EndpointPolicy } from './table.js';
 
 /** The policy cell's running parts. */
 export interface PolicyRuntime {
@@ -172,4 +173,55 @@ export function newPolicyRuntime(p: {
   });
   p.health.ok(`${repo.rules().length} rules at revision ${repo.revision}`);
   return runtime;
+}
+
+/**
+ * Resolves once endpoint `id`'s row is realized at the repository's current revision (its map
+ * written and attached); rejects when it failed in a way retrying cannot fix, after `timeoutMs`,
+ * or at once when the stored policy is unusable (an endpoint is never made without its policy).
+ */
+export function waitPolicyRealized(
+  rt: PolicyRuntime,
+  db: DB,
+  table: Table<EndpointPolicy>,
+  id: number,
+  timeoutMs: number,
+): Promise<void> {
+  if (rt.broken !== undefined) {
+    return Promise.reject(
+      new ApiError(
+        500,
+        `endpoint ${id} cannot get its policy: the stored policy cannot be used: ${rt.broken}`,
+      ),
+    );
+  }
+  const want = rt.repo.revision;
+  return new Promise((resolve, reject) => {
+    const settled = (): boolean => {
+      const row = table.get(db.readTxn(), policyKeyOf(id));
+      if (!row) return false;
+      if (row.status.kind === 'done' && row.realizedRevision >= want) resolve();
+      else if (row.status.kind === 'error' && row.status.permanent) {
+        reject(
+          new ApiError(
+            500,
+            `the policy of endpoint ${id} could not be programmed: ${row.status.error ?? ''}`,
+          ),
+        );
+      } else return false;
+      return true;
+    };
+    if (settled()) return;
+    const sub = db.commits$.subscribe((names) => {
+      if (names.has(table.name) && settled()) finish();
+    });
+    const timer = setTimeout(() => {
+      reject(new ApiError(500, `the policy of endpoint ${id} was not programmed in time`));
+      finish();
+    }, timeoutMs);
+    const finish = (): void => {
+      sub.unsubscribe();
+      clearTimeout(timer);
+    };
+  });
 }

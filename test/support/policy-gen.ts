@@ -3,8 +3,10 @@
 // addresses in 203.0.113.0/24 and 198.51.100.0/24 (and a little of 192.0.2.0/24, where the node
 // address lives), ports below 10000. Every rule set is one the rule parser accepts. Packets aim
 // at what the rules name: addresses on the edges of their prefixes and exceptions, ports on the
-// edges of their ranges, so a verdict that differs by one shows.
+// edges of their ranges, so a verdict that differs by one shows. modelOutcome() is what the
+// TypeScript policy model (cells/policy/verdict.ts) says of a packet.
 import type { Rng } from '../../core/testing/rng.js';
+import { decide, type Peer, type Rule } from '../../cells/policy/index.js';
 
 /** The label values a rule set draws from. */
 export const APPS = ['a', 'b', 'c', 'd'] as const;
@@ -310,4 +312,57 @@ export function genPackets(
       dport,
     };
   });
+}
+
+/** An endpoint as packets and the model see it. */
+export interface DiffEndpoint {
+  readonly id: number;
+  readonly ip: string;
+  /** Its host-side device. */
+  readonly ifindex: number;
+  readonly identity: number;
+  /** Its identity's labels. */
+  readonly labels: readonly string[];
+}
+
+/** A verdict: pass, or whose policy dropped the packet and why (a deny rule, or nothing allows it). */
+export type Outcome = 'pass' | `${'egress' | 'ingress'}:${'denied' | 'deny'}` | `other:${string}`;
+
+/**
+ * The model's verdict on a packet: the sender's egress (a local sender), then the receiver's
+ * ingress (a local receiver), as bpf_lxc checks them. A world address is a peer with its
+ * address; the node's address is the host.
+ */
+export function modelOutcome(p: {
+  readonly rules: readonly Rule[];
+  readonly endpoints: readonly DiffEndpoint[];
+  readonly packet: PacketSpec;
+  readonly mode: 'default' | 'always' | 'never';
+  readonly allowLocalhost: boolean;
+}): Outcome {
+  const { packet: pkt } = p;
+  const local = (i: number | undefined) => (i === undefined ? undefined : p.endpoints[i]);
+  const from = local(pkt.from);
+  const to = local(pkt.to);
+  const outside: Peer = pkt.kind.includes('world')
+    ? { labels: ['reserved:world'], id: 2, ip: pkt.world ?? '' }
+    : { labels: ['reserved:host'], id: 1 };
+  const peerOf = (ep: DiffEndpoint | undefined): Peer =>
+    ep ? { labels: ep.labels, id: ep.identity } : outside;
+  const common = {
+    rules: p.rules,
+    l4: { proto: pkt.proto, port: pkt.dport },
+    mode: p.mode,
+    allowLocalhost: p.allowLocalhost,
+  };
+  for (const [dir, ep, peer] of [
+    ['egress', from, peerOf(to)],
+    ['ingress', to, peerOf(from)],
+  ] as const) {
+    if (!ep) continue;
+    const v = decide({ ...common, endpoint: ep.labels, peer, dir }).verdict;
+    if (v === 'denied') return `${dir}:denied`;
+    if (v === 'denied-by-deny-rule') return `${dir}:deny`;
+  }
+  return 'pass';
 }
