@@ -12,7 +12,7 @@ import { BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { METRIC, METRICS_MAP, REASON } from '../cells/maps/index.js';
 import { addr, netns, sh, veth } from './support/netns.js';
 import { serviceNode, type ServiceNode } from './support/services.js';
-import { startServers, tcpClient, type TcpResult } from './support/socket-lb.js';
+import { startServers, tcpClient, udpClient, type TcpResult } from './support/socket-lb.js';
 
 /** The pods: 0 frontend, 1 backend, 2 other. */
 const FE = 0;
@@ -132,7 +132,7 @@ spec:
 
 kernelSuite(
   'network policy through the agent on the kernel',
-  { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'sh', 'sysctl'] },
+  { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'sh', 'sysctl', 'ping'] },
   () => {
     it('ingress, egress, CIDR, entities and deny rules are enforced by bpf_lxc, and deleting them restores traffic', async () => {
       const p = await policyNode();
@@ -219,6 +219,63 @@ kernelSuite(
       expect(await connect(p, OTHER, be, 80)).toBe('backend:80');
       expect(await connect(p, FE, be, 81)).toBe('backend:81');
       expect(await connect(p, OTHER, p.world, 81)).toBe('world:81');
+    });
+
+    it('replies and related ICMP errors pass a direction that is enforced; ping follows icmps rules', async () => {
+      const p = await policyNode();
+      // "other" lets nothing in, and may only send TCP 80 and UDP 9999 to the outside address.
+      await importPolicy(
+        p,
+        JSON.stringify([
+          {
+            endpointSelector: { matchLabels: { app: 'other' } },
+            ingress: [{}],
+            egress: [
+              {
+                toCIDR: [`${p.world}/32`],
+                toPorts: [
+                  {
+                    ports: [
+                      { port: '80', protocol: 'TCP' },
+                      { port: '9999', protocol: 'UDP' },
+                    ],
+                  },
+                ],
+              },
+            ],
+            labels: ['test=replies'],
+          },
+          {
+            endpointSelector: { matchLabels: { app: 'backend' } },
+            ingress: [{ fromEndpoints: [{}], icmps: [{ fields: [{ type: 8, family: 'IPv4' }] }] }],
+            labels: ['test=ping'],
+          },
+        ]),
+      );
+      // The answer to its connection comes in although its ingress admits nothing.
+      expect(await connect(p, OTHER, p.world, 80)).toBe('world:80');
+      // Nothing listens on UDP 9999 outside: the port unreachable error comes back as related.
+      const [udp] = await udpClient(
+        { ns: p.n.pods[OTHER] ?? '' },
+        { host: p.world, port: 9999, connect: true, timeoutMs: 3000 },
+        false,
+      );
+      expect(udp?.error).toBe('ECONNREFUSED');
+      // Nothing from outside may open a connection to it.
+      const be = p.n.ips[BE] ?? '';
+      expect(await connect(p, FE, p.n.ips[OTHER] ?? '', 80)).toBe('timeout');
+      // Echo requests to the backend pass (icmps), TCP does not.
+      const ping = (ns: string, ip: string) =>
+        sh('ip', [
+          'netns',
+          'exec',
+          ns,
+          'sh',
+          '-c',
+          `ping -c 1 -W 2 ${ip} >/dev/null && echo ok || echo no`,
+        ]).trim();
+      expect(ping(p.n.pods[FE] ?? '', be)).toBe('ok');
+      expect(await connect(p, FE, be, 80)).toBe('timeout');
     });
 
     it('kill -9 of the agent: the policy stays enforced while it is down and after, never letting denied traffic through', async () => {
