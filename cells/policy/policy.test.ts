@@ -212,4 +212,21 @@ describe('policy cell', () => {
     expect(put.body as unknown as string).toMatch(/rules\.json/);
     expect(entries(again, be)).toEqual(before);
   });
+
+  it('follows --policy-enforcement changed at runtime: always, never, default', async () => {
+    const h = await start();
+    const fe = await endpoint(h, 1, 'frontend');
+    const be = await endpoint(h, 2, 'backend');
+    await call(h, 'PUT', '/policy', backendRule);
+    await eventually(async () => (await realized(h, be)) === 2);
+    const patch = (mode: string) =>
+      call(h, 'PATCH', '/config', { 'policy-enforcement': mode }).then((r) => r.status);
+    expect(await patch('always')).toBe(200);
+    await eventually(() => entries(h, fe).join() === '1/in/0/0/40');
+    expect(await patch('never')).toBe(200);
+    await eventually(() => entries(h, be).join() === '0/eg/0/0/40,0/in/0/0/40');
+    expect(entries(h, fe)).toEqual(['0/eg/0/0/40', '0/in/0/0/40']);
+    expect(await patch('default')).toBe(200);
+    await eventually(() => entries(h, be).length === 3 && entries(h, fe).length === 2);
+  });
 });
