@@ -49,7 +49,8 @@ export class CidrIdentities {
     const fresh: string[] = [];
     let id = LOCAL_IDENTITY_MIN;
     for (const prefix of new Set(prefixes)) {
-      if (next[prefix] !== undefined) continue;
+      // /0 is the world identity itself (what the ipcache answers for an address it lacks).
+      if (next[prefix] !== undefined || prefix.endsWith('/0')) continue;
       while (used.has(id)) id++;
       if (id > LOCAL_IDENTITY_MAX) throw new Error('local CIDR identities are exhausted');
       next[prefix] = id;

@@ -192,19 +192,32 @@ export class PolicyEngine {
     const gone = this.p.cidrs.retain(
       this.p.repo.rules().flatMap((r) => rulePrefixes(r.compiled.rule)),
     );
-    for (const id of gone) this.cache.deleteIdentity(id);
-    for (const c of this.p.cidrs.takeNew()) this.cache.upsertIdentity(c);
-    const touched = [...added, ...removed].map((r) => r.compiled.rule);
+    // A CIDR identity added or gone changes what other rules' CIDR selectors select too.
+    const changed = new Set<string>();
+    for (const id of gone) for (const k of this.cache.deleteIdentity(id)) changed.add(k);
+    for (const c of this.p.cidrs.takeNew()) {
+      for (const k of this.cache.upsertIdentity(c)) changed.add(k);
+    }
+    const touched = [
+      ...[...added, ...removed].map((r) => r.compiled.rule),
+      ...this.usersOf(changed),
+    ];
     // The identities a changed rule selects get a new policy; the others only the new revision.
     this.rewrite((labels) => touched.some((r) => r.endpointSelector?.matches(labels) === true));
   }
 
-  /** Recomputes identities selected by rules whose peers use one of `selectors`. */
-  private recomputeUsers(selectors: ReadonlySet<string>): void {
-    const rules = this.p.repo
+  /** The rules whose peers use one of `selectors`. */
+  private usersOf(selectors: ReadonlySet<string>): Rule[] {
+    if (selectors.size === 0) return [];
+    return this.p.repo
       .rules()
       .filter((r) => r.compiled.selectors.some((s) => selectors.has(s.key)))
       .map((r) => r.compiled.rule);
+  }
+
+  /** Recomputes identities selected by rules whose peers use one of `selectors`. */
+  private recomputeUsers(selectors: ReadonlySet<string>): void {
+    const rules = this.usersOf(selectors);
     if (rules.length === 0) return;
     this.rewrite((labels) => rules.some((r) => r.endpointSelector?.matches(labels) === true));
   }

@@ -229,4 +229,47 @@ describe('policy cell', () => {
     expect(await patch('default')).toBe(200);
     await eventually(() => entries(h, be).length === 3 && entries(h, fe).length === 2);
   });
+
+  it('a rule naming a new prefix updates what other rules with wider CIDRs select', async () => {
+    const h = await start();
+    const be = await endpoint(h, 1, 'backend');
+    const wide = JSON.stringify([
+      {
+        endpointSelector: { matchLabels: { app: 'backend' } },
+        egress: [{ toCIDR: ['10.0.0.0/8'] }],
+        labels: ['name=wide'],
+      },
+    ]);
+    await call(h, 'PUT', '/policy', wide);
+    await eventually(async () => (await realized(h, be)) === 2);
+    const ids = async () =>
+      (await call(h, 'GET', '/ip?cidr=10.0.0.0/8')).body as unknown as {
+        cidr: string;
+        identity: number;
+      }[];
+    const outer = (await ids()).find((e) => e.cidr === '10.0.0.0/8')?.identity ?? 0;
+    expect(entries(h, be)).toContain(`${outer}/eg/0/0/40`);
+    // Another endpoint's rule carves 10.1.0.0/16 out: addresses there now have its identity,
+    // which the backend's 10.0.0.0/8 must select too.
+    await call(
+      h,
+      'PUT',
+      '/policy',
+      JSON.stringify([
+        {
+          endpointSelector: { matchLabels: { app: 'other' } },
+          egress: [{ toCIDRSet: [{ cidr: '0.0.0.0/0', except: ['10.1.0.0/16'] }] }],
+          labels: ['name=carve'],
+        },
+      ]),
+    );
+    await eventually(async () => (await realized(h, be)) === 3);
+    const hole = (await ids()).find((e) => e.cidr === '10.1.0.0/16')?.identity ?? 0;
+    expect(hole).toBeGreaterThanOrEqual(1 << 24);
+    expect(entries(h, be)).toContain(`${hole}/eg/0/0/40`);
+    // No identity for 0.0.0.0/0: that is the world identity.
+    const all = (await call(h, 'GET', '/ip')).body as unknown as { cidr: string }[];
+    expect(all.map((e) => e.cidr)).toContain('10.1.0.0/16');
+    expect(all.map((e) => e.cidr)).not.toContain('0.0.0.0/0');
+  });
 });
