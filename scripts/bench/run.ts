@@ -10,6 +10,7 @@ import { benchLbDatapath } from './lb-datapath.js';
 import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
 import { benchPods } from './pods.js';
+import { benchPolicy, benchPolicyAgent } from './policy.js';
 import { benchRestore } from './restore.js';
 import { pct } from './table.js';
 
@@ -181,6 +182,13 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of [...(await benchLb()), ...(await benchLbAgent())])
+    console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nPolicy: 1,000 endpoints × 200 rules, in this process (the control plane's hive), then the built agent through its API\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of [...(await benchPolicy()), ...(await benchPolicyAgent())])
     console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   console.log(
