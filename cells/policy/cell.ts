@@ -103,7 +103,11 @@ export const policyCell = module(
         (id) => {
           const txn = db.readTxn();
           const ep = endpoints.get(txn, policyKeyOf(id));
-          return endpointPolicyState(table.get(txn, policyKeyOf(id)), ep?.identity ?? 0);
+          return endpointPolicyState(
+            table.get(txn, policyKeyOf(id)),
+            ep?.identity ?? 0,
+            policy.engine,
+          );
         },
         (id, timeoutMs) => waitPolicyRealized(policy, db, table, id, timeoutMs),
       );

@@ -231,9 +231,28 @@ export class PolicyEngine {
     this.p.db.update([this.p.table], (w) => {
       for (const [id, seen] of this.seen) {
         const old = this.p.table.get(w, policyKeyOf(id));
-        w.insert(this.p.table, this.row(id, seen, this.policyOf(seen.identity), old));
+        const pol = this.policyOf(seen.identity);
+        // Unchanged: its map is already right (realizedRevision() says so, at the new revision).
+        if (old?.entries === pol.entries && old.ifindex === seen.ifindex) continue;
+        w.insert(this.p.table, this.row(id, seen, pol, old));
       }
     });
+  }
+
+  /**
+   * The revision an endpoint's map is up to date with: the repository's, when the row holds the
+   * entries its identity has now and they are written; else the last revision it reached.
+   */
+  realizedRevision(row: EndpointPolicy): number {
+    const current = this.byIdentity.get(row.identity)?.entries === row.entries;
+    return row.status.kind === 'done' && current ? this.p.repo.revision : row.realizedRevision;
+  }
+
+  /** The revision an endpoint's row is being brought to. */
+  specRevision(row: EndpointPolicy): number {
+    return this.byIdentity.get(row.identity)?.entries === row.entries
+      ? this.p.repo.revision
+      : row.revision;
   }
 }
 

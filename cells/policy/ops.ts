@@ -53,9 +53,36 @@ interface Undo {
   readonly deleted: MapEntry[];
 }
 
+/** What turns one set of entries into another: entries to write (with what they replace), to delete. */
+interface Diff {
+  readonly writes: readonly (readonly [MapEntry, MapEntry | undefined])[];
+  readonly deletes: readonly MapEntry[];
+}
+
 /** The policy reconciler's operations over the policy maps. */
 export function policyOps(maps: PolicyMaps): Operations<EndpointPolicy> {
   const realized = new Map<number, Realized>();
+  // Endpoints of one identity share their entries: one diff serves them all.
+  const diffs = new WeakMap<ReadonlyMap<string, MapEntry>, WeakMap<object, Diff>>();
+  const diff = (
+    before: ReadonlyMap<string, MapEntry>,
+    after: ReadonlyMap<string, MapEntry>,
+  ): Diff => {
+    let byAfter = diffs.get(before);
+    const hit = byAfter?.get(after);
+    if (hit) return hit;
+    const writes: [MapEntry, MapEntry | undefined][] = [];
+    const deletes: MapEntry[] = [];
+    for (const [k, e] of after) {
+      const old = before.get(k);
+      if (!old || old.deny !== e.deny) writes.push([e, old]);
+    }
+    for (const [k, old] of before) if (!after.has(k)) deletes.push(old);
+    const d = { writes, deletes };
+    if (!byAfter) diffs.set(before, (byAfter = new WeakMap()));
+    byAfter.set(after, d);
+    return d;
+  };
 
   const current = (id: number): ReadonlyMap<string, MapEntry> => {
     const have = realized.get(id);
@@ -75,17 +102,15 @@ export function policyOps(maps: PolicyMaps): Operations<EndpointPolicy> {
         `endpoint ${row.id}: its policy needs ${row.entries.size} entries, ${m.name} holds at most ${maps.maxEntries} (--bpf-policy-map-max): the previous policy stays`,
       );
     }
+    const d = diff(before, row.entries);
     const undo: Undo = { written: [], replaced: [], deleted: [] };
     try {
-      for (const [k, e] of row.entries) {
-        const old = before.get(k);
-        if (old && old.deny === e.deny) continue;
+      for (const [e, old] of d.writes) {
         m.update(policyKeyOfEntry(e), policyValueOfEntry(e));
         undo.written.push(e);
         if (old) undo.replaced.push(old);
       }
-      for (const [k, old] of before) {
-        if (row.entries.has(k)) continue;
+      for (const old of d.deletes) {
         m.delete(policyKeyOfEntry(old));
         undo.deleted.push(old);
       }

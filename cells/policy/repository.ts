@@ -14,6 +14,8 @@ export interface StoredRule {
   readonly compiled: CompiledRule;
   /** Its canonical JSON (what is stored and shown). */
   readonly json: Record<string, unknown>;
+  /** That JSON as text, made once (every change writes every rule). */
+  readonly text: string;
 }
 
 /** The outcome of a change. */
@@ -47,7 +49,8 @@ export interface AddOptions {
 }
 
 function stored(rule: Rule): StoredRule {
-  return { compiled: compileRule(rule), json: canonicalRule(rule) };
+  const json = canonicalRule(rule);
+  return { compiled: compileRule(rule), json, text: JSON.stringify(json) };
 }
 
 function sameLabels(a: readonly string[], b: readonly string[]): boolean {
@@ -174,12 +177,8 @@ export class Repository {
     cidr: Record<string, number>,
   ): void {
     mkdirDurable(this.dir);
-    const state: StateFile = {
-      version: 1,
-      revision,
-      rules: rules.map((r) => r.json),
-      cidrIdentities: cidr,
-    };
-    writeFileAtomic(this.path, `${JSON.stringify(state)}\n`);
+    // The StateFile's JSON, each rule's text as it was made once.
+    const head = JSON.stringify({ version: 1, revision, cidrIdentities: cidr }).slice(0, -1);
+    writeFileAtomic(this.path, `${head},"rules":[${rules.map((r) => r.text).join(',')}]}\n`);
   }
 }

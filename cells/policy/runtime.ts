@@ -169,7 +169,8 @@ export function newPolicyRuntime(p: {
     setStatus: (r, status) =>
       status.kind === 'done' ? { ...r, status, realizedRevision: r.revision } : { ...r, status },
     jobs: p.jobs,
-    config: { retry: { minMs: 100, maxMs: 10_000 } },
+    // Small rounds: the kernel writes are synchronous, and the API must keep answering.
+    config: { retry: { minMs: 100, maxMs: 10_000 }, roundSize: 64 },
   });
   p.health.ok(`${repo.rules().length} rules at revision ${repo.revision}`);
   return runtime;
@@ -200,7 +201,7 @@ export function waitPolicyRealized(
     const settled = (): boolean => {
       const row = table.get(db.readTxn(), policyKeyOf(id));
       if (!row) return false;
-      if (row.status.kind === 'done' && row.realizedRevision >= want) resolve();
+      if (row.status.kind === 'done' && rt.engine.realizedRevision(row) >= want) resolve();
       else if (row.status.kind === 'error' && row.status.permanent) {
         reject(
           new ApiError(

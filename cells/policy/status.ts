@@ -18,6 +18,10 @@ function identities(row: EndpointPolicy, dir: 0 | 1, deny: boolean): number[] {
 export function endpointPolicyState(
   row: EndpointPolicy | undefined,
   identity: number,
+  revisions: {
+    realizedRevision(row: EndpointPolicy): number;
+    specRevision(row: EndpointPolicy): number;
+  },
 ): EndpointPolicyState {
   const empty = { ingress: [], egress: [] };
   if (!row) {
@@ -35,11 +39,13 @@ export function endpointPolicyState(
     };
     return { spec: none, realized: none, health: 'Pending' };
   }
+  const specRev = revisions.specRevision(row);
+  const realizedRev = revisions.realizedRevision(row);
   const spec: Model<'EndpointPolicy'> = {
-    'policy-revision': row.revision,
+    'policy-revision': specRev,
     id: row.identity,
     'policy-enabled': enabled(row),
-    build: row.revision,
+    build: specRev,
     'allowed-ingress-identities': identities(row, 0, false),
     'allowed-egress-identities': identities(row, 1, false),
     'denied-ingress-identities': identities(row, 0, true),
@@ -49,7 +55,7 @@ export function endpointPolicyState(
   };
   return {
     spec,
-    realized: { ...spec, 'policy-revision': row.realizedRevision, build: row.realizedRevision },
+    realized: { ...spec, 'policy-revision': realizedRev, build: realizedRev },
     health: row.status.kind === 'done' ? 'OK' : row.status.kind === 'error' ? 'Failure' : 'Pending',
   };
 }

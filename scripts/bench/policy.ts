@@ -147,9 +147,11 @@ function newHive(stateDir: string, bpfRoot: string, kernel: boolean): Hive {
 /** Resolves once the hive has `n` endpoint rows, every one realized at `rev` or later. */
 async function realized(h: Hive, n: number, rev: number): Promise<void> {
   const [db, table, t0] = [h.get(StateDB), h.get(PolicyTable), performance.now()];
+  const engine = h.get(Policy).engine;
   for (;;) {
     const rows = [...table.all(db.readTxn())];
-    const late = rows.find((r) => r.status.kind !== 'done' || r.realizedRevision < rev);
+    // What the Endpoint model shows as status.policy.realized.policy-revision.
+    const late = rows.find((r) => r.status.kind !== 'done' || engine.realizedRevision(r) < rev);
     if (rows.length >= n && !late) return;
     if (performance.now() - t0 > 120_000) {
       const why = late ? `endpoint ${late.id}: ${late.status.error ?? late.status.kind}` : '';
