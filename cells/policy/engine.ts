@@ -95,7 +95,8 @@ export class PolicyEngine {
       c.kind === 'upsert'
         ? this.cache.upsertIdentity({ id: c.identity.id, labels: c.identity.labels })
         : this.cache.deleteIdentity(c.identity.id);
-    if (c.kind === 'delete') this.byIdentity.delete(c.identity.id);
+    // An id released may come back with other labels: its policy is computed afresh either way.
+    this.byIdentity.delete(c.identity.id);
     if (changed.length > 0) this.recomputeUsers(new Set(changed));
   }
 

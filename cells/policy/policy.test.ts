@@ -272,4 +272,31 @@ describe('policy cell', () => {
     expect(all.map((e) => e.cidr)).toContain('10.1.0.0/16');
     expect(all.map((e) => e.cidr)).not.toContain('0.0.0.0/0');
   });
+
+  it("an identity number reused for other labels gets their policy, not its old holder's", async () => {
+    const h = await start();
+    await call(
+      h,
+      'PUT',
+      '/policy',
+      JSON.stringify([
+        {
+          endpointSelector: { matchLabels: { app: 'z' } },
+          egress: [{ toEndpoints: [{ matchLabels: { app: 'q' } }] }],
+        },
+        {
+          endpointSelector: { matchLabels: { app: 'q' } },
+          ingress: [{ fromEndpoints: [{ matchLabels: { app: 'x' } }] }],
+        },
+      ]),
+    );
+    const x = await endpoint(h, 1, 'x');
+    await eventually(async () => (await realized(h, x)) === 2);
+    expect((await call(h, 'DELETE', `/endpoint/${x}`)).status).toBe(200);
+    await eventually(() => !h.get(PolicyMaps).pinned().includes(x));
+    const z = await endpoint(h, 2, 'z');
+    await eventually(async () => (await realized(h, z)) === 2);
+    // z enforces egress (only app=q, of which there is none): nothing but the host in.
+    expect(entries(h, z)).toEqual(['0/in/0/0/40']);
+  });
 });

@@ -68,4 +68,19 @@ describe('SelectorCache', () => {
     c.addUser(sel('all', {}));
     expect(c.selection('all').wildcard).toBe(true);
   });
+
+  it('endpoint selectors never select the world, whatever their labels', () => {
+    const c = new SelectorCache();
+    c.upsertIdentity({ id: 2, labels: ['reserved:world'] });
+    c.upsertIdentity(cidrIdentityInfo('198.51.100.0/24', 1 << 24));
+    c.upsertIdentity({ id: 300, labels: ['k8s:app=web'] });
+    c.addUser(sel('world-label', { 'reserved:world': '' }));
+    c.addUser({
+      kind: 'endpoints',
+      key: 'no-app',
+      selector: compileSelector({ matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] }),
+    });
+    expect([...c.selection('world-label').ids]).toEqual([]);
+    expect([...c.selection('no-app').ids]).toEqual([]);
+  });
 });

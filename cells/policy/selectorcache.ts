@@ -159,8 +159,11 @@ export class SelectorCache {
   private selects(sel: PeerSelector, k: Known): boolean {
     switch (sel.kind) {
       case 'endpoints':
-        // CIDR identities are world: endpoint selectors name workloads and reserved identities.
-        return k.info.cidr === undefined && sel.selector.matches(k.idx);
+        // Endpoint selectors name workloads and the reserved identities of the cluster, never
+        // the world (its identities or CIDR ones): entities and CIDRs select those.
+        return (
+          k.info.cidr === undefined && !WORLD_IDS.has(k.info.id) && sel.selector.matches(k.idx)
+        );
       case 'cidr':
         return cidrSelects(sel.cidr, k.info);
       case 'entity':

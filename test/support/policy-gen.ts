@@ -174,33 +174,76 @@ function genPeerRule(rng: Rng, dir: 'ingress' | 'egress'): Record<string, unknow
   return { ...el, ...genL4(rng, false) };
 }
 
-/** 1-4 rules (rarely none), all labelled `pdiff=on` so one import replaces the last set. */
-export function genRuleSet(rng: Rng): RuleJson[] {
-  const n = rng.chance(0.03) ? 0 : rng.int(1, 4);
-  return Array.from({ length: n }, (_, i) => {
-    const rule: RuleJson = {
-      endpointSelector: rng.chance(0.15) ? {} : genSelector(rng, false),
-      labels: ['pdiff=on', `rule=${i}`],
+/** One rule, labelled `pdiff=on` (every rule of the test) and `rule=<name>` (this one). */
+export function genRule(rng: Rng, name: string): RuleJson {
+  const rule: RuleJson = {
+    endpointSelector: rng.chance(0.15) ? {} : genSelector(rng, false),
+    labels: ['pdiff=on', `rule=${name}`],
+  };
+  const sections = [
+    ['ingress', 'ingress', 0.55],
+    ['egress', 'egress', 0.55],
+    ['ingressDeny', 'ingress', 0.2],
+    ['egressDeny', 'egress', 0.2],
+  ] as const;
+  for (const [field, dir, p] of sections) {
+    if (rng.chance(p)) {
+      rule[field] = Array.from({ length: rng.int(1, 3) }, () => genPeerRule(rng, dir));
+    }
+  }
+  if (rng.chance(0.2)) {
+    const dd: Record<string, boolean> = {};
+    if (rng.chance(0.7)) dd.ingress = rng.chance(0.4);
+    if (rng.chance(0.7)) dd.egress = rng.chance(0.4);
+    rule.enableDefaultDeny = dd;
+  }
+  return rule;
+}
+
+/** The `rule=<name>` label of a generated rule. */
+export function ruleLabel(rule: RuleJson): string {
+  const labels = rule.labels as string[];
+  return labels[1] ?? '';
+}
+
+/**
+ * How the rules of one set get to the agent: all at once replacing the last set, or as changes
+ * to it (rules deleted by label, changed in place with `replace`, added beside the others), so
+ * the engine's incremental paths (a rule added next to rules it does not touch) are checked too.
+ */
+export type RuleChange =
+  | { readonly kind: 'set'; readonly rules: readonly RuleJson[] }
+  | {
+      readonly kind: 'edit';
+      readonly rules: readonly RuleJson[];
+      readonly deleted: readonly RuleJson[];
+      readonly replaced: readonly RuleJson[];
+      readonly added: readonly RuleJson[];
     };
-    const sections = [
-      ['ingress', 'ingress', 0.55],
-      ['egress', 'egress', 0.55],
-      ['ingressDeny', 'ingress', 0.2],
-      ['egressDeny', 'egress', 0.2],
-    ] as const;
-    for (const [field, dir, p] of sections) {
-      if (rng.chance(p)) {
-        rule[field] = Array.from({ length: rng.int(1, 3) }, () => genPeerRule(rng, dir));
-      }
+
+/** The next rule set after `prev`: a new one of 1-4 rules (rarely none), or `prev` changed. */
+export function genRuleChange(rng: Rng, prev: readonly RuleJson[], name: () => string): RuleChange {
+  if (prev.length === 0 || rng.chance(0.5)) {
+    const n = rng.chance(0.03) ? 0 : rng.int(1, 4);
+    return { kind: 'set', rules: Array.from({ length: n }, () => genRule(rng, name())) };
+  }
+  const rules: RuleJson[] = [];
+  const deleted: RuleJson[] = [];
+  const replaced: RuleJson[] = [];
+  for (const r of prev) {
+    const what = rng.weighted({ keep: 5, delete: 2, replace: 2 });
+    if (what === 'delete') deleted.push(r);
+    else if (what === 'keep') rules.push(r);
+    else {
+      const again = genRule(rng, ruleLabel(r).slice('rule='.length));
+      replaced.push(again);
+      rules.push(again);
     }
-    if (rng.chance(0.2)) {
-      const dd: Record<string, boolean> = {};
-      if (rng.chance(0.7)) dd.ingress = rng.chance(0.4);
-      if (rng.chance(0.7)) dd.egress = rng.chance(0.4);
-      rule.enableDefaultDeny = dd;
-    }
-    return rule;
-  });
+  }
+  const changed = deleted.length + replaced.length > 0;
+  const added = Array.from({ length: rng.int(changed ? 0 : 1, 2) }, () => genRule(rng, name()));
+  rules.push(...added);
+  return { kind: 'edit', rules, deleted, replaced, added };
 }
 
 /** Where a packet goes: between endpoints (by index), to/from a world address or the host. */
