@@ -54,7 +54,10 @@ static __always_inline __u32 identity_of(const __u8 *ip, __u8 family, __u32 addr
 
 	__builtin_memcpy(key.ip, ip, 16);
 	info = bpf_map_lookup_elem(&cellium_ipcache, &key);
-	return info ? info->sec_identity : IDENTITY_WORLD;
+	if (info)
+		return info->sec_identity;
+	/* Outside everything the ipcache knows: the world of the address's family. */
+	return family == ENDPOINT_KEY_IPV4 ? IDENTITY_WORLD_IPV4 : IDENTITY_WORLD_IPV6;
 }
 
 static __always_inline struct endpoint_info *local_endpoint(const __u8 *ip, __u8 family)
@@ -98,8 +101,9 @@ static __always_inline int redirect_local(struct __sk_buff *skb, struct endpoint
 	}
 	__builtin_memcpy(eth->h_dest, &ep->mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, &ep->node_mac, ETH_ALEN);
-	/* Tracked and translated here: the endpoint's cil_to_container leaves it alone. */
-	skb->mark = MARK_MAGIC_CT_DONE;
+	/* Tracked, translated and both policies checked here: the endpoint's cil_to_container
+	 * leaves it alone. */
+	skb->mark = MARK_MAGIC_POLICY_DONE;
 	return bpf_redirect(ep->ifindex, 0);
 }
 
@@ -207,7 +211,7 @@ static __always_inline int rev_nat6(struct __sk_buff *skb, const struct flow6 *f
 /* From the endpoint: a packet to a service frontend is translated to a backend; a reply to a
  * translated flow gets the frontend as its source. 0 (forward the packet as it now is), or the
  * reason it is dropped. */
-static __noinline int from_container4(struct __sk_buff *skb, __u8 *tracked)
+static __noinline int from_container4(struct __sk_buff *skb, __u8 *tracked, __u8 *reply)
 {
 	struct lb4_key key = {};
 	struct lb4_xlate x = {};
@@ -237,6 +241,8 @@ static __noinline int from_container4(struct __sk_buff *skb, __u8 *tracked)
 	}
 	now = bpf_now_sec();
 	e = ct4_reply(&f.t, &f.p, now);
+	if (e && (e->flags & CT_F_POLICY))
+		*reply = 1;
 	if (e)
 		return e->rev_nat_index ? rev_nat4(skb, &f, e) : 0;
 	if (opens_flow(&f.p))
@@ -244,7 +250,7 @@ static __noinline int from_container4(struct __sk_buff *skb, __u8 *tracked)
 	return 0;
 }
 
-static __noinline int from_container6(struct __sk_buff *skb, __u8 *tracked)
+static __noinline int from_container6(struct __sk_buff *skb, __u8 *tracked, __u8 *reply)
 {
 	struct lb6_key key = {};
 	struct lb6_xlate x = {};
@@ -274,6 +280,8 @@ static __noinline int from_container6(struct __sk_buff *skb, __u8 *tracked)
 	}
 	now = bpf_now_sec();
 	e = ct6_reply(&f.t, &f.p, now);
+	if (e && (e->flags & CT_F_POLICY))
+		*reply = 1;
 	if (e)
 		return e->rev_nat_index ? rev_nat6(skb, &f, e) : 0;
 	if (opens_flow(&f.p))
@@ -283,34 +291,40 @@ static __noinline int from_container6(struct __sk_buff *skb, __u8 *tracked)
 
 /* To the endpoint: a reply to a translated flow that comes from the host stack (the backend is
  * not an endpoint of this node) gets the frontend as its source. Packets another endpoint's
- * cil_from_container already handled and redirected here carry MARK_MAGIC_CT_DONE. */
-static __noinline int to_container4(struct __sk_buff *skb)
+ * cil_from_container already handled and redirected here carry MARK_MAGIC_POLICY_DONE, packets
+ * bpf_host sent to a local backend MARK_MAGIC_CT_DONE. A reply to a flow policy admitted sets
+ * *reply: it passes without a policy lookup (its addresses may have just been translated). */
+static __noinline int to_container4(struct __sk_buff *skb, __u8 *reply)
 {
 	struct flow4 f = {};
 	struct ct_entry *e;
 
-	if (skb->mark == MARK_MAGIC_CT_DONE) {
+	if (skb->mark == MARK_MAGIC_CT_DONE || skb->mark == MARK_MAGIC_POLICY_DONE) {
 		skb->mark = 0;
 		return 0;
 	}
 	if (!flow4_of(skb, &f))
 		return 0;
 	e = ct4_reply(&f.t, &f.p, bpf_now_sec());
+	if (e && (e->flags & CT_F_POLICY))
+		*reply = 1;
 	return e && e->rev_nat_index ? rev_nat4(skb, &f, e) : 0;
 }
 
-static __noinline int to_container6(struct __sk_buff *skb)
+static __noinline int to_container6(struct __sk_buff *skb, __u8 *reply)
 {
 	struct flow6 f = {};
 	struct ct_entry *e;
 
-	if (skb->mark == MARK_MAGIC_CT_DONE) {
+	if (skb->mark == MARK_MAGIC_CT_DONE || skb->mark == MARK_MAGIC_POLICY_DONE) {
 		skb->mark = 0;
 		return 0;
 	}
 	if (!flow6_of(skb, &f))
 		return 0;
 	e = ct6_reply(&f.t, &f.p, bpf_now_sec());
+	if (e && (e->flags & CT_F_POLICY))
+		*reply = 1;
 	return e && e->rev_nat_index ? rev_nat6(skb, &f, e) : 0;
 }
 
@@ -335,7 +349,7 @@ struct arp_eth_ipv4 {
 
 /* Answers an endpoint's ARP request with the host-side MAC: every address the endpoint asks
  * for (its gateway, other endpoints) is reached through the host side. */
-static __always_inline int arp_respond(struct __sk_buff *skb)
+static __noinline int arp_respond(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -372,33 +386,64 @@ static __always_inline void policy_ctx(struct __sk_buff *skb, struct pol_ctx *c,
 				       struct endpoint_info *ep, const __u8 *src, const __u8 *dst,
 				       __u8 family, __u32 addr_bits, __u8 dir)
 {
+	struct endpoint_info *self;
+
 	c->src_id = identity_of(src, family, addr_bits);
 	c->dst_id = identity_of(dst, family, addr_bits);
 	if (dir == METRIC_EGRESS) {
 		c->src_pol = policy_map_of(skb->ifindex);
 		c->dst_pol = ep && ep->ifindex ? policy_map_of(ep->ifindex) : NULL;
+		/* An endpoint whose policy is managed but has no map (not written yet, or lost):
+		 * closed, never open. */
+		if (!c->src_pol) {
+			self = local_endpoint(src, family);
+			if (self && (self->flags & ENDPOINT_F_POLICY) && self->ifindex == skb->ifindex)
+				c->closed = METRIC_EGRESS;
+		}
+		if (ep && !c->dst_pol && (ep->flags & ENDPOINT_F_POLICY))
+			c->closed = METRIC_INGRESS;
 	} else {
 		c->dst_pol = policy_map_of(skb->ifindex);
+		if (ep && !c->dst_pol && (ep->flags & ENDPOINT_F_POLICY) && ep->ifindex == skb->ifindex)
+			c->closed = METRIC_INGRESS;
 	}
 }
 
 /* From an endpoint with a policy map: the source must be one of the endpoint's addresses (its
  * entry names this interface), else the packet is dropped before anything else looks at it. */
-static __noinline int source_ok(struct __sk_buff *skb, const __u8 *src, __u8 family)
+static __noinline int source_ok(struct __sk_buff *skb, __u8 family)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct iphdr *ip4 = data + ETH_HLEN;
 	struct endpoint_info *self;
+	__u8 src[16] = {};
 
 	if (!policy_map_of(skb->ifindex))
 		return 1;
-	if (family == ENDPOINT_KEY_IPV6 && ipv6_source_exempt(src))
-		return 1;
+	if (family == ENDPOINT_KEY_IPV4) {
+		if ((void *)(ip4 + 1) > end)
+			return 0;
+		__builtin_memcpy(src, &ip4->saddr, 4);
+	} else {
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		__builtin_memcpy(src, &ip6->saddr, 16);
+		/* Neighbour discovery and link-local traffic: only towards the link. */
+		if (ipv6_source_exempt(src))
+			return ipv6_local_scope((const __u8 *)&ip6->daddr);
+	}
 	self = local_endpoint(src, family);
-	return self && self->ifindex == skb->ifindex;
+	/* 0: the endpoint was created without its interface's index (by name only). */
+	return self && (self->ifindex == skb->ifindex || self->ifindex == 0);
 }
 
 #define PKT_IPV6 1       /* finish(): an IPv6 packet (else IPv4) */
 #define PKT_TRACKED 2    /* the load balancer applied it to its flow's OUT entry */
 #define PKT_REDIRECTED 4 /* another endpoint's program redirected it here, both policies done */
+#define PKT_REPLY 8      /* a reply to a flow policy admitted (conntrack said so before any
+			  * reverse translation) */
 
 /* Policy, then forwarding, for a packet the load balancer is done with. A function of its own,
  * so its stack and the load balancer's are never both in use (the verifier's 512 bytes). */
@@ -439,12 +484,17 @@ static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
 	ep = local_endpoint(dst, family);
 	policy_ctx(skb, &c, ep, src, dst, family, addr_bits, dir);
 	c.tracked = !!(pkt & PKT_TRACKED);
-	if (pkt & PKT_REDIRECTED) {
+	if (pkt & (PKT_REDIRECTED | PKT_REPLY)) {
 		c.src_pol = NULL;
 		c.dst_pol = NULL;
+	} else if (c.closed) {
+		c.drop_dir = c.closed;
+		ret = REASON_POLICY_DENIED;
+		goto dropped;
 	}
 	ret = family == ENDPOINT_KEY_IPV4 ? policy4(skb, &c) : policy6(skb, &c);
 	if (ret) {
+dropped:
 		self = local_endpoint(dir == METRIC_EGRESS ? src : dst, family);
 		if (c.drop_dir == METRIC_INGRESS && dir == METRIC_EGRESS)
 			self = ep;
@@ -467,8 +517,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	__u32 pkt = dir == METRIC_INGRESS && skb->mark == MARK_MAGIC_CT_DONE ? PKT_REDIRECTED : 0;
-	__u8 src[16] = {}, tracked = 0;
+	__u32 pkt = dir == METRIC_INGRESS && skb->mark == MARK_MAGIC_POLICY_DONE ? PKT_REDIRECTED : 0;
+	__u8 tracked = 0, reply = 0;
 	int ret;
 
 	cb_set(skb, CB_SRC_IDENTITY, 0);
@@ -485,37 +535,43 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if ((void *)(ip4 + 1) > end || ip4->ihl < 5)
 			goto invalid;
 		if (dir == METRIC_EGRESS) {
-			__builtin_memcpy(src, &ip4->saddr, 4);
-			if (!source_ok(skb, src, ENDPOINT_KEY_IPV4)) {
+			if (!source_ok(skb, ENDPOINT_KEY_IPV4)) {
 				ret = REASON_INVALID_SOURCE;
 				goto drop;
 			}
 		}
-		ret = dir == METRIC_EGRESS ? from_container4(skb, &tracked) : to_container4(skb);
+		ret = dir == METRIC_EGRESS ? from_container4(skb, &tracked, &reply) : to_container4(skb, &reply);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
 		if ((void *)(ip6 + 1) > end)
 			goto invalid;
 		if (dir == METRIC_EGRESS) {
-			__builtin_memcpy(src, &ip6->saddr, 16);
-			if (!source_ok(skb, src, ENDPOINT_KEY_IPV6)) {
+			if (!source_ok(skb, ENDPOINT_KEY_IPV6)) {
 				ret = REASON_INVALID_SOURCE;
 				goto drop;
 			}
 		}
-		ret = dir == METRIC_EGRESS ? from_container6(skb, &tracked) : to_container6(skb);
+		ret = dir == METRIC_EGRESS ? from_container6(skb, &tracked, &reply) : to_container6(skb, &reply);
 		pkt |= PKT_IPV6;
 	} else {
+		if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+			account(REASON_NOT_IP, dir, skb->len);
+			return dir == METRIC_EGRESS ? arp_respond(skb) : TC_ACT_OK;
+		}
+		/* Anything else (VLAN tags, other protocols) from an enforced endpoint could carry
+		 * IP past policy and source checks: dropped, as Cilium's DROP_UNKNOWN_L3. */
+		if (dir == METRIC_EGRESS && policy_map_of(skb->ifindex)) {
+			ret = REASON_UNKNOWN_L3;
+			goto drop;
+		}
 		account(REASON_NOT_IP, dir, skb->len);
-		if (eth->h_proto == bpf_htons(ETH_P_ARP) && dir == METRIC_EGRESS)
-			return arp_respond(skb);
 		return TC_ACT_OK;
 	}
 	if (ret)
 		goto drop;
 	/* The packet may have been rewritten: finish() reads it again. */
-	return finish(skb, dir, pkt | (tracked ? PKT_TRACKED : 0));
+	return finish(skb, dir, pkt | (tracked ? PKT_TRACKED : 0) | (reply ? PKT_REPLY : 0));
 
 invalid:
 	ret = REASON_INVALID;

@@ -110,7 +110,7 @@ kernelSuite(
       expect(ipv4HeaderChecksum(out)).toBe(0);
       // Elsewhere: to the host stack.
       const v6 = ipv6Udp('fd00::1', '2001:db8::1');
-      expect(run(v6)).toEqual({ retval: TC_ACT_OK, cb: [2000, 2, 0] });
+      expect(run(v6)).toEqual({ retval: TC_ACT_OK, cb: [2000, 10, 0] }); // world-ipv6
       // ARP from an endpoint for its gateway: answered with the host-side MAC.
       expect(run(arpRequest('10.0.0.7', '02:00:00:00:00:07', '10.0.0.1')).retval).toBe(
         TC_ACT_REDIRECT,

@@ -32,6 +32,7 @@ import {
   CT_F_SEEN_NON_SYN,
   CT_F_TX_CLOSING,
   MARK_MAGIC_CT_DONE,
+  MARK_MAGIC_POLICY_DONE,
   openAll,
   TC_ACT_OK,
   TC_ACT_REDIRECT,
@@ -591,7 +592,7 @@ kernelSuite(
         self,
         8080,
       ]);
-      expect(out.mark).toBe(MARK_MAGIC_CT_DONE);
+      expect(out.mark).toBe(MARK_MAGIC_POLICY_DONE);
       checksumsOk(out.out);
       const oe = m.ct4.tcp.lookup(tupleOf(out.out, TUPLE_F.OUT))!;
       expect(oe.flags & CT_F_LB_LOOPBACK).toBe(CT_F_LB_LOOPBACK);

@@ -24,13 +24,18 @@ interface PolicyNode {
   readonly n: ServiceNode;
   /** An address outside the node (a namespace behind ext0) with the same servers. */
   readonly world: string;
+  /** The node's address on ext0 (the outside reaches NodePorts there). */
+  readonly nodeAddr: string;
+  /** The outside namespace. */
+  readonly worldNs: string;
 }
 
-async function policyNode(): Promise<PolicyNode> {
+async function policyNode(args: readonly string[] = []): Promise<PolicyNode> {
   let world = '';
   let worldNs = '';
   const n = await serviceNode({
     pods: 3,
+    args,
     before: (node) => {
       const ext = netns(`cw-${node.slice('cs-'.length)}`);
       const k = 100 + (parseInt(node.slice(3, 5), 16) % 100);
@@ -60,7 +65,7 @@ async function policyNode(): Promise<PolicyNode> {
   ];
   await startServers(n.pods[BE] ?? '', servers('backend'));
   await startServers(worldNs, servers('world'));
-  return { n, world };
+  return { n, world, worldNs, nodeAddr: world.replace(/\.2$/, '.1') };
 }
 
 /** One TCP connection from pod `from` to host:port: what the server said, or the error. */
@@ -276,6 +281,59 @@ kernelSuite(
         ]).trim();
       expect(ping(p.n.pods[FE] ?? '', be)).toBe('ok');
       expect(await connect(p, FE, be, 80)).toBe('timeout');
+    });
+
+    it('services: a client with enforced ingress gets its replies; NodePort traffic meets the backend ingress policy', async () => {
+      const p = await policyNode(['--enable-node-port', '--devices=ext0']);
+      const be = p.n.ips[BE] ?? '';
+      const svc = (...flags: string[]) => p.n.cli('service', 'update', ...flags);
+      expect((await svc('--id=1', '--frontend=10.96.55.10:80', `--backends=${be}:80`)).code).toBe(
+        0,
+      );
+      expect(
+        (await svc('--id=2', '--k8s-node-port', '--frontend=0.0.0.0:30080', `--backends=${be}:80`))
+          .code,
+      ).toBe(0);
+      // The frontend lets nothing in; the backend admits the frontend only.
+      await importPolicy(
+        p,
+        JSON.stringify([
+          {
+            endpointSelector: { matchLabels: { app: 'frontend' } },
+            ingress: [{}],
+            labels: ['t=fe'],
+          },
+          {
+            endpointSelector: { matchLabels: { app: 'backend' } },
+            ingress: [{ fromEndpoints: [{ matchLabels: { app: 'frontend' } }] }],
+            labels: ['t=be'],
+          },
+        ]),
+      );
+      // Through the ClusterIP: the reply, translated back to the VIP, is a reply, not a new flow.
+      expect(await connect(p, FE, '10.96.55.10', 80)).toBe('backend:80');
+      expect(await connect(p, OTHER, '10.96.55.10', 80)).toBe('timeout');
+      // From outside through the NodePort: the backend's ingress does not admit the world.
+      const outside = async () => {
+        const [r] = await tcpClient(
+          { ns: p.worldNs },
+          { host: p.nodeAddr, port: 30080, timeoutMs: 1500, times: 1 },
+          false,
+        );
+        return (r as TcpResult).data ?? (r as TcpResult).error ?? '';
+      };
+      expect(await outside()).toBe('timeout');
+      await importPolicy(
+        p,
+        JSON.stringify([
+          {
+            endpointSelector: { matchLabels: { app: 'backend' } },
+            ingress: [{ fromEntities: ['world'] }],
+            labels: ['t=be-world'],
+          },
+        ]),
+      );
+      expect(await outside()).toBe('backend:80');
     });
 
     it('kill -9 of the agent: the policy stays enforced while it is down and after, never letting denied traffic through', async () => {

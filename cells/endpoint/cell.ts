@@ -25,6 +25,7 @@ import { LbMaps } from '../loadbalancer/index.js';
 import { PolicyMaps } from '../policymap/index.js';
 import {
   DatapathMaps,
+  ENDPOINT_F,
   endpointInfoOf,
   endpointKeyOf,
   LXC_MAP,
@@ -115,6 +116,7 @@ export const endpointCell = module(
       lbMaps: LbMaps,
       ctMaps: CtMaps,
       policyMaps: PolicyMaps,
+      policy: EndpointPolicyStatus,
     },
     ({
       db,
@@ -131,7 +133,9 @@ export const endpointCell = module(
       lbMaps,
       ctMaps,
       policyMaps,
+      policy,
     }) => {
+      const lxcFlags = (): number => (policy.managed() ? ENDPOINT_F.POLICY : 0);
       const trace = regenerationTrace(logger, () => flags.get('debug') === true);
       // A restore's clock ignores what comes after it finished.
       const ops = endpointOps(
@@ -145,6 +149,7 @@ export const endpointCell = module(
           ...[...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
           ...policyMaps.programMaps(),
         ],
+        lxcFlags,
       );
       // Whether bpf_lxc loads is known (and in health) from the start, not at the first pod.
       jobs.oneShot('load-bpf-lxc', () => {
@@ -171,7 +176,8 @@ export const endpointCell = module(
           objects: () => table.all(db.readTxn()),
           status: (e) => e.status,
           id: (e) => String(e.id),
-          entries: (e) => endpointIps(e).map((ip) => [endpointKeyOf(ip), endpointInfoOf(e)]),
+          entries: (e) =>
+            endpointIps(e).map((ip) => [endpointKeyOf(ip), endpointInfoOf(e, lxcFlags())]),
         }),
       });
     },

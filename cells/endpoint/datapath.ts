@@ -89,6 +89,8 @@ export function endpointOps(
    * cellium_metrics (the load balancer's and conntrack's), read when the object is loaded.
    */
   programMaps: () => readonly RawMap[] = () => [],
+  /** endpoint_info flags of every endpoint (ENDPOINT_F.POLICY when a policy cell manages them). */
+  lxcFlags: () => number = () => 0,
 ): Operations<Endpoint> & { check(): void; close(): void } {
   let obj: BpfObject | undefined;
   const realized = new Map<number, Realized>();
@@ -138,7 +140,7 @@ export function endpointOps(
     update: (_, ep) => {
       const steps: string[] = [];
       const ips = endpointIps(ep);
-      const value = endpointInfoOf(ep);
+      const value = endpointInfoOf(ep, lxcFlags());
       try {
         maps.lxc.updateAll(ips.map((ip) => [endpointKeyOf(ip), value] as const));
       } catch (e) {

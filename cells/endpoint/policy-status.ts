@@ -21,6 +21,8 @@ export interface EndpointPolicyStatus {
     waitRealized?: (id: number, timeoutMs: number) => Promise<void>,
   ): void;
   get(id: number): EndpointPolicyState | undefined;
+  /** Whether a policy cell manages endpoints' policy (their lxc entries say so to bpf_lxc). */
+  managed(): boolean;
   /**
    * Resolves once endpoint `id`'s policy is in its map and enforced (at once without a policy
    * cell); rejects when it cannot be, or after `timeoutMs`.
@@ -41,6 +43,7 @@ export function newEndpointPolicyStatus(): EndpointPolicyStatus {
       wait = w;
     },
     get: (id) => source?.(id),
+    managed: () => source !== undefined,
     waitRealized: (id, timeoutMs) => wait?.(id, timeoutMs) ?? Promise.resolve(),
   };
 }

@@ -148,6 +148,7 @@ export const REASON = {
   INVALID_SOURCE: 132,
   POLICY_DENIED: 133,
   FRAG_NEEDED: 136,
+  UNKNOWN_L3: 139,
   NAT_WRITE_ERROR: 141,
   CT_CREATE_FAILED: 155,
   NO_SERVICE: 158,
@@ -168,6 +169,9 @@ export function ipcacheKeyOf(cidr: string): IpcacheKey {
   return { prefixlen: 32 + bits, cluster_id: 0, family: v6 ? FAMILY_IPV6 : FAMILY_IPV4, ip };
 }
 
+/** endpoint_info.flags: the host's own entry; an endpoint bpf_lxc must never run unenforced. */
+export const ENDPOINT_F = { HOST: 1, POLICY: 2 } as const;
+
 /** The lxc key of an endpoint IP. */
 export function endpointKeyOf(ip: string): EndpointKey {
   return { ip, family: ip.includes(':') ? FAMILY_IPV6 : FAMILY_IPV4, key: 0, cluster_id: 0 };
@@ -177,17 +181,20 @@ export function endpointKeyOf(ip: string): EndpointKey {
  * The cellium_lxc value of an endpoint; what regeneration writes and the map's cache shows.
  * (cells/endpoint/datapath.ts builds the same value; the maps cache test checks they agree.)
  */
-export function endpointInfoOf(ep: {
-  readonly id: number;
-  readonly ifIndex: number;
-  readonly mac: string;
-  readonly hostMac: string;
-  readonly identity: number;
-}): EndpointInfo {
+export function endpointInfoOf(
+  ep: {
+    readonly id: number;
+    readonly ifIndex: number;
+    readonly mac: string;
+    readonly hostMac: string;
+    readonly identity: number;
+  },
+  flags = 0,
+): EndpointInfo {
   return {
     ifindex: ep.ifIndex,
     lxc_id: ep.id,
-    flags: 0,
+    flags,
     mac: ep.mac || '00:00:00:00:00:00',
     node_mac: ep.hostMac || '00:00:00:00:00:00',
     sec_id: ep.identity,

@@ -102,6 +102,13 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
       }
       if (rules.length === 0)
         throw new ApiError(400, 'invalid policy in the body: it holds no rules');
+      const host = rules.findIndex((r) => r.nodeSelector !== undefined);
+      if (host >= 0) {
+        throw new ApiError(
+          400,
+          `invalid policy in the body: rule ${host}: nodeSelector: host policies are not enforced by this agent (it has no host firewall), so they are refused rather than stored as if they protected the node`,
+        );
+      }
       let change;
       try {
         change = engine.add(rules, {

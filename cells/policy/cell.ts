@@ -13,6 +13,7 @@ import {
 import { ApiError } from '../../core/api/index.js';
 import type { Table } from '../../core/statedb/index.js';
 import { ApiRoutes } from '../api/index.js';
+import { CtMaps } from '../conntrack/index.js';
 import { DaemonConfig } from '../daemon/index.js';
 import { EndpointPolicyStatus, EndpointTable, HostLinks } from '../endpoint/index.js';
 import { IdentityAllocator } from '../identity/index.js';
@@ -50,6 +51,7 @@ export const policyCell = module(
       ipcache: IpcacheWriter,
       ipcacheTable: IpcacheTable,
       maps: PolicyMaps,
+      ct: CtMaps,
       datapath: DatapathMaps,
       flags: HiveConfig,
       daemon: DaemonConfig,

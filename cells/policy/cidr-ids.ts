@@ -71,11 +71,14 @@ export class CidrIdentities {
     this.fresh = this.fresh.filter((p) => !prefixes.includes(p));
   }
 
-  /** The identities reserved since the last call, published now. */
+  /**
+   * The identities reserved since the last call, for the selector cache. They are published in
+   * the ipcache later (publish()), once the policy maps that must tell them apart have them:
+   * an address must not resolve to an identity a peer's map does not know yet.
+   */
   takeNew(): IdentityInfo[] {
     const fresh = this.fresh;
     this.fresh = [];
-    this.publish(fresh);
     return fresh.flatMap((p) => {
       const id = this.p.repo.cidrIdentities[p];
       return id === undefined ? [] : [cidrIdentityInfo(p, id)];
@@ -105,7 +108,8 @@ export class CidrIdentities {
     return gone;
   }
 
-  private publish(prefixes: readonly string[]): void {
+  /** Publishes prefixes' identities in the ipcache (those still reserved). */
+  publish(prefixes: readonly string[]): void {
     const txn = this.p.db.readTxn();
     const rows = prefixes.flatMap((prefix) => {
       const id = this.p.repo.cidrIdentities[prefix];

@@ -18,6 +18,13 @@ import type { Rule } from './rules.js';
 import { SelectorCache } from './selectorcache.js';
 import { policyKeyOf, type EndpointPolicy } from './table.js';
 
+/** An endpoint as the engine last saw it. */
+interface Seen {
+  readonly identity: number;
+  readonly ifindex: number;
+  readonly ips: readonly string[];
+}
+
 /** What the engine needs. */
 export interface EngineParams {
   readonly db: DB;
@@ -30,6 +37,8 @@ export interface EngineParams {
   readonly allowLocalhost: boolean;
   /** Whether endpoints' interfaces are real (kernel backend): their index is looked up by name. */
   readonly kernel: boolean;
+  /** Runs `fn` once the maps hold everything written so far (the reconciler settled). */
+  readonly whenRealized?: (fn: () => void) => void;
   readonly logger?: Logger;
 }
 
@@ -38,7 +47,7 @@ export class PolicyEngine {
   readonly cache = new SelectorCache();
   private readonly byIdentity = new Map<number, IdentityPolicy>();
   /** Endpoints' identities and interfaces as last seen. */
-  private readonly seen = new Map<number, { identity: number; ifindex: number }>();
+  private readonly seen = new Map<number, Seen>();
   /** Identity changes not applied yet (applied before anything is computed). */
   private readonly queued: IdentityChange[] = [];
 
@@ -110,9 +119,12 @@ export class PolicyEngine {
     for (const ep of eps) {
       live.add(ep.id);
       const ifindex = this.ifindexOf(ep);
+      const ips = [ep.ipv4, ep.ipv6].filter((ip) => ip !== '');
       const was = this.seen.get(ep.id);
-      if (was?.identity === ep.identity && was.ifindex === ifindex) continue;
-      this.seen.set(ep.id, { identity: ep.identity, ifindex });
+      if (was?.identity === ep.identity && was.ifindex === ifindex && sameIps(was.ips, ips)) {
+        continue;
+      }
+      this.seen.set(ep.id, { identity: ep.identity, ifindex, ips });
       dirty.push(ep);
     }
     const gone = [...this.seen.keys()].filter((id) => !live.has(id));
@@ -160,7 +172,7 @@ export class PolicyEngine {
 
   private row(
     id: number,
-    seen: { identity: number; ifindex: number },
+    seen: Seen,
     pol: IdentityPolicy,
     old: EndpointPolicy | undefined,
   ): EndpointPolicy {
@@ -171,6 +183,7 @@ export class PolicyEngine {
       id,
       ifindex: seen.ifindex,
       identity: seen.identity,
+      ips: seen.ips,
       revision,
       entries: pol.entries,
       ingress: pol.ingress,
@@ -196,15 +209,34 @@ export class PolicyEngine {
     // A CIDR identity added or gone changes what other rules' CIDR selectors select too.
     const changed = new Set<string>();
     for (const id of gone) for (const k of this.cache.deleteIdentity(id)) changed.add(k);
-    for (const c of this.p.cidrs.takeNew()) {
-      for (const k of this.cache.upsertIdentity(c)) changed.add(k);
-    }
+    const fresh = this.p.cidrs.takeNew();
+    for (const c of fresh) for (const k of this.cache.upsertIdentity(c)) changed.add(k);
     const touched = [
       ...[...added, ...removed].map((r) => r.compiled.rule),
       ...this.usersOf(changed),
     ];
     // The identities a changed rule selects get a new policy; the others only the new revision.
     this.rewrite((labels) => touched.some((r) => r.endpointSelector?.matches(labels) === true));
+    if (gone.length > 0) this.saveIdentities();
+    // New CIDR identities reach the ipcache only once every map that must tell them apart has them.
+    const prefixes = fresh.flatMap((c) => (c.cidr === undefined ? [] : [c.cidr]));
+    if (prefixes.length > 0) {
+      (this.p.whenRealized ?? ((fn) => fn()))(() => {
+        this.p.cidrs.publish(prefixes);
+      });
+    }
+  }
+
+  /** Keeps the release of CIDR identities on disk (their prefixes do not come back at restart). */
+  private saveIdentities(): void {
+    try {
+      this.p.repo.saveIdentities(this.p.repo.cidrIdentities);
+    } catch (e) {
+      this.p.logger?.warn(
+        { error: e instanceof Error ? e.message : String(e) },
+        'released CIDR identities not saved: they are kept until the next policy change',
+      );
+    }
   }
 
   /** The rules whose peers use one of `selectors`. */
@@ -234,7 +266,9 @@ export class PolicyEngine {
         const old = this.p.table.get(w, policyKeyOf(id));
         const pol = this.policyOf(seen.identity);
         // Unchanged: its map is already right (realizedRevision() says so, at the new revision).
-        if (old?.entries === pol.entries && old.ifindex === seen.ifindex) continue;
+        if (old?.entries === pol.entries && old.ifindex === seen.ifindex && old.ips === seen.ips) {
+          continue;
+        }
         w.insert(this.p.table, this.row(id, seen, pol, old));
       }
     });
@@ -255,6 +289,10 @@ export class PolicyEngine {
       ? this.p.repo.revision
       : row.revision;
   }
+}
+
+function sameIps(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((ip, i) => ip === b[i]);
 }
 
 /** Every prefix a rule's CIDR peers name (their CIDRs and exceptions). */

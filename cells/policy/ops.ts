@@ -59,8 +59,15 @@ interface Diff {
   readonly deletes: readonly MapEntry[];
 }
 
-/** The policy reconciler's operations over the policy maps. */
-export function policyOps(maps: PolicyMaps): Operations<EndpointPolicy> {
+/**
+ * The policy reconciler's operations over the policy maps. `forget` removes the conntrack
+ * entries of a deleted endpoint's addresses, so a pod given one of them later inherits no flow
+ * the old one's policy admitted.
+ */
+export function policyOps(
+  maps: PolicyMaps,
+  forget: (ips: readonly string[]) => void = () => undefined,
+): Operations<EndpointPolicy> {
   const realized = new Map<number, Realized>();
   // Endpoints of one identity share their entries: one diff serves them all.
   const diffs = new WeakMap<ReadonlyMap<string, MapEntry>, WeakMap<object, Diff>>();
@@ -104,16 +111,22 @@ export function policyOps(maps: PolicyMaps): Operations<EndpointPolicy> {
     }
     const d = diff(before, row.entries);
     const undo: Undo = { written: [], replaced: [], deleted: [] };
+    const put = (e: MapEntry, old: MapEntry | undefined): void => {
+      m.update(policyKeyOfEntry(e), policyValueOfEntry(e));
+      undo.written.push(e);
+      if (old) undo.replaced.push(old);
+    };
+    const drop = (old: MapEntry): void => {
+      m.delete(policyKeyOfEntry(old));
+      undo.deleted.push(old);
+    };
+    // Never more open than the old policy or the new one on the way: allows that go first,
+    // then the new denies, then the new allows, then the denies that go.
     try {
-      for (const [e, old] of d.writes) {
-        m.update(policyKeyOfEntry(e), policyValueOfEntry(e));
-        undo.written.push(e);
-        if (old) undo.replaced.push(old);
-      }
-      for (const old of d.deletes) {
-        m.delete(policyKeyOfEntry(old));
-        undo.deleted.push(old);
-      }
+      for (const old of d.deletes) if (!old.deny) drop(old);
+      for (const [e, old] of d.writes) if (e.deny) put(e, old);
+      for (const [e, old] of d.writes) if (!e.deny) put(e, old);
+      for (const old of d.deletes) if (old.deny) drop(old);
     } catch (e) {
       rollback(row.id, undo);
       if (e instanceof BpfError && e.mapFull) {
@@ -156,6 +169,7 @@ export function policyOps(maps: PolicyMaps): Operations<EndpointPolicy> {
       if (prev && prev.ifindex !== 0 && prev.ifindex !== row.ifindex) maps.detach(prev.ifindex);
       realized.delete(row.id);
       maps.remove(row.id);
+      forget(row.ips);
     },
     prune: (_, desired) => {
       const ids = new Set<number>();

@@ -99,6 +99,17 @@ describe('policy cell', () => {
     expect(r.body as unknown as string).toMatch(
       /rule 1.*ingress\[0\]\.toPorts\[0\]\.ports\[0\]\.port/,
     );
+    // Host policies are refused, not stored as if they protected the node.
+    const host = await call(
+      h,
+      'PUT',
+      '/policy',
+      JSON.stringify([{ nodeSelector: {}, ingress: [{ fromEntities: ['world'] }] }]),
+    );
+    expect(host.status).toBe(400);
+    expect(host.body as unknown as string).toMatch(
+      /rule 0: nodeSelector: host policies are not enforced/,
+    );
     const got = await call(h, 'GET', '/policy');
     expect(got.body.revision).toBe(2);
     expect(JSON.parse(String(got.body.policy))).toHaveLength(1);
@@ -121,8 +132,9 @@ describe('policy cell', () => {
     expect((await call(h, 'PUT', `/policy?replace=true`, wider)).body.revision).toBe(3);
     await eventually(async () => (await realized(h, be)) === 3);
     expect(m.recentEvents().map((e) => `${e.action} ${e.key.dport}/${e.key.prefixlen}`)).toEqual([
-      'update 80/63',
+      // Allows that go are deleted before new allows are written (never more open on the way).
       'delete 80/64',
+      'update 80/63',
     ]);
     expect(await realized(h, other)).toBe(3);
     expect(o.recentEvents()).toEqual([]);

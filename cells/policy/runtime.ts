@@ -11,6 +11,7 @@ import type { DB, Table } from '../../core/statedb/index.js';
 import type { Endpoint } from '../endpoint/index.js';
 import type { IdentityAllocator } from '../identity/index.js';
 import type { IpcacheEntry, IpcacheWriter } from '../ipcache/index.js';
+import type { CtMaps } from '../conntrack/index.js';
 import type { PolicyMaps } from '../policymap/index.js';
 import { CidrIdentities } from './cidr-ids.js';
 import { PolicyEngine } from './engine.js';
@@ -41,6 +42,7 @@ export function newPolicyRuntime(p: {
   readonly ipcache: IpcacheWriter;
   readonly ipcacheTable: Table<IpcacheEntry>;
   readonly maps: PolicyMaps;
+  readonly ct: CtMaps;
   readonly flags: ConfigStore;
   readonly stateDir: string;
   readonly allowLocalhost: boolean;
@@ -82,6 +84,9 @@ export function newPolicyRuntime(p: {
       return p.kernel();
     },
     logger: p.logger,
+    whenRealized: (fn) => {
+      void runtime.settled().then(fn, fn);
+    },
   });
   const hostIps = newHostIps({ ...p });
   const handle: { reconciler?: Reconciler } = {};
@@ -164,7 +169,9 @@ export function newPolicyRuntime(p: {
   handle.reconciler = registerReconciler({
     db: p.db,
     table: p.table,
-    ops: policyOps(p.maps),
+    ops: policyOps(p.maps, (ips) => {
+      forgetFlows(p.ct, ips);
+    }),
     getStatus: (r) => r.status,
     setStatus: (r, status) =>
       status.kind === 'done' ? { ...r, status, realizedRevision: r.revision } : { ...r, status },
@@ -225,4 +232,16 @@ export function waitPolicyRealized(
       clearTimeout(timer);
     };
   });
+}
+
+/** Deletes every conntrack entry to or from `ips` (a deleted endpoint's addresses). */
+export function forgetFlows(ct: CtMaps, ips: readonly string[]): void {
+  if (ips.length === 0 || !ct.running) return;
+  const gone = new Set(ips);
+  for (const fam of [ct.open.v4, ct.open.v6]) {
+    for (const m of [fam.tcp, fam.any]) {
+      const keys = [...m.keys()].filter((k) => gone.has(k.saddr) || gone.has(k.daddr));
+      if (keys.length > 0) m.deleteBatch(keys);
+    }
+  }
 }

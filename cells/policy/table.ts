@@ -8,6 +8,8 @@ export interface EndpointPolicy {
   /** The endpoint's host-side interface (0: none, nothing to enforce on). */
   readonly ifindex: number;
   readonly identity: number;
+  /** The endpoint's addresses (their conntrack entries go with it). */
+  readonly ips: readonly string[];
   /** The repository revision these entries were computed at. */
   readonly revision: number;
   /** By entryKey; shared between endpoints of one identity (compare by reference). */

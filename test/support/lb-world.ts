@@ -48,6 +48,8 @@ export const CT_F_SEEN_NON_SYN = 1 << 4;
 export const CT_F_NODE_PORT = 1 << 5;
 /** skb->mark of a packet already tracked and redirected to a veth: cil_to_container skips CT. */
 export const MARK_MAGIC_CT_DONE = 0x0f00;
+/** bpf_lxc's own redirect to a local endpoint: tracked, translated and both policies checked. */
+export const MARK_MAGIC_POLICY_DONE = 0x0e00;
 
 /**
  * Opens every map bpf_lxc and bpf_host share with the agent under `pinDir` (created when

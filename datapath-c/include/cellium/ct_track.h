@@ -41,6 +41,10 @@
  * The veth clears it anyway as the packet enters the pod's namespace. (Cilium's magic marks use
  * the same 0x0F00 nibble.) */
 #define MARK_MAGIC_CT_DONE 0x0F00
+/* The same from bpf_lxc's cil_from_container, which also ran the receiving endpoint's ingress
+ * policy before redirecting: its cil_to_container skips the policy too. bpf_host's redirects to
+ * local backends (MARK_MAGIC_CT_DONE) are checked there. */
+#define MARK_MAGIC_POLICY_DONE 0x0E00
 
 /* What a packet brings to an entry. */
 struct ct_pkt {

@@ -18,6 +18,9 @@ struct endpoint_key {
 };
 
 #define ENDPOINT_F_HOST 1
+/* Its policy is managed: while its interface has no policy map (not written yet, or lost),
+ * bpf_lxc drops its traffic instead of letting it through unenforced. */
+#define ENDPOINT_F_POLICY 2
 
 struct endpoint_info {
 	__u32 ifindex;    /* host-side interface of the endpoint */
@@ -68,6 +71,7 @@ struct remote_endpoint_info {
 #define REASON_INVALID_SOURCE 132   /* bpf_lxc: a source address not the endpoint's, dropped */
 #define REASON_POLICY_DENIED 133    /* bpf_lxc: no policy entry allows it, dropped */
 #define REASON_FRAG_NEEDED 136      /* bpf_host: larger than the egress device's MTU, dropped */
+#define REASON_UNKNOWN_L3 139       /* bpf_lxc: neither ARP, IPv4 nor IPv6 from an enforced endpoint */
 #define REASON_NAT_WRITE_ERROR 141  /* a translation the kernel refused to write, dropped */
 #define REASON_CT_CREATE_FAILED 155 /* a service flow that could not be tracked, dropped */
 #define REASON_NO_SERVICE 158       /* to a service frontend without an active backend, dropped */
@@ -94,6 +98,8 @@ struct metrics_value {
 
 /* Security identities the datapath uses. */
 #define IDENTITY_WORLD 2
+#define IDENTITY_WORLD_IPV4 9   /* an IPv4 address the ipcache does not know */
+#define IDENTITY_WORLD_IPV6 10  /* an IPv6 address the ipcache does not know */
 
 /* Default sizes only: the agent creates the maps (sized by --bpf-lxc-map-max,
  * --bpf-ipcache-map-max, --bpf-metrics-map-max) and the objects reuse them. */

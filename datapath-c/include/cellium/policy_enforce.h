@@ -51,7 +51,8 @@ struct pol_ctx {
 	__u8 proto;     /* the IP header's protocol */
 	__u32 l4off;    /* where what follows the IP header starts */
 	__u16 epid;     /* after a drop: the endpoint whose policy dropped it (0: unknown) */
-	__u8 pad[2];
+	__u8 closed;    /* METRIC_*: an endpoint whose policy is managed has no map (drop) */
+	__u8 pad;
 };
 
 /* The verdict on a flow new to policy: the sender's egress, then the receiver's ingress. */
@@ -101,7 +102,8 @@ static __always_inline struct ct_entry *policy_admit(void *map, const void *key,
 
 /* An IPv4 flow (`t` as on the wire; trackable: it has a conntrack tuple): 0 when it passes. */
 static __always_inline int policy_ct4(struct pol_ctx *c, const struct ipv4_ct_tuple *t,
-				      const struct ct_pkt *p, __be16 pdport, int trackable)
+				      const struct ct_pkt *p, __be16 pdport, int trackable,
+				      int opens)
 {
 	struct ipv4_ct_tuple key = *t, rkey = {};
 	void *map = ct4_map(t->nexthdr);
@@ -123,7 +125,7 @@ static __always_inline int policy_ct4(struct pol_ctx *c, const struct ipv4_ct_tu
 			return 0; /* a reply */
 	}
 	ret = policy_new_flow(c, t->nexthdr, pdport, p->len);
-	if (ret || !trackable)
+	if (ret || !trackable || !opens)
 		return ret;
 	if (!policy_admit(map, &key, e, p, !c->tracked, now)) {
 		c->drop_dir = c->src_pol ? METRIC_EGRESS : METRIC_INGRESS;
@@ -133,7 +135,8 @@ static __always_inline int policy_ct4(struct pol_ctx *c, const struct ipv4_ct_tu
 }
 
 static __always_inline int policy_ct6(struct pol_ctx *c, const struct ipv6_ct_tuple *t,
-				      const struct ct_pkt *p, __be16 pdport, int trackable)
+				      const struct ct_pkt *p, __be16 pdport, int trackable,
+				      int opens)
 {
 	struct ipv6_ct_tuple key = *t, rkey = {};
 	void *map = ct6_map(t->nexthdr);
@@ -155,7 +158,7 @@ static __always_inline int policy_ct6(struct pol_ctx *c, const struct ipv6_ct_tu
 			return 0;
 	}
 	ret = policy_new_flow(c, t->nexthdr, pdport, p->len);
-	if (ret || !trackable)
+	if (ret || !trackable || !opens)
 		return ret;
 	if (!policy_admit(map, &key, e, p, !c->tracked, now)) {
 		c->drop_dir = c->src_pol ? METRIC_EGRESS : METRIC_INGRESS;
@@ -200,8 +203,11 @@ static __always_inline int has_ports(__u8 proto)
 	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
 }
 
-/* Whether an ICMP error (its quoted packet at `off`) is about an admitted flow. */
-static __always_inline int policy_related4(struct __sk_buff *skb, __u32 off)
+/* Whether an ICMP error (its quoted packet at `off`) is about an admitted flow of the error's
+ * own ends: the quoted packet was sent by the error's receiver (a router or peer answering it),
+ * or to the error's sender (an endpoint answering what it received). */
+static __always_inline int policy_related4(struct __sk_buff *skb, __u32 off, __be32 saddr,
+					   __be32 daddr)
 {
 	struct ipv4_ct_tuple k = {};
 	struct iphdr inner;
@@ -210,6 +216,8 @@ static __always_inline int policy_related4(struct __sk_buff *skb, __u32 off)
 	if (bpf_skb_load_bytes(skb, off, &inner, sizeof(inner)) < 0 || inner.ihl < 5)
 		return 0;
 	if (bpf_skb_load_bytes(skb, off + inner.ihl * 4, l4, sizeof(l4)) < 0)
+		return 0;
+	if (inner.saddr != daddr && inner.daddr != saddr)
 		return 0;
 	k.saddr = inner.saddr;
 	k.daddr = inner.daddr;
@@ -225,7 +233,17 @@ static __always_inline int policy_related4(struct __sk_buff *skb, __u32 off)
 	return policy_flow_known4(&k);
 }
 
-static __always_inline int policy_related6(struct __sk_buff *skb, __u32 off)
+static __always_inline int ip6_eq(const __u8 *a, const __u8 *b)
+{
+	__u32 x[4], y[4];
+
+	__builtin_memcpy(x, a, 16);
+	__builtin_memcpy(y, b, 16);
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+static __always_inline int policy_related6(struct __sk_buff *skb, __u32 off, const __u8 *saddr,
+					   const __u8 *daddr)
 {
 	struct ipv6_ct_tuple k = {};
 	struct ipv6hdr inner;
@@ -234,6 +252,8 @@ static __always_inline int policy_related6(struct __sk_buff *skb, __u32 off)
 	if (bpf_skb_load_bytes(skb, off, &inner, sizeof(inner)) < 0)
 		return 0;
 	if (bpf_skb_load_bytes(skb, off + sizeof(inner), l4, sizeof(l4)) < 0)
+		return 0;
+	if (!ip6_eq((const __u8 *)&inner.saddr, daddr) && !ip6_eq((const __u8 *)&inner.daddr, saddr))
 		return 0;
 	__builtin_memcpy(k.saddr, &inner.saddr, 16);
 	__builtin_memcpy(k.daddr, &inner.daddr, 16);
@@ -256,6 +276,8 @@ struct pol_l4 {
 	__be16 pdport;    /* the port policy matches: the destination port, or the ICMP type */
 	__u8 type;        /* the ICMP type (0xff: not ICMP) */
 	__u8 trackable;   /* conntrack can follow it (ports, or an ICMP echo) */
+	__u8 opens;       /* it may open a flow (not an echo reply: that only answers one) */
+	__u8 pad;
 };
 
 /* Reads the ports (or ICMP type and echo id) at `off`; 0 when truncated. */
@@ -274,6 +296,7 @@ static __always_inline int policy_l4(struct __sk_buff *skb, __u32 off, __u8 prot
 		p->tcp = proto == IPPROTO_TCP;
 		p->flags = p->tcp ? hdr[13] : 0;
 		l->trackable = 1;
+		l->opens = 1;
 		return 1;
 	}
 	if (proto != icmp)
@@ -285,6 +308,7 @@ static __always_inline int policy_l4(struct __sk_buff *skb, __u32 off, __u8 prot
 	if (hdr[0] == (icmp == IPPROTO_ICMP ? ICMP_ECHO : ICMPV6_ECHO_REQUEST)) {
 		__builtin_memcpy(&l->sport, &hdr[4], 2);
 		l->trackable = 1;
+		l->opens = 1;
 	} else if (hdr[0] == (icmp == IPPROTO_ICMP ? ICMP_ECHOREPLY : ICMPV6_ECHO_REPLY)) {
 		__builtin_memcpy(&l->dport, &hdr[4], 2);
 		l->trackable = 1;
@@ -320,9 +344,58 @@ static __noinline int policy4(struct __sk_buff *skb, struct pol_ctx *c)
 	t.dport = l.dport;
 	if ((l.type == ICMP_DEST_UNREACH || l.type == ICMP_TIME_EXCEEDED ||
 	     l.type == ICMP_PARAMETERPROB) &&
-	    policy_related4(skb, off + 8))
+	    policy_related4(skb, off + 8, t.saddr, t.daddr))
 		return 0;
-	return policy_ct4(c, &t, &p, l.pdport, l.trackable);
+	return policy_ct4(c, &t, &p, l.pdport, l.trackable, l.opens);
+}
+
+/* IPv6 extension headers policy looks through, at most this many. */
+#define IPV6_MAX_EXT 6
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+
+/* Skips the extension headers after the fixed IPv6 header: sets the protocol that follows and
+ * where, and whether this is a fragment after the first (no ports in it). 0 when the headers are
+ * truncated or more than IPV6_MAX_EXT. */
+static __always_inline int ipv6_skip_ext(struct __sk_buff *skb, __u8 *nexthdr, __u32 *off,
+					 __u8 *later_fragment)
+{
+	__u8 h[4];
+
+#pragma unroll
+	for (int i = 0; i < IPV6_MAX_EXT; i++) {
+		switch (*nexthdr) {
+		case NEXTHDR_HOP:
+		case NEXTHDR_ROUTING:
+		case NEXTHDR_DEST:
+		case NEXTHDR_AUTH:
+			if (bpf_skb_load_bytes(skb, *off, h, 2) < 0)
+				return 0;
+			*nexthdr = h[0];
+			*off += *nexthdr == NEXTHDR_AUTH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+			break;
+		case NEXTHDR_FRAGMENT:
+			if (bpf_skb_load_bytes(skb, *off, h, 4) < 0)
+				return 0;
+			*nexthdr = h[0];
+			if ((((__u16)h[2] << 8) | h[3]) & 0xfff8)
+				*later_fragment = 1;
+			*off += 8;
+			break;
+		default:
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Link-local (fe80::/10) or multicast (ff00::/8): where neighbour discovery goes. */
+static __always_inline int ipv6_local_scope(const __u8 *a)
+{
+	return a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
 }
 
 static __noinline int policy6(struct __sk_buff *skb, struct pol_ctx *c)
@@ -333,6 +406,8 @@ static __noinline int policy6(struct __sk_buff *skb, struct pol_ctx *c)
 	struct ipv6_ct_tuple t = {};
 	struct ct_pkt p = { .len = skb->len };
 	struct pol_l4 l = {};
+	__u32 off = ETH_HLEN + sizeof(*ip6);
+	__u8 later = 0, hops;
 
 	if (!c->src_pol && !c->dst_pol)
 		return 0;
@@ -341,18 +416,25 @@ static __noinline int policy6(struct __sk_buff *skb, struct pol_ctx *c)
 	__builtin_memcpy(t.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(t.daddr, &ip6->daddr, 16);
 	t.nexthdr = ip6->nexthdr;
-	if (!policy_l4(skb, ETH_HLEN + sizeof(*ip6), t.nexthdr, IPPROTO_ICMPV6, &l, &p))
+	hops = ip6->hop_limit;
+	if (!ipv6_skip_ext(skb, &t.nexthdr, &off, &later))
+		return REASON_INVALID;
+	if (later) /* a later fragment: no ports to read */
+		return policy_new_flow(c, t.nexthdr, 0, p.len);
+	if (!policy_l4(skb, off, t.nexthdr, IPPROTO_ICMPV6, &l, &p))
 		return REASON_INVALID;
 	t.sport = l.sport;
 	t.dport = l.dport;
 	if (t.nexthdr == IPPROTO_ICMPV6) {
-		if (l.type >= ICMPV6_NDP_FIRST && l.type <= ICMPV6_NDP_LAST)
+		/* Neighbour discovery as it is sent: on the link, hop limit 255. */
+		if (l.type >= ICMPV6_NDP_FIRST && l.type <= ICMPV6_NDP_LAST && hops == 255 &&
+		    ipv6_local_scope(t.daddr))
 			return 0;
 		if (l.type >= ICMPV6_DEST_UNREACH && l.type <= ICMPV6_PARAMPROB &&
-		    policy_related6(skb, ETH_HLEN + sizeof(*ip6) + 8))
+		    policy_related6(skb, off + 8, t.saddr, t.daddr))
 			return 0;
 	}
-	return policy_ct6(c, &t, &p, l.pdport, l.trackable);
+	return policy_ct6(c, &t, &p, l.pdport, l.trackable, l.opens);
 }
 
 #endif
