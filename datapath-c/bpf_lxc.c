@@ -494,6 +494,9 @@ static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
 	}
 	ret = family == ENDPOINT_KEY_IPV4 ? policy4(skb, &c) : policy6(skb, &c);
 	if (ret) {
+		/* A malformed packet policy could not judge: counted in the program's direction. */
+		if (!c.drop_dir)
+			c.drop_dir = dir;
 dropped:
 		self = local_endpoint(dir == METRIC_EGRESS ? src : dst, family);
 		if (c.drop_dir == METRIC_INGRESS && dir == METRIC_EGRESS)

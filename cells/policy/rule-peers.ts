@@ -63,6 +63,12 @@ export interface PeerRule {
   readonly icmps: readonly IcmpType[];
 }
 
+/** A CiliumClusterwideNetworkPolicy's peers: pods of every namespace. */
+export const ANY_NAMESPACE = Symbol('any namespace');
+
+/** Whose namespace a peer selector is confined to: a namespace, every one, or none (bare rules). */
+export type PeerNamespace = string | typeof ANY_NAMESPACE | undefined;
+
 /** The label key of a pod's namespace. */
 export const POD_NAMESPACE = 'io.kubernetes.pod.namespace';
 
@@ -163,12 +169,18 @@ function entity(v: unknown, path: string): Entity {
  * unless it names the namespace itself or selects reserved identities (which have none), as
  * Cilium's getEndpointSelector does.
  */
-function peerSelector(v: unknown, path: string, namespace: string | undefined): Selector {
+function peerSelector(v: unknown, path: string, namespace: PeerNamespace): Selector {
   try {
     const sel = compileSelector(v as LabelSelector);
     if (namespace === undefined) return sel;
     const own = sel.requirements.some((r) => r.key === POD_NAMESPACE || r.source === 'reserved');
-    return own ? sel : compileSelector(v as LabelSelector, [namespaceRequirement(namespace)]);
+    if (own) return sel;
+    // A clusterwide policy's peers are pods of any namespace (never the world), as Cilium's.
+    const req: Requirement =
+      namespace === ANY_NAMESPACE
+        ? { source: 'k8s', key: POD_NAMESPACE, op: 'Exists', values: [] }
+        : namespaceRequirement(namespace);
+    return compileSelector(v as LabelSelector, [req]);
   } catch (e) {
     throw e instanceof PolicyError ? e.under(path) : e;
   }
@@ -182,7 +194,7 @@ export function parsePeerRule(
   v: unknown,
   path: string,
   direction: 'ingress' | 'egress',
-  namespace: string | undefined,
+  namespace: PeerNamespace,
 ): PeerRule {
   const o = asObject(v, path);
   const from = direction === 'ingress' ? 'from' : 'to';

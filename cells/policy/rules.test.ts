@@ -71,7 +71,11 @@ describe('parseRules: input shapes', () => {
     );
     expect(r!.nodeSelector!.key).toBe('{"matchLabels":{"any:role":"worker"}}');
     expect(r!.endpointSelector).toBeUndefined();
-    expect(r!.ingress[0]!.endpoints[0]!.wildcard).toBe(true);
+    // A clusterwide policy's peers are pods of any namespace (as Cilium's), not everything.
+    expect(r!.ingress[0]!.endpoints[0]!.wildcard).toBe(false);
+    expect(r!.ingress[0]!.endpoints[0]!.key).toBe(
+      '{"matchExpressions":[{"key":"k8s:io.kubernetes.pod.namespace","operator":"Exists"}]}',
+    );
     expect(r!.labels).toEqual([
       'k8s:io.cilium.k8s.policy.derived-from=CiliumClusterwideNetworkPolicy',
       'k8s:io.cilium.k8s.policy.name=cw',

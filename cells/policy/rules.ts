@@ -15,7 +15,7 @@ import {
   show,
 } from './policy-error.js';
 import { derivedLabels, labelObjects, parseRuleLabels } from './rule-labels.js';
-import { namespaceRequirement, parsePeerRule, type PeerRule } from './rule-peers.js';
+import { ANY_NAMESPACE, namespaceRequirement, parsePeerRule, type PeerRule } from './rule-peers.js';
 import {
   compileSelector,
   type LabelSelector,
@@ -113,7 +113,12 @@ function defaultDeny(v: unknown): Rule['enableDefaultDeny'] {
 }
 
 /** One rule object; `namespace` is set for a CiliumNetworkPolicy's rules. */
-function parseRule(raw: unknown, namespace: string | undefined, derived: string[]): Rule {
+function parseRule(
+  raw: unknown,
+  namespace: string | undefined,
+  derived: string[],
+  clusterwide = false,
+): Rule {
   const o = asObject(raw, '');
   checkFields(o, '', RULE_FIELDS);
   const hasEndpoints = given(o.endpointSelector);
@@ -130,7 +135,7 @@ function parseRule(raw: unknown, namespace: string | undefined, derived: string[
   const ns = namespace === undefined ? [] : [namespaceRequirement(namespace)];
   const peers = (field: string, direction: 'ingress' | 'egress'): PeerRule[] =>
     asList(o[field], field, MAX_PEERS).map((p, i) =>
-      parsePeerRule(p, `${field}[${i}]`, direction, namespace),
+      parsePeerRule(p, `${field}[${i}]`, direction, clusterwide ? ANY_NAMESPACE : namespace),
     );
   return {
     ...(hasEndpoints
@@ -158,12 +163,18 @@ class Collector {
     return `rule ${this.rules.length}${what === undefined ? '' : ` (${what})`}`;
   }
 
-  add(raw: unknown, what?: string, namespace?: string, derived: string[] = []): void {
+  add(
+    raw: unknown,
+    what?: string,
+    namespace?: string,
+    derived: string[] = [],
+    clusterwide = false,
+  ): void {
     if (this.rules.length >= MAX_RULES) {
       throw new PolicyError(`the input has more than ${MAX_RULES} rules`);
     }
     try {
-      this.rules.push(parseRule(raw, namespace, derived));
+      this.rules.push(parseRule(raw, namespace, derived, clusterwide));
     } catch (e) {
       throw e instanceof PolicyError ? e.within(this.context(what)) : e;
     }
@@ -214,9 +225,9 @@ class Collector {
       if (!given(m.spec) && specs.length === 0) {
         throw new PolicyError('a policy needs a spec or specs', path);
       }
-      if (given(m.spec)) this.add(m.spec, label, namespace, derived);
+      if (given(m.spec)) this.add(m.spec, label, namespace, derived, kind === CCNP);
       specs.forEach((s, i) => {
-        this.add(s, `${label} specs[${i}]`, namespace, derived);
+        this.add(s, `${label} specs[${i}]`, namespace, derived, kind === CCNP);
       });
     } catch (e) {
       if (!(e instanceof PolicyError) || e.context !== '') throw e;
