@@ -5,7 +5,10 @@
 // parsed rules): pass or drop, and for a drop whose policy (egress of the sender, ingress of the
 // receiver) and why (a deny rule, or nothing allows it). The endpoints sit on veths of this
 // namespace, left down (real ifindexes, which test-run accepts in the skb), and are replaced by
-// a new population every SETS_PER_EPOCH rule sets (identities come, go and are reused). Root only.
+// a new population every SETS_PER_EPOCH rule sets (identities come, go and are reused). Dual
+// stack: the endpoints have an IPv6 address too (the hive's IPv6 pod CIDR), the node an IPv6
+// address on its uplink, rules name IPv6 prefixes and ICMPv6 types, and a third of the packets
+// are IPv6 (TCP, UDP, ICMPv6 echo requests and replies, errors, neighbour discovery). Root only.
 // CELLIUM_POLICY_DIFF_SEED and CELLIUM_POLICY_DIFF_SETS change the seed and the number of sets;
 // CELLIUM_POLICY_DIFF_REPORT names a file that gets every mismatch.
 import { execFileSync } from 'node:child_process';
@@ -27,13 +30,23 @@ import { Policy, policyCell } from '../cells/policy/index.js';
 import { parseRuleObjects } from '../cells/policy/rules.js';
 import { PolicyMaps } from '../cells/policymap/index.js';
 import { StateDB } from '../cells/statedb/index.js';
-import { ipv4Tcp, ipv4UdpFlow } from './support/packets.js';
+import {
+  ipv4Tcp,
+  ipv4UdpFlow,
+  ipv6Icmp,
+  ipv6IcmpEcho,
+  ipv6Tcp,
+  ipv6UdpFlow,
+} from './support/packets.js';
 import {
   genEndpoints,
   genPackets,
   genRuleChange,
   HOST_IP,
+  HOST_IP6,
   modelOutcome,
+  packetAddresses,
+  POD_RANGE6,
   ruleLabel,
   SPORT_MIN,
   type DiffEndpoint,
@@ -47,8 +60,8 @@ const SEED = Number(process.env.CELLIUM_POLICY_DIFF_SEED ?? 20240917);
 const SETS = Number(process.env.CELLIUM_POLICY_DIFF_SETS ?? 1000);
 /** A file to write every mismatch to (the assertion shows the first few). */
 const REPORT = process.env.CELLIUM_POLICY_DIFF_REPORT;
-/** Packets per rule set, rule sets per population of endpoints, devices (most endpoints). */
-const PACKETS = 20;
+/** Packets per rule set (a third IPv6), rule sets per population of endpoints, devices. */
+const PACKETS = 30;
 const SETS_PER_EPOCH = 10;
 const DEVICES = 6;
 
@@ -84,6 +97,33 @@ function icmpEcho(src: string, dst: string, id: number): Buffer {
   f.writeUInt16BE(1, 40);
   f.writeUInt16BE(sum(34, 50), 36);
   return f;
+}
+
+/**
+ * An Ethernet + IPv6 + ICMPv6 message of type `type` from `src` to `dst` (`id`: an echo's
+ * identifier): an echo request or reply; a destination unreachable quoting a UDP packet back
+ * (source port 1: of no flow ever admitted, so not related); neighbour discovery (a target
+ * address for solicitations and advertisements, hop limit `hops`).
+ */
+function icmp6(src: string, dst: string, type: number, id: number, hops = 255): Buffer {
+  if (type === 128) return ipv6IcmpEcho(src, dst, id);
+  if (type === 129) return ipv6Icmp({ src, dst, type, rest: (id << 16) | 1 });
+  if (type === 1) {
+    const quoted = ipv6UdpFlow({ src: dst, dst: src, sport: 1, dport: 53 }).subarray(14);
+    return ipv6Icmp({ src, dst, type, code: 1, body: quoted });
+  }
+  // The target of a solicitation, advertisement or redirect (bpf_lxc reads only the type).
+  const target = Buffer.alloc(16);
+  writeIp(src === '::' ? 'fe80::a' : src, target, 0, 16);
+  const body =
+    type === 133
+      ? Buffer.alloc(0)
+      : type === 134
+        ? Buffer.alloc(8) // reachable time, retransmission timer
+        : type === 137
+          ? Buffer.concat([target, target]) // target, destination
+          : target;
+  return ipv6Icmp({ src, dst, type, ttl: hops, body });
 }
 
 /** An endpoint as GET /v1/endpoint/{id} shows it (what the test reads). */
@@ -148,12 +188,24 @@ async function bench(): Promise<Bench> {
     // The endpoint cell takes only veths: the fake links say what the device is.
     links.links.set(name, fakeVeth(name, index));
   }
-  // The fake uplink eth0 carries the node address: the policy cell publishes it as the host.
-  expect(links.get('eth0')?.addresses[0]?.address).toBe(HOST_IP);
+  // The fake uplink eth0 carries the node addresses: the policy cell publishes them as the host
+  // (and the pod CIDRs' router addresses).
+  const eth0 = links.get('eth0');
+  expect(eth0?.addresses[0]?.address).toBe(HOST_IP);
+  if (eth0) {
+    const addresses = [...eth0.addresses, { address: HOST_IP6, scope: 'global' }];
+    links.links.set('eth0', { ...eth0, addresses });
+  }
   const h = epHive(undefined, {
     extra: [policyCell],
     links,
-    flags: { 'bpf-backend': 'kernel', 'bpf-root': bpfRoot, 'ipv4-range': '10.9.0.0/24' },
+    flags: {
+      'bpf-backend': 'kernel',
+      'bpf-root': bpfRoot,
+      'ipv4-range': '10.9.0.0/24',
+      'enable-ipv6': true,
+      'ipv6-range': POD_RANGE6,
+    },
   });
   onTestFinished(() => rmSync(h.dir, { recursive: true, force: true }));
   await h.requireStart();
@@ -225,7 +277,7 @@ async function populate(
   b: Bench,
   old: readonly DiffEndpoint[],
   labels: readonly string[][],
-  nextIp: () => string,
+  nextIp: () => { ip: string; ip6: string },
 ): Promise<DiffEndpoint[]> {
   for (const ep of old) expect((await call(b.h, 'DELETE', `/endpoint/${ep.id}`)).status).toBe(200);
   // The devices are reused: their old endpoints' policy maps are detached first.
@@ -236,14 +288,14 @@ async function populate(
   for (const [i, l] of labels.entries()) {
     const dev = b.devices[i];
     if (!dev) throw new Error('more endpoints than devices');
-    const ip = nextIp();
+    const { ip, ip6 } = nextIp();
     const r = await call(b.h, 'PUT', '/endpoint/0', {
       'container-id': `pdiff-${ip}`,
       'k8s-namespace': 'default',
       'k8s-pod-name': `pod-${ip}`,
       mac: `02:00:00:00:01:0${i}`,
       'host-mac': '02:00:00:00:00:ff',
-      addressing: { ipv4: ip },
+      addressing: { ipv4: ip, ipv6: ip6 },
       'interface-name': dev.name,
       'interface-index': dev.index,
       labels: l,
@@ -253,7 +305,7 @@ async function populate(
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const id = (r.body as { id: number }).id;
     const { identity } = (await endpointModel(b.h, id)).status;
-    eps.push({ id, ip, ifindex: dev.index, identity: identity.id, labels: identity.labels });
+    eps.push({ id, ip, ip6, ifindex: dev.index, identity: identity.id, labels: identity.labels });
   }
   return eps;
 }
@@ -296,19 +348,24 @@ function datapath(
 ): { outcome: Outcome; frame: string } {
   const from = p.from === undefined ? undefined : eps[p.from];
   const to = p.to === undefined ? undefined : eps[p.to];
-  const src = from?.ip ?? (p.kind === 'host-ep' ? HOST_IP : (p.world ?? ''));
-  const dst = to?.ip ?? (p.kind === 'ep-host' ? HOST_IP : (p.world ?? ''));
+  const { src, dst } = packetAddresses(p, eps);
+  const v6 = p.family === 6;
   const frame =
     p.proto === 6
-      ? ipv4Tcp({ src, dst, sport, dport: p.dport })
+      ? (v6 ? ipv6Tcp : ipv4Tcp)({ src, dst, sport, dport: p.dport })
       : p.proto === 17
-        ? ipv4UdpFlow({ src, dst, sport, dport: p.dport })
-        : icmpEcho(src, dst, sport);
+        ? (v6 ? ipv6UdpFlow : ipv4UdpFlow)({ src, dst, sport, dport: p.dport })
+        : v6
+          ? icmp6(src, dst, p.dport, sport, p.hops)
+          : icmpEcho(src, dst, sport);
   // From an endpoint: its device's tc ingress. From outside: the receiver's tc egress.
   const prog = from ? 'cil_from_container' : 'cil_to_container';
   const ifindex = (from ?? to)?.ifindex ?? 0;
   const ret = b.run(prog, ifindex, frame);
-  const shown = `${prog} ifindex ${ifindex} ${src}:${sport} -> ${dst}:${p.dport} proto ${p.proto}`;
+  const at = (ip: string, port: number) => (v6 ? `[${ip}]:${port}` : `${ip}:${port}`);
+  const hops = p.hops === undefined ? '' : ` hop limit ${p.hops}`;
+  const ends = `${at(src, sport)} -> ${at(dst, p.dport)}`;
+  const shown = `${prog} ifindex ${ifindex} ${ends} proto ${p.proto}${hops}`;
   if (ret === TC_ACT_OK || ret === TC_ACT_REDIRECT) return { outcome: 'pass', frame: shown };
   if (ret !== TC_ACT_SHOT) return { outcome: `other:retval ${ret}`, frame: shown };
   return { outcome: b.dropOf(), frame: shown };
@@ -324,10 +381,15 @@ kernelSuite(
       const policy = b.h.get(Policy);
       const rng = new Rng(SEED);
       let ip = 9;
-      const nextIp = (): string => `10.9.0.${(ip = ip >= 250 ? 10 : ip + 1)}`;
+      // 10.9.0.N and fd00:9::N (N read as hex): both in the hive's pod CIDRs.
+      const nextIp = () => {
+        ip = ip >= 250 ? 10 : ip + 1;
+        return { ip: `10.9.0.${ip}`, ip6: `fd00:9::${ip}` };
+      };
       let sport = SPORT_MIN;
       let eps: DiffEndpoint[] = [];
       const totals = { cases: 0, passes: 0, drops: 0, denyDrops: 0 };
+      const families = { 4: { cases: 0, mismatches: 0 }, 6: { cases: 0, mismatches: 0 } };
       const mismatches: string[] = [];
       const kinds = new Map<string, number>();
       let json: readonly RuleJson[] = [];
@@ -362,11 +424,13 @@ kernelSuite(
             sport = SPORT_MIN;
           }
           totals.cases++;
+          families[packet.family].cases++;
           if (got.outcome === 'pass') totals.passes++;
           else totals.drops++;
           if (got.outcome.endsWith(':deny')) totals.denyDrops++;
           if (got.outcome === want) continue;
-          const kind = `${packet.kind}: model ${want}, bpf_lxc ${got.outcome}`;
+          families[packet.family].mismatches++;
+          const kind = `IPv${packet.family} ${packet.kind}: model ${want}, bpf_lxc ${got.outcome}`;
           kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
           const who = (i: number | undefined) => (i === undefined ? '-' : JSON.stringify(eps[i]));
           mismatches.push(
@@ -384,7 +448,9 @@ kernelSuite(
       console.log(
         `policy differential (seed ${SEED}): ${totals.cases} cases over ${SETS} rule sets, ` +
           `${totals.passes} passed, ${totals.drops} dropped (${totals.denyDrops} by deny rules), ` +
-          `${mismatches.length} mismatches; ${secs} s (${(importMs / 1000).toFixed(1)} s importing rules, ` +
+          `${mismatches.length} mismatches (IPv4 ${families[4].mismatches} of ${families[4].cases}, ` +
+          `IPv6 ${families[6].mismatches} of ${families[6].cases}); ${secs} s ` +
+          `(${(importMs / 1000).toFixed(1)} s importing rules, ` +
           `${(populateMs / 1000).toFixed(1)} s replacing endpoints)`,
       );
       const summary = [...kinds].map(([k, n]) => `  ${n} × ${k}`).join('\n');

@@ -194,6 +194,46 @@ export const ipv4UdpFlow = (s: L4FrameSpec): Buffer => ipv4Frame(PROTO_UDP, s);
 /** An Ethernet + IPv6 + UDP frame with the given ports (checksum right). */
 export const ipv6UdpFlow = (s: L4FrameSpec): Buffer => ipv6Frame(PROTO_UDP, s);
 
+/** What an ICMPv6 message carries. */
+export interface Icmp6FrameSpec {
+  readonly src: string;
+  readonly dst: string;
+  readonly type: number;
+  readonly code?: number;
+  /** The 4 bytes after the checksum: an echo's identifier and sequence number (0 by default). */
+  readonly rest?: number;
+  /** What follows them: an error's quoted packet, a neighbour solicitation's target, ... */
+  readonly body?: Buffer;
+  /** The hop limit (64 by default; neighbour discovery sends 255). */
+  readonly ttl?: number;
+}
+
+const PROTO_ICMPV6 = 58;
+
+/** An Ethernet + IPv6 + ICMPv6 frame (checksum right). */
+export function ipv6Icmp(s: Icmp6FrameSpec): Buffer {
+  const src = ipBytes(s.src, 16);
+  const dst = ipBytes(s.dst, 16);
+  const msg = Buffer.concat([Buffer.alloc(8), s.body ?? Buffer.alloc(0)]);
+  msg[0] = s.type;
+  msg[1] = s.code ?? 0;
+  msg.writeUInt32BE((s.rest ?? 0) >>> 0, 4);
+  const csum = ~sum16(msg, sum16(pseudoHeader(src, dst, PROTO_ICMPV6, msg.length))) & 0xffff;
+  msg.writeUInt16BE(csum, 2);
+  const ip = Buffer.alloc(40);
+  ip[0] = 0x60;
+  ip.writeUInt16BE(msg.length, 4);
+  ip[6] = PROTO_ICMPV6;
+  ip[7] = s.ttl ?? 64;
+  src.copy(ip, 8);
+  dst.copy(ip, 24);
+  return Buffer.concat([eth(0x86dd), ip, msg]);
+}
+
+/** An Ethernet + IPv6 + ICMPv6 echo request (identifier `id`, sequence number `seq`). */
+export const ipv6IcmpEcho = (src: string, dst: string, id: number, seq = 1): Buffer =>
+  ipv6Icmp({ src, dst, type: 128, rest: ((id & 0xffff) << 16) | (seq & 0xffff) });
+
 /** The addresses, ports and flags of an Ethernet + IPv4/IPv6 + TCP/UDP frame. */
 export interface ParsedFrame {
   readonly family: 4 | 6;

@@ -1,10 +1,13 @@
 // Seeded rule sets, endpoints and packets over a small universe, for the policy differential
 // test (test/policy-diff.kernel.test.ts): labels app ∈ {a,b,c,d} and env ∈ {prod,dev}, world
 // addresses in 203.0.113.0/24 and 198.51.100.0/24 (and a little of 192.0.2.0/24, where the node
-// address lives), ports below 10000. Every rule set is one the rule parser accepts. Packets aim
-// at what the rules name: addresses on the edges of their prefixes and exceptions, ports on the
-// edges of their ranges, so a verdict that differs by one shows. modelOutcome() is what the
-// TypeScript policy model (cells/policy/verdict.ts) says of a packet.
+// address lives), and in IPv6 2001:db8:a::/48 and 2001:db8:b::/48 (and a little of
+// 2001:db8:2::/64, where the node's IPv6 address lives), ports below 10000. Endpoints are dual
+// stack. Every rule set is one the rule parser accepts. Packets aim at what the rules name:
+// addresses on the edges of their prefixes and exceptions, ports on the edges of their ranges, so
+// a verdict that differs by one shows. modelOutcome() is what the TypeScript policy model
+// (cells/policy/verdict.ts) says of a packet.
+import { formatIp, parseIp } from '../../core/ip.js';
 import type { Rng } from '../../core/testing/rng.js';
 import { decide, type Peer, type Rule } from '../../cells/policy/index.js';
 
@@ -14,9 +17,22 @@ export const ENVS = ['prod', 'dev'] as const;
 
 /** The node's address (the test gives it to its fake uplink): the host identity. */
 export const HOST_IP = '192.0.2.10';
-/** Addresses no rule prefix ever covers but 0.0.0.0/0: plain world (identity 2). */
+/** The node's IPv6 address (on the fake uplink too): the host identity. */
+export const HOST_IP6 = '2001:db8:2::10';
+/** The test hive's IPv6 pod CIDR (IPAM's --ipv6-range), and the endpoints' addresses in it. */
+export const POD_RANGE6 = 'fd00:9::/112';
+/** The IPv6 pod CIDR's router address, which the policy cell publishes as the host too. */
+export const ROUTER_IP6 = 'fd00:9::1';
+/** Addresses no rule prefix ever covers but 0.0.0.0/0: plain world (the ipcache knows none). */
 const OUTSIDE = ['8.8.8.8', '100.64.0.1', '192.0.2.99'];
 const SPACES = ['203.0.113', '198.51.100'];
+/** The same in IPv6: no rule prefix covers these but ::/0; the spaces are /48s. */
+const OUTSIDE6 = ['2001:4860:4860::8888', '64:ff9b::808:808', '2001:db8:2::99'];
+const SPACES6 = ['2001:db8:a::', '2001:db8:b::'];
+/** Where the node's IPv6 address lives (rules rarely name it). */
+const HOST_SPACE6 = '2001:db8:2::/64';
+/** The share of the packets that are IPv6. */
+export const V6_SHARE = 1 / 3;
 /** Ports packets and rules use besides those a rule set names (all below the source ports). */
 const PORTS = [22, 53, 80, 81, 443, 1000, 1023, 1024, 5000, 8080, 9999];
 /** Source ports start here: above every port a rule or packet names, so no flow is a reply. */
@@ -108,18 +124,61 @@ function genExcept(rng: Rng, cidr: string): string[] {
   });
 }
 
+const v6num = (ip: string): bigint => parseIp(ip)?.value ?? 0n;
+const v6text = (v: bigint): string => formatIp('ipv6', v);
+
+/** A bigint in [0, below). */
+function bigBelow(rng: Rng, below: bigint): bigint {
+  let v = 0n;
+  for (let i = 0; i < 4; i++) v = (v << 32n) | BigInt(rng.int(0, 0xffffffff));
+  return v % below;
+}
+
+/** An IPv6 prefix of the world spaces: /48 to /128, aligned, mostly low in its /48 (nested). */
+function genPrefix6(rng: Rng): string {
+  if (rng.chance(0.03)) return rng.pick([HOST_SPACE6, `${HOST_IP6}/128`]);
+  const len = rng.pick([48, 56, 64, 96, 112, 120, 128]);
+  const slots = 1n << BigInt(len - 48);
+  const cap = rng.chance(0.75) ? 4n : 256n;
+  const index = bigBelow(rng, slots < cap ? slots : cap);
+  return `${v6text(v6num(rng.pick(SPACES6)) + index * (1n << BigInt(128 - len)))}/${len}`;
+}
+
+/** IPv6 prefixes strictly inside `cidr` (none for a /128): first, low, last or any slot. */
+function genExcept6(rng: Rng, cidr: string): string[] {
+  const [net = '', l = '0'] = cidr.split('/');
+  const len = Number(l);
+  if (len >= 128) return [];
+  if (len === 0) return [`${rng.pick(SPACES6)}/48`, genPrefix6(rng)].slice(0, rng.int(1, 2));
+  return Array.from({ length: rng.int(1, 2) }, () => {
+    const inner = rng.pick([56, 64, 72, 96, 112, 120, 124, 126, 128].filter((x) => x > len));
+    const slots = 1n << BigInt(inner - len);
+    const slot = {
+      first: () => 0n,
+      low: () => bigBelow(rng, slots < 8n ? slots : 8n),
+      last: () => slots - 1n,
+      any: () => bigBelow(rng, slots),
+    }[rng.weighted({ first: 3, low: 3, last: 2, any: 1 })]();
+    return `${v6text(v6num(net) + slot * (1n << BigInt(128 - inner)))}/${inner}`;
+  });
+}
+
 function genCidrs(rng: Rng, from: string): Record<string, unknown> {
   if (rng.chance(0.4)) {
     const cidrs = Array.from({ length: rng.int(1, 2) }, () => {
-      const p = genPrefix(rng);
-      // A bare address is a /32.
-      return p.endsWith('/32') && rng.chance(0.5) ? p.slice(0, -3) : p;
+      const v6 = rng.chance(0.35);
+      const p = v6 ? genPrefix6(rng) : genPrefix(rng);
+      const full = v6 ? '/128' : '/32';
+      // A bare address is a /32 (a /128).
+      return p.endsWith(full) && rng.chance(0.5) ? p.slice(0, -full.length) : p;
     });
     return { [`${from}CIDR`]: cidrs };
   }
   const set = Array.from({ length: rng.int(1, 2) }, () => {
-    const cidr = rng.chance(0.08) ? '0.0.0.0/0' : genPrefix(rng);
-    const except = rng.chance(0.5) ? genExcept(rng, cidr) : [];
+    const v6 = rng.chance(0.35);
+    const all = v6 ? '::/0' : '0.0.0.0/0';
+    const cidr = rng.chance(0.08) ? all : v6 ? genPrefix6(rng) : genPrefix(rng);
+    const except = rng.chance(0.5) ? (v6 ? genExcept6 : genExcept)(rng, cidr) : [];
     return except.length > 0 ? { cidr, except } : { cidr };
   });
   return { [`${from}CIDRSet`]: set };
@@ -141,7 +200,12 @@ function genL4(rng: Rng, need: boolean): Record<string, unknown> {
   const shape = rng.weighted({ none: need ? 0 : 5, ports: 4, icmps: 1 });
   if (shape === 'none') return {};
   if (shape === 'icmps') {
-    const field = () => {
+    const field = (): Record<string, unknown> => {
+      if (rng.chance(0.5)) {
+        // An IPv4 type 128 (no family): no ICMPv6 echo request matches it.
+        if (rng.chance(0.1)) return { type: 128 };
+        return { family: 'IPv6', type: rng.pick([128, 128, 'EchoRequest', 129, 'EchoReply', 1]) };
+      }
       const type = rng.pick([8, 8, 'EchoRequest', 0, 3]);
       return rng.chance(0.5) ? { type } : { family: 'IPv4', type };
     };
@@ -249,17 +313,43 @@ export function genRuleChange(rng: Rng, prev: readonly RuleJson[], name: () => s
 /** Where a packet goes: between endpoints (by index), to/from a world address or the host. */
 export type PacketKind = 'ep-ep' | 'ep-world' | 'ep-host' | 'world-ep' | 'host-ep';
 
-/** A packet to run: IPPROTO_TCP (a SYN), UDP or ICMP (an echo request, `dport` its type). */
+/**
+ * A packet to run: IPPROTO_TCP (a SYN), UDP, ICMP (an echo request, `dport` its type) or ICMPv6
+ * (`dport` its type: an echo request or reply, a destination unreachable quoting a packet of no
+ * known flow, or neighbour discovery).
+ */
 export interface PacketSpec {
   readonly kind: PacketKind;
+  /** IPv4 (the endpoints' IPv4 addresses, HOST_IP) or IPv6 (theirs, `host`). */
+  readonly family: 4 | 6;
   /** The sending endpoint (ep-*). */
   readonly from?: number;
   /** The receiving endpoint (*-ep). */
   readonly to?: number;
   /** The world address (ep-world, world-ep). */
   readonly world?: string;
-  readonly proto: 1 | 6 | 17;
+  /** IPv6: the host's address (ep-host, host-ep): HOST_IP6 or the pod CIDR's router. */
+  readonly host?: string;
+  /**
+   * IPv6 neighbour discovery: the endpoint's side (the source of ep-world, the destination of
+   * world-ep) when it is not the endpoint's address: link-local, unspecified or multicast.
+   */
+  readonly local?: string;
+  /** IPv6 neighbour discovery: the hop limit (255 as sent on the link; 64 as if forwarded). */
+  readonly hops?: number;
+  readonly proto: 1 | 6 | 17 | 58;
   readonly dport: number;
+}
+
+/**
+ * Whether a packet is neighbour discovery that bpf_lxc lets through whatever the policy:
+ * ICMPv6 router solicitation .. redirect (133-137) as it is sent on a link, hop limit 255 and a
+ * link-local (fe80::/10) or multicast (ff00::/8) destination. Other NDP-typed packets (to a
+ * global address, or with a lower hop limit) are policy's, by type like any ICMPv6.
+ */
+export function ndpExempt(p: PacketSpec, dst: string): boolean {
+  const link = /^fe[89ab]/i.test(dst) || /^ff/i.test(dst);
+  return p.proto === 58 && p.dport >= 133 && p.dport <= 137 && (p.hops ?? 64) === 255 && link;
 }
 
 /** Every prefix (CIDRs and exceptions) a rule set names, as network/len. */
@@ -267,7 +357,7 @@ function prefixesOf(rules: readonly RuleJson[]): string[] {
   const out: string[] = [];
   const walk = (v: unknown, k: string): void => {
     if (typeof v === 'string' && (k === 'cidr' || k === 'except' || /CIDR$/.test(k))) {
-      out.push(v.includes('/') ? v : `${v}/32`);
+      out.push(v.includes('/') ? v : `${v}/${v.includes(':') ? 128 : 32}`);
     } else if (Array.isArray(v)) for (const x of v) walk(x, k);
     else if (typeof v === 'object' && v !== null) {
       for (const [kk, x] of Object.entries(v)) walk(x, kk);
@@ -318,23 +408,96 @@ function worldAddress(rng: Rng, prefixes: readonly string[]): string {
   return ip === HOST_IP ? '192.0.2.11' : ip;
 }
 
-/** `n` packets for a rule set between `endpoints` endpoints, the world and the host. */
+/** An IPv6 world address: on an edge of a prefix the rules name, in the spaces, or outside. */
+function worldAddress6(rng: Rng, prefixes: readonly string[]): string {
+  const shape = rng.weighted({ edge: prefixes.length > 0 ? 6 : 0, space: 3, outside: 1.5 });
+  const inSpace = () =>
+    v6text(v6num(rng.pick(SPACES6)) + bigBelow(rng, 1n << BigInt(rng.pick([8, 16, 40, 64, 80]))));
+  if (shape === 'outside') return rng.pick(OUTSIDE6);
+  if (shape === 'space') return inSpace();
+  const [net = '', l = '0'] = rng.pick(prefixes).split('/');
+  const len = Number(l);
+  if (len === 0) return rng.chance(0.5) ? rng.pick(OUTSIDE6) : inSpace();
+  const first = v6num(net);
+  const last = first + (1n << BigInt(128 - len)) - 1n;
+  const ip = v6text(
+    rng.pick([first, last, first - 1n, last + 1n, first + bigBelow(rng, last - first + 1n)]),
+  );
+  // Never the node's address, which is the host and not the world.
+  return ip === HOST_IP6 ? '2001:db8:2::11' : ip;
+}
+
+const KINDS: Readonly<Record<PacketKind, number>> = {
+  'ep-ep': 8,
+  'ep-world': 4,
+  'ep-host': 2,
+  'world-ep': 4,
+  'host-ep': 2,
+};
+
+/** An IPv6 packet; neighbour discovery from and to link-local, unspecified, multicast ends. */
+function genPacket6(
+  rng: Rng,
+  prefixes: readonly string[],
+  ports: readonly number[],
+  endpoints: number,
+): PacketSpec {
+  const kind = rng.weighted<PacketKind>(KINDS);
+  const proto = rng.weighted({ tcp: 5, udp: 3, icmp: 3 });
+  const icmp = rng.weighted({ echo: 6, reply: 1.5, unreachable: 1, ndp: 2.5 });
+  const dport =
+    proto !== 'icmp'
+      ? ports.length > 0 && rng.chance(0.7)
+        ? rng.pick(ports)
+        : rng.pick(PORTS)
+      : { echo: 128, reply: 129, unreachable: 1, ndp: rng.int(133, 137) }[icmp];
+  const ndp = proto === 'icmp' && icmp === 'ndp';
+  const from = kind.startsWith('ep-') ? rng.int(0, endpoints - 1) : undefined;
+  let to = kind.endsWith('-ep') ? rng.int(0, endpoints - 1) : undefined;
+  if (from !== undefined && to !== undefined && to === from) to = (to + 1) % endpoints;
+  let world: string | undefined;
+  let local: string | undefined;
+  if (kind === 'ep-world' && ndp) {
+    world = rng.pick(['ff02::1', 'ff02::2', 'ff02::1:ff00:a', 'fe80::1']);
+    local = rng.pick([undefined, 'fe80::a', 'fe80::a', ...(dport === 135 ? ['::'] : [])]);
+  } else if (kind === 'world-ep' && ndp) {
+    world = rng.pick(['fe80::1', 'fe80::2']);
+    local = rng.pick([undefined, undefined, 'ff02::1', 'fe80::a']);
+  } else if (kind.includes('world')) {
+    world = worldAddress6(rng, prefixes);
+  }
+  return {
+    kind,
+    family: 6,
+    ...(from === undefined ? {} : { from }),
+    ...(to === undefined ? {} : { to }),
+    ...(world === undefined ? {} : { world }),
+    ...(kind.includes('host') ? { host: rng.pick([HOST_IP6, HOST_IP6, ROUTER_IP6]) } : {}),
+    ...(local === undefined ? {} : { local }),
+    ...(ndp ? { hops: rng.chance(0.7) ? 255 : 64 } : {}),
+    proto: proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 58,
+    dport,
+  };
+}
+
+/**
+ * `n` packets for a rule set between `endpoints` endpoints, the world and the host; a share
+ * `v6` of them IPv6.
+ */
 export function genPackets(
   rng: Rng,
   rules: readonly RuleJson[],
   endpoints: number,
   n: number,
+  v6 = V6_SHARE,
 ): PacketSpec[] {
-  const prefixes = prefixesOf(rules);
+  const all = prefixesOf(rules);
+  const prefixes = all.filter((p) => !p.includes(':'));
+  const prefixes6 = all.filter((p) => p.includes(':'));
   const ports = portsOf(rules);
   return Array.from({ length: n }, (): PacketSpec => {
-    const kind = rng.weighted<PacketKind>({
-      'ep-ep': 8,
-      'ep-world': 4,
-      'ep-host': 2,
-      'world-ep': 4,
-      'host-ep': 2,
-    });
+    if (rng.chance(v6)) return genPacket6(rng, prefixes6, ports, endpoints);
+    const kind = rng.weighted<PacketKind>(KINDS);
     const proto = rng.weighted({ tcp: 5, udp: 3, icmp: 2 });
     const dport =
       proto === 'icmp'
@@ -348,6 +511,7 @@ export function genPackets(
     if (from !== undefined && to !== undefined && to === from) to = (to + 1) % endpoints;
     return {
       kind,
+      family: 4,
       ...(from === undefined ? {} : { from }),
       ...(to === undefined ? {} : { to }),
       ...(kind.includes('world') ? { world: worldAddress(rng, prefixes) } : {}),
@@ -361,6 +525,7 @@ export function genPackets(
 export interface DiffEndpoint {
   readonly id: number;
   readonly ip: string;
+  readonly ip6: string;
   /** Its host-side device. */
   readonly ifindex: number;
   readonly identity: number;
@@ -371,10 +536,28 @@ export interface DiffEndpoint {
 /** A verdict: pass, or whose policy dropped the packet and why (a deny rule, or nothing allows it). */
 export type Outcome = 'pass' | `${'egress' | 'ingress'}:${'denied' | 'deny'}` | `other:${string}`;
 
+/** A packet's source and destination addresses. */
+export function packetAddresses(
+  p: PacketSpec,
+  endpoints: readonly DiffEndpoint[],
+): { readonly src: string; readonly dst: string } {
+  const v6 = p.family === 6;
+  const self = (i: number | undefined) => {
+    const ep = i === undefined ? undefined : endpoints[i];
+    return ep && (v6 ? ep.ip6 : ep.ip);
+  };
+  const host = v6 ? (p.host ?? HOST_IP6) : HOST_IP;
+  const outside = p.kind.includes('host') ? host : (p.world ?? '');
+  const src = p.kind === 'ep-world' && p.local ? p.local : (self(p.from) ?? outside);
+  const dst = p.kind === 'world-ep' && p.local ? p.local : (self(p.to) ?? outside);
+  return { src, dst };
+}
+
 /**
  * The model's verdict on a packet: the sender's egress (a local sender), then the receiver's
  * ingress (a local receiver), as bpf_lxc checks them. A world address is a peer with its
- * address; the node's address is the host.
+ * address; the node's addresses are the host. ICMPv6 neighbour discovery on the link passes
+ * whatever the rules (ndpExempt: without it a pod has no neighbours).
  */
 export function modelOutcome(p: {
   readonly rules: readonly Rule[];
@@ -384,6 +567,7 @@ export function modelOutcome(p: {
   readonly allowLocalhost: boolean;
 }): Outcome {
   const { packet: pkt } = p;
+  if (ndpExempt(pkt, packetAddresses(pkt, p.endpoints).dst)) return 'pass';
   const local = (i: number | undefined) => (i === undefined ? undefined : p.endpoints[i]);
   const from = local(pkt.from);
   const to = local(pkt.to);
