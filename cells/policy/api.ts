@@ -5,7 +5,7 @@ import { normalizeLabels, RESERVED } from '../identity/index.js';
 import type { PolicyEngine } from './engine.js';
 import { repoError } from './engine.js';
 import type { EnforcementMode } from './mapstate.js';
-import type { Repository, StoredRule } from './repository.js';
+import { PolicyLimitError, type Repository, type StoredRule } from './repository.js';
 import { parseRules, PolicyError } from './rules.js';
 import { decide, type DirectionResult, type L4, type Peer } from './verdict.js';
 
@@ -28,9 +28,16 @@ function policyJson(rules: readonly StoredRule[]): string {
   );
 }
 
-function labelFilter(body: readonly string[] | undefined): string[] {
-  return (body ?? []).map((l) => l.trim()).filter((l) => l !== '');
+/** A label filter from a body; a blank label is refused (it must never mean "every rule"). */
+function labelFilter(body: readonly string[] | undefined, what = 'the body'): string[] {
+  const labels = (body ?? []).map((l) => l.trim());
+  const blank = labels.findIndex((l) => l === '');
+  if (blank >= 0) throw new ApiError(400, `label ${blank} of ${what} is blank`);
+  return labels;
 }
+
+/** The most labels a trace takes on each side. */
+const MAX_TRACE_LABELS = 256;
 
 const PROTOCOLS: Readonly<Record<string, number[]>> = {
   TCP: [6],
@@ -48,6 +55,12 @@ export function trace(
 ): Model<'PolicyTraceResult'> {
   const from = normalizeLabels(sel?.from?.labels ?? []);
   const to = normalizeLabels(sel?.to?.labels ?? []);
+  if (from.length > MAX_TRACE_LABELS || to.length > MAX_TRACE_LABELS) {
+    throw new ApiError(
+      400,
+      `a trace takes at most ${MAX_TRACE_LABELS} labels on each side of the body (from.labels, to.labels)`,
+    );
+  }
   if (from.length === 0 || to.length === 0) {
     throw new ApiError(
       400,
@@ -76,8 +89,8 @@ export function trace(
     const name = `${l4.port}/${Object.keys(PROTOCOLS).find((k) => PROTOCOLS[k]?.[0] === l4.proto && k !== 'ANY') ?? l4.proto}`;
     const eg = decide({ ...common, endpoint: from, peer: peerOf(to), dir: 'egress' });
     const ing = decide({ ...common, endpoint: to, peer: peerOf(from), dir: 'ingress' });
-    show(`Egress of ${JSON.stringify(from)} on ${name}:`, eg);
-    show(`Ingress of ${JSON.stringify(to)} on ${name}:`, ing);
+    show(`Egress of the source on ${name}:`, eg);
+    show(`Ingress of the destination on ${name}:`, ing);
     if (eg.verdict !== 'allowed' || ing.verdict !== 'allowed') allowed = false;
   }
   const verdict = allowed ? 'allowed' : 'denied';
@@ -98,6 +111,9 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
       } catch (e) {
         if (e instanceof PolicyError)
           throw new ApiError(400, `invalid policy in the body: ${e.message}`);
+        if (e instanceof RangeError) {
+          throw new ApiError(400, 'invalid policy in the body: it is nested too deeply');
+        }
         throw e;
       }
       if (rules.length === 0)
@@ -109,13 +125,17 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
           `invalid policy in the body: rule ${host}: nodeSelector: host policies are not enforced by this agent (it has no host firewall), so they are refused rather than stored as if they protected the node`,
         );
       }
+      const replaceWithLabels = labelFilter(
+        (req.query['replace-with-labels'] ?? []).filter((l) => l.trim() !== ''),
+        'replace-with-labels',
+      );
       let change;
       try {
-        change = engine.add(rules, {
-          replace: req.query.replace === true,
-          replaceWithLabels: labelFilter(req.query['replace-with-labels']),
-        });
+        change = engine.add(rules, { replace: req.query.replace === true, replaceWithLabels });
       } catch (e) {
+        if (e instanceof PolicyLimitError) {
+          throw new ApiError(400, `invalid policy in the body: ${e.message}`);
+        }
         throw repoError(e);
       }
       return { status: 200, body: { revision: change.revision, policy: policyJson(change.added) } };
@@ -125,6 +145,7 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
   routes.handle(
     'GetPolicy',
     (req) => {
+      deps.guard();
       const labels = labelFilter(req.body);
       const found = repo.search(labels);
       if (labels.length > 0 && found.length === 0) {
@@ -180,7 +201,10 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
   );
   routes.handle(
     'GetPolicyResolve',
-    (req) => ({ status: 200, body: trace(deps, req.body) }),
+    (req) => {
+      deps.guard();
+      return { status: 200, body: trace(deps, req.body) };
+    },
     'policy',
   );
 }

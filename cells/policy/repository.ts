@@ -2,12 +2,12 @@
 // revision every change bumps. Changes are all or nothing and durable before they count: the
 // new set is written to <state-dir>/policy/rules.json (atomically, fsynced) and only then
 // replaces the old one; a write that fails leaves the repository as it was.
-import { existsSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdirDurable, readStateFile, writeFileAtomic } from '../../core/atomic-file.js';
 import { canonicalRule } from './canonical.js';
 import { compileRule, type CompiledRule } from './mapstate.js';
-import { labelsMatch, parseRuleObjects, type Rule } from './rules.js';
+import { labelsMatch, MAX_RULES, parseRuleObjects, type Rule } from './rules.js';
 
 /** A rule in the repository. */
 export interface StoredRule {
@@ -34,6 +34,11 @@ interface StateFile {
 }
 
 const MAX_STATE_BYTES = 256 * 1024 * 1024;
+
+/** A change the repository refuses (the client's to fix: a 400). */
+export class PolicyLimitError extends Error {
+  override name = 'PolicyLimitError';
+}
 
 /** Why the state file could not be used (the agent starts without its rules and says so). */
 export class PolicyStateError extends Error {
@@ -86,7 +91,16 @@ export class Repository {
 
   /** Reads the state file; a missing file is an empty repository. Throws PolicyStateError. */
   load(): void {
-    if (!existsSync(this.path)) return;
+    // Only a file that is not there at all means no policy: a dangling symlink, or a path
+    // through something that is not a directory, is a state that cannot be read.
+    try {
+      lstatSync(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new PolicyStateError(
+        `${this.path} cannot be read: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
     let state: { [K in keyof StateFile]?: unknown } | null;
     try {
       state = JSON.parse(readStateFile(this.path, MAX_STATE_BYTES)) as
@@ -143,7 +157,21 @@ export class Repository {
           labelsMatch(r.compiled.rule.labels, opts.replaceWithLabels)),
     );
     const gone = new Set(removed);
-    return this.commit([...this.list.filter((r) => !gone.has(r)), ...added], added, removed);
+    const next = [...this.list.filter((r) => !gone.has(r)), ...added];
+    if (next.length > MAX_RULES) {
+      throw new PolicyLimitError(
+        `the repository would hold ${next.length} rules, more than ${MAX_RULES}: delete or replace some first`,
+      );
+    }
+    // What is acknowledged must load again at restart: the stored form is read back now.
+    try {
+      parseRuleObjects(added.map((r) => r.json));
+    } catch (e) {
+      throw new PolicyLimitError(
+        `its stored form would not load again: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    return this.commit(next, added, removed);
   }
 
   /** Deletes the rules carrying every label of `labels` (all rules for none). */
@@ -179,6 +207,12 @@ export class Repository {
     mkdirDurable(this.dir);
     // The StateFile's JSON, each rule's text as it was made once.
     const head = JSON.stringify({ version: 1, revision, cidrIdentities: cidr }).slice(0, -1);
-    writeFileAtomic(this.path, `${head},"rules":[${rules.map((r) => r.text).join(',')}]}\n`);
+    const text = `${head},"rules":[${rules.map((r) => r.text).join(',')}]}\n`;
+    if (text.length > MAX_STATE_BYTES / 4) {
+      throw new PolicyLimitError(
+        `the stored policy would take ${text.length} bytes, more than ${MAX_STATE_BYTES / 4}: delete or replace rules first`,
+      );
+    }
+    writeFileAtomic(this.path, text);
   }
 }

@@ -280,8 +280,9 @@ function readDocuments(text: string): unknown[] {
     }
     let value: unknown;
     try {
-      // Aliases can expand a small text into a huge value: cap them.
-      value = doc.toJS({ maxAliasCount: 100 });
+      // An alias can expand a small text into a huge value (each one copies its anchor): policies
+      // have no use for them, so none is accepted.
+      value = doc.toJS({ maxAliasCount: 0 });
     } catch (e) {
       throw new PolicyError(
         `not valid YAML: ${e instanceof Error ? e.message : String(e)}`,
