@@ -16,7 +16,9 @@ function health(ep: Endpoint, policy: EndpointPolicyStatus | undefined): Model<'
           : 'Pending';
   const bpf = ep.status.kind === 'done' ? 'OK' : ep.status.kind === 'error' ? 'Failure' : 'Pending';
   const pol = policy?.get(ep.id)?.health ?? 'OK';
-  return { overallHealth: overall, bpf, policy: pol, connected: ep.state === 'ready' };
+  // A policy that could not be programmed (the previous one still enforced) fails the endpoint.
+  const worst = pol === 'Failure' ? 'Failure' : overall;
+  return { overallHealth: worst, bpf, policy: pol, connected: ep.state === 'ready' };
 }
 
 /** The Endpoint model of the API, fully populated as Cilium's clients expect it. */

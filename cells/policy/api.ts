@@ -36,6 +36,18 @@ function labelFilter(body: readonly string[] | undefined, what = 'the body'): st
   return labels;
 }
 
+/** A `source:key=value` label as Cilium's Label model. */
+function labelModel(l: string): { source: string; key: string; value: string } {
+  const c = l.indexOf(':');
+  const rest = l.slice(c + 1);
+  const eq = rest.indexOf('=');
+  return {
+    source: l.slice(0, c),
+    key: eq < 0 ? rest : rest.slice(0, eq),
+    value: eq < 0 ? '' : rest.slice(eq + 1),
+  };
+}
+
 /** The most labels a trace takes on each side. */
 const MAX_TRACE_LABELS = 256;
 
@@ -175,28 +187,26 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
   );
   routes.handle(
     'GetPolicySelectors',
-    () => ({
-      status: 200,
-      body: engine.cache.list().map((s) => ({
-        selector: s.key,
-        identities: s.selection.wildcard ? [0] : [...s.selection.ids].sort((a, b) => a - b),
-        users: s.users,
-        labels: repo
-          .rules()
-          .filter((r) => r.compiled.selectors.some((x) => x.key === s.key))
-          .flatMap((r) => r.compiled.rule.labels)
-          .map((l) => {
-            const c = l.indexOf(':');
-            const rest = l.slice(c + 1);
-            const eq = rest.indexOf('=');
-            return {
-              source: l.slice(0, c),
-              key: eq < 0 ? rest : rest.slice(0, eq),
-              value: eq < 0 ? '' : rest.slice(eq + 1),
-            };
-          }),
-      })),
-    }),
+    () => {
+      // Each selector's users' labels, gathered in one pass over the rules.
+      const users = new Map<string, string[]>();
+      for (const r of repo.rules()) {
+        for (const sel of r.compiled.selectors) {
+          const list = users.get(sel.key);
+          if (list) list.push(...r.compiled.rule.labels);
+          else users.set(sel.key, [...r.compiled.rule.labels]);
+        }
+      }
+      return {
+        status: 200,
+        body: engine.cache.list().map((s) => ({
+          selector: s.key,
+          identities: s.selection.wildcard ? [0] : [...s.selection.ids].sort((a, b) => a - b),
+          users: s.users,
+          labels: (users.get(s.key) ?? []).map(labelModel),
+        })),
+      };
+    },
     'policy',
   );
   routes.handle(

@@ -168,6 +168,8 @@ describe('policy cell', () => {
     const health = async () =>
       ((await call(h, 'GET', `/endpoint/${be}/healthz`)).body as { policy: string }).policy;
     await eventually(async () => (await health()) === 'Failure');
+    const hz = (await call(h, 'GET', `/endpoint/${be}/healthz`)).body as { overallHealth: string };
+    expect(hz.overallHealth).toBe('Failure');
     expect(entries(h, be)).toEqual(before);
     expect(await realized(h, be)).toBe(2);
     // Fixed by removing the rule: the endpoint catches up.
