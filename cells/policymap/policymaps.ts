@@ -72,7 +72,8 @@ export function newPolicyMaps(p: {
     const o = openOwnedMaps({
       ...p,
       specs: [
-        { spec: POLICY_OUTER_MAP, innerMaxEntries: p.maxEntries, flag: 'bpf-policy-map-max' },
+        // Its inner maps (each endpoint's) are sized by --bpf-policy-map-max; it has one per endpoint.
+        { spec: POLICY_OUTER_MAP, innerMaxEntries: p.maxEntries },
       ],
     });
     try {
