@@ -419,12 +419,12 @@ export function memoryPin(pinPath: string): RawMap | undefined {
   return memoryPins.get(pinPath);
 }
 
-/** Forgets in-memory pins under a path prefix (tests). */
 /** Removes one in-memory pin (the map lives on while someone holds it). Absent is fine. */
 export function unpinMemoryMap(pinPath: string): void {
   memoryPins.delete(pinPath);
 }
 
+/** Forgets in-memory pins under a path prefix (tests). */
 export function unpinMemoryMaps(prefix: string): void {
   for (const k of [...memoryPins.keys()]) if (k.startsWith(prefix)) memoryPins.delete(k);
 }
