@@ -11,8 +11,6 @@
 // are IPv6 (TCP, UDP, ICMPv6 echo requests and replies, errors, neighbour discovery). Root only.
 // CELLIUM_POLICY_DIFF_SEED and CELLIUM_POLICY_DIFF_SETS change the seed and the number of sets;
 // CELLIUM_POLICY_DIFF_REPORT names a file that gets every mismatch.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
@@ -30,7 +28,9 @@ import { Policy, policyCell } from '../cells/policy/index.js';
 import { parseRuleObjects } from '../cells/policy/rules.js';
 import { PolicyMaps } from '../cells/policymap/index.js';
 import { StateDB } from '../cells/statedb/index.js';
+import { sh, uniq } from './support/netns.js';
 import {
+  ipv4IcmpEcho,
   ipv4Tcp,
   ipv4UdpFlow,
   ipv6Icmp,
@@ -69,35 +69,6 @@ const DEVICES = 6;
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
-
-function sh(cmd: string, args: readonly string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** An Ethernet + IPv4 + ICMP echo request (identifier `id`). */
-function icmpEcho(src: string, dst: string, id: number): Buffer {
-  const f = Buffer.alloc(14 + 20 + 16);
-  Buffer.from([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]).copy(f);
-  f.writeUInt16BE(0x0800, 12);
-  f[14] = 0x45;
-  f.writeUInt16BE(36, 16);
-  f[22] = 64;
-  f[23] = 1;
-  writeIp(src, f, 26, 4);
-  writeIp(dst, f, 30, 4);
-  const sum = (from: number, to: number): number => {
-    let s = 0;
-    for (let i = from; i < to; i += 2) s += f.readUInt16BE(i);
-    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-    return ~s & 0xffff;
-  };
-  f.writeUInt16BE(sum(14, 34), 24);
-  f[34] = 8;
-  f.writeUInt16BE(id, 38);
-  f.writeUInt16BE(1, 40);
-  f.writeUInt16BE(sum(34, 50), 36);
-  return f;
-}
 
 /**
  * An Ethernet + IPv6 + ICMPv6 message of type `type` from `src` to `dst` (`id`: an echo's
@@ -164,7 +135,7 @@ interface Bench {
 
 /** Sets the bench up; everything goes when the test finishes (in reverse order). */
 async function bench(): Promise<Bench> {
-  const tag = randomBytes(3).toString('hex');
+  const tag = uniq();
   const devices: { name: string; index: number }[] = [];
   const bpfRoot = join('/sys/fs/bpf', `cellium-pdiff-${process.pid}-${tag}`);
   onTestFinished(() => {
@@ -357,7 +328,7 @@ function datapath(
         ? (v6 ? ipv6UdpFlow : ipv4UdpFlow)({ src, dst, sport, dport: p.dport })
         : v6
           ? icmp6(src, dst, p.dport, sport, p.hops)
-          : icmpEcho(src, dst, sport);
+          : ipv4IcmpEcho(src, dst, sport);
   // From an endpoint: its device's tc ingress. From outside: the receiver's tc egress.
   const prog = from ? 'cil_from_container' : 'cil_to_container';
   const ifindex = (from ?? to)?.ifindex ?? 0;

@@ -156,6 +156,27 @@ async function sweepNat(
   };
 }
 
+/**
+ * Deletes every CT entry to or from one of `ips` (an endpoint that is gone: a pod given one of
+ * its addresses later inherits none of its flows); returns how many.
+ */
+export function forgetAddresses(families: readonly CtFamilyMaps[], ips: readonly string[]): number {
+  if (ips.length === 0) return 0;
+  const gone = new Set(ips);
+  let deleted = 0;
+  for (const f of families) {
+    for (const m of [f.tcp, f.any]) {
+      const keys: Buffer[] = [];
+      for (const [k] of m.raw.dump()) {
+        const t = m.spec.key.decode(k);
+        if (gone.has(t.saddr) || gone.has(t.daddr)) keys.push(k);
+      }
+      deleted += deleteKeys(m, keys);
+    }
+  }
+  return deleted;
+}
+
 /** One garbage collection of every map of every family. */
 export async function runGc(
   families: readonly CtFamilyMaps[],

@@ -1,5 +1,5 @@
 import { ApiError } from '../../core/api/index.js';
-import type { DB, Table } from '../../core/statedb/index.js';
+import { waitFor, type DB, type Table } from '../../core/statedb/index.js';
 import type { Endpoint } from './model.js';
 import { endpointKey } from './table.js';
 
@@ -14,28 +14,22 @@ export function waitRealized(
   id: number,
   timeoutMs: number,
 ): Promise<Endpoint> {
-  return new Promise((resolve, reject) => {
-    const settled = (): boolean => {
+  return waitFor(
+    db,
+    table,
+    () => {
       const ep = table.get(db.readTxn(), endpointKey(id));
-      if (!ep) reject(new ApiError(500, `endpoint ${id} was deleted while it was being built`));
-      else if (ep.status.kind === 'done') resolve(ep);
-      else if (ep.status.kind === 'error' && ep.status.permanent) {
-        reject(new ApiError(500, `endpoint ${id} could not be built: ${ep.status.error ?? ''}`));
-      } else return false;
-      return true;
-    };
-    if (settled()) return;
-    const sub = db.commits$.subscribe((names) => {
-      if (names.has(table.name) && settled()) finish();
-    });
-    const timer = setTimeout(() => {
+      if (!ep) throw new ApiError(500, `endpoint ${id} was deleted while it was being built`);
+      if (ep.status.kind === 'done') return ep;
+      if (ep.status.kind === 'error' && ep.status.permanent) {
+        throw new ApiError(500, `endpoint ${id} could not be built: ${ep.status.error ?? ''}`);
+      }
+      return undefined;
+    },
+    timeoutMs,
+    () => {
       const why = table.get(db.readTxn(), endpointKey(id))?.status.error ?? 'still pending';
-      reject(new ApiError(500, `endpoint ${id} was not built in time: ${why}`));
-      finish();
-    }, timeoutMs);
-    const finish = (): void => {
-      sub.unsubscribe();
-      clearTimeout(timer);
-    };
-  });
+      return new ApiError(500, `endpoint ${id} was not built in time: ${why}`);
+    },
+  );
 }

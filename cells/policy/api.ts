@@ -6,6 +6,7 @@ import type { PolicyEngine } from './engine.js';
 import { repoError } from './engine.js';
 import type { EnforcementMode } from './mapstate.js';
 import { PolicyLimitError, type Repository, type StoredRule } from './repository.js';
+import { labelObjects } from './rule-labels.js';
 import { parseRules, PolicyError } from './rules.js';
 import { decide, type DirectionResult, type L4, type Peer } from './verdict.js';
 
@@ -34,18 +35,6 @@ function labelFilter(body: readonly string[] | undefined, what = 'the body'): st
   const blank = labels.findIndex((l) => l === '');
   if (blank >= 0) throw new ApiError(400, `label ${blank} of ${what} is blank`);
   return labels;
-}
-
-/** A `source:key=value` label as Cilium's Label model. */
-function labelModel(l: string): { source: string; key: string; value: string } {
-  const c = l.indexOf(':');
-  const rest = l.slice(c + 1);
-  const eq = rest.indexOf('=');
-  return {
-    source: l.slice(0, c),
-    key: eq < 0 ? rest : rest.slice(0, eq),
-    value: eq < 0 ? '' : rest.slice(eq + 1),
-  };
 }
 
 /** The most labels a trace takes on each side. */
@@ -203,7 +192,7 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
           selector: s.key,
           identities: s.selection.wildcard ? [0] : [...s.selection.ids].sort((a, b) => a - b),
           users: s.users,
-          labels: (users.get(s.key) ?? []).map(labelModel),
+          labels: labelObjects(users.get(s.key) ?? []),
         })),
       };
     },

@@ -1,6 +1,7 @@
 // A rule as the agent stores and shows it: Cilium's rule JSON with everything its manifest
 // implied written out (the namespace requirement in each selector, the derived labels, explicit
 // label sources), so parsing it again as a bare rule gives the same rule.
+import { labelObjects } from './rule-labels.js';
 import type { PeerRule, Rule } from './rules.js';
 import type { Selector } from './selector.js';
 
@@ -68,16 +69,7 @@ export function canonicalRule(rule: Rule): Json {
   if (!rule.enableDefaultDeny.ingress || !rule.enableDefaultDeny.egress) {
     out.enableDefaultDeny = { ...rule.enableDefaultDeny };
   }
-  out.labels = rule.labels.map((l) => {
-    const colon = l.indexOf(':');
-    const rest = l.slice(colon + 1);
-    const eq = rest.indexOf('=');
-    return {
-      key: eq < 0 ? rest : rest.slice(0, eq),
-      value: eq < 0 ? '' : rest.slice(eq + 1),
-      source: l.slice(0, colon),
-    };
-  });
+  out.labels = labelObjects(rule.labels);
   if (rule.description !== '') out.description = rule.description;
   return out;
 }

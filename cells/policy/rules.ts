@@ -14,7 +14,7 @@ import {
   given,
   show,
 } from './policy-error.js';
-import { derivedLabels, labelObjects, parseRuleLabels } from './rule-labels.js';
+import { derivedLabels, parseRuleLabels } from './rule-labels.js';
 import { ANY_NAMESPACE, namespaceRequirement, parsePeerRule, type PeerRule } from './rule-peers.js';
 import {
   compileSelector,
@@ -43,7 +43,7 @@ export interface Rule {
   readonly description: string;
   /** Whether selecting an endpoint turns default deny on in each direction (both by default). */
   readonly enableDefaultDeny: { readonly ingress: boolean; readonly egress: boolean };
-  /** The rule as given (a JSON value), for GET /policy. */
+  /** The rule as given (a JSON value). */
   readonly source: unknown;
 }
 
@@ -309,13 +309,4 @@ export function parseRules(text: string, opts: ParseOptions = {}): Rule[] {
 /** parseRules for an already-parsed JSON value (one document). */
 export function parseRuleObjects(value: unknown, opts: ParseOptions = {}): Rule[] {
   return collect([value], opts);
-}
-
-/** The rules as GET /v1/policy shows them: their sources with normalized Label objects. */
-export function rulesToJson(rules: readonly Rule[]): string {
-  const shown = rules.map((r) => {
-    const source = typeof r.source === 'object' && r.source !== null ? r.source : {};
-    return { ...source, labels: labelObjects(r.labels) };
-  });
-  return JSON.stringify(shown, null, 2);
 }

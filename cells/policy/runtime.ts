@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { ApiError } from '../../core/api/index.js';
 import type { ConfigStore, Health, Jobs, Lifecycle, Logger } from '../../core/hive/index.js';
 import { registerReconciler, type Reconciler } from '../../core/reconciler/index.js';
-import type { DB, Table } from '../../core/statedb/index.js';
+import { waitFor, type DB, type Table } from '../../core/statedb/index.js';
 import type { Endpoint } from '../endpoint/index.js';
 import type { IdentityAllocator } from '../identity/index.js';
 import type { IpcacheEntry, IpcacheWriter } from '../ipcache/index.js';
-import type { CtMaps } from '../conntrack/index.js';
+import { forgetAddresses, type CtMaps } from '../conntrack/index.js';
 import type { PolicyMaps } from '../policymap/index.js';
 import { CidrIdentities } from './cidr-ids.js';
 import { PolicyEngine } from './engine.js';
@@ -148,14 +148,18 @@ export function newPolicyRuntime(p: {
     }
   };
   p.jobs.observer('endpoints', p.endpoints.observe(), sync);
-  // The restore's end commits nothing when there was nothing to restore: look now and then.
-  p.jobs.timer(
-    'endpoints-restored',
-    () => {
-      if (!ready) sync();
-    },
-    500,
-  );
+  // The restore's end may change no endpoint (nothing to restore): its commit wakes this once.
+  p.jobs.oneShot('endpoints-restored', async (ctx) => {
+    await waitFor(
+      p.db,
+      p.endpoints,
+      () => (p.endpoints.initialized(p.db.readTxn()) ? true : undefined),
+      Infinity,
+      () => new Error('endpoints never restored'),
+      ctx.signal,
+    );
+    if (!ready) sync();
+  });
   p.jobs.observer('enforcement', p.flags.watch('policy-enforcement'), () => {
     engine.recomputeAll();
   });
@@ -170,7 +174,7 @@ export function newPolicyRuntime(p: {
     db: p.db,
     table: p.table,
     ops: policyOps(p.maps, (ips) => {
-      forgetFlows(p.ct, ips);
+      if (p.ct.running) forgetAddresses([p.ct.open.v4, p.ct.open.v6], ips);
     }),
     getStatus: (r) => r.status,
     setStatus: (r, status) =>
@@ -204,44 +208,21 @@ export function waitPolicyRealized(
     );
   }
   const want = rt.repo.revision;
-  return new Promise((resolve, reject) => {
-    const settled = (): boolean => {
+  return waitFor(
+    db,
+    table,
+    () => {
       const row = table.get(db.readTxn(), policyKeyOf(id));
-      if (!row) return false;
-      if (row.status.kind === 'done' && rt.engine.realizedRevision(row) >= want) resolve();
-      else if (row.status.kind === 'error' && row.status.permanent) {
-        reject(
-          new ApiError(
-            500,
-            `the policy of endpoint ${id} could not be programmed: ${row.status.error ?? ''}`,
-          ),
+      if (row?.status.kind === 'done' && rt.engine.realizedRevision(row) >= want) return true;
+      if (row?.status.kind === 'error' && row.status.permanent) {
+        throw new ApiError(
+          500,
+          `the policy of endpoint ${id} could not be programmed: ${row.status.error ?? ''}`,
         );
-      } else return false;
-      return true;
-    };
-    if (settled()) return;
-    const sub = db.commits$.subscribe((names) => {
-      if (names.has(table.name) && settled()) finish();
-    });
-    const timer = setTimeout(() => {
-      reject(new ApiError(500, `the policy of endpoint ${id} was not programmed in time`));
-      finish();
-    }, timeoutMs);
-    const finish = (): void => {
-      sub.unsubscribe();
-      clearTimeout(timer);
-    };
-  });
-}
-
-/** Deletes every conntrack entry to or from `ips` (a deleted endpoint's addresses). */
-export function forgetFlows(ct: CtMaps, ips: readonly string[]): void {
-  if (ips.length === 0 || !ct.running) return;
-  const gone = new Set(ips);
-  for (const fam of [ct.open.v4, ct.open.v6]) {
-    for (const m of [fam.tcp, fam.any]) {
-      const keys = [...m.keys()].filter((k) => gone.has(k.saddr) || gone.has(k.daddr));
-      if (keys.length > 0) m.deleteBatch(keys);
-    }
-  }
+      }
+      return undefined;
+    },
+    timeoutMs,
+    () => new ApiError(500, `the policy of endpoint ${id} was not programmed in time`),
+  ).then(() => undefined);
 }

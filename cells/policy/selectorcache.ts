@@ -144,11 +144,6 @@ export class SelectorCache {
     return { wildcard: isWildcard(c.sel), ids: c.ids };
   }
 
-  /** An identity, if known. */
-  identity(id: number): IdentityInfo | undefined {
-    return this.identities.get(id)?.info;
-  }
-
   /** Every selector with its selection and users (GET /policy/selectors). */
   list(): { key: string; selection: Selection; users: number }[] {
     return [...this.selectors.entries()]

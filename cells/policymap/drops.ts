@@ -13,8 +13,6 @@ export interface DropEvents {
   recent(): readonly DropEvent[];
   /** Reads what the ring holds now (the job does it every 100 ms). */
   poll(): number;
-  /** Records that could not be decoded, and drops seen, since start. */
-  readonly counts: { readonly drops: number; readonly undecodable: number };
 }
 
 /** Drops reported by the datapath. */
@@ -31,17 +29,12 @@ export function newDropEvents(p: {
 }): DropEvents {
   const subject = new Subject<DropEvent>();
   const kept: DropEvent[] = [];
-  const counts = { drops: 0, undecodable: 0 };
   let reader: RingReader | undefined;
   const poll = (): number => {
     if (!reader && p.maps.running) {
       reader = openRingReader(p.maps.events(), (buf) => {
         const ev = decodeDropEvent(buf);
-        if (!ev) {
-          counts.undecodable++;
-          return;
-        }
-        counts.drops++;
+        if (!ev) return;
         kept.push(ev);
         if (kept.length > KEEP) kept.splice(0, kept.length - KEEP);
         subject.next(ev);
@@ -59,5 +52,5 @@ export function newDropEvents(p: {
     'drop-events',
   );
   p.jobs.timer('read-events', () => void poll(), 100);
-  return { drops$: subject.asObservable(), recent: () => kept, poll, counts };
+  return { drops$: subject.asObservable(), recent: () => kept, poll };
 }

@@ -1,2 +1,3 @@
 export * from './table.js';
 export * from './txn.js';
+export * from './wait.js';

@@ -234,6 +234,24 @@ export function ipv6Icmp(s: Icmp6FrameSpec): Buffer {
 export const ipv6IcmpEcho = (src: string, dst: string, id: number, seq = 1): Buffer =>
   ipv6Icmp({ src, dst, type: 128, rest: ((id & 0xffff) << 16) | (seq & 0xffff) });
 
+/** An Ethernet + IPv4 + ICMP echo request (identifier `id`, sequence number `seq`; checksums right). */
+export function ipv4IcmpEcho(src: string, dst: string, id: number, seq = 1): Buffer {
+  const msg = Buffer.alloc(16);
+  msg[0] = 8;
+  msg.writeUInt16BE(id & 0xffff, 4);
+  msg.writeUInt16BE(seq & 0xffff, 6);
+  msg.writeUInt16BE(~sum16(msg) & 0xffff, 2);
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + msg.length, 2);
+  ip[8] = 64;
+  ip[9] = 1;
+  ipBytes(src, 4).copy(ip, 12);
+  ipBytes(dst, 4).copy(ip, 16);
+  ip.writeUInt16BE(~sum16(ip) & 0xffff, 10);
+  return Buffer.concat([eth(0x0800), ip, msg]);
+}
+
 /** The addresses, ports and flags of an Ethernet + IPv4/IPv6 + TCP/UDP frame. */
 export interface ParsedFrame {
   readonly family: 4 | 6;
