@@ -312,7 +312,8 @@ kernelSuite(
       const denied = await tcpClient({ ns: o.client }, { host: ranged, port: 80, timeoutMs: 1000 });
       expect(errors(denied)).toEqual(['timeout']);
       await update('198.51.100.0/24,192.168.83.0/24');
-      const allowed = await tcpClient({ ns: o.client }, { host: ranged, port: 80, times: 10 });
+      // 45 connections, as above: with 10, one of three random backends goes unpicked in 5% of runs.
+      const allowed = await tcpClient({ ns: o.client }, { host: ranged, port: 80, times: 45 });
       expect(errors(allowed)).toEqual([]);
       expect(names(allowed)).toEqual(new Set(['pod1', 'pod2', 'remote']));
     });
