@@ -10,7 +10,7 @@ import { Hive } from './hive.js';
 import { Jobs } from './jobs.js';
 import { Lifecycle } from './lifecycle.js';
 import { Logger } from './logger.js';
-import { token } from './token.js';
+import { optional, token } from './token.js';
 
 interface Store {
   readonly name: string;
@@ -81,6 +81,24 @@ describe('Hive', () => {
     expect(() => testHive([clientCell([])])).toThrow(
       'the constructor of client/Client in module client needs store/Store, which no cell in this hive provides',
     );
+  });
+
+  it('passes an optional dependency when a cell provides it and undefined when none does', async () => {
+    const Watcher = token<{ store: Store | undefined }>('watcher/Watcher');
+    const watcher = module(
+      'watcher',
+      'Uses the store if there is one',
+      provide(Watcher, { store: optional(Store) }, ({ store }) => ({ store })),
+      invoke('watch', { w: Watcher, store: optional(Store) }, () => undefined),
+    );
+    const log: string[] = [];
+    const without = testHive([watcher]);
+    await without.requireStart();
+    expect(without.get(Watcher).store).toBeUndefined();
+    const withStore = testHive([watcher, storeCell(log)]);
+    await withStore.requireStart();
+    expect(withStore.get(Watcher).store?.name).toBe('real');
+    expect(log).toEqual(['start store']);
   });
 
   it('rejects a token provided twice', () => {

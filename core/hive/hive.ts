@@ -12,7 +12,7 @@ import { Health, HealthRegistry, HealthTree } from './health.js';
 import { JobGroup, Jobs, Shutdowner } from './jobs.js';
 import { HiveLifecycle, Lifecycle, type RegisteredHook } from './lifecycle.js';
 import { Logger, newRootLogger } from './logger.js';
-import { token, tokenName, type Token } from './token.js';
+import { optionalTarget, token, tokenName, type Token } from './token.js';
 
 /** The hive's own flags. */
 export const hiveFlags = {
@@ -170,7 +170,8 @@ export class Hive {
     const configTokens = new Set<symbol>(configs.map((x) => x.cell.token));
     for (const [tok, { cell, module }] of this.providers) {
       if (configTokens.has(tok)) continue;
-      const keys = Object.keys(cell.deps);
+      // Optional dependencies nobody provides stay undefined and are not asked of the container.
+      const keys = Object.keys(cell.deps).filter((k) => !this.isAbsent(cell.deps[k] as symbol));
       const depTokens = keys.map((k) => this.resolveToken(cell.deps[k] as symbol, module));
       c.bind(tok)
         .toResolvedValue((...args: unknown[]) => {
@@ -189,7 +190,7 @@ export class Hive {
     for (const { cell, module } of this.invokes) {
       const p: Record<string, unknown> = {};
       for (const [k, t] of Object.entries(cell.deps)) {
-        p[k] = this.container.get(this.resolveToken(t, module));
+        p[k] = this.isAbsent(t) ? undefined : this.container.get(this.resolveToken(t, module));
       }
       try {
         cell.fn(p);
@@ -368,7 +369,9 @@ export class Hive {
       })),
     ];
     for (const u of users) {
-      for (const dep of Object.values(u.deps)) {
+      for (const d of Object.values(u.deps)) {
+        if (this.isAbsent(d)) continue;
+        const dep = optionalTarget(d) ?? d;
         if (!this.isProvided(dep)) {
           throw new WiringError(
             `${u.what} in module ${u.module} needs ${tokenName(dep)}, which no cell in this hive provides`,
@@ -390,14 +393,23 @@ export class Hive {
         throw new WiringError(`circular dependency: ${cycle}`);
       }
       state.set(t, 'visiting');
-      for (const d of Object.values(this.providers.get(t)?.cell.deps ?? {})) visit(d, [...path, t]);
+      for (const d of Object.values(this.providers.get(t)?.cell.deps ?? {})) {
+        visit(optionalTarget(d) ?? d, [...path, t]);
+      }
       state.set(t, 'done');
     };
     for (const t of this.providers.keys()) visit(t, []);
   }
 
+  /** An `optional(...)` dependency that no cell of this hive provides. */
+  private isAbsent(t: symbol): boolean {
+    const target = optionalTarget(t);
+    return target !== undefined && !this.isProvided(target);
+  }
+
   /** Maps a scoped builtin token (Lifecycle, Health, Jobs, Logger) to the module's own. */
-  private resolveToken(t: symbol, module: string): symbol {
+  private resolveToken(dep: symbol, module: string): symbol {
+    const t = optionalTarget(dep) ?? dep;
     if (!SCOPED.includes(t)) return t;
     let m = this.scoped.get(module);
     if (!m) {

@@ -16,3 +16,25 @@ export type Deps = Record<string, Token<unknown>>;
 
 /** The params object a constructor receives for a given `Deps` record. */
 export type Resolved<D extends Deps> = { [K in keyof D]: D[K] extends Token<infer T> ? T : never };
+
+const optionalOf = new Map<symbol, symbol>();
+const targetOf = new Map<symbol, symbol>();
+
+/**
+ * A dependency that may be absent (Cilium's `optional:"true"`): the params field is undefined
+ * when no cell of the hive provides `t`, so a cell works in hives without, e.g., the metrics cell.
+ */
+export function optional<T>(t: Token<T>): Token<T | undefined> {
+  let o = optionalOf.get(t);
+  if (o === undefined) {
+    o = Symbol(`${tokenName(t)}?`);
+    optionalOf.set(t, o);
+    targetOf.set(o, t);
+  }
+  return o as Token<T | undefined>;
+}
+
+/** The token an `optional(...)` token stands for, or undefined for a plain token. */
+export function optionalTarget(t: symbol): symbol | undefined {
+  return targetOf.get(t);
+}
