@@ -9,6 +9,7 @@ import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
 import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
+import { metricsCell } from './metrics/index.js';
 import { nodeCell } from './node/index.js';
 import { policyCell } from './policy/index.js';
 import { policyMapCell } from './policymap/index.js';
@@ -18,9 +19,10 @@ import { statedbCell } from './statedb/index.js';
 /** Outward-facing services; replaced by doubles in control-plane tests. */
 export const infrastructure = module(
   'infra',
-  'Outward-facing services: the REST API on a unix socket, the state database',
+  'Outward-facing services: the REST API on a unix socket, the state database, metrics',
   apiCell,
   statedbCell,
+  metricsCell,
 );
 
 /** Desired state: cells that need no privileges. */

@@ -99,6 +99,7 @@ const EXAMPLES: readonly [string, (c: Ctx) => Example][] = [
   ['GetDebuginfo', () => ({ path: '/debuginfo', status: 200 })],
   ['GetClusterNodes', () => ({ path: '/cluster/nodes', status: 200 })],
   ['GetNodeIds', () => ({ path: '/node/ids', status: 200 })],
+  ['GetMetrics', () => ({ path: '/metrics/', status: 200, nonEmpty: true })],
   ['GetCgroupDumpMetadata', () => ({ path: '/cgroup-dump-metadata', status: 200 })],
   ['GetMap', () => ({ path: '/map', status: 200, nonEmpty: true })],
   ['GetMapName', () => ({ path: '/map/cellium_lxc', status: 200 })],

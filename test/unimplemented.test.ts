@@ -10,7 +10,6 @@ import { tempDir } from './support/procs.js';
 
 describe('operations of future cells', () => {
   it.each([
-    ['GET', '/metrics/', 'metrics', 11],
     ['GET', '/bgp/peers', 'bgp', 14],
     ['GET', '/bgp/route-policies', 'bgp', 14],
   ] as const)(

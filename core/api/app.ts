@@ -207,7 +207,7 @@ export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
   for (const op of ordered) {
     const honoPath = spec.basePath + op.path.replace(/\{([^}]+)\}/g, ':$1');
     const label = `${op.method} ${spec.basePath}${op.path}`;
-    app.on(op.method, honoPath, async (c) => {
+    const serve = async (c: Context<{ Bindings: NodeEnv }>): Promise<Response> => {
       const handler = registry.get(op.id);
       if (!handler) {
         const issue = issueOf(spec, op);
@@ -247,6 +247,14 @@ export function createApiApp(opts: ApiAppOptions): Hono<{ Bindings: NodeEnv }> {
       return reply.body === undefined
         ? c.body(null, reply.status as 200)
         : c.json(reply.body as object, reply.status as 200);
+    };
+    // Observers (request metrics) may register after the app is built: checked per request.
+    app.on(op.method, honoPath, async (c) => {
+      if (!registry.hasObservers()) return serve(c);
+      const t0 = performance.now();
+      const res = await serve(c);
+      registry.report(op, res.status, (performance.now() - t0) / 1000);
+      return res;
     });
   }
   app.notFound((c) => errorBody(c, 404, `no such API path: ${c.req.method} ${c.req.path}`));

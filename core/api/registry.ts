@@ -1,4 +1,11 @@
+import type { OperationSpec } from './spec.js';
 import type { ApiHandler, OperationId } from './types.js';
+
+/**
+ * Told of every request an operation answered (never of paths no operation has): the operation
+ * (its path is the spec's template), the reply's status, and the seconds to the reply's head.
+ */
+export type ServedObserver = (op: OperationSpec, status: number, seconds: number) => void;
 
 /** A handler failure with an HTTP status; the message becomes the JSON-string body. */
 export class ApiError extends Error {
@@ -21,6 +28,22 @@ export function shown(value: string): string {
 /** The routes cells have registered, by operation id. */
 export class ApiRegistry {
   private readonly handlers = new Map<string, { handler: ApiHandler<never>; cell: string }>();
+  private readonly observers: ServedObserver[] = [];
+
+  /** Calls `fn` after every request an operation answered (e.g. request metrics). */
+  observe(fn: ServedObserver): void {
+    this.observers.push(fn);
+  }
+
+  /** Whether anything observes requests (so the app measures them only then). */
+  hasObservers(): boolean {
+    return this.observers.length > 0;
+  }
+
+  /** Tells the observers of a request an operation answered. */
+  report(op: OperationSpec, status: number, seconds: number): void {
+    for (const fn of this.observers) fn(op, status, seconds);
+  }
 
   /** Serves `op` with `handler`; `cell` names the registering cell (for `hive`/debugging). */
   handle<K extends OperationId>(op: K, handler: NoInfer<ApiHandler<K>>, cell = 'unknown'): void {

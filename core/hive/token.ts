@@ -31,7 +31,7 @@ export function optional<T>(t: Token<T>): Token<T | undefined> {
     optionalOf.set(t, o);
     targetOf.set(o, t);
   }
-  return o as Token<T | undefined>;
+  return o;
 }
 
 /** The token an `optional(...)` token stands for, or undefined for a plain token. */

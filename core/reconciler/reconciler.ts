@@ -38,6 +38,19 @@ export interface ReconcilerParams<T> {
   readonly config?: Partial<ReconcilerConfig>;
   /** Told of every update and delete tried on the target, with its outcome, and of each prune. */
   readonly observe?: (e: ReconcileEvent<T>) => void;
+  /** Where each round's duration and errors go (the metrics cell's, when the hive has it). */
+  readonly metrics?: ReconcilerMetrics;
+}
+
+/**
+ * Per-table reconciler metrics, as cilium/statedb's reconciler reports them: each incremental
+ * round and each full round (refresh + prune) with its duration and the errors it met.
+ */
+export interface ReconcilerMetrics {
+  /** An incremental round of `table`: seconds taken, errors met, objects failing after it. */
+  incremental(table: string, seconds: number, errors: number, failing: number): void;
+  /** A full round (refresh + prune) of `table`: seconds taken, errors met. */
+  full(table: string, seconds: number, errors: number): void;
 }
 
 /**
@@ -84,7 +97,11 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
   let lastFull = 0;
   const trigger = new Trigger();
 
+  /** Failed operations so far (what a round's error count is taken from). */
+  let failures = 0;
+
   const fail = (k: string, rev: number, e: unknown, results: Result[], deleted?: T): void => {
+    failures++;
     const prev = retries.get(k);
     const attempt = (prev?.attempt ?? -1) + 1;
     retries.set(k, {
@@ -174,6 +191,8 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
   };
 
   const round = async (ctx: JobContext, it: ReturnType<Table<T>['changes']>): Promise<boolean> => {
+    const t0 = performance.now();
+    const failedBefore = failures;
     const txn = db.readTxn();
     const changes = it.next(txn, cfg.roundSize);
     const results: Result[] = [];
@@ -203,6 +222,8 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
       } else await update(ctx, cur.obj, cur.rev, results);
     }
     const more = changes.length >= cfg.roundSize;
+    const t1 = performance.now();
+    const incrementalErrors = failures - failedBefore;
     if (
       !more &&
       table.initialized(txn) &&
@@ -222,9 +243,16 @@ export function registerReconciler<T>(p: ReconcilerParams<T>): Reconciler {
         errors.delete('(prune)');
         tell({ action: 'prune' });
       } catch (e) {
+        failures++;
         errors.set('(prune)', e instanceof Error ? e.message : String(e));
       }
+      p.metrics?.full(
+        table.name,
+        (performance.now() - t1) / 1000,
+        failures - failedBefore - incrementalErrors,
+      );
     }
+    p.metrics?.incremental(table.name, (t1 - t0) / 1000, incrementalErrors, errors.size);
     writeBack(results);
     processedRev = Math.max(processedRev, it.lastRev);
     for (const w of waiters.splice(0)) {
