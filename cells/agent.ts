@@ -19,7 +19,7 @@ import { statedbCell } from './statedb/index.js';
 /** Outward-facing services; replaced by doubles in control-plane tests. */
 export const infrastructure = module(
   'infra',
-  'Outward-facing services: the REST API on a unix socket, the state database, metrics',
+  'Outward-facing services: the REST API, the state database, metrics',
   apiCell,
   statedbCell,
   metricsCell,

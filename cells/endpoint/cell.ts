@@ -8,6 +8,7 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
   providePrivate,
   token,
@@ -22,6 +23,7 @@ import { IdentityAllocator } from '../identity/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
 import { Ipam } from '../ipam/index.js';
 import { LbMaps } from '../loadbalancer/index.js';
+import { Metrics, ReconcilerMetrics } from '../metrics/index.js';
 import { PolicyMaps } from '../policymap/index.js';
 import {
   DatapathMaps,
@@ -38,6 +40,7 @@ import { formatSplit } from './restore-split.js';
 import { endpointFlags, EndpointConfig } from './config.js';
 import { endpointOps, regenerationTrace } from './datapath.js';
 import { EndpointManager, newEndpointManager, withStatus } from './manager.js';
+import { withEndpointMetrics } from './metrics.js';
 import { endpointIps, type Endpoint } from './model.js';
 import { registerEndpointRoutes } from './routes.js';
 import { EndpointPolicyStatus, newEndpointPolicyStatus } from './policy-status.js';
@@ -117,6 +120,9 @@ export const endpointCell = module(
       ctMaps: CtMaps,
       policyMaps: PolicyMaps,
       policy: EndpointPolicyStatus,
+      // cellium_endpoint_state, regeneration durations, the reconciler's rounds (metrics.ts)
+      metrics: optional(Metrics),
+      reconcilerMetrics: optional(ReconcilerMetrics),
     },
     ({
       db,
@@ -134,6 +140,8 @@ export const endpointCell = module(
       ctMaps,
       policyMaps,
       policy,
+      metrics,
+      reconcilerMetrics,
     }) => {
       const lxcFlags = (): number => (policy.managed() ? ENDPOINT_F.POLICY : 0);
       const trace = regenerationTrace(logger, () => flags.get('debug') === true);
@@ -164,11 +172,12 @@ export const endpointCell = module(
       registerReconciler({
         db,
         table,
-        ops,
+        ops: withEndpointMetrics({ metrics, db, table, ops }),
         getStatus: (e) => e.status,
         setStatus: (ep, s) => withStatus(ep, s, trace.take(ep.id)),
         jobs,
         config: { retry: { minMs: 100, maxMs: 10_000 } },
+        ...(reconcilerMetrics ? { metrics: reconcilerMetrics } : {}),
         // The endpoints table is cellium_lxc's cache; each write lands in its event buffer.
         observe: reconciledCache({
           caches,

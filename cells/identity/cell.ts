@@ -1,8 +1,10 @@
-import { invoke, module, provide } from '../../core/hive/index.js';
+import { invoke, module, optional, provide } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { StatusContributors } from '../daemon/index.js';
+import { Metrics } from '../metrics/index.js';
 import { IdentityAllocator, LocalIdentityAllocator } from './allocator.js';
 import { getIdentity, identityEndpoints, listIdentities } from './api.js';
+import { registerIdentityMetrics } from './metrics.js';
 
 /** Security identities from label sets: reserved ones, local allocation, reference counts. */
 export const identityCell = module(
@@ -27,6 +29,12 @@ export const identityCell = module(
       'identity',
     );
   }),
+  // cellium_identity{type}, counted when scraped.
+  invoke(
+    'metrics',
+    { metrics: optional(Metrics), ids: IdentityAllocator },
+    registerIdentityMetrics,
+  ),
   // /healthz identity-range: the ids the allocator hands out.
   invoke('status', { status: StatusContributors, ids: IdentityAllocator }, ({ status, ids }) => {
     status.add({

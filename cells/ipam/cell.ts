@@ -1,10 +1,20 @@
-import { config, Health, invoke, Logger, module, provide } from '../../core/hive/index.js';
+import {
+  config,
+  Health,
+  invoke,
+  Logger,
+  module,
+  optional,
+  provide,
+} from '../../core/hive/index.js';
 import { ApiError, shown } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { StatusContributors } from '../daemon/index.js';
 import { hostAddressing, mapErrors, postIpam } from './api.js';
+import { Metrics } from '../metrics/index.js';
 import { ipamFlags, IpamConfig } from './config.js';
 import { Ipam, newIpam } from './ipam.js';
+import { registerIpamMetrics } from './metrics.js';
 
 /** Pod IPs from this node's pod CIDRs (cluster-pool), with Cilium's IPAM API. */
 export const ipamCell = module(
@@ -38,6 +48,8 @@ export const ipamCell = module(
       'ipam',
     );
   }),
+  // cellium_ip_addresses, cellium_ipam_capacity, cellium_ipam_free, read when scraped.
+  invoke('metrics', { metrics: optional(Metrics), ipam: Ipam }, registerIpamMetrics),
   invoke(
     'status',
     { status: StatusContributors, ipam: Ipam, cfg: IpamConfig },

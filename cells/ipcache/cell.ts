@@ -1,4 +1,4 @@
-import { invoke, Jobs, module, provide } from '../../core/hive/index.js';
+import { invoke, Jobs, module, optional, provide } from '../../core/hive/index.js';
 import { registerReconciler } from '../../core/reconciler/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { IdentityAllocator } from '../identity/index.js';
@@ -10,6 +10,7 @@ import {
   reconciledCache,
   remoteEndpointInfoOf,
 } from '../maps/index.js';
+import { ReconcilerMetrics } from '../metrics/index.js';
 import { StateDB } from '../statedb/index.js';
 import { listIps } from './api.js';
 import { ipcacheOps } from './ops.js';
@@ -29,7 +30,14 @@ export const ipcacheCell = module(
   // The table is also cellium_ipcache's cache; each write lands in the map's event buffer.
   invoke(
     'reconcile',
-    { db: StateDB, table: IpcacheTable, maps: DatapathMaps, jobs: Jobs, caches: MapCaches },
+    {
+      db: StateDB,
+      table: IpcacheTable,
+      maps: DatapathMaps,
+      jobs: Jobs,
+      caches: MapCaches,
+      metrics: optional(ReconcilerMetrics),
+    },
     (p) => {
       registerReconciler({
         db: p.db,
@@ -38,6 +46,7 @@ export const ipcacheCell = module(
         getStatus: (e) => e.status,
         setStatus: (e, status) => ({ ...e, status }),
         jobs: p.jobs,
+        ...(p.metrics ? { metrics: p.metrics } : {}),
         observe: reconciledCache({
           caches: p.caches,
           spec: IPCACHE_MAP,

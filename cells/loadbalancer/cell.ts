@@ -6,6 +6,7 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
   token,
 } from '../../core/hive/index.js';
@@ -15,6 +16,7 @@ import { ApiRoutes } from '../api/index.js';
 import { CtMaps } from '../conntrack/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
+import { ReconcilerMetrics } from '../metrics/index.js';
 import { StateDB } from '../statedb/index.js';
 import { lbFeatures, lbFlags, LbConfig } from './config.js';
 import { LbLinks } from './devices.js';
@@ -73,6 +75,7 @@ export const loadbalancerCell = module(
       lifecycle: Lifecycle,
       health: Health,
       logger: Logger,
+      reconcilerMetrics: optional(ReconcilerMetrics),
     },
     ({ daemon, ...p }) =>
       newLoadbalancer({ ...p, stateDir: daemon.stateDir, nodeName: daemon.nodeName }),

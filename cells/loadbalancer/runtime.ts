@@ -9,7 +9,11 @@ import {
   type Lifecycle,
   type Logger,
 } from '../../core/hive/index.js';
-import { registerReconciler, type Reconciler } from '../../core/reconciler/index.js';
+import {
+  registerReconciler,
+  type Reconciler,
+  type ReconcilerMetrics,
+} from '../../core/reconciler/index.js';
 import type { DB, WriteTxn } from '../../core/statedb/index.js';
 import type { LinkInfo } from '../../core/net/index.js';
 import type { LbConfig } from './config.js';
@@ -36,6 +40,8 @@ export interface LoadbalancerParams {
   readonly lifecycle: Lifecycle;
   readonly health: Health;
   readonly logger: Logger;
+  /** The metrics cell's reconciler metrics, when the hive has it. */
+  readonly reconcilerMetrics: ReconcilerMetrics | undefined;
 }
 
 /** The load balancer's running parts other pieces of the cell use. */
@@ -84,6 +90,7 @@ export function newLoadbalancer(p: LoadbalancerParams): Loadbalancer {
     jobs: p.jobs,
     // Cilium's BPFOps prunes every 30 minutes (WithPruning(30m)).
     config: { retry: { minMs: 50, maxMs: 60_000 }, pruneIntervalMs: 30 * 60_000 },
+    ...(p.reconcilerMetrics ? { metrics: p.reconcilerMetrics } : {}),
   });
   const services = newServiceManager({
     db: p.db,

@@ -7,14 +7,17 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { StatusContributors } from '../daemon/index.js';
+import { Metrics } from '../metrics/index.js';
 import { bpfMapStatus, DumpQueue, getMap, listMaps, mapEvents, mapsText } from './api.js';
 import { MapCacheRegistry, MapCaches } from './cache.js';
 import { eventBuffers, mapsFlags, MapsConfig } from './config.js';
 import { DatapathMaps, Maps, newDatapathMaps, PRESSURE_INTERVAL_MS } from './maps.js';
+import { registerMapsMetrics } from './metrics.js';
 
 /** The agent's BPF maps: created or reopened from their pins, listed by GET /v1/map. */
 export const mapsCell = module(
@@ -72,6 +75,12 @@ export const mapsCell = module(
       trigger: maps.full,
     });
   }),
+  // cellium_bpf_map_ops_total, cellium_bpf_map_pressure, cellium_{drop,forward}_*_total.
+  invoke(
+    'metrics',
+    { metrics: optional(Metrics), registry: Maps, maps: DatapathMaps },
+    registerMapsMetrics,
+  ),
   // /healthz bpf-maps: each map's size.
   invoke('status', { status: StatusContributors, registry: Maps }, ({ status, registry }) => {
     status.add({

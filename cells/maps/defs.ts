@@ -161,6 +161,35 @@ export const REASON = {
   PREFILTER_DENIED: 240,
 } as const;
 
+/** Reasons at or above this are drops (as Cilium's DROP_* codes); below, a packet went on. */
+export const DROP_MIN = 130;
+
+/** Drop reasons as Cilium's monitor names them (the `reason` label of the drop metrics). */
+export const DROP_REASON_TEXT: Readonly<Record<number, string>> = {
+  [REASON.INVALID]: 'Invalid packet',
+  [REASON.INVALID_SOURCE]: 'Invalid source ip',
+  [REASON.POLICY_DENIED]: 'Policy denied',
+  [REASON.FRAG_NEEDED]: 'Fragmentation needed',
+  [REASON.UNKNOWN_L3]: 'Unknown L3 target address',
+  [REASON.NAT_WRITE_ERROR]: 'Error writing to packet',
+  [REASON.CT_CREATE_FAILED]: 'CT: Map insertion failed',
+  [REASON.NO_SERVICE]: 'Service backend not found',
+  [REASON.NAT_NO_MAPPING]: 'No mapping for NAT masquerade',
+  [REASON.NO_FIB]: 'No FIB entry found',
+  [REASON.IS_CLUSTER_IP]: 'Is a ClusterIP',
+  [REASON.NOT_IN_SRC_RANGE]: 'Not in source range',
+  [REASON.POLICY_DENY]: 'Policy denied by denylist',
+  [REASON.TTL_EXCEEDED]: 'TTL exceeded',
+  [REASON.PREFILTER_DENIED]: 'Denied by prefilter',
+};
+
+/** Metric directions as Cilium's metrics label them. */
+export const DIRECTION_TEXT: Readonly<Record<number, string>> = {
+  [METRIC.INGRESS]: 'INGRESS',
+  [METRIC.EGRESS]: 'EGRESS',
+  [METRIC.SERVICE]: 'SERVICE',
+};
+
 /** The ipcache key of a CIDR (or a single IP, as /32 or /128). */
 export function ipcacheKeyOf(cidr: string): IpcacheKey {
   const [ip = '', len] = cidr.split('/');

@@ -44,6 +44,8 @@ export interface DatapathMaps {
   readonly metrics: BpfMap<MetricsKey, MetricsValue[]>;
   /** Counts each map's entries now and reports its health: what the pressure job runs. */
   checkPressure(): Promise<readonly MapPressure[]>;
+  /** What the last pressure check found (empty before the first; `bpf_map_pressure`). */
+  lastPressure(): readonly MapPressure[];
   /** Emits a map's name when a write to it failed because it is full. */
   readonly full: Observable<string>;
 }
@@ -155,7 +157,13 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
     else p.logger.warn(fields, `${r.message}${flagHint(spec.name)}`);
   };
 
+  let last: readonly MapPressure[] = [];
   const checkPressure = async (): Promise<MapPressure[]> => {
+    const out = await countPressure();
+    if (state) last = out;
+    return out;
+  };
+  const countPressure = async (): Promise<MapPressure[]> => {
     const out: MapPressure[] = [];
     for (const [name, m] of state?.maps ?? []) {
       const health = p.health.scope(name);
@@ -257,6 +265,7 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
         }
         for (const name of state?.maps.keys() ?? []) p.health.scope(name).stopped('closed');
         state = undefined;
+        last = [];
       },
     },
     'open-maps',
@@ -277,6 +286,7 @@ export function newDatapathMaps(p: MapsParams): DatapathMaps {
       return get(METRICS_MAP);
     },
     checkPressure,
+    lastPressure: () => last,
     full,
   };
 }

@@ -7,6 +7,7 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
   token,
 } from '../../core/hive/index.js';
@@ -20,6 +21,7 @@ import { IdentityAllocator } from '../identity/index.js';
 import { Ipam } from '../ipam/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
 import { DatapathMaps } from '../maps/index.js';
+import { ReconcilerMetrics } from '../metrics/index.js';
 import { PolicyMaps } from '../policymap/index.js';
 import { StateDB } from '../statedb/index.js';
 import { registerPolicyRoutes } from './api.js';
@@ -62,6 +64,7 @@ export const policyCell = module(
       lifecycle: Lifecycle,
       health: Health,
       logger: Logger,
+      reconcilerMetrics: optional(ReconcilerMetrics),
     },
     ({ daemon, cfg, datapath, ipam, hostLinks, ...p }) =>
       newPolicyRuntime({

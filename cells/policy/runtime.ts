@@ -6,7 +6,11 @@
 import { join } from 'node:path';
 import { ApiError } from '../../core/api/index.js';
 import type { ConfigStore, Health, Jobs, Lifecycle, Logger } from '../../core/hive/index.js';
-import { registerReconciler, type Reconciler } from '../../core/reconciler/index.js';
+import {
+  registerReconciler,
+  type Reconciler,
+  type ReconcilerMetrics,
+} from '../../core/reconciler/index.js';
 import { waitFor, type DB, type Table } from '../../core/statedb/index.js';
 import type { Endpoint } from '../endpoint/index.js';
 import type { IdentityAllocator } from '../identity/index.js';
@@ -56,6 +60,7 @@ export function newPolicyRuntime(p: {
   readonly lifecycle: Lifecycle;
   readonly health: Health;
   readonly logger: Logger;
+  readonly reconcilerMetrics: ReconcilerMetrics | undefined;
 }): PolicyRuntime {
   const repo = new Repository(join(p.stateDir, 'policy'));
   let broken: string | undefined;
@@ -182,6 +187,7 @@ export function newPolicyRuntime(p: {
     jobs: p.jobs,
     // Small rounds: the kernel writes are synchronous, and the API must keep answering.
     config: { retry: { minMs: 100, maxMs: 10_000 }, roundSize: 64 },
+    ...(p.reconcilerMetrics ? { metrics: p.reconcilerMetrics } : {}),
   });
   p.health.ok(`${repo.rules().length} rules at revision ${repo.revision}`);
   return runtime;

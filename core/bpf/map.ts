@@ -224,6 +224,9 @@ export abstract class ShapedMap {
   }
 }
 
+/** The writes `BpfMap.ops` counts. */
+export type MapOp = 'update' | 'delete';
+
 /** A typed map over a backend: what cells use. */
 export class BpfMap<K, V> {
   private readonly valueLayout: Layout<V>;
@@ -232,6 +235,14 @@ export class BpfMap<K, V> {
   /** The last operation error, for `cellium map list`. */
   lastError: string | undefined;
   errorCount = 0;
+  /**
+   * Writes done through this map since it was opened, by operation and outcome (entries of a
+   * batch count one each; a failed batch counts once): Cilium's `bpf_map_ops_total`.
+   */
+  readonly ops: Record<MapOp, { ok: number; failed: number }> = {
+    update: { ok: 0, failed: 0 },
+    delete: { ok: 0, failed: 0 },
+  };
   private events: { capacity: number; list: MapEvent<K, V>[] } | undefined;
   private readonly errorWatchers = new Set<(e: unknown) => void>();
 
@@ -269,8 +280,10 @@ export class BpfMap<K, V> {
     try {
       this.raw.update(this.k, this.v, flag);
     } catch (e) {
+      this.ops.update.failed++;
       this.failed(e, 'update', key, value);
     }
+    this.ops.update.ok++;
     if (this.events) this.record({ time: new Date(), action: 'update', key, value });
   }
 
@@ -281,8 +294,10 @@ export class BpfMap<K, V> {
     try {
       gone = this.raw.delete(this.k);
     } catch (e) {
+      this.ops.delete.failed++;
       this.failed(e, 'delete', key);
     }
+    this.ops.delete.ok++;
     if (gone && this.events) this.record({ time: new Date(), action: 'delete', key });
     return gone;
   }
@@ -340,10 +355,13 @@ export class BpfMap<K, V> {
       }
     } catch (e) {
       const [key, value] = entries[at] ?? [];
+      this.ops.update.ok += at;
+      this.ops.update.failed++;
       if (key !== undefined) this.noteFailure(e, 'update', key, value);
       this.rollback(undo);
       throw e;
     }
+    this.ops.update.ok += entries.length;
     if (this.events) {
       const time = new Date();
       for (const [key, value] of entries) this.record({ time, action: 'update', key, value });
@@ -405,7 +423,7 @@ export class BpfMap<K, V> {
         this.spec.key.encode(key, ks, i * this.raw.keySize);
         this.valueLayout.encode(value, vs, i * this.raw.valueSize);
       }
-      this.guard(() => {
+      this.counted('update', n, () => {
         this.raw.updateBatch(ks, vs, n, flag);
       });
     }
@@ -417,7 +435,7 @@ export class BpfMap<K, V> {
     keys.forEach((key, i) => {
       this.spec.key.encode(key, ks, i * this.raw.keySize);
     });
-    return this.guard(() => this.raw.deleteBatch(ks, keys.length));
+    return this.counted('delete', keys.length, () => this.raw.deleteBatch(ks, keys.length));
   }
 
   /** Formats a key and a value for display. */
@@ -458,6 +476,17 @@ export class BpfMap<K, V> {
   private failed(e: unknown, action: 'update' | 'delete', key: K, value?: V): never {
     this.noteFailure(e, action, key, value);
     throw e;
+  }
+
+  private counted<R>(op: MapOp, n: number, fn: () => R): R {
+    try {
+      const r = this.guard(fn);
+      this.ops[op].ok += n;
+      return r;
+    } catch (e) {
+      this.ops[op].failed++;
+      throw e;
+    }
   }
 
   private guard<R>(fn: () => R): R {
