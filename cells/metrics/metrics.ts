@@ -61,6 +61,11 @@ function checkName(name: string, counter: boolean): void {
 export function newMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  // Gauges named like counters (promtool refuses them); `…_active_handles{type}`,
+  // `…_active_requests{type}` and `…_active_resources{type}` hold the same numbers by type.
+  for (const what of ['handles', 'requests', 'resources']) {
+    registry.removeSingleMetric(`${METRIC_PREFIX}nodejs_active_${what}_total`);
+  }
   const registers = [registry];
   return {
     registry,
