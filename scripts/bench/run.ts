@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { benchLbDatapath } from './lb-datapath.js';
 import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
+import { benchMetrics } from './metrics.js';
 import { benchPods } from './pods.js';
 import { benchPolicy, benchPolicyAgent } from './policy.js';
 import { benchRestore } from './restore.js';
@@ -161,6 +162,12 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+
+  console.log(
+    `\nMetrics: the built agent with --prometheus-serve-addr, scraped every second, against it without (alternating rounds)\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchMetrics()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   const n = Number(process.env.BENCH_MAP_ENTRIES ?? 1_000_000);
   console.log(
