@@ -4,7 +4,12 @@ import { Jobs } from '../hive/jobs.js';
 import { DB } from '../statedb/index.js';
 import { eventually, testHive } from '../testing/test-hive.js';
 import { statusPending, type Operations, type Status } from './operations.js';
-import { registerReconciler, type ReconcileEvent, type Reconciler } from './reconciler.js';
+import {
+  registerReconciler,
+  type ReconcileEvent,
+  type Reconciler,
+  type ReconcilerMetrics,
+} from './reconciler.js';
 
 interface Route {
   readonly prefix: string;
@@ -34,7 +39,11 @@ class Target implements Operations<Route> {
   }
 }
 
-function setup(target = new Target(), observe?: (e: ReconcileEvent<Route>) => void) {
+function setup(
+  target = new Target(),
+  observe?: (e: ReconcileEvent<Route>) => void,
+  metrics?: ReconcilerMetrics,
+) {
   const db = new DB();
   const routes = db.newTable<Route>({ name: 'routes', primaryKey: (r) => r.prefix });
   let rec: Reconciler | undefined;
@@ -52,6 +61,7 @@ function setup(target = new Target(), observe?: (e: ReconcileEvent<Route>) => vo
           jobs,
           config: { retry: { minMs: 5, maxMs: 20 }, pruneIntervalMs: 3_600_000 },
           ...(observe ? { observe } : {}),
+          ...(metrics ? { metrics } : {}),
         });
       }),
     ),
@@ -126,6 +136,44 @@ describe('reconciler', () => {
     s.rec().triggerFull();
     await eventually(() => target.entries.size === 0);
     await eventually(() => s.h.hive.health.get('routes.job-reconcile-routes')?.level === 'ok');
+  });
+
+  it('reports each round to its metrics: duration, errors met, objects failing', async () => {
+    const rounds: { kind: string; table: string; errors: number; failing?: number }[] = [];
+    const metrics: ReconcilerMetrics = {
+      incremental: (table, seconds, errors, failing) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        rounds.push({ kind: 'incremental', table, errors, failing });
+      },
+      full: (table, seconds, errors) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        rounds.push({ kind: 'full', table, errors });
+      },
+    };
+    const target = new Target();
+    target.pruneFails = true;
+    target.failing.add('10.0.9.0/24');
+    const s = setup(target, undefined, metrics);
+    await s.h.requireStart();
+    await eventually(() => rounds.some((r) => r.kind === 'full'));
+    // the first full round's prune failed
+    expect(rounds.find((r) => r.kind === 'full')).toEqual({
+      kind: 'full',
+      table: 'routes',
+      errors: 1,
+    });
+    s.put('10.0.9.0/24', 'eth0');
+    await eventually(() => rounds.some((r) => r.kind === 'incremental' && r.errors === 1));
+    expect(rounds.filter((r) => r.kind === 'incremental' && r.errors > 0)[0]).toEqual({
+      kind: 'incremental',
+      table: 'routes',
+      errors: 1,
+      failing: 2, // the update and the prune
+    });
+    target.failing.clear();
+    target.pruneFails = false;
+    s.rec().triggerFull();
+    await eventually(() => rounds.at(-1)?.kind === 'incremental' && rounds.at(-1)?.failing === 0);
   });
 
   it('does not mark done an object that changed while it was being applied', async () => {
