@@ -298,6 +298,19 @@ describe("a client generated from the spec, used as Cilium's CLI and CNI use it"
     expect(del.revision).toBe((put.revision ?? 0) + 1);
   });
 
+  it("metrics as Cilium's `metrics list` reads them: a list of {name, labels, value}", async () => {
+    const metrics = await api.getMetrics();
+    const ready = metrics.find(
+      (m) => m.name === 'cellium_endpoint_state' && m.labels?.endpoint_state === 'ready',
+    );
+    expect(ready?.value).toBeGreaterThanOrEqual(0);
+    for (const m of metrics) {
+      expect(typeof m.name).toBe('string');
+      expect(typeof m.value).toBe('number');
+      expect(m.labels).toBeTypeOf('object');
+    }
+  });
+
   it('operations whose cell is not in the agent answer 501 naming the cell', async () => {
     const served = new Set(whole.hive.get(ApiRoutes).served());
     const calls: Partial<Record<OperationId, () => Promise<unknown>>> = {
