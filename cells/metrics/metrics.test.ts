@@ -1,22 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { apiRequest } from '../../core/testing/api.js';
 import { freePort } from '../../core/testing/ports.js';
 import { testHive } from '../../core/testing/test-hive.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { apiCell, ApiServer } from '../api/index.js';
 import { dumpMetrics, Metrics, metricsCell, parseServeAddr, PrometheusServer } from './index.js';
 
 function hive(flags: Record<string, unknown> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'cellium-metrics-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return testHive([apiCell, metricsCell], {
     flags: {
-      'socket-path': join(
-        mkdtempSync(join(tmpdir(), 'cellium-metrics-')),
-        `api-${randomBytes(3).toString('hex')}.sock`,
-      ),
+      'socket-path': join(dir, `api-${randomBytes(3).toString('hex')}.sock`),
       ...flags,
     },
   });
@@ -93,6 +92,12 @@ describe('the registry', () => {
     expect(b.get(Metrics).registry.getSingleMetric('cellium_test_events_total')).toBeUndefined();
     // and a second hive can create the same metric (never prom-client's global registry)
     b.get(Metrics).counter({ name: 'cellium_test_events_total', help: 'Test events' });
+    // The process metrics describe the process: one set of collectors, in every hive's registry.
+    const cpu = 'cellium_process_cpu_seconds_total';
+    expect(a.get(Metrics).registry.getSingleMetric(cpu)).toBeDefined();
+    expect(a.get(Metrics).registry.getSingleMetric(cpu)).toBe(
+      b.get(Metrics).registry.getSingleMetric(cpu),
+    );
   });
 
   it('refuses names without the prefix, and _total on anything but a counter', () => {

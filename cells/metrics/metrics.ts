@@ -57,15 +57,29 @@ function checkName(name: string, counter: boolean): void {
   }
 }
 
-/** Creates the hive's registry with the process metrics (`cellium_process_*`, `cellium_nodejs_*`). */
-export function newMetrics(): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
-  // Gauges named like counters (promtool refuses them); `…_active_handles{type}`,
-  // `…_active_requests{type}` and `…_active_resources{type}` hold the same numbers by type.
-  for (const what of ['handles', 'requests', 'resources']) {
-    registry.removeSingleMetric(`${METRIC_PREFIX}nodejs_active_${what}_total`);
+let processRegistry: Registry | undefined;
+
+/**
+ * The process metrics (`cellium_process_*`, `cellium_nodejs_*`, prom-client's default
+ * collectors), set up once per process: they describe the process, and their collectors (a GC
+ * observer, an event-loop delay monitor) cannot be stopped, so hives in one process share them.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: METRIC_PREFIX });
+    // Gauges named like counters (promtool refuses them); `…_active_handles{type}`,
+    // `…_active_requests{type}` and `…_active_resources{type}` hold the same numbers by type.
+    for (const what of ['handles', 'requests', 'resources']) {
+      processRegistry.removeSingleMetric(`${METRIC_PREFIX}nodejs_active_${what}_total`);
+    }
   }
+  return processRegistry;
+}
+
+/** Creates the hive's registry, holding the process metrics; cells add theirs through it. */
+export function newMetrics(): Metrics {
+  const registry = Registry.merge([processMetrics()]);
   const registers = [registry];
   return {
     registry,
