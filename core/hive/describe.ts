@@ -1,5 +1,5 @@
 import type { Hive } from './hive.js';
-import { tokenName } from './token.js';
+import { optionalTarget, tokenName } from './token.js';
 
 /** The text `cellium-agent hive` prints: modules, cells, tokens, flags and the start order. */
 export function describeHive(hive: Hive): string {
@@ -49,13 +49,18 @@ export function dotGraph(hive: Hive): string {
     for (const c of m.configs) out.push(`    ${q(tokenName(c.token))} [shape=note];`);
     for (const i of m.invokes) out.push(`    ${q(`${m.id}:${i.name}`)} [shape=ellipse];`);
     out.push('  }');
+    // An optional dependency points at its token's node, dashed.
+    const edge = (from: string, d: symbol): string => {
+      const target = optionalTarget(d);
+      return target === undefined
+        ? `  ${q(from)} -> ${q(tokenName(d))};`
+        : `  ${q(from)} -> ${q(tokenName(target))} [style=dashed];`;
+    };
     for (const p of m.provides) {
-      for (const d of Object.values(p.deps))
-        edges.push(`  ${q(tokenName(p.token))} -> ${q(tokenName(d))};`);
+      for (const d of Object.values(p.deps)) edges.push(edge(tokenName(p.token), d));
     }
     for (const i of m.invokes) {
-      for (const d of Object.values(i.deps))
-        edges.push(`  ${q(`${m.id}:${i.name}`)} -> ${q(tokenName(d))};`);
+      for (const d of Object.values(i.deps)) edges.push(edge(`${m.id}:${i.name}`, d));
     }
   });
   return [...out, ...edges, '}'].join('\n') + '\n';
