@@ -9,3 +9,10 @@ export {
   NodeIdsUnavailableError,
   type NodeIdEntry,
 } from './ids.js';
+export {
+  ClusterNodeList,
+  STATIC_SOURCE,
+  staticNodeElement,
+  type HealthAddresses,
+} from './registry.js';
+export { NodesFileError, parseNodesFile, type StaticNode } from './static-nodes.js';
