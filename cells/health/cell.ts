@@ -1,0 +1,102 @@
+import { healthSocketBeside, isRoot } from '../../core/api/index.js';
+import {
+  config,
+  Health,
+  invoke,
+  Lifecycle,
+  Logger,
+  module,
+  provide,
+  token,
+} from '../../core/hive/index.js';
+import { ApiConfig } from '../api/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { EndpointManager } from '../endpoint/index.js';
+import { Ipam } from '../ipam/index.js';
+import { DatapathMaps } from '../maps/index.js';
+import { ClusterNodeList, NodeIds } from '../node/index.js';
+import { healthFlags, HealthConfig } from './config.js';
+import { realProbes } from './probes.js';
+import type { Probes } from './prober.js';
+import { HealthService } from './service.js';
+
+/** The network parts of the prober: ping and HTTP (cell tests override them). */
+export const HealthProbes = token<Probes>('health/HealthProbes');
+/** The running health service: prober, health API, health endpoint (tests read it). */
+export const HealthChecker = token<HealthService>('health/HealthChecker');
+
+/** cellium-health: the health endpoint, the probers of every node, the health API. */
+export const healthCell = module(
+  'health',
+  'Node connectivity probes, the health endpoint and the health API (cilium-health)',
+  // --enable-health-checking, --enable-endpoint-health-checking, --health-probe-interval,
+  // --cluster-health-port, --health-netns, --health-socket-path
+  config(HealthConfig, healthFlags),
+  provide(HealthProbes, { config: HealthConfig }, ({ config: c }) =>
+    realProbes(c.clusterHealthPort),
+  ),
+  provide(
+    HealthChecker,
+    {
+      config: HealthConfig,
+      daemon: DaemonConfig,
+      api: ApiConfig,
+      nodes: ClusterNodeList,
+      ids: NodeIds,
+      endpoints: EndpointManager,
+      ipam: Ipam,
+      maps: DatapathMaps,
+      probes: HealthProbes,
+      health: Health,
+      logger: Logger,
+    },
+    ({ config: c, daemon, api, ids, maps, ...p }) =>
+      new HealthService({
+        ...p,
+        config: c,
+        socketPath: c.healthSocketPath || healthSocketBeside(api.socketPath),
+        localIps: () => ids.localIps,
+        mtu: daemon.mtu,
+        // Cilium needs the kernel for it too: a namespace, a veth and bpf_lxc on it.
+        endpointDisabled: () =>
+          !isRoot()
+            ? 'the agent is not root (no network namespace or veth can be made)'
+            : maps.backend !== 'kernel'
+              ? 'the datapath runs on in-memory maps (no bpf_lxc for the endpoint)'
+              : undefined,
+      }),
+  ),
+  // Started after the endpoint and node cells; stopped before them (the endpoint is removed).
+  invoke(
+    'run',
+    { config: HealthConfig, svc: HealthChecker, lifecycle: Lifecycle, health: Health },
+    ({ config: c, svc, lifecycle, health }) => {
+      if (!c.enableHealthChecking) {
+        health.stopped('disabled (--enable-health-checking=false)');
+        return;
+      }
+      lifecycle.append({ onStart: () => svc.start(), onStop: () => svc.stop() }, 'health');
+    },
+  ),
+  // /v1/healthz: cluster.ciliumHealth and the cilium-health-ep controller.
+  invoke(
+    'status',
+    { config: HealthConfig, svc: HealthChecker, status: StatusContributors },
+    ({ config: c, svc, status }) =>
+      status.add({
+        status: (s) => {
+          s.cluster = {
+            ...s.cluster,
+            ciliumHealth: c.enableHealthChecking
+              ? svc.clusterHealth()
+              : {
+                  state: 'Disabled',
+                  msg: 'cilium-health is disabled (--enable-health-checking=false)',
+                },
+          };
+          const ctl = c.enableHealthChecking ? svc.controller() : undefined;
+          if (ctl) s.controllers = [...(s.controllers ?? []), ctl];
+        },
+      }),
+  ),
+);
