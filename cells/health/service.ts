@@ -72,7 +72,8 @@ export class HealthService {
     if (errors.length > 0) server.degraded(`cannot listen: ${errors.join('; ')}`);
     else server.ok(`listening on port ${this.p.config.clusterHealthPort} of the node's IPs`);
     if (this.disabled !== undefined) {
-      this.p.health.scope('endpoint').stopped(`disabled: ${this.disabled}`);
+      // Not a fault: this agent cannot have one (Cilium's needs the kernel too).
+      this.p.health.scope('endpoint').ok(`disabled: ${this.disabled}`);
     }
     this.prober.start(this.p.config.healthProbeInterval);
     if (this.endpoint) this.controllerRun = this.runController(this.endpoint);
