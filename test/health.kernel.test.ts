@@ -247,6 +247,81 @@ kernelSuite('cellium-health between two nodes', needs, () => {
       expect(inNs(nodes[i]!, 'ip', ['-o', 'link'])).not.toMatch(/lxc_health/);
       expect(existsSync(join(dirs[i]!, 'health.sock'))).toBe(false);
     }
-    for (const h of healthNs) expect(pidsWith(h)).toEqual([]);
+    for (const h of healthNs) expect(pidsWith(`/run/netns/${h}`)).toEqual([]);
+  }, 120_000);
+
+  it('relaunches a responder that dies; after a crash the endpoint is reused, not duplicated', async () => {
+    const id = uniq();
+    const n = (parseInt(id.slice(0, 2), 16) % 200) + 20;
+    const node = netns(`chr-${id}`);
+    const healthNs = `chhr-${id}`;
+    onTestFinished(() => {
+      try {
+        sh('ip', ['netns', 'del', healthNs]);
+      } catch {
+        // gone, as it should be
+      }
+    });
+    const dir = tempDir();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const bpfRoot = testBpfRoot();
+    const opts = {
+      netns: node,
+      dir,
+      bpfRoot,
+      health: true,
+      args: [
+        `--ipv4-range=10.245.${n}.0/24`,
+        `--health-netns=${healthNs}`,
+        '--health-probe-interval=1s',
+      ],
+    };
+    type Ep = { id?: number; status?: { networking?: { addressing?: { ipv4?: string }[] } } };
+    const endpoints = async (socket: string): Promise<Ep[]> => {
+      const c = new ApiClient(socket);
+      try {
+        return await c.request<Ep[]>('GET', '/endpoint');
+      } finally {
+        c.close();
+      }
+    };
+    const waitFor = async <T>(what: string, fn: () => T | undefined): Promise<T> => {
+      for (let i = 0; ; i++) {
+        const v = fn();
+        if (v !== undefined) return v;
+        if (i > 250) throw new Error(`timed out waiting for ${what}\n${agentLogs()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const responder = () => waitFor('the responder', () => pidsWith(`/run/netns/${healthNs}`)[0]);
+    let agent: AgentProcess | undefined;
+    const agentLogs = () => agent?.logs().split('\n').slice(-15).join('\n') ?? '';
+
+    agent = await startAgent(opts);
+    const first = await responder();
+    process.kill(first, 'SIGKILL');
+    const second = await waitFor('a new responder', () =>
+      pidsWith(`/run/netns/${healthNs}`).find((p) => p !== first),
+    );
+    expect(second).not.toBe(first);
+    const before = await endpoints(agent.socket);
+    expect(before).toHaveLength(1);
+
+    // A crash: the responder goes with the agent (its stdin closes); the namespace stays.
+    await agent.kill('SIGKILL');
+    await waitFor('the responder to exit', () =>
+      pidsWith(`/run/netns/${healthNs}`).length === 0 ? true : undefined,
+    );
+    agent = await startAgent(opts);
+    await responder();
+    const after = await endpoints(agent.socket);
+    expect(after.map((e) => [e.id, e.status?.networking?.addressing?.[0]?.ipv4])).toEqual(
+      before.map((e) => [e.id, e.status?.networking?.addressing?.[0]?.ipv4]),
+    );
+
+    expect(await agent.kill('SIGTERM'), agent.logs()).toBe(0);
+    expect(existsSync(`/run/netns/${healthNs}`)).toBe(false);
+    expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc_health/);
+    expect(pidsWith(`/run/netns/${healthNs}`)).toEqual([]);
   }, 120_000);
 });
