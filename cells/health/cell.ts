@@ -72,7 +72,7 @@ export const healthCell = module(
     { config: HealthConfig, svc: HealthChecker, lifecycle: Lifecycle, health: Health },
     ({ config: c, svc, lifecycle, health }) => {
       if (!c.enableHealthChecking) {
-        health.stopped('disabled (--enable-health-checking=false)');
+        health.ok('disabled (--enable-health-checking=false)');
         return;
       }
       lifecycle.append({ onStart: () => svc.start(), onStop: () => svc.stop() }, 'health');
