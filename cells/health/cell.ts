@@ -16,6 +16,7 @@ import { Ipam } from '../ipam/index.js';
 import { DatapathMaps } from '../maps/index.js';
 import { ClusterNodeList, NodeIds } from '../node/index.js';
 import { healthFlags, HealthConfig } from './config.js';
+import { endpointBlocker } from './endpoint.js';
 import { realProbes } from './probes.js';
 import type { Probes } from './prober.js';
 import { HealthService } from './service.js';
@@ -58,12 +59,7 @@ export const healthCell = module(
         localIps: () => ids.localIps,
         mtu: daemon.mtu,
         // Cilium needs the kernel for it too: a namespace, a veth and bpf_lxc on it.
-        endpointDisabled: () =>
-          !isRoot()
-            ? 'the agent is not root (no network namespace or veth can be made)'
-            : maps.backend !== 'kernel'
-              ? 'the datapath runs on in-memory maps (no bpf_lxc for the endpoint)'
-              : undefined,
+        endpointDisabled: () => endpointBlocker(isRoot(), maps.backend),
       }),
   ),
   // Started after the endpoint and node cells; stopped before them (the endpoint is removed).
@@ -83,20 +79,6 @@ export const healthCell = module(
     'status',
     { config: HealthConfig, svc: HealthChecker, status: StatusContributors },
     ({ config: c, svc, status }) =>
-      status.add({
-        status: (s) => {
-          s.cluster = {
-            ...s.cluster,
-            ciliumHealth: c.enableHealthChecking
-              ? svc.clusterHealth()
-              : {
-                  state: 'Disabled',
-                  msg: 'cilium-health is disabled (--enable-health-checking=false)',
-                },
-          };
-          const ctl = c.enableHealthChecking ? svc.controller() : undefined;
-          if (ctl) s.controllers = [...(s.controllers ?? []), ctl];
-        },
-      }),
+      status.add({ status: (s) => svc.contribute(s, c.enableHealthChecking) }),
   ),
 );

@@ -24,6 +24,13 @@ export const HEALTH_OWNER = 'health';
 /** The controller that keeps the health endpoint running, as Cilium names it. */
 export const HEALTH_CONTROLLER = 'cilium-health-ep';
 
+/** Why this agent cannot have a health endpoint (Cilium's needs the kernel too), or undefined. */
+export function endpointBlocker(root: boolean, backend: string): string | undefined {
+  if (!root) return 'the agent is not root (no network namespace or veth can be made)';
+  if (backend !== 'kernel') return 'the datapath runs on in-memory maps (no bpf_lxc for it)';
+  return undefined;
+}
+
 /** The counts of a controller, as ControllerStatus shows them. */
 export interface ControllerCounts {
   successCount: number;

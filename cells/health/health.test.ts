@@ -262,6 +262,16 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
     expect(s.controllers?.map((c) => c.name)).not.toContain('cilium-health-ep');
     expect(await api.request('GET', '/endpoint')).toEqual([]);
     expect(svc.clusterHealth().state).toBe('Warning');
+    // Requests are validated against api-spec/health.yaml, as the main API's.
+    const app = svc.api.app();
+    const bad = await app.request('/v1beta/status/probe', {
+      method: 'PUT',
+      body: '{',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatch(/^invalid request: body is not valid JSON/);
+    expect((await app.request('/v1beta/nodes')).status).toBe(404);
     const nodes = await api.request<Model<'ClusterNodeStatus'>>('GET', '/cluster/nodes');
     expect(nodes['nodes-added']?.map((n) => [n.name, n.source])).toEqual([
       ['default/a', 'local'],

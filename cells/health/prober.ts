@@ -104,11 +104,14 @@ export class Prober {
     this.stopped = false;
     const tick = (): void => {
       const started = Date.now();
-      void this.probe().finally(() => {
-        if (this.stopped) return;
-        const wait = Math.max(0, intervalMs - (Date.now() - started));
-        this.timer = setTimeout(tick, wait);
-      });
+      // A round that fails (the node list unavailable) is retried at the next tick.
+      void this.probe()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.stopped) return;
+          const wait = Math.max(0, intervalMs - (Date.now() - started));
+          this.timer = setTimeout(tick, wait);
+        });
     };
     tick();
   }

@@ -167,6 +167,18 @@ export class HealthService {
     return { state: 'Warning', msg: `${head}; unreachable: ${list}${why}` };
   }
 
+  /** Adds `cluster.ciliumHealth` and the `cilium-health-ep` controller to /v1/healthz. */
+  contribute(s: Model<'StatusResponse'>, enabled: boolean): void {
+    s.cluster = {
+      ...s.cluster,
+      ciliumHealth: enabled
+        ? this.clusterHealth()
+        : { state: 'Disabled', msg: 'cilium-health is disabled (--enable-health-checking=false)' },
+    };
+    const ctl = enabled ? this.controller() : undefined;
+    if (ctl) s.controllers = [...(s.controllers ?? []), ctl];
+  }
+
   /** The `cilium-health-ep` controller, as /v1/healthz lists controllers. */
   controller(): Model<'ControllerStatus'> | undefined {
     const ep = this.endpoint;
