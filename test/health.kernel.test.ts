@@ -213,6 +213,12 @@ kernelSuite('cellium-health between two nodes', needs, () => {
       ).toBeGreaterThan(0);
     }
 
+    // While it runs, the health endpoint has its own policy map, as any endpoint.
+    for (const r of bpfRoots) {
+      const pins = readdirSync(join(r, 'tc', 'globals'));
+      expect(pins.filter((p) => /^cellium_policy_\d+$/.test(p))).toHaveLength(1);
+    }
+
     // The underlay goes down: node b is unreachable from a within two probe rounds (the round
     // in progress may have probed before; the next one cannot have). Counted by the rounds'
     // timestamps, not by the wall clock.
@@ -246,6 +252,10 @@ kernelSuite('cellium-health between two nodes', needs, () => {
       expect(existsSync(`/run/netns/${healthNs[i]!}`)).toBe(false);
       expect(inNs(nodes[i]!, 'ip', ['-o', 'link'])).not.toMatch(/lxc_health/);
       expect(existsSync(join(dirs[i]!, 'health.sock'))).toBe(false);
+      // The health endpoint's own policy map went with it (the agent's shared maps stay pinned,
+      // as they do for every restart).
+      const pins = readdirSync(join(bpfRoots[i]!, 'tc', 'globals'));
+      expect(pins.filter((p) => /^cellium_policy_\d+$/.test(p))).toEqual([]);
     }
     for (const h of healthNs) expect(pidsWith(`/run/netns/${h}`)).toEqual([]);
   }, 120_000);
