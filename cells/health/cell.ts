@@ -2,6 +2,7 @@ import { healthSocketBeside, isRoot } from '../../core/api/index.js';
 import {
   config,
   Health,
+  HealthTree,
   invoke,
   Lifecycle,
   Logger,
@@ -48,10 +49,11 @@ export const healthCell = module(
       ipam: Ipam,
       maps: DatapathMaps,
       probes: HealthProbes,
+      tree: HealthTree,
       health: Health,
       logger: Logger,
     },
-    ({ config: c, daemon, api, ids, maps, ...p }) =>
+    ({ config: c, daemon, api, ids, maps, tree, ...p }) =>
       new HealthService({
         ...p,
         config: c,
@@ -60,6 +62,11 @@ export const healthCell = module(
         mtu: daemon.mtu,
         // Cilium needs the kernel for it too: a namespace, a veth and bpf_lxc on it.
         endpointDisabled: () => endpointBlocker(isRoot(), maps.backend),
+        agentState: () => {
+          const level = tree.tree('agent').level;
+          const state = level === 'ok' ? 'Ok' : level === 'degraded' ? 'Warning' : 'Failure';
+          return { state, msg: `the agent's cells are ${level}` };
+        },
       }),
   ),
   // Started after the endpoint and node cells; stopped before them (the endpoint is removed).

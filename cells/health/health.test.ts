@@ -253,6 +253,7 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
     const hz = await health.request<HealthModel<'HealthResponse'>>('GET', '/healthz');
     op('GetHealthz').response(200, hz);
     expect(hz['system-load']?.last1min).toMatch(/^\d/);
+    expect(hz.cilium).toMatchObject({ cilium: { state: 'Ok' } });
 
     const s = await api.request<Model<'StatusResponse'>>('GET', '/healthz');
     expect(s.cluster?.ciliumHealth?.state).toBe('Warning');

@@ -24,6 +24,8 @@ export interface HealthServiceParams {
   readonly probes: Probes;
   /** Why the health endpoint cannot exist here (no root, in-memory maps), or undefined. */
   readonly endpointDisabled: () => string | undefined;
+  /** The agent's own state, as /v1/healthz's `cilium` says it (the cells' health tree). */
+  readonly agentState: () => Model<'Status'>;
   readonly health: Health;
   readonly logger: Logger;
 }
@@ -136,7 +138,7 @@ export class HealthService {
     const c = this.clusterHealth();
     return {
       cilium: {
-        cilium: { state: 'Ok', msg: 'cellium-health runs in the agent' },
+        cilium: this.p.agentState(),
         cluster: { ciliumHealth: c },
       },
       uptime: formatDuration(Date.now() - this.started),
