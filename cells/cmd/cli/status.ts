@@ -21,7 +21,7 @@ export function registerStatus(program: Command): void {
           process.stdout.write(`${s.cilium?.state ?? 'Unknown'}\n`);
         else {
           // As Cilium's: the cluster's health from the health API, when it runs.
-          const enabled = s.cluster?.ciliumHealth?.state !== 'Disabled';
+          const enabled = s.cluster?.ciliumHealth?.state !== 'Disabled' && !wantsJson(cmd);
           const health = enabled
             ? await readHealthStatus(cmd, false).catch(() => undefined)
             : undefined;
