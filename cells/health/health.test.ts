@@ -11,7 +11,7 @@ import {
   type Model,
 } from '../../core/api/index.js';
 import { provide } from '../../core/hive/index.js';
-import { testHive } from '../../core/testing/test-hive.js';
+import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { parseNodesFile, NodesFileError } from '../node/index.js';
 import { StaticNodesWatcher, type StaticNode } from '../node/static-nodes.js';
 import { HealthChecker, HealthProbes } from './index.js';
@@ -278,6 +278,13 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
       ['default/a', 'local'],
       ['default/b', 'static'],
     ]);
+    // The static node's IP has a node id; a file without it releases it.
+    type Ids = { id: number; ips: string[] }[];
+    expect(await api.request<Ids>('GET', '/node/ids')).toEqual([{ id: 1, ips: ['192.168.7.2'] }]);
+    writeFileSync(nodesFile, '[]\n');
+    await eventually(async () => (await api.request<Ids>('GET', '/node/ids')).length === 0);
+    expect(svc.prober.result?.nodes.map((n) => n.name)).toEqual(['default/a', 'default/b']);
+    expect((await svc.prober.probe()).nodes.map((n) => n.name)).toEqual(['default/a']);
   });
 
   it('is Disabled in /v1/healthz with --enable-health-checking=false', async () => {

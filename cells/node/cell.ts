@@ -16,7 +16,7 @@ import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
 import { ClusterNodes, localNodeElement } from './cluster.js';
-import { ClusterNodeList, NodeList } from './registry.js';
+import { ClusterNodeList, NodeList, syncNodeIds } from './registry.js';
 import { StaticNodesWatcher } from './static-nodes.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
@@ -85,8 +85,10 @@ export const nodeCell = module(
         file,
         periodMs: 5000,
         onNodes: (nodes) => {
+          const errors = syncNodeIds(ids, list.staticNodes, nodes);
           list.setStatic(nodes);
-          h.ok(`${nodes.length} nodes from ${file}`);
+          if (errors.length > 0) h.degraded(`${file}: no node id for ${errors.join('; ')}`);
+          else h.ok(`${nodes.length} nodes from ${file}`);
           logger.info({ file, nodes: nodes.map((n) => n.name) }, 'nodes file read');
         },
         onError: (e) => {

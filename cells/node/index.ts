@@ -13,6 +13,7 @@ export {
   ClusterNodeList,
   STATIC_SOURCE,
   staticNodeElement,
+  syncNodeIds,
   type HealthAddresses,
 } from './registry.js';
 export { NodesFileError, parseNodesFile, type StaticNode } from './static-nodes.js';

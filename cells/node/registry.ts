@@ -1,6 +1,7 @@
 import { Subject, type Observable } from 'rxjs';
 import type { Model } from '../../core/api/index.js';
 import { token } from '../../core/hive/index.js';
+import type { NodeIds } from './ids.js';
 import type { StaticNode } from './static-nodes.js';
 
 type NodeElement = Model<'NodeElement'>;
@@ -102,4 +103,32 @@ export class NodeList implements ClusterNodeList {
     this.health = addrs;
     this.changes.next();
   }
+}
+
+/**
+ * Gives the static nodes' IPs their node ids (cellium_node_map, `GET /v1/node/ids`): the nodes
+ * gone or readdressed since `before` are released first, then every node of `after` allocated
+ * (an IP already known keeps its id). Returns the errors, one per node that could not be done.
+ */
+export function syncNodeIds(
+  ids: NodeIds,
+  before: readonly StaticNode[],
+  after: readonly StaticNode[],
+): string[] {
+  const ipsOf = (n: StaticNode): string[] =>
+    [n.ipv4, n.ipv6].filter((ip): ip is string => ip !== undefined);
+  const key = (n: StaticNode): string => `${n.name} ${ipsOf(n).join(',')}`;
+  const kept = new Set(after.map(key));
+  const errors: string[] = [];
+  for (const n of before) {
+    if (!kept.has(key(n))) ids.release(ipsOf(n));
+  }
+  for (const n of after) {
+    try {
+      ids.allocate(ipsOf(n));
+    } catch (e) {
+      errors.push(`${n.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return errors;
 }
