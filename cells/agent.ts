@@ -4,6 +4,7 @@ import { cgroupCell } from './cgroup/index.js';
 import { conntrackCell } from './conntrack/index.js';
 import { daemonCell } from './daemon/index.js';
 import { endpointCell } from './endpoint/index.js';
+import { healthCell } from './health/index.js';
 import { identityCell } from './identity/index.js';
 import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
@@ -48,6 +49,7 @@ export const datapath = module(
   policyMapCell,
   nodeCell,
   prefilterCell,
+  healthCell,
 );
 
 /** The whole agent: every module on one screen. */

@@ -18,6 +18,10 @@ import { parse } from 'yaml';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const spec = parse(readFileSync(`${root}api-spec/openapi.yaml`, 'utf8')) as unknown;
+// The other specs (the health API's), by file name: core/api/spec.ts loadSpecFile.
+const specs = {
+  'health.yaml': parse(readFileSync(`${root}api-spec/health.yaml`, 'utf8')) as unknown,
+};
 const version = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string })
   .version;
 
@@ -31,6 +35,7 @@ const common: BuildOptions = {
   write: false,
   define: {
     __CELLIUM_SPEC__: JSON.stringify(JSON.stringify(spec)),
+    __CELLIUM_SPECS__: JSON.stringify(JSON.stringify(specs)),
     __CELLIUM_VERSION__: JSON.stringify(version),
     __KOFFI_VERSION__: JSON.stringify(
       (
@@ -109,8 +114,28 @@ const cni = await launched(
   `${root}cells/cmd/cellium-cni.ts`,
   'exit:CNI_COMMAND=ADD',
 );
-const programs = ['cellium-agent.cjs', 'cellium.mjs', 'cellium-cni.cjs'];
-const bundles = { outputFiles: [...(esm.outputFiles ?? []), ...agent.files, ...cni.files] };
+// The health endpoint's HTTP server, which the agent starts inside the endpoint's namespace
+// (cells/health/responder-process.ts finds it beside the agent's bundle).
+const responder = await build({
+  ...cjsOptions,
+  entryPoints: { 'cellium-health-responder': `${root}cells/health/responder.ts` },
+  outExtension: { '.js': '.cjs' },
+  sourcemap: false,
+});
+const programs = [
+  'cellium-agent.cjs',
+  'cellium.mjs',
+  'cellium-cni.cjs',
+  'cellium-health-responder.cjs',
+];
+const bundles = {
+  outputFiles: [
+    ...(esm.outputFiles ?? []),
+    ...agent.files,
+    ...cni.files,
+    ...(responder.outputFiles ?? []),
+  ],
+};
 for (const f of bundles.outputFiles) {
   const tmp = `${f.path}.tmp-${process.pid}`;
   mkdirSync(dirname(f.path), { recursive: true });

@@ -1,6 +1,7 @@
 // Generates the API's TypeScript from api-spec/openapi.yaml, never written twice:
 // core/api/spec.gen.ts (the models and operations' types) and core/api/ops.gen.ts (the typed
-// client: one method per operation). `npm run gen:api`; a test fails when either is stale.
+// client: one method per operation); and the health API's models from api-spec/health.yaml
+// (core/api/health.gen.ts). `npm run gen:api`; a test fails when any is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
@@ -10,18 +11,22 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export const SPEC_PATH = `${root}api-spec/openapi.yaml`;
 export const GEN_PATH = `${root}core/api/spec.gen.ts`;
 export const OPS_PATH = `${root}core/api/ops.gen.ts`;
+export const HEALTH_SPEC_PATH = `${root}api-spec/health.yaml`;
+export const HEALTH_GEN_PATH = `${root}core/api/health.gen.ts`;
 
 const HEADER =
   '// Generated from api-spec/openapi.yaml by scripts/gen-api-types.ts. Do not edit.\n\n';
 const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
 
-/** The generated types for the current spec. */
-export async function generate(): Promise<string> {
-  const ast = await openapiTS(readFileSync(SPEC_PATH, 'utf8'), {
+/** The generated types for the current spec (or, with `health`, the health API's). */
+export async function generate(which: 'agent' | 'health' = 'agent'): Promise<string> {
+  const path = which === 'agent' ? SPEC_PATH : HEALTH_SPEC_PATH;
+  const ast = await openapiTS(readFileSync(path, 'utf8'), {
     alphabetize: true,
     defaultNonNullable: false,
   });
-  return `${HEADER}${astToString(ast)}`;
+  const header = which === 'agent' ? HEADER : HEADER.replace('openapi.yaml', 'health.yaml');
+  return `${header}${astToString(ast)}`;
 }
 
 interface Param {
@@ -110,5 +115,6 @@ ${methods.join('\n')}
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(GEN_PATH, await generate());
   writeFileSync(OPS_PATH, generateOps());
-  console.log(`wrote ${GEN_PATH} and ${OPS_PATH}`);
+  writeFileSync(HEALTH_GEN_PATH, await generate('health'));
+  console.log(`wrote ${GEN_PATH}, ${OPS_PATH} and ${HEALTH_GEN_PATH}`);
 }

@@ -143,6 +143,8 @@ describe('the built programs', () => {
         `--socket-path=${socket}`,
         `--state-dir=${dir}/state`,
         `--bpf-root=${testBpfRoot()}`,
+        // No health endpoint or health port in the host's namespace (test/health.kernel.test.ts).
+        '--enable-health-checking=false',
       ],
       {
         cwd: ROOT,
@@ -179,6 +181,7 @@ describe('the built programs', () => {
         `--socket-path=${socket}`,
         `--state-dir=${dir}/state`,
         `--bpf-root=${testBpfRoot()}`,
+        '--enable-health-checking=false',
       ]);
       onTestFinished(() => {
         if (agent.exitCode === null) agent.kill('SIGKILL');

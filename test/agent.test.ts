@@ -16,6 +16,10 @@ describe('the whole agent', () => {
         'state-dir': join(dir, 'state'),
         'bpf-root': join(dir, 'bpf'),
         'bpf-backend': 'memory',
+        // No node IPs: the health cell runs (probes, its API) but opens no TCP port that
+        // another test's agent might hold.
+        'ipv4-node': '',
+        'ipv6-node': '',
       },
     });
     expect(describeHive(h.hive)).toContain('Ⓜ️ agent (Cellium agent)');

@@ -32,7 +32,15 @@ import { checkLabels, checkRequest, type HostLinks } from './validate.js';
 /** Creates, finds, changes and deletes endpoints; restores them at start. */
 export interface EndpointManager {
   readonly table: Table<Endpoint>;
-  create(ref: EndpointRef, req: Model<'EndpointChangeRequest'>): Promise<Endpoint>;
+  /**
+   * Creates an endpoint (PUT). `opts.agent`: an endpoint of the agent's own (the health
+   * endpoint), whose labels may be reserved ones (`reserved:health`), which clients never set.
+   */
+  create(
+    ref: EndpointRef,
+    req: Model<'EndpointChangeRequest'>,
+    opts?: { readonly agent?: boolean },
+  ): Promise<Endpoint>;
   find(ref: EndpointRef): Endpoint | undefined;
   list(): Endpoint[];
   /** Applies a change request to an existing endpoint (deprecated PATCH). */
@@ -275,8 +283,9 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
   const create = async (
     ref: EndpointRef,
     req: Model<'EndpointChangeRequest'>,
+    opts: { readonly agent?: boolean } = {},
   ): Promise<Endpoint> => {
-    checkRequest(req, true);
+    checkRequest(req, true, opts.agent === true);
     if (ref.kind !== 'cilium-local') {
       throw new ApiError(
         400,

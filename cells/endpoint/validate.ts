@@ -40,8 +40,12 @@ export function checkLabels(labels: readonly string[] | undefined, field: string
 }
 
 /** Checks the parts of a change request that need no state: addresses' syntax, MACs, names. */
-export function checkRequest(req: Model<'EndpointChangeRequest'>, creating: boolean): void {
-  checkLabels(req.labels, 'labels');
+export function checkRequest(
+  req: Model<'EndpointChangeRequest'>,
+  creating: boolean,
+  agentLabels = false,
+): void {
+  if (!agentLabels) checkLabels(req.labels, 'labels');
   for (const f of ['ipv4', 'ipv6'] as const) {
     const ip = req.addressing?.[f];
     if (ip !== undefined && ip !== '' && parseIp(ip)?.family !== f) {

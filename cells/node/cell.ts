@@ -16,6 +16,8 @@ import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
 import { ClusterNodes, localNodeElement } from './cluster.js';
+import { ClusterNodeList, NodeList, syncNodeIds } from './registry.js';
+import { StaticNodesWatcher } from './static-nodes.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
 
@@ -57,10 +59,55 @@ export const nodeCell = module(
     },
     newNodeIds,
   ),
+  // The nodes the agent knows: the local one and those of --nodes-file (watched while running).
+  provide(
+    ClusterNodeList,
+    {
+      ids: NodeIds,
+      daemon: DaemonConfig,
+      ipam: Ipam,
+      config: NodeConfig,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ ids, daemon, ipam, config, lifecycle, health, logger }) => {
+      const list = new NodeList(`${daemon.clusterName}/${daemon.nodeName}`, () =>
+        localNodeElement(`${daemon.clusterName}/${daemon.nodeName}`, ids.localIps, {
+          ipv4: ipam.pools.get('ipv4')?.cidr,
+          ipv6: ipam.pools.get('ipv6')?.cidr,
+        }),
+      );
+      const file = config.nodesFile;
+      if (file === '') return list;
+      const h = health.scope('nodes-file');
+      const watcher = new StaticNodesWatcher({
+        file,
+        periodMs: 5000,
+        onNodes: (nodes) => {
+          const errors = syncNodeIds(ids, list.staticNodes, nodes);
+          list.setStatic(nodes);
+          if (errors.length > 0) h.degraded(`${file}: no node id for ${errors.join('; ')}`);
+          else h.ok(`${nodes.length} nodes from ${file}`);
+          logger.info({ file, nodes: nodes.map((n) => n.name) }, 'nodes file read');
+        },
+        onError: (e) => {
+          const kept = list.staticNodes.length;
+          h.degraded(`${e.message} (keeping the ${kept} nodes read before)`, e);
+          logger.warn({ file, err: e.message }, 'nodes file not used');
+        },
+      });
+      lifecycle.append(
+        { onStart: () => watcher.start(), onStop: () => watcher.stop() },
+        'nodes-file',
+      );
+      return list;
+    },
+  ),
   invoke(
     'routes',
-    { routes: ApiRoutes, ids: NodeIds, daemon: DaemonConfig, ipam: Ipam },
-    ({ routes, ids, daemon, ipam }) => {
+    { routes: ApiRoutes, ids: NodeIds, nodes: ClusterNodeList },
+    ({ routes, ids, nodes }) => {
       routes.handle(
         'GetNodeIds',
         () => ({
@@ -69,15 +116,9 @@ export const nodeCell = module(
         }),
         'node',
       );
-      const name = `${daemon.clusterName}/${daemon.nodeName}`;
       const cluster = new ClusterNodes(
-        () => name,
-        () => [
-          localNodeElement(name, ids.localIps, {
-            ipv4: ipam.pools.get('ipv4')?.cidr,
-            ipv6: ipam.pools.get('ipv6')?.cidr,
-          }),
-        ],
+        () => nodes.self,
+        () => nodes.list(),
       );
       routes.handle(
         'GetClusterNodes',

@@ -26,6 +26,10 @@ export const nodeFlags = {
     6,
     "IPv6 address of this node: 'auto' takes the first global IPv6 address of an up device, '' none",
   ),
+  'nodes-file': flag.string(
+    '',
+    'A JSON or YAML list of other nodes ({name, ipv4, ipv6, pod-cidrs, health-ipv4, health-ipv6}), re-read when it changes; for embedded mode without a kvstore',
+  ),
 } as const;
 
 /** The node cell's configuration. */

@@ -9,3 +9,11 @@ export {
   NodeIdsUnavailableError,
   type NodeIdEntry,
 } from './ids.js';
+export {
+  ClusterNodeList,
+  STATIC_SOURCE,
+  staticNodeElement,
+  syncNodeIds,
+  type HealthAddresses,
+} from './registry.js';
+export { NodesFileError, parseNodesFile, type StaticNode } from './static-nodes.js';

@@ -39,18 +39,22 @@ export class ApiClient {
   private readonly pool: WirePool;
   private httpAgent?: HttpAgent;
 
-  constructor(readonly socketPath: string = defaultSocketPath()) {
+  constructor(
+    readonly socketPath: string = defaultSocketPath(),
+    /** The API's base path: `/v1`, or `/v1beta` for the health API. */
+    readonly basePath = '/v1',
+  ) {
     this.pool = new WirePool(socketPath);
   }
 
-  /** Sends a request to `/v1<path>`; resolves with the parsed JSON body (undefined if none). */
+  /** Sends a request to `<base><path>`; resolves with the parsed JSON body (undefined if none). */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body) + '\n';
     let reply;
     try {
       reply = await this.pool.send({
         method,
-        path: `/v1${path}`,
+        path: `${this.basePath}${path}`,
         headers: {
           accept: 'application/json',
           ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -69,7 +73,8 @@ export class ApiClient {
     } catch {
       body = text;
     }
-    if (reply.status >= 400) throw replyError(method, path, reply.status, body);
+    if (reply.status >= 400)
+      throw replyError(method, `${this.basePath}${path}`, reply.status, body);
     return body as T;
   }
 
@@ -89,7 +94,7 @@ export class ApiClient {
           socketPath: this.socketPath,
           agent,
           method,
-          path: `/v1${path}`,
+          path: `${this.basePath}${path}`,
           headers: {
             host: 'localhost',
             accept: 'application/json',
@@ -114,7 +119,7 @@ export class ApiClient {
     } catch {
       // not JSON: shown as it came
     }
-    throw replyError(method, path, status, body);
+    throw replyError(method, `${this.basePath}${path}`, status, body);
   }
 
   /** Closes kept-alive connections. */
@@ -152,7 +157,7 @@ function replyError(method: string, path: string, status: number, body: unknown)
       : typeof body === 'string'
         ? body
         : JSON.stringify(body);
-  return new ApiClientError(status, `${method} /v1${path}: ${status}: ${msg}`);
+  return new ApiClientError(status, `${method} ${path}: ${status}: ${msg}`);
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {

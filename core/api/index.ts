@@ -6,3 +6,4 @@ export * from './validate.js';
 export * from './socket-path.js';
 export * from './client.js';
 export * from './gate.js';
+export * from './health.js';

@@ -25,6 +25,20 @@ export function shown(value: string): string {
   return JSON.stringify(value);
 }
 
+/** A validated request to an operation of another spec (e.g. the health API), untyped. */
+export interface RawRequest {
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly query: Readonly<Record<string, unknown>>;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly body: unknown;
+}
+
+/** A reply to an operation of another spec: a documented status and its body. */
+export interface RawReply {
+  readonly status: number;
+  readonly body?: unknown;
+}
+
 /** The routes cells have registered, by operation id. */
 export class ApiRegistry {
   private readonly handlers = new Map<string, { handler: ApiHandler<never>; cell: string }>();
@@ -50,6 +64,18 @@ export class ApiRegistry {
     const prev = this.handlers.get(op);
     if (prev) throw new Error(`API operation ${op} is already served by ${prev.cell}`);
     this.handlers.set(op, { handler: handler as unknown as ApiHandler<never>, cell });
+  }
+
+  /**
+   * Serves `op` of a spec other than the agent's v1 API (whose operation ids `handle` types):
+   * the request is validated against that spec all the same.
+   */
+  handleRaw(
+    op: string,
+    handler: (req: RawRequest) => RawReply | Promise<RawReply>,
+    cell = 'unknown',
+  ): void {
+    this.handle(op as OperationId, handler as unknown as never, cell);
   }
 
   /** The handler of an operation, if a cell registered one. */

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Whether this process runs as root. */
 export function isRoot(): boolean {
@@ -19,4 +19,9 @@ export function defaultRunDir(env: NodeJS.ProcessEnv = process.env): string {
 /** The agent's API socket, as both the agent and its clients find it by default. */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.CELLIUM_SOCKET_PATH ?? env.CELLIUM_SOCK ?? join(defaultRunDir(env), 'cellium.sock');
+}
+
+/** The health API's socket by default: `health.sock` beside the agent's (as Cilium's are). */
+export function healthSocketBeside(agentSocket: string): string {
+  return join(dirname(agentSocket), 'health.sock');
 }

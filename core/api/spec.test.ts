@@ -1,12 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { GEN_PATH, OPS_PATH, generate, generateOps } from '../../scripts/gen-api-types.js';
+import {
+  GEN_PATH,
+  HEALTH_GEN_PATH,
+  OPS_PATH,
+  generate,
+  generateOps,
+} from '../../scripts/gen-api-types.js';
 import { loadSpec } from './spec.js';
 
 describe('api-spec/openapi.yaml', () => {
   it('has generated types that are current (run `npm run gen:api` after changing the spec)', async () => {
     expect(readFileSync(GEN_PATH, 'utf8')).toBe(await generate());
     expect(readFileSync(OPS_PATH, 'utf8')).toBe(generateOps());
+    expect(readFileSync(HEALTH_GEN_PATH, 'utf8')).toBe(await generate('health'));
   });
 
   it("covers Cilium's v1 handlers, each with a unique operation id and a serving cell", () => {

@@ -59,6 +59,8 @@ function jsonSchemaOf(content: unknown): JsonSchema | undefined {
 
 // Set by scripts/build.ts: the spec as JSON, so the built agent does not parse YAML at start.
 declare const __CELLIUM_SPEC__: string | undefined;
+// Set by scripts/build.ts: the other specs of api-spec/ (e.g. health.yaml) as JSON, by file name.
+declare const __CELLIUM_SPECS__: string | undefined;
 
 function readSpecDocument(path: string | undefined): Obj {
   if (path === undefined && typeof __CELLIUM_SPEC__ === 'string') {
@@ -68,11 +70,38 @@ function readSpecDocument(path: string | undefined): Obj {
 }
 
 let cached: ApiSpec | undefined;
+const others = new Map<string, ApiSpec>();
+
+/**
+ * Loads and indexes another spec of api-spec/ by file name (`health.yaml`: the health API's),
+ * embedded in the built programs, read from the sources otherwise; once per process.
+ */
+export function loadSpecFile(file: string): ApiSpec {
+  const hit = others.get(file);
+  if (hit) return hit;
+  let doc: Obj | undefined;
+  if (typeof __CELLIUM_SPECS__ === 'string') {
+    doc = (JSON.parse(__CELLIUM_SPECS__) as Record<string, Obj | undefined>)[file];
+  }
+  if (!doc) {
+    const p = findUp(`api-spec/${file}`);
+    if (!p) throw new Error(`api-spec/${file} not found above ${fileURLToPath(import.meta.url)}`);
+    doc = parseYaml(readFileSync(p, 'utf8')) as Obj;
+  }
+  const spec = indexSpec(doc);
+  others.set(file, spec);
+  return spec;
+}
 
 /** Loads and indexes the spec (api-spec/openapi.yaml unless `path` is given) once per process. */
 export function loadSpec(path?: string): ApiSpec {
   if (cached && path === undefined) return cached;
-  const doc = readSpecDocument(path);
+  const spec = indexSpec(readSpecDocument(path));
+  if (path === undefined) cached = spec;
+  return spec;
+}
+
+function indexSpec(doc: Obj): ApiSpec {
   const operations = new Map<string, OperationSpec>();
   const servers = doc.servers as { url: string }[] | undefined;
   for (const [p, item] of Object.entries(doc.paths as Obj)) {
@@ -105,7 +134,5 @@ export function loadSpec(path?: string): ApiSpec {
       });
     }
   }
-  const spec = { basePath: servers?.[0]?.url ?? '/v1', document: doc, operations };
-  if (path === undefined) cached = spec;
-  return spec;
+  return { basePath: servers?.[0]?.url ?? '/v1', document: doc, operations };
 }

@@ -1,3 +1,4 @@
+import type { components as HealthComponents } from './health.gen.js';
 import type { components, operations } from './spec.gen.js';
 
 /** Every operation id of the API (`GetHealthz`, `PutEndpointID`, ...). */
@@ -5,6 +6,10 @@ export type OperationId = keyof operations;
 
 /** A model of the API by name: `Model<'StatusResponse'>`. */
 export type Model<K extends keyof components['schemas']> = components['schemas'][K];
+
+/** A model of the health API (api-spec/health.yaml) by name: `HealthModel<'NodeStatus'>`. */
+export type HealthModel<K extends keyof HealthComponents['schemas']> =
+  HealthComponents['schemas'][K];
 
 type Op<K extends OperationId> = operations[K];
 type Part<K extends OperationId, P extends 'path' | 'query' | 'header'> = [

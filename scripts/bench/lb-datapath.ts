@@ -348,6 +348,7 @@ export async function benchLbDatapath(): Promise<Row[]> {
         node,
         [
           `--socket-path=${socket}`,
+          '--enable-health-checking=false',
           `--state-dir=${join(dir, 'state')}`,
           `--bpf-root=${bpfRoot}`,
           `--ipv4-range=${net}.0/24`,

@@ -73,6 +73,7 @@ export async function benchLb(): Promise<Row[]> {
     config: {
       values: {
         'socket-path': join(dir, 'api.sock'),
+        'enable-health-checking': false,
         'state-dir': join(dir, 'state'),
         'bpf-root': bpfRoot,
         'bpf-backend': root ? 'kernel' : 'memory',
@@ -209,6 +210,7 @@ export async function benchLbAgent(): Promise<Row[]> {
   const args = [
     agentJs,
     `--socket-path=${socket}`,
+    '--enable-health-checking=false',
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${bpfRoot}`,
     `--bpf-backend=${root ? 'kernel' : 'memory'}`,

@@ -80,6 +80,7 @@ export async function benchPods(pods = 100, endpoints = 500): Promise<Row[]> {
   const socket = join(dir, 'api.sock');
   const args = [
     `--socket-path=${socket}`,
+    '--enable-health-checking=false',
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${bpfRoot}`,
     '--ipv4-range=10.253.0.0/22',

@@ -285,6 +285,7 @@ export async function benchPolicyAgent(opts: PolicyBenchOptions = {}): Promise<R
   const args = [
     agentJs,
     `--socket-path=${socket}`,
+    '--enable-health-checking=false',
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${join(bpf.dir, 'agent')}`,
     `--bpf-backend=${bpf.kernel ? 'kernel' : 'memory'}`,

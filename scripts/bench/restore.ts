@@ -50,6 +50,7 @@ export async function benchRestore(
     [
       join(ROOT, 'dist', 'cellium-agent.cjs'),
       `--socket-path=${socket}`,
+      '--enable-health-checking=false',
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${join(dir, 'bpf')}`,
       '--bpf-backend=memory',

@@ -60,6 +60,7 @@ async function startAgent(
     [
       AGENT,
       `--socket-path=${socket}`,
+      '--enable-health-checking=false',
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${BPF_ROOT}`,
     ],

@@ -108,6 +108,12 @@ export interface AgentOptions {
    * default). It runs in its own process group, all of it killed when the test finishes.
    */
   readonly command?: readonly string[];
+  /**
+   * Run cellium-health (probes, its API, the health endpoint). Off by default: a health
+   * endpoint in every test agent would change endpoint and IPAM counts, and agents sharing the
+   * host's namespace would share the health port.
+   */
+  readonly health?: boolean;
 }
 
 /** Starts `cellium-agent` (socket and state in `dir`) and waits until it has started. */
@@ -119,6 +125,9 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
     `--socket-path=${socket}`,
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${opts.bpfRoot ?? testBpfRoot()}`,
+    ...(opts.health === true
+      ? []
+      : ['--enable-health-checking=false', '--enable-endpoint-health-checking=false']),
     ...(opts.args ?? []),
   ];
   const [bin = '', ...args] =

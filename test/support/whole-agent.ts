@@ -35,6 +35,8 @@ export async function startWholeAgent(
       'bpf-root': join(dir, 'bpf'),
       'bpf-backend': 'memory',
       'ipv4-range': podCidr,
+      // Suites sharing one agent: no health probes, no health port on the host's address.
+      'enable-health-checking': false,
       ...flags,
     },
     overrides: [provide(HostLinks, {}, () => links)],

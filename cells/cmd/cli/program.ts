@@ -4,6 +4,7 @@ import { registerCgroups } from './cgroups.js';
 import { registerConfig } from './config.js';
 import { registerDebugInfo } from './debuginfo.js';
 import { registerEndpoint } from './endpoint.js';
+import { registerHealth } from './health.js';
 import { registerIdentity } from './identity.js';
 import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
@@ -35,6 +36,7 @@ export function cliProgram(): Command {
   registerPrefilter(program);
   registerService(program);
   registerPolicy(program);
+  registerHealth(program);
   registerCgroups(program);
   registerDebugInfo(program);
   registerMetrics(program);

@@ -1,0 +1,91 @@
+import { healthSocketBeside, isRoot } from '../../core/api/index.js';
+import {
+  config,
+  Health,
+  HealthTree,
+  invoke,
+  Lifecycle,
+  Logger,
+  module,
+  provide,
+  token,
+} from '../../core/hive/index.js';
+import { ApiConfig } from '../api/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { EndpointManager } from '../endpoint/index.js';
+import { Ipam } from '../ipam/index.js';
+import { DatapathMaps } from '../maps/index.js';
+import { ClusterNodeList, NodeIds } from '../node/index.js';
+import { healthFlags, HealthConfig } from './config.js';
+import { endpointBlocker } from './endpoint.js';
+import { realProbes } from './probes.js';
+import type { Probes } from './prober.js';
+import { HealthService } from './service.js';
+
+/** The network parts of the prober: ping and HTTP (cell tests override them). */
+export const HealthProbes = token<Probes>('health/HealthProbes');
+/** The running health service: prober, health API, health endpoint (tests read it). */
+export const HealthChecker = token<HealthService>('health/HealthChecker');
+
+/** cellium-health: the health endpoint, the probers of every node, the health API. */
+export const healthCell = module(
+  'health',
+  'Node connectivity probes, the health endpoint and the health API (cilium-health)',
+  // --enable-health-checking, --enable-endpoint-health-checking, --health-probe-interval,
+  // --cluster-health-port, --health-netns, --health-socket-path
+  config(HealthConfig, healthFlags),
+  provide(HealthProbes, { config: HealthConfig }, ({ config: c }) =>
+    realProbes(c.clusterHealthPort),
+  ),
+  provide(
+    HealthChecker,
+    {
+      config: HealthConfig,
+      daemon: DaemonConfig,
+      api: ApiConfig,
+      nodes: ClusterNodeList,
+      ids: NodeIds,
+      endpoints: EndpointManager,
+      ipam: Ipam,
+      maps: DatapathMaps,
+      probes: HealthProbes,
+      tree: HealthTree,
+      health: Health,
+      logger: Logger,
+    },
+    ({ config: c, daemon, api, ids, maps, tree, ...p }) =>
+      new HealthService({
+        ...p,
+        config: c,
+        socketPath: c.healthSocketPath || healthSocketBeside(api.socketPath),
+        localIps: () => ids.localIps,
+        mtu: daemon.mtu,
+        // Cilium needs the kernel for it too: a namespace, a veth and bpf_lxc on it.
+        endpointDisabled: () => endpointBlocker(isRoot(), maps.backend),
+        agentState: () => {
+          const level = tree.tree('agent').level;
+          const state = level === 'ok' ? 'Ok' : level === 'degraded' ? 'Warning' : 'Failure';
+          return { state, msg: `the agent's cells are ${level}` };
+        },
+      }),
+  ),
+  // Started after the endpoint and node cells; stopped before them (the endpoint is removed).
+  invoke(
+    'run',
+    { config: HealthConfig, svc: HealthChecker, lifecycle: Lifecycle, health: Health },
+    ({ config: c, svc, lifecycle, health }) => {
+      if (!c.enableHealthChecking) {
+        health.ok('disabled (--enable-health-checking=false)');
+        return;
+      }
+      lifecycle.append({ onStart: () => svc.start(), onStop: () => svc.stop() }, 'health');
+    },
+  ),
+  // /v1/healthz: cluster.ciliumHealth and the cilium-health-ep controller.
+  invoke(
+    'status',
+    { config: HealthConfig, svc: HealthChecker, status: StatusContributors },
+    ({ config: c, svc, status }) =>
+      status.add({ status: (s) => svc.contribute(s, c.enableHealthChecking) }),
+  ),
+);

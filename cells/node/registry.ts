@@ -1,0 +1,134 @@
+import { Subject, type Observable } from 'rxjs';
+import type { Model } from '../../core/api/index.js';
+import { token } from '../../core/hive/index.js';
+import type { NodeIds } from './ids.js';
+import type { StaticNode } from './static-nodes.js';
+
+type NodeElement = Model<'NodeElement'>;
+
+/** A node's health endpoint addresses (either family may be absent). */
+export interface HealthAddresses {
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
+/** The nodes this agent knows: the local node and the static ones (--nodes-file). */
+export interface ClusterNodeList {
+  /** The local node's name (`<cluster>/<node>`). */
+  readonly self: string;
+  /** Every known node, the local one first, as GET /v1/cluster/nodes lists them. */
+  list(): NodeElement[];
+  /** Emits after each change of the list. */
+  readonly changes$: Observable<void>;
+  /** The local node's health endpoint addresses, once it exists (undefined: none). */
+  setLocalHealth(addrs: HealthAddresses | undefined): void;
+}
+
+/** The nodes the agent knows (the health cell probes them; GET /v1/cluster/nodes lists them). */
+export const ClusterNodeList = token<ClusterNodeList>('node/ClusterNodeList');
+
+/** The source of a node read from --nodes-file (Cilium's sources are local, kvstore, k8s...). */
+export const STATIC_SOURCE = 'static';
+
+function addressing(ip: string | undefined, range?: string): Model<'NodeAddressingElement'> {
+  if (ip === undefined && range === undefined) return { enabled: false };
+  return {
+    enabled: true,
+    ...(ip !== undefined ? { ip } : {}),
+    ...(range !== undefined ? { 'alloc-range': range } : {}),
+    'address-type': 'InternalIP',
+  };
+}
+
+/** A node from the nodes file as a NodeElement. */
+export function staticNodeElement(n: StaticNode): NodeElement {
+  const range = (v6: boolean): string | undefined => n.podCidrs.find((c) => c.includes(':') === v6);
+  return {
+    name: n.name,
+    'primary-address': {
+      ipv4: addressing(n.ipv4, range(false)),
+      ipv6: addressing(n.ipv6, range(true)),
+    },
+    'secondary-addresses': [],
+    'health-endpoint-address': {
+      ipv4: addressing(n.healthIpv4),
+      ipv6: addressing(n.healthIpv6),
+    },
+    'ingress-address': { ipv4: { enabled: false }, ipv6: { enabled: false } },
+    source: STATIC_SOURCE,
+  };
+}
+
+/** The list over a local node (read when asked) and the static nodes (set when read). */
+export class NodeList implements ClusterNodeList {
+  private readonly changes = new Subject<void>();
+  private statics: readonly StaticNode[] = [];
+  private health: HealthAddresses | undefined;
+
+  constructor(
+    readonly self: string,
+    /** The local node's element without its health addresses. */
+    private readonly local: () => NodeElement,
+  ) {}
+
+  get changes$(): Observable<void> {
+    return this.changes.asObservable();
+  }
+
+  list(): NodeElement[] {
+    const self = this.local();
+    const h = this.health;
+    const local: NodeElement = h
+      ? {
+          ...self,
+          'health-endpoint-address': { ipv4: addressing(h.ipv4), ipv6: addressing(h.ipv6) },
+        }
+      : self;
+    // A static entry naming the local node is the local node: it is not listed twice.
+    return [local, ...this.statics.filter((n) => n.name !== this.self).map(staticNodeElement)];
+  }
+
+  /** Replaces the static nodes. */
+  setStatic(nodes: readonly StaticNode[]): void {
+    this.statics = nodes;
+    this.changes.next();
+  }
+
+  /** The static nodes. */
+  get staticNodes(): readonly StaticNode[] {
+    return this.statics;
+  }
+
+  setLocalHealth(addrs: HealthAddresses | undefined): void {
+    this.health = addrs;
+    this.changes.next();
+  }
+}
+
+/**
+ * Gives the static nodes' IPs their node ids (cellium_node_map, `GET /v1/node/ids`): the nodes
+ * gone or readdressed since `before` are released first, then every node of `after` allocated
+ * (an IP already known keeps its id). Returns the errors, one per node that could not be done.
+ */
+export function syncNodeIds(
+  ids: NodeIds,
+  before: readonly StaticNode[],
+  after: readonly StaticNode[],
+): string[] {
+  const ipsOf = (n: StaticNode): string[] =>
+    [n.ipv4, n.ipv6].filter((ip): ip is string => ip !== undefined);
+  const key = (n: StaticNode): string => `${n.name} ${ipsOf(n).join(',')}`;
+  const kept = new Set(after.map(key));
+  const errors: string[] = [];
+  for (const n of before) {
+    if (!kept.has(key(n))) ids.release(ipsOf(n));
+  }
+  for (const n of after) {
+    try {
+      ids.allocate(ipsOf(n));
+    } catch (e) {
+      errors.push(`${n.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return errors;
+}
