@@ -143,6 +143,7 @@ describe('the built programs', () => {
         `--socket-path=${socket}`,
         `--state-dir=${dir}/state`,
         `--bpf-root=${testBpfRoot()}`,
+        '--agent-health-port=0',
       ],
       {
         cwd: ROOT,
@@ -179,6 +180,7 @@ describe('the built programs', () => {
         `--socket-path=${socket}`,
         `--state-dir=${dir}/state`,
         `--bpf-root=${testBpfRoot()}`,
+        '--agent-health-port=0',
       ]);
       onTestFinished(() => {
         if (agent.exitCode === null) agent.kill('SIGKILL');

@@ -16,6 +16,7 @@ describe('the whole agent', () => {
         'state-dir': join(dir, 'state'),
         'bpf-root': join(dir, 'bpf'),
         'bpf-backend': 'memory',
+        'agent-health-port': 0,
       },
     });
     expect(describeHive(h.hive)).toContain('Ⓜ️ agent (Cellium agent)');
@@ -35,7 +36,7 @@ describe('the whole agent', () => {
   it('opens the LB and conntrack maps before endpoints load bpf_lxc with them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-agent-'));
     const h = testHive([agent], {
-      flags: { 'state-dir': join(dir, 'state'), 'bpf-backend': 'memory' },
+      flags: { 'state-dir': join(dir, 'state'), 'bpf-backend': 'memory', 'agent-health-port': 0 },
     });
     h.hive.populate();
     const order = h.hive.hooks().map((x) => `${x.module.split('.').at(-1) ?? ''} ${x.name}`);

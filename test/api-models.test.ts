@@ -273,6 +273,7 @@ async function startAgent() {
       'state-dir': join(dir, 'state'),
       'bpf-root': join(dir, 'bpf'),
       'bpf-backend': 'memory',
+      'agent-health-port': 0,
       'ipv4-range': '10.77.0.0/24',
       // Both families, so IPAM replies carry both address objects.
       'enable-ipv6': true,

@@ -61,6 +61,8 @@ async function startAgent(
       `--socket-path=${socket}`,
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${BPF_ROOT}`,
+      // Several agents run at once here: none takes the kubelet's health port.
+      '--agent-health-port=0',
     ],
     {
       stdio: 'ignore',

@@ -108,6 +108,11 @@ export interface AgentOptions {
    * default). It runs in its own process group, all of it killed when the test finishes.
    */
   readonly command?: readonly string[];
+  /**
+   * The kubelet's health port (`--agent-health-port`); none by default, since agents of several
+   * tests run at once on this machine and Cilium's 9879 would be taken by the first.
+   */
+  readonly healthPort?: number;
 }
 
 /** Starts `cellium-agent` (socket and state in `dir`) and waits until it has started. */
@@ -119,6 +124,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
     `--socket-path=${socket}`,
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${opts.bpfRoot ?? testBpfRoot()}`,
+    `--agent-health-port=${opts.healthPort ?? 0}`,
     ...(opts.args ?? []),
   ];
   const [bin = '', ...args] =
