@@ -63,7 +63,7 @@ describe('cellium', () => {
     expect(text.stdout).not.toMatch(/Last success/);
     const all = await cellium(sock, 'status', '--all-controllers');
     expect(all.stdout).toMatch(/^\s+Name\s+Last success\s+Last error\s+Count\s+Message$/m);
-    expect(all.stdout).toMatch(/^\s+maps-pressure\s+\S+ ago\s+never\s+0\s+no error$/m);
+    expect(all.stdout).toMatch(/^\s+daemon-probe-bpf-maps\s+\S+ ago\s+never\s+0\s+no error$/m);
   });
 
   it('status text names stale probes and lists failing controllers, as Cilium’s', () => {

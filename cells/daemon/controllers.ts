@@ -3,7 +3,7 @@ import { formatDuration, type JobStatus } from '../../core/hive/index.js';
 
 /**
  * A controller's name, as Cilium's are kebab-case and unique: the job's module (its last
- * segment) and the job's name, e.g. `maps-pressure`, `daemon-probe-bpf-maps`.
+ * segment) and the job's name, e.g. `conntrack-ct-gc`, `daemon-probe-bpf-maps`.
  */
 export function controllerName(j: Pick<JobStatus, 'module' | 'name'>): string {
   const mod = j.module.split('.').at(-1) ?? j.module;

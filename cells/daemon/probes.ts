@@ -1,3 +1,4 @@
+import type { Observable } from 'rxjs';
 import type { Model } from '../../core/api/index.js';
 import { errorMessage, token, type JobContext, type Jobs } from '../../core/hive/index.js';
 
@@ -14,6 +15,8 @@ export interface StatusProbe<T> {
   readonly intervalMs: number;
   /** How long a run may take before its section is stale. */
   readonly timeoutMs: number;
+  /** Runs the probe early whenever this emits (e.g. a map found full). */
+  readonly trigger?: Observable<unknown>;
   /** Does the slow part (reading the kernel, asking a peer); `signal` aborts when the hive stops. */
   readonly probe: (signal: AbortSignal) => Promise<T> | T;
   /** Writes the last successful result into the answer (cheap, synchronous). */
@@ -78,7 +81,12 @@ export class StatusCollector implements StatusProbes {
     }
     const state: ProbeState<T> = { spec };
     this.probes.set(spec.name, state as ProbeState<unknown>);
-    this.jobs.timer(`probe-${spec.name}`, (ctx) => this.run(state, ctx), spec.intervalMs);
+    this.jobs.timer(
+      `probe-${spec.name}`,
+      (ctx) => this.run(state, ctx),
+      spec.intervalMs,
+      spec.trigger ? { trigger: spec.trigger } : {},
+    );
   }
 
   private async run<T>(state: ProbeState<T>, ctx: JobContext): Promise<void> {
