@@ -11,7 +11,7 @@ import {
 import { listLinks, type LinkInfo } from '../../core/net/index.js';
 import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { DaemonConfig } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
@@ -59,8 +59,14 @@ export const nodeCell = module(
   ),
   invoke(
     'routes',
-    { routes: ApiRoutes, ids: NodeIds, daemon: DaemonConfig, ipam: Ipam },
-    ({ routes, ids, daemon, ipam }) => {
+    {
+      routes: ApiRoutes,
+      ids: NodeIds,
+      daemon: DaemonConfig,
+      ipam: Ipam,
+      status: StatusContributors,
+    },
+    ({ routes, ids, daemon, ipam, status }) => {
       routes.handle(
         'GetNodeIds',
         () => ({
@@ -70,15 +76,23 @@ export const nodeCell = module(
         'node',
       );
       const name = `${daemon.clusterName}/${daemon.nodeName}`;
-      const cluster = new ClusterNodes(
-        () => name,
-        () => [
-          localNodeElement(name, ids.localIps, {
-            ipv4: ipam.pools.get('ipv4')?.cidr,
-            ipv6: ipam.pools.get('ipv6')?.cidr,
-          }),
-        ],
-      );
+      const nodes = () => [
+        localNodeElement(name, ids.localIps, {
+          ipv4: ipam.pools.get('ipv4')?.cidr,
+          ipv6: ipam.pools.get('ipv6')?.cidr,
+        }),
+      ];
+      const cluster = new ClusterNodes(() => name, nodes);
+      // /healthz cluster.nodes: the nodes the agent knows, once their ids are open.
+      status.add({
+        status: (s) => {
+          try {
+            s.cluster = { ...s.cluster, nodes: nodes() };
+          } catch (e) {
+            if (!(e instanceof NodeIdsUnavailableError)) throw e;
+          }
+        },
+      });
       routes.handle(
         'GetClusterNodes',
         (req) => ({
