@@ -129,7 +129,9 @@ describe('status probes', () => {
       'success-count': 1,
       'failure-count': 1,
       'consecutive-failure-count': 0,
+      'last-failure-timestamp': new Date(Date.parse(started) + 5_000).toISOString(),
     });
+    expect(controller(s, 'daemon-probe-kvstore')?.status?.['last-failure-msg']).toBeUndefined();
     // The other probe kept running at its interval meanwhile.
     expect(controller(s, 'daemon-probe-cni')?.status?.['success-count']).toBeGreaterThanOrEqual(5);
   });

@@ -68,6 +68,7 @@ export interface JobStatus {
   readonly consecutiveFailureCount: number;
   readonly lastSuccess?: Date;
   readonly lastFailure?: Date;
+  /** The error of the last run while it is failing; cleared by a success. */
   readonly lastFailureMsg?: string;
 }
 
@@ -101,6 +102,8 @@ function countingHealth(inner: Health, s: Mutable<JobStatus>): Health {
       s.successCount++;
       s.consecutiveFailureCount = 0;
       s.lastSuccess = new Date();
+      // As Cilium's controllers: the message is the current error, the timestamp stays.
+      s.lastFailureMsg = undefined;
       inner.ok(message);
     },
     degraded: (message, error) => {
