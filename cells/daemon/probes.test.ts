@@ -187,6 +187,29 @@ describe('status probes', () => {
     expect(s.cilium?.state).toBe('Ok');
   });
 
+  it('answers /healthz when a probe’s result cannot be applied, naming why in its section', async () => {
+    const h = hive([
+      prober([
+        probe({
+          name: 'odd',
+          intervalMs: 60_000,
+          timeoutMs: 1_000,
+          probe: () => undefined,
+          apply: () => {
+            throw new Error('no such section');
+          },
+          failed: (s, error) => void (s['cni-file'] = { state: 'Failure', msg: error }),
+        }),
+      ]),
+    ]);
+    await h.requireStart();
+    const s = await eventually(async () => {
+      const r = await healthz(h);
+      return r['cni-file']?.state === 'Failure' && r;
+    });
+    expect(s['cni-file']?.msg).toBe('its last result could not be applied: no such section');
+  });
+
   it('lets the hive stop while a probe never answers', async () => {
     const h = hive([
       prober([

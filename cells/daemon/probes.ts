@@ -122,11 +122,22 @@ export class StatusCollector implements StatusProbes {
     return out;
   }
 
-  /** Writes every probe's last result (or error) into an answer. */
+  /**
+   * Writes every probe's last result (or error) into an answer. A result its cell cannot apply
+   * is that section's error, not a failed /healthz.
+   */
   apply(s: Model<'StatusResponse'>): void {
     for (const { spec, last } of this.probes.values()) {
-      if (last?.ok === true) spec.apply(s, last.value);
-      else if (last?.ok === false) spec.failed?.(s, last.error);
+      try {
+        if (last?.ok === true) spec.apply(s, last.value);
+        else if (last?.ok === false) spec.failed?.(s, last.error);
+      } catch (e) {
+        try {
+          spec.failed?.(s, `its last result could not be applied: ${errorMessage(e)}`);
+        } catch {
+          // the section stays as the answer had it
+        }
+      }
     }
   }
 }
