@@ -2,10 +2,12 @@ import type { Model } from '../../core/api/index.js';
 import { formatDuration, type JobStatus } from '../../core/hive/index.js';
 
 /**
- * A controller's name, as Cilium's are kebab-case and unique: the job's module (its last
- * segment) and the job's name, e.g. `conntrack-ct-gc`, `daemon-probe-bpf-maps`.
+ * A controller's name, as Cilium's are kebab-case and unique: the one the job asked for, else
+ * the job's module (its last segment) and the job's name, e.g. `conntrack-ct-gc`,
+ * `daemon-probe-bpf-maps`.
  */
-export function controllerName(j: Pick<JobStatus, 'module' | 'name'>): string {
+export function controllerName(j: Pick<JobStatus, 'module' | 'name' | 'controller'>): string {
+  if (j.controller !== undefined) return j.controller;
   const mod = j.module.split('.').at(-1) ?? j.module;
   return mod === '' ? j.name : `${mod}-${j.name}`;
 }

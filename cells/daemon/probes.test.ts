@@ -262,6 +262,7 @@ describe('controllers', () => {
       'A timer job (a test double)',
       invoke('tick', { jobs: Jobs }, ({ jobs }) => {
         jobs.timer('tick', () => undefined, 60_000);
+        jobs.oneShot('ep', () => Promise.resolve(), { controller: 'cilium-health-ep' });
       }),
     );
     const h = hive([ticker]);
@@ -276,6 +277,10 @@ describe('controllers', () => {
       status: { 'failure-count': 0, 'consecutive-failure-count': 0 },
     });
     expect(c?.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    // A job Cilium's clients know by name keeps it.
+    expect(controller(s, 'cilium-health-ep')).toMatchObject({
+      configuration: { interval: '0s', 'error-retry': false },
+    });
     expect(c?.status?.['last-success-timestamp']).toBeDefined();
   });
 });

@@ -12,8 +12,23 @@ export interface JobContext {
   readonly health: Health;
 }
 
+/** Options every kind of job takes. */
+export interface JobOptions {
+  /**
+   * Its name in /healthz `controllers` when Cilium's clients know it by one (e.g.
+   * `cilium-health-ep`); by default `<module>-<job name>`.
+   */
+  readonly controller?: string;
+}
+
+/** Options of a timer job. */
+export interface TimerOptions extends JobOptions {
+  /** Runs the job early whenever this emits. */
+  readonly trigger?: Observable<unknown>;
+}
+
 /** Options of a one-shot job. */
-export interface OneShotOptions {
+export interface OneShotOptions extends JobOptions {
   /** Retries after a failure; negative means forever. Default 0. */
   readonly retries?: number;
   readonly backoff?: Backoff;
@@ -30,13 +45,14 @@ export interface Jobs {
     name: string,
     fn: (ctx: JobContext) => void | Promise<void>,
     intervalMs: number,
-    opts?: { readonly trigger?: Observable<unknown> },
+    opts?: TimerOptions,
   ): void;
   /** Calls `fn` for each value of `source`, one at a time, until it completes. */
   observer<T>(
     name: string,
     source: Observable<T>,
     fn: (value: T, ctx: JobContext) => void | Promise<void>,
+    opts?: JobOptions,
   ): void;
 }
 
@@ -54,6 +70,8 @@ export interface JobStatus {
   /** The owning module's dotted id. */
   readonly module: string;
   readonly name: string;
+  /** The controller name the job asked for, if any. */
+  readonly controller?: string;
   readonly kind: 'one-shot' | 'timer' | 'observer';
   /** Stable for the life of the process. */
   readonly uuid: string;
@@ -127,7 +145,14 @@ const JOB_NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,100}$/;
 
 type Runner = (ctx: JobContext) => Promise<void>;
 
-type JobInfo = Pick<JobStatus, 'kind' | 'intervalMs' | 'errorRetry' | 'errorRetryBaseMs'>;
+type JobInfo = Pick<
+  JobStatus,
+  'kind' | 'intervalMs' | 'errorRetry' | 'errorRetryBaseMs' | 'controller'
+>;
+
+function controller(opts: JobOptions): { controller?: string } {
+  return opts.controller === undefined ? {} : { controller: opts.controller };
+}
 
 /** What a module's job group needs. */
 export interface JobGroupParams {
@@ -166,6 +191,7 @@ export class JobGroup implements Jobs {
     const backoff = opts.backoff ?? DEFAULT_BACKOFF;
     const info: JobInfo = {
       kind: 'one-shot',
+      ...controller(opts),
       errorRetry: retries !== 0,
       ...(retries !== 0 ? { errorRetryBaseMs: backoff.minMs } : {}),
     };
@@ -195,9 +221,10 @@ export class JobGroup implements Jobs {
     name: string,
     fn: (ctx: JobContext) => void | Promise<void>,
     intervalMs: number,
-    opts: { readonly trigger?: Observable<unknown> } = {},
+    opts: TimerOptions = {},
   ): void {
-    this.add(name, { kind: 'timer', intervalMs, errorRetry: true }, async (ctx) => {
+    const info: JobInfo = { kind: 'timer', intervalMs, errorRetry: true, ...controller(opts) };
+    this.add(name, info, async (ctx) => {
       const trigger = new Trigger();
       const sub = opts.trigger?.subscribe(() => {
         trigger.poke();
@@ -222,8 +249,9 @@ export class JobGroup implements Jobs {
     name: string,
     source: Observable<T>,
     fn: (value: T, ctx: JobContext) => void | Promise<void>,
+    opts: JobOptions = {},
   ): void {
-    this.add(name, { kind: 'observer', errorRetry: false }, (ctx) => {
+    this.add(name, { kind: 'observer', errorRetry: false, ...controller(opts) }, (ctx) => {
       let chain = Promise.resolve();
       let sub: Subscription | undefined;
       return new Promise<void>((resolve) => {
