@@ -8,6 +8,7 @@ import { Health, invoke, Jobs, module, type Cell } from '../../core/hive/index.j
 import { apiRequest } from '../../core/testing/api.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
+import { agentHealthReply } from './agent-health.js';
 import { agentHealthCell, daemonCell, StatusProbes, type StatusProbe } from './index.js';
 
 type StatusResponse = Model<'StatusResponse'>;
@@ -311,6 +312,19 @@ const flaky = module(
 );
 
 describe('agent health port', () => {
+  it('says 200 for Ok and Disabled, 503 for Warning and Failure, with the state and message', () => {
+    expect(agentHealthReply({ state: 'Ok', msg: 'Cellium 1.0.0' })).toEqual({
+      code: 200,
+      body: 'Ok: Cellium 1.0.0\n',
+    });
+    expect(agentHealthReply({ state: 'Disabled' })).toEqual({ code: 200, body: 'Disabled\n' });
+    expect(agentHealthReply({ state: 'Warning', msg: 'starting' }).code).toBe(503);
+    expect(agentHealthReply({ state: 'Failure', msg: 'stopping' })).toEqual({
+      code: 503,
+      body: 'Failure: stopping\n',
+    });
+  });
+
   it('answers 200 while Ok and 503 when a cell is degraded, on 127.0.0.1 and ::1', async () => {
     const port = await freePort();
     const h = hive([agentHealthCell], { 'agent-health-port': port });
