@@ -1,5 +1,6 @@
 import {
   config,
+  Health,
   HealthTree,
   HiveConfig,
   HiveInfo,
@@ -41,7 +42,11 @@ export const daemonCell = module(
   provide(StatusContributors, { r: Registry }, ({ r }) => r),
   // The status collector: probes registered by cells run as this module's jobs; /healthz reads
   // their last results and names the late ones in `stale`.
-  providePrivate(Collector, { jobs: Jobs }, (p) => new StatusCollector(p)),
+  providePrivate(
+    Collector,
+    { jobs: Jobs, lifecycle: Lifecycle, health: Health },
+    (p) => new StatusCollector(p),
+  ),
   provide(StatusProbes, { c: Collector }, ({ c }) => c),
   // What the handlers read: settings, health, the hive, contributions, probes, jobs.
   providePrivate(

@@ -1,6 +1,13 @@
 import type { Observable } from 'rxjs';
 import type { Model } from '../../core/api/index.js';
-import { errorMessage, token, type JobContext, type Jobs } from '../../core/hive/index.js';
+import {
+  errorMessage,
+  token,
+  type Health,
+  type JobContext,
+  type Jobs,
+  type Lifecycle,
+} from '../../core/hive/index.js';
 
 /**
  * A status probe a cell registers: it runs as a job of the daemon every `intervalMs`, and what
@@ -56,9 +63,11 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** What the collector needs: the daemon's jobs, which its probes run as. */
+/** What the collector needs: the daemon's jobs, which its probes run as; its health. */
 export interface StatusCollectorParams {
   readonly jobs: Jobs;
+  readonly lifecycle: Lifecycle;
+  readonly health: Health;
 }
 
 /** The daemon's status collector: runs the probes and keeps their last results. */
@@ -68,6 +77,15 @@ export class StatusCollector implements StatusProbes {
 
   constructor(p: StatusCollectorParams) {
     this.jobs = p.jobs;
+    // The daemon's own line in the health tree (its probes' jobs report below it).
+    p.lifecycle.append(
+      {
+        onStart: () => {
+          p.health.ok(`serving /healthz; ${this.probes.size} status probes`);
+        },
+      },
+      'status-collector',
+    );
   }
 
   /** Registers a probe; its job starts with the daemon (at once if the hive runs). */
