@@ -2,7 +2,7 @@ import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
 import { cgroupCell } from './cgroup/index.js';
 import { conntrackCell } from './conntrack/index.js';
-import { daemonCell } from './daemon/index.js';
+import { agentHealthCell, daemonCell } from './daemon/index.js';
 import { endpointCell } from './endpoint/index.js';
 import { healthCell } from './health/index.js';
 import { identityCell } from './identity/index.js';
@@ -31,6 +31,7 @@ export const controlPlane = module(
   'controlplane',
   'Desired state: status, configuration and the cells that need no privileges',
   daemonCell,
+  agentHealthCell,
   ipamCell,
   identityCell,
   ipcacheCell,

@@ -145,6 +145,7 @@ describe('the built programs', () => {
         `--bpf-root=${testBpfRoot()}`,
         // No health endpoint or health port in the host's namespace (test/health.kernel.test.ts).
         '--enable-health-checking=false',
+        '--agent-health-port=0',
       ],
       {
         cwd: ROOT,
@@ -182,6 +183,7 @@ describe('the built programs', () => {
         `--state-dir=${dir}/state`,
         `--bpf-root=${testBpfRoot()}`,
         '--enable-health-checking=false',
+        '--agent-health-port=0',
       ]);
       onTestFinished(() => {
         if (agent.exitCode === null) agent.kill('SIGKILL');

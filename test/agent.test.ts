@@ -20,6 +20,7 @@ describe('the whole agent', () => {
         // another test's agent might hold.
         'ipv4-node': '',
         'ipv6-node': '',
+        'agent-health-port': 0,
       },
     });
     expect(describeHive(h.hive)).toContain('Ⓜ️ agent (Cellium agent)');
@@ -39,7 +40,7 @@ describe('the whole agent', () => {
   it('opens the LB and conntrack maps before endpoints load bpf_lxc with them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-agent-'));
     const h = testHive([agent], {
-      flags: { 'state-dir': join(dir, 'state'), 'bpf-backend': 'memory' },
+      flags: { 'state-dir': join(dir, 'state'), 'bpf-backend': 'memory', 'agent-health-port': 0 },
     });
     h.hive.populate();
     const order = h.hive.hooks().map((x) => `${x.module.split('.').at(-1) ?? ''} ${x.name}`);

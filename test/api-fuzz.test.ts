@@ -39,6 +39,7 @@ function flags(dir: string, s: Setup): Record<string, unknown> {
     'state-dir': join(dir, 'state'),
     'bpf-root': join(dir, 'bpf'),
     'bpf-backend': 'memory',
+    'agent-health-port': 0,
     'ipv4-range': s.v4,
     'enable-ipv6': s.v6 !== undefined,
     ...(s.v6 ? { 'ipv6-range': s.v6 } : {}),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { loadSpec, SpecValidator, type OperationSpec } from '../core/api/index.js';
+import { loadSpec, SpecValidator, type Model, type OperationSpec } from '../core/api/index.js';
 import { provide } from '../core/hive/index.js';
 import { testHive } from '../core/testing/test-hive.js';
 import { agent } from '../cells/agent.js';
@@ -274,6 +274,7 @@ async function startAgent() {
       'state-dir': join(dir, 'state'),
       'bpf-root': join(dir, 'bpf'),
       'bpf-backend': 'memory',
+      'agent-health-port': 0,
       'ipv4-range': '10.77.0.0/24',
       // Both families, so IPAM replies carry both address objects.
       'enable-ipv6': true,
@@ -423,6 +424,22 @@ describe('API models', () => {
     expect((s['bpf-maps'] as { maps: { name: string }[] }).maps.map((m) => m.name)).toContain(
       'cellium_lxc',
     );
+    // No probe is late; the local node is listed; every job is a controller with both parts.
+    expect(s.stale).toEqual({});
+    const cluster = s.cluster as { self: string; nodes: { name: string }[] };
+    expect(cluster.nodes.map((n) => n.name)).toEqual([cluster.self]);
+    const controllers = s.controllers as unknown as Model<'ControllerStatuses'>;
+    expect(controllers.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['daemon-probe-bpf-maps', 'endpoint-reconcile-endpoints']),
+    );
+    for (const c of controllers) {
+      expect(c.configuration, c.name).toMatchObject({ interval: expect.any(String) as unknown });
+      expect(c.status, c.name).toMatchObject({
+        'success-count': expect.any(Number) as unknown,
+        'failure-count': expect.any(Number) as unknown,
+        'consecutive-failure-count': 0,
+      });
+    }
 
     const c = await get<{ status: Record<string, unknown> }>('/config');
     const addressing = c.status.addressing as Record<string, Record<string, unknown>>;

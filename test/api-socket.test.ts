@@ -123,6 +123,7 @@ async function startUnderUmask0(): Promise<Start> {
       `--socket-path=${socket}`,
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${join(dir, 'bpf')}`,
+      '--agent-health-port=0',
     ],
     { cwd: ROOT, env: process.env },
   );
@@ -181,6 +182,7 @@ kernelSuite('API socket of a real agent', { commands: ['strace'] }, () => {
       `--socket-path=${join(dir, 'cellium.sock')}`,
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${join(dir, 'bpf')}`,
+      '--agent-health-port=0',
       '--api-socket-group=no-such-group-xyz',
     ]);
     expect(r.code).toBe(1);

@@ -7,6 +7,7 @@ import { CelliumClient } from '../core/api/typed-client.js';
 import { cellium, celliumJson } from './support/cli.js';
 import { program } from './support/procs.js';
 import { startWholeAgent, type WholeAgent } from './support/whole-agent.js';
+import { statusText } from '../cells/cmd/cli/render.js';
 
 let whole: WholeAgent;
 let sock: string;
@@ -55,6 +56,42 @@ describe('cellium', () => {
     expect((await cellium(sock, 'status', '--brief')).stdout).toBe('Ok\n');
     const json = await celliumJson<Model<'StatusResponse'>>(sock, 'status');
     expect(json.cilium?.state).toBe('Ok');
+    // The hive's jobs are the controllers, all healthy; none listed unless asked.
+    const n = json.controllers?.length ?? 0;
+    expect(n).toBeGreaterThan(3);
+    expect(text.stdout).toMatch(new RegExp(`^Controller Status:\\s+${n}/${n} healthy$`, 'm'));
+    expect(text.stdout).not.toMatch(/Last success/);
+    const all = await cellium(sock, 'status', '--all-controllers');
+    expect(all.stdout).toMatch(/^\s+Name\s+Last success\s+Last error\s+Count\s+Message$/m);
+    expect(all.stdout).toMatch(/^\s+daemon-probe-bpf-maps\s+\S+ ago\s+never\s+0\s+no error$/m);
+  });
+
+  it('status text names stale probes and lists failing controllers, as Cilium’s', () => {
+    const now = Date.parse('2026-01-01T00:01:00Z');
+    const text = statusText(
+      {
+        cilium: { state: 'Warning', msg: 'Stale status data for probes: kvstore' },
+        stale: { kvstore: '2026-01-01T00:00:30.000Z' },
+        controllers: [
+          { name: 'ok-one', status: { 'consecutive-failure-count': 0 } },
+          {
+            name: 'maps-pressure',
+            status: {
+              'consecutive-failure-count': 2,
+              'last-success-timestamp': '2026-01-01T00:00:00.000Z',
+              'last-failure-timestamp': '2026-01-01T00:00:50.000Z',
+              'last-failure-msg': 'run failed: EPERM',
+            },
+          },
+        ],
+      },
+      false,
+      { now },
+    );
+    expect(text).toContain('Stale status:       "kvstore" since 2026-01-01T00:00:30.000Z');
+    expect(text).toContain('Controller Status:  1/2 healthy');
+    expect(text).toMatch(/^\s+maps-pressure\s+1m0s ago\s+10s ago\s+2\s+run failed: EPERM$/m);
+    expect(text).not.toContain('ok-one');
   });
 
   it('config: table, -o json, a change and a refusal', async () => {

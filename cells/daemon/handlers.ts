@@ -7,10 +7,13 @@ import {
   type HealthRegistry,
   type HealthStatus,
   type HiveInfo,
+  type JobRegistry,
 } from '../../core/hive/index.js';
 import { celliumVersion } from '../../core/version.js';
 import { DAEMON_OPTIONS, OptionError, optionsModel } from '../../core/hive/options.js';
 import { boundFlags, daemonOptionUpdates, daemonOptionValue, type DaemonConfig } from './config.js';
+import { controllerStatuses } from './controllers.js';
+import type { StatusCollector } from './probes.js';
 import type { StatusRegistry } from './status.js';
 
 type StatusResponse = Model<'StatusResponse'>;
@@ -22,6 +25,8 @@ export interface DaemonParams {
   readonly health: HealthRegistry;
   readonly hive: HiveInfo;
   readonly contributions: StatusRegistry;
+  readonly collector: StatusCollector;
+  readonly jobs: JobRegistry;
 }
 
 function moduleHealth(s: HealthStatus): Model<'ModuleHealth'> {
@@ -36,11 +41,21 @@ function moduleHealth(s: HealthStatus): Model<'ModuleHealth'> {
   };
 }
 
-/** The overall state: Ok when running and every cell is ok, Warning when starting or degraded. */
-export function overallStatus(p: DaemonParams): Model<'Status'> {
+/**
+ * The overall state: Ok when running and every cell is ok; Warning when starting, when a probe
+ * is stale (first, as Cilium's), not ready or degraded; Failure when stopping or failed.
+ */
+export function overallStatus(
+  p: Pick<DaemonParams, 'hive' | 'contributions' | 'health'>,
+  stale: Readonly<Record<string, string>>,
+): Model<'Status'> {
   const phase = p.hive.phase();
   if (phase === 'starting' || phase === 'populated') return { state: 'Warning', msg: 'starting' };
   if (phase !== 'running') return { state: 'Failure', msg: phase };
+  const late = Object.keys(stale).sort();
+  if (late.length > 0) {
+    return { state: 'Warning', msg: `Stale status data for probes: ${late.join(', ')}` };
+  }
   const waiting = p.contributions.notReady();
   if (waiting.length > 0) return { state: 'Warning', msg: `not ready: ${waiting.join('; ')}` };
   const degraded = p.health.all().filter((s) => s.level === 'degraded');
@@ -120,7 +135,8 @@ const GSO_GRO_MAX = 65536;
 
 /** GET /v1/healthz: Cilium's StatusResponse, every part present, plus the cell health tree. */
 export function statusResponse(p: DaemonParams, brief: boolean): StatusResponse {
-  const cilium = overallStatus(p);
+  const stale = p.collector.stale();
+  const cilium = overallStatus(p, stale);
   if (brief) return { cilium };
   const disabled = { state: 'Disabled', msg: 'Disabled' } as const;
   const s: StatusResponse = {
@@ -147,7 +163,7 @@ export function statusResponse(p: DaemonParams, brief: boolean): StatusResponse 
       self: `${p.config.clusterName}/${p.config.nodeName}`,
       nodes: [],
     },
-    controllers: [],
+    controllers: controllerStatuses(p.jobs.list()),
     proxy: { 'port-range': '0-0', ip: '', 'total-redirects': 0, 'total-ports': 0, redirects: [] },
     // Replaced by the identity cell with its allocator's range.
     'identity-range': { 'min-identity': 0, 'max-identity': 0 },
@@ -169,7 +185,7 @@ export function statusResponse(p: DaemonParams, brief: boolean): StatusResponse 
     // The helpers' monotonic clock: what bpf_ktime_get_ns() and conntrack timestamps use.
     'clock-source': { mode: 'ktime' },
     srv6: { enabled: false },
-    stale: {},
+    stale,
     'client-id': 0,
     'cluster-mesh': { clusters: [], 'num-global-services': 0 },
     // Replaced by the maps cell.
@@ -191,6 +207,7 @@ export function statusResponse(p: DaemonParams, brief: boolean): StatusResponse 
     'modules-health': { modules: p.health.all().map(moduleHealth) },
   };
   p.contributions.apply('status', s);
+  p.collector.apply(s);
   return s;
 }
 

@@ -43,3 +43,11 @@ export class StatusRegistry implements StatusContributors {
 
 /** Where cells contribute to /healthz, /config and /debuginfo. */
 export const StatusContributors = token<StatusContributors>('daemon/StatusContributors');
+
+/** The agent's overall state (`cilium` of /v1/healthz), computed from the collector's last results. */
+export interface AgentStatus {
+  status(): Model<'Status'>;
+}
+
+/** The agent's overall state, for whatever reports it outside the API (the kubelet's port). */
+export const AgentStatus = token<AgentStatus>('daemon/AgentStatus');

@@ -2,6 +2,7 @@ import { ApiError, apiStream, shown, type ApiStream, type Model } from '../../co
 import type { BpfMap, MapRegistry } from '../../core/bpf/index.js';
 import type { Logger } from '../../core/hive/index.js';
 import type { CacheEntry, MapCacheRegistry } from './cache.js';
+import type { MapPressure } from './maps.js';
 import { MAX_SUBSCRIBERS, type MapEntryEvent } from './events.js';
 
 /**
@@ -83,11 +84,23 @@ export class DumpQueue {
   }
 }
 
-/** /healthz `bpf-maps`, as Cilium's: each map's size (max entries); no dynamic sizing (ratio 0). */
-export function bpfMapStatus(registry: MapRegistry): Model<'BPFMapStatus'> {
+/**
+ * /healthz `bpf-maps`, as Cilium's: each map's size (max entries) and the share of the node's
+ * memory the dynamically sized maps take; with the last pressure check, how full each counted
+ * map was (`pressure`, Cellium's addition).
+ */
+export function bpfMapStatus(
+  registry: MapRegistry,
+  ratio: number,
+  pressure: readonly Pick<MapPressure, 'name' | 'ratio'>[] = [],
+): Model<'BPFMapStatus'> {
+  const fill = new Map(pressure.map((p) => [p.name, p.ratio]));
   return {
-    'dynamic-size-ratio': 0,
-    maps: registry.list().map((m) => ({ name: m.name, size: m.raw.maxEntries })),
+    'dynamic-size-ratio': ratio,
+    maps: registry.list().map((m) => {
+      const p = fill.get(m.name);
+      return { name: m.name, size: m.raw.maxEntries, ...(p === undefined ? {} : { pressure: p }) };
+    }),
   };
 }
 

@@ -3,7 +3,6 @@ import {
   config,
   Health,
   invoke,
-  Jobs,
   Lifecycle,
   Logger,
   module,
@@ -11,12 +10,18 @@ import {
   provide,
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { StatusContributors } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors, StatusProbes } from '../daemon/index.js';
 import { Metrics } from '../metrics/index.js';
 import { bpfMapStatus, DumpQueue, getMap, listMaps, mapEvents, mapsText } from './api.js';
 import { MapCacheRegistry, MapCaches } from './cache.js';
 import { eventBuffers, mapsFlags, MapsConfig } from './config.js';
-import { DatapathMaps, Maps, newDatapathMaps, PRESSURE_INTERVAL_MS } from './maps.js';
+import {
+  DatapathMaps,
+  Maps,
+  newDatapathMaps,
+  PRESSURE_INTERVAL_MS,
+  PRESSURE_TIMEOUT_MS,
+} from './maps.js';
 import { registerMapsMetrics } from './metrics.js';
 
 /** The agent's BPF maps: created or reopened from their pins, listed by GET /v1/map. */
@@ -69,27 +74,45 @@ export const mapsCell = module(
       );
     },
   ),
-  // Counts entries every 30 s and at once after a write found a map full: degraded at 90%.
-  invoke('pressure', { maps: DatapathMaps, jobs: Jobs }, ({ maps, jobs }) => {
-    jobs.timer('pressure', () => void maps.checkPressure(), PRESSURE_INTERVAL_MS, {
-      trigger: maps.full,
-    });
-  }),
   // cellium_bpf_map_ops_total, cellium_bpf_map_pressure, cellium_{drop,forward}_*_total.
   invoke(
     'metrics',
     { metrics: optional(Metrics), registry: Maps, maps: DatapathMaps },
     registerMapsMetrics,
   ),
-  // /healthz bpf-maps: each map's size.
-  invoke('status', { status: StatusContributors, registry: Maps }, ({ status, registry }) => {
-    status.add({
-      status: (s) => {
-        s['bpf-maps'] = bpfMapStatus(registry);
-      },
-      debug: (d) => {
-        d.subsystem = { ...d.subsystem, maps: mapsText(registry) };
-      },
-    });
-  }),
+  // /healthz bpf-maps: each map's size, and how full it was at the last count.
+  // /debuginfo: each map's pin and entries.
+  invoke(
+    'status',
+    {
+      status: StatusContributors,
+      probes: StatusProbes,
+      registry: Maps,
+      maps: DatapathMaps,
+      daemon: DaemonConfig,
+    },
+    ({ status, probes, registry, maps, daemon }) => {
+      const ratio = daemon.bpfMapDynamicSizeRatio;
+      status.add({
+        status: (s) => {
+          s['bpf-maps'] = bpfMapStatus(registry, ratio);
+        },
+        debug: (d) => {
+          d.subsystem = { ...d.subsystem, maps: mapsText(registry) };
+        },
+      });
+      // Counting reads every entry (the kernel's maps): a probe, every 30 s and at once after a
+      // write found a map full; degraded health at 90%.
+      probes.add({
+        name: 'bpf-maps',
+        intervalMs: PRESSURE_INTERVAL_MS,
+        timeoutMs: PRESSURE_TIMEOUT_MS,
+        trigger: maps.full,
+        probe: () => maps.checkPressure(),
+        apply: (s, last) => {
+          s['bpf-maps'] = bpfMapStatus(registry, ratio, last);
+        },
+      });
+    },
+  ),
 );

@@ -69,6 +69,9 @@ export const PRESSURE_THRESHOLD = 0.9;
 /** How often the pressure job counts entries (and at once after a write found a map full). */
 export const PRESSURE_INTERVAL_MS = 30_000;
 
+/** How long a count may take before /healthz calls `bpf-maps` stale. */
+export const PRESSURE_TIMEOUT_MS = 10_000;
+
 /** The agent's maps (available once the maps cell has started). */
 export const DatapathMaps = token<DatapathMaps>('maps/DatapathMaps');
 

@@ -11,7 +11,7 @@ import {
 import { listLinks, type LinkInfo } from '../../core/net/index.js';
 import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { DaemonConfig } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
@@ -106,8 +106,8 @@ export const nodeCell = module(
   ),
   invoke(
     'routes',
-    { routes: ApiRoutes, ids: NodeIds, nodes: ClusterNodeList },
-    ({ routes, ids, nodes }) => {
+    { routes: ApiRoutes, ids: NodeIds, nodes: ClusterNodeList, status: StatusContributors },
+    ({ routes, ids, nodes, status }) => {
       routes.handle(
         'GetNodeIds',
         () => ({
@@ -120,6 +120,16 @@ export const nodeCell = module(
         () => nodes.self,
         () => nodes.list(),
       );
+      // /healthz cluster.nodes: the nodes the agent knows, once their ids are open.
+      status.add({
+        status: (s) => {
+          try {
+            s.cluster = { ...s.cluster, nodes: nodes.list() };
+          } catch (e) {
+            if (!(e instanceof NodeIdsUnavailableError)) throw e;
+          }
+        },
+      });
       routes.handle(
         'GetClusterNodes',
         (req) => ({

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ApiRegistry } from '../../core/api/index.js';
+import { ApiRegistry, type Model } from '../../core/api/index.js';
 import { MapRegistry, memoryPin, openMap, unpinMemoryMaps } from '../../core/bpf/index.js';
 import { provideValue } from '../../core/hive/index.js';
 import type { LinkInfo } from '../../core/net/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { ApiRoutes } from '../api/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
-import { DaemonConfig } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors, type StatusContribution } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
 import { NODE_MAP, nodeCell, nodeKeyOf, NodeIds, NodeLinks } from './index.js';
 import { NodeIdTable } from './ids.js';
@@ -155,17 +155,25 @@ describe('node cell (alone)', () => {
 
   function nodeHive(pinDir: string) {
     const routes = new ApiRegistry();
+    const contributions: StatusContribution[] = [];
     const h = testHive([nodeCell], {
       overrides: [
         provideValue(DatapathMaps, { backend: 'memory', pinDir } as DatapathMaps),
         provideValue(Maps, new MapRegistry()),
         provideValue(ApiRoutes, routes),
+        provideValue(StatusContributors, { add: (c) => void contributions.push(c) }),
         ...peers,
         provideValue(NodeLinks, () => [link(2, 'eth0', [['10.1.0.5', 'global']])]),
       ],
       flags: { 'ipv6-node': '' },
     });
-    return { h, routes };
+    /** /healthz as the contributions fill it. */
+    const healthz = (): Model<'StatusResponse'> => {
+      const st: Model<'StatusResponse'> = { cluster: { self: 'default/n1', nodes: [] } };
+      for (const c of contributions) c.status?.(st);
+      return st;
+    };
+    return { h, routes, healthz };
   }
 
   it('serves the ids, lists its map, and takes its allocations back after a restart', async () => {
@@ -181,7 +189,10 @@ describe('node cell (alone)', () => {
       refused = e;
     }
     expect(refused).toMatchObject({ status: 503 });
+    // Before the ids are open /healthz keeps its empty node list.
+    expect(first.healthz().cluster?.nodes).toEqual([]);
     await first.h.requireStart();
+    expect(first.healthz().cluster?.nodes?.map((n) => n.name)).toEqual(['default/n1']);
     const ids = first.h.get(NodeIds);
     expect(ids.localIps).toEqual(['10.1.0.5']);
     const a = ids.allocate(['10.0.1.1', 'fd00::a']);
@@ -236,6 +247,7 @@ describe('node cell (alone)', () => {
           provideValue(DatapathMaps, { backend: 'memory', pinDir: '/tmp/x' } as DatapathMaps),
           provideValue(Maps, new MapRegistry()),
           provideValue(ApiRoutes, new ApiRegistry()),
+          provideValue(StatusContributors, { add: () => undefined }),
           ...peers,
         ],
         flags: { 'ipv4-node': 'fd00::1' },

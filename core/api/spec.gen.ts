@@ -786,6 +786,11 @@ export interface components {
         };
         BPFMapProperties: {
             name?: string;
+            /**
+             * @description Cellium's addition: how full the map was at its last count (entries / size, 0 to 1),
+             *     as Cilium's bpf_map_pressure metric; absent for a map the agent does not count.
+             */
+            pressure?: number;
             size?: number;
         };
         BPFMapStatus: {

@@ -243,6 +243,60 @@ describe('Jobs', () => {
     await eventually(() => h.hive.health.get('worker.job-obs')?.message === 'completed');
     expect(seen).toEqual([1, 2]);
   });
+
+  it('keeps each job’s run statistics, as Cilium’s controllers, for the whole hive', async () => {
+    const trigger = new Subject<void>();
+    let runs = 0;
+    const h = jobsHive((jobs) => {
+      jobs.timer(
+        'tick',
+        () => {
+          runs++;
+          if (runs === 2 || runs === 3) throw new Error(`run ${runs} failed`);
+        },
+        60_000,
+        { trigger },
+      );
+      jobs.oneShot('once', () => Promise.reject(new Error('no route')), {
+        retries: 1,
+        backoff: { minMs: 1, maxMs: 1 },
+      });
+    });
+    await h.requireStart();
+    const tick = () => h.hive.jobs.list().find((j) => j.name === 'tick');
+    await eventually(() => tick()?.successCount === 1);
+    for (const n of [2, 3]) {
+      trigger.next();
+      await eventually(() => runs === n && tick()?.failureCount === n - 1);
+    }
+    expect(tick()).toMatchObject({
+      module: 'worker',
+      kind: 'timer',
+      intervalMs: 60_000,
+      errorRetry: true,
+      successCount: 1,
+      failureCount: 2,
+      consecutiveFailureCount: 2,
+      lastFailureMsg: 'run failed: run 3 failed',
+    });
+    trigger.next();
+    await eventually(() => tick()?.successCount === 2);
+    expect(tick()).toMatchObject({ consecutiveFailureCount: 0, failureCount: 2 });
+    expect(tick()?.lastFailureMsg).toBeUndefined();
+    expect(tick()?.lastFailure).toBeInstanceOf(Date);
+    const once = await eventually(() =>
+      h.hive.jobs.list().find((j) => j.name === 'once' && j.failureCount === 2),
+    );
+    expect(once).toMatchObject({
+      kind: 'one-shot',
+      errorRetry: true,
+      errorRetryBaseMs: 1,
+      successCount: 0,
+      consecutiveFailureCount: 2,
+      lastFailureMsg: 'failed: no route',
+    });
+    expect(once.uuid).not.toBe(tick()?.uuid);
+  });
 });
 
 describe('the debug flag', () => {

@@ -9,7 +9,7 @@ import {
 } from './config.js';
 import { camelCase, flag, type FlagSet } from './flags.js';
 import { Health, HealthRegistry, HealthTree } from './health.js';
-import { JobGroup, Jobs, Shutdowner } from './jobs.js';
+import { HiveJobs, JobGroup, Jobs, JobStatusTable, Shutdowner } from './jobs.js';
 import { HiveLifecycle, Lifecycle, type RegisteredHook } from './lifecycle.js';
 import { Logger, newRootLogger } from './logger.js';
 import { optionalTarget, token, tokenName, type Token } from './token.js';
@@ -102,6 +102,8 @@ export function listFlags(cells: readonly Cell[], rootId = 'hive'): FlagInfo[] {
 export class Hive {
   readonly modules: ModuleInfo[] = [];
   readonly health = new HealthRegistry();
+  /** Every job of every module, with its run statistics. */
+  readonly jobs = new JobStatusTable();
   readonly lifecycle: HiveLifecycle;
   readonly config: ConfigStore;
   readonly logger: Logger;
@@ -152,6 +154,7 @@ export class Hive {
     const c = this.container;
     c.bind(HiveConfig).toConstantValue(this.config);
     c.bind(HealthTree).toConstantValue(this.health);
+    c.bind(HiveJobs).toConstantValue(this.jobs);
     c.bind(HiveInfo).toConstantValue({
       phase: () => this.currentPhase,
       modules: this.modules,
@@ -351,7 +354,7 @@ export class Hive {
   }
 
   private isProvided(t: symbol): boolean {
-    const builtin: readonly symbol[] = [HiveConfig, HealthTree, Shutdowner, HiveInfo];
+    const builtin: readonly symbol[] = [HiveConfig, HealthTree, HiveJobs, Shutdowner, HiveInfo];
     return SCOPED.includes(t) || builtin.includes(t) || this.providers.has(t);
   }
 
@@ -415,7 +418,13 @@ export class Hive {
     if (!m) {
       const lc = this.lifecycle.scoped(module);
       const health = this.health.forPath(module);
-      const jobs = new JobGroup(lc, health, this.container.get(Shutdowner));
+      const jobs = new JobGroup({
+        lifecycle: lc,
+        health,
+        shutdowner: this.container.get(Shutdowner),
+        module,
+        registry: this.jobs,
+      });
       const log = this.logger.child({ module });
       this.moduleLoggers.push(log);
       m = new Map();

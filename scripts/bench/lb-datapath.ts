@@ -139,7 +139,13 @@ async function startAgent(node: string, args: string[], log: string): Promise<Ch
   const out = openSync(log, 'a');
   const proc = spawn(
     'nsenter',
-    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-agent.cjs'), ...args],
+    [
+      `--net=/run/netns/${node}`,
+      process.execPath,
+      join(ROOT, 'dist/cellium-agent.cjs'),
+      '--agent-health-port=0',
+      ...args,
+    ],
     { stdio: ['ignore', 'ignore', out] },
   );
   closeSync(out);

@@ -213,6 +213,8 @@ export async function benchLbAgent(): Promise<Row[]> {
     '--enable-health-checking=false',
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${bpfRoot}`,
+    // Several agents may run at once; the kubelet's health port is not what is measured.
+    '--agent-health-port=0',
     `--bpf-backend=${root ? 'kernel' : 'memory'}`,
     '--bpf-lb-map-max=262144',
     '--bpf-ct-global-tcp-max=65536',

@@ -44,7 +44,13 @@ async function startAgent(
   const out = openSync(log, 'a');
   const proc = spawn(
     'nsenter',
-    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-agent.cjs'), ...args],
+    [
+      `--net=/run/netns/${node}`,
+      process.execPath,
+      join(ROOT, 'dist/cellium-agent.cjs'),
+      '--agent-health-port=0',
+      ...args,
+    ],
     {
       stdio: ['ignore', 'ignore', out],
     },

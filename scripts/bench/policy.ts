@@ -135,6 +135,7 @@ function newHive(stateDir: string, bpfRoot: string, kernel: boolean): Hive {
     'bpf-root': bpfRoot,
     'bpf-backend': kernel ? 'kernel' : 'memory',
     'ipv4-range': '10.128.0.0/16',
+    'agent-health-port': 0,
   };
   // The control plane and the maps it writes (no devices or programs of the node's own).
   return new Hive([infrastructure, controlPlane, mapsCell, conntrackCell, policyMapCell], {
@@ -288,6 +289,7 @@ export async function benchPolicyAgent(opts: PolicyBenchOptions = {}): Promise<R
     '--enable-health-checking=false',
     `--state-dir=${join(dir, 'state')}`,
     `--bpf-root=${join(bpf.dir, 'agent')}`,
+    '--agent-health-port=0',
     `--bpf-backend=${bpf.kernel ? 'kernel' : 'memory'}`,
     '--ipv4-range=10.128.0.0/16',
   ];

@@ -54,6 +54,7 @@ export async function benchRestore(
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${join(dir, 'bpf')}`,
       '--bpf-backend=memory',
+      '--agent-health-port=0',
       '--ipv4-range=10.9.0.0/16',
     ],
     { stdio: 'ignore' },

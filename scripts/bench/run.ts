@@ -63,6 +63,8 @@ async function startAgent(
       '--enable-health-checking=false',
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${BPF_ROOT}`,
+      // Several agents run at once here: none takes the kubelet's health port.
+      '--agent-health-port=0',
     ],
     {
       stdio: 'ignore',

@@ -114,6 +114,11 @@ export interface AgentOptions {
    * host's namespace would share the health port.
    */
   readonly health?: boolean;
+  /**
+   * The kubelet's health port (`--agent-health-port`); none by default, since agents of several
+   * tests run at once on this machine and Cilium's 9879 would be taken by the first.
+   */
+  readonly healthPort?: number;
 }
 
 /** Starts `cellium-agent` (socket and state in `dir`) and waits until it has started. */
@@ -128,6 +133,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<AgentProcess>
     ...(opts.health === true
       ? []
       : ['--enable-health-checking=false', '--enable-endpoint-health-checking=false']),
+    `--agent-health-port=${opts.healthPort ?? 0}`,
     ...(opts.args ?? []),
   ];
   const [bin = '', ...args] =

@@ -34,6 +34,8 @@ export async function startWholeAgent(
       'state-dir': join(dir, 'state'),
       'bpf-root': join(dir, 'bpf'),
       'bpf-backend': 'memory',
+      // Whole agents run side by side in tests: none takes the kubelet's port 9879.
+      'agent-health-port': 0,
       'ipv4-range': podCidr,
       // Suites sharing one agent: no health probes, no health port on the host's address.
       'enable-health-checking': false,

@@ -58,8 +58,45 @@ export function healthTree(modules: readonly ModuleHealth[], now = Date.now()): 
   return out.join('\n');
 }
 
+/** Cilium's "how long ago" of a controller's timestamps: `never` when absent. */
+function since(iso: string | undefined, now: number): string {
+  return iso ? `${ago(iso, now)} ago` : 'never';
+}
+
+/**
+ * `Controller Status: N/M healthy` as Cilium's CLI prints it (a controller with consecutive
+ * failures is unhealthy), then a table of the unhealthy ones, or of all of them with `all`.
+ */
+export function controllersText(
+  controllers: Model<'ControllerStatuses'>,
+  all: boolean,
+  now = Date.now(),
+): string {
+  const failing = controllers.filter((c) => (c.status?.['consecutive-failure-count'] ?? 0) > 0);
+  const lines = [
+    `${'Controller Status:'.padEnd(20)}${controllers.length - failing.length}/${controllers.length} healthy`,
+  ];
+  const shown = (all ? controllers : failing)
+    .map((c) => [
+      `  ${c.name ?? ''}`,
+      since(c.status?.['last-success-timestamp'], now),
+      since(c.status?.['last-failure-timestamp'], now),
+      String(c.status?.['consecutive-failure-count'] ?? 0),
+      c.status?.['last-failure-msg'] || 'no error',
+    ])
+    .sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
+  if (shown.length > 0) {
+    lines.push(table(['  Name', 'Last success', 'Last error', 'Count', 'Message'], shown));
+  }
+  return lines.join('\n');
+}
+
 /** The human-readable `cellium status`. */
-export function statusText(s: Model<'StatusResponse'>, verbose: boolean): string {
+export function statusText(
+  s: Model<'StatusResponse'>,
+  verbose: boolean,
+  opts: { readonly allControllers?: boolean; readonly now?: number } = {},
+): string {
   const rows: [string, Model<'Status'> | undefined][] = [
     ['KVStore', s.kvstore],
     ['Kubernetes', s.kubernetes],
@@ -69,10 +106,19 @@ export function statusText(s: Model<'StatusResponse'>, verbose: boolean): string
   const lines = rows.map(([k, v]) =>
     `${`${k}:`.padEnd(20)}${v?.state ?? 'Unknown'}   ${v?.msg ?? ''}`.trimEnd(),
   );
+  // As Cilium's: each probe that has not answered, and since when.
+  const stale = Object.entries(s.stale ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (stale.length > 0) {
+    lines.push(
+      `${'Stale status:'.padEnd(20)}${stale.map(([p, t]) => `"${p}" since ${t}`).join(', ')}`,
+    );
+  }
   const ipam = s.ipam;
   if (ipam?.allocations) {
     lines.push(`${'IPAM:'.padEnd(20)}${Object.keys(ipam.allocations).length} allocated`);
   }
+  if (s.controllers)
+    lines.push(controllersText(s.controllers, opts.allControllers === true, opts.now));
   const modules = s['modules-health']?.modules ?? [];
   const bad = modules.filter((m) => m.level !== 'ok');
   lines.push(`${'Modules health:'.padEnd(20)}${modules.length - bad.length}/${modules.length} ok`);

@@ -11,9 +11,13 @@ export function registerStatus(program: Command): void {
     .option('--verbose', 'print the whole cell health tree')
     .option('--brief', 'only print the overall state; exit 1 unless it is Ok')
     .option('--all-health', 'list every node the health probes reach, and how')
+    .option('--all-controllers', 'list every controller, not only the failing ones')
     .addOption(healthHostOption())
     .action(
-      async (opts: { verbose?: boolean; brief?: boolean; allHealth?: boolean }, cmd: Command) => {
+      async (
+        opts: { verbose?: boolean; brief?: boolean; allHealth?: boolean; allControllers?: boolean },
+        cmd: Command,
+      ) => {
         const s = await withClient(cmd, (api) =>
           api.getHealthz({ headers: opts.brief ? { brief: true } : {} }),
         );
@@ -26,7 +30,9 @@ export function registerStatus(program: Command): void {
             ? await readHealthStatus(cmd, false).catch(() => undefined)
             : undefined;
           print(cmd, s, () => {
-            const text = statusText(s, opts.verbose === true);
+            const text = statusText(s, opts.verbose === true, {
+              allControllers: opts.allControllers === true,
+            });
             if (health) {
               const details = opts.verbose === true || opts.allHealth === true;
               return `${text}\n${clusterHealthText(health, details, opts.allHealth === true)}`;
