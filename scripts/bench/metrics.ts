@@ -42,6 +42,11 @@ async function start(dir: string, bpfRoot: string, args: readonly string[]): Pro
       `--socket-path=${socket}`,
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${bpfRoot}`,
+      // Two agents at once in the host's namespace: neither takes the kubelet port or runs
+      // cellium-health (its namespace and port 4240 would collide).
+      '--agent-health-port=0',
+      '--enable-health-checking=false',
+      '--enable-endpoint-health-checking=false',
       ...args,
     ],
     { stdio: 'ignore' },
