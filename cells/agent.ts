@@ -9,6 +9,7 @@ import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
 import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
+import { monitorCell } from './monitor/index.js';
 import { nodeCell } from './node/index.js';
 import { policyCell } from './policy/index.js';
 import { policyMapCell } from './policymap/index.js';
@@ -46,6 +47,7 @@ export const datapath = module(
   policyMapCell,
   nodeCell,
   prefilterCell,
+  monitorCell,
 );
 
 /** The whole agent: every module on one screen. */

@@ -30,6 +30,7 @@ import {
   endpointKeyOf,
   LXC_MAP,
   MapCaches,
+  MonitorMaps,
   reconciledCache,
 } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
@@ -116,6 +117,7 @@ export const endpointCell = module(
       lbMaps: LbMaps,
       ctMaps: CtMaps,
       policyMaps: PolicyMaps,
+      monitorMaps: MonitorMaps,
       policy: EndpointPolicyStatus,
     },
     ({
@@ -133,6 +135,7 @@ export const endpointCell = module(
       lbMaps,
       ctMaps,
       policyMaps,
+      monitorMaps,
       policy,
     }) => {
       const lxcFlags = (): number => (policy.managed() ? ENDPOINT_F.POLICY : 0);
@@ -148,6 +151,7 @@ export const endpointCell = module(
         () => [
           ...[...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
           ...policyMaps.programMaps(),
+          ...monitorMaps.programMaps(),
         ],
         lxcFlags,
       );

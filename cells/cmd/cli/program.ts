@@ -7,6 +7,7 @@ import { registerEndpoint } from './endpoint.js';
 import { registerIdentity } from './identity.js';
 import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
+import { registerMonitor } from './monitor.js';
 import { registerNodeId } from './nodeid.js';
 import { registerPolicy } from './policy.js';
 import { registerPrefilter } from './prefilter.js';
@@ -36,6 +37,7 @@ export function cliProgram(): Command {
   registerPolicy(program);
   registerCgroups(program);
   registerDebugInfo(program);
+  registerMonitor(program);
   registerVersion(program);
   return program;
 }
