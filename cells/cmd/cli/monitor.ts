@@ -127,16 +127,17 @@ export function registerMonitor(program: Command): void {
       const socket = await connectTo(path);
       const api = new CelliumClient(socketFromHost(host));
       const ids = identityNames(api);
+      const lines = createInterface({ input: socket, crlfDelay: Infinity });
       const state = { interrupted: false };
       const stop = (): void => {
         state.interrupted = true;
+        lines.close(); // ends the loop below
         socket.destroy();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
         socket.write(`${JSON.stringify({ types: opts.type, 'related-to': opts.relatedTo })}\n`);
-        const lines = createInterface({ input: socket, crlfDelay: Infinity });
         for await (const line of lines) {
           if (line.trim() === '') continue;
           const e = JSON.parse(line) as
