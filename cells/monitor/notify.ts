@@ -30,12 +30,11 @@ interface Seen {
 /** Emits a notice for each endpoint created, regenerated or deleted, policy change and service change. */
 export function watchAgent(s: AgentSources, emit: (n: AgentNotice) => void): Subscription {
   const endpoints = new Map<number, Seen>();
-  let first = true;
+  // What exists already (restored, or older than the monitor) is no news.
+  const epsBefore = s.endpoints.revision(s.endpoints.db.readTxn());
   const sub = s.endpoints.observe().subscribe((batch) => {
-    // The first batch is what exists already (restored): no news.
-    const quiet = first;
-    first = false;
     for (const c of batch) {
+      const quiet = c.revision <= epsBefore;
       const ep = c.object;
       const seen = endpoints.get(ep.id);
       if (c.deleted) {
@@ -84,13 +83,11 @@ export function watchAgent(s: AgentSources, emit: (n: AgentNotice) => void): Sub
       });
     }),
   );
-  let firstSvc = true;
+  const svcBefore = s.services.revision(s.services.db.readTxn());
   sub.add(
     s.services.observe().subscribe((batch) => {
-      const quiet = firstSvc;
-      firstSvc = false;
-      if (quiet) return;
       for (const c of batch) {
+        if (c.revision <= svcBefore) continue;
         emit({
           subtype: c.deleted ? 'service-deleted' : 'service-upserted',
           message: `Service ${c.deleted ? 'deleted' : 'upserted'}: ${c.object.key}`,
