@@ -757,12 +757,15 @@ export function epollWait(epfd: number, timeoutMs: number): Promise<number> {
   epollWaitFn ??= koffi
     .load('libc.so.6')
     .func(
-      'int epoll_wait(int epfd, _Out_ uint8_t *events, int maxevents, int timeout)',
+      'int epoll_wait(int epfd, void *events, int maxevents, int timeout)',
     ) as unknown as AsyncFn;
   return new Promise((resolve, reject) => {
-    // One struct epoll_event (12 bytes packed on x86-64, 16 elsewhere): room for either.
-    const events = Buffer.alloc(16);
+    // One struct epoll_event (12 bytes packed on x86-64, 16 elsewhere), in native memory of its
+    // own: the worker thread writes it while JavaScript runs, so it must be neither a Buffer
+    // koffi copies nor anything the garbage collector sees.
+    const events: unknown = koffi.alloc('uint8_t', 16);
     epollWaitFn?.async(epfd, events, 1, timeoutMs, (err: unknown, res: unknown) => {
+      koffi.free(events);
       if (err) reject(err instanceof Error ? err : new Error('epoll_wait failed', { cause: err }));
       else resolve(res as number);
     });
