@@ -48,6 +48,13 @@ interface Client {
   pending: number;
   /** Events dropped since the client was last told. */
   lost: number;
+  /** Datapath losses not told yet (their notice found the queue full). */
+  dpLost: number;
+}
+
+function notice(source: LostNotice['source'], lost: number): string {
+  const n: LostNotice = { type: 'lost', time: new Date().toISOString(), source, lost };
+  return `${JSON.stringify(n)}\n`;
 }
 
 // One serialization per event, however many clients take it.
@@ -84,15 +91,16 @@ export function newMonitorServer(p: MonitorServerParams): MonitorServer {
     c.pending++;
     c.socket.write(line, () => {
       c.pending--;
-      if (c.lost > 0 && c.pending < p.queueSize && !c.socket.destroyed) {
-        const notice: LostNotice = {
-          type: 'lost',
-          time: new Date().toISOString(),
-          source: 'client',
-          lost: c.lost,
-        };
+      if (c.pending >= p.queueSize || c.socket.destroyed) return;
+      if (c.dpLost > 0) {
+        const n = c.dpLost;
+        c.dpLost = 0;
+        send(c, notice('datapath', n));
+      }
+      if (c.lost > 0) {
+        const n = c.lost;
         c.lost = 0;
-        send(c, `${JSON.stringify(notice)}\n`);
+        send(c, notice('client', n));
       }
     });
   };
@@ -107,7 +115,7 @@ export function newMonitorServer(p: MonitorServerParams): MonitorServer {
   };
 
   const accept = (socket: Socket): void => {
-    const c: Client = { socket, filter: undefined, pending: 0, lost: 0 };
+    const c: Client = { socket, filter: undefined, pending: 0, lost: 0, dpLost: 0 };
     clients.add(c);
     let buffered = '';
     socket.setEncoding('utf8');
@@ -163,14 +171,12 @@ export function newMonitorServer(p: MonitorServerParams): MonitorServer {
       }
     },
     datapathLost(n) {
-      const notice: LostNotice = {
-        type: 'lost',
-        time: new Date().toISOString(),
-        source: 'datapath',
-        lost: n,
-      };
-      const line = `${JSON.stringify(notice)}\n`;
-      for (const c of clients) if (c.filter) offer(c, line);
+      // Not an event: told as soon as the client's queue has room, never dropped.
+      for (const c of clients) {
+        if (!c.filter) continue;
+        if (c.pending < p.queueSize) send(c, notice('datapath', n));
+        else c.dpLost += n;
+      }
     },
     get listeners() {
       return streaming;
