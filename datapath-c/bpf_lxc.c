@@ -135,16 +135,16 @@ static __always_inline int ipv6_source_exempt(const __u8 *src)
 }
 
 /* Reports a packet policy dropped: counted under its reason and the policy's direction, and
- * told to the agent with both identities. */
+ * told to the agent with both identities and the caller's source line. */
 static __noinline void policy_drop(struct __sk_buff *skb, const struct pol_ctx *c, int reason,
-				   __u16 dst_endpoint)
+				   __u16 dst_endpoint, __u16 line)
 {
 	struct drop_info d = {
 		.src_id = c->src_id,
 		.dst_id = c->dst_id,
 		.source = c->epid,
 		.dst_endpoint = dst_endpoint,
-		.line = __LINE__,
+		.line = line,
 		.reason = reason,
 		.dir = c->drop_dir,
 		.prog = MONITOR_PROG_LXC,
@@ -607,7 +607,7 @@ dropped:
 		c.proto = proto;
 		c.l4off = l4off;
 		c.epid = self ? self->lxc_id : 0;
-		policy_drop(skb, &c, ret, ep ? ep->lxc_id : 0);
+		policy_drop(skb, &c, ret, ep ? ep->lxc_id : 0, __LINE__);
 		return TC_ACT_SHOT;
 	}
 	/* A packet another endpoint's program redirected here was traced there. */

@@ -196,7 +196,10 @@ kernelSuite(
         { host: be, port: 80, timeoutMs: 500, times: 1 },
         false,
       );
-      const { line } = await drops.next((l) => l.includes('drop (Policy denied)'));
+      // (Other drops may come first: IPv6 multicast listener reports to the enforced backend.)
+      const { line } = await drops.next(
+        (l) => l.includes('drop (Policy denied)') && l.includes(`-> ${be}:80 tcp SYN`),
+      );
       expect(line).toMatch(
         /identity \d+ \([^)]*k8s:app=frontend[^)]*\)->\d+ \([^)]*k8s:app=backend[^)]*\)/,
       );
