@@ -11,6 +11,7 @@ import { ipamCell } from './ipam/index.js';
 import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
 import { metricsCell } from './metrics/index.js';
+import { monitorCell } from './monitor/index.js';
 import { nodeCell } from './node/index.js';
 import { policyCell } from './policy/index.js';
 import { policyMapCell } from './policymap/index.js';
@@ -51,6 +52,7 @@ export const datapath = module(
   nodeCell,
   prefilterCell,
   healthCell,
+  monitorCell,
 );
 
 /** The whole agent: every module on one screen. */

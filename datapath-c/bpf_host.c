@@ -41,6 +41,7 @@
 #include "cellium/fib.h"
 #include "cellium/nodeport.h"
 #include "cellium/prog.h"
+#include "cellium/events.h"
 
 
 
@@ -298,6 +299,7 @@ int cil_from_netdev(struct __sk_buff *skb)
 	}
 	if (ret < 0) {
 		account(-ret, METRIC_INGRESS, skb->len);
+		drop_notify_basic(skb, MONITOR_PROG_HOST, -ret, METRIC_INGRESS, __LINE__);
 		return TC_ACT_SHOT;
 	}
 	account(REASON_FORWARDED, METRIC_INGRESS, skb->len);

@@ -135,38 +135,88 @@ static __always_inline int ipv6_source_exempt(const __u8 *src)
 }
 
 /* Reports a packet policy dropped: counted under its reason and the policy's direction, and
- * told to the agent with both identities and its ports. */
+ * told to the agent with both identities and the caller's source line. */
 static __noinline void policy_drop(struct __sk_buff *skb, const struct pol_ctx *c, int reason,
-				   const __u8 *src, const __u8 *dst)
+				   __u16 dst_endpoint, __u16 line)
 {
-	struct drop_event *ev;
-	__be16 ports[2] = {};
+	struct drop_info d = {
+		.src_id = c->src_id,
+		.dst_id = c->dst_id,
+		.source = c->epid,
+		.dst_endpoint = dst_endpoint,
+		.line = line,
+		.reason = reason,
+		.dir = c->drop_dir,
+		.prog = MONITOR_PROG_LXC,
+	};
 
 	account(reason, c->drop_dir, skb->len);
-	ev = drop_event_reserve();
+	drop_notify_skb(skb, &d);
+}
+
+/* What a trace or a verdict report says besides the packet. */
+struct notify_info {
+	__u32 src_id;
+	__u32 dst_id;
+	__u16 source;       /* the endpoint whose program saw the packet */
+	__u16 dst_endpoint; /* the endpoint it is delivered to */
+	__u8 point;         /* TRACE_* */
+	__u8 reason;        /* TRACE_REASON_* */
+	__u8 pad[2];
+};
+
+/* Reports a packet passing an observation point (only called while a monitor listens). */
+static __noinline void trace_notify_skb(struct __sk_buff *skb, const struct notify_info *n)
+{
+	struct trace_notify *ev =
+		monitor_reserve(sizeof(*ev), MONITOR_TRACE, n->point, MONITOR_PROG_LXC);
+
 	if (!ev)
 		return;
-	ev->reason = reason;
-	ev->dir = c->drop_dir;
-	ev->family = c->family;
-	ev->protocol = c->proto;
-	ev->endpoint = c->epid;
-	ev->src_identity = c->src_id;
-	ev->dst_identity = c->dst_id;
-	if (c->proto == IPPROTO_ICMP || c->proto == IPPROTO_ICMPV6) {
-		__u8 type = 0;
+	ev->hdr.source = n->source;
+	ev->hdr.src_identity = n->src_id;
+	ev->hdr.dst_identity = n->dst_id;
+	ev->dst_endpoint = n->dst_endpoint;
+	ev->reason = n->reason;
+	monitor_capture_skb(skb, &ev->hdr, ev->data);
+	submit_trace(ev);
+}
 
-		bpf_skb_load_bytes(skb, c->l4off, &type, 1);
-		ev->dport = type;
-	} else if (bpf_skb_load_bytes(skb, c->l4off, ports, sizeof(ports)) == 0) {
-		ev->sport = bpf_ntohs(ports[0]);
-		ev->dport = bpf_ntohs(ports[1]);
+/* Reports the policy lookups of a new flow, each direction looked up (only while a monitor
+ * listens). `source`: the endpoint whose program saw the packet. */
+static __noinline void verdict_notify_skb(struct __sk_buff *skb, const struct pol_ctx *c,
+					  __u16 source)
+{
+	struct policy_verdict_notify *ev;
+	__u16 dport = 0;
+	__u8 l4[4] = {};
+
+	/* The port policy matched: the destination port, or the type for ICMP (0 for the rest). */
+	if (bpf_skb_load_bytes(skb, c->l4off, l4, sizeof(l4)) == 0) {
+		if (has_ports(c->proto))
+			dport = ((__u16)l4[2] << 8) | l4[3];
+		else if (c->proto == IPPROTO_ICMP || c->proto == IPPROTO_ICMPV6)
+			dport = l4[0];
 	}
-	ev->ifindex = skb->ifindex;
-	ev->len = skb->len;
-	__builtin_memcpy(ev->saddr, src, 16);
-	__builtin_memcpy(ev->daddr, dst, 16);
-	bpf_ringbuf_submit(ev, 0);
+	for (int i = 0; i < 2; i++) {
+		__u8 dir = i == 0 ? METRIC_EGRESS : METRIC_INGRESS;
+
+		if (!(c->checked & (i == 0 ? POL_CHECKED_EGRESS : POL_CHECKED_INGRESS)))
+			continue;
+		ev = monitor_reserve(sizeof(*ev), MONITOR_POLICY_VERDICT, 0, MONITOR_PROG_LXC);
+		if (!ev)
+			continue;
+		ev->hdr.source = source;
+		ev->hdr.src_identity = c->src_id;
+		ev->hdr.dst_identity = c->dst_id;
+		ev->dport = dport;
+		ev->proto = c->proto;
+		ev->dir = dir;
+		ev->match_type = i == 0 ? c->match_eg : c->match_in;
+		ev->reason = i == 0 ? c->ret_eg : c->ret_in;
+		monitor_capture_skb(skb, &ev->hdr, ev->data);
+		submit_verdict(ev);
+	}
 }
 
 /* Whether a packet may open a flow: any UDP packet, a TCP SYN. */
@@ -445,6 +495,50 @@ static __noinline int source_ok(struct __sk_buff *skb, __u8 family)
 #define PKT_REPLY 8      /* a reply to a flow policy admitted (conntrack said so before any
 			  * reverse translation) */
 
+/* Traces a packet bpf_lxc passes on, at the monitor's aggregation level (only called while a
+ * monitor listens): where it leaves (to an endpoint of this node, or to the stack), and with
+ * MONITOR_AGG_NONE also where it came from. `args`: TRACE_ARGS(pkt, dir, level), as a BPF
+ * function takes five arguments at most. */
+#define TRACE_ARGS(pkt, dir, level) ((pkt) | ((__u32)(dir) << 8) | ((__u32)(level) << 16))
+
+static __noinline void trace_forward(struct __sk_buff *skb, const struct pol_ctx *c,
+				     const struct endpoint_info *ep, const __u8 *src, __u32 args)
+{
+	struct notify_info n = { .src_id = c->src_id, .dst_id = c->dst_id };
+	__u32 pkt = args & 0xff;
+	__u8 dir = (args >> 8) & 0xff;
+	int level = (args >> 16) & 0xff;
+	struct endpoint_info *self;
+	__u8 flags = 0;
+
+	n.reason = c->checked ? TRACE_REASON_NEW
+		   : (pkt & PKT_REPLY) ? TRACE_REASON_REPLY
+		   : (c->src_pol || c->dst_pol) ? TRACE_REASON_ESTABLISHED
+					       : TRACE_REASON_UNKNOWN;
+	if (level >= MONITOR_AGG_MEDIUM && n.reason != TRACE_REASON_NEW) {
+		if (level >= MONITOR_AGG_MAXIMUM || c->proto != IPPROTO_TCP)
+			return;
+		/* TCP connection state changes only: SYN, FIN or RST. */
+		if (bpf_skb_load_bytes(skb, c->l4off + 13, &flags, 1) < 0 ||
+		    !(flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
+			return;
+	}
+	if (dir == METRIC_EGRESS) {
+		self = local_endpoint(src, c->family);
+		n.source = self ? self->lxc_id : 0;
+		if (level == MONITOR_AGG_NONE) {
+			n.point = TRACE_FROM_LXC;
+			trace_notify_skb(skb, &n);
+		}
+		n.point = ep && ep->ifindex ? TRACE_TO_LXC : TRACE_TO_STACK;
+	} else {
+		n.source = ep ? ep->lxc_id : 0;
+		n.point = TRACE_TO_LXC;
+	}
+	n.dst_endpoint = ep ? ep->lxc_id : 0;
+	trace_notify_skb(skb, &n);
+}
+
 /* Policy, then forwarding, for a packet the load balancer is done with. A function of its own,
  * so its stack and the load balancer's are never both in use (the verifier's 512 bytes). */
 static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
@@ -456,7 +550,7 @@ static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
 	struct pol_ctx c = {};
 	__u8 family, proto;
 	__u32 addr_bits, l4off;
-	int ret;
+	int ret, level = -1;
 
 	if (pkt & PKT_IPV6) {
 		struct ipv6hdr *ip6 = data + ETH_HLEN;
@@ -493,6 +587,14 @@ static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
 		goto dropped;
 	}
 	ret = family == ENDPOINT_KEY_IPV4 ? policy4(skb, &c) : policy6(skb, &c);
+	c.family = family;
+	c.proto = proto;
+	c.l4off = l4off;
+	level = monitor_level();
+	if (level >= 0 && c.checked) {
+		self = local_endpoint(dir == METRIC_EGRESS ? src : dst, family);
+		verdict_notify_skb(skb, &c, self ? self->lxc_id : 0);
+	}
 	if (ret) {
 		/* A malformed packet policy could not judge: counted in the program's direction. */
 		if (!c.drop_dir)
@@ -505,13 +607,17 @@ dropped:
 		c.proto = proto;
 		c.l4off = l4off;
 		c.epid = self ? self->lxc_id : 0;
-		policy_drop(skb, &c, ret, src, dst);
+		policy_drop(skb, &c, ret, ep ? ep->lxc_id : 0, __LINE__);
 		return TC_ACT_SHOT;
 	}
+	/* A packet another endpoint's program redirected here was traced there. */
+	if (level >= 0 && !(pkt & PKT_REDIRECTED))
+		trace_forward(skb, &c, ep, src, TRACE_ARGS(pkt, dir, level));
 	return classify(skb, ep, &c, family, dir);
 
 invalid:
 	account(REASON_INVALID, dir, skb->len);
+	drop_notify_basic(skb, MONITOR_PROG_LXC, REASON_INVALID, dir, __LINE__);
 	return TC_ACT_SHOT;
 }
 
@@ -580,6 +686,7 @@ invalid:
 	ret = REASON_INVALID;
 drop:
 	account(ret, dir, skb->len);
+	drop_notify_basic(skb, MONITOR_PROG_LXC, ret, dir, __LINE__);
 	return TC_ACT_SHOT;
 }
 

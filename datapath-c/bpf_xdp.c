@@ -3,7 +3,8 @@
  * IPv4 and IPv6 packets whose source address falls in a deny CIDR of cellium_cidr_v4_dyn or
  * cellium_cidr_v6_dyn (LPM tries the prefilter cell fills from PATCH /v1/prefilter), before
  * the stack allocates an skb for them. Everything else passes. One 802.1Q/802.1ad tag is
- * looked through. Drops are counted in cellium_metrics (ingress, REASON_PREFILTER_DENIED);
+ * looked through. Drops are counted in cellium_metrics (ingress, REASON_PREFILTER_DENIED) and
+ * reported in cellium_events (events.h) with the first bytes of the frame;
  * IP headers cut short (or an IPv4 header length under 20 bytes) are dropped and counted as
  * REASON_INVALID, as bpf_lxc does. */
 #include <linux/bpf.h>
@@ -15,6 +16,7 @@
 
 #include "cellium/maps.h"
 #include "cellium/metrics.h"
+#include "cellium/events.h"
 
 /* Default size only: the agent creates the maps (--prefilter-map-max) and the object reuses
  * them. */
@@ -56,9 +58,32 @@ struct vlan_hdr {
 	__be16 proto;
 };
 
-static __always_inline int drop(__u8 reason, __u32 bytes)
+/* Counts a dropped frame and reports it to the monitor with its first bytes. */
+static __noinline int drop(struct xdp_md *ctx, __u8 reason, __u32 bytes, __u16 line)
 {
+	struct drop_notify *ev;
+	__u32 cap = bytes;
+
 	account(reason, METRIC_INGRESS, bytes);
+	ev = monitor_reserve(sizeof(*ev), MONITOR_DROP, reason, MONITOR_PROG_XDP);
+	if (!ev)
+		return XDP_DROP;
+	ev->hdr.ifindex = ctx->ingress_ifindex;
+	ev->hdr.len_orig = bytes;
+	ev->dir = METRIC_INGRESS;
+	ev->line = line;
+	/* A constant, or a length masked below it: bounds the verifier can see. */
+	if (cap >= MONITOR_CAPTURE_LEN)
+		cap = bpf_xdp_load_bytes(ctx, 0, ev->data, MONITOR_CAPTURE_LEN) == 0 ? MONITOR_CAPTURE_LEN : 0;
+	else {
+		/* Hidden from clang, which would otherwise drop the mask it knows is a no-op. */
+		asm volatile("" : "+r"(cap));
+		cap &= MONITOR_CAPTURE_LEN - 1;
+		if (cap && bpf_xdp_load_bytes(ctx, 0, ev->data, cap) < 0)
+			cap = 0;
+	}
+	ev->hdr.len_cap = cap;
+	submit_drop(ev);
 	return XDP_DROP;
 }
 
@@ -90,19 +115,19 @@ int cil_xdp_entry(struct xdp_md *ctx)
 		struct lpm_v4_key key = { .prefixlen = 32 };
 
 		if ((void *)(ip4 + 1) > end || ip4->ihl < 5)
-			return drop(REASON_INVALID, bytes);
+			return drop(ctx, REASON_INVALID, bytes, __LINE__);
 		__builtin_memcpy(key.addr, &ip4->saddr, sizeof(key.addr));
 		if (bpf_map_lookup_elem(&cellium_cidr_v4_dyn, &key))
-			return drop(REASON_PREFILTER_DENIED, bytes);
+			return drop(ctx, REASON_PREFILTER_DENIED, bytes, __LINE__);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 		struct lpm_v6_key key = { .prefixlen = 128 };
 
 		if ((void *)(ip6 + 1) > end)
-			return drop(REASON_INVALID, bytes);
+			return drop(ctx, REASON_INVALID, bytes, __LINE__);
 		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
 		if (bpf_map_lookup_elem(&cellium_cidr_v6_dyn, &key))
-			return drop(REASON_PREFILTER_DENIED, bytes);
+			return drop(ctx, REASON_PREFILTER_DENIED, bytes, __LINE__);
 	}
 	return XDP_PASS;
 }

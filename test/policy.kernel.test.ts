@@ -160,10 +160,10 @@ kernelSuite(
       const events = await drops(p);
       expect(events).toMatch(
         new RegExp(
-          `drop \\(Policy denied\\) ingress .*${p.n.ips[OTHER] ?? ''}:\\d+ -> ${be}:80 TCP`,
+          `drop \\(Policy denied\\) .* ingress endpoint \\d+, .*${p.n.ips[OTHER] ?? ''}:\\d+ -> ${be}:80 tcp SYN`,
         ),
       );
-      expect(events).toMatch(new RegExp(`${p.n.ips[FE] ?? ''}:\\d+ -> ${be}:81 TCP`));
+      expect(events).toMatch(new RegExp(`${p.n.ips[FE] ?? ''}:\\d+ -> ${be}:81 tcp SYN`));
       // Others keep their open egress and ingress.
       expect(await connect(p, OTHER, p.world, 80)).toBe('world:80');
 
@@ -217,7 +217,7 @@ kernelSuite(
       );
       expect(await connect(p, FE, be, 80)).toBe('timeout');
       expect(dropped(p, REASON.POLICY_DENY, METRIC.INGRESS)).toBeGreaterThan(deny0);
-      expect(await drops(p)).toMatch(/drop \(Policy denied by denylist\) ingress/);
+      expect(await drops(p)).toMatch(/drop \(Policy denied by denylist\) .* ingress endpoint \d+,/);
 
       // Deleting the rules restores traffic.
       await deletePolicy(p, 'test=deny');

@@ -10,8 +10,7 @@ import {
   stat,
   unlink,
 } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Server } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 
 /** Permissions of the API socket: owner and group read/write, nothing for others. */
@@ -42,12 +41,12 @@ function bindDirPrefix(path: string): string {
  * Makes the socket's directory and clears a stale socket (and bind directories) left by a
  * crashed agent. If an agent still answers on it, refuses to steal it.
  */
-export async function prepareSocketPath(path: string): Promise<void> {
+export async function prepareSocketPath(path: string, flag = '--socket-path'): Promise<void> {
   // The socket is first bound at <dir>/.<name>.XXXXXX/s, 10 bytes longer than the path itself.
   const longest = Buffer.byteLength(path) + 10;
   if (longest > MAX_SOCKET_PATH) {
     throw new Error(
-      `--socket-path ${path} is too long: the agent binds it at a path ${longest} bytes long, and unix socket paths are limited to ${MAX_SOCKET_PATH} bytes`,
+      `${flag} ${path} is too long: the agent binds it at a path ${longest} bytes long, and unix socket paths are limited to ${MAX_SOCKET_PATH} bytes`,
     );
   }
   const dir = dirname(path);
@@ -83,10 +82,12 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
-/** Closes a server (listening or not) and its connections. */
+/** Closes a server (listening or not) and its connections (an HTTP server's; a plain one's own). */
 export function closeServer(server: Server): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
+  if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function') {
+    (server as Server & { closeAllConnections(): void }).closeAllConnections();
+  }
   return closed;
 }
 

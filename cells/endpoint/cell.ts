@@ -32,6 +32,7 @@ import {
   endpointKeyOf,
   LXC_MAP,
   MapCaches,
+  MonitorMaps,
   reconciledCache,
 } from '../maps/index.js';
 import { StateDB } from '../statedb/index.js';
@@ -119,6 +120,7 @@ export const endpointCell = module(
       lbMaps: LbMaps,
       ctMaps: CtMaps,
       policyMaps: PolicyMaps,
+      monitorMaps: MonitorMaps,
       policy: EndpointPolicyStatus,
       // cellium_endpoint_state, regeneration durations, the reconciler's rounds (metrics.ts)
       metrics: optional(Metrics),
@@ -139,6 +141,7 @@ export const endpointCell = module(
       lbMaps,
       ctMaps,
       policyMaps,
+      monitorMaps,
       policy,
       metrics,
       reconcilerMetrics,
@@ -156,6 +159,7 @@ export const endpointCell = module(
         () => [
           ...[...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
           ...policyMaps.programMaps(),
+          ...monitorMaps.programMaps(),
         ],
         lxcFlags,
       );

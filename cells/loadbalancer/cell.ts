@@ -15,7 +15,7 @@ import { listLinks } from '../../core/net/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { CtMaps } from '../conntrack/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
-import { DatapathMaps, Maps } from '../maps/index.js';
+import { DatapathMaps, Maps, MonitorMaps } from '../maps/index.js';
 import { ReconcilerMetrics } from '../metrics/index.js';
 import { StateDB } from '../statedb/index.js';
 import { lbFeatures, lbFlags, LbConfig } from './config.js';
@@ -119,12 +119,13 @@ export const loadbalancerCell = module(
       lbMaps: LbMaps,
       maps: DatapathMaps,
       ctMaps: CtMaps,
+      monitor: MonitorMaps,
       daemon: DaemonConfig,
       lifecycle: Lifecycle,
       health: Health,
       logger: Logger,
     },
-    ({ config, lb, lbMaps, maps, ctMaps, daemon, lifecycle, health, logger }) =>
+    ({ config, lb, lbMaps, maps, ctMaps, monitor, daemon, lifecycle, health, logger }) =>
       registerNodePort({
         enabled: lbFeatures(config).nodePort,
         objectPath: config.bpfHostObject,
@@ -132,10 +133,12 @@ export const loadbalancerCell = module(
         kernel: () => maps.backend === 'kernel',
         devices: () => lb.devices(),
         lbMaps: () => lbMaps.open,
-        maps: () =>
-          [maps.lxc, maps.ipcache, maps.metrics, ...lbMaps.open.all(), ...ctMaps.all()].map(
+        maps: () => [
+          ...[maps.lxc, maps.ipcache, maps.metrics, ...lbMaps.open.all(), ...ctMaps.all()].map(
             (m) => m.raw,
           ),
+          ...monitor.programMaps(),
+        ],
         lifecycle,
         health: health.scope('nodeport'),
         logger,

@@ -23,12 +23,14 @@ import {
   PRESSURE_TIMEOUT_MS,
 } from './maps.js';
 import { registerMapsMetrics } from './metrics.js';
+import { MonitorMaps, newMonitorMaps } from './monitor-maps.js';
 
 /** The agent's BPF maps: created or reopened from their pins, listed by GET /v1/map. */
 export const mapsCell = module(
   'maps',
   'BPF maps pinned under bpffs, kernel or in-memory',
-  // --bpf-root, --bpf-backend, --bpf-{lxc,ipcache,metrics}-map-max, --bpf-map-event-buffers
+  // --bpf-root, --bpf-backend, --bpf-{lxc,ipcache,metrics}-map-max, --bpf-map-event-buffers,
+  // --bpf-events-ring-size
   config(MapsConfig, mapsFlags),
   // Every map the agent owns; cells add their own maps here.
   provide(Maps, {}, () => new MapRegistry()),
@@ -38,6 +40,13 @@ export const mapsCell = module(
     DatapathMaps,
     { config: MapsConfig, registry: Maps, lifecycle: Lifecycle, health: Health, logger: Logger },
     newDatapathMaps,
+  ),
+  // cellium_events (--bpf-events-ring-size), cellium_monitor_config, cellium_events_lost: what
+  // every program reports monitor events with; the monitor cell reads the ring.
+  provide(
+    MonitorMaps,
+    { config: MapsConfig, maps: DatapathMaps, lifecycle: Lifecycle },
+    ({ config, ...p }) => newMonitorMaps({ ...p, ringBytes: config.bpfEventsRingSize }),
   ),
   // Each map's cache and event buffer, registered by the cell that writes the map from desired
   // state (endpoint: cellium_lxc, ipcache: cellium_ipcache); follow streams end at stop.

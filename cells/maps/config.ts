@@ -1,5 +1,6 @@
 import { flag, parseDuration, token, type ConfigOf } from '../../core/hive/index.js';
 import type { EventBufferConfig } from './cache.js';
+import { EVENTS_RING_DEFAULT } from './monitor-maps.js';
 
 /** Event buffers of maps as Cilium's defaults size them (`name=enabled,size,ttl`). */
 export const DEFAULT_EVENT_BUFFERS = 'cellium_lxc=enabled,128,0,cellium_ipcache=enabled,1024,0';
@@ -90,6 +91,15 @@ export const mapsFlags = {
     'Maximum number of reason and direction counters in cellium_metrics',
     { min: 1, max: 65_536 },
   ),
+  'bpf-events-ring-size': {
+    ...flag.int(
+      EVENTS_RING_DEFAULT,
+      'Size in bytes of cellium_events, the ring buffer of datapath monitor events (a power of two, at least 4096)',
+      { min: 4096, max: 1 << 30 },
+    ),
+    check: (v: number): string | undefined =>
+      (v & (v - 1)) === 0 ? undefined : `${v} is not a power of two (e.g. 1048576, 2097152)`,
+  },
 } as const;
 
 /** The flag that sizes each of the agent's maps. */

@@ -12,3 +12,12 @@ export {
 export type { DesiredAction, MapEntryEvent } from './events.js';
 export * from './defs.js';
 export { openOwnedMaps, type OwnedMapSpec, type OwnedMaps } from './owned.js';
+export {
+  AGGREGATION,
+  EVENTS_LOST_MAP,
+  eventsMapSpec,
+  MONITOR_CONFIG_MAP,
+  MonitorMaps,
+  type AggregationLevel,
+  type MonitorConfigValue,
+} from './monitor-maps.js';

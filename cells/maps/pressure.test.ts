@@ -37,6 +37,7 @@ function setup(config: Partial<MapsConfig> = {}) {
       bpfIpcacheMapMax: 512000,
       bpfMetricsMapMax: 1024,
       bpfMapEventBuffers: '',
+      bpfEventsRingSize: 4096,
       ...config,
     },
     registry: new MapRegistry(),

@@ -4,6 +4,7 @@
 // replaces the old one; a write that fails leaves the repository as it was.
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { Subject, type Observable } from 'rxjs';
 import { mkdirDurable, readStateFile, writeFileAtomic } from '../../core/atomic-file.js';
 import { canonicalRule } from './canonical.js';
 import { compileRule, type CompiledRule } from './mapstate.js';
@@ -71,6 +72,9 @@ export class Repository {
   /** CIDR prefix -> local identity, persisted with the rules so ids survive restarts. */
   cidrIdentities: Record<string, number> = {};
   private readonly path: string;
+  private readonly changed = new Subject<RepoChange>();
+  /** Each change once it is durable (the monitor's policy notifications observe it). */
+  readonly changes$: Observable<RepoChange> = this.changed.asObservable();
 
   constructor(private readonly dir: string) {
     this.path = join(dir, 'rules.json');
@@ -196,7 +200,9 @@ export class Repository {
     this.write(next, rev, this.cidrIdentities);
     this.list = next;
     this.rev = rev;
-    return { revision: rev, added, removed };
+    const change = { revision: rev, added, removed };
+    this.changed.next(change);
+    return change;
   }
 
   private write(

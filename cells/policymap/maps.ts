@@ -1,14 +1,6 @@
 // The policy maps, declared once. Layouts mirror datapath-c/include/cellium/policy.h (Cilium's
-// policy map) and events.h; the kernel tests read both through bpf_lxc.
-import {
-  BPF_F_NO_PREALLOC,
-  mapSpec,
-  MapType,
-  ringBufSpec,
-  struct,
-  type MapSpec,
-} from '../../core/bpf/index.js';
-import { readIpBytes } from '../../core/ip.js';
+// policy map); the kernel tests read them through bpf_lxc.
+import { BPF_F_NO_PREALLOC, mapSpec, MapType, struct, type MapSpec } from '../../core/bpf/index.js';
 
 /** cellium_policy_<epid> key: identity, direction, protocol and port, matched by prefix. */
 export interface PolicyKey {
@@ -110,53 +102,3 @@ export const POLICY_OUTER_MAP = mapSpec({
     flags: BPF_F_NO_PREALLOC,
   },
 });
-
-/** The ring buffer programs report drops in (events.h, 256 KiB). */
-export const EVENTS_MAP = ringBufSpec('cellium_events', 256 * 1024);
-
-/** A drop a program reported (struct drop_event). */
-export interface DropEvent {
-  readonly reason: number;
-  /** METRIC direction: 1 ingress (the receiver's policy), 2 egress (the sender's). */
-  readonly dir: number;
-  readonly family: number;
-  readonly protocol: number;
-  /** The endpoint whose policy dropped it (0: unknown). */
-  readonly endpoint: number;
-  readonly srcIdentity: number;
-  readonly dstIdentity: number;
-  readonly sport: number;
-  /** The destination port, or the ICMP type. */
-  readonly dport: number;
-  readonly ifindex: number;
-  readonly len: number;
-  readonly saddr: string;
-  readonly daddr: string;
-  /** ns of CLOCK_MONOTONIC. */
-  readonly timestamp: bigint;
-}
-
-/** The size of struct drop_event. */
-export const DROP_EVENT_SIZE = 72;
-
-/** Decodes a drop event record; undefined for records of other kinds or sizes. */
-export function decodeDropEvent(buf: Buffer): DropEvent | undefined {
-  if (buf.length < DROP_EVENT_SIZE || buf[0] !== 1) return undefined;
-  const v6 = buf[3] === 2;
-  return {
-    reason: buf.readUInt8(1),
-    dir: buf.readUInt8(2),
-    family: buf.readUInt8(3),
-    protocol: buf.readUInt8(4),
-    endpoint: buf.readUInt16LE(6),
-    srcIdentity: buf.readUInt32LE(8),
-    dstIdentity: buf.readUInt32LE(12),
-    sport: buf.readUInt16LE(16),
-    dport: buf.readUInt16LE(18),
-    ifindex: buf.readUInt32LE(20),
-    len: buf.readUInt32LE(24),
-    saddr: readIpBytes(v6 ? 'ipv6' : 'ipv4', buf, 28),
-    daddr: readIpBytes(v6 ? 'ipv6' : 'ipv4', buf, 44),
-    timestamp: buf.readBigUInt64LE(64),
-  };
-}

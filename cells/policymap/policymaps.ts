@@ -1,5 +1,5 @@
-// The policy maps at run time: cellium_policy (an endpoint's host-side ifindex -> its policy map)
-// and cellium_events, opened at the cell's start beside the agent's maps; each endpoint's own
+// The policy maps at run time: cellium_policy (an endpoint's host-side ifindex -> its policy map),
+// opened at the cell's start beside the agent's maps; each endpoint's own
 // cellium_policy_<epid>, opened on demand (its pin reused, entries kept) and pinned, so bpf_lxc
 // keeps enforcing every endpoint's policy while the agent restarts.
 import { readdirSync } from 'node:fs';
@@ -16,7 +16,6 @@ import {
 import { token, type Health, type Lifecycle, type Logger } from '../../core/hive/index.js';
 import { openOwnedMaps, type DatapathMaps, type OwnedMaps } from '../maps/index.js';
 import {
-  EVENTS_MAP,
   POLICY_OUTER_MAP,
   policyMapId,
   policyMapSpec,
@@ -29,10 +28,8 @@ export interface PolicyMaps {
   readonly running: boolean;
   /** Entries of each endpoint's map at most (--bpf-policy-map-max). */
   readonly maxEntries: number;
-  /** What bpf_lxc is loaded with: cellium_policy and cellium_events. Throws while not running. */
+  /** What bpf_lxc is loaded with: cellium_policy. Throws while not running. */
   programMaps(): RawMap[];
-  /** The ring buffer programs report drops in. Throws while not running. */
-  events(): RawMap;
   /** Endpoint `id`'s map: its pin reopened (entries kept) or a new one pinned. */
   endpointMap(id: number): BpfMap<PolicyKey, PolicyEntry>;
   /** Makes bpf_lxc enforce endpoint `id`'s map for the interface `ifindex` (one atomic update). */
@@ -60,7 +57,6 @@ export function newPolicyMaps(p: {
   readonly health: Health;
 }): PolicyMaps {
   let owned: OwnedMaps | undefined;
-  let events: BpfMap<never, never> | undefined;
   const endpoints = new Map<number, BpfMap<PolicyKey, PolicyEntry>>();
 
   let stopped = false;
@@ -76,13 +72,6 @@ export function newPolicyMaps(p: {
         { spec: POLICY_OUTER_MAP, innerMaxEntries: p.maxEntries },
       ],
     });
-    try {
-      // Not in the registry: a ring has no entries to list.
-      events = openMap(EVENTS_MAP, { backend: p.maps.backend, pinDir: p.maps.pinDir });
-    } catch (e) {
-      o.close();
-      throw e;
-    }
     owned = o;
     return o;
   };
@@ -98,8 +87,6 @@ export function newPolicyMaps(p: {
       m.close();
     }
     endpoints.clear();
-    events?.close();
-    events = undefined;
     owned?.close();
     owned = undefined;
   };
@@ -123,16 +110,7 @@ export function newPolicyMaps(p: {
       return owned !== undefined;
     },
     maxEntries: p.maxEntries,
-    programMaps: () => {
-      const o = outer();
-      if (!events) throw new Error('cellium_events is not open');
-      return [o.raw, events.raw];
-    },
-    events: () => {
-      open();
-      if (!events) throw new Error('cellium_events is not open');
-      return events.raw;
-    },
+    programMaps: () => [outer().raw],
     endpointMap: (id) => {
       outer();
       let m = endpoints.get(id);

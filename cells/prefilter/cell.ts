@@ -9,7 +9,7 @@ import {
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig } from '../daemon/index.js';
-import { DatapathMaps, Maps } from '../maps/index.js';
+import { DatapathMaps, Maps, MonitorMaps } from '../maps/index.js';
 import { cidrsOf, withPrefilter } from './api.js';
 import { prefilterFlags, PrefilterConfig } from './config.js';
 import { newPrefilter, Prefilter } from './prefilter.js';
@@ -28,6 +28,7 @@ export const prefilterCell = module(
       config: PrefilterConfig,
       daemon: DaemonConfig,
       maps: DatapathMaps,
+      monitor: MonitorMaps,
       registry: Maps,
       lifecycle: Lifecycle,
       health: Health,

@@ -10,7 +10,7 @@ import {
   type Lifecycle,
   type Logger,
 } from '../../core/hive/index.js';
-import type { DatapathMaps } from '../maps/index.js';
+import type { DatapathMaps, MonitorMaps } from '../maps/index.js';
 import { parseDenyCidr } from './cidr.js';
 import type { PrefilterConfig } from './config.js';
 import { attachXdp, detachObsolete, deviceIndex } from './datapath.js';
@@ -41,6 +41,8 @@ export interface PrefilterParams {
   readonly config: PrefilterConfig;
   readonly stateDir: string;
   readonly maps: DatapathMaps;
+  /** cellium_events and its companions: bpf_xdp reports its drops there. */
+  readonly monitor: MonitorMaps;
   readonly registry: MapRegistry;
   readonly lifecycle: Lifecycle;
   readonly health: Health;
@@ -176,7 +178,7 @@ export function newPrefilter(p: PrefilterParams): Prefilter {
                 device,
                 ifindex,
                 mode: p.config.prefilterMode,
-                maps: [m.v4.raw, m.v6.raw, p.maps.metrics.raw],
+                maps: [m.v4.raw, m.v6.raw, p.maps.metrics.raw, ...p.monitor.programMaps()],
                 previous,
               })
             : undefined;

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type * as Koffi from 'koffi';
 import {
+  FfiArgumentError,
   guardFfi,
   parseSignature,
   type FfiDecl,
@@ -731,4 +732,42 @@ export function registerRingSample(
       koffi.unregister(ptr);
     },
   };
+}
+
+type AsyncFn = {
+  async(...args: [...unknown[], (err: unknown, res: unknown) => void]): void;
+};
+let epollWaitFn: AsyncFn | undefined;
+
+/**
+ * epoll_wait(2) on one of libuv's worker threads (koffi's async call), so the event loop never
+ * blocks: resolves with the number of ready fds (0 at the timeout), or rejects with the errno.
+ * The ring reader waits this way on a ring buffer's epoll fd: no CPU while nothing arrives.
+ */
+export function epollWait(epfd: number, timeoutMs: number): Promise<number> {
+  if (!Number.isInteger(epfd) || epfd < 0) {
+    return Promise.reject(new FfiArgumentError('epoll_wait', 'epfd', 'an fd', String(epfd)));
+  }
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
+    return Promise.reject(
+      new FfiArgumentError('epoll_wait', 'timeout', '0..2^31-1 ms', String(timeoutMs)),
+    );
+  }
+  libbpf(); // koffi loaded, and libc with it
+  epollWaitFn ??= koffi
+    .load('libc.so.6')
+    .func(
+      'int epoll_wait(int epfd, void *events, int maxevents, int timeout)',
+    ) as unknown as AsyncFn;
+  return new Promise((resolve, reject) => {
+    // One struct epoll_event (12 bytes packed on x86-64, 16 elsewhere), in native memory of its
+    // own: the worker thread writes it while JavaScript runs, so it must be neither a Buffer
+    // koffi copies nor anything the garbage collector sees.
+    const events: unknown = koffi.alloc('uint8_t', 16);
+    epollWaitFn?.async(epfd, events, 1, timeoutMs, (err: unknown, res: unknown) => {
+      koffi.free(events);
+      if (err) reject(err instanceof Error ? err : new Error('epoll_wait failed', { cause: err }));
+      else resolve(res as number);
+    });
+  });
 }

@@ -29,6 +29,8 @@ export class MemoryMap extends ShapedMap implements RawMap {
    * the kernel counts them.
    */
   private readonly ring = { records: [] as Buffer[], head: 0, used: 0 };
+  /** Called once when the next record is pushed (a reader waiting, as epoll on a kernel ring). */
+  private readonly ringWaiters = new Set<() => void>();
 
   constructor(
     shape: MapShape,
@@ -71,7 +73,21 @@ export class MemoryMap extends ShapedMap implements RawMap {
     if (this.ring.used + len > this.shape.maxEntries - 1) return false;
     this.ring.records.push(Buffer.from(data));
     this.ring.used += len;
+    const waiters = [...this.ringWaiters];
+    this.ringWaiters.clear();
+    for (const w of waiters) w();
     return true;
+  }
+
+  /** Whether a ring buffer holds records not read yet. */
+  hasRecords(): boolean {
+    return this.ring.head < this.ring.records.length;
+  }
+
+  /** Calls `wake` once, when the next record is pushed; the returned function cancels that. */
+  onNextRecord(wake: () => void): () => void {
+    this.ringWaiters.add(wake);
+    return () => this.ringWaiters.delete(wake);
   }
 
   /** Takes the oldest record of a ring buffer (undefined when none waits). */
@@ -280,6 +296,19 @@ function memoryRing(map: RawMap): MemoryMap {
  */
 export function memoryRingPush(map: RawMap, data: Buffer): boolean {
   return memoryRing(map).pushRecord(data);
+}
+
+/**
+ * Calls `wake` once when a record waits in an in-memory ring buffer map (at once, on the next
+ * turn, if one waits already); the returned function cancels it.
+ */
+export function memoryRingWait(map: RawMap, wake: () => void): () => void {
+  const m = memoryRing(map);
+  if (m.hasRecords()) {
+    const t = setImmediate(wake);
+    return () => clearImmediate(t);
+  }
+  return m.onNextRecord(wake);
 }
 
 /** Takes the oldest record waiting in an in-memory ring buffer map (undefined when none). */

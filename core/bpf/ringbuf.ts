@@ -4,10 +4,10 @@
 // map mmapped, no syscall per record); the memory backend reads what memoryRingPush wrote.
 import { struct, type Layout } from './codec.js';
 import { BpfError, check, E, type BpfTarget } from './errors.js';
-import { libbpf, registerRingSample } from './libbpf.js';
+import { epollWait, libbpf, registerRingSample } from './libbpf.js';
 import { FaultyMap } from './map.faulty.js';
 import { mapFd } from './map.kernel.js';
-import { memoryRingTake } from './map.memory.js';
+import { memoryRingTake, memoryRingWait } from './map.memory.js';
 import { mapSpec, MapType, type MapSpec, type RawMap } from './map.js';
 
 /** Reads records a BPF program wrote into a ring buffer map. */
@@ -16,6 +16,12 @@ export interface RingReader {
   consume(): number;
   /** A file descriptor that becomes readable (epoll) when records are waiting, or -1 (memory backend). */
   readonly fd: number;
+  /**
+   * Waits, without blocking the event loop or spinning, until records wait (true) or
+   * `timeoutMs` passed (false): epoll_wait on a libuv worker thread for a kernel ring, the next
+   * push for a memory one. One wait at a time; close() only once it has settled.
+   */
+  wait(timeoutMs: number): Promise<boolean>;
   close(): void;
 }
 
@@ -78,6 +84,19 @@ function memoryReader(map: RawMap, onRecord: (data: Buffer) => void): RingReader
       }
       return n;
     },
+    wait(timeoutMs) {
+      if (closed) return Promise.reject(closedError(map));
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          cancel();
+          resolve(false);
+        }, timeoutMs);
+        const cancel = memoryRingWait(map, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+    },
     close() {
       closed = true;
     },
@@ -127,6 +146,12 @@ function kernelReader(map: RawMap, onRecord: (data: Buffer) => void): RingReader
       if (failed) throw failed.error;
       check(r, 'consume', t);
       return count;
+    },
+    async wait(timeoutMs) {
+      if (closed) throw closedError(map);
+      const n = await epollWait(epollFd, timeoutMs);
+      // -1: interrupted by a signal (EINTR), as good as a timeout.
+      return n > 0;
     },
     close() {
       if (closed) return;

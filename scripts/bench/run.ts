@@ -10,6 +10,7 @@ import { benchLbDatapath } from './lb-datapath.js';
 import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
 import { benchMetrics } from './metrics.js';
+import { benchMonitor } from './monitor.js';
 import { benchPods } from './pods.js';
 import { benchPolicy, benchPolicyAgent } from './policy.js';
 import { benchRestore } from './restore.js';
@@ -207,6 +208,12 @@ try {
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchLbDatapath())
     console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nMonitor: bpf_xdp drops (BPF_PROG_TEST_RUN) into the built agent's ring, a client on its monitor socket\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchMonitor()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   rmSync(BPF_ROOT, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { registerIdentity } from './identity.js';
 import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
 import { registerMetrics } from './metrics.js';
+import { registerMonitor } from './monitor.js';
 import { registerNodeId } from './nodeid.js';
 import { registerPolicy } from './policy.js';
 import { registerPrefilter } from './prefilter.js';
@@ -40,6 +41,7 @@ export function cliProgram(): Command {
   registerCgroups(program);
   registerDebugInfo(program);
   registerMetrics(program);
+  registerMonitor(program);
   registerVersion(program);
   return program;
 }

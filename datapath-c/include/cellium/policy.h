@@ -81,10 +81,20 @@ static __always_inline void policy_count(struct policy_entry *e, __u32 len)
 	__sync_fetch_and_add(&e->bytes, len);
 }
 
+/* Policy verdict match types (what decided a verdict; monitor policy verdicts carry it), Cilium's numbers. */
+#define POLICY_MATCH_NONE 0
+#define POLICY_MATCH_L3_ONLY 1  /* the peer's identity, every protocol */
+#define POLICY_MATCH_L3_L4 2    /* the peer's identity, protocol and port */
+#define POLICY_MATCH_L4_ONLY 3  /* every identity, protocol and port */
+#define POLICY_MATCH_ALL 4      /* every identity, every protocol */
+#define POLICY_MATCH_L3_PROTO 5 /* the peer's identity, every port of a protocol */
+#define POLICY_MATCH_PROTO_ONLY 6 /* every identity, every port of a protocol */
+
 /* The verdict of `pmap` for a packet of `len` bytes from/to `identity`: 0 (allowed),
- * REASON_POLICY_DENY (an explicit deny) or REASON_POLICY_DENIED (nothing allows it). */
+ * REASON_POLICY_DENY (an explicit deny) or REASON_POLICY_DENIED (nothing allows it). `*match`
+ * says which kind of entry decided (POLICY_MATCH_*; POLICY_MATCH_NONE when none did). */
 static __always_inline int policy_verdict(void *pmap, __u32 identity, __u8 egress, __u8 proto,
-					  __be16 dport, __u32 len)
+					  __be16 dport, __u32 len, __u8 *match)
 {
 	struct policy_key key = {
 		.prefixlen = POLICY_PREFIX_FULL,
@@ -93,28 +103,36 @@ static __always_inline int policy_verdict(void *pmap, __u32 identity, __u8 egres
 		.protocol = proto,
 		.dport = dport,
 	};
-	struct policy_entry *l3, *any;
+	struct policy_entry *l3, *any, *e;
+	int ret = 0;
 
 	l3 = bpf_map_lookup_elem(pmap, &key);
 	key.sec_label = 0;
 	any = bpf_map_lookup_elem(pmap, &key);
 	if (l3 && (l3->flags & POLICY_F_DENY)) {
-		policy_count(l3, len);
-		return REASON_POLICY_DENY;
+		e = l3;
+		ret = REASON_POLICY_DENY;
+	} else if (any && (any->flags & POLICY_F_DENY)) {
+		e = any;
+		ret = REASON_POLICY_DENY;
+	} else if (l3) {
+		e = l3;
+	} else if (any) {
+		e = any;
+	} else {
+		*match = POLICY_MATCH_NONE;
+		return REASON_POLICY_DENIED;
 	}
-	if (any && (any->flags & POLICY_F_DENY)) {
-		policy_count(any, len);
-		return REASON_POLICY_DENY;
-	}
-	if (l3) {
-		policy_count(l3, len);
-		return 0;
-	}
-	if (any) {
-		policy_count(any, len);
-		return 0;
-	}
-	return REASON_POLICY_DENIED;
+	policy_count(e, len);
+	if (e == l3)
+		*match = (e->flags & POLICY_F_WILDCARD_PROTO)	 ? POLICY_MATCH_L3_ONLY
+			 : (e->flags & POLICY_F_WILDCARD_DPORT) ? POLICY_MATCH_L3_PROTO
+								 : POLICY_MATCH_L3_L4;
+	else
+		*match = (e->flags & POLICY_F_WILDCARD_PROTO)	 ? POLICY_MATCH_ALL
+			 : (e->flags & POLICY_F_WILDCARD_DPORT) ? POLICY_MATCH_PROTO_ONLY
+								 : POLICY_MATCH_L4_ONLY;
+	return ret;
 }
 
 #endif

@@ -52,8 +52,15 @@ struct pol_ctx {
 	__u32 l4off;    /* where what follows the IP header starts */
 	__u16 epid;     /* after a drop: the endpoint whose policy dropped it (0: unknown) */
 	__u8 closed;    /* METRIC_*: an endpoint whose policy is managed has no map (drop) */
-	__u8 pad;
+	__u8 checked;   /* POL_CHECKED_*: the policies a new flow was looked up in */
+	__u8 match_eg;  /* POLICY_MATCH_* of the egress lookup, and its verdict (0: allowed) */
+	__u8 ret_eg;
+	__u8 match_in;  /* the same for the ingress lookup */
+	__u8 ret_in;
 };
+
+#define POL_CHECKED_EGRESS 1
+#define POL_CHECKED_INGRESS 2
 
 /* The verdict on a flow new to policy: the sender's egress, then the receiver's ingress. */
 static __always_inline int policy_new_flow(struct pol_ctx *c, __u8 proto, __be16 dport, __u32 len)
@@ -61,14 +68,20 @@ static __always_inline int policy_new_flow(struct pol_ctx *c, __u8 proto, __be16
 	int ret;
 
 	if (c->src_pol) {
-		ret = policy_verdict(c->src_pol, c->dst_id, POLICY_EGRESS, proto, dport, len);
+		ret = policy_verdict(c->src_pol, c->dst_id, POLICY_EGRESS, proto, dport, len,
+				     &c->match_eg);
+		c->checked |= POL_CHECKED_EGRESS;
+		c->ret_eg = ret;
 		if (ret) {
 			c->drop_dir = METRIC_EGRESS;
 			return ret;
 		}
 	}
 	if (c->dst_pol) {
-		ret = policy_verdict(c->dst_pol, c->src_id, POLICY_INGRESS, proto, dport, len);
+		ret = policy_verdict(c->dst_pol, c->src_id, POLICY_INGRESS, proto, dport, len,
+				     &c->match_in);
+		c->checked |= POL_CHECKED_INGRESS;
+		c->ret_in = ret;
 		if (ret) {
 			c->drop_dir = METRIC_INGRESS;
 			return ret;

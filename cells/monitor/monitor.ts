@@ -1,0 +1,175 @@
+// The monitor at run time: reads cellium_events (reader.ts), decodes each record, adds the
+// agent's notifications, and hands every event to the socket's clients and to subscribers in
+// the agent; keeps the last drops for /debuginfo and the counts /healthz reports.
+import { Subject, type Observable } from 'rxjs';
+import type { Health, Lifecycle, Logger } from '../../core/hive/index.js';
+import { errorMessage, token } from '../../core/hive/index.js';
+import type { Table } from '../../core/statedb/index.js';
+import type { Endpoint } from '../endpoint/index.js';
+import { AGGREGATION, type AggregationLevel, type MonitorMaps } from '../maps/index.js';
+import {
+  decodeRecord,
+  hostClock,
+  type DropEvent,
+  type Enrich,
+  type MonitorEvent,
+} from './decode.js';
+import type { AgentNotice } from './notify.js';
+import { startRingLoop, type RingLoop } from './reader.js';
+import { newMonitorServer } from './server.js';
+
+/** The node monitor: every datapath event and agent notification, as they happen. */
+export interface Monitor {
+  /** Decoded datapath events and agent notifications, in order. */
+  readonly events$: Observable<MonitorEvent>;
+  /** Sends an agent notification (what the notify watcher calls). */
+  notify(n: AgentNotice): void;
+  /** The most recent drops, oldest first (at most RECENT_DROPS). */
+  recentDrops(): readonly DropEvent[];
+  /** Counts for /healthz nodeMonitor. */
+  counts(): MonitorCounts;
+}
+
+/** What /healthz reports of the monitor. */
+export interface MonitorCounts {
+  /** The ring's size in bytes. */
+  readonly ringBytes: number;
+  /** Events lost: the ring was full (datapath), or a client's queue was (clients). */
+  readonly lost: number;
+  readonly datapathLost: number;
+  readonly clientLost: number;
+  /** Records this agent could not decode (another type or version). */
+  readonly unknown: number;
+  /** Datapath events read. */
+  readonly received: number;
+  /** Clients receiving events. */
+  readonly listeners: number;
+}
+
+/** The node monitor. */
+export const Monitor = token<Monitor>('monitor/Monitor');
+
+/** Drops kept for /debuginfo. */
+export const RECENT_DROPS = 1024;
+
+/** What the monitor needs. */
+export interface MonitorParams {
+  readonly maps: MonitorMaps;
+  readonly endpoints: Table<Endpoint>;
+  readonly socketPath: string;
+  readonly aggregation: AggregationLevel;
+  readonly queueSize: number;
+  readonly lifecycle: Lifecycle;
+  readonly health: Health;
+  readonly logger: Logger;
+}
+
+/** Builds the monitor; it reads the ring and serves its socket between start and stop. */
+export function newMonitor(p: MonitorParams): Monitor {
+  const subject = new Subject<MonitorEvent>();
+  const recent: DropEvent[] = [];
+  const clock = hostClock();
+  let unknown = 0;
+  let received = 0;
+  let lostSeen = 0;
+  let loop: RingLoop | undefined;
+
+  // The endpoint behind each host-side interface, for events the datapath could not attribute.
+  const byIfindex = new Map<number, { id: number; identity: number }>();
+  const enrich: Enrich = { endpointOf: (i) => byIfindex.get(i) };
+
+  const server = newMonitorServer({
+    path: p.socketPath,
+    queueSize: p.queueSize,
+    logger: p.logger,
+    onListeners: (n) => {
+      // Traces and verdicts cost the datapath nothing while no client listens.
+      try {
+        p.maps.setConfig({ listeners: n, aggregation: AGGREGATION[p.aggregation] });
+      } catch (e) {
+        p.health.degraded(`cannot write cellium_monitor_config: ${errorMessage(e)}`);
+      }
+    },
+  });
+
+  const publish = (e: MonitorEvent): void => {
+    if (e.type === 'drop') {
+      recent.push(e);
+      if (recent.length > RECENT_DROPS * 2) recent.splice(0, recent.length - RECENT_DROPS);
+    }
+    server.publish(e);
+    subject.next(e);
+  };
+
+  const onBatch = (records: Buffer[]): void => {
+    for (const r of records) {
+      const e = decodeRecord(r, clock, enrich);
+      if (!e) {
+        unknown++;
+        continue;
+      }
+      received++;
+      publish(e);
+    }
+    const lost = p.maps.lost();
+    if (lost > lostSeen) {
+      server.datapathLost(lost - lostSeen);
+      lostSeen = lost;
+    }
+  };
+
+  const sub = p.endpoints.observe().subscribe((batch) => {
+    for (const c of batch) {
+      for (const [i, v] of byIfindex) if (v.id === c.object.id) byIfindex.delete(i);
+      if (!c.deleted && c.object.ifIndex > 0) {
+        byIfindex.set(c.object.ifIndex, { id: c.object.id, identity: c.object.identity });
+      }
+    }
+  });
+
+  p.lifecycle.append(
+    {
+      onStart: async () => {
+        // The datapath's losses before this agent started are not news to its clients.
+        lostSeen = p.maps.lost();
+        loop = startRingLoop({
+          ring: p.maps.ring(),
+          onBatch,
+          onError: (e) => {
+            p.health.degraded(`reading cellium_events: ${errorMessage(e)}`);
+          },
+        });
+        await server.start();
+        p.health.ok(`reading cellium_events (${p.maps.ringBytes} bytes); socket ${p.socketPath}`);
+      },
+      onStop: async () => {
+        sub.unsubscribe();
+        await server.stop();
+        await loop?.stop();
+        loop = undefined;
+        subject.complete();
+      },
+    },
+    'monitor',
+  );
+
+  return {
+    events$: subject.asObservable(),
+    notify: (n) => {
+      publish({ type: 'agent', time: new Date().toISOString(), ...n });
+    },
+    recentDrops: () => recent.slice(-RECENT_DROPS),
+    counts: () => {
+      const datapathLost = p.maps.lost();
+      return {
+        ringBytes: p.maps.ringBytes,
+        lost: datapathLost + server.clientLost,
+        datapathLost,
+        clientLost: server.clientLost,
+        unknown,
+        received,
+        listeners: server.listeners,
+      };
+    },
+  };
+}
