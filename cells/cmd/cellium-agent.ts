@@ -43,6 +43,11 @@ const COMMAND_FLAGS: FlagInfo[] = [
   },
 ];
 
+// The monitor's ring reader keeps one of libuv's threadpool threads in epoll_wait (core/bpf
+// RingReader.wait); with Node's default of 4, file I/O and DNS would be left 3. The pool starts
+// at its first use, which comes after this line.
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
 async function main(argv: string[]): Promise<number> {
   const cells = [agent];
   const known = listFlags(cells);

@@ -83,8 +83,8 @@ function kernelPageSize(): number {
 }
 
 /**
- * The node monitor as Cilium reports it. No datapath program emits monitor events yet, so
- * there is no ring (0 pages) and nothing lost; the CPUs are the ones events would come from.
+ * The node monitor as Cilium reports it, for an agent without the monitor cell: no ring (0
+ * pages), nothing lost. The monitor cell replaces npages, lost and unknown with its own.
  */
 export function monitorStatus(): Model<'MonitorStatus'> {
   // Read once: os.cpus() parses /proc/cpuinfo, a third of a /healthz answer's cost.
