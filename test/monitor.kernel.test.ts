@@ -68,6 +68,19 @@ function monitor(n: ServiceNode, ...args: string[]): MonitorProc {
 }
 
 /** How many monitors the agent has told the datapath about (cellium_monitor_config). */
+/** Datapath events the agent has read, by type (cellium_monitor_events_total in /v1/metrics/). */
+async function monitorEvents(n: ServiceNode): Promise<{ drop: number; trace: number }> {
+  const r = await n.cli('metrics', 'list', '-o', 'json', '-p', '^cellium_monitor_events_total$');
+  expect(r.code, r.stderr).toBe(0);
+  const all = JSON.parse(r.stdout) as {
+    name: string;
+    labels?: Record<string, string>;
+    value: number;
+  }[];
+  const of = (type: string): number => all.find((m) => m.labels?.type === type)?.value ?? 0;
+  return { drop: of('drop'), trace: of('trace') };
+}
+
 function listeners(n: ServiceNode): number {
   const m = openMap(MONITOR_CONFIG_MAP, { backend: 'kernel', pinDir: `${n.bpfRoot}/tc/globals` });
   try {
@@ -227,8 +240,22 @@ kernelSuite(
       });
       expect(await drops.stop()).toBe(0);
       expect(await traces.stop()).toBe(0);
-      // Nobody listens: the datapath writes no traces (drops still go in).
+      // Nobody listens: the datapath writes no traces (drops still go in), as the agent's count
+      // of the events it read shows.
       await eventually(() => listeners(n) === 0, 20_000);
+      const before = await monitorEvents(n);
+      await tcpClient(
+        { ns: n.pods[0] ?? '' },
+        { host: n.ips[2] ?? '', port: 82, timeoutMs: 500, times: 1 },
+        false,
+      );
+      await tcpClient(
+        { ns: n.pods[0] ?? '' },
+        { host: be, port: 80, timeoutMs: 500, times: 1 },
+        false,
+      );
+      await eventually(async () => (await monitorEvents(n)).drop > before.drop, 20_000);
+      expect((await monitorEvents(n)).trace).toBe(before.trace);
     });
 
     it('reports endpoints created and deleted as agent notifications', async () => {

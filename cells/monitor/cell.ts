@@ -5,6 +5,7 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
 } from '../../core/hive/index.js';
 import { ApiConfig } from '../api/index.js';
@@ -12,8 +13,10 @@ import { StatusContributors } from '../daemon/index.js';
 import { EndpointTable } from '../endpoint/index.js';
 import { LbTables } from '../loadbalancer/index.js';
 import { MonitorMaps } from '../maps/index.js';
+import { Metrics } from '../metrics/index.js';
 import { Policy } from '../policy/index.js';
 import { MonitorConfig, monitorFlags, monitorSocketPath } from './config.js';
+import { registerMonitorMetrics } from './metrics.js';
 import { Monitor, newMonitor } from './monitor.js';
 import { registerNotifications } from './notify.js';
 import { monitorStatus } from './status.js';
@@ -65,4 +68,6 @@ export const monitorCell = module(
   invoke('status', { status: StatusContributors, monitor: Monitor }, ({ status, monitor }) =>
     status.add(monitorStatus(monitor)),
   ),
+  // cellium_monitor_events_total, cellium_monitor_lost_events_total, cellium_monitor_listeners.
+  invoke('metrics', { metrics: optional(Metrics), monitor: Monitor }, registerMonitorMetrics),
 );

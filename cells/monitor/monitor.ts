@@ -42,6 +42,8 @@ export interface MonitorCounts {
   readonly unknown: number;
   /** Datapath events read. */
   readonly received: number;
+  /** Datapath events read, by type (drop, trace, policy-verdict). */
+  readonly receivedByType: Readonly<Record<string, number>>;
   /** Clients receiving events. */
   readonly listeners: number;
 }
@@ -71,6 +73,7 @@ export function newMonitor(p: MonitorParams): Monitor {
   const clock = hostClock();
   let unknown = 0;
   let received = 0;
+  const byType: Record<string, number> = {};
   let lostSeen = 0;
   let loop: RingLoop | undefined;
 
@@ -109,6 +112,7 @@ export function newMonitor(p: MonitorParams): Monitor {
         continue;
       }
       received++;
+      byType[e.type] = (byType[e.type] ?? 0) + 1;
       publish(e);
     }
     const lost = p.maps.lost();
@@ -168,6 +172,7 @@ export function newMonitor(p: MonitorParams): Monitor {
         clientLost: server.clientLost,
         unknown,
         received,
+        receivedByType: { ...byType },
         listeners: server.listeners,
       };
     },
