@@ -74,6 +74,8 @@ export async function benchLb(): Promise<Row[]> {
       values: {
         'socket-path': join(dir, 'api.sock'),
         'enable-health-checking': false,
+        'enable-endpoint-health-checking': false,
+        'agent-health-port': 0,
         'state-dir': join(dir, 'state'),
         'bpf-root': bpfRoot,
         'bpf-backend': root ? 'kernel' : 'memory',

@@ -266,6 +266,10 @@ export async function benchMonitor(): Promise<Row[]> {
       `--state-dir=${join(dir, 'state')}`,
       `--bpf-root=${bpfRoot}`,
       `--bpf-events-ring-size=${RING}`,
+      // No kubelet port, no cellium-health (namespace, port 4240, pings) in the host's namespace.
+      '--agent-health-port=0',
+      '--enable-health-checking=false',
+      '--enable-endpoint-health-checking=false',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
