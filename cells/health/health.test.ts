@@ -12,8 +12,6 @@ import {
 } from '../../core/api/index.js';
 import { provide } from '../../core/hive/index.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
-import { parseNodesFile, NodesFileError } from '../node/index.js';
-import { StaticNodesWatcher, type StaticNode } from '../node/static-nodes.js';
 import { HealthChecker, HealthProbes } from './index.js';
 import { nodeReachable, Prober, type ProbeFn, type Probes } from './prober.js';
 
@@ -133,65 +131,6 @@ describe('prober', () => {
     const n = prober.count;
     await new Promise((r) => setTimeout(r, 20));
     expect(prober.count).toBe(n);
-  });
-});
-
-describe('nodes file', () => {
-  it('takes JSON and YAML lists of nodes', () => {
-    const yaml = `- name: b\n  ipv4: 192.168.0.2\n  pod-cidrs: [10.1.0.0/24]\n  health-ipv4: 10.1.0.5\n`;
-    expect(parseNodesFile(yaml, 'n.yaml')).toEqual([
-      { name: 'b', ipv4: '192.168.0.2', podCidrs: ['10.1.0.0/24'], healthIpv4: '10.1.0.5' },
-    ]);
-    const json = JSON.stringify({ nodes: [{ name: 'c', ipv6: 'fd00::2' }] });
-    expect(parseNodesFile(json, 'n.json')).toEqual([{ name: 'c', ipv6: 'fd00::2', podCidrs: [] }]);
-    expect(parseNodesFile('', 'empty')).toEqual([]);
-  });
-
-  it.each([
-    ['[{"name":"b"}]', 'f: entry 0 ("b"): ipv4: a node needs an ipv4 or ipv6 address'],
-    ['[{"ipv4":"1.2.3.4"}]', 'f: entry 0: name: is required'],
-    ['[{"name":"b","ipv4":"1.2.3"}]', 'f: entry 0 ("b"): ipv4: "1.2.3" is not an IPv4 address'],
-    [
-      '[{"name":"a","ipv4":"1.2.3.4"},{"name":"b","ipv4":"1.2.3.5","pod-cidrs":["10.0.0.0/33"]}]',
-      'f: entry 1 ("b"): pod-cidrs.0: "10.0.0.0/33" is not a CIDR',
-    ],
-    [
-      '[{"name":"b","ipv4":"1.2.3.4","health-ipv6":"1.2.3.4"}]',
-      'health-ipv6: "1.2.3.4" is not an IPv6',
-    ],
-    ['[{"name":"b","ipv4":"1.2.3.4","ip":"x"}]', 'f: entry 0 ("b"): ip: unknown field'],
-    ['[{"name":"b","ipv4":"1.2.3.4"},{"name":"b","ipv4":"1.2.3.5"}]', 'a second node of that name'],
-    ['{"name":"b"}', 'f: expected a list of nodes'],
-    ['[1', 'f: not JSON or YAML'],
-  ])('refuses %s naming the entry and field', (text, message) => {
-    expect(() => parseNodesFile(text, 'f')).toThrow(NodesFileError);
-    expect(() => parseNodesFile(text, 'f')).toThrow(message);
-  });
-
-  it('keeps the previous nodes when the file turns bad, and takes the fixed file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cellium-nodes-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, 'nodes.json');
-    const seen: (readonly StaticNode[])[] = [];
-    const errors: string[] = [];
-    const w = new StaticNodesWatcher({
-      file,
-      periodMs: 60_000,
-      onNodes: (n) => seen.push(n),
-      onError: (e) => errors.push(e.message),
-    });
-    w.check(true);
-    expect(errors[0]).toContain(file); // missing
-    writeFileSync(file, '[{"name":"b","ipv4":"10.0.0.2"}]');
-    w.check(true);
-    expect(seen.at(-1)?.map((n) => n.name)).toEqual(['b']);
-    writeFileSync(file, '[{"name":"b","ipv4":"nope"}]');
-    w.check(true);
-    expect(seen).toHaveLength(1);
-    expect(errors.at(-1)).toContain('ipv4: "nope" is not an IPv4 address');
-    writeFileSync(file, '[{"name":"b","ipv4":"10.0.0.2"}]');
-    w.check(true); // the same text as before the bad one: taken again, the error over
-    expect(seen).toHaveLength(2);
   });
 });
 
