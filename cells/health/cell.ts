@@ -2,7 +2,6 @@ import { healthSocketBeside, isRoot } from '../../core/api/index.js';
 import {
   config,
   Health,
-  HealthTree,
   invoke,
   Lifecycle,
   Logger,
@@ -11,7 +10,7 @@ import {
   token,
 } from '../../core/hive/index.js';
 import { ApiConfig } from '../api/index.js';
-import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { AgentStatus, DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { EndpointManager } from '../endpoint/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps } from '../maps/index.js';
@@ -49,11 +48,11 @@ export const healthCell = module(
       ipam: Ipam,
       maps: DatapathMaps,
       probes: HealthProbes,
-      tree: HealthTree,
+      agent: AgentStatus,
       health: Health,
       logger: Logger,
     },
-    ({ config: c, daemon, api, ids, maps, tree, ...p }) =>
+    ({ config: c, daemon, api, ids, maps, agent, ...p }) =>
       new HealthService({
         ...p,
         config: c,
@@ -62,11 +61,8 @@ export const healthCell = module(
         mtu: daemon.mtu,
         // Cilium needs the kernel for it too: a namespace, a veth and bpf_lxc on it.
         endpointDisabled: () => endpointBlocker(isRoot(), maps.backend),
-        agentState: () => {
-          const level = tree.tree('agent').level;
-          const state = level === 'ok' ? 'Ok' : level === 'degraded' ? 'Warning' : 'Failure';
-          return { state, msg: `the agent's cells are ${level}` };
-        },
+        // The same state as /v1/healthz's `cilium` (and the kubelet's port).
+        agentState: () => agent.status(),
       }),
   ),
   // Started after the endpoint and node cells; stopped before them (the endpoint is removed).

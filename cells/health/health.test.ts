@@ -195,6 +195,8 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
     expect(hz.cilium).toMatchObject({ cilium: { state: 'Ok' } });
 
     const s = await api.request<Model<'StatusResponse'>>('GET', '/healthz');
+    // The agent's state is the one /v1/healthz computes, not one of its own.
+    expect(hz.cilium?.cilium).toEqual(s.cilium);
     expect(s.cluster?.ciliumHealth?.state).toBe('Warning');
     expect(s.cluster?.ciliumHealth?.msg).toContain('0/2 nodes reachable');
     expect(s.cluster?.ciliumHealth?.msg).toContain('health endpoint disabled');

@@ -24,7 +24,7 @@ export interface HealthServiceParams {
   readonly probes: Probes;
   /** Why the health endpoint cannot exist here (no root, in-memory maps), or undefined. */
   readonly endpointDisabled: () => string | undefined;
-  /** The agent's own state, as /v1/healthz's `cilium` says it (the cells' health tree). */
+  /** The agent's own state, as /v1/healthz's `cilium` says it (the daemon's AgentStatus). */
   readonly agentState: () => Model<'Status'>;
   readonly health: Health;
   readonly logger: Logger;
