@@ -54,7 +54,7 @@ function double(
 }
 
 describe('prober', () => {
-  it('probes every IP of every node with ICMP and HTTP at once, recording latency and errors', async () => {
+  it('probes every IP of every node with ICMP and HTTP concurrently, recording latency and errors', async () => {
     const icmp = double({ ns: 1500, down: ['10.0.1.9'] });
     const http = double({ ns: 2500 });
     const prober = new Prober({
@@ -116,6 +116,60 @@ describe('prober', () => {
     expect(prober.count).toBe(2); // the scheduled round, then the one asked for
     expect(rounds).toBe(2);
     await prober.stop();
+  });
+
+  it('lets requests made while a round runs share the next round', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let rounds = 0;
+    const probes: Probes = {
+      icmp: async () => {
+        rounds++;
+        if (rounds === 1) await gate;
+        return 1;
+      },
+      http: () => Promise.resolve(1),
+    };
+    const prober = new Prober({ probes, nodes: () => [node('a', '10.0.0.1')], timeoutMs: 60_000 });
+    const first = prober.probe();
+    const asked = [prober.probe(), prober.probe(), prober.probe()];
+    release();
+    const [r1, ...rest] = await Promise.all([first, ...asked]);
+    expect(rounds).toBe(2); // one round for the three waiters, not three
+    expect(new Set(rest).size).toBe(1);
+    expect(rest[0]).not.toBe(r1);
+    await prober.stop();
+    await expect(prober.probe()).rejects.toThrow('the prober is stopped');
+  });
+
+  it('runs at most `concurrency` probes at once', async () => {
+    const icmp = double();
+    const http = double();
+    const nodes = Array.from({ length: 30 }, (_, i) => node(`n${i}`, `10.0.0.${i + 1}`));
+    let inFlight = 0;
+    let max = 0;
+    const counted =
+      (fn: ProbeFn): ProbeFn =>
+      async (...a) => {
+        inFlight++;
+        max = Math.max(max, inFlight);
+        try {
+          return await fn(...a);
+        } finally {
+          inFlight--;
+        }
+      };
+    const prober = new Prober({
+      probes: { icmp: counted(icmp), http: counted(http) },
+      nodes: () => nodes,
+      timeoutMs: 60_000,
+      concurrency: 16,
+    });
+    const r = await prober.probe();
+    expect(icmp.calls).toHaveLength(30);
+    expect(http.calls).toHaveLength(30);
+    expect(max).toBe(16);
+    expect(r.nodes.every((n) => nodeReachable(n))).toBe(true);
   });
 
   it('probes again every interval until stopped', async () => {

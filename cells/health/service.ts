@@ -87,10 +87,11 @@ export class HealthService {
     this.ac.abort();
     clearTimeout(this.timer);
     await this.controllerRun;
+    // The API first: a PUT /status/probe must not start a round once the prober has stopped.
+    await this.api.stop();
     await this.prober.stop();
     await this.endpoint?.stop();
     await this.node.stop();
-    await this.api.stop();
     this.p.health.stopped('stopped');
   }
 
