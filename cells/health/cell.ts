@@ -3,6 +3,7 @@ import {
   config,
   Health,
   invoke,
+  Jobs,
   Lifecycle,
   Logger,
   module,
@@ -16,7 +17,7 @@ import { Ipam } from '../ipam/index.js';
 import { DatapathMaps } from '../maps/index.js';
 import { ClusterNodeList, NodeIds } from '../node/index.js';
 import { healthFlags, HealthConfig } from './config.js';
-import { endpointBlocker } from './endpoint.js';
+import { endpointBlocker, HEALTH_CONTROLLER } from './endpoint.js';
 import { realProbes } from './probes.js';
 import type { Probes } from './prober.js';
 import { HealthService } from './service.js';
@@ -66,18 +67,31 @@ export const healthCell = module(
       }),
   ),
   // Started after the endpoint and node cells; stopped before them (the endpoint is removed).
+  // The controller cilium-health-ep is a timer job, added once endpoints are restored (if this
+  // agent has a health endpoint): every probe interval, and whenever the responder dies. Jobs
+  // start after the service and stop before it.
   invoke(
     'run',
-    { config: HealthConfig, svc: HealthChecker, lifecycle: Lifecycle, health: Health },
-    ({ config: c, svc, lifecycle, health }) => {
+    { config: HealthConfig, svc: HealthChecker, lifecycle: Lifecycle, health: Health, jobs: Jobs },
+    ({ config: c, svc, lifecycle, health, jobs }) => {
       if (!c.enableHealthChecking) {
         health.ok('disabled (--enable-health-checking=false)');
         return;
       }
       lifecycle.append({ onStart: () => svc.start(), onStop: () => svc.stop() }, 'health');
+      if (!c.enableEndpointHealthChecking) return;
+      let added = false;
+      jobs.oneShot('launch-endpoint', async (ctx) => {
+        if (added || !(await svc.endpointWanted(ctx.signal))) return;
+        added = true;
+        jobs.timer('endpoint', () => svc.ensureEndpoint(), c.healthProbeInterval, {
+          controller: HEALTH_CONTROLLER,
+          trigger: svc.wakes,
+        });
+      });
     },
   ),
-  // /v1/healthz: cluster.ciliumHealth and the cilium-health-ep controller.
+  // /v1/healthz: cluster.ciliumHealth.
   invoke(
     'status',
     { config: HealthConfig, svc: HealthChecker, status: StatusContributors },

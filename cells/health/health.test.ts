@@ -12,6 +12,7 @@ import {
 } from '../../core/api/index.js';
 import { provide } from '../../core/hive/index.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
+import { healthHostIf } from './endpoint.js';
 import { HealthChecker, HealthProbes } from './index.js';
 import { nodeReachable, Prober, type ProbeFn, type Probes } from './prober.js';
 
@@ -188,6 +189,18 @@ describe('prober', () => {
   });
 });
 
+describe('health endpoint link name', () => {
+  it('is lxc_health for the default namespace, else lxc_h and a hash of the namespace name', () => {
+    expect(healthHostIf('cellium-health')).toBe('lxc_health');
+    const a = healthHostIf('cellium-health-a');
+    const b = healthHostIf('cellium-health-b');
+    expect(a).toMatch(/^lxc_h[0-9a-f]{10}$/);
+    expect(Buffer.byteLength(a)).toBeLessThanOrEqual(15); // IFNAMSIZ - 1
+    expect(b).not.toBe(a);
+    expect(healthHostIf('cellium-health-a')).toBe(a); // the same across restarts
+  });
+});
+
 describe('health cell in the whole agent (in-memory maps, probe doubles)', () => {
   it('serves cilium-health models, lists static nodes, and says why it has no endpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-health-'));
@@ -201,6 +214,8 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
         'state-dir': join(dir, 'state'),
         'bpf-root': join(dir, 'bpf'),
         'bpf-backend': 'memory',
+        // No TCP port on the host: another agent or test may hold the kubelet's 9879.
+        'agent-health-port': 0,
         'node-name': 'a',
         // No local IP: no TCP listener that another test could hold.
         'ipv4-node': '',
@@ -291,6 +306,8 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
         'state-dir': join(dir, 'state'),
         'bpf-root': join(dir, 'bpf'),
         'bpf-backend': 'memory',
+        // No TCP port on the host: another agent or test may hold the kubelet's 9879.
+        'agent-health-port': 0,
         'enable-health-checking': false,
       },
     });
