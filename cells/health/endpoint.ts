@@ -116,7 +116,7 @@ export class HealthEndpoint {
           `health endpoint ${[this.addrs?.ipv4, this.addrs?.ipv6].filter(Boolean).join(', ')} in netns ${this.p.netnsName}`,
         );
       } catch (e) {
-        if (e instanceof Stopped) return;
+        if (e instanceof Stopped || this.stopped) return; // stop() killed what it waited for
         const msg = e instanceof Error ? e.message : String(e);
         this.p.health.degraded(`health endpoint: ${msg}`);
         this.p.logger.warn({ err: msg }, 'health endpoint could not be launched');
