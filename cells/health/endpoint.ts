@@ -116,7 +116,7 @@ export class HealthEndpoint {
           `health endpoint ${[this.addrs?.ipv4, this.addrs?.ipv6].filter(Boolean).join(', ')} in netns ${this.p.netnsName}`,
         );
       } catch (e) {
-        if (e instanceof Stopped || this.stopped) return; // stop() killed what it waited for
+        if (e instanceof Stopped || this.isStopped()) return; // stop() killed what it waited for
         const msg = e instanceof Error ? e.message : String(e);
         this.p.health.degraded(`health endpoint: ${msg}`);
         this.p.logger.warn({ err: msg }, 'health endpoint could not be launched');
@@ -127,9 +127,14 @@ export class HealthEndpoint {
     return r;
   }
 
+  /** Whether stop() has begun (a method: TypeScript's narrowing does not see it across awaits). */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** After every await: a run that stop() overtook leaves the rest to stop(). */
   private check(): void {
-    if (this.stopped) throw new Stopped();
+    if (this.isStopped()) throw new Stopped();
   }
 
   private async ensureOnce(): Promise<void> {
