@@ -7,6 +7,7 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
   token,
 } from '../../core/hive/index.js';
@@ -15,9 +16,11 @@ import { AgentStatus, DaemonConfig, StatusContributors } from '../daemon/index.j
 import { EndpointManager } from '../endpoint/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps } from '../maps/index.js';
+import { Metrics } from '../metrics/index.js';
 import { ClusterNodeList, NodeIds } from '../node/index.js';
 import { healthFlags, HealthConfig } from './config.js';
 import { endpointBlocker, HEALTH_CONTROLLER } from './endpoint.js';
+import { registerHealthMetrics } from './metrics.js';
 import { realProbes } from './probes.js';
 import type { Probes } from './prober.js';
 import { HealthService } from './service.js';
@@ -97,5 +100,14 @@ export const healthCell = module(
     { config: HealthConfig, svc: HealthChecker, status: StatusContributors },
     ({ config: c, svc, status }) =>
       status.add({ status: (s) => svc.contribute(s, c.enableHealthChecking) }),
+  ),
+  // cellium_unreachable_nodes, cellium_unreachable_health_endpoints,
+  // cellium_node_connectivity_latency_seconds: read from the last round when scraped.
+  invoke(
+    'metrics',
+    { metrics: optional(Metrics), svc: HealthChecker, nodes: ClusterNodeList },
+    ({ metrics, svc, nodes }) => {
+      registerHealthMetrics({ metrics, round: () => svc.prober.result, self: () => nodes.self });
+    },
   ),
 );

@@ -13,6 +13,7 @@ import {
 import { provide } from '../../core/hive/index.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { healthHostIf } from './endpoint.js';
+import { Metrics } from '../metrics/index.js';
 import { HealthChecker, HealthProbes } from './index.js';
 import { nodeReachable, Prober, type ProbeFn, type Probes } from './prober.js';
 
@@ -255,6 +256,26 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
       http: { latency: 999, status: '' },
     });
     expect(b?.['health-endpoint']?.['primary-address']?.icmp?.status).toBe('10.9.0.5 is down');
+    // The metrics read the last round: b's endpoint is down, b's host answers.
+    const reg = h.get(Metrics).registry;
+    const value = async (name: string) => (await reg.getSingleMetric(name)?.get())?.values;
+    expect((await value('cellium_unreachable_nodes'))?.[0]?.value).toBe(0);
+    expect((await value('cellium_unreachable_health_endpoints'))?.[0]?.value).toBe(1);
+    const latency = await value('cellium_node_connectivity_latency_seconds');
+    expect(latency).toContainEqual({
+      labels: {
+        source_node_name: 'default/a',
+        target_node_name: 'default/b',
+        target_node_ip: '192.168.7.2',
+        type: 'node',
+        protocol: 'icmp',
+        address_type: 'primary',
+      },
+      value: 1234e-9,
+    });
+    // The endpoint's ICMP failed: no latency for it; its HTTP answered.
+    const ep = latency?.filter((v) => v.labels.type === 'endpoint') ?? [];
+    expect(ep.map((v) => v.labels.protocol)).toEqual(['http']);
     const status = await health.request<HealthModel<'HealthStatusResponse'>>('GET', '/status');
     op('GetStatus').response(200, status);
     expect(status.timestamp).toBe(probed.timestamp);
