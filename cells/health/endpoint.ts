@@ -93,11 +93,6 @@ export class HealthEndpoint {
     this.hostIf = healthHostIf(p.netnsName);
   }
 
-  /** Lets runs create it again (after a stop, when the hive starts again). */
-  start(): void {
-    this.stopped = false;
-  }
-
   /** The endpoint's addresses, once it exists. */
   get addresses(): HealthAddresses | undefined {
     return this.addrs;
