@@ -40,6 +40,8 @@ function flags(dir: string, s: Setup): Record<string, unknown> {
     'bpf-root': join(dir, 'bpf'),
     'bpf-backend': 'memory',
     'agent-health-port': 0,
+    // No cellium-health: it would bind <host IP>:4240 and ping, colliding with other agents.
+    'enable-health-checking': false,
     'ipv4-range': s.v4,
     'enable-ipv6': s.v6 !== undefined,
     ...(s.v6 ? { 'ipv6-range': s.v6 } : {}),

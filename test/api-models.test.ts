@@ -275,6 +275,10 @@ async function startAgent() {
       'bpf-root': join(dir, 'bpf'),
       'bpf-backend': 'memory',
       'agent-health-port': 0,
+      // cellium-health stays on (its part of /healthz is walked) but without node IPs: no TCP
+      // port 4240 on the host's address, no pings, nothing another test can collide with.
+      'ipv4-node': '',
+      'ipv6-node': '',
       'ipv4-range': '10.77.0.0/24',
       // Both families, so IPAM replies carry both address objects.
       'enable-ipv6': true,

@@ -204,13 +204,15 @@ kernelSuite('cellium-health between two nodes', needs, () => {
         }
       }
       const healthz = await api[i]!.request<{
-        controllers?: { name?: string; status?: { 'success-count'?: number } }[];
+        controllers?: { name?: string; uuid?: string; status?: { 'success-count'?: number } }[];
         cluster?: { ciliumHealth?: { state?: string } };
       }>('GET', '/healthz');
       expect(healthz.cluster?.ciliumHealth?.state).toBe('Ok');
-      expect(
-        healthz.controllers?.find((c) => c.name === 'cilium-health-ep')?.status?.['success-count'],
-      ).toBeGreaterThan(0);
+      // One cilium-health-ep controller: the hive's job, listed with the others (it has a uuid).
+      const ep = healthz.controllers?.filter((c) => c.name === 'cilium-health-ep') ?? [];
+      expect(ep).toHaveLength(1);
+      expect(ep[0]?.uuid).toMatch(/^[0-9a-f-]{36}$/);
+      expect(ep[0]?.status?.['success-count']).toBeGreaterThan(0);
     }
 
     // While it runs, the health endpoint has its own policy map, as any endpoint.
@@ -250,7 +252,7 @@ kernelSuite('cellium-health between two nodes', needs, () => {
     for (const [i, a] of agents.entries()) {
       expect(await a.kill('SIGTERM'), a.logs()).toBe(0);
       expect(existsSync(`/run/netns/${healthNs[i]!}`)).toBe(false);
-      expect(inNs(nodes[i]!, 'ip', ['-o', 'link'])).not.toMatch(/lxc_health/);
+      expect(inNs(nodes[i]!, 'ip', ['-o', 'link'])).not.toMatch(/lxc_h/);
       expect(existsSync(join(dirs[i]!, 'health.sock'))).toBe(false);
       // The health endpoint's own policy map went with it (the agent's shared maps stay pinned,
       // as they do for every restart).
@@ -272,6 +274,14 @@ kernelSuite('cellium-health between two nodes', needs, () => {
         // gone, as it should be
       }
     });
+    // Another agent's health veth in the same namespace (the default --health-netns gets
+    // lxc_health): this agent, with its own --health-netns, never touches it.
+    const foreign = netns(`chf-${id}`);
+    sh('ip', ['-n', node, 'link', 'add', 'lxc_health', 'type', 'veth', 'peer', 'name', 'eth0']);
+    sh('ip', ['-n', node, 'link', 'set', 'eth0', 'netns', foreign]);
+    const foreignIndex = (): string =>
+      /^(\d+):/.exec(inNs(node, 'ip', ['-o', 'link', 'show', 'lxc_health']))?.[1] ?? '';
+    const foreignBefore = foreignIndex();
     const dir = tempDir();
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const bpfRoot = testBpfRoot();
@@ -309,6 +319,7 @@ kernelSuite('cellium-health between two nodes', needs, () => {
 
     agent = await startAgent(opts);
     const first = await responder();
+    expect(inNs(node, 'ip', ['-o', 'link'])).toMatch(/\d+: lxc_h[0-9a-f]{10}@/);
     process.kill(first, 'SIGKILL');
     const second = await waitFor('a new responder', () =>
       pidsWith(`/run/netns/${healthNs}`).find((p) => p !== first),
@@ -331,7 +342,9 @@ kernelSuite('cellium-health between two nodes', needs, () => {
 
     expect(await agent.kill('SIGTERM'), agent.logs()).toBe(0);
     expect(existsSync(`/run/netns/${healthNs}`)).toBe(false);
-    expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc_health/);
+    // Its own veth (lxc_h<hash>) is gone; the other agent's lxc_health is the same link as before.
+    expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc_h[0-9a-f]{10}/);
+    expect(foreignIndex()).toBe(foreignBefore);
     expect(pidsWith(`/run/netns/${healthNs}`)).toEqual([]);
   }, 120_000);
 });

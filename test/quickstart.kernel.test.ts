@@ -98,7 +98,8 @@ kernelSuite('the README quick start gives pods a datapath', needs, () => {
       status?: { identity?: { id?: number } };
     }[];
     expect(left.map((e) => e.status?.identity?.id)).toEqual([4]); // the health endpoint
-    expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc(?!_health)/);
+    // Only the health endpoint's veth is left (lxc_h<hash>: its --health-netns is not the default).
+    expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc(?!_h[0-9a-f]{10}@)/);
     expect(await agent.kill('SIGTERM'), agent.logs()).toBe(0);
     expect(existsSync(agent.socket)).toBe(false);
     expect(inNs(node, 'ip', ['-o', 'link'])).not.toMatch(/lxc/);

@@ -19,7 +19,7 @@ export const healthFlags = {
   }),
   'health-netns': flag.string(
     'cellium-health',
-    'Name (under /run/netns) of the health endpoint network namespace; unique per agent on a host',
+    'Name (under /run/netns) of the health endpoint network namespace, unique per agent on a host; its veth is lxc_health for the default, else lxc_h<hash of the name>',
     { pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$' },
   ),
   'health-socket-path': flag.string(

@@ -12,8 +12,8 @@ import {
 } from '../../core/api/index.js';
 import { provide } from '../../core/hive/index.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
-import { parseNodesFile, NodesFileError } from '../node/index.js';
-import { StaticNodesWatcher, type StaticNode } from '../node/static-nodes.js';
+import { healthHostIf } from './endpoint.js';
+import { Metrics } from '../metrics/index.js';
 import { HealthChecker, HealthProbes } from './index.js';
 import { nodeReachable, Prober, type ProbeFn, type Probes } from './prober.js';
 
@@ -56,7 +56,7 @@ function double(
 }
 
 describe('prober', () => {
-  it('probes every IP of every node with ICMP and HTTP at once, recording latency and errors', async () => {
+  it('probes every IP of every node with ICMP and HTTP concurrently, recording latency and errors', async () => {
     const icmp = double({ ns: 1500, down: ['10.0.1.9'] });
     const http = double({ ns: 2500 });
     const prober = new Prober({
@@ -120,6 +120,60 @@ describe('prober', () => {
     await prober.stop();
   });
 
+  it('lets requests made while a round runs share the next round', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let rounds = 0;
+    const probes: Probes = {
+      icmp: async () => {
+        rounds++;
+        if (rounds === 1) await gate;
+        return 1;
+      },
+      http: () => Promise.resolve(1),
+    };
+    const prober = new Prober({ probes, nodes: () => [node('a', '10.0.0.1')], timeoutMs: 60_000 });
+    const first = prober.probe();
+    const asked = [prober.probe(), prober.probe(), prober.probe()];
+    release();
+    const [r1, ...rest] = await Promise.all([first, ...asked]);
+    expect(rounds).toBe(2); // one round for the three waiters, not three
+    expect(new Set(rest).size).toBe(1);
+    expect(rest[0]).not.toBe(r1);
+    await prober.stop();
+    await expect(prober.probe()).rejects.toThrow('the prober is stopped');
+  });
+
+  it('runs at most `concurrency` probes at once', async () => {
+    const icmp = double();
+    const http = double();
+    const nodes = Array.from({ length: 30 }, (_, i) => node(`n${i}`, `10.0.0.${i + 1}`));
+    let inFlight = 0;
+    let max = 0;
+    const counted =
+      (fn: ProbeFn): ProbeFn =>
+      async (...a) => {
+        inFlight++;
+        max = Math.max(max, inFlight);
+        try {
+          return await fn(...a);
+        } finally {
+          inFlight--;
+        }
+      };
+    const prober = new Prober({
+      probes: { icmp: counted(icmp), http: counted(http) },
+      nodes: () => nodes,
+      timeoutMs: 60_000,
+      concurrency: 16,
+    });
+    const r = await prober.probe();
+    expect(icmp.calls).toHaveLength(30);
+    expect(http.calls).toHaveLength(30);
+    expect(max).toBe(16);
+    expect(r.nodes.every((n) => nodeReachable(n))).toBe(true);
+  });
+
   it('probes again every interval until stopped', async () => {
     const icmp = double();
     const prober = new Prober({
@@ -136,62 +190,15 @@ describe('prober', () => {
   });
 });
 
-describe('nodes file', () => {
-  it('takes JSON and YAML lists of nodes', () => {
-    const yaml = `- name: b\n  ipv4: 192.168.0.2\n  pod-cidrs: [10.1.0.0/24]\n  health-ipv4: 10.1.0.5\n`;
-    expect(parseNodesFile(yaml, 'n.yaml')).toEqual([
-      { name: 'b', ipv4: '192.168.0.2', podCidrs: ['10.1.0.0/24'], healthIpv4: '10.1.0.5' },
-    ]);
-    const json = JSON.stringify({ nodes: [{ name: 'c', ipv6: 'fd00::2' }] });
-    expect(parseNodesFile(json, 'n.json')).toEqual([{ name: 'c', ipv6: 'fd00::2', podCidrs: [] }]);
-    expect(parseNodesFile('', 'empty')).toEqual([]);
-  });
-
-  it.each([
-    ['[{"name":"b"}]', 'f: entry 0 ("b"): ipv4: a node needs an ipv4 or ipv6 address'],
-    ['[{"ipv4":"1.2.3.4"}]', 'f: entry 0: name: is required'],
-    ['[{"name":"b","ipv4":"1.2.3"}]', 'f: entry 0 ("b"): ipv4: "1.2.3" is not an IPv4 address'],
-    [
-      '[{"name":"a","ipv4":"1.2.3.4"},{"name":"b","ipv4":"1.2.3.5","pod-cidrs":["10.0.0.0/33"]}]',
-      'f: entry 1 ("b"): pod-cidrs.0: "10.0.0.0/33" is not a CIDR',
-    ],
-    [
-      '[{"name":"b","ipv4":"1.2.3.4","health-ipv6":"1.2.3.4"}]',
-      'health-ipv6: "1.2.3.4" is not an IPv6',
-    ],
-    ['[{"name":"b","ipv4":"1.2.3.4","ip":"x"}]', 'f: entry 0 ("b"): ip: unknown field'],
-    ['[{"name":"b","ipv4":"1.2.3.4"},{"name":"b","ipv4":"1.2.3.5"}]', 'a second node of that name'],
-    ['{"name":"b"}', 'f: expected a list of nodes'],
-    ['[1', 'f: not JSON or YAML'],
-  ])('refuses %s naming the entry and field', (text, message) => {
-    expect(() => parseNodesFile(text, 'f')).toThrow(NodesFileError);
-    expect(() => parseNodesFile(text, 'f')).toThrow(message);
-  });
-
-  it('keeps the previous nodes when the file turns bad, and takes the fixed file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cellium-nodes-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, 'nodes.json');
-    const seen: (readonly StaticNode[])[] = [];
-    const errors: string[] = [];
-    const w = new StaticNodesWatcher({
-      file,
-      periodMs: 60_000,
-      onNodes: (n) => seen.push(n),
-      onError: (e) => errors.push(e.message),
-    });
-    w.check(true);
-    expect(errors[0]).toContain(file); // missing
-    writeFileSync(file, '[{"name":"b","ipv4":"10.0.0.2"}]');
-    w.check(true);
-    expect(seen.at(-1)?.map((n) => n.name)).toEqual(['b']);
-    writeFileSync(file, '[{"name":"b","ipv4":"nope"}]');
-    w.check(true);
-    expect(seen).toHaveLength(1);
-    expect(errors.at(-1)).toContain('ipv4: "nope" is not an IPv4 address');
-    writeFileSync(file, '[{"name":"b","ipv4":"10.0.0.2"}]');
-    w.check(true); // the same text as before the bad one: taken again, the error over
-    expect(seen).toHaveLength(2);
+describe('health endpoint link name', () => {
+  it('is lxc_health for the default namespace, else lxc_h and a hash of the namespace name', () => {
+    expect(healthHostIf('cellium-health')).toBe('lxc_health');
+    const a = healthHostIf('cellium-health-a');
+    const b = healthHostIf('cellium-health-b');
+    expect(a).toMatch(/^lxc_h[0-9a-f]{10}$/);
+    expect(Buffer.byteLength(a)).toBeLessThanOrEqual(15); // IFNAMSIZ - 1
+    expect(b).not.toBe(a);
+    expect(healthHostIf('cellium-health-a')).toBe(a); // the same across restarts
   });
 });
 
@@ -208,6 +215,8 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
         'state-dir': join(dir, 'state'),
         'bpf-root': join(dir, 'bpf'),
         'bpf-backend': 'memory',
+        // No TCP port on the host: another agent or test may hold the kubelet's 9879.
+        'agent-health-port': 0,
         'node-name': 'a',
         // No local IP: no TCP listener that another test could hold.
         'ipv4-node': '',
@@ -247,6 +256,26 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
       http: { latency: 999, status: '' },
     });
     expect(b?.['health-endpoint']?.['primary-address']?.icmp?.status).toBe('10.9.0.5 is down');
+    // The metrics read the last round: b's endpoint is down, b's host answers.
+    const reg = h.get(Metrics).registry;
+    const value = async (name: string) => (await reg.getSingleMetric(name)?.get())?.values;
+    expect((await value('cellium_unreachable_nodes'))?.[0]?.value).toBe(0);
+    expect((await value('cellium_unreachable_health_endpoints'))?.[0]?.value).toBe(1);
+    const latency = await value('cellium_node_connectivity_latency_seconds');
+    expect(latency).toContainEqual({
+      labels: {
+        source_node_name: 'default/a',
+        target_node_name: 'default/b',
+        target_node_ip: '192.168.7.2',
+        type: 'node',
+        protocol: 'icmp',
+        address_type: 'primary',
+      },
+      value: 1234e-9,
+    });
+    // The endpoint's ICMP failed: no latency for it; its HTTP answered.
+    const ep = latency?.filter((v) => v.labels.type === 'endpoint') ?? [];
+    expect(ep.map((v) => v.labels.protocol)).toEqual(['http']);
     const status = await health.request<HealthModel<'HealthStatusResponse'>>('GET', '/status');
     op('GetStatus').response(200, status);
     expect(status.timestamp).toBe(probed.timestamp);
@@ -256,6 +285,8 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
     expect(hz.cilium).toMatchObject({ cilium: { state: 'Ok' } });
 
     const s = await api.request<Model<'StatusResponse'>>('GET', '/healthz');
+    // The agent's state is the one /v1/healthz computes, not one of its own.
+    expect(hz.cilium?.cilium).toEqual(s.cilium);
     expect(s.cluster?.ciliumHealth?.state).toBe('Warning');
     expect(s.cluster?.ciliumHealth?.msg).toContain('0/2 nodes reachable');
     expect(s.cluster?.ciliumHealth?.msg).toContain('health endpoint disabled');
@@ -296,6 +327,8 @@ describe('health cell in the whole agent (in-memory maps, probe doubles)', () =>
         'state-dir': join(dir, 'state'),
         'bpf-root': join(dir, 'bpf'),
         'bpf-backend': 'memory',
+        // No TCP port on the host: another agent or test may hold the kubelet's 9879.
+        'agent-health-port': 0,
         'enable-health-checking': false,
       },
     });

@@ -1,6 +1,7 @@
 // The prober, as cilium-health's (pkg/health/server/prober.go): every interval, every known
 // node's IPs and health endpoint IPs are probed with ICMP echo and an HTTP GET to the cluster
-// health port, all at once, each with a timeout; the last result of each node is kept.
+// health port, at most `concurrency` probes at a time, each with a timeout; the last result of
+// each node is kept.
 import type { HealthModel, Model } from '../../core/api/index.js';
 export { failures, nodeReachable, pathOk } from '../../core/api/health.js';
 
@@ -23,8 +24,10 @@ export interface ProberParams {
   readonly probes: Probes;
   /** The nodes to probe, the local one first (the node cell's list). */
   readonly nodes: () => readonly NodeElement[];
-  /** How long one probe may take before it counts as failed. */
+  /** How long one probe may take before it counts as failed (from its start, not its queueing). */
   readonly timeoutMs: number;
+  /** How many probes run at once (each ICMP probe is a `ping` process); default 16. */
+  readonly concurrency?: number;
   /** The clock (tests may pin it). */
   readonly now?: () => Date;
 }
@@ -64,17 +67,41 @@ export function addressesOf(a: Model<'NodeAddressing'> | undefined): string[] {
   return [a?.ipv4, a?.ipv6].flatMap((e) => (e?.enabled === true && e.ip ? [e.ip] : []));
 }
 
-/** Probes every node; rounds never overlap (a request for one while one runs waits for it). */
+/** Runs at most `n` of the functions given to it at once, the others in order as slots free. */
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((resolve) => queue.push(resolve));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/**
+ * Probes every node; rounds never overlap: requests made while a round runs all share the next
+ * one (so N concurrent requests cost at most two rounds, not N).
+ */
 export class Prober {
   private last: ProbeRound | undefined;
   private running: Promise<ProbeRound> | undefined;
+  private next: Promise<ProbeRound> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private stopped = true;
+  /** idle: probe() on demand only (tests); stopped: probe() refuses. */
+  private state: 'idle' | 'running' | 'stopped' = 'idle';
   private rounds = 0;
   private readonly now: () => Date;
+  private readonly limit: <T>(fn: () => Promise<T>) => Promise<T>;
 
   constructor(private readonly p: ProberParams) {
     this.now = p.now ?? (() => new Date());
+    this.limit = limiter(p.concurrency ?? 16);
   }
 
   /** The last round's result, if one has ended. */
@@ -87,28 +114,41 @@ export class Prober {
     return this.rounds;
   }
 
-  /** Probes every node now (after the round in progress, if any) and resolves with the result. */
-  async probe(): Promise<ProbeRound> {
-    while (this.running) await this.running.catch(() => undefined);
-    const round = this.round();
-    this.running = round;
-    try {
-      return await round;
-    } finally {
-      this.running = undefined;
-    }
+  /**
+   * Probes every node and resolves with the result: a new round at once when none runs, else
+   * the next one, shared with every other request made meanwhile.
+   */
+  probe(): Promise<ProbeRound> {
+    if (this.state === 'stopped') return Promise.reject(new Error('the prober is stopped'));
+    if (!this.running) return this.begin();
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        if (this.state === 'stopped') throw new Error('the prober is stopped');
+        return this.begin();
+      });
+    return this.next;
+  }
+
+  private begin(): Promise<ProbeRound> {
+    const r = this.round().finally(() => {
+      if (this.running === r) this.running = undefined;
+    });
+    this.running = r;
+    return r;
   }
 
   /** Probes now and then every `intervalMs` (counted from each round's start) until stop(). */
   start(intervalMs: number): void {
-    this.stopped = false;
+    this.state = 'running';
     const tick = (): void => {
       const started = Date.now();
       // A round that fails (the node list unavailable) is retried at the next tick.
       void this.probe()
         .catch(() => undefined)
         .finally(() => {
-          if (this.stopped) return;
+          if (this.state !== 'running') return;
           const wait = Math.max(0, intervalMs - (Date.now() - started));
           this.timer = setTimeout(tick, wait);
         });
@@ -116,18 +156,19 @@ export class Prober {
     tick();
   }
 
-  /** Stops the rounds; resolves once the one in progress (if any) has ended. */
+  /** Stops the rounds (probe() refuses from now); resolves once the one in progress has ended. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.state = 'stopped';
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+    await this.next?.catch(() => undefined);
   }
 
   private async path(ip: string): Promise<PathStatus> {
     const { probes, timeoutMs } = this.p;
     const [icmp, http] = await Promise.all([
-      probeOne(probes.icmp, ip, timeoutMs, this.now),
-      probeOne(probes.http, ip, timeoutMs, this.now),
+      this.limit(() => probeOne(probes.icmp, ip, timeoutMs, this.now)),
+      this.limit(() => probeOne(probes.http, ip, timeoutMs, this.now)),
     ]);
     return { ip, icmp, http };
   }

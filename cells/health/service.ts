@@ -1,12 +1,14 @@
 // The health cell at run time: the health API, the node's health server, the prober and the
-// health endpoint's controller, started and stopped together.
+// health endpoint, started and stopped together. The endpoint's controller, cilium-health-ep,
+// is a job of the cell (cell.ts) that calls runController().
 import { readFileSync } from 'node:fs';
 import type { HealthModel, Model } from '../../core/api/index.js';
-import { formatDuration, type Health, type Logger } from '../../core/hive/index.js';
+import { Subject, type Observable } from 'rxjs';
+import { formatDuration, sleep, type Health, type Logger } from '../../core/hive/index.js';
 import type { EndpointManager } from '../endpoint/index.js';
 import type { Ipam } from '../ipam/index.js';
 import type { ClusterNodeList } from '../node/index.js';
-import { HEALTH_CONTROLLER, HealthEndpoint } from './endpoint.js';
+import { HealthEndpoint } from './endpoint.js';
 import type { HealthConfig } from './config.js';
 import { nodeReachable, Prober, failures, type Probes, type ProbeRound } from './prober.js';
 import { HealthApiServer, NodeHealthServer } from './servers.js';
@@ -24,7 +26,7 @@ export interface HealthServiceParams {
   readonly probes: Probes;
   /** Why the health endpoint cannot exist here (no root, in-memory maps), or undefined. */
   readonly endpointDisabled: () => string | undefined;
-  /** The agent's own state, as /v1/healthz's `cilium` says it (the cells' health tree). */
+  /** The agent's own state, as /v1/healthz's `cilium` says it (the daemon's AgentStatus). */
   readonly agentState: () => Model<'Status'>;
   readonly health: Health;
   readonly logger: Logger;
@@ -37,9 +39,7 @@ export class HealthService {
   private readonly node: NodeHealthServer;
   private endpoint: HealthEndpoint | undefined;
   private disabled: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly ac = new AbortController();
-  private controllerRun: Promise<void> | undefined;
+  private readonly wakes$ = new Subject<void>();
   private started = Date.now();
 
   constructor(private readonly p: HealthServiceParams) {
@@ -50,10 +50,16 @@ export class HealthService {
     this.registerRoutes();
   }
 
-  /** Starts the servers and the prober; the endpoint's controller runs in the background. */
+  /** Emits when the endpoint's controller should run early (its responder died). */
+  get wakes(): Observable<void> {
+    return this.wakes$;
+  }
+
+  /** Starts the servers and the prober (the endpoint's controller is the cell's job). */
   async start(): Promise<void> {
     const p = this.p;
     this.started = Date.now();
+    // Known only now: the maps cell picks its backend when it starts.
     this.disabled = p.config.enableEndpointHealthChecking ? p.endpointDisabled() : undefined;
     this.endpoint =
       p.config.enableEndpointHealthChecking && this.disabled === undefined
@@ -66,6 +72,7 @@ export class HealthService {
             health: p.health.scope('endpoint'),
             logger: p.logger,
             publish: (a) => p.nodes.setLocalHealth(a),
+            wake: () => this.wakes$.next(),
           })
         : undefined;
     await this.api.start();
@@ -75,40 +82,36 @@ export class HealthService {
     else server.ok(`listening on port ${this.p.config.clusterHealthPort} of the node's IPs`);
     if (this.disabled !== undefined) {
       // Not a fault: this agent cannot have one (Cilium's needs the kernel too).
-      this.p.health.scope('endpoint').ok(`disabled: ${this.disabled}`);
+      p.health.scope('endpoint').ok(`disabled: ${this.disabled}`);
     }
     this.prober.start(this.p.config.healthProbeInterval);
-    if (this.endpoint) this.controllerRun = this.runController(this.endpoint);
     this.p.health.ok(`probing every ${formatDuration(this.p.config.healthProbeInterval)}`);
   }
 
   /** Stops everything and removes the health endpoint (its netns, link and process). */
   async stop(): Promise<void> {
-    this.ac.abort();
-    clearTimeout(this.timer);
-    await this.controllerRun;
+    // The API first: a PUT /status/probe must not start a round once the prober has stopped.
+    await this.api.stop();
     await this.prober.stop();
     await this.endpoint?.stop();
     await this.node.stop();
-    await this.api.stop();
     this.p.health.stopped('stopped');
   }
 
-  /** The controller: once endpoints are restored, ensure the endpoint now and every interval. */
-  private async runController(ep: HealthEndpoint): Promise<void> {
-    let wake = (): void => undefined;
-    this.ac.signal.addEventListener('abort', () => wake(), { once: true });
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        wake = resolve;
-        this.timer = setTimeout(resolve, ms);
-      });
-    // Endpoint writes wait for restore; the restored health endpoint is reused, not duplicated.
-    while (this.p.endpoints.restoring() !== undefined && !this.ac.signal.aborted) await sleep(50);
-    while (!this.ac.signal.aborted) {
-      await ep.ensure();
-      await sleep(this.p.config.healthProbeInterval);
-    }
+  /**
+   * Whether this agent runs a health endpoint, once endpoints are restored (endpoint writes
+   * wait for restore; the restored health endpoint is reused, not duplicated); false at once
+   * when it has none, or when `signal` aborts first.
+   */
+  async endpointWanted(signal: AbortSignal): Promise<boolean> {
+    if (!this.endpoint) return false;
+    while (this.p.endpoints.restoring() !== undefined && !signal.aborted) await sleep(50, signal);
+    return !signal.aborted;
+  }
+
+  /** One run of the cilium-health-ep controller; throws what failed, for the job to count. */
+  async ensureEndpoint(): Promise<void> {
+    await this.endpoint?.ensure();
   }
 
   /** The health API's handlers. */
@@ -169,37 +172,13 @@ export class HealthService {
     return { state: 'Warning', msg: `${head}; unreachable: ${list}${why}` };
   }
 
-  /** Adds `cluster.ciliumHealth` and the `cilium-health-ep` controller to /v1/healthz. */
+  /** Adds `cluster.ciliumHealth` to /v1/healthz (its controller is listed with the jobs). */
   contribute(s: Model<'StatusResponse'>, enabled: boolean): void {
     s.cluster = {
       ...s.cluster,
       ciliumHealth: enabled
         ? this.clusterHealth()
         : { state: 'Disabled', msg: 'cilium-health is disabled (--enable-health-checking=false)' },
-    };
-    const ctl = enabled ? this.controller() : undefined;
-    if (ctl) s.controllers = [...(s.controllers ?? []), ctl];
-  }
-
-  /** The `cilium-health-ep` controller, as /v1/healthz lists controllers. */
-  controller(): Model<'ControllerStatus'> | undefined {
-    const ep = this.endpoint;
-    if (!ep) return undefined;
-    const c = ep.counts;
-    return {
-      name: HEALTH_CONTROLLER,
-      configuration: {
-        interval: formatDuration(this.p.config.healthProbeInterval),
-        'error-retry': true,
-      },
-      status: {
-        'success-count': c.successCount,
-        'failure-count': c.failureCount,
-        'consecutive-failure-count': c.consecutiveFailureCount,
-        ...(c.lastSuccess ? { 'last-success-timestamp': c.lastSuccess.toISOString() } : {}),
-        ...(c.lastFailure ? { 'last-failure-timestamp': c.lastFailure.toISOString() } : {}),
-        ...(c.lastFailureMsg !== undefined ? { 'last-failure-msg': c.lastFailureMsg } : {}),
-      },
     };
   }
 }

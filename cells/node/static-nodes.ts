@@ -1,11 +1,15 @@
 // Other nodes from a file (--nodes-file), for embedded mode without a kvstore: a JSON or YAML
 // list of nodes, re-read when it changes. A file that does not validate changes nothing: the
-// nodes read before stay, and the error names the entry and field.
+// nodes read before stay, and the error names the entry and field. Only a regular file of at
+// most MAX_NODES_FILE_BYTES is read (a FIFO or /dev/zero would block or fill the agent).
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isIPv4 } from 'node:net';
 import { isIPv6Address } from '../../core/ip.js';
+
+/** The largest nodes file read (4 MiB: tens of thousands of nodes). */
+export const MAX_NODES_FILE_BYTES = 4 << 20;
 
 /** One other node, as the nodes file describes it. */
 export interface StaticNode {
@@ -166,7 +170,15 @@ export class StaticNodesWatcher {
       const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
       if (!force && stamp === this.lastStamp) return;
       this.lastStamp = stamp;
+      if (!st.isFile()) throw new Error('not a regular file');
+      if (st.size > MAX_NODES_FILE_BYTES) {
+        throw new Error(`${st.size} bytes, more than the ${MAX_NODES_FILE_BYTES} read`);
+      }
       text = readFileSync(this.p.file, 'utf8');
+      // It may have grown between the stat and the read.
+      if (Buffer.byteLength(text) > MAX_NODES_FILE_BYTES) {
+        throw new Error(`more than the ${MAX_NODES_FILE_BYTES} bytes read`);
+      }
     } catch (e) {
       this.lastStamp = '';
       this.failed = true;
