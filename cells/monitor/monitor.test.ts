@@ -29,6 +29,7 @@ import {
   type MonitorEvent,
 } from './index.js';
 import { decodePacket } from './packet.js';
+import { MAX_CLIENTS } from './server.js';
 
 const hives: EpHive[] = [];
 afterEach(async () => {
@@ -112,11 +113,12 @@ function drop(reason: number, source: number, extra: Partial<Record<string, numb
 /** A monitor client: sends `filter`, collects parsed lines. */
 function client(path: string, filter: unknown) {
   const s: Socket = connect(path);
+  s.on('error', () => undefined); // the agent may cut a client off
   const got: Record<string, unknown>[] = [];
   createInterface({ input: s }).on('line', (l) =>
     got.push(JSON.parse(l) as Record<string, unknown>),
   );
-  s.write(`${typeof filter === 'string' ? filter : JSON.stringify(filter)}\n`);
+  if (filter !== '') s.write(`${typeof filter === 'string' ? filter : JSON.stringify(filter)}\n`);
   return { s, got, close: () => s.destroy() };
 }
 
@@ -263,6 +265,58 @@ describe('the monitor cell', () => {
     drops.close();
     agent.close();
     bad.close();
+    await eventually(() => listenersOf(h) === 0);
+  });
+
+  it('cuts off a client that breaks the protocol at once: no longer a listener, nothing buffered', async () => {
+    const h = await start();
+    const path = socketOf(h);
+    const c = client(path, {});
+    await eventually(() => listenersOf(h) === 1);
+    let closed = false;
+    c.s.on('close', () => (closed = true));
+    // Garbage without a newline, for as long as the socket takes it.
+    const junk = Buffer.alloc(16 * 1024, 'x');
+    const spew = (): void => {
+      while (!c.s.destroyed && c.s.write(junk));
+      if (!c.s.destroyed) c.s.once('drain', spew);
+    };
+    spew();
+    await eventually(() => closed);
+    expect(listenersOf(h)).toBe(0);
+    expect(c.got.at(-1)).toMatchObject({ type: 'error' });
+    expect(String(c.got.at(-1)?.message)).toContain('longer than');
+
+    // A bad line after a good one: cut off too, even if the client keeps its side open.
+    const d = client(path, {});
+    await eventually(() => listenersOf(h) === 1);
+    let dClosed = false;
+    d.s.on('close', () => (dClosed = true));
+    d.s.write('{"types":["nope"]}\n');
+    await eventually(() => dClosed);
+    expect(listenersOf(h)).toBe(0);
+    expect(d.got.at(-1)).toMatchObject({ type: 'error' });
+  });
+
+  it('serves at most MAX_CLIENTS clients, telling the next one why it is refused', async () => {
+    const h = await start();
+    const path = socketOf(h);
+    const many = Array.from({ length: MAX_CLIENTS }, () => client(path, {}));
+    await eventually(() => listenersOf(h) === MAX_CLIENTS);
+    // One that only listens (a filter written to an agent that already refused it would fail
+    // with EPIPE, taking the answer with it).
+    const extra = client(path, '');
+    let closed = false;
+    extra.s.on('close', () => (closed = true));
+    await eventually(() => closed);
+    expect(extra.got[0]).toMatchObject({ type: 'error' });
+    expect(String(extra.got[0]?.message)).toContain(`at most ${MAX_CLIENTS} clients`);
+    expect(listenersOf(h)).toBe(MAX_CLIENTS);
+    many[0]?.close();
+    await eventually(() => listenersOf(h) === MAX_CLIENTS - 1);
+    const next = client(path, {});
+    await eventually(() => listenersOf(h) === MAX_CLIENTS);
+    for (const m of [...many, next]) m.close();
     await eventually(() => listenersOf(h) === 0);
   });
 
