@@ -1,6 +1,6 @@
 // Datapath records (events.h) decoded into the JSON objects the monitor serves, and the agent's
 // own notifications: one model for every message type, one object per line on the socket.
-import { REASON } from '../maps/index.js';
+import { dropReasonText } from '../maps/index.js';
 import {
   dropNotify,
   MESSAGE,
@@ -107,30 +107,6 @@ export interface LostNotice {
   /** Where they were lost: `datapath` (the ring was full) or `client` (this client was too slow). */
   readonly source: 'datapath' | 'client';
   readonly lost: number;
-}
-
-/** Cilium's texts of the drop reasons the datapath reports. */
-export const REASON_TEXT: Readonly<Record<number, string>> = {
-  [REASON.INVALID]: 'Invalid packet',
-  [REASON.INVALID_SOURCE]: 'Invalid source ip',
-  [REASON.POLICY_DENIED]: 'Policy denied',
-  [REASON.FRAG_NEEDED]: 'Fragmentation needed',
-  [REASON.UNKNOWN_L3]: 'Unknown L3 target address',
-  [REASON.NAT_WRITE_ERROR]: 'Error writing to packet',
-  [REASON.CT_CREATE_FAILED]: 'CT: Map insertion failed',
-  [REASON.NO_SERVICE]: 'Service backend not found',
-  [REASON.NAT_NO_MAPPING]: 'No mapping for NAT masquerade',
-  [REASON.NO_FIB]: 'FIB lookup failed',
-  [REASON.IS_CLUSTER_IP]: 'Is a ClusterIP',
-  [REASON.NOT_IN_SRC_RANGE]: 'Not in source range',
-  [REASON.POLICY_DENY]: 'Policy denied by denylist',
-  [REASON.TTL_EXCEEDED]: 'TTL exceeded',
-  [REASON.PREFILTER_DENIED]: 'Denied by prefilter',
-};
-
-/** A drop reason's text ("reason N" for one this agent does not know). */
-export function reasonText(reason: number): string {
-  return REASON_TEXT[reason] ?? `reason ${reason}`;
 }
 
 const POINTS: Readonly<Record<number, string>> = {
@@ -250,7 +226,7 @@ export function decodeRecord(
         dstIdentity,
         data: data(),
         reason,
-        reasonText: reasonText(reason),
+        reasonText: dropReasonText(reason),
         dstEndpoint: buf.readUInt16LE(DROP.dst),
         direction: direction(dir),
         line: buf.readUInt16LE(DROP.line),

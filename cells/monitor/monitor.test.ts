@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { memoryRingPush } from '../../core/bpf/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { call, epHive, request, type EpHive } from '../endpoint/fixtures.js';
-import { MonitorMaps, REASON } from '../maps/index.js';
+import { dropReasonText, MonitorMaps, REASON } from '../maps/index.js';
 import { policyCell } from '../policy/index.js';
 import {
   decodeRecord,
@@ -172,6 +172,14 @@ describe('decoding', () => {
       dport: 80,
       match: 'L3-L4',
     });
+  });
+
+  it("names drop reasons with Cilium's texts, the same ones the drop metrics use", () => {
+    const d = decodeRecord(drop(REASON.NO_FIB, 1), clock) as DropEvent;
+    expect(d.reasonText).toBe('FIB lookup failed');
+    expect(d.reasonText).toBe(dropReasonText(REASON.NO_FIB));
+    expect(dropReasonText(REASON.NOT_IN_SRC_RANGE)).toBe('Denied by LB src range check');
+    expect(dropReasonText(250)).toBe('reason 250');
   });
 
   it('attributes what bpf_lxc could not to the endpoint of the interface, and refuses other versions', () => {
