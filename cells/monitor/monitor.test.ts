@@ -3,13 +3,21 @@
 // filter line it sends; agent notifications follow endpoint changes; a client that does not
 // read loses events (never the agent's memory) and is told exactly how many; /healthz counts.
 import { connect, type Socket } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryRingPush } from '../../core/bpf/index.js';
+import { memoryRingPush, openMap } from '../../core/bpf/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { call, epHive, request, type EpHive } from '../endpoint/fixtures.js';
-import { dropReasonText, MonitorMaps, REASON } from '../maps/index.js';
+import {
+  dropReasonText,
+  EVENTS_RING_DEFAULT,
+  eventsMapSpec,
+  MonitorMaps,
+  REASON,
+} from '../maps/index.js';
 import { policyCell } from '../policy/index.js';
 import {
   decodeRecord,
@@ -326,6 +334,51 @@ describe('the monitor cell', () => {
     await eventually(() => listenersOf(h) === MAX_CLIENTS);
     for (const m of [...many, next]) m.close();
     await eventually(() => listenersOf(h) === 0);
+  });
+
+  it('attributes a drop bpf_lxc could not to the endpoint now behind the interface', async () => {
+    const h = await start();
+    const c = client(socketOf(h), { types: ['drop'] });
+    await eventually(() => listenersOf(h) === 1);
+    const if2 = h.links.addVeth('lxcmon2');
+    const r = await call(h, 'PUT', '/endpoint/0', { ...request(2), 'interface-name': 'lxcmon2' });
+    expect(r.status).toBe(201);
+    const id = (r.body as { id: number }).id;
+    const ring = h.get(MonitorMaps).ring();
+    const unattributed = (ifindex: number) => drop(REASON.INVALID, 0, { ifindex, src_identity: 0 });
+    memoryRingPush(ring, unattributed(if2));
+    await eventually(() => c.got.length === 1);
+    expect(c.got[0]).toMatchObject({ source: id, ifindex: if2 });
+    expect((await call(h, 'DELETE', `/endpoint/${id}`)).status).toBe(200);
+    const if3 = h.links.addVeth('lxcmon3');
+    const r3 = await call(h, 'PUT', '/endpoint/0', { ...request(3), 'interface-name': 'lxcmon3' });
+    const id3 = (r3.body as { id: number }).id;
+    memoryRingPush(ring, unattributed(if2));
+    memoryRingPush(ring, unattributed(if3));
+    await eventually(() => c.got.length === 3);
+    expect(c.got[1]).toMatchObject({ source: 0, ifindex: if2 });
+    expect(c.got[2]).toMatchObject({ source: id3, ifindex: if3 });
+    c.close();
+  });
+
+  it('starts nothing when its socket cannot be bound: no ring reader left running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-mon-'));
+    writeFileSync(join(dir, 'file'), '');
+    const h = epHive(undefined, {
+      extra: [policyCell, monitorCell],
+      flags: { 'monitor-socket-path': join(dir, 'file', 'monitor.sock') },
+    });
+    hives.push(h);
+    await expect(h.hive.start()).rejects.toThrow();
+    // The ring as a program still writes into it (pinned: it outlives the failed start).
+    const ring = openMap(eventsMapSpec(EVENTS_RING_DEFAULT), {
+      backend: 'memory',
+      pinDir: join(h.dir, 'bpf', 'tc', 'globals'),
+    }).raw;
+    memoryRingPush(ring, drop(REASON.INVALID, 1));
+    // A running reader would take it on the next turn of the event loop.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(h.get(Monitor).counts().received).toBe(0);
   });
 
   it('drops events for a client that does not read, and tells it exactly how many', async () => {

@@ -122,11 +122,20 @@ export function newMonitor(p: MonitorParams): Monitor {
     }
   };
 
+  // And the interface of each endpoint, so a change costs two lookups, not a scan.
+  const ifindexOf = new Map<number, number>();
+
   const sub = p.endpoints.observe().subscribe((batch) => {
     for (const c of batch) {
-      for (const [i, v] of byIfindex) if (v.id === c.object.id) byIfindex.delete(i);
-      if (!c.deleted && c.object.ifIndex > 0) {
-        byIfindex.set(c.object.ifIndex, { id: c.object.id, identity: c.object.identity });
+      const ep = c.object;
+      const was = ifindexOf.get(ep.id);
+      if (was !== undefined) {
+        ifindexOf.delete(ep.id);
+        if (byIfindex.get(was)?.id === ep.id) byIfindex.delete(was);
+      }
+      if (!c.deleted && ep.ifIndex > 0) {
+        byIfindex.set(ep.ifIndex, { id: ep.id, identity: ep.identity });
+        ifindexOf.set(ep.id, ep.ifIndex);
       }
     }
   });
@@ -136,14 +145,21 @@ export function newMonitor(p: MonitorParams): Monitor {
       onStart: async () => {
         // The datapath's losses before this agent started are not news to its clients.
         lostSeen = p.maps.lost();
-        loop = startRingLoop({
-          ring: p.maps.ring(),
-          onBatch,
-          onError: (e) => {
-            p.health.degraded(`reading cellium_events: ${errorMessage(e)}`);
-          },
-        });
+        // The socket first: if it cannot be bound (a live agent has it, a bad directory), the
+        // start fails with nothing running, as the lifecycle never calls a failed hook's onStop.
         await server.start();
+        try {
+          loop = startRingLoop({
+            ring: p.maps.ring(),
+            onBatch,
+            onError: (e) => {
+              p.health.degraded(`reading cellium_events: ${errorMessage(e)}`);
+            },
+          });
+        } catch (e) {
+          await server.stop();
+          throw e;
+        }
         p.health.ok(`reading cellium_events (${p.maps.ringBytes} bytes); socket ${p.socketPath}`);
       },
       onStop: async () => {
