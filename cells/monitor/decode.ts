@@ -9,6 +9,7 @@ import {
   monitorHdr,
   offsetOf,
   policyVerdictNotify,
+  PROG,
   TRACE_POINT,
   TRACE_REASON,
   traceNotify,
@@ -201,7 +202,7 @@ export function decodeRecord(
   if (buf.length < dataAt) return undefined;
   // bpf_lxc runs on an endpoint's host-side interface: that endpoint is the source when the
   // program could not say (a malformed frame it could not parse), and its identity the side's.
-  const ep = prog === 1 && enrich ? enrich.endpointOf(ifindex) : undefined;
+  const ep = prog === PROG.LXC && enrich ? enrich.endpointOf(ifindex) : undefined;
   if (source === 0 && ep) source = ep.id;
   const base = {
     time: clock.wall(ktime),

@@ -2,9 +2,9 @@
 /* cellium_events: the ring buffer of monitor events programs tell the agent (drops, traces,
  * policy verdicts), as Cilium's monitor notifications: every record starts with the same
  * header (type, subtype, source endpoint, interface, packet length, identities, time) and ends
- * with the first MONITOR_CAPTURE_LEN bytes of the packet. The monitor cell creates and pins the
- * maps (sized by --bpf-events-ring-size) and writes cellium_monitor_config; cells/monitor/defs.ts
- * declares the same records.
+ * with the first MONITOR_CAPTURE_LEN bytes of the packet. The maps cell creates and pins the maps
+ * (cells/maps/monitor-maps.ts; the ring sized by --bpf-events-ring-size), the monitor cell reads
+ * the ring and writes cellium_monitor_config; cells/monitor/defs.ts declares the same records.
  *
  * Drops are always reported. Traces and policy verdicts cost a lookup of cellium_monitor_config
  * per packet and nothing more while no monitor is attached. A full ring loses the event (counted
