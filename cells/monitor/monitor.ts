@@ -155,6 +155,9 @@ export function newMonitor(p: MonitorParams): Monitor {
             onError: (e) => {
               p.health.degraded(`reading cellium_events: ${errorMessage(e)}`);
             },
+            onRecovered: () => {
+              p.health.ok(`reading cellium_events (${p.maps.ringBytes} bytes) again`);
+            },
           });
         } catch (e) {
           await server.stop();
