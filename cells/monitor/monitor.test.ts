@@ -361,6 +361,34 @@ describe('the monitor cell', () => {
     c.close();
   });
 
+  it('with nobody listening counts records by type and decodes the kept drops only when asked', async () => {
+    const h = await start();
+    const ifx = h.links.addVeth('lxcmon4');
+    const r = await call(h, 'PUT', '/endpoint/0', { ...request(4), 'interface-name': 'lxcmon4' });
+    const id = (r.body as { id: number }).id;
+    const ring = h.get(MonitorMaps).ring();
+    const m = h.get(Monitor);
+    memoryRingPush(ring, drop(REASON.INVALID, 0, { ifindex: ifx, src_identity: 0 }));
+    memoryRingPush(ring, record(MESSAGE.TRACE, { source: 3 }, { dst_endpoint: 4, reason: 1 }));
+    const other = drop(REASON.INVALID, 5);
+    other[monitorHdr.fields.find((f) => f.name === 'version')?.offset ?? 0] = 9;
+    memoryRingPush(ring, other);
+    await eventually(() => m.counts().received + m.counts().unknown === 3);
+    expect(m.counts()).toMatchObject({ receivedByType: { drop: 1, trace: 1 }, unknown: 1 });
+    // Attributed to the endpoint behind the interface when it was read, not when it is asked for.
+    expect((await call(h, 'DELETE', `/endpoint/${id}`)).status).toBe(200);
+    const drops = m.recentDrops();
+    expect(drops).toHaveLength(1);
+    expect(drops[0]).toMatchObject({
+      type: 'drop',
+      source: id,
+      ifindex: ifx,
+      reasonText: 'Invalid packet',
+    });
+    const dbg = (await call(h, 'GET', '/debuginfo')).body as { subsystem: Record<string, string> };
+    expect(dbg.subsystem['policy-drops']).toContain(`xx drop (Invalid packet)`);
+  });
+
   it('starts nothing when its socket cannot be bound: no ring reader left running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cellium-mon-'));
     writeFileSync(join(dir, 'file'), '');
