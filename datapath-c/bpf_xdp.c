@@ -3,8 +3,9 @@
  * IPv4 and IPv6 packets whose source address falls in a deny CIDR of cellium_cidr_v4_dyn or
  * cellium_cidr_v6_dyn (LPM tries the prefilter cell fills from PATCH /v1/prefilter), before
  * the stack allocates an skb for them. Everything else passes. One 802.1Q/802.1ad tag is
- * looked through. Drops are counted in cellium_metrics (ingress, REASON_PREFILTER_DENIED) and
- * reported in cellium_events (events.h) with the first bytes of the frame;
+ * looked through. Drops are counted in cellium_metrics (ingress, REASON_PREFILTER_DENIED) and,
+ * only while a monitor listens (cellium_monitor_config.listeners), reported in cellium_events
+ * (events.h) with the first bytes of the frame;
  * IP headers cut short (or an IPv4 header length under 20 bytes) are dropped and counted as
  * REASON_INVALID, as bpf_lxc does. */
 #include <linux/bpf.h>
@@ -58,13 +59,16 @@ struct vlan_hdr {
 	__be16 proto;
 };
 
-/* Counts a dropped frame and reports it to the monitor with its first bytes. */
+/* Counts a dropped frame and, while a monitor listens, reports it with its first bytes. The
+ * prefilter is the DDoS path: a flood it drops must not fill the ring (and the agent's CPU) with
+ * events nobody reads; cellium_metrics counts every drop either way. */
 static __noinline int drop(struct xdp_md *ctx, __u8 reason, __u32 bytes, __u16 line)
 {
 	struct drop_notify *ev;
-	__u32 cap = bytes;
 
 	account(reason, METRIC_INGRESS, bytes);
+	if (monitor_level() < 0)
+		return XDP_DROP;
 	ev = monitor_reserve(sizeof(*ev), MONITOR_DROP, reason, MONITOR_PROG_XDP);
 	if (!ev)
 		return XDP_DROP;
@@ -72,17 +76,7 @@ static __noinline int drop(struct xdp_md *ctx, __u8 reason, __u32 bytes, __u16 l
 	ev->hdr.len_orig = bytes;
 	ev->dir = METRIC_INGRESS;
 	ev->line = line;
-	/* A constant, or a length masked below it: bounds the verifier can see. */
-	if (cap >= MONITOR_CAPTURE_LEN)
-		cap = bpf_xdp_load_bytes(ctx, 0, ev->data, MONITOR_CAPTURE_LEN) == 0 ? MONITOR_CAPTURE_LEN : 0;
-	else {
-		/* Hidden from clang, which would otherwise drop the mask it knows is a no-op. */
-		asm volatile("" : "+r"(cap));
-		cap &= MONITOR_CAPTURE_LEN - 1;
-		if (cap && bpf_xdp_load_bytes(ctx, 0, ev->data, cap) < 0)
-			cap = 0;
-	}
-	ev->hdr.len_cap = cap;
+	ev->hdr.len_cap = monitor_capture(ctx, 1, bytes, ev->data);
 	submit_drop(ev);
 	return XDP_DROP;
 }

@@ -41,18 +41,21 @@ function debugSteps(agent: AgentProcess, id: number): string[] {
 
 describe('cellium: runtime options and regeneration', () => {
   it("config takes Cilium's names and values; Debug switches the agent's debug log at runtime", async () => {
-    const agent = await startAgent({ args: ['--bpf-backend=memory'] });
+    const agent = await startAgent({
+      args: ['--bpf-backend=memory', '--monitor-aggregation=maximum'],
+    });
     const sock = agent.socket;
     const text = await cellium(sock, 'config');
     expect(text.stdout).toMatch(/^Debug\s+Disabled$/m);
     const cfg = await celliumJson<Model<'DaemonConfiguration'>>(sock, 'config');
     expect(cfg.spec?.options).toEqual({ Debug: 'Disabled' });
     expect(cfg.status?.immutable).toMatchObject({
-      DropNotification: 'Disabled',
-      TraceNotification: 'Disabled',
-      PolicyVerdictNotification: 'Disabled',
+      DropNotification: 'Enabled',
+      TraceNotification: 'Enabled',
+      PolicyVerdictNotification: 'Enabled',
       PolicyAuditMode: 'Disabled',
-      MonitorAggregationLevel: 'None',
+      // --monitor-aggregation, by Cilium's name for the level.
+      MonitorAggregationLevel: 'Max',
     });
     // The README's spelling and Cilium's are the same option.
     expect((await cellium(sock, 'config', 'debug=true')).stdout).toMatch(/^Debug\s+Enabled$/m);
@@ -62,9 +65,12 @@ describe('cellium: runtime options and regeneration', () => {
     const bad = await cellium(sock, 'config', 'Debug=maybe');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("option Debug: invalid value 'maybe' (accepted: true, on,");
-    const ro = await cellium(sock, 'config', 'dropnotification=on');
+    const ro = await cellium(sock, 'config', 'dropnotification=off');
     expect(ro.code).toBe(1);
-    expect(ro.stderr).toMatch(/option DropNotification is read-only .*monitor.*issue 11/);
+    expect(ro.stderr).toMatch(/option DropNotification is read-only .*not switchable/);
+    const level = await cellium(sock, 'config', 'MonitorAggregationLevel=medium');
+    expect(level.code).toBe(1);
+    expect(level.stderr).toMatch(/read-only in this agent \(Max\): set at start with --monitor/);
 
     // At info level the agent does not log regeneration steps; with Debug it does.
     await addEndpoint(sock, 1);
@@ -98,7 +104,7 @@ describe('cellium: runtime options and regeneration', () => {
       'debug=1',
     );
     expect(changed.realized?.options).toEqual({ Debug: 'Enabled' });
-    expect(changed.immutable).toMatchObject({ DropNotification: 'Disabled' });
+    expect(changed.immutable).toMatchObject({ DropNotification: 'Enabled' });
 
     const before = await celliumJson<Model<'Endpoint'>>(sock, 'endpoint', 'get', '1');
     const rev = before.status?.policy?.realized?.['policy-revision'] ?? 0;

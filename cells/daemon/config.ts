@@ -6,6 +6,7 @@ import {
   DAEMON_OPTIONS,
   lookupOption,
   OptionError,
+  parseMonitorAggregation,
   parseOptions,
   type OptionSetting,
   type RuntimeOption,
@@ -49,8 +50,20 @@ const BOUND_FLAGS: Readonly<Record<string, string>> = { Debug: 'debug' };
 /** The hive flags that Cilium's options stand for (not shown again under their own names). */
 export const boundFlags: ReadonlySet<string> = new Set(Object.values(BOUND_FLAGS));
 
+/**
+ * MonitorAggregationLevel is --monitor-aggregation (the monitor cell's flag, read here from the
+ * store: a hive without the monitor shows the default). Its names are Cilium's words.
+ */
+const AGGREGATION_FLAG = 'monitor-aggregation';
+
 /** The current value of a Cilium daemon option: its flag's, else its fixed default. */
 export function daemonOptionValue(flags: ConfigStore, opt: RuntimeOption): OptionSetting {
+  if (opt.name === 'MonitorAggregationLevel') {
+    const level = flags.get(AGGREGATION_FLAG);
+    return typeof level === 'string'
+      ? (parseMonitorAggregation(level) ?? opt.default)
+      : opt.default;
+  }
   const flag = BOUND_FLAGS[opt.name];
   return flag === undefined ? opt.default : flags.get(flag) === true ? 1 : 0;
 }

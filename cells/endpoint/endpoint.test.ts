@@ -466,9 +466,9 @@ describe('endpoint cell: options and regeneration on request', () => {
     };
     expect(cfg.realized.options).toEqual({ Debug: 'Enabled' });
     expect(cfg.immutable).toMatchObject({
-      DropNotification: 'Disabled',
+      DropNotification: 'Enabled',
       PolicyAuditMode: 'Disabled',
-      MonitorAggregationLevel: 'None',
+      MonitorAggregationLevel: 'Medium',
     });
     expect(await revisions(h, 1)).toEqual([2, 2]);
     const debug = (l: Log) =>
@@ -494,11 +494,11 @@ describe('endpoint cell: options and regeneration on request', () => {
     expect((await patch(1, { Bogus: '1' })).body).toMatch(
       /^options: unknown option 'Bogus' \(known: .*Debug/,
     );
-    expect(await patch(1, { dropnotification: 'Enabled' })).toMatchObject({ status: 400 });
-    expect((await patch(1, { dropnotification: 'Enabled' })).body).toMatch(
-      /option DropNotification is read-only .*issue 11/,
+    expect(await patch(1, { dropnotification: 'Disabled' })).toMatchObject({ status: 400 });
+    expect((await patch(1, { dropnotification: 'Disabled' })).body).toMatch(
+      /option DropNotification is read-only .*not switchable/,
     );
-    expect(await patch(1, { MonitorAggregationLevel: 'medium' })).toMatchObject({ status: 400 });
+    expect(await patch(1, { MonitorAggregationLevel: 'none' })).toMatchObject({ status: 400 });
     expect(await revisions(h, 1)).toEqual([3, 3]);
     await patch(2, { Debug: 'Enabled' });
     await h.requireStop();

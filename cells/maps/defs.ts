@@ -164,24 +164,34 @@ export const REASON = {
 /** Reasons at or above this are drops (as Cilium's DROP_* codes); below, a packet went on. */
 export const DROP_MIN = 130;
 
-/** Drop reasons as Cilium's monitor names them (the `reason` label of the drop metrics). */
+/**
+ * Drop reasons' texts, Cilium's (pkg/monitor/api/drop.go `errors`, by the same number), for the
+ * monitor's events and the drop metrics' `reason` label alike. Two are this agent's own: 130 is
+ * its malformed-frame drop, which Cilium numbers 134 ("Invalid packet"); 240 (the prefilter)
+ * has no number in Cilium.
+ */
 export const DROP_REASON_TEXT: Readonly<Record<number, string>> = {
   [REASON.INVALID]: 'Invalid packet',
   [REASON.INVALID_SOURCE]: 'Invalid source ip',
   [REASON.POLICY_DENIED]: 'Policy denied',
   [REASON.FRAG_NEEDED]: 'Fragmentation needed',
-  [REASON.UNKNOWN_L3]: 'Unknown L3 target address',
+  [REASON.UNKNOWN_L3]: 'Unsupported L3 protocol',
   [REASON.NAT_WRITE_ERROR]: 'Error writing to packet',
   [REASON.CT_CREATE_FAILED]: 'CT: Map insertion failed',
   [REASON.NO_SERVICE]: 'Service backend not found',
   [REASON.NAT_NO_MAPPING]: 'No mapping for NAT masquerade',
-  [REASON.NO_FIB]: 'No FIB entry found',
+  [REASON.NO_FIB]: 'FIB lookup failed',
   [REASON.IS_CLUSTER_IP]: 'Is a ClusterIP',
-  [REASON.NOT_IN_SRC_RANGE]: 'Not in source range',
+  [REASON.NOT_IN_SRC_RANGE]: 'Denied by LB src range check',
   [REASON.POLICY_DENY]: 'Policy denied by denylist',
   [REASON.TTL_EXCEEDED]: 'TTL exceeded',
   [REASON.PREFILTER_DENIED]: 'Denied by prefilter',
 };
+
+/** A drop reason's text ("reason N" for one this agent does not know). */
+export function dropReasonText(reason: number): string {
+  return DROP_REASON_TEXT[reason] ?? `reason ${reason}`;
+}
 
 /** Metric directions as Cilium's metrics label them. */
 export const DIRECTION_TEXT: Readonly<Record<number, string>> = {

@@ -15,6 +15,7 @@ export { openOwnedMaps, type OwnedMapSpec, type OwnedMaps } from './owned.js';
 export {
   AGGREGATION,
   EVENTS_LOST_MAP,
+  EVENTS_RING_DEFAULT,
   eventsMapSpec,
   MONITOR_CONFIG_MAP,
   MonitorMaps,

@@ -1,6 +1,6 @@
 import type { MapRegistry } from '../../core/bpf/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { DIRECTION_TEXT, DROP_MIN, DROP_REASON_TEXT, METRIC } from './defs.js';
+import { DIRECTION_TEXT, DROP_MIN, dropReasonText, METRIC } from './defs.js';
 import type { DatapathMaps } from './maps.js';
 
 /** What the maps cell's metrics read. */
@@ -35,7 +35,7 @@ export function datapathTotals(maps: DatapathMaps): {
     const direction = DIRECTION_TEXT[k.dir] ?? 'UNKNOWN';
     let t: Totals;
     if (k.reason >= DROP_MIN) {
-      const reason = DROP_REASON_TEXT[k.reason] ?? `reason ${k.reason}`;
+      const reason = dropReasonText(k.reason);
       const key = `${reason}\0${direction}`;
       t = drops.get(key) ?? { reason, direction, count: 0n, bytes: 0n };
       drops.set(key, t as Totals & { reason: string; direction: string });

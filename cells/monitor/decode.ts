@@ -1,6 +1,6 @@
 // Datapath records (events.h) decoded into the JSON objects the monitor serves, and the agent's
 // own notifications: one model for every message type, one object per line on the socket.
-import { REASON } from '../maps/index.js';
+import { dropReasonText } from '../maps/index.js';
 import {
   dropNotify,
   MESSAGE,
@@ -9,6 +9,7 @@ import {
   monitorHdr,
   offsetOf,
   policyVerdictNotify,
+  PROG,
   TRACE_POINT,
   TRACE_REASON,
   traceNotify,
@@ -109,30 +110,6 @@ export interface LostNotice {
   readonly lost: number;
 }
 
-/** Cilium's texts of the drop reasons the datapath reports. */
-export const REASON_TEXT: Readonly<Record<number, string>> = {
-  [REASON.INVALID]: 'Invalid packet',
-  [REASON.INVALID_SOURCE]: 'Invalid source ip',
-  [REASON.POLICY_DENIED]: 'Policy denied',
-  [REASON.FRAG_NEEDED]: 'Fragmentation needed',
-  [REASON.UNKNOWN_L3]: 'Unknown L3 target address',
-  [REASON.NAT_WRITE_ERROR]: 'Error writing to packet',
-  [REASON.CT_CREATE_FAILED]: 'CT: Map insertion failed',
-  [REASON.NO_SERVICE]: 'Service backend not found',
-  [REASON.NAT_NO_MAPPING]: 'No mapping for NAT masquerade',
-  [REASON.NO_FIB]: 'FIB lookup failed',
-  [REASON.IS_CLUSTER_IP]: 'Is a ClusterIP',
-  [REASON.NOT_IN_SRC_RANGE]: 'Not in source range',
-  [REASON.POLICY_DENY]: 'Policy denied by denylist',
-  [REASON.TTL_EXCEEDED]: 'TTL exceeded',
-  [REASON.PREFILTER_DENIED]: 'Denied by prefilter',
-};
-
-/** A drop reason's text ("reason N" for one this agent does not know). */
-export function reasonText(reason: number): string {
-  return REASON_TEXT[reason] ?? `reason ${reason}`;
-}
-
 const POINTS: Readonly<Record<number, string>> = {
   [TRACE_POINT.TO_LXC]: 'to-endpoint',
   [TRACE_POINT.TO_STACK]: 'to-stack',
@@ -202,6 +179,43 @@ export interface Enrich {
   endpointOf(ifindex: number): { readonly id: number; readonly identity: number } | undefined;
 }
 
+const TYPE_NAMES: Readonly<Record<number, DatapathType>> = {
+  [MESSAGE.DROP]: 'drop',
+  [MESSAGE.TRACE]: 'trace',
+  [MESSAGE.POLICY_VERDICT]: 'policy-verdict',
+};
+const DATA_AT: Readonly<Record<number, number>> = {
+  [MESSAGE.DROP]: DROP.data,
+  [MESSAGE.TRACE]: TRACE.data,
+  [MESSAGE.POLICY_VERDICT]: VERDICT.data,
+};
+
+/** The type of a datapath event. */
+export type DatapathType = Exclude<MonitorType, 'agent'>;
+
+/**
+ * The type of a record read from the header's bytes alone (nothing decoded, nothing allocated),
+ * or undefined for one decodeRecord would refuse: what the monitor counts with nobody listening.
+ */
+export function recordType(buf: Buffer): DatapathType | undefined {
+  if (buf.length < monitorHdr.size || buf[h('version')] !== MONITOR_VERSION) return undefined;
+  const type = buf[h('type')] ?? 0;
+  const name = TYPE_NAMES[type];
+  return name !== undefined && buf.length >= (DATA_AT[type] ?? Infinity) ? name : undefined;
+}
+
+/**
+ * The endpoint `enrich` puts behind a record bpf_lxc wrote (that of the interface it ran on), or
+ * undefined: what decodeRecord attributes an event to when the program could not.
+ */
+export function recordEndpoint(
+  buf: Buffer,
+  enrich: Enrich | undefined,
+): { readonly id: number; readonly identity: number } | undefined {
+  if (!enrich || buf.length < monitorHdr.size || buf[h('prog')] !== PROG.LXC) return undefined;
+  return enrich.endpointOf(buf.readUInt32LE(h('ifindex')));
+}
+
 /**
  * Decodes one cellium_events record; undefined for one this agent does not understand (another
  * type or version: counted as `unknown` by the caller).
@@ -211,7 +225,7 @@ export function decodeRecord(
   clock: Clock,
   enrich?: Enrich,
 ): DropEvent | TraceEvent | PolicyVerdictEvent | undefined {
-  if (buf.length < monitorHdr.size || buf[h('version')] !== MONITOR_VERSION) return undefined;
+  if (recordType(buf) === undefined) return undefined;
   const type = buf[h('type')];
   const ktime = buf.readBigUInt64LE(h('timestamp'));
   const capLen = Math.min(buf.readUInt16LE(h('len_cap')), buf.length - monitorHdr.size);
@@ -220,12 +234,10 @@ export function decodeRecord(
   let source = buf.readUInt16LE(h('source'));
   let srcIdentity = buf.readUInt32LE(h('src_identity'));
   let dstIdentity = buf.readUInt32LE(h('dst_identity'));
-  const dataAt =
-    type === MESSAGE.DROP ? DROP.data : type === MESSAGE.TRACE ? TRACE.data : VERDICT.data;
-  if (buf.length < dataAt) return undefined;
+  const dataAt = DATA_AT[type ?? 0] ?? VERDICT.data;
   // bpf_lxc runs on an endpoint's host-side interface: that endpoint is the source when the
   // program could not say (a malformed frame it could not parse), and its identity the side's.
-  const ep = prog === 1 && enrich ? enrich.endpointOf(ifindex) : undefined;
+  const ep = recordEndpoint(buf, enrich);
   if (source === 0 && ep) source = ep.id;
   const base = {
     time: clock.wall(ktime),
@@ -250,7 +262,7 @@ export function decodeRecord(
         dstIdentity,
         data: data(),
         reason,
-        reasonText: reasonText(reason),
+        reasonText: dropReasonText(reason),
         dstEndpoint: buf.readUInt16LE(DROP.dst),
         direction: direction(dir),
         line: buf.readUInt16LE(DROP.line),

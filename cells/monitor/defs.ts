@@ -1,5 +1,6 @@
-// The monitor's maps and event records, declared once. The layouts mirror
-// datapath-c/include/cellium/events.h; layout.test.ts checks them against the BTF of bpf_lxc.o.
+// The monitor's event records, declared once (its maps are the maps cell's:
+// cells/maps/monitor-maps.ts). The layouts mirror datapath-c/include/cellium/events.h;
+// layout.test.ts checks them against the BTF of bpf_lxc.o.
 import { struct, type Layout } from '../../core/bpf/index.js';
 
 /** Message types (Cilium's MessageType* numbers): the datapath's three and the agent's. */
@@ -10,11 +11,14 @@ export const MONITOR_VERSION = 1;
 /** Bytes of a packet a datapath event carries at most. */
 export const MONITOR_CAPTURE_LEN = 128;
 
-/** Which program wrote an event (monitor_hdr.prog). */
+/** Which program wrote an event (monitor_hdr.prog: MONITOR_PROG_* of events.h). */
+export const PROG = { LXC: 1, HOST: 2, XDP: 3 } as const;
+
+/** The names of PROG's programs, as events show them. */
 export const MONITOR_PROG: Readonly<Record<number, string>> = {
-  1: 'bpf_lxc',
-  2: 'bpf_host',
-  3: 'bpf_xdp',
+  [PROG.LXC]: 'bpf_lxc',
+  [PROG.HOST]: 'bpf_host',
+  [PROG.XDP]: 'bpf_xdp',
 };
 
 /** Trace observation points (Cilium's TRACE_* numbers, as events.h). */
@@ -49,6 +53,7 @@ export interface MonitorHdr {
   readonly dst_identity: number;
 }
 
+/** struct monitor_hdr's layout: the header every record starts with (its offsets decode them). */
 export const monitorHdr = struct<MonitorHdr>('monitor_hdr', [
   ['type', 'u8'],
   ['subtype', 'u8'],

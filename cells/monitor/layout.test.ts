@@ -12,6 +12,7 @@ import {
   MONITOR_CAPTURE_LEN,
   MONITOR_VERSION,
   POLICY_MATCH,
+  PROG,
   TRACE_POINT,
   TRACE_REASON,
 } from './defs.js';
@@ -67,6 +68,7 @@ it('the constants are the #defines of events.h and policy.h', () => {
   });
   expect(monitor.VERSION).toBe(MONITOR_VERSION);
   expect(monitor.CAPTURE_LEN).toBe(MONITOR_CAPTURE_LEN);
+  expect(defines('events.h', 'MONITOR_PROG')).toEqual(PROG);
   const points = Object.entries(defines('events.h', 'TRACE')).filter(
     ([k]) => !k.startsWith('REASON_'),
   );

@@ -3,13 +3,21 @@
 // filter line it sends; agent notifications follow endpoint changes; a client that does not
 // read loses events (never the agent's memory) and is told exactly how many; /healthz counts.
 import { connect, type Socket } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryRingPush } from '../../core/bpf/index.js';
+import { memoryRingPush, openMap } from '../../core/bpf/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { call, epHive, request, type EpHive } from '../endpoint/fixtures.js';
-import { MonitorMaps, REASON } from '../maps/index.js';
+import {
+  dropReasonText,
+  EVENTS_RING_DEFAULT,
+  eventsMapSpec,
+  MonitorMaps,
+  REASON,
+} from '../maps/index.js';
 import { policyCell } from '../policy/index.js';
 import {
   decodeRecord,
@@ -29,6 +37,7 @@ import {
   type MonitorEvent,
 } from './index.js';
 import { decodePacket } from './packet.js';
+import { MAX_CLIENTS } from './server.js';
 
 const hives: EpHive[] = [];
 afterEach(async () => {
@@ -112,11 +121,12 @@ function drop(reason: number, source: number, extra: Partial<Record<string, numb
 /** A monitor client: sends `filter`, collects parsed lines. */
 function client(path: string, filter: unknown) {
   const s: Socket = connect(path);
+  s.on('error', () => undefined); // the agent may cut a client off
   const got: Record<string, unknown>[] = [];
   createInterface({ input: s }).on('line', (l) =>
     got.push(JSON.parse(l) as Record<string, unknown>),
   );
-  s.write(`${typeof filter === 'string' ? filter : JSON.stringify(filter)}\n`);
+  if (filter !== '') s.write(`${typeof filter === 'string' ? filter : JSON.stringify(filter)}\n`);
   return { s, got, close: () => s.destroy() };
 }
 
@@ -170,6 +180,14 @@ describe('decoding', () => {
       dport: 80,
       match: 'L3-L4',
     });
+  });
+
+  it("names drop reasons with Cilium's texts, the same ones the drop metrics use", () => {
+    const d = decodeRecord(drop(REASON.NO_FIB, 1), clock) as DropEvent;
+    expect(d.reasonText).toBe('FIB lookup failed');
+    expect(d.reasonText).toBe(dropReasonText(REASON.NO_FIB));
+    expect(dropReasonText(REASON.NOT_IN_SRC_RANGE)).toBe('Denied by LB src range check');
+    expect(dropReasonText(250)).toBe('reason 250');
   });
 
   it('attributes what bpf_lxc could not to the endpoint of the interface, and refuses other versions', () => {
@@ -264,6 +282,131 @@ describe('the monitor cell', () => {
     agent.close();
     bad.close();
     await eventually(() => listenersOf(h) === 0);
+  });
+
+  it('cuts off a client that breaks the protocol at once: no longer a listener, nothing buffered', async () => {
+    const h = await start();
+    const path = socketOf(h);
+    const c = client(path, {});
+    await eventually(() => listenersOf(h) === 1);
+    let closed = false;
+    c.s.on('close', () => (closed = true));
+    // Garbage without a newline, for as long as the socket takes it.
+    const junk = Buffer.alloc(16 * 1024, 'x');
+    const spew = (): void => {
+      while (!c.s.destroyed && c.s.write(junk));
+      if (!c.s.destroyed) c.s.once('drain', spew);
+    };
+    spew();
+    await eventually(() => closed);
+    expect(listenersOf(h)).toBe(0);
+    expect(c.got.at(-1)).toMatchObject({ type: 'error' });
+    expect(String(c.got.at(-1)?.message)).toContain('longer than');
+
+    // A bad line after a good one: cut off too, even if the client keeps its side open.
+    const d = client(path, {});
+    await eventually(() => listenersOf(h) === 1);
+    let dClosed = false;
+    d.s.on('close', () => (dClosed = true));
+    d.s.write('{"types":["nope"]}\n');
+    await eventually(() => dClosed);
+    expect(listenersOf(h)).toBe(0);
+    expect(d.got.at(-1)).toMatchObject({ type: 'error' });
+  });
+
+  it('serves at most MAX_CLIENTS clients, telling the next one why it is refused', async () => {
+    const h = await start();
+    const path = socketOf(h);
+    const many = Array.from({ length: MAX_CLIENTS }, () => client(path, {}));
+    await eventually(() => listenersOf(h) === MAX_CLIENTS);
+    // One that only listens (a filter written to an agent that already refused it would fail
+    // with EPIPE, taking the answer with it).
+    const extra = client(path, '');
+    let closed = false;
+    extra.s.on('close', () => (closed = true));
+    await eventually(() => closed);
+    expect(extra.got[0]).toMatchObject({ type: 'error' });
+    expect(String(extra.got[0]?.message)).toContain(`at most ${MAX_CLIENTS} clients`);
+    expect(listenersOf(h)).toBe(MAX_CLIENTS);
+    many[0]?.close();
+    await eventually(() => listenersOf(h) === MAX_CLIENTS - 1);
+    const next = client(path, {});
+    await eventually(() => listenersOf(h) === MAX_CLIENTS);
+    for (const m of [...many, next]) m.close();
+    await eventually(() => listenersOf(h) === 0);
+  });
+
+  it('attributes a drop bpf_lxc could not to the endpoint now behind the interface', async () => {
+    const h = await start();
+    const c = client(socketOf(h), { types: ['drop'] });
+    await eventually(() => listenersOf(h) === 1);
+    const if2 = h.links.addVeth('lxcmon2');
+    const r = await call(h, 'PUT', '/endpoint/0', { ...request(2), 'interface-name': 'lxcmon2' });
+    expect(r.status).toBe(201);
+    const id = (r.body as { id: number }).id;
+    const ring = h.get(MonitorMaps).ring();
+    const unattributed = (ifindex: number) => drop(REASON.INVALID, 0, { ifindex, src_identity: 0 });
+    memoryRingPush(ring, unattributed(if2));
+    await eventually(() => c.got.length === 1);
+    expect(c.got[0]).toMatchObject({ source: id, ifindex: if2 });
+    expect((await call(h, 'DELETE', `/endpoint/${id}`)).status).toBe(200);
+    const if3 = h.links.addVeth('lxcmon3');
+    const r3 = await call(h, 'PUT', '/endpoint/0', { ...request(3), 'interface-name': 'lxcmon3' });
+    const id3 = (r3.body as { id: number }).id;
+    memoryRingPush(ring, unattributed(if2));
+    memoryRingPush(ring, unattributed(if3));
+    await eventually(() => c.got.length === 3);
+    expect(c.got[1]).toMatchObject({ source: 0, ifindex: if2 });
+    expect(c.got[2]).toMatchObject({ source: id3, ifindex: if3 });
+    c.close();
+  });
+
+  it('with nobody listening counts records by type and decodes the kept drops only when asked', async () => {
+    const h = await start();
+    const ifx = h.links.addVeth('lxcmon4');
+    const r = await call(h, 'PUT', '/endpoint/0', { ...request(4), 'interface-name': 'lxcmon4' });
+    const id = (r.body as { id: number }).id;
+    const ring = h.get(MonitorMaps).ring();
+    const m = h.get(Monitor);
+    memoryRingPush(ring, drop(REASON.INVALID, 0, { ifindex: ifx, src_identity: 0 }));
+    memoryRingPush(ring, record(MESSAGE.TRACE, { source: 3 }, { dst_endpoint: 4, reason: 1 }));
+    const other = drop(REASON.INVALID, 5);
+    other[monitorHdr.fields.find((f) => f.name === 'version')?.offset ?? 0] = 9;
+    memoryRingPush(ring, other);
+    await eventually(() => m.counts().received + m.counts().unknown === 3);
+    expect(m.counts()).toMatchObject({ receivedByType: { drop: 1, trace: 1 }, unknown: 1 });
+    // Attributed to the endpoint behind the interface when it was read, not when it is asked for.
+    expect((await call(h, 'DELETE', `/endpoint/${id}`)).status).toBe(200);
+    const drops = m.recentDrops();
+    expect(drops).toHaveLength(1);
+    expect(drops[0]).toMatchObject({
+      type: 'drop',
+      source: id,
+      ifindex: ifx,
+      reasonText: 'Invalid packet',
+    });
+    const dbg = (await call(h, 'GET', '/debuginfo')).body as { subsystem: Record<string, string> };
+    expect(dbg.subsystem['policy-drops']).toContain(`xx drop (Invalid packet)`);
+  });
+
+  it('starts nothing when its socket cannot be bound: no ring reader left running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellium-mon-'));
+    writeFileSync(join(dir, 'file'), '');
+    const h = epHive(undefined, {
+      extra: [policyCell, monitorCell],
+      flags: { 'monitor-socket-path': join(dir, 'file', 'monitor.sock') },
+    });
+    hives.push(h);
+    await expect(h.hive.start()).rejects.toThrow();
+    // The ring as a program still writes into it (pinned: it outlives the failed start).
+    const ring = openMap(eventsMapSpec(EVENTS_RING_DEFAULT), {
+      backend: 'memory',
+      pinDir: join(h.dir, 'bpf', 'tc', 'globals'),
+    }).raw;
+    memoryRingPush(ring, drop(REASON.INVALID, 1));
+    // A running reader would take it on the next turn of the event loop.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(h.get(Monitor).counts().received).toBe(0);
   });
 
   it('drops events for a client that does not read, and tells it exactly how many', async () => {

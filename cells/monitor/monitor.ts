@@ -1,4 +1,5 @@
-// The monitor at run time: reads cellium_events (reader.ts), decodes each record, adds the
+// The monitor at run time: reads cellium_events (reader.ts), decodes each record while someone
+// listens (else counts it by type and keeps a drop's record for /debuginfo to decode), adds the
 // agent's notifications, and hands every event to the socket's clients and to subscribers in
 // the agent; keeps the last drops for /debuginfo and the counts /healthz reports.
 import { Subject, type Observable } from 'rxjs';
@@ -10,6 +11,8 @@ import { AGGREGATION, type AggregationLevel, type MonitorMaps } from '../maps/in
 import {
   decodeRecord,
   hostClock,
+  recordEndpoint,
+  recordType,
   type DropEvent,
   type Enrich,
   type MonitorEvent,
@@ -24,7 +27,7 @@ export interface Monitor {
   readonly events$: Observable<MonitorEvent>;
   /** Sends an agent notification (what the notify watcher calls). */
   notify(n: AgentNotice): void;
-  /** The most recent drops, oldest first (at most RECENT_DROPS). */
+  /** The most recent drops, oldest first (at most RECENT_DROPS); decoded on demand when nobody listened. */
   recentDrops(): readonly DropEvent[];
   /** Counts for /healthz nodeMonitor. */
   counts(): MonitorCounts;
@@ -54,6 +57,13 @@ export const Monitor = token<Monitor>('monitor/Monitor');
 /** Drops kept for /debuginfo. */
 export const RECENT_DROPS = 1024;
 
+/** A drop kept for /debuginfo: its event, or its record and endpoint until it is asked for. */
+interface KeptDrop {
+  event?: DropEvent | undefined;
+  record?: Buffer | undefined;
+  readonly endpoint?: { readonly id: number; readonly identity: number } | undefined;
+}
+
 /** What the monitor needs. */
 export interface MonitorParams {
   readonly maps: MonitorMaps;
@@ -69,7 +79,9 @@ export interface MonitorParams {
 /** Builds the monitor; it reads the ring and serves its socket between start and stop. */
 export function newMonitor(p: MonitorParams): Monitor {
   const subject = new Subject<MonitorEvent>();
-  const recent: DropEvent[] = [];
+  // The last drops: decoded if someone was listening when they came, else the record as read
+  // (and the endpoint it was attributed to then), decoded when /debuginfo asks.
+  const recent: KeptDrop[] = [];
   const clock = hostClock();
   let unknown = 0;
   let received = 0;
@@ -95,25 +107,35 @@ export function newMonitor(p: MonitorParams): Monitor {
     },
   });
 
+  const keep = (d: KeptDrop): void => {
+    recent.push(d);
+    if (recent.length > RECENT_DROPS * 2) recent.splice(0, recent.length - RECENT_DROPS);
+  };
+
   const publish = (e: MonitorEvent): void => {
-    if (e.type === 'drop') {
-      recent.push(e);
-      if (recent.length > RECENT_DROPS * 2) recent.splice(0, recent.length - RECENT_DROPS);
-    }
+    if (e.type === 'drop') keep({ event: e });
     server.publish(e);
     subject.next(e);
   };
 
   const onBatch = (records: Buffer[]): void => {
+    // Nobody to hand events to: count them by the type byte and keep the drops' records as they
+    // are. Decoding (base64, time, enrichment) is most of the cost of an event in the agent.
+    const listening = server.listeners > 0 || subject.observed;
     for (const r of records) {
-      const e = decodeRecord(r, clock, enrich);
-      if (!e) {
+      const type = recordType(r);
+      if (type === undefined) {
         unknown++;
         continue;
       }
       received++;
-      byType[e.type] = (byType[e.type] ?? 0) + 1;
-      publish(e);
+      byType[type] = (byType[type] ?? 0) + 1;
+      if (listening) {
+        const e = decodeRecord(r, clock, enrich);
+        if (e) publish(e);
+      } else if (type === 'drop') {
+        keep({ record: r, endpoint: recordEndpoint(r, enrich) });
+      }
     }
     const lost = p.maps.lost();
     if (lost > lostSeen) {
@@ -122,11 +144,28 @@ export function newMonitor(p: MonitorParams): Monitor {
     }
   };
 
+  const decoded = (d: KeptDrop): DropEvent | undefined => {
+    if (d.event || !d.record) return d.event;
+    const ep = d.endpoint;
+    d.event = decodeRecord(d.record, clock, { endpointOf: () => ep }) as DropEvent | undefined;
+    d.record = undefined;
+    return d.event;
+  };
+
+  // And the interface of each endpoint, so a change costs two lookups, not a scan.
+  const ifindexOf = new Map<number, number>();
+
   const sub = p.endpoints.observe().subscribe((batch) => {
     for (const c of batch) {
-      for (const [i, v] of byIfindex) if (v.id === c.object.id) byIfindex.delete(i);
-      if (!c.deleted && c.object.ifIndex > 0) {
-        byIfindex.set(c.object.ifIndex, { id: c.object.id, identity: c.object.identity });
+      const ep = c.object;
+      const was = ifindexOf.get(ep.id);
+      if (was !== undefined) {
+        ifindexOf.delete(ep.id);
+        if (byIfindex.get(was)?.id === ep.id) byIfindex.delete(was);
+      }
+      if (!c.deleted && ep.ifIndex > 0) {
+        byIfindex.set(ep.ifIndex, { id: ep.id, identity: ep.identity });
+        ifindexOf.set(ep.id, ep.ifIndex);
       }
     }
   });
@@ -136,14 +175,24 @@ export function newMonitor(p: MonitorParams): Monitor {
       onStart: async () => {
         // The datapath's losses before this agent started are not news to its clients.
         lostSeen = p.maps.lost();
-        loop = startRingLoop({
-          ring: p.maps.ring(),
-          onBatch,
-          onError: (e) => {
-            p.health.degraded(`reading cellium_events: ${errorMessage(e)}`);
-          },
-        });
+        // The socket first: if it cannot be bound (a live agent has it, a bad directory), the
+        // start fails with nothing running, as the lifecycle never calls a failed hook's onStop.
         await server.start();
+        try {
+          loop = startRingLoop({
+            ring: p.maps.ring(),
+            onBatch,
+            onError: (e) => {
+              p.health.degraded(`reading cellium_events: ${errorMessage(e)}`);
+            },
+            onRecovered: () => {
+              p.health.ok(`reading cellium_events (${p.maps.ringBytes} bytes) again`);
+            },
+          });
+        } catch (e) {
+          await server.stop();
+          throw e;
+        }
         p.health.ok(`reading cellium_events (${p.maps.ringBytes} bytes); socket ${p.socketPath}`);
       },
       onStop: async () => {
@@ -162,7 +211,11 @@ export function newMonitor(p: MonitorParams): Monitor {
     notify: (n) => {
       publish({ type: 'agent', time: new Date().toISOString(), ...n });
     },
-    recentDrops: () => recent.slice(-RECENT_DROPS),
+    recentDrops: () =>
+      recent.slice(-RECENT_DROPS).flatMap((d) => {
+        const e = decoded(d);
+        return e ? [e] : [];
+      }),
     counts: () => {
       const datapathLost = p.maps.lost();
       return {

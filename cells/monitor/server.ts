@@ -15,7 +15,10 @@ import type { LostNotice, MonitorEvent } from './decode.js';
 import { matches, parseFilter, type MonitorFilter } from './filter.js';
 
 /** The longest filter line a client may send. */
-const MAX_LINE = 64 * 1024;
+export const MAX_LINE = 64 * 1024;
+
+/** Clients the socket serves at once (Cilium's monitor agent has the same bound). */
+export const MAX_CLIENTS = 64;
 
 /** What the server needs. */
 export interface MonitorServerParams {
@@ -114,9 +117,30 @@ export function newMonitorServer(p: MonitorServerParams): MonitorServer {
     send(c, line);
   };
 
+  // A client that broke the protocol: told why, then cut off at once. Destroyed, not ended: an
+  // ended socket still reads (and would buffer whatever the client keeps sending) and would keep
+  // counting as a listener until the client closes its side.
+  const refuse = (socket: Socket, message: string): void => {
+    socket.write(`${JSON.stringify({ type: 'error', message })}\n`, () => socket.destroy());
+    socket.pause();
+    socket.removeAllListeners('data');
+    // Not waiting for the write if the client does not read it.
+    setImmediate(() => socket.destroy());
+  };
+
   const accept = (socket: Socket): void => {
+    socket.on('error', () => undefined); // a client going away is not the agent's error
+    if (clients.size >= MAX_CLIENTS) {
+      refuse(socket, `the monitor serves at most ${MAX_CLIENTS} clients at once`);
+      return;
+    }
     const c: Client = { socket, filter: undefined, pending: 0, lost: 0, dpLost: 0 };
     clients.add(c);
+    const drop = (message: string): void => {
+      clients.delete(c);
+      recount();
+      refuse(socket, message);
+    };
     let buffered = '';
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -128,18 +152,17 @@ export function newMonitorServer(p: MonitorServerParams): MonitorServer {
         try {
           c.filter = parseFilter(line);
         } catch (e) {
-          socket.end(`${JSON.stringify({ type: 'error', message: (e as Error).message })}\n`);
+          buffered = '';
+          drop((e as Error).message);
           return;
         }
         recount();
       }
       if (buffered.length > MAX_LINE) {
-        socket.end(
-          `${JSON.stringify({ type: 'error', message: `a filter line is longer than ${MAX_LINE} bytes` })}\n`,
-        );
+        buffered = '';
+        drop(`a filter line is longer than ${MAX_LINE} bytes`);
       }
     });
-    socket.on('error', () => undefined); // a client going away is not the agent's error
     socket.on('close', () => {
       clients.delete(c);
       recount();

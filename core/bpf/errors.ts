@@ -6,6 +6,7 @@ export const E = {
   ENOENT: constants.errno.ENOENT,
   E2BIG: constants.errno.E2BIG,
   EBADF: constants.errno.EBADF,
+  EINTR: constants.errno.EINTR,
   EACCES: constants.errno.EACCES,
   EEXIST: constants.errno.EEXIST,
   EINVAL: constants.errno.EINVAL,

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type * as Koffi from 'koffi';
+import { errnoName } from './errors.js';
 import {
   FfiArgumentError,
   guardFfi,
@@ -739,9 +740,21 @@ type AsyncFn = {
 };
 let epollWaitFn: AsyncFn | undefined;
 
+/** epoll_wait(2) returned -1; `errno` says why (EINTR: a signal came first, nothing is wrong). */
+export class EpollWaitError extends Error {
+  override name = 'EpollWaitError';
+  readonly code: string;
+
+  constructor(readonly errno: number) {
+    super(`epoll_wait failed (${errnoName(errno)})`);
+    this.code = errnoName(errno);
+  }
+}
+
 /**
  * epoll_wait(2) on one of libuv's worker threads (koffi's async call), so the event loop never
- * blocks: resolves with the number of ready fds (0 at the timeout), or rejects with the errno.
+ * blocks: resolves with the number of ready fds (0 at the timeout), or rejects with an
+ * EpollWaitError carrying the errno (koffi restores the worker thread's errno for the callback).
  * The ring reader waits this way on a ring buffer's epoll fd: no CPU while nothing arrives.
  */
 export function epollWait(epfd: number, timeoutMs: number): Promise<number> {
@@ -767,6 +780,7 @@ export function epollWait(epfd: number, timeoutMs: number): Promise<number> {
     epollWaitFn?.async(epfd, events, 1, timeoutMs, (err: unknown, res: unknown) => {
       koffi.free(events);
       if (err) reject(err instanceof Error ? err : new Error('epoll_wait failed', { cause: err }));
+      else if ((res as number) < 0) reject(new EpollWaitError(koffi.errno()));
       else resolve(res as number);
     });
   });

@@ -2,11 +2,13 @@
 // pushes is read in order, a full ring refuses as the kernel's does, a closed reader reads no
 // more. ringbuf.kernel.test.ts runs the same reader on the kernel's rings.
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { struct } from './codec.js';
 import { BpfError, E } from './errors.js';
 import { mapSpec, MapType } from './map.js';
 import { FaultyMap } from './map.faulty.js';
+import { EpollWaitError, epollWait, libbpfStatus } from './libbpf.js';
 import { memoryRingPush, ringRecordBytes, unpinMemoryMaps } from './map.memory.js';
 import { openMap } from './open.js';
 import { openRingReader, ringBufSpec } from './ringbuf.js';
@@ -186,4 +188,22 @@ describe('a ring buffer in memory', () => {
       `migrated: ring buffer events at ${PINS}/events replaced by an empty one of 8192 bytes (was 4096): a ring has no entries to carry, records not read yet are dropped`,
     ]);
   });
+});
+
+describe('epoll_wait (what a kernel ring reader waits in)', () => {
+  it.skipIf(!libbpfStatus().ok)(
+    'rejects with the errno when it fails: EINVAL for an fd that is no epoll fd, EBADF for none',
+    async () => {
+      const fd = openSync('/dev/null', 'r');
+      try {
+        const e = await epollWait(fd, 0).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(EpollWaitError);
+        expect((e as EpollWaitError).errno).toBe(E.EINVAL);
+      } finally {
+        closeSync(fd);
+      }
+      const bad = await epollWait(1 << 20, 0).catch((x: unknown) => x);
+      expect((bad as EpollWaitError).errno).toBe(E.EBADF);
+    },
+  );
 });

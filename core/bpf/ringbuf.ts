@@ -4,7 +4,7 @@
 // map mmapped, no syscall per record); the memory backend reads what memoryRingPush wrote.
 import { struct, type Layout } from './codec.js';
 import { BpfError, check, E, type BpfTarget } from './errors.js';
-import { epollWait, libbpf, registerRingSample } from './libbpf.js';
+import { EpollWaitError, epollWait, libbpf, registerRingSample } from './libbpf.js';
 import { FaultyMap } from './map.faulty.js';
 import { mapFd } from './map.kernel.js';
 import { memoryRingTake, memoryRingWait } from './map.memory.js';
@@ -19,7 +19,8 @@ export interface RingReader {
   /**
    * Waits, without blocking the event loop or spinning, until records wait (true) or
    * `timeoutMs` passed (false): epoll_wait on a libuv worker thread for a kernel ring, the next
-   * push for a memory one. One wait at a time; close() only once it has settled.
+   * push for a memory one. One wait at a time; close() only once it has settled. Rejects
+   * (BpfError) when epoll_wait fails for another reason than a signal (EINTR: false).
    */
   wait(timeoutMs: number): Promise<boolean>;
   close(): void;
@@ -149,9 +150,15 @@ function kernelReader(map: RawMap, onRecord: (data: Buffer) => void): RingReader
     },
     async wait(timeoutMs) {
       if (closed) throw closedError(map);
-      const n = await epollWait(epollFd, timeoutMs);
-      // -1: interrupted by a signal (EINTR), as good as a timeout.
-      return n > 0;
+      try {
+        return (await epollWait(epollFd, timeoutMs)) > 0;
+      } catch (e) {
+        if (!(e instanceof EpollWaitError)) throw e;
+        // A signal came first: as good as a timeout, the caller waits again. Anything else
+        // (EBADF, EINVAL) would fail the same way at once, every time: the caller must hear it.
+        if (e.errno === E.EINTR) return false;
+        throw new BpfError('wait for records', e.errno, t);
+      }
     },
     close() {
       if (closed) return;

@@ -77,19 +77,22 @@ describe('runtime options (Cilium option library)', () => {
     expect(() => parseOptions(ENDPOINT_OPTIONS, { PolicyTracing: '0' })).toThrow(OptionError);
   });
 
-  it('refuses changing a read-only option, saying why and what will make it changeable', () => {
-    expect(() => parseOptions(DAEMON_OPTIONS, { DropNotification: 'Enabled' })).toThrow(
-      /option DropNotification is read-only in this agent \(Disabled\): .*monitor.*issue 11/,
+  it('refuses changing a read-only option, saying why', () => {
+    expect(() => parseOptions(DAEMON_OPTIONS, { DropNotification: 'Disabled' })).toThrow(
+      /option DropNotification is read-only in this agent \(Enabled\): on, not switchable: .*monitor/,
+    );
+    expect(() => parseOptions(DAEMON_OPTIONS, { TraceNotification: 'off' })).toThrow(
+      /read-only .*\(Enabled\): .*while a monitor client listens/,
     );
     expect(() => parseOptions(ENDPOINT_OPTIONS, { policyauditmode: 'on' })).toThrow(
       /PolicyAuditMode is read-only .*audit mode .* not implemented/,
     );
-    expect(() => parseOptions(DAEMON_OPTIONS, { MonitorAggregationLevel: 'medium' })).toThrow(
-      /read-only .*\(None\)/,
+    expect(() => parseOptions(DAEMON_OPTIONS, { MonitorAggregationLevel: 'none' })).toThrow(
+      /read-only .*\(Medium\): set at start with --monitor-aggregation/,
     );
     // Setting it to the value it has changes nothing and is accepted.
-    expect([...parseOptions(DAEMON_OPTIONS, { DropNotification: 'false' })]).toEqual([
-      ['DropNotification', 0],
+    expect([...parseOptions(DAEMON_OPTIONS, { DropNotification: 'true' })]).toEqual([
+      ['DropNotification', 1],
     ]);
   });
 
@@ -97,8 +100,10 @@ describe('runtime options (Cilium option library)', () => {
     const m = optionsModel(ENDPOINT_OPTIONS, (o) => (o.name === 'Debug' ? 1 : o.default));
     expect(m.options).toEqual({ Debug: 'Enabled' });
     expect(m.immutable).toMatchObject({
-      DropNotification: 'Disabled',
-      MonitorAggregationLevel: 'None',
+      DropNotification: 'Enabled',
+      TraceNotification: 'Enabled',
+      PolicyVerdictNotification: 'Enabled',
+      MonitorAggregationLevel: 'Medium',
       PolicyAuditMode: 'Disabled',
     });
     expect(Object.keys(optionsModel(DAEMON_OPTIONS, (o) => o.default).immutable)).toContain(

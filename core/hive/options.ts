@@ -123,8 +123,12 @@ export function parseOptions(
   return out;
 }
 
-const NO_MONITOR =
-  'the agent has no monitor to emit datapath events yet; the monitor of issue 11 (observability) will make it changeable';
+const DROPS_ALWAYS =
+  'on, not switchable: every program reports its drops to the monitor (cellium monitor --type drop; bpf_xdp only while a monitor listens), and /v1/debuginfo keeps the last ones';
+const WHILE_LISTENING =
+  'on, not switchable: bpf_lxc writes them while a monitor client listens (cellium monitor), at the level of --monitor-aggregation, and costs one map lookup per packet otherwise';
+const AGGREGATION_AT_START =
+  'set at start with --monitor-aggregation (none, low, medium, maximum), not changeable at runtime';
 const NO_AUDIT =
   'bpf_lxc enforces every policy verdict: an audit mode (drops let through and reported) is not implemented';
 const CT_ALWAYS =
@@ -168,22 +172,22 @@ const MUTABLE: OptionLibrary = [
     name: 'DropNotification',
     description: 'Drop notifications',
     kind: 'bool',
-    default: 0,
-    readOnly: NO_MONITOR,
+    default: 1,
+    readOnly: DROPS_ALWAYS,
   },
   {
     name: 'TraceNotification',
     description: 'Trace notifications',
     kind: 'bool',
-    default: 0,
-    readOnly: NO_MONITOR,
+    default: 1,
+    readOnly: WHILE_LISTENING,
   },
   {
     name: 'PolicyVerdictNotification',
     description: 'Policy verdict notifications',
     kind: 'bool',
-    default: 0,
-    readOnly: NO_MONITOR,
+    default: 1,
+    readOnly: WHILE_LISTENING,
   },
   {
     name: 'PolicyAuditMode',
@@ -204,8 +208,9 @@ const MUTABLE: OptionLibrary = [
     name: 'MonitorAggregationLevel',
     description: 'How much monitor events are aggregated in the datapath',
     kind: 'monitor-aggregation',
-    default: 0,
-    readOnly: NO_MONITOR,
+    // --monitor-aggregation's default (medium); the daemon shows the flag's value.
+    default: 3,
+    readOnly: AGGREGATION_AT_START,
   },
   {
     name: 'SourceIPVerification',

@@ -1,6 +1,8 @@
 // Monitor benchmark (root): the built agent on a bpffs root of its own, a monitor client on its
 // socket, and real datapath events: BPF_PROG_TEST_RUN of bpf_xdp (repeat) on a malformed frame,
-// each run a drop the program writes into the agent's pinned cellium_events. Paced at a target
+// each run a drop the program writes into the agent's pinned cellium_events. Then the same rate
+// with no client: bpf_lxc's drops (still written: the agent counts them and keeps them undecoded)
+// and bpf_xdp's (not written while nobody listens). Paced at a target
 // rate, then every event emitted is found again: received by the client, lost by the datapath
 // (cellium_events_lost), or dropped for the client (its lost notices). Then the agent's CPU while
 // idle with the monitor attached, from /proc/<pid>/stat. And bpf_lxc's cost per forwarded packet
@@ -73,8 +75,12 @@ function monitorClient(path: string) {
   return { counts, close: () => s.destroy() };
 }
 
+/** Which program the generator runs: bpf_xdp (whose drops reach the ring only while a monitor
+ * listens) or bpf_lxc (whose drops always do), each on a malformed frame it drops as INVALID. */
+type Dropper = 'xdp' | 'lxc';
+
 /** The program fd of a loaded object's function, on the agent's pinned maps. */
-function xdpDropper(pinDir: string) {
+function dropper(pinDir: string, prog: Dropper = 'xdp') {
   const maps = [
     openMap(METRICS_MAP, { backend: 'kernel', pinDir }),
     openMap(eventsMapSpec(RING), { backend: 'kernel', pinDir }),
@@ -82,20 +88,19 @@ function xdpDropper(pinDir: string) {
   ];
   const lost = openMap(EVENTS_LOST_MAP, { backend: 'kernel', pinDir });
   const metrics = maps[0] as BpfMap<{ reason: number; dir: number }, { count: bigint }[]>;
-  const obj = loadObject(join(ROOT, 'datapath-c', 'build', 'bpf_xdp.o'), [
+  const obj = loadObject(join(ROOT, 'datapath-c', 'build', `bpf_${prog}.o`), [
     ...maps.map((m) => m.raw),
     lost.raw,
   ]);
+  // bpf_xdp sees frames coming in; bpf_lxc's cil_from_container frames leaving an endpoint.
+  const dir = prog === 'xdp' ? METRIC.INGRESS : METRIC.EGRESS;
   return {
-    fd: obj.program('cil_xdp_entry'),
+    fd: obj.program(prog === 'xdp' ? 'cil_xdp_entry' : 'cil_from_container'),
     lost: (): number => Number((lost.lookup({ index: 0 }) ?? []).reduce((n, v) => n + v.count, 0n)),
-    /** Frames bpf_xdp dropped as INVALID: each one is an event it wrote (or lost). */
+    /** Frames the program dropped as INVALID: each one an event it wrote (or lost), if it wrote. */
     dropped: (): number =>
       Number(
-        (metrics.lookup({ reason: REASON.INVALID, dir: METRIC.INGRESS }) ?? []).reduce(
-          (n, v) => n + v.count,
-          0n,
-        ),
+        (metrics.lookup({ reason: REASON.INVALID, dir }) ?? []).reduce((n, v) => n + v.count, 0n),
       ),
     close: () => {
       obj.close();
@@ -109,8 +114,8 @@ function xdpDropper(pinDir: string) {
  * hold up the client): drops at RATE/s for SECONDS into the agent's ring; prints how many the
  * program made (counted in cellium_metrics, exact even when a run is interrupted).
  */
-async function generate(pinDir: string): Promise<void> {
-  const x = xdpDropper(pinDir);
+async function generate(pinDir: string, prog: Dropper): Promise<void> {
+  const x = dropper(pinDir, prog);
   try {
     const frame = malformed();
     const dropped0 = x.dropped();
@@ -139,32 +144,69 @@ async function generate(pinDir: string): Promise<void> {
 // run makes what is due since the last one: bursts every ~20 ms at the rate asked.
 const MAX_BATCH = 20_000;
 
-/** Events at RATE/s for SECONDS: emitted, received, lost where, and what the agent used. */
-async function throughput(pinDir: string, socket: string, pid: number) {
-  const x = xdpDropper(pinDir);
-  const client = monitorClient(socket);
+/** The monitor clients the agent told the datapath of. */
+function listeners(pinDir: string): number {
+  const m = openMap(MONITOR_CONFIG_MAP, { backend: 'kernel', pinDir });
   try {
-    await waitFor('the monitor client attached', () => {
-      const m = openMap(MONITOR_CONFIG_MAP, { backend: 'kernel', pinDir });
-      try {
-        return (m.lookup({ index: 0 })?.listeners ?? 0) > 0;
-      } finally {
-        m.close();
-      }
-    });
+    return m.lookup({ index: 0 })?.listeners ?? 0;
+  } finally {
+    m.close();
+  }
+}
+
+/** Generates drops with `prog` at RATE/s for SECONDS, in a process of its own. */
+async function runGenerator(
+  pinDir: string,
+  prog: Dropper,
+): Promise<{ emitted: number; ms: number }> {
+  const gen = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--generate', pinDir, prog],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  gen.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise((r) => gen.once('exit', r));
+  if (code !== 0) throw new Error(`the generator exited ${String(code)}`);
+  return JSON.parse(out) as { emitted: number; ms: number };
+}
+
+/**
+ * Drops at RATE/s for SECONDS with no monitor client: what the agent's CPU is then (bpf_lxc: the
+ * records are read, counted by type and kept undecoded; bpf_xdp: none reach the ring), and how
+ * many the ring lost.
+ */
+async function unwatched(pinDir: string, pid: number, prog: Dropper) {
+  const x = dropper(pinDir, prog);
+  try {
+    await waitFor('no monitor client', () => listeners(pinDir) === 0);
     const lost0 = x.lost();
     const ticks0 = cpuTicks(pid);
     const t0 = performance.now();
-    const gen = spawn(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--generate', pinDir],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    gen.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise((r) => gen.once('exit', r));
-    if (code !== 0) throw new Error(`the generator exited ${String(code)}`);
-    const { emitted, ms: sendMs } = JSON.parse(out) as { emitted: number; ms: number };
+    const { emitted, ms: sendMs } = await runGenerator(pinDir, prog);
+    await sleep(500); // the agent's last batches
+    const ms = performance.now() - t0;
+    return {
+      emitted,
+      rate: emitted / (sendMs / 1000),
+      datapathLost: x.lost() - lost0,
+      agentCpu: ((cpuTicks(pid) - ticks0) / 100 / (ms / 1000)) * 100,
+    };
+  } finally {
+    x.close();
+  }
+}
+
+/** Events at RATE/s for SECONDS: emitted, received, lost where, and what the agent used. */
+async function throughput(pinDir: string, socket: string, pid: number) {
+  const x = dropper(pinDir);
+  const client = monitorClient(socket);
+  try {
+    await waitFor('the monitor client attached', () => listeners(pinDir) > 0);
+    const lost0 = x.lost();
+    const ticks0 = cpuTicks(pid);
+    const t0 = performance.now();
+    const { emitted, ms: sendMs } = await runGenerator(pinDir, 'xdp');
     const c = client.counts;
     // Everything is accounted for once the agent has read the ring and the client its socket.
     await waitFor(
@@ -317,6 +359,16 @@ export async function benchMonitor(): Promise<Row[]> {
         goal: '',
       },
     );
+    // Nobody listening: bpf_lxc's drops are still written (read, counted, kept undecoded);
+    // bpf_xdp's are not (the prefilter writes events only while a monitor listens).
+    for (const prog of ['lxc', 'xdp'] as const) {
+      const u = await unwatched(pinDir, pid, prog);
+      rows.push({
+        measure: `agent CPU, no client: bpf_${prog} drops at ${Math.round(u.rate).toLocaleString('en')}/s (ring lost)`,
+        result: `${u.agentCpu.toFixed(1)}% of a core (${u.datapathLost})`,
+        goal: prog === 'lxc' ? '' : '≈ idle',
+      });
+    }
     // Idle with a client attached: what waiting costs.
     const client = monitorClient(mon);
     await sleep(1000);
@@ -353,7 +405,7 @@ export async function benchMonitor(): Promise<Row[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}` && process.argv[2] === '--generate') {
-  await generate(process.argv[3] ?? '');
+  await generate(process.argv[3] ?? '', process.argv[4] === 'lxc' ? 'lxc' : 'xdp');
 } else if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const rows = await benchMonitor();
   console.log(`| measure | result | goal |\n|---|---|---|`);

@@ -2,12 +2,13 @@
 /* cellium_events: the ring buffer of monitor events programs tell the agent (drops, traces,
  * policy verdicts), as Cilium's monitor notifications: every record starts with the same
  * header (type, subtype, source endpoint, interface, packet length, identities, time) and ends
- * with the first MONITOR_CAPTURE_LEN bytes of the packet. The monitor cell creates and pins the
- * maps (sized by --bpf-events-ring-size) and writes cellium_monitor_config; cells/monitor/defs.ts
- * declares the same records.
+ * with the first MONITOR_CAPTURE_LEN bytes of the packet. The maps cell creates and pins the maps
+ * (cells/maps/monitor-maps.ts; the ring sized by --bpf-events-ring-size), the monitor cell reads
+ * the ring and writes cellium_monitor_config; cells/monitor/defs.ts declares the same records.
  *
- * Drops are always reported. Traces and policy verdicts cost a lookup of cellium_monitor_config
- * per packet and nothing more while no monitor is attached. A full ring loses the event (counted
+ * Drops are always reported, but for bpf_xdp's (the prefilter, the DDoS path: counted in
+ * cellium_metrics, written here only while a monitor listens). Traces and policy verdicts cost a
+ * lookup of cellium_monitor_config per packet and nothing more while no monitor is attached. A full ring loses the event (counted
  * per CPU in cellium_events_lost, which the agent sums), never the verdict. */
 #ifndef CELLIUM_EVENTS_H
 #define CELLIUM_EVENTS_H
@@ -178,25 +179,36 @@ static __noinline __attribute__((unused)) void submit_verdict(struct policy_verd
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* Copies the first bytes of a packet of `len` bytes into an event's data[]; returns how many. The
+ * one masking tc (bpf_lxc, bpf_host) and XDP (bpf_xdp) share: `xdp` is a constant at each call
+ * (this is always inlined), so only that program type's load helper is left in its code (the
+ * verifier refuses bpf_skb_load_bytes in an XDP program and bpf_xdp_load_bytes in a tc one). */
+static __always_inline __u32 monitor_capture(void *ctx, const int xdp, __u32 len, __u8 *data)
+{
+	__u32 cap = len;
+
+	/* A constant, or a length masked below it: bounds the verifier can see. */
+	if (cap >= MONITOR_CAPTURE_LEN) {
+		long r = xdp ? bpf_xdp_load_bytes(ctx, 0, data, MONITOR_CAPTURE_LEN)
+			     : bpf_skb_load_bytes(ctx, 0, data, MONITOR_CAPTURE_LEN);
+
+		return r == 0 ? MONITOR_CAPTURE_LEN : 0;
+	}
+	/* Hidden from clang, which would otherwise drop the mask it knows is a no-op. */
+	asm volatile("" : "+r"(cap));
+	cap &= MONITOR_CAPTURE_LEN - 1;
+	if (cap && (xdp ? bpf_xdp_load_bytes(ctx, 0, data, cap) : bpf_skb_load_bytes(ctx, 0, data, cap)) < 0)
+		cap = 0;
+	return cap;
+}
+
 /* Copies the first bytes of a tc program's packet into an event's data[]. */
 static __always_inline void monitor_capture_skb(struct __sk_buff *skb, struct monitor_hdr *h,
 						__u8 *data)
 {
-	__u32 cap = skb->len;
-
 	h->len_orig = skb->len;
 	h->ifindex = skb->ifindex;
-	/* A constant, or a length masked below it: bounds the verifier can see. */
-	if (cap >= MONITOR_CAPTURE_LEN)
-		cap = bpf_skb_load_bytes(skb, 0, data, MONITOR_CAPTURE_LEN) == 0 ? MONITOR_CAPTURE_LEN : 0;
-	else {
-		/* Hidden from clang, which would otherwise drop the mask it knows is a no-op. */
-		asm volatile("" : "+r"(cap));
-		cap &= MONITOR_CAPTURE_LEN - 1;
-		if (cap && bpf_skb_load_bytes(skb, 0, data, cap) < 0)
-			cap = 0;
-	}
-	h->len_cap = cap;
+	h->len_cap = monitor_capture(skb, 0, skb->len, data);
 }
 
 /* What a drop report says besides the packet. */
