@@ -8,17 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../core/testing/test-hive.js';
 import { program, run, startAgent, tempDir, testBpfRoot } from './support/procs.js';
+import { freePort } from '../core/testing/ports.js';
 
 const MEMORY = '--bpf-backend=memory';
-
-/** A TCP port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function kubelet(port: number): Promise<{ code: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}/healthz`);

@@ -10,6 +10,7 @@ import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
 import { agentHealthReply } from './agent-health.js';
 import { agentHealthCell, daemonCell, StatusProbes, type StatusProbe } from './index.js';
+import { freePort } from '../../core/testing/ports.js';
 
 type StatusResponse = Model<'StatusResponse'>;
 
@@ -285,15 +286,6 @@ describe('controllers', () => {
     expect(c?.status?.['last-success-timestamp']).toBeDefined();
   });
 });
-
-/** A TCP port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Whether this host has IPv6 loopback (::1 on an interface). */
 function hasIpv6Loopback(): boolean {
