@@ -59,13 +59,19 @@ kernelSuite('the README quick start gives pods a datapath', needs, () => {
     const cli = (...args: string[]) =>
       run([...dist('cellium.mjs'), '-H', `unix://${agent.socket}`, ...args]);
 
-    // The node's health endpoint (identity 4) comes up by itself, then answers the probes of
-    // cellium-health (asked for now, not at the next 60 s round).
+    // The node's health endpoint (identity 4) comes up by itself and is probed at once (not at
+    // the next 60 s round), then answers the probes of cellium-health asked for now.
     type Ep = { status?: { identity?: { id?: number }; state?: string } };
     for (let i = 0; ; i++) {
       const eps = JSON.parse((await cli('-o', 'json', 'endpoint', 'list')).stdout) as Ep[];
       if (eps.some((e) => e.status?.identity?.id === 4 && e.status.state === 'ready')) break;
       if (i > 200) throw new Error(`no health endpoint:\n${agent.logs()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; ; i++) {
+      const status = await cli('health', 'status');
+      if (/endpoint\s+\S+\.2\s/.test(status.stdout)) break;
+      if (i > 200) throw new Error(`the health endpoint was not probed:\n${status.stdout}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const probed = await cli('health', 'status', '--probe');

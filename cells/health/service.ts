@@ -71,7 +71,12 @@ export class HealthService {
             mtu: p.mtu,
             health: p.health.scope('endpoint'),
             logger: p.logger,
-            publish: (a) => p.nodes.setLocalHealth(a),
+            publish: (a) => {
+              p.nodes.setLocalHealth(a);
+              // A round now, so the new endpoint is in the status before the next interval (60 s
+              // by default); a stopped or idle prober refuses it.
+              if (a) void this.prober.probe().catch(() => undefined);
+            },
             wake: () => this.wakes$.next(),
           })
         : undefined;
