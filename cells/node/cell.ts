@@ -15,9 +15,9 @@ import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
-import { ClusterNodes, localNodeElement } from './cluster.js';
-import { ClusterNodeList, NodeList, syncNodeIds } from './registry.js';
-import { StaticNodesWatcher } from './static-nodes.js';
+import { ClusterNodes } from './cluster.js';
+import { newClusterNodeList } from './node-list.js';
+import { ClusterNodeList } from './registry.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
 
@@ -71,38 +71,7 @@ export const nodeCell = module(
       health: Health,
       logger: Logger,
     },
-    ({ ids, daemon, ipam, config, lifecycle, health, logger }) => {
-      const list = new NodeList(`${daemon.clusterName}/${daemon.nodeName}`, () =>
-        localNodeElement(`${daemon.clusterName}/${daemon.nodeName}`, ids.localIps, {
-          ipv4: ipam.pools.get('ipv4')?.cidr,
-          ipv6: ipam.pools.get('ipv6')?.cidr,
-        }),
-      );
-      const file = config.nodesFile;
-      if (file === '') return list;
-      const h = health.scope('nodes-file');
-      const watcher = new StaticNodesWatcher({
-        file,
-        periodMs: 5000,
-        onNodes: (nodes) => {
-          const errors = syncNodeIds(ids, list.staticNodes, nodes);
-          list.setStatic(nodes);
-          if (errors.length > 0) h.degraded(`${file}: no node id for ${errors.join('; ')}`);
-          else h.ok(`${nodes.length} nodes from ${file}`);
-          logger.info({ file, nodes: nodes.map((n) => n.name) }, 'nodes file read');
-        },
-        onError: (e) => {
-          const kept = list.staticNodes.length;
-          h.degraded(`${e.message} (keeping the ${kept} nodes read before)`, e);
-          logger.warn({ file, err: e.message }, 'nodes file not used');
-        },
-      });
-      lifecycle.append(
-        { onStart: () => watcher.start(), onStop: () => watcher.stop() },
-        'nodes-file',
-      );
-      return list;
-    },
+    newClusterNodeList,
   ),
   invoke(
     'routes',
