@@ -4,6 +4,7 @@ export { ApiConfig } from './config.js';
 export {
   closeServer,
   listenOnSocket,
+  listenServer,
   prepareSocketPath,
   removeSocket,
   SOCKET_MODE,

@@ -10,7 +10,7 @@ import {
   stat,
   unlink,
 } from 'node:fs/promises';
-import { connect, type Server } from 'node:net';
+import { connect, type ListenOptions, type Server } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 
 /** Permissions of the API socket: owner and group read/write, nothing for others. */
@@ -72,10 +72,14 @@ async function groupId(group: string): Promise<number> {
   return Number(gid);
 }
 
-function listen(server: Server, path: string): Promise<void> {
+/**
+ * Starts a server listening (a unix socket path, or TCP host and port); rejects with the
+ * listen error (EADDRINUSE...) instead of leaving it to the server's 'error' event.
+ */
+export function listenServer(server: Server, where: string | ListenOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
+    server.listen(where, () => {
       server.off('error', reject);
       resolve();
     });
@@ -114,7 +118,7 @@ export async function listenOnSocket(
   const dir = await mkdtemp(bindDirPrefix(path));
   const bound = join(dir, 's');
   try {
-    await listen(server, bound);
+    await listenServer(server, bound);
     await chmod(bound, SOCKET_MODE);
     if (gid !== undefined) await chown(bound, -1, gid);
     const st = await stat(bound);

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeServer, listenServer } from '../api/index.js';
 import type { Model } from '../../core/api/index.js';
 import { flag, token, type ConfigOf, type Lifecycle, type Logger } from '../../core/hive/index.js';
 
@@ -33,28 +34,6 @@ export function agentHealthReply(s: Model<'Status'>): { code: number; body: stri
   return { code: healthy ? 200 : 503, body: `${state}${s.msg ? `: ${s.msg}` : ''}\n` };
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => {
-      reject(e);
-    };
-    server.once('error', onError);
-    server.listen({ port, host, exclusive: true }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => {
-      resolve();
-    });
-  });
-}
-
 /**
  * Serves Cilium's agent health endpoint: plain HTTP on 127.0.0.1 and ::1 (when the node has
  * IPv6 loopback) at `--agent-health-port`. A port already taken fails the start naming the flag.
@@ -80,7 +59,7 @@ export function newAgentHealthServer(p: AgentHealthParams): void {
         for (const host of ['127.0.0.1', '::1']) {
           const server = createServer(handler);
           try {
-            await listen(server, port, host);
+            await listenServer(server, { port, host, exclusive: true });
             servers.push(server);
           } catch (e) {
             const code = (e as NodeJS.ErrnoException).code;
@@ -89,7 +68,7 @@ export function newAgentHealthServer(p: AgentHealthParams): void {
               p.logger.info({ port }, 'no IPv6 loopback: agent health on 127.0.0.1 only');
               continue;
             }
-            await Promise.all(servers.splice(0).map(close));
+            await Promise.all(servers.splice(0).map(closeServer));
             const why = code === 'EADDRINUSE' ? 'is already in use' : `cannot be opened (${code})`;
             throw new Error(
               `--agent-health-port=${port}: ${host === '::1' ? `[${host}]` : host}:${port} ${why}; choose another port, or 0 for none`,
@@ -100,7 +79,7 @@ export function newAgentHealthServer(p: AgentHealthParams): void {
         p.logger.info({ port }, 'agent health served on localhost');
       },
       onStop: async () => {
-        await Promise.all(servers.splice(0).map(close));
+        await Promise.all(servers.splice(0).map(closeServer));
       },
     },
     'agent-health',

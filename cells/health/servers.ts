@@ -8,6 +8,7 @@ import type { Logger } from '../../core/hive/index.js';
 import {
   closeServer,
   listenOnSocket,
+  listenServer,
   prepareSocketPath,
   removeSocket,
   type SocketFile,
@@ -31,13 +32,7 @@ export class NodeHealthServer {
         res.end('cellium-health\n');
       });
       try {
-        await new Promise<void>((resolve, reject) => {
-          s.once('error', reject);
-          s.listen(this.port, ip, () => {
-            s.off('error', reject);
-            resolve();
-          });
-        });
+        await listenServer(s, { port: this.port, host: ip });
         this.servers.push(s);
         this.logger.info({ ip, port: this.port }, 'health server listening');
       } catch (e) {

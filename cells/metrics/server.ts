@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { token, type Health, type Lifecycle, type Logger } from '../../core/hive/index.js';
+import { closeServer, listenServer } from '../api/index.js';
 import { parseServeAddr, type MetricsConfig } from './config.js';
 import type { Metrics } from './metrics.js';
 
@@ -56,14 +57,10 @@ export function newPrometheusServer(p: PrometheusServerParams): PrometheusServer
           );
         });
         s.keepAliveTimeout = 65_000;
-        await new Promise<void>((resolve, reject) => {
-          s.once('error', (e: NodeJS.ErrnoException) => {
-            const why = e.code === 'EADDRINUSE' ? 'the port is in use' : e.message;
-            reject(
-              new Error(`--prometheus-serve-addr=${flag}: cannot listen: ${why}`, { cause: e }),
-            );
-          });
-          s.listen({ host, port }, resolve);
+        await listenServer(s, { host, port }).catch((e: unknown) => {
+          const err = e as NodeJS.ErrnoException;
+          const why = err.code === 'EADDRINUSE' ? 'the port is in use' : err.message;
+          throw new Error(`--prometheus-serve-addr=${flag}: cannot listen: ${why}`, { cause: e });
         });
         s.on('error', (e) => p.logger.error({ err: e }, 'Prometheus listener failed'));
         server = s;
@@ -74,8 +71,7 @@ export function newPrometheusServer(p: PrometheusServerParams): PrometheusServer
         const s = server;
         server = undefined;
         if (!s) return;
-        s.closeAllConnections();
-        await new Promise<void>((resolve) => s.close(() => resolve()));
+        await closeServer(s);
         p.health.stopped('listener closed');
       },
     },
