@@ -68,6 +68,8 @@ export interface HealthEndpointParams {
   readonly publish: (addrs: HealthAddresses | undefined) => void;
   /** Runs the controller early (the responder died). */
   readonly wake: () => void;
+  /** The endpoint answers: its responder has just (re)started listening. */
+  readonly ready: () => void;
 }
 
 /** Thrown by a run that finds the endpoint stopped under it. */
@@ -187,6 +189,7 @@ export class HealthEndpoint {
         clearTimeout(timer);
       }
       this.check();
+      this.p.ready();
     }
   }
 

@@ -71,13 +71,11 @@ export class HealthService {
             mtu: p.mtu,
             health: p.health.scope('endpoint'),
             logger: p.logger,
-            publish: (a) => {
-              p.nodes.setLocalHealth(a);
-              // A round now, so the new endpoint is in the status before the next interval (60 s
-              // by default); a stopped or idle prober refuses it.
-              if (a) void this.prober.probe().catch(() => undefined);
-            },
+            publish: (a) => p.nodes.setLocalHealth(a),
             wake: () => this.wakes$.next(),
+            // A round once it answers, so the status has it before the next interval (60 s by
+            // default); a stopped or idle prober refuses it.
+            ready: () => void this.prober.probe().catch(() => undefined),
           })
         : undefined;
     await this.api.start();
