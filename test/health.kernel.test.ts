@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { ApiClient } from '../core/api/index.js';
-import { kernelSuite } from '../core/testing/kernel.js';
+import { BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { inNs, netns, sh, uniq } from './support/netns.js';
 import {
   program,
@@ -17,7 +17,8 @@ import {
   type AgentProcess,
 } from './support/procs.js';
 
-const needs = { commands: ['ip', 'nsenter', 'ping'] };
+// The health endpoints get bpf_lxc, as pods do.
+const needs = { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'ping'] };
 
 interface ConnectivityStatus {
   latency?: number;

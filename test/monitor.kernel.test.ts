@@ -128,7 +128,7 @@ async function node(): Promise<ServiceNode> {
 
 kernelSuite(
   'cellium monitor on the kernel',
-  { objects: [BPF_LXC_OBJECT], commands: ['ip', 'python3'] },
+  { objects: [BPF_LXC_OBJECT], commands: ['ip', 'nsenter', 'python3'] },
   () => {
     it('shows a malformed frame from a pod as a drop with its reason and identities, and filters by endpoint', async () => {
       const n = await node();
