@@ -7,7 +7,8 @@
 // pod CIDR (world), and drops another pod of the same node. Native mode with
 // --auto-direct-node-routes uses routes (no tunnel device); a node gone from the file takes its
 // routes, ipcache entries and node id along, a changed node IP moves its route, a restart adopts
-// what is there and prunes what is stale. Nothing is left behind.
+// what is there and prunes what is stale (routes of the agent nobody wants, a tunnel device of
+// an earlier tunnel run). Nothing is left behind.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -327,7 +328,23 @@ kernelSuite('pod traffic between nodes', needs, () => {
     // down) pruned; someone else's route left alone.
     sh('ip', ['-n', n0.netns, 'route', 'add', '10.99.0.0/24', 'via', n2.ipv4, 'proto', '199']);
     sh('ip', ['-n', n0.netns, 'route', 'add', '10.98.0.0/24', 'via', n2.ipv4]);
+    // A tunnel device left by a run in tunnel mode goes in native mode.
+    sh('ip', [
+      '-n',
+      n0.netns,
+      'link',
+      'add',
+      'cellium_vxlan',
+      'type',
+      'vxlan',
+      'external',
+      'dstport',
+      '8472',
+    ]);
     await n0.restart();
+    await until(c, 'the tunnel device of an earlier run removed', () =>
+      deviceCounters(n0.netns, 'cellium_vxlan') === undefined ? true : undefined,
+    );
     await until(c, 'the stale route pruned', () =>
       agentRoutes(n0, '-4').some((r) => r.startsWith('10.99.')) ? undefined : true,
     );
