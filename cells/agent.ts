@@ -17,6 +17,7 @@ import { nodeCell } from './node/index.js';
 import { policyCell } from './policy/index.js';
 import { policyMapCell } from './policymap/index.js';
 import { prefilterCell } from './prefilter/index.js';
+import { routingCell } from './routing/index.js';
 import { statedbCell } from './statedb/index.js';
 
 /** Outward-facing services; replaced by doubles in control-plane tests. */
@@ -52,6 +53,7 @@ export const datapath = module(
   conntrackCell,
   policyMapCell,
   nodeCell,
+  routingCell,
   prefilterCell,
   healthCell,
   monitorCell,

@@ -36,8 +36,7 @@
 #include "cellium/policy.h"
 #include "cellium/policy_enforce.h"
 #include "cellium/events.h"
-
-
+#include "cellium/routing.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -116,6 +115,57 @@ static __always_inline int classify(struct __sk_buff *skb, struct endpoint_info 
 	account(REASON_FORWARDED, dir, skb->len);
 	if (ep && dir == METRIC_EGRESS)
 		return redirect_local(skb, ep, family);
+	return TC_ACT_OK;
+}
+
+/* finish(): the packet leaves the endpoint for an address that is no endpoint of this node;
+ * handle() hands it to to_tunnel() (a call of its own: finish()'s stack and the tunnel key's
+ * never add up within the verifier's 512 bytes). */
+#define FINISH_REMOTE 0x100
+
+/* A packet for no endpoint of this node. Tunnel mode: a packet for another node's pod (its ipcache entry names a tunnel endpoint that
+ * is neither this node nor the destination itself) is encapsulated towards that node, the source
+ * endpoint's identity in the VNI, and sent out of cellium_vxlan. Anything else goes to the host
+ * stack, as in native mode. Counted once either way. */
+static __noinline int to_tunnel(struct __sk_buff *skb, __u8 family, __u32 src_id)
+{
+	struct ipcache_key key = { .family = family };
+	struct routing_config *cfg = routing_config();
+	struct remote_endpoint_info *info;
+	struct bpf_tunnel_key tk = {};
+	__u32 dst4 = 0;
+
+	if (!cfg || cfg->mode != ROUTING_TUNNEL || !cfg->tunnel_ifindex)
+		goto stack;
+	if (family == ENDPOINT_KEY_IPV4) {
+		key.prefixlen = 32 + 32;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + __builtin_offsetof(struct iphdr, daddr),
+				       key.ip, 4) < 0)
+			goto stack;
+		__builtin_memcpy(&dst4, key.ip, 4);
+	} else {
+		key.prefixlen = 32 + 128;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + __builtin_offsetof(struct ipv6hdr, daddr),
+				       key.ip, 16) < 0)
+			goto stack;
+	}
+	info = bpf_map_lookup_elem(&cellium_ipcache, &key);
+	/* No peer, this node, or a node's own address (reached over the underlay). */
+	if (!info || !info->tunnel_endpoint || info->tunnel_endpoint == cfg->node_ipv4 ||
+	    dst4 == info->tunnel_endpoint)
+		goto stack;
+	tk.remote_ipv4 = bpf_ntohl(info->tunnel_endpoint);
+	tk.tunnel_id = src_id & 0xFFFFFF; /* the VNI: 24 bits */
+	tk.tunnel_ttl = TUNNEL_TTL;
+	if (bpf_skb_set_tunnel_key(skb, &tk, sizeof(tk), BPF_F_ZERO_CSUM_TX) < 0) {
+		account(REASON_NAT_WRITE_ERROR, METRIC_EGRESS, skb->len);
+		drop_notify_basic(skb, MONITOR_PROG_LXC, REASON_NAT_WRITE_ERROR, METRIC_EGRESS, __LINE__);
+		return TC_ACT_SHOT;
+	}
+	account(REASON_TUNNELED, METRIC_EGRESS, skb->len);
+	return bpf_redirect(cfg->tunnel_ifindex, 0);
+stack:
+	account(REASON_FORWARDED, METRIC_EGRESS, skb->len);
 	return TC_ACT_OK;
 }
 
@@ -577,6 +627,10 @@ static __noinline int finish(struct __sk_buff *skb, __u8 dir, __u32 pkt)
 	}
 	ep = local_endpoint(dst, family);
 	policy_ctx(skb, &c, ep, src, dst, family, addr_bits, dir);
+	/* Delivered by bpf_overlay: the sender's identity came in the VXLAN header (handle() left
+	 * it in cb[0]; a stack slot of its own would not fit). */
+	if (skb->cb[CB_SRC_IDENTITY])
+		c.src_id = skb->cb[CB_SRC_IDENTITY];
 	c.tracked = !!(pkt & PKT_TRACKED);
 	if (pkt & (PKT_REDIRECTED | PKT_REPLY)) {
 		c.src_pol = NULL;
@@ -613,6 +667,12 @@ dropped:
 	/* A packet another endpoint's program redirected here was traced there. */
 	if (level >= 0 && !(pkt & PKT_REDIRECTED))
 		trace_forward(skb, &c, ep, src, TRACE_ARGS(pkt, dir, level));
+	if (dir == METRIC_EGRESS && !ep) {
+		cb_set(skb, CB_SRC_IDENTITY, c.src_id);
+		cb_set(skb, CB_DST_IDENTITY, c.dst_id);
+		cb_set(skb, CB_DST_ENDPOINT, 0);
+		return FINISH_REMOTE;
+	}
 	return classify(skb, ep, &c, family, dir);
 
 invalid:
@@ -627,6 +687,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	__u32 pkt = dir == METRIC_INGRESS && skb->mark == MARK_MAGIC_POLICY_DONE ? PKT_REDIRECTED : 0;
+	__u32 vni_id = dir == METRIC_INGRESS ? identity_of_mark(skb->mark) : 0;
 	__u8 tracked = 0, reply = 0;
 	int ret;
 
@@ -635,6 +696,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	cb_set(skb, CB_DST_ENDPOINT, 0);
 	cb_set(skb, CB_BACKEND_ID, 0);
 	cb_set(skb, CB_REV_NAT, 0);
+	if (vni_id) {
+		skb->mark = 0;
+		cb_set(skb, CB_SRC_IDENTITY, vni_id);
+	}
 	if ((void *)(eth + 1) > end)
 		goto invalid;
 
@@ -680,7 +745,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (ret)
 		goto drop;
 	/* The packet may have been rewritten: finish() reads it again. */
-	return finish(skb, dir, pkt | (tracked ? PKT_TRACKED : 0) | (reply ? PKT_REPLY : 0));
+	ret = finish(skb, dir, pkt | (tracked ? PKT_TRACKED : 0) | (reply ? PKT_REPLY : 0));
+	if (ret != FINISH_REMOTE)
+		return ret;
+	return to_tunnel(skb, pkt & PKT_IPV6 ? ENDPOINT_KEY_IPV6 : ENDPOINT_KEY_IPV4,
+			 skb->cb[CB_SRC_IDENTITY]);
 
 invalid:
 	ret = REASON_INVALID;

@@ -170,7 +170,7 @@ const missing = ['clang', 'make'].filter(
 if (missing.length === 0) {
   const make = spawnSync('make', ['-s', '-C', `${root}datapath-c`], { stdio: 'inherit' });
   if (make.status !== 0) process.exit(make.status ?? 1);
-  console.log('built datapath-c/build/*.o (bpf_lxc, bpf_host, bpf_sock, bpf_xdp)');
+  console.log('built datapath-c/build/*.o (bpf_lxc, bpf_host, bpf_sock, bpf_xdp, bpf_overlay)');
 } else {
   const stale = existsSync(`${root}datapath-c/build/bpf_lxc.o`)
     ? 'An older datapath-c/build/bpf_lxc.o is left as it was, possibly out of date'

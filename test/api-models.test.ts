@@ -405,10 +405,11 @@ describe('API models', () => {
     const s = await get<Status>('/healthz');
     expect(s['datapath-mode']).toBe('veth');
     expect(s['attach-mode']).toBe('tc');
+    // The default routing mode is Cilium's: a VXLAN tunnel (made once another node is known).
     expect(s.routing).toEqual({
       'intra-host-routing-mode': 'BPF',
-      'inter-host-routing-mode': 'Native',
-      'tunnel-protocol': '',
+      'inter-host-routing-mode': 'Tunnel',
+      'tunnel-protocol': 'vxlan',
     });
     expect(s['kube-proxy-replacement'].mode).toBe('False');
     expect(s['kube-proxy-replacement'].features.nodePort).toMatchObject({

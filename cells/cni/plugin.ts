@@ -159,6 +159,8 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
     throw e;
   }
   const mtu = cfg.status?.deviceMTU ?? 1500;
+  // Below the device's in tunnel mode (the encapsulation's overhead), as Cilium's plugin sets it.
+  const routeMtu = cfg.status?.routeMTU ?? mtu;
   const r = await first;
   const ipam = await (async () => {
     if ('ok' in r) return r.ok;
@@ -186,6 +188,7 @@ export async function cmdAdd(input: CniInput): Promise<CniResult> {
       podName: c.ifName,
       netns: c.netns,
       mtu,
+      routeMtu,
       ips: ips.map((a) => ({ family: a.family, ip: a.ip, gateway: a.gateway })),
     });
     const hostLink = made.host;

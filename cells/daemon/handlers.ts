@@ -175,8 +175,8 @@ export function statusResponse(p: DaemonParams, brief: boolean): StatusResponse 
       enabledProtocols: { ipv4: false, ipv6: false },
       'ip-masq-agent': false,
     },
-    // bpf_lxc redirects between endpoints' veths itself; other nodes are reached by the host's
-    // routes (no tunnel device).
+    // bpf_lxc redirects between endpoints' veths itself; without the routing cell other nodes
+    // are reached by the host's routes (no tunnel device). Replaced by the routing cell.
     routing: {
       'intra-host-routing-mode': 'BPF',
       'inter-host-routing-mode': 'Native',

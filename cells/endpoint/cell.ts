@@ -25,6 +25,7 @@ import { Ipam } from '../ipam/index.js';
 import { LbMaps } from '../loadbalancer/index.js';
 import { Metrics, ReconcilerMetrics } from '../metrics/index.js';
 import { PolicyMaps } from '../policymap/index.js';
+import { RoutingMaps } from '../routing/index.js';
 import {
   DatapathMaps,
   ENDPOINT_F,
@@ -121,6 +122,9 @@ export const endpointCell = module(
       ctMaps: CtMaps,
       policyMaps: PolicyMaps,
       monitorMaps: MonitorMaps,
+      // cellium_routing (tunnel mode); without the routing cell bpf_lxc gets a private, zeroed
+      // one: native, packets for other nodes go to the stack.
+      routingMaps: optional(RoutingMaps),
       policy: EndpointPolicyStatus,
       // cellium_endpoint_state, regeneration durations, the reconciler's rounds (metrics.ts)
       metrics: optional(Metrics),
@@ -142,6 +146,7 @@ export const endpointCell = module(
       ctMaps,
       policyMaps,
       monitorMaps,
+      routingMaps,
       policy,
       metrics,
       reconcilerMetrics,
@@ -160,6 +165,7 @@ export const endpointCell = module(
           ...[...lbMaps.open.all(), ...ctMaps.all()].map((x) => x.raw),
           ...policyMaps.programMaps(),
           ...monitorMaps.programMaps(),
+          ...(routingMaps?.programMaps() ?? []),
         ],
         lxcFlags,
       );

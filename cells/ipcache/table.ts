@@ -4,7 +4,14 @@ import { token } from '../../core/hive/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
 
 /** Where an ipcache entry came from (Cilium's sources). */
-export type IpcacheSource = 'local' | 'k8s' | 'kvstore' | 'custom-resource' | 'generated';
+export type IpcacheSource =
+  | 'local'
+  | 'k8s'
+  | 'kvstore'
+  | 'custom-resource'
+  | 'generated'
+  // Other nodes' addresses and pod CIDRs from --nodes-file (the node list's own source name).
+  | 'static';
 
 /** One prefix → identity mapping, desired in the datapath. */
 export interface IpcacheEntry {

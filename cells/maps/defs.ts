@@ -139,6 +139,7 @@ export const METRIC = { INGRESS: 1, EGRESS: 2, SERVICE: 3 } as const;
 export const REASON = {
   FORWARDED: 0,
   NOT_IP: 1,
+  TUNNELED: 2,
   LB_NO_BACKEND_SLOT: 5,
   LB_NO_BACKEND: 6,
   LB_REVNAT_STALE: 8,
@@ -150,6 +151,7 @@ export const REASON = {
   FRAG_NEEDED: 136,
   UNKNOWN_L3: 139,
   NAT_WRITE_ERROR: 141,
+  NO_TUNNEL_KEY: 147,
   CT_CREATE_FAILED: 155,
   NO_SERVICE: 158,
   NAT_NO_MAPPING: 167,
@@ -177,6 +179,7 @@ export const DROP_REASON_TEXT: Readonly<Record<number, string>> = {
   [REASON.FRAG_NEEDED]: 'Fragmentation needed',
   [REASON.UNKNOWN_L3]: 'Unsupported L3 protocol',
   [REASON.NAT_WRITE_ERROR]: 'Error writing to packet',
+  [REASON.NO_TUNNEL_KEY]: 'Error retrieving tunnel key',
   [REASON.CT_CREATE_FAILED]: 'CT: Map insertion failed',
   [REASON.NO_SERVICE]: 'Service backend not found',
   [REASON.NAT_NO_MAPPING]: 'No mapping for NAT masquerade',

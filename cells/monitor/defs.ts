@@ -12,13 +12,14 @@ export const MONITOR_VERSION = 1;
 export const MONITOR_CAPTURE_LEN = 128;
 
 /** Which program wrote an event (monitor_hdr.prog: MONITOR_PROG_* of events.h). */
-export const PROG = { LXC: 1, HOST: 2, XDP: 3 } as const;
+export const PROG = { LXC: 1, HOST: 2, XDP: 3, OVERLAY: 4 } as const;
 
 /** The names of PROG's programs, as events show them. */
 export const MONITOR_PROG: Readonly<Record<number, string>> = {
   [PROG.LXC]: 'bpf_lxc',
   [PROG.HOST]: 'bpf_host',
   [PROG.XDP]: 'bpf_xdp',
+  [PROG.OVERLAY]: 'bpf_overlay',
 };
 
 /** Trace observation points (Cilium's TRACE_* numbers, as events.h). */

@@ -13,13 +13,16 @@ import {
   addNeighbour,
   addRoute,
   addVeth,
+  addVxlan,
   delAddress,
   delLink,
   delNeighbour,
   delRoute,
+  listRoutes,
   renameLink,
   setLinkMtu,
   setLinkUp,
+  vxlanInfo,
 } from './ops.js';
 import { addPodLink, delPodLink, openNetlinkIn, type PodLinkSpec } from './pod-link.js';
 import { NetlinkError, withNetlink } from './socket.js';
@@ -359,6 +362,69 @@ kernelSuite('rtnetlink changes (core/net ops)', { commands: ['ip'] }, () => {
           expect(() => delAddress(s, link, '10.20.0.2/24')).toThrow(
             /RTM_DELADDR 10\.20\.0\.2\/24 dev va: EADDRNOTAVAIL/,
           );
+        }),
+      );
+    });
+
+    it('finds routes by protocol, with their MTU; routes without a device', () => {
+      const ns = netns('o');
+      withNetns(ns.path, () =>
+        withNetlink((s) => {
+          const { link } = addVeth(s, { name: 'va', peer: { name: 'vb' } });
+          setLinkUp(s, link);
+          setLinkUp(s, 'vb');
+          addAddress(s, link, '10.20.0.2/24');
+          addAddress(s, link, 'fd20::2/64', { nodad: true });
+          // No device: the kernel finds it from the gateway, as `ip route add ... via`.
+          addRoute(s, { dst: '10.50.0.0/24', gateway: '10.20.0.1', protocol: 199 });
+          addRoute(s, { dst: 'fd50::/64', gateway: 'fd20::1', protocol: 199, mtu: 1400 });
+          addRoute(s, { dst: '10.60.0.0/24', gateway: '10.20.0.1', dev: link, mtu: 1450 });
+          expect(ipj(ns.name, 'route', 'show', '10.60.0.0/24')).toMatchObject([
+            { dst: '10.60.0.0/24', gateway: '10.20.0.1', dev: 'va', metrics: [{ mtu: 1450 }] },
+          ]);
+          expect(listRoutes(s, 'ipv4', { protocol: 199 })).toEqual([
+            {
+              family: 'ipv4',
+              dst: '10.50.0.0/24',
+              gateway: '10.20.0.1',
+              oif: link.index,
+              protocol: 199,
+              scope: 0,
+            },
+          ]);
+          expect(listRoutes(s, 'ipv6', { protocol: 199 })).toMatchObject([
+            { dst: 'fd50::/64', gateway: 'fd20::1', oif: link.index, mtu: 1400 },
+          ]);
+          expect(listRoutes(s, 'ipv4').map((r) => r.dst)).toContain('10.60.0.0/24');
+          delRoute(s, { dst: '10.50.0.0/24', gateway: '10.20.0.1', protocol: 199 });
+          expect(listRoutes(s, 'ipv4', { protocol: 199 })).toEqual([]);
+        }),
+      );
+    });
+
+    it('makes an external VXLAN device and reads it back', () => {
+      const ns = netns('o');
+      withNetns(ns.path, () =>
+        withNetlink((s) => {
+          const l = addVxlan(s, { name: 'vx0', port: 8472 });
+          expect(vxlanInfo(s, 'vx0')).toEqual({
+            index: l.index,
+            port: 8472,
+            external: true,
+            learning: false,
+          });
+          const [shown] = ipj<{
+            linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+          }>(ns.name, '-d', 'link', 'show', 'vx0');
+          expect(shown?.linkinfo?.info_kind).toBe('vxlan');
+          expect(shown?.linkinfo?.info_data).toMatchObject({
+            port: 8472,
+            external: true,
+            learning: false,
+          });
+          expect(() => addVxlan(s, { name: 'vx0', port: 8472 })).toThrow(/EEXIST/);
+          expect(vxlanInfo(s, 'lo')).toBeUndefined();
+          expect(vxlanInfo(s, 'nope0')).toBeUndefined();
         }),
       );
     });

@@ -4,7 +4,7 @@
 // withNetns to change a pod's namespace from outside it), waits for the kernel's ACK, and throws
 // NetlinkError naming the device or address and the errno.
 import { closeSync, openSync } from 'node:fs';
-import { parseIp, writeIpBytes, type Family } from '../ip.js';
+import { parseIp, readIpBytes, writeIpBytes, type Family } from '../ip.js';
 import {
   getLinkOn,
   IFA,
@@ -16,7 +16,16 @@ import {
   RTM,
   type Link,
 } from './link.js';
-import { encodeAttrs, nestedAttr, NLM_F, strAttr, u32Attr, type Attr } from './netlink.js';
+import {
+  encodeAttrs,
+  nestedAttr,
+  NLM_F,
+  parseAttrs,
+  strAttr,
+  u32Attr,
+  u8Attr,
+  type Attr,
+} from './netlink.js';
 import { NetlinkError, type NetlinkSocket } from './socket.js';
 
 const AF_INET = 2;
@@ -25,7 +34,8 @@ const IFF_UP = 0x1;
 const ENODEV = 19;
 const VETH_INFO_PEER = 1;
 const IFA_F_NODAD = 0x02;
-const RTA = { DST: 1, OIF: 4, GATEWAY: 5 } as const;
+const RTA = { DST: 1, OIF: 4, GATEWAY: 5, METRICS: 8, TABLE: 15 } as const;
+const RTAX_MTU = 2;
 const NDA = { DST: 1, LLADDR: 2 } as const;
 const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3; // what `ip route add` marks its routes with
@@ -141,6 +151,88 @@ export function addVeth(
     if (nsFd !== undefined) closeSync(nsFd);
   }
   return { link: mustGet(s, spec.name, op), peer: mustGet(peerSocket, spec.peer.name, op) };
+}
+
+const IFLA_VXLAN = { LEARNING: 7, PORT: 15, COLLECT_METADATA: 25 } as const;
+
+/** A VXLAN device in external (collect-metadata) mode: BPF programs set each packet's tunnel key. */
+export interface VxlanSpec {
+  readonly name: string;
+  /** The UDP port it sends to and listens on (8472 as Linux's and Cilium's default). */
+  readonly port: number;
+  readonly mtu?: number;
+}
+
+/** What a VXLAN device is, as far as an owner checks it before adopting it. */
+export interface VxlanInfo {
+  readonly index: number;
+  readonly port: number;
+  /** external / collect-metadata mode. */
+  readonly external: boolean;
+  readonly learning: boolean;
+}
+
+/**
+ * Creates a VXLAN device in external mode with learning off, as `ip link add <name> type vxlan
+ * external dstport <port> nolearning`; EEXIST when the name is taken.
+ */
+export function addVxlan(s: NetlinkSocket, spec: VxlanSpec): Link {
+  checkName(spec.name, 'vxlan name');
+  checkMtu(spec.mtu, `vxlan ${spec.name}`);
+  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 0xffff)
+    throw new TypeError(`vxlan ${spec.name}: port must be 1 to 65535, got ${String(spec.port)}`);
+  const port = Buffer.alloc(2);
+  port.writeUInt16BE(spec.port); // __be16
+  const op = `RTM_NEWLINK vxlan ${spec.name} external dstport ${spec.port}`;
+  s.request({
+    op,
+    type: RTM.NEWLINK,
+    flags: CHANGE,
+    header: ifinfomsg(),
+    attrs: [
+      strAttr(IFLA.IFNAME, spec.name),
+      ...(spec.mtu !== undefined ? [u32Attr(IFLA.MTU, spec.mtu)] : []),
+      nestedAttr(IFLA.LINKINFO, [
+        strAttr(IFLA_INFO.KIND, 'vxlan'),
+        nestedAttr(IFLA_INFO.DATA, [
+          u8Attr(IFLA_VXLAN.COLLECT_METADATA, 1),
+          u8Attr(IFLA_VXLAN.LEARNING, 0),
+          { type: IFLA_VXLAN.PORT, value: port },
+        ]),
+      ]),
+    ],
+  });
+  return mustGet(s, spec.name, op);
+}
+
+/** The VXLAN settings of a device; undefined when there is no such device or it is no VXLAN. */
+export function vxlanInfo(s: NetlinkSocket, name: string): VxlanInfo | undefined {
+  checkName(name, 'vxlan name');
+  let replies;
+  try {
+    replies = s.request({
+      op: `RTM_GETLINK ${name}`,
+      type: RTM.GETLINK,
+      flags: 0,
+      header: ifinfomsg(),
+      attrs: [strAttr(IFLA.IFNAME, name)],
+    });
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
+    throw e;
+  }
+  const m = replies.find((r) => r.type === RTM.NEWLINK);
+  if (!m) return undefined;
+  const info = parseAttrs(m.payload, 16).nested(IFLA.LINKINFO);
+  if (info?.str(IFLA_INFO.KIND) !== 'vxlan') return undefined;
+  const data = info.nested(IFLA_INFO.DATA);
+  const port = data?.bytes(IFLA_VXLAN.PORT);
+  return {
+    index: m.payload.readInt32LE(4),
+    port: port && port.length === 2 ? port.readUInt16BE(0) : 0,
+    external: (data?.u8(IFLA_VXLAN.COLLECT_METADATA) ?? 0) !== 0,
+    learning: (data?.u8(IFLA_VXLAN.LEARNING) ?? 0) !== 0,
+  };
 }
 
 function setLink(s: NetlinkSocket, ref: LinkRef, what: string, attrs: Attr[], up?: boolean): void {
@@ -278,14 +370,22 @@ export function delAddress(s: NetlinkSocket, ref: LinkRef, cidr: string): void {
   address(s, false, ref, cidr, false);
 }
 
-/** A route in the main table, as `ip route add <dst> [via <gateway>] dev <dev> [scope link]`. */
+/**
+ * A route in the main table, as `ip route add <dst> [via <gateway>] [dev <dev>] [scope link]
+ * [proto <n>] [mtu <n>]`.
+ */
 export interface RouteSpec {
   /** `10.0.0.5/32`, a bare IP, or `default` (the family then comes from the gateway). */
   readonly dst: string;
-  readonly dev: LinkRef;
+  /** The device; without one (a gateway is then needed) the kernel finds it from the gateway. */
+  readonly dev?: LinkRef;
   readonly gateway?: string;
   /** Default as `ip` picks it: link for a route without gateway, universe with one. */
   readonly scope?: number;
+  /** RTPROT_* the route is marked with (default 3, boot, as `ip route add`). */
+  readonly protocol?: number;
+  /** The route's MTU metric (`mtu <n>`): what TCP and PMTU use on this path. */
+  readonly mtu?: number;
 }
 
 function route(s: NetlinkSocket, type: number, flags: number, r: RouteSpec): void {
@@ -294,24 +394,28 @@ function route(s: NetlinkSocket, type: number, flags: number, r: RouteSpec): voi
   if (gw && (gw.family !== dst.family || gw.bits !== gw.bytes.length * 8))
     throw new TypeError(`route ${r.dst}: gateway ${r.gateway} is not an ${dst.family} address`);
   const del = type === RTM.DELROUTE;
+  if (r.dev === undefined && !gw)
+    throw new TypeError(`route ${r.dst}: needs a device or a gateway`);
+  checkMtu(r.mtu, `route ${r.dst}`);
   const scope = r.scope ?? (del ? RT_SCOPE.NOWHERE : gw ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK);
   const header = Buffer.alloc(12); // struct rtmsg
   header.writeUInt8(af(dst.family), 0);
   header.writeUInt8(dst.bits, 1);
   header.writeUInt8(RT_TABLE_MAIN, 4);
-  header.writeUInt8(del ? 0 : RTPROT_BOOT, 5);
+  header.writeUInt8(r.protocol ?? (del ? 0 : RTPROT_BOOT), 5);
   header.writeUInt8(scope, 6);
   header.writeUInt8(del ? 0 : RTN_UNICAST, 7);
   const dstText = dst.bits === 0 ? 'default' : `${dst.ip}/${dst.bits}`;
   s.request({
-    op: `${del ? 'RTM_DELROUTE' : 'RTM_NEWROUTE'} ${dstText}${gw ? ` via ${gw.ip}` : ''} dev ${label(r.dev)}`,
+    op: `${del ? 'RTM_DELROUTE' : 'RTM_NEWROUTE'} ${dstText}${gw ? ` via ${gw.ip}` : ''}${r.dev !== undefined ? ` dev ${label(r.dev)}` : ''}`,
     type,
     flags,
     header,
     attrs: [
       ...(dst.bits > 0 ? [{ type: RTA.DST, value: dst.bytes }] : []),
       ...(gw ? [{ type: RTA.GATEWAY, value: gw.bytes }] : []),
-      u32Attr(RTA.OIF, linkIndex(s, r.dev)),
+      ...(r.dev !== undefined ? [u32Attr(RTA.OIF, linkIndex(s, r.dev))] : []),
+      ...(r.mtu !== undefined ? [nestedAttr(RTA.METRICS, [u32Attr(RTAX_MTU, r.mtu)])] : []),
     ],
   });
 }
@@ -325,6 +429,67 @@ export function addRoute(s: NetlinkSocket, r: RouteSpec, opts: { replace?: boole
 /** Deletes a route (ESRCH when there is none such). */
 export function delRoute(s: NetlinkSocket, r: RouteSpec): void {
   route(s, RTM.DELROUTE, NLM_F.ACK, r);
+}
+
+/** A route of the main table as a dump reports it. */
+export interface RouteInfo {
+  readonly family: Family;
+  /** `10.0.0.0/24`, or `default`. */
+  readonly dst: string;
+  readonly gateway?: string;
+  /** The output device's index (0 when the route has none, e.g. a multipath route). */
+  readonly oif: number;
+  readonly protocol: number;
+  readonly scope: number;
+  /** The MTU metric, when the route has one. */
+  readonly mtu?: number;
+}
+
+/**
+ * The unicast routes of the main table of one family, optionally only those marked with
+ * `protocol` (how an owner finds its own routes again, e.g. after a restart).
+ */
+export function listRoutes(
+  s: NetlinkSocket,
+  family: Family,
+  opts: { readonly protocol?: number } = {},
+): RouteInfo[] {
+  const header = Buffer.alloc(12);
+  header.writeUInt8(af(family), 0);
+  const replies = s.request({
+    op: `RTM_GETROUTE dump ${family}`,
+    type: RTM.GETROUTE,
+    flags: NLM_F.DUMP,
+    header,
+  });
+  const out: RouteInfo[] = [];
+  for (const m of replies) {
+    if (m.type !== RTM.NEWROUTE || m.payload.length < 12) continue;
+    const p = m.payload;
+    if (p.readUInt8(0) !== af(family) || p.readUInt8(7) !== RTN_UNICAST) continue;
+    const protocol = p.readUInt8(5);
+    if (opts.protocol !== undefined && protocol !== opts.protocol) continue;
+    const attrs = parseAttrs(p, 12);
+    const table = attrs.u32(RTA.TABLE) ?? p.readUInt8(4);
+    if (table !== RT_TABLE_MAIN) continue;
+    const bytes = family === 'ipv4' ? 4 : 16;
+    const text = (b: Buffer | undefined): string | undefined =>
+      b && b.length === bytes ? readIpBytes(family, b, 0) : undefined;
+    const bits = p.readUInt8(1);
+    const dst = text(attrs.bytes(RTA.DST));
+    const gateway = text(attrs.bytes(RTA.GATEWAY));
+    const mtu = attrs.nested(RTA.METRICS)?.u32(RTAX_MTU);
+    out.push({
+      family,
+      dst: bits === 0 || dst === undefined ? 'default' : `${dst}/${bits}`,
+      ...(gateway !== undefined ? { gateway } : {}),
+      oif: attrs.u32(RTA.OIF) ?? 0,
+      protocol,
+      scope: p.readUInt8(6),
+      ...(mtu !== undefined ? { mtu } : {}),
+    });
+  }
+  return out;
 }
 
 function ndmsg(family: Family, index: number, state: number): Buffer {

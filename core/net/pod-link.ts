@@ -41,6 +41,11 @@ export interface PodLinkSpec {
   /** The pod's network namespace (CNI_NETNS). */
   readonly netns: string;
   readonly mtu: number;
+  /**
+   * The MTU of the pod's routes when it is below the device's (tunnel mode: the encapsulation's
+   * overhead less), so TCP sizes its segments for the path; absent: the device's.
+   */
+  readonly routeMtu?: number;
   readonly ips: readonly PodIp[];
 }
 
@@ -94,8 +99,10 @@ export function addPodLink(spec: PodLinkSpec): PodLink {
         for (const a of spec.ips) {
           const bits = bitsOf(a.family);
           addAddress(ps, pod, `${a.ip}/${bits}`, { nodad: a.family === 'ipv6' });
-          addRoute(ps, { dst: `${a.gateway}/${bits}`, dev: pod, scope: RT_SCOPE.LINK });
-          addRoute(ps, { dst: 'default', gateway: a.gateway, dev: pod });
+          const mtu =
+            spec.routeMtu !== undefined && spec.routeMtu < spec.mtu ? { mtu: spec.routeMtu } : {};
+          addRoute(ps, { dst: `${a.gateway}/${bits}`, dev: pod, scope: RT_SCOPE.LINK, ...mtu });
+          addRoute(ps, { dst: 'default', gateway: a.gateway, dev: pod, ...mtu });
           addNeighbour(ps, pod, a.gateway, host.mac);
         }
         return { host: readBack(s, host.index), pod: readBack(ps, pod.index) };

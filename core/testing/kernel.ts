@@ -18,6 +18,10 @@ export const BPF_LXC_OBJECT =
 export const BPF_HOST_OBJECT =
   process.env.CELLIUM_BPF_HOST_OBJECT || join(ROOT, 'datapath-c', 'build', 'bpf_host.o');
 
+/** The compiled bpf_overlay object (`CELLIUM_BPF_OVERLAY_OBJECT`, `--bpf-overlay-object`'s variable). */
+export const BPF_OVERLAY_OBJECT =
+  process.env.CELLIUM_BPF_OVERLAY_OBJECT || join(ROOT, 'datapath-c', 'build', 'bpf_overlay.o');
+
 /** What a privileged suite needs beyond root, bpffs and bpf() (which are implied). */
 export interface KernelNeeds {
   /** Files the suite loads, such as BPF_LXC_OBJECT. */

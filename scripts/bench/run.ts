@@ -14,6 +14,7 @@ import { benchMonitor } from './monitor.js';
 import { benchPods } from './pods.js';
 import { benchPolicy, benchPolicyAgent } from './policy.js';
 import { benchRestore } from './restore.js';
+import { benchRouting } from './routing.js';
 import { pct } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -208,6 +209,12 @@ try {
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchLbDatapath())
     console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nPod to pod between nodes: two node namespaces, native routes then VXLAN, iperf3 one stream\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchRouting()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   console.log(
     `\nMonitor: bpf_xdp drops (BPF_PROG_TEST_RUN) into the built agent's ring, a client on its monitor socket\n`,

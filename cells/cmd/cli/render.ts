@@ -117,6 +117,14 @@ export function statusText(
   if (ipam?.allocations) {
     lines.push(`${'IPAM:'.padEnd(20)}${Object.keys(ipam.allocations).length} allocated`);
   }
+  const r = s.routing;
+  if (r?.['inter-host-routing-mode']) {
+    // As Cilium's: `Network: Tunnel [vxlan]   Host: BPF`.
+    const proto = r['tunnel-protocol'] ? ` [${r['tunnel-protocol']}]` : '';
+    lines.push(
+      `${'Routing:'.padEnd(20)}Network: ${r['inter-host-routing-mode']}${proto}   Host: ${r['intra-host-routing-mode'] ?? 'BPF'}`,
+    );
+  }
   if (s.controllers)
     lines.push(controllersText(s.controllers, opts.allControllers === true, opts.now));
   const modules = s['modules-health']?.modules ?? [];

@@ -31,6 +31,7 @@
 #define MONITOR_PROG_LXC 1
 #define MONITOR_PROG_HOST 2
 #define MONITOR_PROG_XDP 3
+#define MONITOR_PROG_OVERLAY 4
 
 /* Observation points of traces (monitor_hdr.subtype), Cilium's numbers. */
 #define TRACE_TO_LXC 0

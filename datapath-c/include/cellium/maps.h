@@ -61,6 +61,7 @@ struct remote_endpoint_info {
 
 #define REASON_FORWARDED 0 /* IPv4/IPv6 passed on */
 #define REASON_NOT_IP 1    /* ARP and other non-IP frames, passed to the stack */
+#define REASON_TUNNELED 2  /* bpf_lxc: encapsulated towards another node (cellium_vxlan) */
 /* SERVICE events (5, 6 and 8 as Cilium's, as are the drops 141, 155 and 158 below). */
 #define REASON_LB_NO_BACKEND_SLOT 5 /* a service's active slot named no backend */
 #define REASON_LB_NO_BACKEND 6      /* a flow's backend is gone: a new one was picked */
@@ -72,7 +73,8 @@ struct remote_endpoint_info {
 #define REASON_POLICY_DENIED 133    /* bpf_lxc: no policy entry allows it, dropped */
 #define REASON_FRAG_NEEDED 136      /* bpf_host: larger than the egress device's MTU, dropped */
 #define REASON_UNKNOWN_L3 139       /* bpf_lxc: neither ARP, IPv4 nor IPv6 from an enforced endpoint */
-#define REASON_NAT_WRITE_ERROR 141  /* a translation the kernel refused to write, dropped */
+#define REASON_NAT_WRITE_ERROR 141  /* a translation (or tunnel key) the kernel refused to write, dropped */
+#define REASON_NO_TUNNEL_KEY 147    /* bpf_overlay: a packet without tunnel metadata, dropped */
 #define REASON_CT_CREATE_FAILED 155 /* a service flow that could not be tracked, dropped */
 #define REASON_NO_SERVICE 158       /* to a service frontend without an active backend, dropped */
 /* bpf_host (NodePort from outside the node); numbers as Cilium's. */
