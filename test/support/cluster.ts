@@ -60,7 +60,16 @@ export interface ClusterOptions {
   readonly discovery?: 'nodes-file' | 'none';
   /** Pods get IPv6 addresses too (default true). */
   readonly ipv6?: boolean;
+  /**
+   * Runs once the underlay exists and before any agent starts, e.g. to start a server the agents
+   * use inside the underlay's namespace (on UNDERLAY_IPV4 / UNDERLAY_IPV6).
+   */
+  readonly beforeAgents?: (underlay: string) => Promise<void>;
 }
+
+/** The underlay bridge's own addresses (in the underlay's namespace), for servers the nodes use. */
+export const UNDERLAY_IPV4 = '192.168.77.254';
+export const UNDERLAY_IPV6 = 'fd77::fe';
 
 /** The cluster. */
 export interface Cluster {
@@ -104,6 +113,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const underlay = netns(`cu-${id}`);
   sh('ip', ['-n', underlay, 'link', 'add', 'br0', 'type', 'bridge']);
   sh('ip', ['-n', underlay, 'link', 'set', 'br0', 'up']);
+  sh('ip', ['-n', underlay, 'addr', 'add', `${UNDERLAY_IPV4}/24`, 'dev', 'br0']);
+  sh('ip', ['-n', underlay, 'addr', 'add', `${UNDERLAY_IPV6}/64`, 'dev', 'br0', 'nodad']);
   const layouts: NodeLayout[] = Array.from({ length: o.nodes }, (_, i) => ({
     index: i,
     name: `node-${i}`,
@@ -135,6 +146,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     if (ipv6) sh('ip', ['-n', n.netns, 'addr', 'add', `${n.ipv6}/64`, 'dev', 'eth0', 'nodad']);
     sh('ip', ['-n', n.netns, 'link', 'set', 'eth0', 'up']);
   }
+  await o.beforeAgents?.(underlay);
   const nodes: ClusterNode[] = [];
   const bpfRoots: string[] = [];
   const namespaces = [underlay, ...layouts.map((n) => n.netns)];
