@@ -217,15 +217,17 @@ export class KvstoreIpSync {
       return;
     }
     this.skipped.delete(key);
+    const want = this.desired.get(key);
+    if (want !== undefined && value !== want) {
+      // Another writer took the key of one of our endpoints' IPs: ours goes back with the next
+      // round (not at once: two agents claiming one IP must not fight in a hot loop).
+      this.p.logger.warn({ key, hostIP: e.hostIP }, "another writer claims a local endpoint's IP");
+      this.published.delete(key);
+      this.due.add(key);
+    }
     if (this.p.localIps().includes(e.hostIP)) {
       // Ours: a write of this agent (or of its previous run, until that lease ends).
       this.drop(key);
-      if (this.desired.has(key) && this.published.get(key) !== value) {
-        // Written by someone else with our host IP: put ours back.
-        this.published.delete(key);
-        this.due.add(key);
-        this.trigger.poke();
-      }
       return;
     }
     this.remote.set(key, e);

@@ -1,7 +1,7 @@
 // Node registration and discovery through the kvstore, as Cilium's node store does it: this
 // agent writes its node under `cilium/state/nodes/v1/<cluster>/<name>` as a key of its session
 // (it goes when the agent's lease expires) and rewrites it when the local node changes; it
-// watches every node under the prefix and lists the others as source 'kvstore'.
+// watches the cluster's nodes under the prefix and lists the others as source 'kvstore'.
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
@@ -72,7 +72,8 @@ export class KvstoreNodes {
   start(): void {
     this.abort = new AbortController();
     this.loop = this.register(this.abort.signal);
-    this.watch = this.p.kv.watch(NODES_PREFIX, {
+    // The nodes of this cluster (other clusters' are clustermesh's business, as in Cilium).
+    this.watch = this.p.kv.watch(`${NODES_PREFIX}${this.p.cluster}/`, {
       onEvent: (e) => {
         if (e.kind === 'upsert') this.upsert(e.key, e.value ?? '');
         else this.remove(e.key);
@@ -128,8 +129,14 @@ export class KvstoreNodes {
     if (key === this.key) {
       // Our own registration (or the store's rewrite of it after a lease renewal); another
       // value there is another agent claiming this node's name.
-      if (value === this.written || value === this.writing) this.skipped.delete(key);
-      else this.skip(key, "another writer claims this node's name");
+      if (value === this.written || value === this.writing) {
+        this.skipped.delete(key);
+      } else {
+        // Ours goes back with the next periodic round (not at once: two agents given one name
+        // must not fight in a hot loop).
+        this.skip(key, "another writer claims this node's name");
+        this.written = undefined;
+      }
       return;
     }
     let node: StaticNode;
