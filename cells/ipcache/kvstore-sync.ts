@@ -26,7 +26,7 @@ import {
   type RemoteIp,
 } from './ip-value.js';
 import type { IpcacheEntry } from './table.js';
-import type { IpcacheWriter } from './writer.js';
+import type { IpcacheUpsert, IpcacheWriter } from './writer.js';
 
 /** What the kvstore sync needs. */
 export interface KvstoreSyncParams {
@@ -73,6 +73,8 @@ export class KvstoreIpSync {
   private readonly shadowed = new Set<string>();
   /** Keys whose value was refused, with the reason. */
   private readonly skipped = new Map<string, string>();
+  /** Remote entries to put in the table with the next flush. */
+  private readonly placing = new Set<string>();
   private touched = new Set<string>();
   private failures = new Map<string, string>();
   private readonly trigger = new Trigger();
@@ -146,7 +148,7 @@ export class KvstoreIpSync {
       this.due.add(key);
     }
     // A local entry gone: another node's entry for the same IP may now take its place.
-    if (deleted && this.remote.has(key)) queueMicrotask(() => this.place(key));
+    if (deleted && this.remote.has(key)) this.place(key);
   }
 
   private async publish(signal: AbortSignal): Promise<void> {
@@ -232,7 +234,6 @@ export class KvstoreIpSync {
     }
     this.remote.set(key, e);
     this.place(key);
-    this.report();
   }
 
   private remove(key: string): void {
@@ -247,17 +248,32 @@ export class KvstoreIpSync {
     this.report();
   }
 
-  /** Puts a remote entry in the table unless a local one holds the prefix (local wins). */
+  /**
+   * Puts a remote entry in the table unless a local one holds the prefix (local wins); the
+   * entries of one burst of events (a listing) go in one transaction.
+   */
   private place(key: string): void {
-    const e = this.remote.get(key);
-    if (!e) return;
-    const have = this.p.table.get(this.p.db.readTxn(), e.prefix);
-    if (have && have.source !== 'kvstore' && have.source !== 'generated') {
-      this.shadowed.add(key);
-      return;
-    }
-    this.shadowed.delete(key);
-    this.p.writer.upsert({ ...e, source: 'kvstore' });
+    this.placing.add(key);
+    if (this.placing.size > 1) return;
+    queueMicrotask(() => {
+      if (this.abort?.signal.aborted !== false) return;
+      const txn = this.p.db.readTxn();
+      const rows: IpcacheUpsert[] = [];
+      for (const k of this.placing) {
+        const e = this.remote.get(k);
+        if (!e) continue;
+        const have = this.p.table.get(txn, e.prefix);
+        if (have && have.source !== 'kvstore' && have.source !== 'generated') {
+          this.shadowed.add(k);
+          continue;
+        }
+        this.shadowed.delete(k);
+        rows.push({ ...e, source: 'kvstore' });
+      }
+      this.placing.clear();
+      this.p.writer.upsertAll(rows);
+      this.report();
+    });
   }
 
   /** Forgets a remote entry and removes it from the table if it is there as kvstore's. */
@@ -266,6 +282,7 @@ export class KvstoreIpSync {
     if (!e) return;
     this.remote.delete(key);
     this.shadowed.delete(key);
+    this.placing.delete(key);
     if (this.p.table.get(this.p.db.readTxn(), e.prefix)?.source === 'kvstore') {
       this.p.writer.delete(e.prefix);
     }

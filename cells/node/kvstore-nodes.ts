@@ -60,6 +60,7 @@ export class KvstoreNodes {
   private watch?: KVWatch;
   private written?: string;
   private writeError?: string;
+  private applying = false;
   /** The value being written, while the write runs. */
   private writing?: string;
   readonly key: string;
@@ -195,7 +196,18 @@ export class KvstoreNodes {
     else this.report();
   }
 
+  /** Applies the nodes read to the list once the current burst of events is in. */
   private apply(): void {
+    if (this.applying) return;
+    this.applying = true;
+    queueMicrotask(() => {
+      this.applying = false;
+      this.applyNow();
+    });
+  }
+
+  private applyNow(): void {
+    if (this.abort?.signal.aborted !== false) return; // stopped (the ids are closed)
     this.idErrors = setNodesWithIds(this.p.list, this.p.ids, KVSTORE_SOURCE, [
       ...this.nodes.values(),
     ]);

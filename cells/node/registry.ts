@@ -176,8 +176,9 @@ export function setNodesWithIds(
 
 /**
  * Gives nodes' IPs their node ids (cellium_node_map, `GET /v1/node/ids`): the nodes
- * gone or readdressed since `before` are released first, then every node of `after` allocated
- * (an IP already known keeps its id). Returns the errors, one per node that could not be done.
+ * gone or readdressed since `before` are released first, then the new or readdressed nodes of
+ * `after` (and those that had no id) allocated (an IP already known keeps its id). Returns the
+ * errors, one per node that could not be done.
  */
 export function syncNodeIds(
   ids: NodeIds,
@@ -192,9 +193,13 @@ export function syncNodeIds(
   for (const n of before) {
     if (!kept.has(key(n))) ids.release(ipsOf(n));
   }
+  const had = new Set(before.map(key));
   for (const n of after) {
+    // A node unchanged since `before` keeps its id (unless it had none: retried).
+    const ips = ipsOf(n);
+    if (had.has(key(n)) && ips.every((ip) => ids.idOf(ip) !== undefined)) continue;
     try {
-      ids.allocate(ipsOf(n));
+      ids.allocate(ips);
     } catch (e) {
       errors.push(`${n.name}: ${e instanceof Error ? e.message : String(e)}`);
     }
