@@ -44,6 +44,8 @@ export interface KvstoreSyncParams {
   readonly onInitialSync?: () => void;
 }
 
+/** The pause before this agent's value goes back over another writer's (no hot loop). */
+const REASSERT_MS = 1000;
 /** How many writes run at once. */
 const PARALLEL = 64;
 /** Whether the signal fired (read through a call: it changes across awaits). */
@@ -84,6 +86,7 @@ export class KvstoreIpSync {
   private sub?: Subscription;
   private hostIp = '';
   private initialSynced = false;
+  private later?: NodeJS.Timeout;
 
   constructor(private readonly p: KvstoreSyncParams) {}
 
@@ -112,6 +115,7 @@ export class KvstoreIpSync {
     this.watch?.stop();
     this.sub?.unsubscribe();
     this.abort?.abort();
+    clearTimeout(this.later);
     await this.loop;
     this.p.health.stopped('stopped');
   }
@@ -221,11 +225,12 @@ export class KvstoreIpSync {
     this.skipped.delete(key);
     const want = this.desired.get(key);
     if (want !== undefined && value !== want) {
-      // Another writer took the key of one of our endpoints' IPs: ours goes back with the next
-      // round (not at once: two agents claiming one IP must not fight in a hot loop).
+      // Another writer took the key of one of our endpoints' IPs: ours goes back after a pause
+      // (not at once: two agents claiming one IP must not fight in a hot loop).
       this.p.logger.warn({ key, hostIP: e.hostIP }, "another writer claims a local endpoint's IP");
       this.published.delete(key);
       this.due.add(key);
+      this.pokeLater();
     }
     if (this.p.localIps().includes(e.hostIP)) {
       // Ours: a write of this agent (or of its previous run, until that lease ends).
@@ -234,6 +239,16 @@ export class KvstoreIpSync {
     }
     this.remote.set(key, e);
     this.place(key);
+  }
+
+  /** Wakes the publisher after REASSERT_MS (once, however often asked meanwhile). */
+  private pokeLater(): void {
+    if (this.later) return;
+    this.later = setTimeout(() => {
+      this.later = undefined;
+      this.trigger.poke();
+    }, REASSERT_MS);
+    this.later.unref();
   }
 
   private remove(key: string): void {

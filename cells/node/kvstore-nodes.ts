@@ -35,6 +35,9 @@ function aborted(signal: AbortSignal): boolean {
   return signal.aborted;
 }
 
+/** The pause before this node's value goes back over another writer's (no hot loop). */
+const REASSERT_MS = 1000;
+
 /** How many skipped keys health names (the rest are counted). */
 const NAMED = 5;
 
@@ -61,6 +64,7 @@ export class KvstoreNodes {
   private written?: string;
   private writeError?: string;
   private applying = false;
+  private later?: NodeJS.Timeout;
   /** The value being written, while the write runs. */
   private writing?: string;
   readonly key: string;
@@ -88,6 +92,7 @@ export class KvstoreNodes {
   async stop(): Promise<void> {
     this.watch?.stop();
     this.abort?.abort();
+    clearTimeout(this.later);
     await this.loop;
     this.p.health.stopped('stopped');
   }
@@ -131,12 +136,19 @@ export class KvstoreNodes {
       // Our own registration (or the store's rewrite of it after a lease renewal); another
       // value there is another agent claiming this node's name.
       if (value === this.written || value === this.writing) {
-        this.skipped.delete(key);
+        if (this.skipped.delete(key)) this.report();
       } else {
-        // Ours goes back with the next periodic round (not at once: two agents given one name
-        // must not fight in a hot loop).
+        // Ours goes back after a pause (not at once: two agents given one name must not fight
+        // in a hot loop).
         this.skip(key, "another writer claims this node's name");
         this.written = undefined;
+        if (!this.later) {
+          this.later = setTimeout(() => {
+            this.later = undefined;
+            this.trigger.poke();
+          }, REASSERT_MS);
+          this.later.unref();
+        }
       }
       return;
     }
