@@ -5,7 +5,7 @@
 // being in B's cellium_ipcache (B's ipcache row reconciled 'done', then checked in the map).
 // `npm run build && npx tsx scripts/bench/ipcache-sync.ts` runs it on its own.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +15,8 @@ import { MemoryLinks } from '../../cells/endpoint/links.memory.js';
 import { IpcacheTable } from '../../cells/ipcache/index.js';
 import { DatapathMaps, ipcacheKeyOf } from '../../cells/maps/index.js';
 import { CelliumClient } from '../../core/api/typed-client.js';
-import { provide } from '../../core/hive/index.js';
+import { Hive, newRootLogger, provide } from '../../core/hive/index.js';
 import { freePort } from '../../core/testing/ports.js';
-import { testHive } from '../../core/testing/test-hive.js';
 import { type Row, pct } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,8 +44,8 @@ async function startEtcd(dir: string): Promise<{ endpoint: string; proc: ChildPr
       log = (log + d.toString()).slice(-8192);
       if (log.includes('ready to serve client requests')) resolve();
     };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', onData);
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
     proc.once('error', reject);
     proc.once('exit', (code) => reject(new Error(`etcd exited (${code}):\n${log}`)));
   });
@@ -59,9 +58,9 @@ async function startAgentA(dir: string, args: string[]): Promise<ChildProcess> {
     process.execPath,
     [
       join(ROOT, 'dist', 'cellium-agent.cjs'),
-      `--socket-path=${join(dir, 'a.sock')}`,
-      `--state-dir=${join(dir, 'a-state')}`,
-      `--bpf-root=${join(dir, 'a-bpf')}`,
+      `--socket-path=${join(dir, 'a', 'api.sock')}`,
+      `--state-dir=${join(dir, 'a', 'state')}`,
+      `--bpf-root=${join(dir, 'a', 'bpf')}`,
       '--bpf-backend=memory',
       '--agent-health-port=0',
       '--enable-health-checking=false',
@@ -72,7 +71,7 @@ async function startAgentA(dir: string, args: string[]): Promise<ChildProcess> {
   );
   let log = '';
   await new Promise<void>((resolve, reject) => {
-    proc.stderr?.on('data', (d: Buffer) => {
+    proc.stderr.on('data', (d: Buffer) => {
       log = (log + d.toString()).slice(-65536);
       if (log.includes('"hive started"')) resolve();
     });
@@ -91,8 +90,10 @@ export async function benchIpcacheSync(n = 100): Promise<Row[]> {
   if (!existsSync(join(ROOT, 'dist', 'cellium-agent.cjs')))
     return [{ measure: 'ipcache sync', result: 'skipped: no dist (npm run build)', goal: '' }];
   const dir = mkdtempSync(join(tmpdir(), 'cellium-bench-ipcache-'));
+  // Each agent's sockets (API, monitor) and state in a directory of its own.
+  for (const d of ['a', 'b']) mkdirSync(join(dir, d));
   const procs: ChildProcess[] = [];
-  let hiveB: ReturnType<typeof testHive> | undefined;
+  let hiveB: Hive | undefined;
   try {
     const etcd = await startEtcd(dir);
     procs.push(etcd.proc);
@@ -106,26 +107,29 @@ export async function benchIpcacheSync(n = 100): Promise<Row[]> {
       '--enable-ipv6=false',
     ]);
     procs.push(a);
-    hiveB = testHive([agent], {
-      flags: {
-        'socket-path': join(dir, 'b.sock'),
-        'state-dir': join(dir, 'b-state'),
-        'bpf-root': join(dir, 'b-bpf'),
-        'bpf-backend': 'memory',
-        'agent-health-port': 0,
-        'enable-health-checking': false,
-        'enable-endpoint-health-checking': false,
-        kvstore: 'etcd',
-        'kvstore-opt': `etcd.address=${etcd.endpoint}`,
-        'node-name': 'bench-b',
-        'ipv4-node': '192.0.2.2',
-        'ipv6-node': '',
-        'ipv4-range': '10.62.0.0/24',
-        'enable-ipv6': false,
+    hiveB = new Hive([agent], {
+      config: {
+        values: {
+          'socket-path': join(dir, 'b', 'api.sock'),
+          'state-dir': join(dir, 'b', 'state'),
+          'bpf-root': join(dir, 'b', 'bpf'),
+          'bpf-backend': 'memory',
+          'agent-health-port': 0,
+          'enable-health-checking': false,
+          'enable-endpoint-health-checking': false,
+          kvstore: 'etcd',
+          'kvstore-opt': `etcd.address=${etcd.endpoint}`,
+          'node-name': 'bench-b',
+          'ipv4-node': '192.0.2.2',
+          'ipv6-node': '',
+          'ipv4-range': '10.62.0.0/24',
+          'enable-ipv6': false,
+        },
       },
       overrides: [provide(HostLinks, {}, () => new MemoryLinks())],
+      logger: newRootLogger({ silent: true }),
     });
-    await hiveB.hive.start();
+    await hiveB.start();
     const table = hiveB.get(IpcacheTable);
     const map = hiveB.get(DatapathMaps).ipcache;
     // When each prefix first showed up reconciled in B.
@@ -140,7 +144,7 @@ export async function benchIpcacheSync(n = 100): Promise<Row[]> {
         waiters.get(e.prefix)?.();
       }
     });
-    const api = new CelliumClient(join(dir, 'a.sock'));
+    const api = new CelliumClient(join(dir, 'a', 'api.sock'));
     const lat: number[] = [];
     try {
       for (let i = 0; i < n; i++) {
@@ -185,7 +189,7 @@ export async function benchIpcacheSync(n = 100): Promise<Row[]> {
       { measure: '  max', result: ms(Math.max(...lat)), goal: '' },
     ];
   } finally {
-    await hiveB?.hive.stop();
+    await hiveB?.stop();
     for (const p of procs.reverse()) {
       p.kill('SIGKILL');
       await exited(p);
