@@ -2,6 +2,7 @@
 // cluster. Agent A runs as a process (it can be killed with SIGKILL); agent B is the whole agent
 // in this process (its cellium_ipcache map is read directly). Waits poll, without wall-clock
 // bounds: the suite's timeout is the only limit.
+import { rmSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Model } from '../core/api/types.js';
 import { CelliumClient } from '../core/api/typed-client.js';
@@ -9,7 +10,7 @@ import { DatapathMaps, ipcacheKeyOf } from '../cells/maps/index.js';
 import { cellium, celliumJson } from './support/cli.js';
 import { startEtcd, type TestEtcd } from './support/etcd.js';
 import { etcdList, etcdPut } from './support/etcd-keys.js';
-import { startAgent, type AgentProcess } from './support/procs.js';
+import { startAgent, tempDir, type AgentProcess } from './support/procs.js';
 import { startWholeAgent, type WholeAgent } from './support/whole-agent.js';
 
 const A_IP = '192.0.2.1';
@@ -33,7 +34,9 @@ async function agentA(etcd: TestEtcd, ttl?: string): Promise<AgentProcess> {
     'ipv6-node': '',
     'ipv4-range': '10.61.0.0/24',
   };
-  return startAgent({ args: Object.entries(flags).map(([k, v]) => `--${k}=${v}`) });
+  const dir = tempDir();
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return startAgent({ dir, args: Object.entries(flags).map(([k, v]) => `--${k}=${v}`) });
 }
 
 /** Agent B: the whole agent in this process, node-b at 192.0.2.2, pods from 10.62.0.0/24. */

@@ -1,9 +1,9 @@
 // The ipcache's kvstore sync in a hive against a real etcd (test/support/etcd.ts): what the
 // table holds locally is published, what other nodes publish comes into the table.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { provideValue } from '../../core/hive/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { etcdDelete, etcdList, etcdPut } from '../../test/support/etcd-keys.js';
@@ -22,6 +22,7 @@ const HOST = '192.0.2.1';
 
 async function syncHive(etcd: TestEtcd) {
   const root = mkdtempSync(join(tmpdir(), 'cellium-ipcache-kv-'));
+  onTestFinished(() => rmSync(root, { recursive: true, force: true }));
   const h = testHive(
     [apiCell, statedbCell, identityCell, daemonCell, mapsCell, kvstoreCell, ipcacheCell],
     {

@@ -1,6 +1,6 @@
 // Node registration and discovery: two node hives (the node cell with the kvstore cell) against a
 // real etcd (test/support/etcd.ts).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +114,7 @@ describe('nodes in the kvstore (real etcd)', () => {
   it('a node in both the nodes file and the kvstore is listed once, from the kvstore, and says so', async () => {
     const etcd = await startEtcd();
     const dir = mkdtempSync(join(tmpdir(), 'cellium-kvnode-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'nodes.json');
     writeFileSync(
       file,
