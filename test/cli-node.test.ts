@@ -1,4 +1,4 @@
-// `cellium nodeid list`, `cgroups list`, `debuginfo` and `identity list --endpoints` against the
+// `cellium node list`, `nodeid list`, `cgroups list`, `debuginfo` and `identity list --endpoints` against the
 // whole agent: a table (or markdown) by default, the model as JSON with -o json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Model } from '../core/api/types.js';
@@ -58,6 +58,23 @@ describe('cellium (node ids, cgroups, debuginfo, identities)', () => {
     expect(await celliumJson(sock, 'nodeid', 'ls')).toEqual([
       { id: 0, ips: ['10.99.0.1', 'fd99::1'] },
     ]);
+  });
+
+  it("node list: Cilium's columns, one line per node; -o json is the node list", async () => {
+    const text = await cellium(sock, 'node', 'list');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^Name\s+IPv4 Address\s+Endpoint CIDR\s+IPv6 Address\s+Endpoint CIDR\s+Source\n\S+\/\S+\s+10\.99\.0\.1\s+10\.79\.0\.0\/24\s+fd99::1\s+local\n$/,
+    );
+    const json = await celliumJson<Model<'NodeElement'>[]>(sock, 'node', 'ls');
+    expect(json).toHaveLength(1);
+    expect(json[0]).toMatchObject({
+      source: 'local',
+      'primary-address': {
+        ipv4: { enabled: true, ip: '10.99.0.1', 'alloc-range': '10.79.0.0/24' },
+        ipv6: { enabled: true, ip: 'fd99::1' },
+      },
+    });
   });
 
   it('cgroups list: a pod whose cgroup is not found has a line, and no containers in -o json', async () => {

@@ -1,7 +1,17 @@
-import { invoke, Jobs, module, optional, provide } from '../../core/hive/index.js';
+import {
+  Health,
+  invoke,
+  Jobs,
+  Lifecycle,
+  Logger,
+  module,
+  optional,
+  provide,
+} from '../../core/hive/index.js';
 import { registerReconciler } from '../../core/reconciler/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { IdentityAllocator } from '../identity/index.js';
+import { IdentityAllocator, RESERVED } from '../identity/index.js';
+import { KVStore } from '../kvstore/index.js';
 import {
   DatapathMaps,
   IPCACHE_MAP,
@@ -11,13 +21,15 @@ import {
   remoteEndpointInfoOf,
 } from '../maps/index.js';
 import { ReconcilerMetrics } from '../metrics/index.js';
+import { NodeIds } from '../node/index.js';
 import { StateDB } from '../statedb/index.js';
 import { listIps } from './api.js';
+import { KvstoreIpSync } from './kvstore-sync.js';
 import { ipcacheOps } from './ops.js';
 import { IpcacheTable, newIpcacheTable } from './table.js';
 import { IpcacheWriter, newIpcacheWriter } from './writer.js';
 
-/** IP/CIDR → security identity: a table fed by endpoints (and later k8s/kvstore), in cellium_ipcache. */
+/** IP/CIDR → security identity: a table fed by endpoints and the kvstore, in cellium_ipcache. */
 export const ipcacheCell = module(
   'ipcache',
   'IP and CIDR to security identity, synced to cellium_ipcache',
@@ -56,6 +68,37 @@ export const ipcacheCell = module(
           entries: (e) => [[ipcacheKeyOf(e.prefix), remoteEndpointInfoOf(e)]],
         }),
       });
+    },
+  ),
+  // With a kvstore: local endpoint IPs published there, other nodes' IPs read from there; the
+  // table is not initialized (so not pruned) before the first listing is in.
+  invoke(
+    'kvstore-sync',
+    {
+      kv: optional(KVStore),
+      ids: optional(NodeIds),
+      db: StateDB,
+      table: IpcacheTable,
+      writer: IpcacheWriter,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ kv, ids, db, table, writer, lifecycle, health, logger }) => {
+      if (kv?.enabled !== true) return;
+      const done = db.update([table], (w) => w.registerInitializer(table, 'kvstore-ipcache'));
+      const sync = new KvstoreIpSync({
+        kv,
+        db,
+        table,
+        writer,
+        localIps: () => ids?.localIps ?? [],
+        unpublished: new Set([RESERVED.host]),
+        health: health.scope('kvstore-sync'),
+        logger,
+        onInitialSync: () => db.update([table], (w) => done(w)),
+      });
+      lifecycle.append({ onStart: () => sync.start(), onStop: () => sync.stop() }, 'kvstore-sync');
     },
   ),
   invoke(

@@ -5,6 +5,7 @@ import {
   Lifecycle,
   Logger,
   module,
+  optional,
   provide,
   token,
 } from '../../core/hive/index.js';
@@ -13,6 +14,7 @@ import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
+import { KVStore } from '../kvstore/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
 import { ClusterNodes } from './cluster.js';
@@ -59,7 +61,8 @@ export const nodeCell = module(
     },
     newNodeIds,
   ),
-  // The nodes the agent knows: the local one and those of --nodes-file (watched while running).
+  // The nodes the agent knows: the local one, those of --nodes-file (watched while running) and,
+  // with a kvstore, the other agents' (the local node registered there for them).
   provide(
     ClusterNodeList,
     {
@@ -70,6 +73,7 @@ export const nodeCell = module(
       lifecycle: Lifecycle,
       health: Health,
       logger: Logger,
+      kv: optional(KVStore),
     },
     newClusterNodeList,
   ),

@@ -6,8 +6,12 @@ import type { Ipam } from '../ipam/index.js';
 import { localNodeElement } from './cluster.js';
 import type { NodeConfig } from './config.js';
 import type { NodeIds } from './ids.js';
-import { NodeList, syncNodeIds, type ClusterNodeList } from './registry.js';
+import { NodeList, setNodesWithIds, STATIC_SOURCE, type ClusterNodeList } from './registry.js';
 import { StaticNodesWatcher } from './static-nodes.js';
+import { KvstoreNodes, shadowedNote } from './kvstore-nodes.js';
+import { encodeLocalNode } from './node-value.js';
+import type { KVStore } from '../kvstore/index.js';
+import { RESERVED } from '../identity/index.js';
 
 /** What the node list needs. */
 export interface ClusterNodeListParams {
@@ -18,17 +22,55 @@ export interface ClusterNodeListParams {
   readonly lifecycle: Lifecycle;
   readonly health: Health;
   readonly logger: Logger;
+  /** The kvstore, when the hive has one: with it enabled, nodes register and discover there. */
+  readonly kv: KVStore | undefined;
 }
 
-/** The local node and, with --nodes-file, the static nodes (their ids allocated as they come). */
+/**
+ * The local node; with --nodes-file, the static nodes; with a kvstore, the local node registered
+ * there and the other nodes found there (every remote node's ids allocated as it comes).
+ */
 export function newClusterNodeList(p: ClusterNodeListParams): ClusterNodeList {
   const { ids, daemon, ipam, config, lifecycle, health, logger } = p;
+  const podCidrs = (): { ipv4?: string; ipv6?: string } => ({
+    ipv4: ipam.pools.get('ipv4')?.cidr,
+    ipv6: ipam.pools.get('ipv6')?.cidr,
+  });
   const list = new NodeList(`${daemon.clusterName}/${daemon.nodeName}`, () =>
-    localNodeElement(`${daemon.clusterName}/${daemon.nodeName}`, ids.localIps, {
-      ipv4: ipam.pools.get('ipv4')?.cidr,
-      ipv6: ipam.pools.get('ipv6')?.cidr,
-    }),
+    localNodeElement(`${daemon.clusterName}/${daemon.nodeName}`, ids.localIps, podCidrs()),
   );
+  if (p.kv?.enabled === true) {
+    const kv = new KvstoreNodes({
+      kv: p.kv,
+      list,
+      ids,
+      cluster: daemon.clusterName,
+      name: daemon.nodeName,
+      localValue: () =>
+        encodeLocalNode({
+          cluster: daemon.clusterName,
+          name: daemon.nodeName,
+          ips: ids.localIps,
+          podCidrs: podCidrs(),
+          ...(list.localHealth?.ipv4 !== undefined ? { healthIpv4: list.localHealth.ipv4 } : {}),
+          ...(list.localHealth?.ipv6 !== undefined ? { healthIpv6: list.localHealth.ipv6 } : {}),
+          identity: RESERVED.host,
+        }),
+      health: health.scope('kvstore-nodes'),
+      logger,
+    });
+    const sub = list.changes$.subscribe(() => kv.localChanged());
+    lifecycle.append(
+      {
+        onStart: () => kv.start(),
+        onStop: async () => {
+          sub.unsubscribe();
+          await kv.stop();
+        },
+      },
+      'kvstore-nodes',
+    );
+  }
   const file = config.nodesFile;
   if (file === '') return list;
   const h = health.scope('nodes-file');
@@ -36,14 +78,13 @@ export function newClusterNodeList(p: ClusterNodeListParams): ClusterNodeList {
     file,
     periodMs: 5000,
     onNodes: (nodes) => {
-      const errors = syncNodeIds(ids, list.staticNodes, nodes);
-      list.setStatic(nodes);
+      const errors = setNodesWithIds(list, ids, STATIC_SOURCE, nodes);
       if (errors.length > 0) h.degraded(`${file}: no node id for ${errors.join('; ')}`);
-      else h.ok(`${nodes.length} nodes from ${file}`);
+      else h.ok(`${nodes.length} nodes from ${file}${shadowedNote(list)}`);
       logger.info({ file, nodes: nodes.map((n) => n.name) }, 'nodes file read');
     },
     onError: (e) => {
-      const kept = list.staticNodes.length;
+      const kept = list.nodesOf(STATIC_SOURCE).length;
       h.degraded(`${e.message} (keeping the ${kept} nodes read before)`, e);
       logger.warn({ file, err: e.message }, 'nodes file not used');
     },

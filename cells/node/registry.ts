@@ -12,7 +12,7 @@ export interface HealthAddresses {
   readonly ipv6?: string;
 }
 
-/** The nodes this agent knows: the local node and the static ones (--nodes-file). */
+/** The nodes this agent knows: the local node, the static ones (--nodes-file), the kvstore's. */
 export interface ClusterNodeList {
   /** The local node's name (`<cluster>/<node>`). */
   readonly self: string;
@@ -30,6 +30,9 @@ export const ClusterNodeList = token<ClusterNodeList>('node/ClusterNodeList');
 /** The source of a node read from --nodes-file (Cilium's sources are local, kvstore, k8s...). */
 export const STATIC_SOURCE = 'static';
 
+/** The source of a node learned from the kvstore (Cilium's name). */
+export const KVSTORE_SOURCE = 'kvstore';
+
 function addressing(ip: string | undefined, range?: string): Model<'NodeAddressingElement'> {
   if (ip === undefined && range === undefined) return { enabled: false };
   return {
@@ -40,7 +43,7 @@ function addressing(ip: string | undefined, range?: string): Model<'NodeAddressi
   };
 }
 
-/** A node from the nodes file as a NodeElement. */
+/** A remote node (from the nodes file or the kvstore) as a NodeElement. */
 export function staticNodeElement(n: StaticNode): NodeElement {
   const range = (v6: boolean): string | undefined => n.podCidrs.find((c) => c.includes(':') === v6);
   return {
@@ -59,10 +62,25 @@ export function staticNodeElement(n: StaticNode): NodeElement {
   };
 }
 
-/** The list over a local node (read when asked) and the static nodes (set when read). */
+/** Where a remote node was learned: --nodes-file or the kvstore (Cilium: local, kvstore, k8s...). */
+export type NodeSource = typeof STATIC_SOURCE | typeof KVSTORE_SOURCE;
+
+/** A remote node and where it was learned. */
+export interface KnownNode {
+  readonly node: StaticNode;
+  readonly source: NodeSource;
+}
+
+/** Sources in precedence order: a node known from both is taken from the first. */
+const PRECEDENCE: readonly NodeSource[] = [KVSTORE_SOURCE, STATIC_SOURCE];
+
+/**
+ * The list over a local node (read when asked) and remote nodes per source (each set whole when
+ * that source changes). A node named by two sources is listed once, from the kvstore.
+ */
 export class NodeList implements ClusterNodeList {
   private readonly changes = new Subject<void>();
-  private statics: readonly StaticNode[] = [];
+  private readonly bySource = new Map<NodeSource, readonly StaticNode[]>();
   private health: HealthAddresses | undefined;
 
   constructor(
@@ -84,19 +102,49 @@ export class NodeList implements ClusterNodeList {
           'health-endpoint-address': { ipv4: addressing(h.ipv4), ipv6: addressing(h.ipv6) },
         }
       : self;
-    // A static entry naming the local node is the local node: it is not listed twice.
-    return [local, ...this.statics.filter((n) => n.name !== this.self).map(staticNodeElement)];
+    return [
+      local,
+      ...this.remotes().map((k) => ({ ...staticNodeElement(k.node), source: k.source })),
+    ];
   }
 
-  /** Replaces the static nodes. */
-  setStatic(nodes: readonly StaticNode[]): void {
-    this.statics = nodes;
+  /**
+   * The remote nodes as listed: by name, the kvstore's before the file's, none naming the local
+   * node (an entry naming it is the local node: it is not listed twice).
+   */
+  remotes(): KnownNode[] {
+    const seen = new Set([this.self]);
+    const out: KnownNode[] = [];
+    for (const source of PRECEDENCE) {
+      for (const node of this.bySource.get(source) ?? []) {
+        if (seen.has(node.name)) continue;
+        seen.add(node.name);
+        out.push({ node, source });
+      }
+    }
+    return out.sort((a, b) => (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
+  }
+
+  /** The names known from more than one source (listed from the kvstore). */
+  shadowed(): string[] {
+    const kv = new Set((this.bySource.get(KVSTORE_SOURCE) ?? []).map((n) => n.name));
+    return (this.bySource.get(STATIC_SOURCE) ?? []).map((n) => n.name).filter((n) => kv.has(n));
+  }
+
+  /** Replaces the nodes of one source. */
+  setNodes(source: NodeSource, nodes: readonly StaticNode[]): void {
+    this.bySource.set(source, nodes);
     this.changes.next();
   }
 
-  /** The static nodes. */
-  get staticNodes(): readonly StaticNode[] {
-    return this.statics;
+  /** The nodes one source gave. */
+  nodesOf(source: NodeSource): readonly StaticNode[] {
+    return this.bySource.get(source) ?? [];
+  }
+
+  /** The local node's health endpoint addresses, if set. */
+  get localHealth(): HealthAddresses | undefined {
+    return this.health;
   }
 
   setLocalHealth(addrs: HealthAddresses | undefined): void {
@@ -106,9 +154,31 @@ export class NodeList implements ClusterNodeList {
 }
 
 /**
- * Gives the static nodes' IPs their node ids (cellium_node_map, `GET /v1/node/ids`): the nodes
- * gone or readdressed since `before` are released first, then every node of `after` allocated
- * (an IP already known keeps its id). Returns the errors, one per node that could not be done.
+ * Replaces one source's nodes and gives the listed nodes' IPs their node ids (cellium_node_map,
+ * `GET /v1/node/ids`): nodes no longer listed, or readdressed, are released first, then every
+ * listed node allocated (an IP already known keeps its id). Returns the errors, one per node
+ * that could not get an id.
+ */
+export function setNodesWithIds(
+  list: NodeList,
+  ids: NodeIds,
+  source: NodeSource,
+  nodes: readonly StaticNode[],
+): string[] {
+  const before = list.remotes().map((k) => k.node);
+  list.setNodes(source, nodes);
+  return syncNodeIds(
+    ids,
+    before,
+    list.remotes().map((k) => k.node),
+  );
+}
+
+/**
+ * Gives nodes' IPs their node ids (cellium_node_map, `GET /v1/node/ids`): the nodes
+ * gone or readdressed since `before` are released first, then the new or readdressed nodes of
+ * `after` (and those that had no id) allocated (an IP already known keeps its id). Returns the
+ * errors, one per node that could not be done.
  */
 export function syncNodeIds(
   ids: NodeIds,
@@ -123,9 +193,13 @@ export function syncNodeIds(
   for (const n of before) {
     if (!kept.has(key(n))) ids.release(ipsOf(n));
   }
+  const had = new Set(before.map(key));
   for (const n of after) {
+    // A node unchanged since `before` keeps its id (unless it had none: retried).
+    const ips = ipsOf(n);
+    if (had.has(key(n)) && ips.every((ip) => ids.idOf(ip) !== undefined)) continue;
     try {
-      ids.allocate(ipsOf(n));
+      ids.allocate(ips);
     } catch (e) {
       errors.push(`${n.name}: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -6,6 +6,7 @@ import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchIpcacheSync } from './ipcache-sync.js';
 import { benchLbDatapath } from './lb-datapath.js';
 import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
@@ -215,6 +216,13 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchRouting()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nIpcache across the cluster: 100 endpoints created on agent A (the built agent) one at a time; A's answer → the entry in agent B's cellium_ipcache (B in this process, in-memory maps), one real etcd\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchIpcacheSync())
+    console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   console.log(
     `\nMonitor: bpf_xdp drops (BPF_PROG_TEST_RUN) into the built agent's ring, a client on its monitor socket\n`,

@@ -10,6 +10,7 @@ import { registerIp } from './ip.js';
 import { registerMap } from './map.js';
 import { registerMetrics } from './metrics.js';
 import { registerMonitor } from './monitor.js';
+import { registerNode } from './node.js';
 import { registerNodeId } from './nodeid.js';
 import { registerPolicy } from './policy.js';
 import { registerPrefilter } from './prefilter.js';
@@ -33,6 +34,7 @@ export function cliProgram(): Command {
   registerEndpoint(program);
   registerIp(program);
   registerIdentity(program);
+  registerNode(program);
   registerNodeId(program);
   registerPrefilter(program);
   registerService(program);
