@@ -27,12 +27,19 @@ export interface IdentityChange {
 /**
  * Turns label sets into identities: the same labels always get the same id while in use,
  * references are counted, and an identity is freed when its last user releases it. The
- * embedded mode allocates locally; the kvstore mode will share them through etcd.
+ * embedded mode allocates locally; the kvstore mode shares them through etcd.
  */
 export interface IdentityAllocator {
-  /** The identity of a label set, taking a reference (allocating it if new). */
-  allocate(labels: readonly string[]): Identity;
-  /** Takes a reference on a label set with a known id (restore): the same id as before. */
+  /**
+   * The identity of a label set, taking a reference (allocating it if new). Asynchronous: the
+   * kvstore allocator may have to ask the cluster; `signal` gives up waiting (the reference is
+   * then not taken). Rejects with an IdentityError.
+   */
+  allocate(labels: readonly string[], signal?: AbortSignal): Promise<Identity>;
+  /**
+   * Takes a reference on a label set with a known id (restore), synchronously: the same id as
+   * before, never waiting on the cluster.
+   */
   restore(labels: readonly string[], id: number): Identity;
   /** Drops a reference; returns true when the identity was freed. */
   release(identity: Identity): boolean;
@@ -52,6 +59,11 @@ export const IdentityAllocator = token<IdentityAllocator>('identity/IdentityAllo
 /** Why an identity could not be allocated. */
 export class IdentityError extends Error {
   override name = 'IdentityError';
+}
+
+/** The identity store (the kvstore) could not be reached in time: retry later, not bad input. */
+export class IdentityUnavailableError extends IdentityError {
+  override name = 'IdentityUnavailableError';
 }
 
 function identity(id: number, labels: readonly string[], reserved = false): Identity {
@@ -80,7 +92,16 @@ export class LocalIdentityAllocator implements IdentityAllocator {
     return this.changes.asObservable();
   }
 
-  allocate(labels: readonly string[]): Identity {
+  allocate(labels: readonly string[]): Promise<Identity> {
+    try {
+      return Promise.resolve(this.take(labels));
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /** allocate(), synchronously (restore falls back to it). */
+  private take(labels: readonly string[]): Identity {
     const norm = normalizeLabels(labels);
     if (norm.length === 0) throw new IdentityError('an identity needs at least one label');
     const key = labelsKey(norm);
@@ -97,9 +118,9 @@ export class LocalIdentityAllocator implements IdentityAllocator {
     const norm = normalizeLabels(labels);
     const existing = this.byKey.get(labelsKey(norm));
     // Labels already in use keep their id; a taken or out-of-range id gets a new one.
-    if (existing) return this.allocate(norm);
+    if (existing) return this.take(norm);
     const usable = Number.isSafeInteger(id) && id >= MIN_IDENTITY && id <= MAX_IDENTITY;
-    if (!usable || this.byId.has(id)) return this.allocate(norm);
+    if (!usable || this.byId.has(id)) return this.take(norm);
     const ident = identity(id, norm);
     this.add(ident);
     this.refs.set(id, 1);

@@ -2,6 +2,7 @@ export { identityCell } from './cell.js';
 export {
   IdentityAllocator,
   IdentityError,
+  IdentityUnavailableError,
   type Identity,
   type IdentityChange,
 } from './allocator.js';
