@@ -5,6 +5,7 @@ import { statusPending, type Status } from '../../core/reconciler/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
 import {
   IdentityError,
+  IdentityLabelsError,
   IdentityUnavailableError,
   type Identity,
   type IdentityAllocator,
@@ -134,6 +135,7 @@ function asApiError(e: unknown): unknown {
   if (e instanceof IdentityUnavailableError) {
     return new ApiError(503, `identity: ${e.message}`, { 'Retry-After': '5' });
   }
+  if (e instanceof IdentityLabelsError) return new ApiError(400, `labels: ${e.message}`);
   if (e instanceof IdentityError) return new ApiError(500, `labels: ${e.message}`);
   if (e instanceof InvalidStateError) return new ApiError(400, e.message);
   return e;

@@ -61,13 +61,30 @@ export class IdentityError extends Error {
   override name = 'IdentityError';
 }
 
+/** Labels this allocator cannot give an identity (bad input, not the agent's failure). */
+export class IdentityLabelsError extends IdentityError {
+  override name = 'IdentityLabelsError';
+}
+
 /** The identity store (the kvstore) could not be reached in time: retry later, not bad input. */
 export class IdentityUnavailableError extends IdentityError {
   override name = 'IdentityUnavailableError';
 }
 
-function identity(id: number, labels: readonly string[], reserved = false): Identity {
+/** An identity of a normalized label set. */
+export function identity(id: number, labels: readonly string[], reserved = false): Identity {
   return { id, labels, labelsSHA256: labelsSha256(labels), reserved };
+}
+
+/** The reserved identities (Cilium's numbers, `reserved:<name>`), by their labels' key. */
+export function reservedIdentities(): Map<string, Identity> {
+  const out = new Map<string, Identity>();
+  for (const [name, id] of Object.entries(RESERVED)) {
+    if (id === 0) continue;
+    const ident = identity(id, [`reserved:${name}`], true);
+    out.set(labelsKey(ident.labels), ident);
+  }
+  return out;
 }
 
 /** The local (embedded-mode) allocator: ids from 256 up, lowest free first. */
@@ -80,11 +97,9 @@ export class LocalIdentityAllocator implements IdentityAllocator {
   readonly range = { min: MIN_IDENTITY, max: MAX_IDENTITY } as const;
 
   constructor() {
-    for (const [name, id] of Object.entries(RESERVED)) {
-      if (id === 0) continue;
-      const ident = identity(id, [`reserved:${name}`], true);
-      this.byKey.set(labelsKey(ident.labels), ident);
-      this.byId.set(id, ident);
+    for (const [key, ident] of reservedIdentities()) {
+      this.byKey.set(key, ident);
+      this.byId.set(ident.id, ident);
     }
   }
 

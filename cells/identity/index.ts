@@ -2,6 +2,7 @@ export { identityCell } from './cell.js';
 export {
   IdentityAllocator,
   IdentityError,
+  IdentityLabelsError,
   IdentityUnavailableError,
   type Identity,
   type IdentityChange,
