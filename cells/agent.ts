@@ -8,6 +8,7 @@ import { healthCell } from './health/index.js';
 import { identityCell } from './identity/index.js';
 import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
+import { kvstoreCell } from './kvstore/index.js';
 import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
 import { metricsCell } from './metrics/index.js';
@@ -34,6 +35,7 @@ export const controlPlane = module(
   daemonCell,
   agentHealthCell,
   ipamCell,
+  kvstoreCell,
   identityCell,
   ipcacheCell,
   loadbalancerCell,

@@ -108,6 +108,9 @@ async function launched(
 const agent = await launched('cellium-agent', `${root}cells/cmd/cellium-agent.ts`, 3000, {
   // See the shim: nothing in the agent speaks HTTP/2.
   alias: { http2: `${root}scripts/shims/http2.ts`, 'node:http2': `${root}scripts/shims/http2.ts` },
+  // ...except the etcd client (gRPC is HTTP/2; it reads its .proto files beside its own code):
+  // required from node_modules, and only by an agent run with --kvstore etcd.
+  external: ['etcd3', 'cockatiel'],
 });
 const cni = await launched(
   'cellium-cni',

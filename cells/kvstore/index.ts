@@ -1,3 +1,5 @@
+export { kvstoreCell } from './cell.js';
+export { KvstoreConfig } from './config.js';
 export {
   KVStore,
   KVStoreDisabledError,
@@ -7,3 +9,4 @@ export {
   type KVWatch,
   type KVWatchHandler,
 } from './kvstore.js';
+export { KVStoreUnreachableError } from './client.js';

@@ -65,6 +65,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   mount: 'mount',
   umount: 'mount',
   strace: 'strace',
+  etcd: 'etcd-server',
 };
 
 /** This process and machine as the verdict sees them. */
