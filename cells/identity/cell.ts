@@ -1,7 +1,6 @@
 import {
   config,
   Health,
-  HiveConfig,
   invoke,
   Jobs,
   Lifecycle,
@@ -12,7 +11,7 @@ import {
 } from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
-import { KVStore } from '../kvstore/index.js';
+import { KVStore, KvstoreConfig } from '../kvstore/index.js';
 import { Metrics } from '../metrics/index.js';
 import { IdentityAllocator } from './allocator.js';
 import { getIdentity, identityEndpoints, listIdentities } from './api.js';
@@ -33,7 +32,7 @@ export const identityCell = module(
       kv: optional(KVStore),
       daemon: DaemonConfig,
       config: IdentityConfig,
-      hive: HiveConfig,
+      kvConfig: optional(KvstoreConfig),
       lifecycle: Lifecycle,
       jobs: Jobs,
       health: Health,

@@ -1,13 +1,6 @@
-import {
-  parseDuration,
-  type ConfigStore,
-  type Health,
-  type Jobs,
-  type Lifecycle,
-  type Logger,
-} from '../../core/hive/index.js';
+import type { Health, Jobs, Lifecycle, Logger } from '../../core/hive/index.js';
 import type { DaemonConfig } from '../daemon/index.js';
-import type { KVStore } from '../kvstore/index.js';
+import type { KVStore, KvstoreConfig } from '../kvstore/index.js';
 import { LocalIdentityAllocator, type IdentityAllocator } from './allocator.js';
 import type { IdentityConfig } from './config.js';
 import { KvstoreIdentityAllocator } from './kvstore-allocator.js';
@@ -19,15 +12,13 @@ export interface AllocatorParams {
   readonly kv: KVStore | undefined;
   readonly daemon: DaemonConfig;
   readonly config: IdentityConfig;
-  readonly hive: ConfigStore;
+  /** The kvstore's flags: new labels wait for etcd up to --kvstore-connectivity-timeout. */
+  readonly kvConfig: KvstoreConfig | undefined;
   readonly lifecycle: Lifecycle;
   readonly jobs: Jobs;
   readonly health: Health;
   readonly logger: Logger;
 }
-
-/** How long new labels wait for etcd when the kvstore cell does not say (its default). */
-const DEFAULT_CONNECTIVITY_TIMEOUT_MS = parseDuration('2m');
 
 /**
  * The local allocator, or with a kvstore the cluster-wide one: its watch runs from start to
@@ -35,15 +26,13 @@ const DEFAULT_CONNECTIVITY_TIMEOUT_MS = parseDuration('2m');
  */
 export function newIdentityAllocator(p: AllocatorParams): IdentityAllocator {
   const { kv } = p;
-  if (!kv?.enabled) return new LocalIdentityAllocator();
-  // New labels wait on etcd as long as any kvstore call does (the kvstore cell's flag).
-  const timeout = p.hive.get('kvstore-connectivity-timeout');
+  if (!kv?.enabled || !p.kvConfig) return new LocalIdentityAllocator();
   const a = new KvstoreIdentityAllocator({
     kv,
     node: p.daemon.nodeName,
     logger: p.logger,
     health: p.health.scope('kvstore'),
-    timeoutMs: typeof timeout === 'number' ? timeout : DEFAULT_CONNECTIVITY_TIMEOUT_MS,
+    timeoutMs: p.kvConfig.kvstoreConnectivityTimeout,
   });
   p.lifecycle.append({ onStart: () => a.start(), onStop: () => a.stop() }, 'kvstore-identities');
   const gc = new IdentityGc(kv);
