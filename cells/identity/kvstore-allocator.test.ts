@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { expect, it, onTestFinished } from 'vitest';
 import { apiRequest } from '../../core/testing/api.js';
+import { HealthTree } from '../../core/hive/index.js';
 import { kernelSuite } from '../../core/testing/kernel.js';
 import { eventually, testHive, type TestHive } from '../../core/testing/test-hive.js';
 import { startEtcd, tcpProxy } from '../../test/support/etcd.js';
@@ -14,6 +15,7 @@ import { daemonCell } from '../daemon/index.js';
 import { KVStore, kvstoreCell } from '../kvstore/index.js';
 import { IdentityAllocator, IdentityUnavailableError, type IdentityChange } from './allocator.js';
 import { identityCell } from './cell.js';
+import { KvstoreIdentityAllocator } from './kvstore-allocator.js';
 import { ID_PREFIX, idKey, labelString, valueKey, valuePrefix } from './kvstore-keys.js';
 
 /** A started node: the kvstore and identity cells against `endpoint`, named `name`. */
@@ -173,6 +175,31 @@ kernelSuite('identities in etcd', { root: false, commands: ['etcd'] }, () => {
     // A label set restored twice is one identity with two references.
     expect(ids(after).restore(sets[0]!, saved[0]!.id).id).toBe(saved[0]!.id);
     expect(ids(after).refCount(saved[0]!.id)).toBe(2);
+  });
+
+  it('keeps a restored id the cluster disagrees with, and says so in health naming the labels', async () => {
+    const etcd = await startEtcd();
+    const a = await node(etcd.endpoint, 'n1');
+    const taken = await ids(a).allocate(['k8s:app=other']);
+    const web = await ids(a).allocate(['k8s:app=web']);
+    const b = await node(etcd.endpoint, 'n2');
+    // Saved while the cluster was another one: web's id is someone else's, db's labels have one.
+    expect(ids(b).restore(['k8s:app=web2'], taken.id).id).toBe(taken.id);
+    expect(ids(b).restore(['k8s:app=web'], 4000).id).toBe(4000);
+    const health = () => JSON.stringify(b.get(HealthTree).all());
+    const conflicts = (ids(b) as KvstoreIdentityAllocator).conflicted();
+    await eventually(() => conflicts.size === 2);
+    expect(health()).toMatch(
+      new RegExp(
+        `endpoints with labels k8s:app=web2;: identity ${taken.id} holds other labels in the cluster \\(k8s:app=other;\\) \\(and 1 more\\)`,
+      ),
+    );
+    expect(conflicts.get('k8s:app=web;')).toBe(
+      `the cluster also has these labels as identity ${web.id}`,
+    );
+    // Nothing of the cluster's was overwritten.
+    expect(await kv(a).get(idKey(taken.id))).toBe('k8s:app=other;');
+    expect(await slaves(a, 'k8s:app=web2;')).toEqual({});
   });
 
   it('while etcd is down: known labels get their id, new ones fail naming the kvstore; back up: nothing duplicated', async () => {

@@ -93,6 +93,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
 
   /** Starts following the cluster's identities (the kvstore connects in the background). */
   start(): void {
+    this.p.health.ok('waiting for the cluster identities (kvstore)');
     this.watch = this.p.kv.watch(ID_PREFIX, {
       onEvent: (e) => {
         const id = idOfKey(e.key);
@@ -450,6 +451,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     for (const held of this.local.values()) {
       if (this.cacheByLs.get(held.ls) !== held.ident.id) this.retake(held.ls);
     }
+    if (this.conflicts.size === 0) this.p.health.ok(`${this.cache.size} cluster identities`);
   }
 
   /** Applies a change and tells subscribers how the identity of `id` looks now. */
