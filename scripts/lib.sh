@@ -16,7 +16,7 @@ ensure_node_modules() {
 DATAPATH_PACKAGES=(clang llvm libbpf-dev make gcc libc6-dev iproute2 util-linux)
 # What only the tests add: ping between pods, strace (the API socket test), mount (tmpfs state),
 # bpftool (map dumps read independently of the agent), prometheus (promtool lints a metrics scrape).
-TEST_PACKAGES=(iputils-ping strace mount bpftool prometheus)
+TEST_PACKAGES=(iputils-ping strace mount bpftool prometheus etcd-server)
 
 # Prints, space-separated, the packages among "$@" that are not installed (one dpkg-query for
 # all). `dpkg -s` is not enough: it succeeds for a removed package whose config files remain.

@@ -162,7 +162,9 @@ export class EtcdConn {
     } catch (e) {
       if (isConnectivityError(e)) {
         this.mark({ up: false, error: errorMessage(e) });
-        throw new KVStoreUnreachableError(`${this.label}: ${what}: ${errorMessage(e)}`);
+        throw new KVStoreUnreachableError(`${this.label}: ${what}: ${errorMessage(e)}`, {
+          cause: e,
+        });
       }
       this.mark({ up: true });
       throw e;

@@ -6,7 +6,7 @@ import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
 import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
 import type { Health, Logger } from '../../core/hive/index.js';
 import { errorMessage, sleep } from '../../core/hive/index.js';
-import { EtcdConn, newEtcd3, type Connectivity } from './client.js';
+import { EtcdConn, KVStoreUnreachableError, newEtcd3, type Connectivity } from './client.js';
 import type { EtcdTarget } from './config.js';
 import type { KVLock, KVStore, KVStoreStatus, KVWatch, KVWatchHandler } from './kvstore.js';
 import { LeaseKeeper, SessionKeys } from './session.js';
@@ -321,7 +321,7 @@ export class EtcdStore implements KVStore {
         connected++;
         parts.push(`${ep} - ${st.version}`);
       } catch (e) {
-        parts.push(`${ep} - ${errorMessage(e)}`);
+        parts.push(`${ep} - ${errorMessage(e instanceof KVStoreUnreachableError ? e.cause : e)}`);
       }
     }
     let quorum = false;
