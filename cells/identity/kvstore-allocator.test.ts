@@ -187,7 +187,9 @@ kernelSuite('identities in etcd', { root: false, commands: ['etcd'] }, () => {
     expect(ids(b).restore(['k8s:app=web2'], taken.id).id).toBe(taken.id);
     expect(ids(b).restore(['k8s:app=web'], 4000).id).toBe(4000);
     const health = () => JSON.stringify(b.get(HealthTree).all());
-    const conflicts = (ids(b) as KvstoreIdentityAllocator).conflicted();
+    const alloc = ids(b);
+    if (!(alloc instanceof KvstoreIdentityAllocator)) throw new Error('not the kvstore allocator');
+    const conflicts = alloc.conflicted();
     await eventually(() => conflicts.size === 2);
     expect(health()).toMatch(
       new RegExp(

@@ -1,4 +1,4 @@
-import { Subject, type Observable } from 'rxjs';
+import { Subject, type Observable, type Subscription } from 'rxjs';
 import { errorMessage, formatDuration, type Health, type Logger } from '../../core/hive/index.js';
 import type { KVLock, KVStore, KVWatch } from '../kvstore/index.js';
 import {
@@ -77,6 +77,9 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
   private readonly changes = new Subject<IdentityChange>();
   private readonly stopped = new AbortController();
   private watch: KVWatch | undefined;
+  private statusSub: Subscription | undefined;
+  /** Background work waiting to retry: woken when the kvstore is back. */
+  private readonly sleepers = new Set<() => void>();
   private readonly random: () => number;
 
   constructor(private readonly p: KvstoreAllocatorParams) {
@@ -103,12 +106,18 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       },
       onSynced: () => this.synced(),
     });
+    // Work that failed while etcd was away is retried as soon as it is back.
+    this.statusSub = this.p.kv.status$.subscribe((s) => {
+      if (s.state !== 'Ok') return;
+      for (const wake of [...this.sleepers]) wake();
+    });
   }
 
   /** Stops the watch and every background re-take; the session's keys stay until it ends. */
   stop(): void {
     this.stopped.abort(new Error('the identity allocator stopped'));
     this.watch?.stop();
+    this.statusSub?.unsubscribe();
   }
 
   /** Whether the first listing of the cluster's identities is in. */
@@ -344,10 +353,26 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
           return;
         } catch (e) {
           if (stopped()) return;
-          this.p.logger.warn({ labels: ls, err: e, attempt }, `identity ${what}: kvstore failed`);
-          await sleep(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 1000, sig);
+          const log = attempt === 0 ? 'warn' : 'debug';
+          this.p.logger[log]({ labels: ls, err: e, attempt }, `identity ${what}: kvstore failed`);
+          await this.pause(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 1000, sig);
         }
       }
+    });
+  }
+
+  /** Waits `ms`, or less when `signal` aborts or the kvstore comes back. */
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.sleepers.add(done);
     });
   }
 
@@ -508,18 +533,5 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal, late: (v: T) => voi
         }
       },
     );
-  });
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
   });
 }
