@@ -454,6 +454,9 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       this.cache.set(id, identity(id, labels));
       this.cacheByLs.set(ls, id);
     });
+    // An id this node uses for other labels: the re-take finds out and reports it.
+    const held = this.localById.get(id);
+    if (held && held.ls !== ls) this.retake(held.ls);
   }
 
   /** A master key gone: an identity this node still uses has it written again. */
