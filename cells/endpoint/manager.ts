@@ -3,7 +3,13 @@ import { StateWriteError } from '../../core/atomic-file.js';
 import { token, type Health, type Logger } from '../../core/hive/index.js';
 import { statusPending, type Status } from '../../core/reconciler/index.js';
 import type { DB, Table } from '../../core/statedb/index.js';
-import { IdentityError, type Identity, type IdentityAllocator } from '../identity/index.js';
+import {
+  IdentityError,
+  IdentityLabelsError,
+  IdentityUnavailableError,
+  type Identity,
+  type IdentityAllocator,
+} from '../identity/index.js';
 import type { IpcacheWriter } from '../ipcache/index.js';
 import { IPAM_STATUS, IpamError, type Ipam } from '../ipam/index.js';
 import type { EndpointRef } from './ids.js';
@@ -93,6 +99,8 @@ export interface ManagerParams {
 }
 
 const MAX_ID = 65535;
+/** How often a change re-plans when concurrent changes keep relabelling its endpoint. */
+const MAX_RELABEL_ATTEMPTS = 5;
 
 /**
  * The reconciler's status written back: a built endpoint becomes ready (its revision realized),
@@ -123,6 +131,11 @@ export function withStatus(ep: Endpoint, status: Status, steps: readonly string[
 /** IPAM, identity and state failures of an endpoint write, as API errors naming the field. */
 function asApiError(e: unknown): unknown {
   if (e instanceof IpamError) return new ApiError(IPAM_STATUS[e.kind], `addressing: ${e.message}`);
+  // An identity store that cannot be reached is the cluster's trouble, not the request's.
+  if (e instanceof IdentityUnavailableError) {
+    return new ApiError(503, `identity: ${e.message}`, { 'Retry-After': '5' });
+  }
+  if (e instanceof IdentityLabelsError) return new ApiError(400, `labels: ${e.message}`);
   if (e instanceof IdentityError) return new ApiError(500, `labels: ${e.message}`);
   if (e instanceof InvalidStateError) return new ApiError(400, e.message);
   return e;
@@ -221,14 +234,52 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     conflicts(table, txn(), ep);
   };
   const claim = (ep: Endpoint, ips: readonly string[]): (() => void)[] => claimIps(p.ipam, ep, ips);
-  const assignIdentity = (ep: Endpoint, undo: (() => void)[]): Endpoint => {
-    const ident = p.ids.allocate(securityLabels(ep));
-    undo.push(() => p.ids.release(ident));
-    return transition(
-      { ...ep, identity: ident.id },
-      'waiting-to-regenerate',
-      `identity ${ident.id} (${ident.labels.join(',')}) assigned`,
-    );
+  const assignIdentity = (ep: Endpoint, ident: Identity | undefined): Endpoint =>
+    ident
+      ? transition(
+          { ...ep, identity: ident.id },
+          'waiting-to-regenerate',
+          `identity ${ident.id} (${ident.labels.join(',')}) assigned`,
+        )
+      : ep;
+  /**
+   * Runs a change that may need a new identity. The allocation may wait on the cluster, so it
+   * comes first and the change is planned again after it, against the endpoints as they are
+   * then (deleted, its id or IPs taken, relabelled meanwhile: `plan` throws, or needs other
+   * labels and the allocation is redone). `apply` then runs synchronously; the identity is
+   * released if planning or `apply` throws (apply's `guarded` runs `undo`).
+   */
+  const withIdentity = async <P>(
+    plan: () => P,
+    labelsOf: (planned: P) => readonly string[] | undefined,
+    apply: (planned: P, ident: Identity | undefined, undo: (() => void)[]) => Endpoint,
+  ): Promise<Endpoint> => {
+    for (let attempt = 1; ; attempt++) {
+      const labels = labelsOf(plan());
+      if (!labels) return apply(plan(), undefined, []);
+      let ident: Identity;
+      try {
+        ident = await p.ids.allocate(labels);
+      } catch (e) {
+        throw asApiError(e);
+      }
+      const undo = [() => void p.ids.release(ident)];
+      let planned: P;
+      try {
+        planned = plan();
+      } catch (e) {
+        undoAll(undo);
+        throw e;
+      }
+      if (labelsOf(planned)?.join() === labels.join()) return apply(planned, ident, undo);
+      undoAll(undo);
+      if (attempt >= MAX_RELABEL_ATTEMPTS) {
+        throw new ApiError(
+          409,
+          'labels: the endpoint was changed concurrently while its identity was allocated; retry',
+        );
+      }
+    }
   };
   /** Runs a change: every step is undone if one fails, nothing is kept half-done. */
   const guarded = <T>(undo: (() => void)[], fn: () => T): T => {
@@ -296,36 +347,42 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       throw new ApiError(400, `id: the body's id ${req.id} is not the path's ${ref.id}`);
     }
     const reqId = ref.id !== 0 ? ref.id : (req.id ?? 0);
-    if (reqId !== 0 && table.get(txn(), endpointKey(reqId))) {
-      throw new ApiError(409, `endpoint ${reqId} already exists`);
-    }
-    let ep = fromRequest(p.links, reqId, req);
-    checkConflicts(ep);
-    ep = transition(
-      { ...ep, id: reqId !== 0 ? reqId : freeId() },
-      'waiting-for-identity',
-      'endpoint created',
-    );
-    const undo: (() => void)[] = [];
+    /** The endpoint as the request makes it, checked against the endpoints there are now. */
+    const plan = (): Endpoint => {
+      if (reqId !== 0 && table.get(txn(), endpointKey(reqId))) {
+        throw new ApiError(409, `endpoint ${reqId} already exists`);
+      }
+      const ep = fromRequest(p.links, reqId, req);
+      checkConflicts(ep);
+      return ep;
+    };
     let claims: (() => void)[] = [];
-    ep = guarded(undo, () => {
-      claims = claim(ep, endpointIps(ep));
-      undo.push(() => undoAll(claims));
-      const next = transition(
-        bumpRevision(assignIdentity(ep, undo)),
-        'regenerating',
-        'Regenerating endpoint: endpoint was created',
+    const ep = await withIdentity(plan, securityLabels, (planned, ident, undo) => {
+      const ep = guarded(undo, () => {
+        const first = transition(
+          { ...planned, id: reqId !== 0 ? reqId : freeId() },
+          'waiting-for-identity',
+          'endpoint created',
+        );
+        claims = claim(first, endpointIps(first));
+        undo.push(() => undoAll(claims));
+        const next = transition(
+          bumpRevision(assignIdentity(first, ident)),
+          'regenerating',
+          'Regenerating endpoint: endpoint was created',
+        );
+        persist(next, true);
+        return next;
+      });
+      commit(ep);
+      publish(ep);
+      report();
+      p.logger.info(
+        { endpoint: ep.id, owner: owner(ep), ipv4: ep.ipv4, ipv6: ep.ipv6, identity: ep.identity },
+        'endpoint created',
       );
-      persist(next, true);
-      return next;
+      return ep;
     });
-    commit(ep);
-    publish(ep);
-    report();
-    p.logger.info(
-      { endpoint: ep.id, owner: owner(ep), ipv4: ep.ipv4, ipv6: ep.ipv6, identity: ep.identity },
-      'endpoint created',
-    );
     if (!req['sync-build-endpoint']) return ep;
     try {
       const built = await waitRealized(db, table, ep.id, p.syncTimeoutMs);
@@ -338,68 +395,76 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     }
   };
 
-  const update = (ref: EndpointRef, req: Model<'EndpointChangeRequest'>): Promise<Endpoint> => {
+  const update = async (
+    ref: EndpointRef,
+    req: Model<'EndpointChangeRequest'>,
+  ): Promise<Endpoint> => {
     checkRequest(req, false);
-    const old = must(ref);
-    checkChange(old, req);
-    let ep = fromRequest(p.links, old.id, req, old);
-    if (endpointIps(ep).length === 0) {
-      throw new ApiError(400, 'addressing: an endpoint needs an IPv4 or IPv6 address');
-    }
-    checkConflicts(ep);
-    const before = endpointIps(old);
-    const after = endpointIps(ep);
-    const undo: (() => void)[] = [];
-    const relabel = securityLabels(ep).join() !== securityLabels(old).join();
-    ep = guarded(undo, () => {
-      const claims = claim(
-        ep,
-        after.filter((ip) => !before.includes(ip)),
-      );
-      undo.push(() => undoAll(claims));
-      const next = transition(
-        bumpRevision(relabel ? assignIdentity(ep, undo) : ep),
-        'regenerating',
-        'Regenerating endpoint: endpoint was changed via API',
-      );
-      persist(next, false);
-      return next;
+    const plan = () => {
+      const old = must(ref);
+      checkChange(old, req);
+      const ep = fromRequest(p.links, old.id, req, old);
+      if (endpointIps(ep).length === 0) {
+        throw new ApiError(400, 'addressing: an endpoint needs an IPv4 or IPv6 address');
+      }
+      checkConflicts(ep);
+      const relabel = securityLabels(ep).join() !== securityLabels(old).join();
+      return { old, ep, relabel };
+    };
+    const relabelled = (x: ReturnType<typeof plan>) =>
+      x.relabel ? securityLabels(x.ep) : undefined;
+    const ep = await withIdentity(plan, relabelled, ({ old, ep: changed }, ident, undo) => {
+      const before = endpointIps(old);
+      const after = endpointIps(changed);
+      const ep = guarded(undo, () => {
+        const claims = claim(
+          changed,
+          after.filter((ip) => !before.includes(ip)),
+        );
+        undo.push(() => undoAll(claims));
+        const next = transition(
+          bumpRevision(assignIdentity(changed, ident)),
+          'regenerating',
+          'Regenerating endpoint: endpoint was changed via API',
+        );
+        persist(next, false);
+        return next;
+      });
+      commit(ep);
+      for (const ip of before.filter((x) => !after.includes(x))) {
+        p.ipcache.delete(ip);
+        if (!old.externalIpam) p.ipam.unclaim(ip, owner(old));
+      }
+      if (ident) {
+        const prev = identityOf(old);
+        if (prev) p.ids.release(prev);
+      }
+      publish(ep);
+      return ep;
     });
-    commit(ep);
-    for (const ip of before.filter((x) => !after.includes(x))) {
-      p.ipcache.delete(ip);
-      if (!old.externalIpam) p.ipam.unclaim(ip, owner(old));
-    }
-    if (relabel) {
-      const prev = identityOf(old);
-      if (prev) p.ids.release(prev);
-    }
-    publish(ep);
-    return req['sync-build-endpoint']
-      ? waitRealized(db, table, ep.id, p.syncTimeoutMs)
-      : Promise.resolve(ep);
+    return req['sync-build-endpoint'] ? waitRealized(db, table, ep.id, p.syncTimeoutMs) : ep;
   };
 
   const setUserLabels = (ref: EndpointRef, labels: readonly string[]): Promise<Endpoint> => {
     checkLabels(labels, 'user');
-    const old = must(ref);
-    const undo: (() => void)[] = [];
-    const ep = guarded(undo, () => {
-      const next = transition(
-        bumpRevision(
-          assignIdentity({ ...old, userLabels: [...labels], status: statusPending() }, undo),
-        ),
-        'regenerating',
-        `Regenerating endpoint: user labels set to ${labels.join(',') || '(none)'}`,
-      );
-      persist(next, false);
-      return next;
+    const plan = (): Endpoint => ({ ...must(ref), userLabels: [...labels] });
+    return withIdentity(plan, securityLabels, (planned, ident, undo) => {
+      const old = must(ref);
+      const ep = guarded(undo, () => {
+        const next = transition(
+          bumpRevision(assignIdentity({ ...planned, status: statusPending() }, ident)),
+          'regenerating',
+          `Regenerating endpoint: user labels set to ${labels.join(',') || '(none)'}`,
+        );
+        persist(next, false);
+        return next;
+      });
+      commit(ep);
+      const prev = identityOf(old);
+      if (prev) p.ids.release(prev);
+      publish(ep);
+      return ep;
     });
-    commit(ep);
-    const prev = identityOf(old);
-    if (prev) p.ids.release(prev);
-    publish(ep);
-    return Promise.resolve(ep);
   };
 
   const configure = async (

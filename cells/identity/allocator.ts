@@ -27,12 +27,19 @@ export interface IdentityChange {
 /**
  * Turns label sets into identities: the same labels always get the same id while in use,
  * references are counted, and an identity is freed when its last user releases it. The
- * embedded mode allocates locally; the kvstore mode will share them through etcd.
+ * embedded mode allocates locally; the kvstore mode shares them through etcd.
  */
 export interface IdentityAllocator {
-  /** The identity of a label set, taking a reference (allocating it if new). */
-  allocate(labels: readonly string[]): Identity;
-  /** Takes a reference on a label set with a known id (restore): the same id as before. */
+  /**
+   * The identity of a label set, taking a reference (allocating it if new). Asynchronous: the
+   * kvstore allocator may have to ask the cluster; `signal` gives up waiting (the reference is
+   * then not taken). Rejects with an IdentityError.
+   */
+  allocate(labels: readonly string[], signal?: AbortSignal): Promise<Identity>;
+  /**
+   * Takes a reference on a label set with a known id (restore), synchronously: the same id as
+   * before, never waiting on the cluster.
+   */
   restore(labels: readonly string[], id: number): Identity;
   /** Drops a reference; returns true when the identity was freed. */
   release(identity: Identity): boolean;
@@ -54,8 +61,30 @@ export class IdentityError extends Error {
   override name = 'IdentityError';
 }
 
-function identity(id: number, labels: readonly string[], reserved = false): Identity {
+/** Labels this allocator cannot give an identity (bad input, not the agent's failure). */
+export class IdentityLabelsError extends IdentityError {
+  override name = 'IdentityLabelsError';
+}
+
+/** The identity store (the kvstore) could not be reached in time: retry later, not bad input. */
+export class IdentityUnavailableError extends IdentityError {
+  override name = 'IdentityUnavailableError';
+}
+
+/** An identity of a normalized label set. */
+export function identity(id: number, labels: readonly string[], reserved = false): Identity {
   return { id, labels, labelsSHA256: labelsSha256(labels), reserved };
+}
+
+/** The reserved identities (Cilium's numbers, `reserved:<name>`), by their labels' key. */
+export function reservedIdentities(): Map<string, Identity> {
+  const out = new Map<string, Identity>();
+  for (const [name, id] of Object.entries(RESERVED)) {
+    if (id === 0) continue;
+    const ident = identity(id, [`reserved:${name}`], true);
+    out.set(labelsKey(ident.labels), ident);
+  }
+  return out;
 }
 
 /** The local (embedded-mode) allocator: ids from 256 up, lowest free first. */
@@ -68,11 +97,9 @@ export class LocalIdentityAllocator implements IdentityAllocator {
   readonly range = { min: MIN_IDENTITY, max: MAX_IDENTITY } as const;
 
   constructor() {
-    for (const [name, id] of Object.entries(RESERVED)) {
-      if (id === 0) continue;
-      const ident = identity(id, [`reserved:${name}`], true);
-      this.byKey.set(labelsKey(ident.labels), ident);
-      this.byId.set(id, ident);
+    for (const [key, ident] of reservedIdentities()) {
+      this.byKey.set(key, ident);
+      this.byId.set(ident.id, ident);
     }
   }
 
@@ -80,7 +107,16 @@ export class LocalIdentityAllocator implements IdentityAllocator {
     return this.changes.asObservable();
   }
 
-  allocate(labels: readonly string[]): Identity {
+  allocate(labels: readonly string[]): Promise<Identity> {
+    try {
+      return Promise.resolve(this.take(labels));
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /** allocate(), synchronously (restore falls back to it). */
+  private take(labels: readonly string[]): Identity {
     const norm = normalizeLabels(labels);
     if (norm.length === 0) throw new IdentityError('an identity needs at least one label');
     const key = labelsKey(norm);
@@ -97,9 +133,9 @@ export class LocalIdentityAllocator implements IdentityAllocator {
     const norm = normalizeLabels(labels);
     const existing = this.byKey.get(labelsKey(norm));
     // Labels already in use keep their id; a taken or out-of-range id gets a new one.
-    if (existing) return this.allocate(norm);
+    if (existing) return this.take(norm);
     const usable = Number.isSafeInteger(id) && id >= MIN_IDENTITY && id <= MAX_IDENTITY;
-    if (!usable || this.byId.has(id)) return this.allocate(norm);
+    if (!usable || this.byId.has(id)) return this.take(norm);
     const ident = identity(id, norm);
     this.add(ident);
     this.refs.set(id, 1);

@@ -1,17 +1,45 @@
-import { invoke, module, optional, provide } from '../../core/hive/index.js';
+import {
+  config,
+  Health,
+  invoke,
+  Jobs,
+  Lifecycle,
+  Logger,
+  module,
+  optional,
+  provide,
+} from '../../core/hive/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { StatusContributors } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { KVStore, KvstoreConfig } from '../kvstore/index.js';
 import { Metrics } from '../metrics/index.js';
-import { IdentityAllocator, LocalIdentityAllocator } from './allocator.js';
+import { IdentityAllocator } from './allocator.js';
 import { getIdentity, identityEndpoints, listIdentities } from './api.js';
+import { IdentityConfig, identityFlags } from './config.js';
 import { registerIdentityMetrics } from './metrics.js';
+import { newIdentityAllocator } from './mode.js';
 
-/** Security identities from label sets: reserved ones, local allocation, reference counts. */
+/** Security identities from label sets: reserved ones, local or cluster-wide allocation. */
 export const identityCell = module(
   'identity',
   'Security identities from label sets',
-  // The embedded-mode allocator; the kvstore mode will provide one backed by etcd.
-  provide(IdentityAllocator, {}, () => new LocalIdentityAllocator()),
+  // --identity-gc-interval (kvstore mode)
+  config(IdentityConfig, identityFlags),
+  // Local ids; with an enabled kvstore, cluster-wide ones in etcd (watch, GC job).
+  provide(
+    IdentityAllocator,
+    {
+      kv: optional(KVStore),
+      daemon: DaemonConfig,
+      config: IdentityConfig,
+      kvConfig: optional(KvstoreConfig),
+      lifecycle: Lifecycle,
+      jobs: Jobs,
+      health: Health,
+      logger: Logger,
+    },
+    newIdentityAllocator,
+  ),
   invoke('routes', { routes: ApiRoutes, ids: IdentityAllocator }, ({ routes, ids }) => {
     routes.handle(
       'GetIdentity',

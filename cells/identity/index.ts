@@ -2,6 +2,8 @@ export { identityCell } from './cell.js';
 export {
   IdentityAllocator,
   IdentityError,
+  IdentityLabelsError,
+  IdentityUnavailableError,
   type Identity,
   type IdentityChange,
 } from './allocator.js';

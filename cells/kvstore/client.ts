@@ -72,7 +72,11 @@ export function abortable<T>(
   what: string,
 ): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(new Error(`${what}: aborted`));
+  if (signal.aborted) {
+    // The call is already made: its own failure (a deadline) must not go unhandled.
+    p.catch(() => undefined);
+    return Promise.reject(new Error(`${what}: aborted`));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(new Error(`${what}: aborted`));
     signal.addEventListener('abort', onAbort, { once: true });

@@ -6,6 +6,7 @@ import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchIdentity } from './identity.js';
 import { benchIpcacheSync } from './ipcache-sync.js';
 import { benchLbDatapath } from './lb-datapath.js';
 import { benchLb, benchLbAgent } from './lb.js';
@@ -181,6 +182,12 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of benchMaps(n)) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nIdentities: kvstore allocation against a real etcd (two nodes' hives in this process)\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchIdentity()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 
   console.log(`\nRestore: the built agent starts on persisted endpoints (in-memory maps)\n`);
   console.log(`| measure | result | goal |\n|---|---|---|`);

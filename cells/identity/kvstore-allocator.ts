@@ -1,0 +1,540 @@
+import { Subject, type Observable, type Subscription } from 'rxjs';
+import { errorMessage, formatDuration, type Health, type Logger } from '../../core/hive/index.js';
+import type { KVLock, KVStore, KVWatch } from '../kvstore/index.js';
+import {
+  identity,
+  IdentityError,
+  IdentityLabelsError,
+  IdentityUnavailableError,
+  reservedIdentities,
+  type Identity,
+  type IdentityAllocator,
+  type IdentityChange,
+} from './allocator.js';
+import {
+  idKey,
+  idOfKey,
+  ID_PREFIX,
+  labelsLock,
+  labelString,
+  parseId,
+  parseLabelString,
+  valueKey,
+  valuePrefix,
+} from './kvstore-keys.js';
+import { labelsKey, MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
+
+/** What the kvstore allocator needs. */
+export interface KvstoreAllocatorParams {
+  readonly kv: KVStore;
+  /** This node's name: the last segment of its slave keys (Cilium uses the node's IP). */
+  readonly node: string;
+  readonly logger: Logger;
+  /** Where conflicts between restored identities and the cluster are reported. */
+  readonly health: Health;
+  /** How long a label set the cluster does not know yet waits for the kvstore. */
+  readonly timeoutMs: number;
+  readonly range?: { readonly min: number; readonly max: number };
+  /** Random numbers in [0, 1): where the search for a free id starts. */
+  readonly random?: () => number;
+}
+
+/** A label set this node uses, and how many of its users hold it. */
+interface Held {
+  readonly ls: string;
+  readonly ident: Identity;
+  refs: number;
+}
+
+/** How long a background re-take waits before trying again after a kvstore error. */
+const RETRY_MS = [200, 1000, 5000, 15_000] as const;
+
+/**
+ * Cluster-wide identities in the kvstore, as Cilium's kvstore allocator: a master key per id
+ * (`id/<id>` → label string), a slave key per node using it (`value/<labels>/<node>` → id,
+ * bound to the node's session), new ids created under a per-labels lock so agents allocating
+ * the same labels at once agree on one. A watch on `id/` keeps every cluster identity in a
+ * cache (get, list, changes$). References are counted locally; the slave key goes with the
+ * last one. Restore is synchronous (the saved id is kept) and the slave keys are taken again
+ * in the background.
+ */
+export class KvstoreIdentityAllocator implements IdentityAllocator {
+  readonly range: { readonly min: number; readonly max: number };
+  private readonly reserved = reservedIdentities();
+  private readonly reservedById = new Map([...this.reserved.values()].map((i) => [i.id, i]));
+  /** Every cluster identity the watch has seen: id → identity, label string → id. */
+  private readonly cache = new Map<number, Identity>();
+  private readonly cacheByLs = new Map<string, number>();
+  /** Ids upserted since the last (re)listing was complete: the others are gone after one. */
+  private seen = new Set<number>();
+  /** Label sets this node uses, by label string and by id. */
+  private readonly local = new Map<string, Held>();
+  private readonly localById = new Map<number, Held>();
+  /** kvstore work per label string, one after the other (take, re-take, drop). */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Label strings whose restored id disagrees with the cluster, and why. */
+  private readonly conflicts = new Map<string, string>();
+  private readonly changes = new Subject<IdentityChange>();
+  private readonly stopped = new AbortController();
+  private watch: KVWatch | undefined;
+  private statusSub: Subscription | undefined;
+  /** Background work waiting to retry: woken when the kvstore is back. */
+  private readonly sleepers = new Set<() => void>();
+  private readonly random: () => number;
+
+  constructor(private readonly p: KvstoreAllocatorParams) {
+    this.range = p.range ?? { min: MIN_IDENTITY, max: MAX_IDENTITY };
+    this.random = p.random ?? Math.random;
+    if (p.node === '' || p.node.includes('/')) {
+      throw new IdentityError(`node name ${JSON.stringify(p.node)} cannot end a kvstore key`);
+    }
+  }
+
+  get changes$(): Observable<IdentityChange> {
+    return this.changes.asObservable();
+  }
+
+  /** Starts following the cluster's identities (the kvstore connects in the background). */
+  start(): void {
+    this.p.health.ok('waiting for the cluster identities (kvstore)');
+    this.watch = this.p.kv.watch(ID_PREFIX, {
+      onEvent: (e) => {
+        const id = idOfKey(e.key);
+        if (id === undefined) return;
+        if (e.kind === 'upsert') this.cached(id, e.value ?? '');
+        else this.uncached(id);
+      },
+      onSynced: () => this.synced(),
+    });
+    // Work that failed while etcd was away is retried as soon as it is back.
+    this.statusSub = this.p.kv.status$.subscribe((s) => {
+      if (s.state !== 'Ok') return;
+      for (const wake of [...this.sleepers]) wake();
+    });
+  }
+
+  /** Stops the watch and every background re-take; the session's keys stay until it ends. */
+  stop(): void {
+    this.stopped.abort(new Error('the identity allocator stopped'));
+    this.watch?.stop();
+    this.statusSub?.unsubscribe();
+  }
+
+  /** Whether the first listing of the cluster's identities is in. */
+  waitSynced(signal?: AbortSignal): Promise<void> {
+    return this.watch ? this.watch.waitSynced(signal) : Promise.resolve();
+  }
+
+  async allocate(labels: readonly string[], signal?: AbortSignal): Promise<Identity> {
+    const norm = normalizeLabels(labels);
+    if (norm.length === 0) throw new IdentityError('an identity needs at least one label');
+    const bad = norm.find((l) => l.includes(';'));
+    if (bad) {
+      throw new IdentityLabelsError(
+        `${JSON.stringify(bad)}: a label cannot contain ';' with a kvstore (it separates labels in Cilium's label strings)`,
+      );
+    }
+    const reserved = this.reserved.get(labelsKey(norm));
+    if (reserved) return reserved;
+    const ls = labelString(norm);
+    const held = this.local.get(ls);
+    if (held) {
+      held.refs++;
+      return held.ident;
+    }
+    // While the kvstore is away, labels the cluster already has an id for get it at once.
+    if (this.p.kv.status().state !== 'Ok') {
+      const known = this.takeKnown(ls, norm);
+      if (known) return known;
+    }
+    const timeout = AbortSignal.timeout(this.p.timeoutMs);
+    const sig = AbortSignal.any([timeout, this.stopped.signal, ...(signal ? [signal] : [])]);
+    try {
+      return await untilAborted(
+        this.serial(ls, () => this.take(ls, norm, sig)),
+        sig,
+        (late) => this.release(late),
+      );
+    } catch (e) {
+      if (e instanceof IdentityError) throw e;
+      const known = this.takeKnown(ls, norm);
+      if (known) return known;
+      const what = `no identity for ${ls}`;
+      if (timeout.aborted) {
+        throw new IdentityUnavailableError(
+          `${what}: the kvstore (etcd) did not answer within ${formatDuration(this.p.timeoutMs)}`,
+        );
+      }
+      if (sig.aborted) {
+        throw new IdentityUnavailableError(`${what}: cancelled while waiting for the kvstore`);
+      }
+      throw new IdentityUnavailableError(`${what}: the kvstore (etcd) failed: ${errorMessage(e)}`);
+    }
+  }
+
+  restore(labels: readonly string[], id: number): Identity {
+    const norm = normalizeLabels(labels);
+    if (norm.length === 0 || norm.some((l) => l.includes(';'))) {
+      throw new IdentityError(`labels ${JSON.stringify(norm)} cannot be an identity`);
+    }
+    const reserved = this.reserved.get(labelsKey(norm));
+    if (reserved) return reserved;
+    const ls = labelString(norm);
+    const held = this.local.get(ls);
+    if (held) {
+      held.refs++;
+      return held.ident;
+    }
+    // The saved id is kept (no re-allocation after a restart); the cluster is asked later.
+    const usable =
+      Number.isSafeInteger(id) &&
+      id >= this.range.min &&
+      id <= this.range.max &&
+      !this.localById.has(id);
+    const known = this.cacheByLs.get(ls);
+    const chosen = usable
+      ? id
+      : known !== undefined && !this.localById.has(known)
+        ? known
+        : this.freeId();
+    const ident = this.hold(ls, norm, chosen);
+    this.retake(ls);
+    return ident;
+  }
+
+  release(ident: Identity): boolean {
+    if (ident.reserved) return false;
+    const held = this.localById.get(ident.id);
+    if (!held || held.ident.labelsSHA256 !== ident.labelsSHA256) return false;
+    if (--held.refs > 0) return false;
+    this.mutate(ident.id, () => {
+      this.local.delete(held.ls);
+      this.localById.delete(ident.id);
+    });
+    this.conflicts.delete(held.ls);
+    this.background(held.ls, 'release', async (sig) => {
+      if (this.local.get(held.ls)?.ident.id === ident.id) return; // taken again meanwhile
+      await this.p.kv.deleteIfValue(valueKey(held.ls, this.p.node), String(ident.id), sig);
+    });
+    return true;
+  }
+
+  get(id: number): Identity | undefined {
+    return this.reservedById.get(id) ?? this.localById.get(id)?.ident ?? this.cache.get(id);
+  }
+
+  list(): Identity[] {
+    const ids = new Set([
+      ...this.reservedById.keys(),
+      ...this.cache.keys(),
+      ...this.localById.keys(),
+    ]);
+    return [...ids]
+      .sort((a, b) => a - b)
+      .map((id) => this.get(id))
+      .filter((i): i is Identity => i !== undefined);
+  }
+
+  refCount(id: number): number {
+    return this.localById.get(id)?.refs ?? 0;
+  }
+
+  /** Label strings whose restored identity disagrees with the cluster, with the reason. */
+  conflicted(): ReadonlyMap<string, string> {
+    return this.conflicts;
+  }
+
+  // --- kvstore work -------------------------------------------------------------------------
+
+  /** Takes a reference in the cluster under the labels' lock: their id, or a new one. */
+  private async take(ls: string, norm: readonly string[], sig: AbortSignal): Promise<Identity> {
+    sig.throwIfAborted();
+    const again = this.local.get(ls);
+    if (again) {
+      again.refs++;
+      return again.ident;
+    }
+    const id = await this.locked(ls, sig, async () => {
+      const id = (await this.clusterId(ls, sig)) ?? (await this.createMaster(ls, sig));
+      await this.p.kv.put(valueKey(ls, this.p.node), String(id), { lease: true, signal: sig });
+      return id;
+    });
+    const raced = this.local.get(ls); // taken at once while the kvstore was away
+    if (raced) {
+      raced.refs++;
+      if (raced.ident.id !== id) this.retake(ls);
+      return raced.ident;
+    }
+    return this.hold(ls, norm, id);
+  }
+
+  /** The id the cluster has for a label string (re-creating its master key if it went). */
+  private async clusterId(ls: string, sig: AbortSignal): Promise<number | undefined> {
+    const slaves = await this.p.kv.list(valuePrefix(ls), sig);
+    const ids = new Set([...slaves.values()].map(parseId).filter((i) => i !== undefined));
+    const cached = this.cacheByLs.get(ls);
+    if (cached !== undefined) ids.add(cached); // unused (no slave keys), not collected yet
+    for (const id of ids) {
+      const master = await this.p.kv.get(idKey(id), sig);
+      if (master === ls) return id;
+      if (master === undefined && slaves.size > 0) {
+        if (await this.p.kv.create(idKey(id), ls, { signal: sig })) return id;
+      }
+    }
+    return undefined;
+  }
+
+  /** Creates the master key of a free id: from a random start, the next one when taken. */
+  private async createMaster(ls: string, sig: AbortSignal): Promise<number> {
+    const { min, max } = this.range;
+    const span = max - min + 1;
+    let id = min + Math.floor(this.random() * span);
+    for (let tried = 0; tried < span; tried++, id = id === max ? min : id + 1) {
+      if (this.cache.has(id) || this.localById.has(id) || this.reservedById.has(id)) continue;
+      if (await this.p.kv.create(idKey(id), ls, { signal: sig })) return id;
+    }
+    throw new IdentityError(`identities ${min}-${max} are all in use in the cluster`);
+  }
+
+  /**
+   * Re-takes a held identity in the cluster (after restore, or a take while the kvstore was
+   * away): its master key must hold its labels (created again if it went), then this node's
+   * slave key. A disagreement is logged and makes the cell degraded, naming the labels.
+   */
+  private retake(ls: string): void {
+    this.background(ls, 're-take', async (sig) => {
+      const held = this.local.get(ls);
+      if (!held) return;
+      const id = held.ident.id;
+      await this.locked(ls, sig, async () => {
+        let master = await this.p.kv.get(idKey(id), sig);
+        if (master === undefined && (await this.p.kv.create(idKey(id), ls, { signal: sig }))) {
+          master = ls;
+        }
+        master ??= await this.p.kv.get(idKey(id), sig);
+        const slaves = await this.p.kv.list(valuePrefix(ls), sig);
+        const others = [...slaves.values()].map(parseId).filter((o) => o !== undefined && o !== id);
+        if (master === ls) {
+          await this.p.kv.put(valueKey(ls, this.p.node), String(id), { lease: true, signal: sig });
+        }
+        const why =
+          master !== ls
+            ? `identity ${id} holds other labels in the cluster (${master ?? 'none'})`
+            : others.length > 0
+              ? `the cluster also has these labels as identity ${others.join(', ')}`
+              : undefined;
+        this.conflict(ls, id, why);
+      });
+    });
+  }
+
+  /** Runs `fn` holding the cluster-wide lock of a label string. */
+  private async locked<T>(ls: string, sig: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const lock: KVLock = await this.p.kv.lock(labelsLock(ls), sig);
+    try {
+      return await fn();
+    } finally {
+      // Released in the background when given up: the session's end frees it anyway.
+      const unlocked = lock.unlock().catch((e: unknown) => {
+        this.p.logger.warn({ labels: ls, err: e }, 'identity: could not release a kvstore lock');
+      });
+      if (!sig.aborted) await unlocked;
+    }
+  }
+
+  /** Queues kvstore work for a label string, retried until it succeeds or the allocator stops. */
+  private background(ls: string, what: string, fn: (sig: AbortSignal) => Promise<void>): void {
+    const sig = this.stopped.signal;
+    const stopped = () => sig.aborted; // read afresh after each await
+    void this.serial(ls, async () => {
+      for (let attempt = 0; !stopped(); attempt++) {
+        try {
+          await fn(sig);
+          return;
+        } catch (e) {
+          if (stopped()) return;
+          const log = attempt === 0 ? 'warn' : 'debug';
+          this.p.logger[log]({ labels: ls, err: e, attempt }, `identity ${what}: kvstore failed`);
+          await this.pause(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 1000, sig);
+        }
+      }
+    });
+  }
+
+  /** Waits `ms`, or less when `signal` aborts or the kvstore comes back. */
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.sleepers.add(done);
+    });
+  }
+
+  /** Runs `fn` after every earlier piece of work for the same label string. */
+  private serial<T>(ls: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(ls) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(ls, tail);
+    void tail.then(() => {
+      if (this.queues.get(ls) === tail) this.queues.delete(ls);
+    });
+    return run;
+  }
+
+  // --- local state --------------------------------------------------------------------------
+
+  /** A first local reference on an id the cache knows for these labels, re-taken later. */
+  private takeKnown(ls: string, norm: readonly string[]): Identity | undefined {
+    const held = this.local.get(ls);
+    if (held) {
+      held.refs++;
+      return held.ident;
+    }
+    const id = this.cacheByLs.get(ls);
+    if (id === undefined || this.localById.has(id)) return undefined;
+    const ident = this.hold(ls, norm, id);
+    this.retake(ls);
+    return ident;
+  }
+
+  private hold(ls: string, norm: readonly string[], id: number): Identity {
+    const cached = this.cache.get(id);
+    const ident = cached && this.cacheByLs.get(ls) === id ? cached : identity(id, norm);
+    const held: Held = { ls, ident, refs: 1 };
+    this.mutate(id, () => {
+      this.local.set(ls, held);
+      this.localById.set(id, held);
+    });
+    return ident;
+  }
+
+  private conflict(ls: string, id: number, why: string | undefined): void {
+    const had = this.conflicts.get(ls);
+    if (why === undefined) {
+      if (had === undefined) return;
+      this.conflicts.delete(ls);
+      this.p.logger.info({ labels: ls, identity: id }, 'identity agrees with the cluster again');
+    } else {
+      if (had === why) return;
+      this.conflicts.set(ls, why);
+      this.p.logger.error(
+        { labels: ls, identity: id },
+        `identity ${id} of endpoints with labels ${ls}: ${why}; they keep it until they are recreated`,
+      );
+    }
+    const first = [...this.conflicts].at(0);
+    if (first) {
+      const [l, w] = first;
+      const more = this.conflicts.size > 1 ? ` (and ${this.conflicts.size - 1} more)` : '';
+      this.p.health.degraded(`endpoints with labels ${l}: ${w}${more}`);
+    } else {
+      this.p.health.ok('identities agree with the cluster');
+    }
+  }
+
+  /** A master key seen by the watch. */
+  private cached(id: number, ls: string): void {
+    const labels = parseLabelString(ls);
+    if (labels.length === 0) return;
+    this.seen.add(id);
+    const had = this.cache.get(id);
+    if (had && labelString(had.labels) === ls) return;
+    this.mutate(id, () => {
+      if (had) this.cacheByLs.delete(labelString(had.labels));
+      this.cache.set(id, identity(id, labels));
+      this.cacheByLs.set(ls, id);
+    });
+    // An id this node uses for other labels: the re-take finds out and reports it.
+    const held = this.localById.get(id);
+    if (held && held.ls !== ls) this.retake(held.ls);
+  }
+
+  /** A master key gone: an identity this node still uses has it written again. */
+  private uncached(id: number): void {
+    const had = this.cache.get(id);
+    if (!had) return;
+    this.mutate(id, () => {
+      this.cache.delete(id);
+      const ls = labelString(had.labels);
+      if (this.cacheByLs.get(ls) === id) this.cacheByLs.delete(ls);
+    });
+    const held = this.localById.get(id);
+    if (held) this.retake(held.ls);
+  }
+
+  /** A complete (re)listing: what it did not list is gone; what this node uses is re-taken. */
+  private synced(): void {
+    for (const id of [...this.cache.keys()]) if (!this.seen.has(id)) this.uncached(id);
+    this.seen = new Set();
+    for (const held of this.local.values()) {
+      if (this.cacheByLs.get(held.ls) !== held.ident.id) this.retake(held.ls);
+    }
+    if (this.conflicts.size === 0) this.p.health.ok(`${this.cache.size} cluster identities`);
+  }
+
+  /** Applies a change and tells subscribers how the identity of `id` looks now. */
+  private mutate(id: number, fn: () => void): void {
+    const before = this.get(id);
+    fn();
+    const after = this.get(id);
+    if (before && !after) this.changes.next({ kind: 'delete', identity: before });
+    else if (after && before?.labelsSHA256 !== after.labelsSHA256) {
+      this.changes.next({ kind: 'upsert', identity: after });
+    }
+  }
+
+  /** A free id for a restored label set whose saved id cannot be used (checked when re-taken). */
+  private freeId(): number {
+    const { min, max } = this.range;
+    const span = max - min + 1;
+    let id = min + Math.floor(this.random() * span);
+    for (let tried = 0; tried < span; tried++, id = id === max ? min : id + 1) {
+      if (!this.cache.has(id) && !this.localById.has(id)) return id;
+    }
+    throw new IdentityError(`identities ${min}-${max} are all in use`);
+  }
+}
+
+/**
+ * `p`, unless `signal` aborts first; a value that arrives after that is handed to `late` (so a
+ * reference taken for a caller who gave up is released).
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, late: (v: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const onAbort = () => {
+      if (done) return;
+      done = true;
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        if (done) late(v);
+        else {
+          done = true;
+          resolve(v);
+        }
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!done) {
+          done = true;
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
+    );
+  });
+}
