@@ -3,7 +3,8 @@
 // the ipcache through etcd, and carry pod traffic between nodes in tunnel (VXLAN) and native
 // mode, also to a ClusterIP whose backends are on other nodes. Then the hard parts: the same new
 // labels on three nodes at once, a policy admitting one remote identity and no other, etcd away
-// for 30 s while pods are created, kill -9 and restart (nothing re-allocated), and a node whose agent dies for good (its lease takes its entries).
+// for 30 s while pods are created, kill -9 and restart (nothing re-allocated), and a node whose
+// agent dies for good (its lease takes its entries).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
