@@ -53,6 +53,9 @@ const esm = await build({
   outdir: `${root}dist`,
   outExtension: { '.js': '.mjs' },
   format: 'esm',
+  // The CLI never talks to etcd (the kvstore cell comes in with the cells it shares with the
+  // agent, loading etcd3 only when started): left out of the bundle, as from the agent's.
+  external: ['etcd3', 'cockatiel'],
   // Some dependencies are CommonJS and call require().
   banner: {
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",

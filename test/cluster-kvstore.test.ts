@@ -84,6 +84,7 @@ async function createEndpoint(
   api: CelliumClient,
   pod: string,
   ip?: string,
+  app = pod,
 ): Promise<{ id: number; ip: string; identity: number }> {
   const addr =
     ip === undefined
@@ -96,7 +97,7 @@ async function createEndpoint(
       'container-id': pod.padEnd(64, '0'),
       'k8s-namespace': 'shop',
       'k8s-pod-name': pod,
-      labels: [`k8s:app=${pod}`],
+      labels: [`k8s:app=${app}`],
       state: 'waiting-for-identity',
       'sync-build-endpoint': true,
     },
@@ -110,6 +111,12 @@ function mapEntry(b: WholeAgent, ip: string) {
   const key = ipcacheKeyOf(`${ip}/32`);
   const exact = [...map.keys()].some((k) => k.ip === key.ip && k.prefixlen === key.prefixlen);
   return exact ? map.lookup(key) : undefined;
+}
+
+/** The nodes' and the ipcache's keys in etcd (identities are the identity cell's tests'). */
+async function nodeAndIpKeys(etcd: TestEtcd): Promise<string[]> {
+  const all = await etcdList(etcd.endpoint, 'cilium/state/');
+  return [...all.keys()].filter((k) => !k.startsWith('cilium/state/identities/'));
 }
 
 async function moduleHealth(api: CelliumClient, id: string): Promise<Model<'ModuleHealth'>> {
@@ -213,9 +220,7 @@ describe('nodes and the ipcache across the cluster (real etcd)', () => {
     await until(async () => (await ipEntry(apiB, ep.ip)) === undefined);
     await until(() => mapEntry(b, ep.ip) === undefined);
     await until(async () => !(await apiB.getNodeIds()).some((e) => e.ips.includes(A_IP)));
-    expect([...(await etcdList(etcd.endpoint, 'cilium/state/')).keys()].sort()).toEqual([
-      `cilium/state/nodes/v1/default/node-b`,
-    ]);
+    expect((await nodeAndIpKeys(etcd)).sort()).toEqual([`cilium/state/nodes/v1/default/node-b`]);
   });
 
   it('skips hostile values written to etcd, says so in health, and keeps working', async () => {
@@ -318,7 +323,8 @@ describe('nodes and the ipcache across the cluster (real etcd)', () => {
     await until(() => mapEntry(b, before.ip));
 
     await etcd.stop();
-    const during = await createEndpoint(apiA, 'during');
+    // Labels A already uses: their identity is known without etcd (new ones would wait for it).
+    const during = await createEndpoint(apiA, 'during', undefined, 'before');
     // A's own ipcache has it at once; its publication waits for etcd.
     expect((await ipEntry(apiA, during.ip))?.metadata?.source).toBe('local');
     await etcd.restart();
@@ -327,7 +333,7 @@ describe('nodes and the ipcache across the cluster (real etcd)', () => {
     expect(entry).toMatchObject({ identity: during.identity, hostIP: A_IP });
     await until(() => mapEntry(b, during.ip));
     // One key per IP, one per node; each node listed once on the other.
-    const keys = [...(await etcdList(etcd.endpoint, 'cilium/state/')).keys()].sort();
+    const keys = (await nodeAndIpKeys(etcd)).sort();
     expect(keys).toEqual(
       [
         `cilium/state/ip/v1/default/${before.ip}`,

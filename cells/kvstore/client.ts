@@ -13,11 +13,9 @@ import {
 import { errorMessage } from '../../core/hive/index.js';
 import { formatDuration, sleep } from '../../core/hive/index.js';
 import type { EtcdTarget } from './config.js';
+import { KVStoreUnreachableError } from './kvstore.js';
 
-/** A call that gave up waiting for etcd. */
-export class KVStoreUnreachableError extends Error {
-  override name = 'KVStoreUnreachableError';
-}
+export { KVStoreUnreachableError };
 
 /** Whether an error means "etcd is not reachable now" (worth waiting for) rather than a refusal. */
 export function isConnectivityError(e: unknown): boolean {

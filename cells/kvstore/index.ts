@@ -3,10 +3,10 @@ export { KvstoreConfig } from './config.js';
 export {
   KVStore,
   KVStoreDisabledError,
+  KVStoreUnreachableError,
   type KVEvent,
   type KVLock,
   type KVStoreStatus,
   type KVWatch,
   type KVWatchHandler,
 } from './kvstore.js';
-export { KVStoreUnreachableError } from './client.js';

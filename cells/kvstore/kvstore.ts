@@ -81,3 +81,8 @@ export const KVStore = token<KVStore>('kvstore/KVStore');
 export class KVStoreDisabledError extends Error {
   override name = 'KVStoreDisabledError';
 }
+
+/** A call that gave up waiting for etcd (after --kvstore-connectivity-timeout or its signal). */
+export class KVStoreUnreachableError extends Error {
+  override name = 'KVStoreUnreachableError';
+}
