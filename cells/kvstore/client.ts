@@ -73,8 +73,9 @@ export function abortable<T>(
 ): Promise<T> {
   if (!signal) return p;
   if (signal.aborted) {
-    // The call is already made: its own failure (a deadline) must not go unhandled.
-    p.catch(() => undefined);
+    // A call already running must not fail unhandled later (a deadline); a lazy etcd3 builder
+    // (a thenable, not a Promise) is left unrun.
+    if (p instanceof Promise) p.catch(() => undefined);
     return Promise.reject(new Error(`${what}: aborted`));
   }
   return new Promise<T>((resolve, reject) => {
