@@ -47,7 +47,7 @@ interface Held {
 }
 
 /** How long a background re-take waits before trying again after a kvstore error. */
-const RETRY_MS = [200, 1000, 5000, 15_000] as const;
+const RETRY_MS = [200, 500, 1000, 2000] as const;
 
 /**
  * Cluster-wide identities in the kvstore, as Cilium's kvstore allocator: a master key per id
