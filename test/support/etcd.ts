@@ -1,6 +1,6 @@
 // A real etcd (Debian's etcd-server, /usr/bin/etcd) for tests: its own ports, name and data
 // directory, started, stopped, killed, restarted and paused by the test, and always cleaned up.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -56,6 +56,15 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
+let setpriv: boolean | undefined;
+function hasSetpriv(): boolean {
+  if (setpriv === undefined) {
+    const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8' });
+    setpriv = r.error === undefined && r.stdout.includes('--pdeathsig');
+  }
+  return setpriv;
+}
+
 function exited(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => p.once('exit', () => resolve()));
@@ -88,7 +97,9 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
     '--initial-cluster-token',
     name,
   ];
-  const cmd = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ETCD, ...args] : [ETCD, ...args];
+  const etcdCmd = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ETCD, ...args] : [ETCD, ...args];
+  // Killed with the test process even when that dies by SIGKILL (a timed-out worker).
+  const cmd = hasSetpriv() ? ['setpriv', '--pdeathsig', 'KILL', ...etcdCmd] : etcdCmd;
   let proc: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
