@@ -11,6 +11,7 @@ import {
   type IdentityAllocator,
   type IdentityChange,
 } from './allocator.js';
+import { LabelQueues, untilAborted } from './kvstore-queue.js';
 import {
   idKey,
   idOfKey,
@@ -46,9 +47,6 @@ interface Held {
   refs: number;
 }
 
-/** How long a background re-take waits before trying again after a kvstore error. */
-const RETRY_MS = [200, 1000, 5000, 15_000] as const;
-
 /**
  * Cluster-wide identities in the kvstore, as Cilium's kvstore allocator: a master key per id
  * (`id/<id>` → label string), a slave key per node using it (`value/<labels>/<node>` → id,
@@ -71,20 +69,19 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
   private readonly local = new Map<string, Held>();
   private readonly localById = new Map<number, Held>();
   /** kvstore work per label string, one after the other (take, re-take, drop). */
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly work: LabelQueues;
   /** Label strings whose restored id disagrees with the cluster, and why. */
   private readonly conflicts = new Map<string, string>();
   private readonly changes = new Subject<IdentityChange>();
   private readonly stopped = new AbortController();
   private watch: KVWatch | undefined;
   private statusSub: Subscription | undefined;
-  /** Background work waiting to retry: woken when the kvstore is back. */
-  private readonly sleepers = new Set<() => void>();
   private readonly random: () => number;
 
   constructor(private readonly p: KvstoreAllocatorParams) {
     this.range = p.range ?? { min: MIN_IDENTITY, max: MAX_IDENTITY };
     this.random = p.random ?? Math.random;
+    this.work = new LabelQueues({ logger: p.logger, signal: this.stopped.signal });
     if (p.node === '' || p.node.includes('/')) {
       throw new IdentityError(`node name ${JSON.stringify(p.node)} cannot end a kvstore key`);
     }
@@ -108,8 +105,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     });
     // Work that failed while etcd was away is retried as soon as it is back.
     this.statusSub = this.p.kv.status$.subscribe((s) => {
-      if (s.state !== 'Ok') return;
-      for (const wake of [...this.sleepers]) wake();
+      if (s.state === 'Ok') this.work.wake();
     });
   }
 
@@ -151,7 +147,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     const sig = AbortSignal.any([timeout, this.stopped.signal, ...(signal ? [signal] : [])]);
     try {
       return await untilAborted(
-        this.serial(ls, () => this.take(ls, norm, sig)),
+        this.work.serial(ls, () => this.take(ls, norm, sig)),
         sig,
         (late) => this.release(late),
       );
@@ -212,7 +208,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       this.localById.delete(ident.id);
     });
     this.conflicts.delete(held.ls);
-    this.background(held.ls, 'release', async (sig) => {
+    this.work.background(held.ls, 'release', async (sig) => {
       if (this.local.get(held.ls)?.ident.id === ident.id) return; // taken again meanwhile
       await this.p.kv.deleteIfValue(valueKey(held.ls, this.p.node), String(ident.id), sig);
     });
@@ -302,7 +298,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
    * slave key. A disagreement is logged and makes the cell degraded, naming the labels.
    */
   private retake(ls: string): void {
-    this.background(ls, 're-take', async (sig) => {
+    this.work.background(ls, 're-take', async (sig) => {
       const held = this.local.get(ls);
       if (!held) return;
       const id = held.ident.id;
@@ -340,55 +336,6 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       });
       if (!sig.aborted) await unlocked;
     }
-  }
-
-  /** Queues kvstore work for a label string, retried until it succeeds or the allocator stops. */
-  private background(ls: string, what: string, fn: (sig: AbortSignal) => Promise<void>): void {
-    const sig = this.stopped.signal;
-    const stopped = () => sig.aborted; // read afresh after each await
-    void this.serial(ls, async () => {
-      for (let attempt = 0; !stopped(); attempt++) {
-        try {
-          await fn(sig);
-          return;
-        } catch (e) {
-          if (stopped()) return;
-          const log = attempt === 0 ? 'warn' : 'debug';
-          this.p.logger[log]({ labels: ls, err: e, attempt }, `identity ${what}: kvstore failed`);
-          await this.pause(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 1000, sig);
-        }
-      }
-    });
-  }
-
-  /** Waits `ms`, or less when `signal` aborts or the kvstore comes back. */
-  private pause(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.sleepers.add(done);
-    });
-  }
-
-  /** Runs `fn` after every earlier piece of work for the same label string. */
-  private serial<T>(ls: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.queues.get(ls) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(ls, tail);
-    void tail.then(() => {
-      if (this.queues.get(ls) === tail) this.queues.delete(ls);
-    });
-    return run;
   }
 
   // --- local state --------------------------------------------------------------------------
@@ -503,38 +450,4 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     }
     throw new IdentityError(`identities ${min}-${max} are all in use`);
   }
-}
-
-/**
- * `p`, unless `signal` aborts first; a value that arrives after that is handed to `late` (so a
- * reference taken for a caller who gave up is released).
- */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal, late: (v: T) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let done = false;
-    const onAbort = () => {
-      if (done) return;
-      done = true;
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        if (done) late(v);
-        else {
-          done = true;
-          resolve(v);
-        }
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        if (!done) {
-          done = true;
-          reject(e instanceof Error ? e : new Error(String(e)));
-        }
-      },
-    );
-  });
 }

@@ -70,11 +70,7 @@ export function abortable<T>(
   what: string,
 ): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) {
-    // The call is already made: its own failure (a deadline) must not go unhandled.
-    p.catch(() => undefined);
-    return Promise.reject(new Error(`${what}: aborted`));
-  }
+  if (signal.aborted) return Promise.reject(new Error(`${what}: aborted`));
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(new Error(`${what}: aborted`));
     signal.addEventListener('abort', onAbort, { once: true });
@@ -125,6 +121,9 @@ export class EtcdConn {
     const end = start + this.p.connectivityTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new Error(`${this.label}: closed`);
+      // Not even started once the signal is gone (the wait below ends early when it aborts):
+      // a call made then would run on unobserved, its failure an unhandled rejection.
+      if (signal?.aborted) throw new Error(`${this.label}: ${what}: aborted`);
       try {
         const v = await abortable(
           fn({ deadline: new Date(end) }),
