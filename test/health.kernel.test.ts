@@ -92,7 +92,8 @@ kernelSuite('cellium-health between two nodes', needs, () => {
       sh('ip', ['-n', nodes[i]!, 'addr', 'add', `${underlay[i]!}/24`, 'dev', links[i]!]);
       sh('ip', ['-n', nodes[i]!, 'link', 'set', links[i]!, 'up']);
       inNs(nodes[i]!, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      // In lieu of issue 12's auto-direct-node-routes: the other node's pod CIDR via its address.
+      // The other node's pod CIDR via its address: the underlay's own route (the agents run in
+      // tunnel mode, the default, and take the VXLAN device to the other node's pods).
       sh('ip', ['-n', nodes[i]!, 'route', 'add', podCidr[1 - i]!, 'via', underlay[1 - i]!]);
     }
     const dirs = names.map(() => tempDir());
