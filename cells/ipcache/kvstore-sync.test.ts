@@ -4,9 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { provideValue } from '../../core/hive/index.js';
+import { HealthTree, provideValue } from '../../core/hive/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
-import { etcdDelete, etcdList, etcdPut } from '../../test/support/etcd-keys.js';
+import {
+  etcdDelete,
+  etcdLeaseOf,
+  etcdList,
+  etcdPut,
+  etcdRevoke,
+} from '../../test/support/etcd-keys.js';
 import { startEtcd, type TestEtcd } from '../../test/support/etcd.js';
 import { apiCell } from '../api/index.js';
 import { daemonCell } from '../daemon/index.js';
@@ -165,6 +171,38 @@ describe('ipcache kvstore sync (real etcd)', () => {
     await etcdDelete(etcd.endpoint, ipKey('10.2.0.51'));
     await until(() => row('10.2.0.51/32') === undefined);
     await until(() => map().lookup(ipcacheKeyOf('10.2.0.51/32')) === undefined);
+  });
+
+  it("never writes back the value of a deleted endpoint over another writer's, after a lease renewal", async () => {
+    const etcd = await startEtcd();
+    const { h, writer } = await syncHive(etcd);
+    const pair = (ip: string, host: string) =>
+      JSON.stringify({ IP: ip, Mask: null, HostIP: host, ID: 9, Key: 0, Metadata: '' });
+    writer.upsert({ prefix: '10.4.0.1', identity: 4711, source: 'local' });
+    writer.upsert({ prefix: '10.4.0.2', identity: 4711, source: 'local' });
+    await until(async () => (await keys(etcd)).size === 2);
+    // Another node takes 10.4.0.1's key (kept out of the table by the local entry); the endpoint
+    // goes before this agent put its value back (it waits a second); the next write shows the
+    // sync ran.
+    const foreign = pair('10.4.0.1', '192.0.2.9');
+    await etcdPut(etcd.endpoint, ipKey('10.4.0.1'), foreign);
+    await until(() => JSON.stringify(h.get(HealthTree).all()).includes('1 kept out by local ones'));
+    writer.delete('10.4.0.1');
+    writer.upsert({ prefix: '10.4.0.3', identity: 4711, source: 'local' });
+    await until(async () => (await keys(etcd)).has(ipKey('10.4.0.3')));
+    expect((await keys(etcd)).get(ipKey('10.4.0.1'))).toBe(foreign);
+    // The session lease lost: the agent re-writes its session's keys under a new one.
+    const lease = (await etcdLeaseOf(etcd.endpoint, ipKey('10.4.0.2'))) ?? '';
+    await etcdRevoke(etcd.endpoint, lease);
+    for (const ip of ['10.4.0.2', '10.4.0.3']) {
+      await until(async () => {
+        const now = await etcdLeaseOf(etcd.endpoint, ipKey(ip));
+        return now !== undefined && now !== '0' && now !== lease;
+      });
+    }
+    writer.upsert({ prefix: '10.4.0.4', identity: 4711, source: 'local' });
+    await until(async () => (await keys(etcd)).has(ipKey('10.4.0.4')));
+    expect((await keys(etcd)).get(ipKey('10.4.0.1'))).toBe(foreign);
   });
 
   it('publishes what was created while etcd was down once it returns, and nothing twice', async () => {

@@ -67,6 +67,12 @@ export class KvstoreIpSync {
   private readonly desired = new Map<string, string>();
   /** What this agent wrote and still holds: key → value. */
   private readonly published = new Map<string, string>();
+  /**
+   * The last value this agent put per key, until it deleted it: the session re-writes that value
+   * after a lease renewal, even when another writer (or the lease's end) took the key meanwhile,
+   * so a key no longer desired is deleted with it (only if it still holds it) to end that.
+   */
+  private readonly written = new Map<string, string>();
   /** Keys whose desired and published values may differ. */
   private readonly due = new Set<string>();
   /** Other nodes' entries read: key → entry. */
@@ -196,14 +202,17 @@ export class KvstoreIpSync {
   private async sync(key: string, signal: AbortSignal): Promise<void> {
     const want = this.desired.get(key);
     const have = this.published.get(key);
-    if (want === have) return;
+    if (want === have && (want !== undefined || !this.written.has(key))) return;
+    const mine = have ?? this.written.get(key);
     if (want !== undefined) {
       await this.p.kv.put(key, want, { lease: true, signal });
       this.published.set(key, want);
-    } else if (have !== undefined) {
+      this.written.set(key, want);
+    } else if (mine !== undefined) {
       // Only our own value: the IP may be another node's by now.
-      await this.p.kv.deleteIfValue(key, have, signal);
+      await this.p.kv.deleteIfValue(key, mine, signal);
       this.published.delete(key);
+      if (this.written.get(key) === mine) this.written.delete(key);
     }
     // What was desired may have changed while the write ran: look again.
     if (this.desired.get(key) !== this.published.get(key)) this.due.add(key);

@@ -45,3 +45,14 @@ export async function etcdList(endpoint: string, prefix: string): Promise<Map<st
     ]),
   );
 }
+
+/** The lease a key is bound to ('0' or undefined: none, or no such key). */
+export async function etcdLeaseOf(endpoint: string, key: string): Promise<string | undefined> {
+  const r = await call<{ kvs?: { lease?: string }[] }>(endpoint, 'kv/range', { key: b64(key) });
+  return r.kvs?.[0]?.lease;
+}
+
+/** Revokes a lease (its keys vanish), as etcd does when a session's TTL runs out. */
+export async function etcdRevoke(endpoint: string, lease: string): Promise<void> {
+  await call(endpoint, 'lease/revoke', { ID: lease });
+}
