@@ -234,4 +234,20 @@ kernelSuite('identities in etcd', { root: false, commands: ['etcd'] }, () => {
     // And new labels allocate again.
     expect((await ids(a).allocate(['k8s:app=new'])).id).toBeGreaterThanOrEqual(256);
   });
+  it('takes no reference for a caller whose signal aborted, even for labels the cluster knows', async () => {
+    const etcd = await startEtcd();
+    const a = await node(etcd.endpoint, 'n1');
+    const b = await node(etcd.endpoint, 'n2');
+    const theirs = await ids(b).allocate(['k8s:app=theirs']);
+    await eventually(() => ids(a).get(theirs.id));
+    // etcd hangs (not refused): the kvstore still says Ok while A's call waits on it.
+    etcd.pause();
+    onTestFinished(() => etcd.resume());
+    expect(kv(a).status().state).toBe('Ok');
+    const ac = new AbortController();
+    const call = ids(a).allocate(['k8s:app=theirs'], ac.signal);
+    ac.abort();
+    await expect(call).rejects.toThrow(/cancelled by the caller/);
+    expect(ids(a).refCount(theirs.id)).toBe(0);
+  });
 });

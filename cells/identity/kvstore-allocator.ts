@@ -153,6 +153,10 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       );
     } catch (e) {
       if (e instanceof IdentityError) throw e;
+      // A caller who gave up takes no reference (the interface's promise).
+      if (signal?.aborted) {
+        throw new IdentityUnavailableError(`no identity for ${ls}: cancelled by the caller`);
+      }
       const known = this.takeKnown(ls, norm);
       if (known) return known;
       const what = `no identity for ${ls}`;
