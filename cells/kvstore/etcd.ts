@@ -244,11 +244,17 @@ export class EtcdStore implements KVStore {
 
   /** Resolves when `k` is deleted at or after `fromRev` (or the watch breaks: the caller retries). */
   private async deleted(k: string, fromRev: bigint, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) throw new Error(`${this.conn.label}: lock: aborted`);
+    const aborted = (): Error => new Error(`${this.conn.label}: lock: aborted`);
+    if (signal?.aborted) throw aborted();
     const stream = await this.conn.client.watchClient.watch();
     try {
       await new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => reject(new Error(`${this.conn.label}: lock: aborted`));
+        const onAbort = (): void => reject(aborted());
+        // Aborted while the stream was being opened: no event would ever tell.
+        if (signal?.aborted) {
+          onAbort();
+          return;
+        }
         signal?.addEventListener('abort', onAbort, { once: true });
         const done = (): void => {
           signal?.removeEventListener('abort', onAbort);

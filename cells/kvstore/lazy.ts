@@ -13,17 +13,29 @@ export class LazyKVStore implements KVStore {
   });
   private loaded: Promise<EtcdStore> | undefined;
   private resolveLoaded!: (s: EtcdStore) => void;
+  private rejectLoaded!: (e: unknown) => void;
   private readonly ready: Promise<EtcdStore>;
   private sub: Subscription | undefined;
 
   constructor(private readonly load: () => Promise<EtcdStore>) {
-    this.ready = new Promise((resolve) => (this.resolveLoaded = resolve));
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveLoaded = resolve;
+      this.rejectLoaded = reject;
+    });
+    // Nobody may be waiting when the load fails: the failure is the start hook's to report.
+    this.ready.catch(() => undefined);
   }
 
   /** Loads and starts the etcd store (it connects in the background). */
   async start(): Promise<void> {
     this.loaded ??= this.load();
-    const store = await this.loaded;
+    let store: EtcdStore;
+    try {
+      store = await this.loaded;
+    } catch (e) {
+      this.rejectLoaded(e); // calls waiting for the store fail with it, rather than wait forever
+      throw e;
+    }
     this.sub = store.status$.subscribe((s) => this.statusSubject.next(s));
     store.start();
     this.resolveLoaded(store);
@@ -31,7 +43,8 @@ export class LazyKVStore implements KVStore {
 
   async stop(): Promise<void> {
     if (!this.loaded) return;
-    const store = await this.loaded;
+    const store = await this.loaded.catch(() => undefined);
+    if (!store) return; // never loaded: nothing to stop (start reported why)
     await store.stop();
     this.sub?.unsubscribe();
   }
