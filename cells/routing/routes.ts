@@ -21,7 +21,11 @@ export interface NodeRoute {
   readonly gateway: string;
 }
 
-/** The routes the other nodes want: each pod CIDR with a node IP of its family. */
+/**
+ * The routes the other nodes want: each pod CIDR with a node IP of its family, both written as
+ * the kernel's dump gives them back (`FD00:0::2` is `fd00::2`), or syncRoutes would see a route
+ * with another gateway and replace it at every sync.
+ */
 export function desiredRoutes(nodes: readonly RemoteNode[]): NodeRoute[] {
   const out: NodeRoute[] = [];
   for (const n of nodes) {
@@ -30,7 +34,8 @@ export function desiredRoutes(nodes: readonly RemoteNode[]): NodeRoute[] {
       [n.podCidrV6, n.ipv6],
     ] as const) {
       const dst = cidr === undefined ? undefined : normalizePrefix(cidr);
-      if (dst !== undefined && via !== undefined) out.push({ dst, gateway: via });
+      const gateway = via === undefined ? undefined : normalizePrefix(via)?.split('/')[0];
+      if (dst !== undefined && gateway !== undefined) out.push({ dst, gateway });
     }
   }
   return out;

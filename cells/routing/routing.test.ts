@@ -73,6 +73,12 @@ describe('routing: what the other nodes want', () => {
       { dst: '10.1.2.0/24', gateway: '192.168.7.2' },
       { dst: 'fd01:2::/64', gateway: 'fd00:7::2' },
     ]);
+    // A nodes file's IPv6 as written (isIPv6Address takes it) is compared with the kernel's.
+    expect(
+      desiredRoutes([
+        { name: 'd', ipv6: 'FD00:7:0::4', podCidrV6: 'fd01:4::/64', source: 'static' },
+      ]),
+    ).toEqual([{ dst: 'fd01:4::/64', gateway: 'fd00:7::4' }]);
   });
 
   it('refuses --auto-direct-node-routes in tunnel mode, as Cilium', () => {
