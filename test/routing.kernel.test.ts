@@ -30,7 +30,7 @@ import {
 
 const needs = {
   objects: [BPF_LXC_OBJECT, BPF_OVERLAY_OBJECT],
-  commands: ['ip', 'nsenter', 'ping'],
+  commands: ['ip', 'nsenter', 'ping', 'bpftool'],
 };
 
 /** Port of the TCP sinks every pod runs. */
@@ -263,7 +263,26 @@ kernelSuite('pod traffic between nodes', needs, () => {
       received: MB4,
     });
 
-    // Node 2 leaves node 0's file: its entries and node id go; node 1's stay.
+    // Node 2 leaves node 0's file: its entries and node id go; node 1's stay. The sync that
+    // follows keeps bpf_overlay as the restarted agent attached it (no reload at every sync).
+    const overlay = () =>
+      (
+        JSON.parse(
+          sh('ip', [
+            'netns',
+            'exec',
+            n0.netns,
+            'bpftool',
+            '-j',
+            'net',
+            'show',
+            'dev',
+            'cellium_vxlan',
+          ]),
+        ) as { tc?: { kind?: string; id?: number }[] }[]
+      )[0]?.tc?.find((t) => t.kind === 'clsact/ingress')?.id;
+    const attached = overlay();
+    expect(attached).toBeGreaterThan(0);
     c.writeNodesFile(0, [n1]);
     await until(c, "node 2's entries to leave node 0's ipcache", async () => {
       const e = await ipcache(n0);
@@ -274,6 +293,7 @@ kernelSuite('pod traffic between nodes', needs, () => {
     }[];
     expect(ids.flatMap((x) => x.ips ?? [])).not.toContain(n2.ipv4);
     expect(ids.flatMap((x) => x.ips ?? [])).toContain(n1.ipv4);
+    expect(overlay()).toBe(attached);
 
     expect(await tearDown(c)).toEqual([]);
   });

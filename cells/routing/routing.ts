@@ -70,6 +70,8 @@ export function newRouting(p: RoutingParams): Routing {
   // Node ids this cell gave (a node whose source gave it none): released when the node goes.
   const ownIds = new Map<string, readonly string[]>();
   let device: number | undefined;
+  /** The bpf_overlay this agent attached (kept while it stays attached). */
+  let overlay: number | undefined;
   let forwarding = false;
   let running = false;
 
@@ -147,18 +149,22 @@ export function newRouting(p: RoutingParams): Routing {
             port: p.config.tunnelPort,
             objectPath: p.config.bpfOverlayObject,
             maps: () => [p.maps.lxc.raw, p.maps.metrics.raw, ...p.monitor.programMaps()],
+            ...(overlay !== undefined ? { attached: overlay } : {}),
           });
+          overlay = d.programId;
           if (d.ifindex !== device || d.how !== 'adopted') {
             p.logger.info({ device: TUNNEL_DEVICE, ifindex: d.ifindex }, `tunnel device ${d.how}`);
           }
           device = d.ifindex;
         } catch (e) {
           device = undefined;
+          overlay = undefined;
           errors.push(`${TUNNEL_DEVICE}: ${errorMessage(e)}`);
         }
       }
     } else {
       try {
+        overlay = undefined;
         if (removeTunnel()) p.logger.info(`${TUNNEL_DEVICE} removed (native routing)`);
       } catch (e) {
         errors.push(`cannot remove ${TUNNEL_DEVICE}: ${errorMessage(e)}`);

@@ -4,7 +4,7 @@
 // is not (another port, not external), and removed in native mode. Device and program outlive the
 // agent, so pods keep reaching other nodes while it restarts.
 import { existsSync } from 'node:fs';
-import { loadObject, tcAttach, type RawMap } from '../../core/bpf/index.js';
+import { loadObject, tcAttach, tcQuery, type RawMap } from '../../core/bpf/index.js';
 import {
   addVxlan,
   delLink,
@@ -27,6 +27,11 @@ export interface TunnelParams {
   readonly objectPath: string;
   /** The agent maps bpf_overlay shares (cellium_lxc, cellium_metrics, the monitor's). */
   readonly maps: () => readonly RawMap[];
+  /**
+   * The id of the bpf_overlay this agent attached before: still attached to an adopted device,
+   * it is kept (no load of the object, no verifier run at every sync).
+   */
+  readonly attached?: number;
 }
 
 /** The device as found or made. */
@@ -34,6 +39,8 @@ export interface TunnelDevice {
   readonly ifindex: number;
   /** What was done: 'adopted' (kept as it was), 'created', or 'replaced' (made again). */
   readonly how: 'adopted' | 'created' | 'replaced';
+  /** The id of the bpf_overlay program on its ingress. */
+  readonly programId: number | undefined;
 }
 
 /** The tunnel device's ifindex when it is there (and a VXLAN), else undefined. */
@@ -59,22 +66,25 @@ export function ensureTunnel(p: TunnelParams): TunnelDevice {
     const fits = info && info.external && !info.learning && info.port === p.port;
     if (info && fits) {
       setLinkUp(s, info.index);
-      return { ifindex: info.index, how: 'adopted' };
+      return { ifindex: info.index, how: 'adopted', programId: undefined };
     }
     // The name is the agent's (cellium_*): whatever has it and is not what is wanted goes.
     const there = info !== undefined || getLinkOn(s, TUNNEL_DEVICE) !== undefined;
     if (there) delLink(s, TUNNEL_DEVICE, { missingOk: true });
     const made = addVxlan(s, { name: TUNNEL_DEVICE, port: p.port });
     setLinkUp(s, made.index);
-    return { ifindex: made.index, how: there ? 'replaced' : 'created' };
+    return { ifindex: made.index, how: there ? 'replaced' : 'created', programId: undefined };
   });
+  if (dev.how === 'adopted' && p.attached !== undefined) {
+    if (tcQuery(dev.ifindex, 'ingress') === p.attached) return { ...dev, programId: p.attached };
+  }
   const obj = loadObject(p.objectPath, p.maps(), { onlyDeclared: true });
   try {
     tcAttach(dev.ifindex, 'ingress', obj.program(OVERLAY_PROGRAM));
   } finally {
     obj.close(); // the attachment holds the program, the pins the maps
   }
-  return dev;
+  return { ...dev, programId: tcQuery(dev.ifindex, 'ingress') };
 }
 
 /** Removes cellium_vxlan (native mode after a tunnel run); whether there was one. */
