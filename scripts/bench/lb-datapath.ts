@@ -7,22 +7,15 @@
 // the conntrack map it used. `npm run build && npx tsx scripts/bench/lb-datapath.ts` runs it on
 // its own; BENCH_LB_SECONDS (3) is each path's time per round and measure.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openMap } from '../../core/bpf/index.js';
 import { CT4 } from '../../cells/conntrack/index.js';
 import { METRIC, METRICS_MAP, REASON } from '../../cells/maps/index.js';
-import type { Row } from './table.js';
+import { cniAdd, startNodeAgent } from './node-agent.js';
+import { pct, type Row } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_LB_SECONDS ?? 3);
@@ -133,29 +126,6 @@ function serve(ns: string, argv: string[], ready: RegExp, procs: ChildProcess[])
   });
 }
 
-/** The built agent in the node namespace, logging to `log`, once its hive has started. */
-async function startAgent(node: string, args: string[], log: string): Promise<ChildProcess> {
-  // Logs go to a file: nothing here reads them while the bench runs.
-  const out = openSync(log, 'a');
-  const proc = spawn(
-    'nsenter',
-    [
-      `--net=/run/netns/${node}`,
-      process.execPath,
-      join(ROOT, 'dist/cellium-agent.cjs'),
-      '--agent-health-port=0',
-      ...args,
-    ],
-    { stdio: ['ignore', 'ignore', out] },
-  );
-  closeSync(out);
-  while (!readFileSync(log, 'utf8').includes('"hive started"')) {
-    if (proc.exitCode !== null) throw new Error(`agent exited: ${readFileSync(log, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return proc;
-}
-
 /** The built `cellium` against the agent; throws with its output on failure. */
 function cli(socket: string, ...args: string[]): string {
   const r = spawnSync(
@@ -165,34 +135,6 @@ function cli(socket: string, ...args: string[]): string {
   );
   if (r.status !== 0) throw new Error(`cellium ${args.join(' ')}: ${r.stdout}${r.stderr}`);
   return r.stdout;
-}
-
-/** Adds pod `name` (namespace `ns`) through the built cellium-cni; its IPv4 address. */
-function cniAdd(node: string, socket: string, ns: string, name: string): string {
-  const r = spawnSync(
-    'nsenter',
-    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-cni.cjs')],
-    {
-      input: JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'cellium',
-        type: 'cellium-cni',
-        'socket-path': socket,
-      }),
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        CNI_COMMAND: 'ADD',
-        CNI_CONTAINERID: `bench-${ns}`,
-        CNI_NETNS: `/run/netns/${ns}`,
-        CNI_IFNAME: 'eth0',
-        CNI_ARGS: `K8S_POD_NAMESPACE=bench;K8S_POD_NAME=${name}`,
-      },
-    },
-  );
-  const ip = (JSON.parse(r.stdout || '{}') as { ips?: { address?: string }[] }).ips?.[0]?.address;
-  if (r.status !== 0 || ip === undefined) throw new Error(`CNI ADD ${name}: ${r.stdout}`);
-  return ip.split('/')[0] ?? ip;
 }
 
 /** A map's id, size and entries, by bpftool (which reads what a program holds, pinned or not). */
@@ -262,11 +204,6 @@ async function realized(socket: string, id: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`service ${id} not realized in 10 s`);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 /** Both paths in the order of this round, and what each dials. */
@@ -350,7 +287,7 @@ export async function benchLbDatapath(): Promise<Row[]> {
     }
     sh('ip', ['-n', node, 'addr', 'add', `172.31.${process.pid % 250}.1/32`, 'dev', 'lo']);
     procs.push(
-      await startAgent(
+      await startNodeAgent(
         node,
         [
           `--socket-path=${socket}`,
@@ -448,7 +385,7 @@ export async function benchLbDatapath(): Promise<Row[]> {
       d: number,
       unit: string,
     ): Row[] => {
-      const [direct, vip] = [median(m.direct), median(m.vip)];
+      const [direct, vip] = [pct(m.direct, 50), pct(m.vip, 50)];
       const ratio = vip / direct;
       const each = (xs: number[]): string => xs.map((x) => fmt(x, d)).join(', ');
       return [

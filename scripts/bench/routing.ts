@@ -4,19 +4,12 @@
 // node 1 and to another pod on node 0, first in native mode with --auto-direct-node-routes, then
 // in tunnel mode (VXLAN), three rounds each. Alone: npm run build && npx tsx scripts/bench/routing.ts
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Row } from './table.js';
+import { cniAdd, startNodeAgent } from './node-agent.js';
+import { pct, type Row } from './table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUTING_ROUNDS ?? 3);
@@ -31,51 +24,6 @@ function sh(cmd: string, args: readonly string[]): string {
 
 function runIn(ns: string, argv: string[]): string {
   return sh('nsenter', [`--net=/run/netns/${ns}`, ...argv]);
-}
-
-/** The built agent in a node namespace, once its hive has started. */
-async function startAgent(node: string, args: string[], log: string): Promise<ChildProcess> {
-  writeFileSync(log, '');
-  const out = openSync(log, 'a');
-  const proc = spawn(
-    'nsenter',
-    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-agent.cjs'), ...args],
-    { stdio: ['ignore', 'ignore', out] },
-  );
-  closeSync(out);
-  while (!readFileSync(log, 'utf8').includes('"hive started"')) {
-    if (proc.exitCode !== null) throw new Error(`agent exited: ${readFileSync(log, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return proc;
-}
-
-/** Adds a pod through the built cellium-cni; its IPv4 address. */
-function cniAdd(node: string, socket: string, pod: string): string {
-  const r = spawnSync(
-    'nsenter',
-    [`--net=/run/netns/${node}`, process.execPath, join(ROOT, 'dist/cellium-cni.cjs')],
-    {
-      input: JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'cellium',
-        type: 'cellium-cni',
-        'socket-path': socket,
-      }),
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        CNI_COMMAND: 'ADD',
-        CNI_CONTAINERID: `bench-${pod}`,
-        CNI_NETNS: `/run/netns/${pod}`,
-        CNI_IFNAME: 'eth0',
-        CNI_ARGS: `K8S_POD_NAMESPACE=bench;K8S_POD_NAME=${pod}`,
-      },
-    },
-  );
-  const ip = (JSON.parse(r.stdout || '{}') as { ips?: { address?: string }[] }).ips?.[0]?.address;
-  if (r.status !== 0 || ip === undefined) throw new Error(`CNI ADD ${pod}: ${r.stdout}${r.stderr}`);
-  return ip.split('/')[0] ?? ip;
 }
 
 /** Gbit/s received by iperf3 (one stream, `seconds`). */
@@ -94,12 +42,6 @@ function iperf(client: string, host: string, seconds: number): number {
   ]);
   const r = JSON.parse(out) as { end: { sum_received: { bytes: number; seconds: number } } };
   return (r.end.sum_received.bytes * 8) / r.end.sum_received.seconds / 1e9;
-}
-
-/** Median. */
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 /** Two nodes in one routing mode: the throughput to a pod on the other node and on the same. */
@@ -160,13 +102,12 @@ async function oneMode(mode: 'native' | 'tunnel'): Promise<{ cross: number[]; sa
       const socket = join(dir, 'api.sock');
       sockets.push(socket);
       procs.push(
-        await startAgent(
+        await startNodeAgent(
           n.ns,
           [
             `--socket-path=${socket}`,
             `--state-dir=${join(dir, 'state')}`,
             `--bpf-root=${roots[i] ?? ''}`,
-            '--agent-health-port=0',
             '--enable-health-checking=false',
             '--enable-endpoint-health-checking=false',
             `--node-name=${n.name}`,
@@ -252,7 +193,7 @@ export async function benchRouting(): Promise<Row[]> {
     { measure: 'other node, VXLAN tunnel, Gbit/s', result: f(tunnel.cross), goal: '' },
     {
       measure: 'tunnel / native across nodes (medians)',
-      result: `${(median(tunnel.cross) / median(native.cross)).toFixed(2)}×`,
+      result: `${(pct(tunnel.cross, 50) / pct(native.cross, 50)).toFixed(2)}×`,
       goal: '',
     },
   ];
