@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { cellium, type CliRun } from './cli.js';
 import { netns, sh, uniq } from './netns.js';
+import { startReady } from './ns-script.js';
 import { cniRunner } from './pods.js';
 import { startAgent, tempDir, testBpfRoot, type AgentProcess, type Run } from './procs.js';
 
@@ -304,25 +305,8 @@ s.on('data', (d) => (reply += d));
 s.on('end', () => process.stdout.write(JSON.stringify({ sent: total, hash: h.digest('hex'), reply })));`;
 
 /** Starts a TCP sink in a pod (killed when the test finishes). */
-export async function startSink(ns: string, port: number): Promise<void> {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SINK, String(port)]);
-  const exited = new Promise((r) => p.once('exit', r));
-  onTestFinished(async () => {
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill('SIGKILL');
-      await exited;
-    }
-  });
-  let out = '';
-  let err = '';
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready')) resolve();
-    });
-    p.once('exit', (code) => reject(new Error(`sink exited (${code}): ${err}`)));
-  });
+export function startSink(ns: string, port: number): Promise<void> {
+  return startReady(ns, SINK, [String(port)], 'sink');
 }
 
 /** What a transfer found: the bytes the sink counted and whether its hash matched. */

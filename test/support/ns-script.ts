@@ -45,3 +45,35 @@ export function startIn(ns: string, script: string, args: readonly string[]): Ns
     });
   return { p, nextLine };
 }
+
+/**
+ * Runs inline Node code (`node -e`) in a namespace as a server: resolves once it printed
+ * `ready`, rejects naming `what` if it exits first; killed (and waited for) when the test finishes.
+ */
+export async function startReady(
+  ns: string,
+  code: string,
+  args: readonly string[],
+  what: string,
+): Promise<void> {
+  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise((r) => p.once('exit', r));
+  onTestFinished(async () => {
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGKILL');
+      await exited;
+    }
+  });
+  let out = '';
+  let err = '';
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    p.once('exit', (c) => reject(new Error(`${what} exited (${c}): ${err}`)));
+  });
+}

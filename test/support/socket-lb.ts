@@ -32,6 +32,7 @@ import {
 } from '../../cells/loadbalancer/maps.js';
 import { SOCK_PROGRAMS } from '../../cells/loadbalancer/index.js';
 import { netns, sh, uniq } from './netns.js';
+import { startReady } from './ns-script.js';
 import { ROOT } from './procs.js';
 
 /** The compiled object (`CELLIUM_BPF_SOCK_OBJECT` overrides it). */
@@ -287,29 +288,8 @@ for (const l of ls) {
 }`;
 
 /** Starts backend servers in the netns (outside the test's cgroup); killed when the test ends. */
-export async function startServers(ns: string, listeners: readonly Listener[]): Promise<void> {
-  const p = spawn(
-    'nsenter',
-    [`--net=/run/netns/${ns}`, process.execPath, '-e', SERVER, JSON.stringify(listeners)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const exited = new Promise((r) => p.once('exit', r));
-  onTestFinished(async () => {
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill('SIGKILL');
-      await exited;
-    }
-  });
-  let out = '';
-  let err = '';
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready')) resolve();
-    });
-    p.once('exit', (code) => reject(new Error(`servers exited (${code}): ${err}`)));
-  });
+export function startServers(ns: string, listeners: readonly Listener[]): Promise<void> {
+  return startReady(ns, SERVER, [JSON.stringify(listeners)], 'servers');
 }
 
 /** A socket address as Node reports it. */
