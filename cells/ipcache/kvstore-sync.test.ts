@@ -3,7 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
+import { kernelSuite } from '../../core/testing/kernel.js';
 import { HealthTree, provideValue } from '../../core/hive/index.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import {
@@ -66,7 +67,7 @@ async function until<T>(fn: () => T | Promise<T>): Promise<NonNullable<T>> {
 const keys = async (etcd: TestEtcd): Promise<Map<string, string>> =>
   etcdList(etcd.endpoint, 'cilium/state/ip/v1/');
 
-describe('ipcache kvstore sync (real etcd)', () => {
+kernelSuite('ipcache kvstore sync (real etcd)', { root: false, commands: ['etcd'] }, () => {
   it('publishes local endpoint IPs (not the host identity), removes them, and ends with the last word', async () => {
     const etcd = await startEtcd();
     const { writer } = await syncHive(etcd);

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
+import { kernelSuite } from '../../core/testing/kernel.js';
 import { ApiRegistry, type Model } from '../../core/api/index.js';
 import { MapRegistry, unpinMemoryMaps } from '../../core/bpf/index.js';
 import { HealthTree, provideValue } from '../../core/hive/index.js';
@@ -65,7 +66,7 @@ async function until<T>(fn: () => T | Promise<T>): Promise<NonNullable<T>> {
   }
 }
 
-describe('nodes in the kvstore (real etcd)', () => {
+kernelSuite('nodes in the kvstore (real etcd)', { root: false, commands: ['etcd'] }, () => {
   it('registers each node as Cilium does and lists the others with node ids; a key gone takes its node', async () => {
     const etcd = await startEtcd();
     const a = await nodeHive(etcd, 'a', '192.0.2.1', '10.1.0.0/24');
