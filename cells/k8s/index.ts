@@ -1,0 +1,2 @@
+export { K8sConfig } from './config.js';
+export * from './types.js';
