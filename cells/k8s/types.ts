@@ -18,11 +18,26 @@ import type { Observable } from 'rxjs';
 import { token } from '../../core/hive/index.js';
 import type { Table } from '../../core/statedb/index.js';
 
+/**
+ * An API type as it is on the wire (JSON): client-node's classes as plain object types, dates as
+ * the strings the API server sends. The reflectors keep objects exactly as decoded from JSON.
+ */
+export type Wire<T> = T extends Date
+  ? string
+  : T extends readonly (infer U)[]
+    ? Wire<U>[]
+    : T extends object
+      ? { [K in keyof T as T[K] extends (...a: never[]) => unknown ? never : K]: Wire<T[K]> }
+      : T;
+
+/** Object metadata as on the wire, with the name always set. */
+export type ObjectMeta = Wire<V1ObjectMeta> & { name: string };
+
 /** Any object the reflectors keep: metadata (name, namespace, uid, labels...) always set. */
 export interface K8sObject {
   apiVersion?: string;
   kind?: string;
-  metadata: V1ObjectMeta & { name: string };
+  metadata: ObjectMeta;
 }
 
 /** A CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy: one rule (`spec`) and/or several (`specs`). */
@@ -44,12 +59,12 @@ export interface CrdInfo {
 }
 
 /** The objects kept in the reflected tables (client-node's types with a required name). */
-export type Pod = V1Pod & K8sObject;
-export type Namespace = V1Namespace & K8sObject;
-export type Node = V1Node & K8sObject;
-export type Service = V1Service & K8sObject;
-export type EndpointSlice = V1EndpointSlice & K8sObject;
-export type NetworkPolicy = V1NetworkPolicy & K8sObject;
+export type Pod = Wire<V1Pod> & K8sObject;
+export type Namespace = Wire<V1Namespace> & K8sObject;
+export type Node = Wire<V1Node> & K8sObject;
+export type Service = Wire<V1Service> & K8sObject;
+export type EndpointSlice = Wire<V1EndpointSlice> & K8sObject;
+export type NetworkPolicy = Wire<V1NetworkPolicy> & K8sObject;
 
 /** One reflected resource: a table of its objects (key: `namespace/name`, or `name`) and its sync state. */
 export interface K8sResource<T extends K8sObject> {
