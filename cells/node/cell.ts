@@ -14,6 +14,7 @@ import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
+import { K8sAccess, K8sClient, K8sResources } from '../k8s/index.js';
 import { KVStore } from '../kvstore/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
@@ -22,6 +23,7 @@ import { newClusterNodeList } from './node-list.js';
 import { ClusterNodeList } from './registry.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
+import { registerCiliumNode } from './k8s-ciliumnode.js';
 
 /** Runs a handler's read; while the cell is not running, a 503 asking to retry. */
 function whileRunning<T>(read: () => T): T {
@@ -76,6 +78,21 @@ export const nodeCell = module(
       kv: optional(KVStore),
     },
     newClusterNodeList,
+  ),
+  // Kubernetes mode: this node's CiliumNode, written at start and when the local node changes.
+  invoke(
+    'ciliumnode',
+    {
+      client: optional(K8sClient),
+      resources: optional(K8sResources),
+      access: optional(K8sAccess),
+      nodes: ClusterNodeList,
+      daemon: DaemonConfig,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    registerCiliumNode,
   ),
   invoke(
     'routes',
