@@ -282,6 +282,41 @@ describe('CrdIdentityAllocator', () => {
     expect(n.a.refCount(4000)).toBe(1);
   });
 
+  it('retries while the API server is unreachable: succeeds when it is back, else says why', async () => {
+    const server = new FakeServer();
+    const real = server.store();
+    let down = true;
+    let refusals = 0;
+    const refused = () => {
+      refusals++;
+      return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6443'));
+    };
+    const flaky: CiliumIdentityStore = {
+      create: (o, s) => (down ? refused() : real.create(o, s)),
+      get: (n, s) => (down ? refused() : real.get(n, s)),
+    };
+    const n = agent(server, { store: flaky, timeoutMs: 60_000 });
+    const pending = n.a.allocate(WEB);
+    await expect.poll(() => refusals).toBeGreaterThanOrEqual(2);
+    down = false;
+    const x = await pending;
+    expect(server.objects.get(String(x.id))).toEqual(identityObject(x.id, WEB));
+    down = true;
+    const m = agent(server, { store: flaky, timeoutMs: 300 });
+    await expect(m.a.allocate(DB_LABELS)).rejects.toThrow(
+      /did not answer within .*: connect ECONNREFUSED/,
+    );
+    // A refusal is not retried: it would not go away.
+    const forbidden: CiliumIdentityStore = {
+      create: () => Promise.reject(Object.assign(new Error('forbidden'), { code: 403 })),
+      get: refused,
+    };
+    const f = agent(server, { store: forbidden });
+    await expect(f.a.allocate(DB_LABELS)).rejects.toThrow(
+      /creating a CiliumIdentity failed: forbidden/,
+    );
+  });
+
   it('says when the objects were never listed, and a caller who gives up takes nothing', async () => {
     const r = newMemoryK8sResources(new DB());
     const a = new CrdIdentityAllocator({

@@ -3,9 +3,15 @@
 // set gets a new object whose name is a free id. No locks: racing agents meet on the same name.
 import { createHash } from 'node:crypto';
 import type { Observable, Subscription } from 'rxjs';
-import { errorMessage, formatDuration, type Health, type Logger } from '../../core/hive/index.js';
+import {
+  errorMessage,
+  formatDuration,
+  sleep,
+  type Health,
+  type Logger,
+} from '../../core/hive/index.js';
 import type { Change } from '../../core/statedb/index.js';
-import type { CiliumIdentityObject, K8sResource } from '../k8s/index.js';
+import { K8sAccessError, type CiliumIdentityObject, type K8sResource } from '../k8s/index.js';
 import {
   identity,
   IdentityError,
@@ -21,6 +27,7 @@ import {
   parseIdentityObject,
   type ParsedIdentity,
 } from './crd-labels.js';
+import { httpStatus } from './crd-store.js';
 import { labelString } from './kvstore-keys.js';
 import { LabelQueues, untilAborted } from './kvstore-queue.js';
 import { labelsKey, MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
@@ -51,6 +58,16 @@ export interface CrdAllocatorParams {
 /** How many invalid objects health names (the rest are counted). */
 const NAMED = 5;
 
+/** Waits between attempts while the API server is unreachable or failing (5xx, 429). */
+const RETRY_MS = [200, 500, 1000, 2000] as const;
+
+/** Whether an API error may go away by itself (the server away, overloaded or failing). */
+function transient(e: unknown): boolean {
+  if (e instanceof K8sAccessError || e instanceof IdentityError) return false;
+  const code = httpStatus(e);
+  return code === undefined || code === 429 || code >= 500;
+}
+
 /** A uniformly spread start, the same on every agent for the same labels. */
 function hashStart(key: string): number {
   return createHash('sha256').update(key).digest().readUInt32BE(0);
@@ -77,6 +94,8 @@ export class CrdIdentityAllocator implements IdentityAllocator {
   private readonly stopped = new AbortController();
   private readonly startOf: (key: string) => number;
   private sub: Subscription | undefined;
+  /** The last transient API error of each label set being allocated (for the timeout message). */
+  private readonly lastError = new Map<string, string>();
 
   constructor(private readonly p: CrdAllocatorParams) {
     this.range = p.range ?? { min: MIN_IDENTITY, max: MAX_IDENTITY };
@@ -122,7 +141,7 @@ export class CrdIdentityAllocator implements IdentityAllocator {
     const what = `no identity for ${labelString(norm)}`;
     try {
       return await untilAborted(
-        this.work.serial(key, () => this.take(key, norm, sig)),
+        this.work.serial(key, () => this.retrying(key, sig, () => this.take(key, norm, sig))),
         sig,
         (late) => this.release(late),
       );
@@ -131,8 +150,10 @@ export class CrdIdentityAllocator implements IdentityAllocator {
       if (signal?.aborted) throw new IdentityUnavailableError(`${what}: cancelled by the caller`);
       if (timeout.aborted) {
         const listed = this.p.resource.synced() ? '' : ' (CiliumIdentity objects not listed yet)';
+        const last = this.lastError.get(key);
+        this.lastError.delete(key);
         throw new IdentityUnavailableError(
-          `${what}: the Kubernetes API server did not answer within ${formatDuration(this.p.timeoutMs)}${listed}`,
+          `${what}: the Kubernetes API server did not answer within ${formatDuration(this.p.timeoutMs)}${listed}${last !== undefined ? `: ${last}` : ''}`,
         );
       }
       if (sig.aborted) throw new IdentityUnavailableError(`${what}: the allocator stopped`);
@@ -192,6 +213,24 @@ export class CrdIdentityAllocator implements IdentityAllocator {
   }
 
   // --- API server work ----------------------------------------------------------------------
+
+  /** Runs `fn` again after transient API errors (the server away or failing) until `sig` aborts. */
+  private async retrying<T>(key: string, sig: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const v = await fn();
+        this.lastError.delete(key);
+        return v;
+      } catch (e) {
+        if (!transient(e) || sig.aborted) throw e;
+        this.lastError.set(key, errorMessage(e));
+        if (attempt === 0) {
+          this.p.logger.warn({ labels: key, err: errorMessage(e) }, 'CiliumIdentity: retrying');
+        }
+        await sleep(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 2000, sig);
+      }
+    }
+  }
 
   /** Takes a reference: the id the (synced) table knows for the labels, or a new object. */
   private async take(key: string, norm: readonly string[], sig: AbortSignal): Promise<Identity> {
