@@ -106,17 +106,28 @@ export function connect(
       ctx.setHeaderParam('Content-Type', type);
       ctx.setBody(JSON.stringify(opts.body));
     }
-    if (opts.signal) ctx.setSignal(opts.signal);
-    await kc.applySecurityAuthentication(ctx);
+    // A signal of this request only: node-fetch leaves its abort listener on the signal after the
+    // answer, and aborting it then (the agent stopping) breaks the finished response's socket.
+    const outer = opts.signal;
+    const local = new AbortController();
+    const onAbort = (): void => {
+      local.abort(outer?.reason);
+    };
+    outer?.addEventListener('abort', onAbort, { once: true });
+    ctx.setSignal(local.signal);
     let status: number;
     let text: string;
     try {
+      if (outer?.aborted) throw new Error('stopped');
+      await kc.applySecurityAuthentication(ctx);
       const res = await fetcher.send(ctx).toPromise();
       status = res.httpStatusCode;
       text = await res.body.text();
     } catch (e) {
-      if (!opts.signal?.aborted) hooks.unreachable(e);
+      if (!outer?.aborted) hooks.unreachable(e);
       throw e;
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
     }
     hooks.answered();
     let body: unknown = undefined;
@@ -184,6 +195,10 @@ export function connect(
         });
         lines.on('close', () => {
           finish();
+        });
+        // readline re-emits its input's errors (a stream cut, or ours aborted at stop).
+        lines.on('error', (err) => {
+          finish(signal.aborted ? undefined : err);
         });
         res.on('error', (err) => {
           finish(signal.aborted ? undefined : err);

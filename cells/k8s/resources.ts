@@ -1,5 +1,6 @@
 // The reflected resources: one table per resource (tables.ts), each filled by a reflector in
 // Kubernetes mode; empty and never synced in embedded mode. Pods are only this node's.
+import { setMaxListeners } from 'node:events';
 import type { Health, Jobs, Logger } from '../../core/hive/index.js';
 import type { DB, WriteTxn } from '../../core/statedb/index.js';
 import { waitFor } from '../../core/statedb/index.js';
@@ -226,6 +227,8 @@ export function newK8sResources(p: ResourcesParams): K8sResources & { readonly t
         backoffMaxMs: p.backoffMaxMs,
       });
       p.jobs.oneShot(`reflect-${name}`, async ({ signal }) => {
+        // The module's jobs share one signal, and each reflector listens on it.
+        setMaxListeners(100, signal);
         await client.ready(signal);
         if (d.crd) {
           health.ok('waiting for the Cilium CRDs');
