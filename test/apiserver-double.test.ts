@@ -17,11 +17,18 @@ import {
   makeInformer,
   setHeaderOptions,
   type KubernetesObject,
+  type V1ConfigMap,
+  type V1CustomResourceDefinition,
+  type V1Namespace,
+  type V1NetworkPolicy,
+  type V1Node,
   type V1Pod,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { request } from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServerDouble } from './support/apiserver.js';
+import { plain, wire } from './support/k8s-target.js';
 
 interface WatchEvent {
   type: string;
@@ -89,10 +96,10 @@ class EventQueue {
 }
 
 function pod(name: string, labels: Record<string, string> = {}, nodeName?: string): V1Pod {
-  return {
+  return wire<V1Pod>({
     metadata: { name, labels },
     spec: { containers: [{ name: 'c', image: 'busybox' }], ...(nodeName ? { nodeName } : {}) },
-  };
+  });
 }
 
 async function code(p: Promise<unknown>): Promise<number> {
@@ -146,7 +153,7 @@ beforeEach(async () => {
   kc = new KubeConfig();
   kc.loadFromFile(api.kubeconfigPath);
   core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: 'test' } } });
+  await core.createNamespace({ body: wire<V1Namespace>({ metadata: { name: 'test' } }) });
 });
 
 afterEach(async () => {
@@ -160,12 +167,12 @@ describe('API server double: discovery and auth', () => {
     expect(v.gitVersion).toMatch(/^v1\.\d+\.\d+$/);
     expect(v.platform).toBe('linux/amd64');
     const objs = KubernetesObjectApi.makeApiClient(kc);
-    const np: KubernetesObject & { spec: unknown } = {
+    const np = wire<KubernetesObject & { spec: unknown }>({
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: { name: 'np', namespace: 'test' },
       spec: { podSelector: {} },
-    };
+    });
     const created = await objs.create(np);
     expect(created.metadata?.uid).toBeTruthy();
 
@@ -246,14 +253,14 @@ describe('API server double: CRUD', () => {
     }
     const gen = await core.createNamespacedPod({
       namespace: 'test',
-      body: { ...pod(''), metadata: { generateName: 'web-' } },
+      body: wire<V1Pod>({ ...plain(pod('')), metadata: { generateName: 'web-' } }),
     });
     expect(gen.metadata?.name).toMatch(/^web-[a-z0-9]{5}$/);
 
     const labelled = await core.replaceNamespacedPod({
       name: 'a',
       namespace: 'test',
-      body: { ...p, metadata: { ...p.metadata, labels: { app: 'db' } } },
+      body: wire<V1Pod>({ ...plain(p), metadata: { ...plain(p).metadata, labels: { app: 'db' } } }),
     });
     expect(labelled.metadata?.labels).toEqual({ app: 'db' });
     expect(labelled.metadata?.generation).toBe(1); // metadata only
@@ -272,24 +279,24 @@ describe('API server double: CRUD', () => {
     const ignored = await core.replaceNamespacedPod({
       name: 'a',
       namespace: 'test',
-      body: { ...labelled, status: { podIP: '10.0.0.9' } },
+      body: wire<V1Pod>({ ...plain(labelled), status: { podIP: '10.0.0.9' } }),
     });
     expect(ignored.status?.podIP).toBeUndefined();
     const withIp = await core.replaceNamespacedPodStatus({
       name: 'a',
       namespace: 'test',
-      body: {
-        ...ignored,
-        metadata: { ...ignored.metadata, labels: { ignored: 'yes' } },
+      body: wire<V1Pod>({
+        ...plain(ignored),
+        metadata: { ...plain(ignored).metadata, labels: { ignored: 'yes' } },
         status: { phase: 'Running', podIP: '10.0.0.9' },
-      },
+      }),
     });
     expect(withIp.status?.podIP).toBe('10.0.0.9');
     expect(withIp.metadata?.labels).toEqual({ app: 'db' });
     const specChange = await core.replaceNamespacedPod({
       name: 'a',
       namespace: 'test',
-      body: { ...withIp, spec: { ...withIp.spec!, nodeName: 'n1' } },
+      body: wire<V1Pod>({ ...plain(withIp), spec: { ...plain(withIp).spec!, nodeName: 'n1' } }),
     });
     expect(specChange.metadata?.generation).toBe(2);
 
@@ -302,7 +309,10 @@ describe('API server double: CRUD', () => {
   it('allocates Service ClusterIPs and NodePorts, labels namespaces, and holds objects with finalizers', async () => {
     const svc = await core.createNamespacedService({
       namespace: 'test',
-      body: { metadata: { name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80 }] } },
+      body: wire<V1Service>({
+        metadata: { name: 'web' },
+        spec: { type: 'NodePort', ports: [{ port: 80 }] },
+      }),
     });
     expect(svc.spec?.clusterIP).toMatch(/^10\.96\.0\.\d+$/);
     expect(svc.spec?.clusterIP).not.toBe('10.96.0.1'); // the kubernetes Service has it
@@ -319,7 +329,7 @@ describe('API server double: CRUD', () => {
 
     const cm = await core.createNamespacedConfigMap({
       namespace: 'test',
-      body: { metadata: { name: 'held', finalizers: ['example.com/hold'] } },
+      body: wire<V1ConfigMap>({ metadata: { name: 'held', finalizers: ['example.com/hold'] } }),
     });
     await core.deleteNamespacedConfigMap({ name: 'held', namespace: 'test' });
     const marked = await core.readNamespacedConfigMap({ name: 'held', namespace: 'test' });
@@ -328,7 +338,10 @@ describe('API server double: CRUD', () => {
     await core.replaceNamespacedConfigMap({
       name: 'held',
       namespace: 'test',
-      body: { ...marked, metadata: { ...marked.metadata, finalizers: [] } },
+      body: wire<V1ConfigMap>({
+        ...plain(marked),
+        metadata: { ...plain(marked).metadata, finalizers: [] },
+      }),
     });
     expect(await code(core.readNamespacedConfigMap({ name: 'held', namespace: 'test' }))).toBe(404);
 
@@ -348,7 +361,7 @@ describe('API server double: list', () => {
     });
     await core.createNamespacedPod({ namespace: 'test', body: pod('b', { app: 'db' }, 'n2') });
     await core.createNamespacedPod({ namespace: 'test', body: pod('c', { app: 'cache' }, 'n1') });
-    await core.createNamespace({ body: { metadata: { name: 'other' } } });
+    await core.createNamespace({ body: wire<V1Namespace>({ metadata: { name: 'other' } }) });
     await core.createNamespacedPod({ namespace: 'other', body: pod('d', { app: 'web' }, 'n1') });
     const names = async (
       labelSelector?: string,
@@ -497,14 +510,14 @@ describe('API server double: watch', () => {
     await core.replaceNamespacedPod({
       name: 'x',
       namespace: 'test',
-      body: { ...x, spec: { ...x.spec!, nodeName: 'n1' } },
+      body: wire<V1Pod>({ ...plain(x), spec: { ...plain(x).spec!, nodeName: 'n1' } }),
     });
     expect(await w.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'x' } } });
     const y = await core.readNamespacedPod({ name: 'y', namespace: 'test' });
     await core.replaceNamespacedPod({
       name: 'y',
       namespace: 'test',
-      body: { ...y, spec: { ...y.spec!, nodeName: 'n2' } },
+      body: wire<V1Pod>({ ...plain(y), spec: { ...plain(y).spec!, nodeName: 'n2' } }),
     });
     expect(await w.next()).toMatchObject({ type: 'DELETED', object: { metadata: { name: 'y' } } });
   });
@@ -515,7 +528,7 @@ describe('API server double: watch', () => {
     await api.waitForWatch('services');
     await core.createNamespacedConfigMap({
       namespace: 'test',
-      body: { metadata: { name: 'elsewhere' } },
+      body: wire<V1ConfigMap>({ metadata: { name: 'elsewhere' } }),
     });
     api.bookmark();
     const bm = await w.next();
@@ -523,7 +536,7 @@ describe('API server double: watch', () => {
     expect(bm!.object.metadata!.resourceVersion).toBe(String(api.resourceVersion()));
     await core.createNamespacedService({
       namespace: 'test',
-      body: { metadata: { name: 's' }, spec: { ports: [{ port: 1 }] } },
+      body: wire<V1Service>({ metadata: { name: 's' }, spec: { ports: [{ port: 1 }] } }),
     });
     expect((await plain.next())?.type).toBe('ADDED'); // no bookmark was sent where not allowed
 
@@ -630,7 +643,7 @@ describe('API server double: watch', () => {
     // lists again. (Direct access is synchronous: nothing reaches the client in between.)
     api.dropWatches();
     api.delete('pods', { namespace: 'test', name: 'a' });
-    api.create('pods', { ...pod('c'), metadata: { name: 'c', namespace: 'test' } });
+    api.create('pods', { ...plain(pod('c')), metadata: { name: 'c', namespace: 'test' } });
     api.compact();
     await until(has(['b', 'c']));
     await informer.stop();
@@ -668,7 +681,9 @@ describe('API server double: CRDs and custom objects', () => {
   it('registers a CRD, establishes it, serves its objects (status subresource, watch), and removes them with it', async () => {
     const ext = kc.makeApiClient(ApiextensionsV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
-    const created = await ext.createCustomResourceDefinition({ body: crd });
+    const created = await ext.createCustomResourceDefinition({
+      body: wire<V1CustomResourceDefinition>(crd),
+    });
     expect(created.metadata?.uid).toBeTruthy();
     const est = await api.waitFor('customresourcedefinitions', (o) =>
       JSON.stringify(o.status ?? {}).includes('"type":"Established","status":"True"'),
@@ -685,7 +700,7 @@ describe('API server double: CRDs and custom objects', () => {
     expect(
       await code(
         ext.createCustomResourceDefinition({
-          body: { ...crd, metadata: { name: 'wrong.cilium.io' } },
+          body: wire<V1CustomResourceDefinition>({ ...crd, metadata: { name: 'wrong.cilium.io' } }),
         }),
       ),
     ).toBe(422);
@@ -773,7 +788,7 @@ describe('API server double: CRDs and custom objects', () => {
       kc2.loadFromFile(held.kubeconfigPath);
       const custom = kc2.makeApiClient(CustomObjectsApi);
       await kc2.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
-        body: {
+        body: wire<V1CustomResourceDefinition>({
           metadata: { name: 'ciliumidentities.cilium.io' },
           spec: {
             group: 'cilium.io',
@@ -781,7 +796,7 @@ describe('API server double: CRDs and custom objects', () => {
             names: { plural: 'ciliumidentities', kind: 'CiliumIdentity' },
             versions: [{ name: 'v2', served: true, storage: true }],
           },
-        },
+        }),
       });
       const args = { group: 'cilium.io', version: 'v2', plural: 'ciliumidentities' };
       expect(await code(custom.listClusterCustomObject(args))).toBe(404);
@@ -807,14 +822,14 @@ describe('API server double: CRDs and custom objects', () => {
 describe('API server double: patch', () => {
   it('applies JSON patch, merge patch, strategic merge patch and server-side apply', async () => {
     await core.createNode({
-      body: {
+      body: wire<V1Node>({
         metadata: { name: 'n1', labels: { a: '1' } },
         spec: { taints: [{ key: 'node.cilium.io/agent-not-ready', effect: 'NoSchedule' }] },
-      },
+      }),
     });
     await core.replaceNodeStatus({
       name: 'n1',
-      body: {
+      body: wire<V1Node>({
         metadata: { name: 'n1' },
         status: {
           conditions: [
@@ -823,7 +838,7 @@ describe('API server double: patch', () => {
           ],
           addresses: [{ type: 'InternalIP', address: '192.0.2.1' }],
         },
-      },
+      }),
     });
     const json = await core.patchNode({
       name: 'n1',
@@ -969,7 +984,7 @@ describe('API server double: faults and the request log', () => {
     await kc.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'test' });
     await kc.makeApiClient(NetworkingV1Api).createNamespacedNetworkPolicy({
       namespace: 'test',
-      body: { metadata: { name: 'deny' }, spec: { podSelector: {} } },
+      body: wire<V1NetworkPolicy>({ metadata: { name: 'deny' }, spec: { podSelector: {} } }),
     });
     const log = api.requests.map((r) =>
       [

@@ -92,11 +92,12 @@ function allocateServiceFields(svc: JsonObject, ctx: DefaultingContext): StatusC
         ];
       spec.clusterIP = ip;
     } else if (spec.clusterIP !== 'None' && others.some((s) => s.clusterIP === spec.clusterIP)) {
+      const ip = JSON.stringify(spec.clusterIP);
       return [
         {
           reason: 'FieldValueInvalid',
           field: 'spec.clusterIPs',
-          message: `Invalid value: []string{"${String(spec.clusterIP)}"}: failed to allocate IP ${String(spec.clusterIP)}: provided IP is already allocated`,
+          message: `Invalid value: []string{${ip}}: failed to allocate IP ${ip}: provided IP is already allocated`,
         },
       ];
     }

@@ -22,7 +22,7 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return structuredClone(patch);
   const out: JsonObject = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
+    if (v === null) Reflect.deleteProperty(out, k);
     else out[k] = mergePatch(out[k], v);
   }
   return out;
@@ -104,7 +104,7 @@ function strategic(path: string, target: unknown, patch: unknown): unknown {
       if (Array.isArray(cur)) out[f] = cur.filter((x) => !drop.includes(x));
       continue;
     }
-    if (v === null || (isObject(v) && v.$patch === 'delete')) delete out[k];
+    if (v === null || (isObject(v) && v.$patch === 'delete')) Reflect.deleteProperty(out, k);
     else out[k] = strategic(child, out[k], v);
   }
   return out;
@@ -153,7 +153,7 @@ function removeAt(doc: unknown, path: string[], what: string): unknown {
   const [c, tok] = locate(doc, path, what);
   const v = getAt(doc, path, what);
   if (Array.isArray(c)) c.splice(Number(tok), 1);
-  else delete c[tok];
+  else Reflect.deleteProperty(c, tok);
   return v;
 }
 

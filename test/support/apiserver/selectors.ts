@@ -47,13 +47,18 @@ function checkValue(value: string, sel: string): string {
 function parseTerm(t: string, sel: string): Req {
   const set = /^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(t);
   if (set) {
-    const values = set[3]!.split(',').map((v) => checkValue(v.trim(), sel));
-    return { op: set[2] === 'in' ? 'in' : 'notin', key: checkKey(set[1]!, sel), values };
+    const [, key = '', op, list = ''] = set;
+    const values = list.split(',').map((v) => checkValue(v.trim(), sel));
+    return { op: op === 'in' ? 'in' : 'notin', key: checkKey(key, sel), values };
   }
   const cmp = /^([^=!\s]+)\s*(==|=|!=)\s*(.*)$/.exec(t);
   if (cmp) {
-    const value = checkValue(cmp[3]!.trim(), sel);
-    return { op: cmp[2] === '!=' ? 'ne' : 'eq', key: checkKey(cmp[1]!, sel), value };
+    const [, key = '', op, value = ''] = cmp;
+    return {
+      op: op === '!=' ? 'ne' : 'eq',
+      key: checkKey(key, sel),
+      value: checkValue(value.trim(), sel),
+    };
   }
   if (t.startsWith('!')) return { op: 'absent', key: checkKey(t.slice(1).trim(), sel) };
   return { op: 'exists', key: checkKey(t, sel) };
@@ -100,7 +105,7 @@ export function parseFieldSelector(
   const reqs = terms(sel ?? '').map((t) => {
     const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(t);
     if (!m) throw badRequest(`invalid selector: '${sel ?? ''}'; can't understand '${t}'`);
-    const [field, op, value] = [m[1]!.trim(), m[2]!, m[3]!.trim()];
+    const [field, op, value] = [(m[1] ?? '').trim(), m[2], (m[3] ?? '').trim()];
     const get = fields[field];
     if (!get) throw badRequest(`field label not supported: ${field}`);
     return { get, ne: op === '!=', value };

@@ -104,7 +104,7 @@ function emptyInfo(req: IncomingMessage, url: URL): RequestInfo {
     subresource: '',
     namespace: '',
     name: '',
-    contentType: (req.headers['content-type'] ?? '').split(';')[0]!.trim(),
+    contentType: (req.headers['content-type'] ?? '').replace(/;.*$/, '').trim(),
     userAgent: req.headers['user-agent'] ?? '',
   };
 }
@@ -112,28 +112,27 @@ function emptyInfo(req: IncomingMessage, url: URL): RequestInfo {
 function parse(req: IncomingMessage, url: URL, deps: FrontDeps): Parsed {
   const base = emptyInfo(req, url);
   const parts = url.pathname.split('/').filter((p) => p !== '');
+  const [p0, p1 = '', p2 = ''] = parts;
   const doc = (d: JsonObject | string | undefined): Parsed => {
     if (d === undefined) throw pathNotFound();
     return { info: base, route: { kind: 'doc', doc: d } };
   };
   const defs = deps.state.resources();
-  if (parts.length === 1 && parts[0] === 'api') return doc(apiVersions(deps.hostPort()));
-  if (parts.length === 1 && parts[0] === 'apis') return doc(apiGroupList(defs));
+  if (parts.length === 1 && p0 === 'api') return doc(apiVersions(deps.hostPort()));
+  if (parts.length === 1 && p0 === 'apis') return doc(apiGroupList(defs));
   let group: string;
   let version: string;
   let rest: string[];
-  if (parts[0] === 'api' && parts.length >= 2)
-    [group, version, rest] = ['', parts[1]!, parts.slice(2)];
-  else if (parts[0] === 'apis' && parts.length === 2) return doc(apiGroup(defs, parts[1]!));
-  else if (parts[0] === 'apis' && parts.length >= 3)
-    [group, version, rest] = [parts[1]!, parts[2]!, parts.slice(3)];
+  if (p0 === 'api' && parts.length >= 2) [group, version, rest] = ['', p1, parts.slice(2)];
+  else if (p0 === 'apis' && parts.length === 2) return doc(apiGroup(defs, p1));
+  else if (p0 === 'apis' && parts.length >= 3) [group, version, rest] = [p1, p2, parts.slice(3)];
   else throw pathNotFound();
   if (rest.length === 0) return doc(apiResourceList(defs, group, version));
   const watchPrefix = rest[0] === 'watch';
   if (watchPrefix) rest = rest.slice(1);
   let namespace = '';
-  if (rest[0] === 'namespaces' && rest.length > 1) {
-    namespace = rest[1]!;
+  if (rest[0] === 'namespaces' && rest[1] !== undefined) {
+    namespace = rest[1];
     if (rest.length > 2 && rest[2] !== 'status' && rest[2] !== 'finalize') rest = rest.slice(2);
   }
   if (rest.length === 0 || rest.length > 3) throw pathNotFound();
@@ -168,6 +167,16 @@ function parse(req: IncomingMessage, url: URL, deps: FrontDeps): Parsed {
   };
 }
 
+interface Reply {
+  readonly code: number;
+  readonly body: unknown;
+  readonly headers: Record<string, string>;
+}
+
+function reply(code: number, body: unknown, headers: Record<string, string> = {}): Reply {
+  return { code, body, headers };
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -194,7 +203,7 @@ export async function serve(
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://double');
   let info = emptyInfo(req, url);
-  const answer = (code: number, body: unknown, headers: Record<string, string> = {}): void => {
+  const answer = ({ code, body, headers }: Reply): void => {
     deps.log({ ...info, code });
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(code, {
@@ -204,19 +213,20 @@ export async function serve(
     });
     res.end(text);
   };
-  try {
+  // The answer, or undefined when a watch stream took the response.
+  const handle = async (): Promise<Reply | undefined> => {
     const body = await readBody(req);
-    if (['/healthz', '/livez', '/readyz'].includes(url.pathname)) return answer(200, 'ok');
+    if (['/healthz', '/livez', '/readyz'].includes(url.pathname)) return reply(200, 'ok');
     // kube-apiserver lets anyone read its version (system:public-info-viewer).
-    if (url.pathname === '/version') return answer(200, VERSION);
+    if (url.pathname === '/version') return reply(200, VERSION);
     if (req.headers.authorization !== `Bearer ${deps.token}`)
-      return answer(401, failure(401, 'Unauthorized', 'Unauthorized'));
+      return reply(401, failure(401, 'Unauthorized', 'Unauthorized'));
     const parsed = parse(req, url, deps);
     info = parsed.info;
     const fail = deps.failureFor(info);
     if (fail) {
       const retry = fail.retryAfterSeconds;
-      return answer(
+      return reply(
         fail.code,
         failure(
           fail.code,
@@ -227,7 +237,7 @@ export async function serve(
         retry !== undefined ? { 'Retry-After': String(retry) } : {},
       );
     }
-    if (parsed.route.kind === 'doc') return answer(200, parsed.route.doc);
+    if (parsed.route.kind === 'doc') return reply(200, parsed.route.doc);
     const { def } = parsed.route;
     const st = deps.state;
     const q = info.query;
@@ -240,9 +250,9 @@ export async function serve(
     if (def.namespaced && !ns && info.name) throw pathNotFound();
     switch (info.verb) {
       case 'get':
-        return answer(200, st.get(def, ns, info.name));
+        return reply(200, st.get(def, ns, info.name));
       case 'list':
-        return answer(
+        return reply(
           200,
           st.list(def, ns, {
             ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}),
@@ -284,9 +294,9 @@ export async function serve(
       }
       case 'create':
         if (info.name) throw pathNotFound();
-        return answer(201, st.create(def, ns, jsonBody(body), wo));
+        return reply(201, st.create(def, ns, jsonBody(body), wo));
       case 'update':
-        return answer(200, st.update(def, ns, info.name, jsonBody(body), sub, wo));
+        return reply(200, st.update(def, ns, info.name, jsonBody(body), sub, wo));
       case 'patch': {
         const type = info.contentType as PatchType;
         if (!PATCH_TYPES.includes(type))
@@ -304,14 +314,14 @@ export async function serve(
           }
         })();
         const out = st.patch(def, ns, info.name, type, body, sub, wo);
-        return answer(existed ? 200 : 201, out);
+        return reply(existed ? 200 : 201, out);
       }
       case 'delete': {
         const opts = jsonBody(body);
         const o = isObject(opts) ? opts : {};
         const pre = isObject(o.preconditions) ? o.preconditions : {};
         const dry = Array.isArray(o.dryRun) ? o.dryRun.includes('All') : wo.dryRun;
-        return answer(
+        return reply(
           200,
           st.delete(def, ns, info.name, {
             preconditions: {
@@ -325,7 +335,7 @@ export async function serve(
         );
       }
       case 'deletecollection':
-        return answer(
+        return reply(
           200,
           st.deleteCollection(def, ns, {
             ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}),
@@ -339,14 +349,17 @@ export async function serve(
           `the server does not allow this method on the requested resource (${qualifiedName(def)})`,
         );
     }
+  };
+  try {
+    const r = await handle();
+    if (r) answer(r);
   } catch (e) {
-    if (res.headersSent) {
-      res.destroy();
-      return;
+    if (res.headersSent) res.destroy();
+    else if (e instanceof ApiError) answer(reply(e.code, e.status()));
+    else {
+      const msg = e instanceof Error ? e.message : String(e);
+      answer(reply(500, failure(500, 'InternalError', `Internal error occurred: ${msg}`)));
     }
-    if (e instanceof ApiError) return answer(e.code, e.status());
-    const msg = e instanceof Error ? e.message : String(e);
-    return answer(500, failure(500, 'InternalError', `Internal error occurred: ${msg}`));
   }
 }
 

@@ -501,8 +501,8 @@ export class ApiState {
   ) {
     const lm = parseLabelSelector(labelSelector);
     const fm = parseFieldSelector(fieldSelector, {
-      'metadata.name': (o) => str(meta(o as JsonObject).name),
-      'metadata.namespace': (o) => str(meta(o as JsonObject).namespace),
+      'metadata.name': (o) => str(meta(o).name),
+      'metadata.namespace': (o) => str(meta(o).namespace),
       ...def.fields,
     });
     const ns = def.namespaced ? namespace : undefined;
@@ -707,7 +707,7 @@ export class ApiState {
   establish(name: string): void {
     const crd = this.store.get('customresourcedefinitions.apiextensions.k8s.io', name);
     if (!crd) return;
-    const def = this.resolve('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
+    const def = this.resource('customresourcedefinitions');
     this.update(def, undefined, name, { ...crd, status: establishedStatus(crd, now()) }, 'status');
   }
 

@@ -65,8 +65,7 @@ export class Store {
   at(res: string, rv: number): [string, JsonObject][] {
     if (rv >= this.rv) return this.current(res);
     const state = new Map(this.objects.get(res) ?? []);
-    for (let i = this.history.length - 1; i >= 0; i--) {
-      const e = this.history[i]!;
+    for (const e of [...this.history].reverse()) {
       if (e.rv <= rv) break;
       if (e.res !== res) continue;
       if (e.type === 'ADDED') state.delete(e.key);
@@ -77,9 +76,7 @@ export class Store {
 
   /** The events of `res` after revision `rv` (rv >= compacted), oldest first. */
   since(res: string, rv: number): StoreEvent[] {
-    let i = this.history.length;
-    while (i > 0 && this.history[i - 1]!.rv > rv) i--;
-    return this.history.slice(i).filter((e) => e.res === res);
+    return this.history.filter((e) => e.rv > rv && e.res === res);
   }
 
   /** Commits a change: bumps the revision, stamps it on the object, records and publishes it. */
@@ -99,7 +96,8 @@ export class Store {
     else this.bucket(res).set(key, stamped);
     const e: StoreEvent = { rv: this.rv, type, res, key, obj: stamped, ...(prev ? { prev } : {}) };
     this.history.push(e);
-    if (this.history.length > this.historyLimit) this.compact(this.history[0]!.rv);
+    const oldest = this.history[0];
+    if (this.history.length > this.historyLimit && oldest) this.compact(oldest.rv);
     for (const s of [...this.subscribers]) s(e);
     return stamped;
   }
