@@ -258,6 +258,33 @@ describe('k8s cell against the API server double', () => {
     expect(podLists()).toBeGreaterThan(lists);
   });
 
+  it('says Failure while a connected API server is away, Ok again when it is back (connected$ follows)', async () => {
+    const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
+    const client = h.get(K8sClient);
+    await client.ready();
+    await h.get(K8sResources).pods.waitSynced();
+    const seen: boolean[] = [];
+    const sub = client.connected$.subscribe((c) => seen.push(c));
+    onTestFinished(() => sub.unsubscribe());
+    const state = async () => (await healthz(h)).kubernetes as { state: string; msg: string };
+    await api.pause();
+    try {
+      const down = await eventually(async () => {
+        const s = await state();
+        return s.state === 'Failure' ? s : undefined;
+      });
+      expect(down.msg).toMatch(
+        new RegExp(`^${versionMsg.replace(/[.()[\]/]/g, '\\$&')}: .*ECONNREFUSED`),
+      );
+    } finally {
+      await api.resume();
+    }
+    await eventually(async () => (await state()).state === 'Ok');
+    expect(seen[0]).toBe(true);
+    expect(seen).toContain(false);
+    expect(seen.at(-1)).toBe(true);
+  });
+
   it('skips an invalid object from the API server with a health note naming it, keeping the rest', async () => {
     const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
     const res = h.get(K8sResources);

@@ -105,6 +105,7 @@ export class ApiServerClient implements K8sClient {
     const { connect } = await import('./client-node.js');
     this.current = connect(cn, this.p.connect, this.p.access, {
       answered: () => {
+        this.lastError = undefined;
         if (!this.connectedSubject.value) this.connectedSubject.next(true);
       },
       unreachable: (e) => {
