@@ -105,7 +105,11 @@ describe('Kubernetes policies → repository', () => {
     h.k8s.upsert('ciliumClusterwideNetworkPolicies', cnp('cw', 'db'));
     // Nothing before all three caches hold their first list.
     h.k8s.setSynced('networkPolicies', 'ciliumNetworkPolicies');
-    await eventually(() => syncHealth(h)?.message === 'waiting for the policy caches to sync');
+    await eventually(
+      () =>
+        syncHealth(h)?.message ===
+        'waiting for the caches of CiliumClusterwideNetworkPolicy to sync',
+    );
     expect(rules(h)).toEqual(['unspec:api=yes']);
     const before = revision(h);
     h.k8s.setSynced('ciliumClusterwideNetworkPolicies');

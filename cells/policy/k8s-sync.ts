@@ -35,6 +35,7 @@ export interface K8sPolicySyncParams {
 interface Kind {
   readonly kind: string;
   readonly table: Table<K8sObject>;
+  readonly synced: () => boolean;
   readonly translate: (o: K8sObject) => { rules: Rule[]; warnings: string[] };
 }
 
@@ -74,16 +75,19 @@ export class K8sPolicySync {
       {
         kind: NETWORK_POLICY,
         table: r.networkPolicies.table,
+        synced: () => r.networkPolicies.synced(),
         translate: (o) => networkPolicyRules(o),
       },
       {
         kind: CILIUM_NETWORK_POLICY,
         table: r.ciliumNetworkPolicies.table,
+        synced: () => r.ciliumNetworkPolicies.synced(),
         translate: (o) => ({ rules: ciliumPolicyRules(o, CILIUM_NETWORK_POLICY), warnings: [] }),
       },
       {
         kind: CILIUM_CLUSTERWIDE_NETWORK_POLICY,
         table: r.ciliumClusterwideNetworkPolicies.table,
+        synced: () => r.ciliumClusterwideNetworkPolicies.synced(),
         translate: (o) => ({
           rules: ciliumPolicyRules(o, CILIUM_CLUSTERWIDE_NETWORK_POLICY),
           warnings: [],
@@ -103,18 +107,19 @@ export class K8sPolicySync {
 
   /** Whether the three caches hold their first list. */
   synced(): boolean {
-    const r = this.p.resources;
-    return (
-      r.networkPolicies.synced() &&
-      r.ciliumNetworkPolicies.synced() &&
-      r.ciliumClusterwideNetworkPolicies.synced()
-    );
+    return this.kinds.every((k) => k.synced());
   }
 
   /** One round: take the changes since the last, store them as one change. */
   run(): void {
     if (!this.synced()) {
-      if (this.first) this.p.health.ok('waiting for the policy caches to sync');
+      if (this.first) {
+        const waiting = this.kinds
+          .filter((k) => !k.synced())
+          .map((k) => k.kind)
+          .join(', ');
+        this.p.health.ok(`waiting for the caches of ${waiting} to sync`);
+      }
       return;
     }
     if (!this.iterators) {
@@ -216,8 +221,11 @@ export class K8sPolicySync {
   private failed(res: string, e: unknown): void {
     // Kept pending: retried at the next change or by the retry timer.
     const why = `not stored (retried): ${e instanceof Error ? e.message : String(e)}`;
+    // Logged once per reason, not at every retry.
+    if (this.storeErrors.get(res) !== why) {
+      this.p.logger.warn({ policy: res, error: why }, 'Kubernetes policy not stored');
+    }
     this.storeErrors.set(res, why);
-    this.p.logger.warn({ policy: res, error: why }, 'Kubernetes policy not stored');
   }
 
   private report(): void {
@@ -271,7 +279,7 @@ export function startK8sPolicySync(p: {
     health,
     logger: p.logger,
   });
-  p.jobs.observer('k8s-policies', sync.triggers(), () => {
+  p.jobs.observer('k8s-policy-sync', sync.triggers(), () => {
     sync.run();
   });
   p.lifecycle.append(
