@@ -96,22 +96,34 @@ async function podLabels(n: ServiceNode, i: number): Promise<string[]> {
   return ep.status?.labels?.['security-relevant'] ?? [];
 }
 
+/** The revision, and the number of rules carrying `label` (GET /policy answers 404 for none). */
+async function rulesWith(n: ServiceNode, label: string): Promise<{ rev: number; count: number }> {
+  const r = await n.cli('-o', 'json', 'policy', 'get', label);
+  if (r.code !== 0) {
+    if (!r.stderr.includes('404')) throw new Error(`policy get ${label}: ${r.stderr}`);
+    const all = await celliumJson<{ revision: number }>(n.agent.socket, 'policy', 'get');
+    return { rev: all.revision, count: 0 };
+  }
+  const p = JSON.parse(r.stdout) as { revision: number; policy: string };
+  return { rev: p.revision, count: (JSON.parse(p.policy) as unknown[]).length };
+}
+
 /**
- * Waits until the repository holds (or no longer holds) the rules of NetworkPolicy `name`, and
- * the endpoints have reached that revision.
+ * Waits until the repository holds (or no longer holds) the rules of the policy `name`, and the
+ * endpoints have reached that revision; the agent's health is in the error if it never does.
  */
 async function policyApplied(n: ServiceNode, name: string, present: boolean): Promise<void> {
   const label = `k8s:io.cilium.k8s.policy.name=${name}`;
-  const rev = await eventually(async () => {
-    const p = await celliumJson<{ revision: number; policy: string }>(
-      n.agent.socket,
-      'policy',
-      'get',
-      label,
-    );
-    const rules = JSON.parse(p.policy) as unknown[];
-    return rules.length > 0 === present ? p.revision : undefined;
-  }, 60_000);
+  let rev;
+  try {
+    rev = await eventually(async () => {
+      const { rev: r, count } = await rulesWith(n, label);
+      return count > 0 === present ? r : undefined;
+    }, 60_000);
+  } catch (e) {
+    const st = await n.cli('status', '--verbose');
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${st.stdout}${st.stderr}`);
+  }
   const w = await n.cli('policy', 'wait', String(rev), '--max-wait-time', '60s');
   expect(w.code, `${w.stdout}${w.stderr}`).toBe(0);
 }
@@ -223,6 +235,6 @@ kernelSuite(
       await policyApplied(n, 'backend-81', false);
       expect(await connect(n, OTHER, be, 81)).toBe('backend:81');
       expect(await connect(n, FE, be, 80)).toBe('backend:80');
-    });
+    }, 300_000);
   },
 );
