@@ -221,7 +221,7 @@ describe('Kubernetes policies → repository', () => {
     ]);
     // One change: the stale ones removed; `keep`, unchanged, not rewritten.
     expect(revision(h2)).toBe(rev + 1);
-    expect(syncHealth(h2)).toMatchObject({ level: 'ok', message: '1 Kubernetes policies applied' });
+    expect(syncHealth(h2)).toMatchObject({ level: 'ok', message: '1 Kubernetes policy applied' });
   });
 
   it('a restart with the same objects rewrites nothing', async () => {

@@ -229,16 +229,16 @@ export class K8sPolicySync {
   }
 
   private report(): void {
-    const count = this.applied.size;
+    const count = `${this.applied.size} Kubernetes ${this.applied.size === 1 ? 'policy' : 'policies'}`;
     const all = [...this.storeErrors, ...this.problems];
     if (all.length === 0) {
-      this.p.health.ok(`${count} Kubernetes policies applied`);
+      this.p.health.ok(`${count} applied`);
       return;
     }
     const shown = all.slice(0, SHOWN).map(([res, why]) => `${res}: ${why}`);
     const more = all.length > SHOWN ? `; and ${all.length - SHOWN} more` : '';
     this.p.health.degraded(
-      `${count} Kubernetes policies applied, ${all.length} with problems: ${shown.join('; ')}${more}`,
+      `${count} applied, ${all.length} with problems: ${shown.join('; ')}${more}`,
     );
   }
 
