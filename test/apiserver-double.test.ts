@@ -1077,3 +1077,52 @@ describe('k8s-target on the double', () => {
     }
   });
 });
+
+describe('API server double: hostile input and stuck requests', () => {
+  it('serves injected malformed objects and raw lines as they are', async () => {
+    const w = await watch('/api/v1/namespaces/test/pods', {
+      resourceVersion: String(api.resourceVersion()),
+    });
+    api.injectRaw('pods', {
+      metadata: { name: 'bad', namespace: 'test', labels: { 'k8s:app': 42 } },
+      spec: 'not an object',
+    });
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'bad', labels: { 'k8s:app': 42 } }, spec: 'not an object' },
+    });
+    expect(api.writeRawToWatches('pods', '{"type":"ADDED","object":')).toBe(1);
+    api.injectRaw('pods', { metadata: { name: 'x', namespace: 'test', labels: 'not-a-map' } });
+    // client-node's Watch skips the line it cannot parse; the next event still arrives.
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'x', labels: 'not-a-map' } },
+    });
+    const l = await raw('/api/v1/namespaces/test/pods', api.token);
+    expect((JSON.parse(l.body) as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('leaves a hanging request unanswered until pause(), and ends watches after their timeout', async () => {
+    api.failRequests({ code: 504, hang: true, times: 1 });
+    const stuck = core.readNamespace({ name: 'test' });
+    await api.waitForRequest((r) => r.code === 504 && r.name === 'test');
+    await api.pause();
+    await expect(stuck).rejects.toThrow();
+    await api.resume();
+
+    const w = await watch('/api/v1/namespaces/test/pods', { timeoutSeconds: 1 });
+    await w.untilEnded();
+    expect(w.doneErr).toBeNull();
+    const short = await startApiServer({ watchTimeoutSeconds: 1, bookmarkIntervalMs: 0 });
+    try {
+      const kc2 = new KubeConfig();
+      kc2.loadFromFile(short.kubeconfigPath);
+      const w2 = await EventQueue.open(kc2, '/api/v1/nodes', {});
+      queues.push(w2);
+      await w2.untilEnded();
+      expect(w2.doneErr).toBeNull();
+    } finally {
+      await short.stop();
+    }
+  });
+});
