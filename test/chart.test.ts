@@ -4,7 +4,7 @@
 // mounts, its API calls (the ClusterRole is generated from the code), and the Containerfile that
 // builds its image. With `helm` on PATH, `helm lint` and `helm template` are compared too.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type {
@@ -447,6 +447,94 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
     }
     const noCni = one(render({ values: [{ cni: { install: false } }] }), 'DaemonSet');
     expect((podSpec(noCni).initContainers ?? []).map((c) => c.name)).toEqual(['mount-bpf-fs']);
+  });
+});
+
+// The renderer itself, on a small chart of its own: the Helm behaviours charts rely on.
+describeChart('helm-render follows Helm', () => {
+  it('include, tpl, required, toYaml/fromYaml, .Files, .Template, partials, value merging', () => {
+    const chart = tempDir('cellium-chart-fixture-');
+    onTestFinished(() => rmSync(chart, { recursive: true, force: true }));
+    const write = (rel: string, text: string): void => {
+      mkdirSync(join(chart, rel, '..'), { recursive: true });
+      writeFileSync(join(chart, rel), text);
+    };
+    write('Chart.yaml', 'apiVersion: v2\nname: fx\nversion: 1.2.3\nappVersion: "4.5"\n');
+    write('values.yaml', 'a: {b: 1, c: 2}\nmsg: "{{ .Release.Name }}-x"\nlist: [p, q]\n');
+    write('files/f.txt', 'from a file');
+    write(
+      'crds/z.yaml',
+      'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: z}\n',
+    );
+    write(
+      'templates/_h.tpl',
+      '{{- define "fx.name" -}}{{ .Chart.Name }}-{{ .Release.Name }}{{- end }}\nkind: Ignored\n',
+    );
+    write(
+      'templates/cm.yaml',
+      [
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata:',
+        '  name: {{ include "fx.name" . }}',
+        '  namespace: {{ .Release.Namespace }}',
+        'data:',
+        '  tpl: {{ tpl .Values.msg . | quote }}',
+        '  file: {{ .Files.Get "files/f.txt" | quote }}',
+        '  template: {{ .Template.Name }} {{ .Template.BasePath }}',
+        '  chart: {{ .Chart.Version }}/{{ .Chart.AppVersion }} {{ .Release.Service }} {{ .Release.IsInstall }}',
+        '  kube: "{{ .Capabilities.KubeVersion.Major }}.{{ .Capabilities.KubeVersion.Minor }}"',
+        '  a: {{ toYaml .Values.a | fromYaml | toJson | quote }}',
+        '  missing: "{{ .Values.nothing }}"',
+        '  list: |',
+        '    {{- toYaml .Values.list | nindent 4 }}',
+        '---',
+        '# only a comment and blanks: a document of its own',
+        '---',
+        '',
+        'apiVersion: v1',
+        'kind: ServiceAccount',
+        'metadata: {name: sa}',
+        '',
+      ].join('\n'),
+    );
+    write(
+      'templates/req.yaml',
+      '{{- if .Values.need }}{{ required "need.value is required" .Values.need.value }}{{ end }}\n',
+    );
+    const r = renderChart({
+      chart,
+      name: 'rel',
+      namespace: 'ns',
+      values: [{ a: { c: null, d: 3 } }],
+    });
+    expect(r.stderr).toBe('');
+    expect(r.docs.map((d) => [d.source, d.object.kind])).toEqual([
+      ['fx/crds/z.yaml', 'CustomResourceDefinition'],
+      ['fx/templates/cm.yaml', 'ServiceAccount'],
+      ['fx/templates/cm.yaml', 'ConfigMap'],
+    ]);
+    expect(r.stdout).toContain('---\n# Source: fx/templates/cm.yaml\n# only a comment and blanks');
+    expect(r.stdout).not.toContain('Ignored');
+    const cm = r.docs.find((d) => d.object.kind === 'ConfigMap')!.object as {
+      metadata: { name: string; namespace: string };
+      data: Record<string, string>;
+    };
+    expect(cm.metadata).toEqual({ name: 'fx-rel', namespace: 'ns' });
+    expect(cm.data).toEqual({
+      tpl: 'rel-x',
+      file: 'from a file',
+      template: 'fx/templates/cm.yaml fx/templates',
+      chart: '1.2.3/4.5 Helm true',
+      kube: '1.30',
+      // A null in an override deletes the key; maps merge deeply.
+      a: '{"b":1,"d":3}',
+      missing: '',
+      list: '- p\n- q\n',
+    });
+    const failed = renderChart({ chart, values: [{ need: { other: 1 } }] });
+    expect(failed.ok).toBe(false);
+    expect(failed.stderr).toMatch(/need\.value is required/);
   });
 });
 

@@ -1,7 +1,7 @@
 // The chart renderer (test/support/helm-render/main.go: Go's text/template with sprig and Helm's
 // own functions), built once per source with Debian's Go packages only, and a `helm` binary's
 // renders when one is on PATH.
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -83,6 +83,8 @@ export function helmRenderBinary(): string {
 
 /** How a chart is rendered: value overrides (as `-f` files, in order), release, cluster version. */
 export interface RenderOptions {
+  /** The chart directory (default: charts/cellium). */
+  readonly chart?: string;
   readonly values?: readonly Record<string, unknown>[];
   readonly name?: string;
   readonly namespace?: string;
@@ -97,13 +99,22 @@ export interface Rendered {
   readonly docs: readonly { readonly source: string; readonly object: Record<string, unknown> }[];
 }
 
-function valueFiles(values: readonly Record<string, unknown>[]): string[] {
+/** Runs `cmd` with the values as `-f` files (written to a temporary directory, then removed). */
+function withValueFiles(
+  values: readonly Record<string, unknown>[],
+  cmd: (args: string[]) => SpawnSyncReturns<string>,
+): SpawnSyncReturns<string> {
   const dir = tempDir('cellium-chart-');
-  return values.flatMap((v, i) => {
-    const f = join(dir, `values-${i}.yaml`);
-    writeFileSync(f, JSON.stringify(v));
-    return ['-f', f];
-  });
+  try {
+    const args = values.flatMap((v, i) => {
+      const f = join(dir, `values-${i}.yaml`);
+      writeFileSync(f, JSON.stringify(v));
+      return ['-f', f];
+    });
+    return cmd(args);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Splits `helm template` output into its documents, each with the file it came from. */
@@ -120,37 +131,44 @@ export function parseManifests(text: string): Rendered['docs'] {
 
 /** Renders the chart with the Go renderer. */
 export function renderChart(opts: RenderOptions = {}): Rendered {
-  const args = [
-    '--name',
-    opts.name ?? 'cellium',
-    '--namespace',
-    opts.namespace ?? 'kube-system',
-    '--kube-version',
-    opts.kubeVersion ?? '1.30.0',
-    ...valueFiles(opts.values ?? []),
-    CHART,
-  ];
-  const res = spawnSync(helmRenderBinary(), args, { encoding: 'utf8' });
+  const res = withValueFiles(opts.values ?? [], (files) =>
+    spawnSync(
+      helmRenderBinary(),
+      [
+        '--name',
+        opts.name ?? 'cellium',
+        '--namespace',
+        opts.namespace ?? 'kube-system',
+        '--kube-version',
+        opts.kubeVersion ?? '1.30.0',
+        ...files,
+        opts.chart ?? CHART,
+      ],
+      { encoding: 'utf8' },
+    ),
+  );
   const ok = res.status === 0;
   return { ok, stdout: res.stdout, stderr: res.stderr, docs: ok ? parseManifests(res.stdout) : [] };
 }
 
 /** Renders the chart with a real `helm template --include-crds` (when helm is on PATH). */
 export function helmTemplate(opts: RenderOptions = {}): Rendered {
-  const res = spawnSync(
-    'helm',
-    [
-      'template',
-      opts.name ?? 'cellium',
-      CHART,
-      '--include-crds',
-      '--namespace',
-      opts.namespace ?? 'kube-system',
-      '--kube-version',
-      opts.kubeVersion ?? '1.30.0',
-      ...valueFiles(opts.values ?? []),
-    ],
-    { encoding: 'utf8' },
+  const res = withValueFiles(opts.values ?? [], (files) =>
+    spawnSync(
+      'helm',
+      [
+        'template',
+        opts.name ?? 'cellium',
+        opts.chart ?? CHART,
+        '--include-crds',
+        '--namespace',
+        opts.namespace ?? 'kube-system',
+        '--kube-version',
+        opts.kubeVersion ?? '1.30.0',
+        ...files,
+      ],
+      { encoding: 'utf8' },
+    ),
   );
   const ok = res.status === 0;
   return { ok, stdout: res.stdout, stderr: res.stderr, docs: ok ? parseManifests(res.stdout) : [] };
