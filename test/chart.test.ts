@@ -93,7 +93,10 @@ function argValue(args: string[], flag: string): string | undefined {
  * Runs the real agent's configuration check (`cellium-agent hive`: flags parsed and validated,
  * the hive built, nothing started) with the ConfigMap as --config-dir and the DaemonSet's args.
  */
-async function agentAccepts(docs: Doc[]): Promise<{ code: number | null; out: string }> {
+async function agentAccepts(
+  docs: Doc[],
+  inCluster = false,
+): Promise<{ code: number | null; out: string }> {
   const dir = tempDir('cellium-chart-config-');
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const cm = one(docs, 'ConfigMap');
@@ -105,6 +108,9 @@ async function agentAccepts(docs: Doc[]): Promise<{ code: number | null; out: st
   const args = (agent.args ?? [])
     .filter((a) => !a.startsWith('--config-dir='))
     .map((a) => a.replace('$(K8S_NODE_NAME)', 'node-1'));
+  // In the pod the service account puts the agent in Kubernetes mode (what --ipam=kubernetes
+  // needs); here an API server address stands in for it (`hive` connects to nothing).
+  if (inCluster) args.push('--k8s-api-server=https://kubernetes.default.svc:443');
   const res = await run([...program('cellium-agent'), 'hive', `--config-dir=${dir}`, ...args], {
     CELLIUM_BPF_BACKEND: 'memory',
   });
@@ -327,7 +333,7 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       'prometheus.io/scrape': 'true',
       'prometheus.io/port': '9963',
     });
-    const res = await agentAccepts(docs);
+    const res = await agentAccepts(docs, true);
     expect(res.out).not.toMatch(/ignoring unknown key/);
     expect(res.code, res.out).toBe(0);
   });
