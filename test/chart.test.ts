@@ -127,6 +127,7 @@ const NON_DEFAULT = {
   debug: { enabled: true },
   ipv6: { enabled: true },
   MTU: 1450,
+  annotateK8sNode: true,
   devices: ['eth0', 'eth1'],
   k8sServiceHost: '10.0.0.1',
   k8sServicePort: '6443',
@@ -306,6 +307,7 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       debug: 'true',
       'enable-ipv6': 'true',
       mtu: '1450',
+      'annotate-k8s-node': 'true',
       devices: 'eth0,eth1',
       'monitor-aggregation': 'low',
     });
