@@ -361,7 +361,7 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
     expect(res.code, res.out).toBe(0);
   });
 
-  it('values the agent cannot honour fail the render with a message', () => {
+  it('values the agent cannot honour, and a too old cluster, fail the render with a message', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ etcd: { enabled: true } }, /etcd\.endpoints: the etcd URLs are required/],
       [{ bgp: { enabled: true } }, /bgp\.enabled: .*issue 14/],
@@ -369,6 +369,11 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       [{ routingMode: 'geneve' }, /routingMode "geneve"/],
       [{ image: { repository: '' } }, /image\.repository is required/],
     ];
+    const old = renderChart({ kubeVersion: '1.24.9' });
+    expect(old.ok).toBe(false);
+    expect(old.stderr).toMatch(
+      /chart requires kubeVersion: >=1\.25\.0-0 which is incompatible with Kubernetes v1\.24\.9/,
+    );
     for (const [values, message] of cases) {
       const r = renderChart({ values: [values] });
       expect(r.ok, JSON.stringify(values)).toBe(false);

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/Masterminds/semver"
 	"github.com/Masterminds/sprig"
 	"sigs.k8s.io/yaml"
 )
@@ -214,6 +215,20 @@ func render(chart, name, namespace, kube string, valueFiles []string, withNotes 
 	caps := Capabilities{
 		KubeVersion: KubeVersion{Version: "v" + strings.TrimPrefix(kube, "v"), Major: kv[0], Minor: kv[1]},
 		APIVersions: VersionSet{"v1", "apps/v1", "rbac.authorization.k8s.io/v1", "apiextensions.k8s.io/v1"},
+	}
+	// Helm refuses a chart whose kubeVersion the cluster does not satisfy.
+	if meta.KubeVersion != "" {
+		c, err := semver.NewConstraint(meta.KubeVersion)
+		if err != nil {
+			return "", fmt.Errorf("Chart.yaml kubeVersion %q: %w", meta.KubeVersion, err)
+		}
+		v, err := semver.NewVersion(caps.KubeVersion.Version)
+		if err != nil {
+			return "", fmt.Errorf("--kube-version %q: %w", kube, err)
+		}
+		if !c.Check(v) {
+			return "", fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", meta.KubeVersion, caps.KubeVersion.Version)
+		}
 	}
 	release := Release{Name: name, Namespace: namespace, IsInstall: true, Revision: 1, Service: "Helm"}
 
