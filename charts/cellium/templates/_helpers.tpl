@@ -1,21 +1,15 @@
 {{/* The labels every object of the chart carries. */}}
 {{- define "cellium.labels" -}}
 app.kubernetes.io/name: cellium-agent
-{{ include "cellium.commonLabels" . }}
-{{- end }}
-
-{{/* The labels beside the name (the pods have the name among their selector labels). */}}
-{{- define "cellium.commonLabels" -}}
 app.kubernetes.io/part-of: cellium
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
-{{/* The agent pods' selector labels (Cilium's k8s-app). */}}
+{{/* The agent pods' selector label (Cilium's k8s-app; a DaemonSet's selector never changes). */}}
 {{- define "cellium.selectorLabels" -}}
 k8s-app: cellium
-app.kubernetes.io/name: cellium-agent
 {{- end }}
 
 {{/* The agent's ServiceAccount: the one created, or an existing one by name. */}}
