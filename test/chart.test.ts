@@ -128,6 +128,8 @@ const NON_DEFAULT = {
   ipv6: { enabled: true },
   MTU: 1450,
   annotateK8sNode: true,
+  identityAllocationMode: 'crd',
+  loadBalancer: { serviceTopology: true },
   devices: ['eth0', 'eth1'],
   k8sServiceHost: '10.0.0.1',
   k8sServicePort: '6443',
@@ -308,6 +310,8 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       'enable-ipv6': 'true',
       mtu: '1450',
       'annotate-k8s-node': 'true',
+      'identity-allocation-mode': 'crd',
+      'enable-service-topology': 'true',
       devices: 'eth0,eth1',
       'monitor-aggregation': 'low',
     });
