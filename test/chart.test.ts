@@ -462,6 +462,13 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       const ds = one(render({ values }), 'DaemonSet');
       expect(podSpec(ds).containers).toHaveLength(1);
     }
+    // NOTES.txt warns that one cluster-pool range is for one node only.
+    const pool = renderChart({ notes: true });
+    expect(pool.notes).toContain('kubectl -n kube-system rollout status daemonset/cellium');
+    expect(pool.notes).toMatch(/cluster-pool gives every node the same pod range/);
+    const k8s = renderChart({ notes: true, values: [{ ipam: { mode: 'kubernetes' } }] });
+    expect(k8s.notes).toContain('IPAM kubernetes');
+    expect(k8s.notes).not.toMatch(/same pod range/);
     const noCni = one(render({ values: [{ cni: { install: false } }] }), 'DaemonSet');
     expect((podSpec(noCni).initContainers ?? []).map((c) => c.name)).toEqual(['mount-bpf-fs']);
   });

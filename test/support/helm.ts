@@ -89,6 +89,8 @@ export interface RenderOptions {
   readonly name?: string;
   readonly namespace?: string;
   readonly kubeVersion?: string;
+  /** Also render NOTES.txt (Rendered.notes; the Go renderer only). */
+  readonly notes?: boolean;
 }
 
 /** A render's outcome: the documents (parsed) with their `# Source:` file, or the error. */
@@ -97,6 +99,8 @@ export interface Rendered {
   readonly stdout: string;
   readonly stderr: string;
   readonly docs: readonly { readonly source: string; readonly object: Record<string, unknown> }[];
+  /** The rendered NOTES.txt, when asked for. */
+  readonly notes: string;
 }
 
 /** Runs `cmd` with the values as `-f` files (written to a temporary directory, then removed). */
@@ -141,6 +145,7 @@ export function renderChart(opts: RenderOptions = {}): Rendered {
         opts.namespace ?? 'kube-system',
         '--kube-version',
         opts.kubeVersion ?? '1.30.0',
+        ...(opts.notes ? ['--notes'] : []),
         ...files,
         opts.chart ?? CHART,
       ],
@@ -148,7 +153,16 @@ export function renderChart(opts: RenderOptions = {}): Rendered {
     ),
   );
   const ok = res.status === 0;
-  return { ok, stdout: res.stdout, stderr: res.stderr, docs: ok ? parseManifests(res.stdout) : [] };
+  const at = res.stdout.indexOf('\nNOTES:\n');
+  const manifests = at < 0 ? res.stdout : res.stdout.slice(0, at);
+  const notes = at < 0 ? '' : res.stdout.slice(at + '\nNOTES:\n'.length);
+  return {
+    ok,
+    stdout: manifests,
+    stderr: res.stderr,
+    docs: ok ? parseManifests(manifests) : [],
+    notes,
+  };
 }
 
 /** Renders the chart with a real `helm template --include-crds` (when helm is on PATH). */
@@ -171,5 +185,11 @@ export function helmTemplate(opts: RenderOptions = {}): Rendered {
     ),
   );
   const ok = res.status === 0;
-  return { ok, stdout: res.stdout, stderr: res.stderr, docs: ok ? parseManifests(res.stdout) : [] };
+  return {
+    ok,
+    stdout: res.stdout,
+    stderr: res.stderr,
+    docs: ok ? parseManifests(res.stdout) : [],
+    notes: '',
+  };
 }
