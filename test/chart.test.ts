@@ -118,7 +118,6 @@ async function agentAccepts(
 }
 
 const NON_DEFAULT = {
-  ipam: { mode: 'kubernetes' },
   routingMode: 'native',
   autoDirectNodeRoutes: true,
   ipv4NativeRoutingCIDR: '10.0.0.0/8',
@@ -127,9 +126,6 @@ const NON_DEFAULT = {
   debug: { enabled: true },
   ipv6: { enabled: true },
   MTU: 1450,
-  annotateK8sNode: true,
-  identityAllocationMode: 'crd',
-  loadBalancer: { serviceTopology: true },
   devices: ['eth0', 'eth1'],
   k8sServiceHost: '10.0.0.1',
   k8sServicePort: '6443',
@@ -138,6 +134,14 @@ const NON_DEFAULT = {
   securityContext: { privileged: false },
   serviceAccounts: { cellium: { name: 'cellium-agent-sa' } },
   image: { repository: 'registry.example/cellium', tag: 'v9', pullPolicy: 'Always' },
+};
+
+/** Values of the Kubernetes-mode cells' flags (IPAM, node, identity, loadbalancer). */
+const K8S_VALUES = {
+  ipam: { mode: 'kubernetes', ipv4Range: '10.9.0.0/24' },
+  annotateK8sNode: true,
+  identityAllocationMode: 'crd',
+  loadBalancer: { serviceTopology: true },
 };
 
 const prereqs = helmRenderPrereqs();
@@ -295,11 +299,10 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
     expect(unknown.out).toMatch(/ignoring unknown key 'no-such-flag'/);
   });
 
-  it('non-default values: kubernetes IPAM, native routing, etcd, prometheus, extra args', async () => {
+  it('non-default values: native routing, etcd, prometheus, extra args, no privilege', async () => {
     const docs = render({ values: [NON_DEFAULT] });
     const data = one(docs, 'ConfigMap').data ?? {};
     expect(data).toMatchObject({
-      ipam: 'kubernetes',
       'routing-mode': 'native',
       'auto-direct-node-routes': 'true',
       'ipv4-native-routing-cidr': '10.0.0.0/8',
@@ -309,15 +312,11 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       debug: 'true',
       'enable-ipv6': 'true',
       mtu: '1450',
-      'annotate-k8s-node': 'true',
-      'identity-allocation-mode': 'crd',
-      'enable-service-topology': 'true',
       devices: 'eth0,eth1',
       'monitor-aggregation': 'low',
     });
-    // Not rendered: the cluster-pool range in kubernetes mode, tunnel settings in native mode.
-    for (const k of ['ipv4-range', 'ipv6-range', 'tunnel-protocol', 'tunnel-port'])
-      expect(data[k], k).toBeUndefined();
+    // Not rendered: tunnel settings in native mode.
+    for (const k of ['tunnel-protocol', 'tunnel-port']) expect(data[k], k).toBeUndefined();
     const ds = one(docs, 'DaemonSet');
     const agent = container(ds, 'cellium-agent');
     expect(agent.image).toBe('registry.example/cellium:v9');
@@ -339,6 +338,22 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
       'prometheus.io/scrape': 'true',
       'prometheus.io/port': '9963',
     });
+    const res = await agentAccepts(docs, true);
+    expect(res.out).not.toMatch(/ignoring unknown key/);
+    expect(res.code, res.out).toBe(0);
+  });
+
+  it('Kubernetes-mode values: kubernetes IPAM, node annotations, CRD identities, service topology', async () => {
+    const docs = render({ values: [NON_DEFAULT, K8S_VALUES] });
+    const data = one(docs, 'ConfigMap').data ?? {};
+    expect(data).toMatchObject({
+      ipam: 'kubernetes',
+      'annotate-k8s-node': 'true',
+      'identity-allocation-mode': 'crd',
+      'enable-service-topology': 'true',
+    });
+    // The cluster-pool range is not rendered in kubernetes mode.
+    expect(data['ipv4-range']).toBeUndefined();
     const res = await agentAccepts(docs, true);
     expect(res.out).not.toMatch(/ignoring unknown key/);
     expect(res.code, res.out).toBe(0);
