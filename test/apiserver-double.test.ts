@@ -1126,3 +1126,54 @@ describe('API server double: hostile input and stuck requests', () => {
     }
   });
 });
+
+describe('API server double: controllers it plays', () => {
+  it('garbage-collects dependents once all their owners are gone', async () => {
+    const a = await core.createNamespacedPod({ namespace: 'test', body: pod('a') });
+    const b = await core.createNamespacedPod({ namespace: 'test', body: pod('b') });
+    const owner = (p: V1Pod) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      name: p.metadata!.name!,
+      uid: p.metadata!.uid!,
+    });
+    await core.createNamespacedConfigMap({
+      namespace: 'test',
+      body: wire<V1ConfigMap>({ metadata: { name: 'only-a', ownerReferences: [owner(a)] } }),
+    });
+    await core.createNamespacedConfigMap({
+      namespace: 'test',
+      body: wire<V1ConfigMap>({
+        metadata: { name: 'a-and-b', ownerReferences: [owner(a), owner(b)] },
+      }),
+    });
+    const name = (o: { metadata?: unknown }) => (o.metadata as { name: string }).name;
+    await core.deleteNamespacedPod({ name: 'a', namespace: 'test' });
+    await api.waitForGone('configmaps', (o) => name(o) === 'only-a');
+    expect(api.get('configmaps', { namespace: 'test', name: 'a-and-b' })).toBeDefined();
+    await core.deleteNamespacedPod({ name: 'b', namespace: 'test' });
+    await api.waitForGone('configmaps', (o) => name(o) === 'a-and-b');
+  });
+
+  it('deletes pods on a node gracefully when asked: marked first, then gone', async () => {
+    const g = await startApiServer({ gracefulPodDeletion: true, bookmarkIntervalMs: 0 });
+    try {
+      const kc2 = new KubeConfig();
+      kc2.loadFromFile(g.kubeconfigPath);
+      const c2 = kc2.makeApiClient(CoreV1Api);
+      await c2.createNamespacedPod({ namespace: 'default', body: pod('p', {}, 'n1') });
+      const w = await EventQueue.open(kc2, '/api/v1/namespaces/default/pods', {
+        resourceVersion: String(g.resourceVersion()),
+      });
+      queues.push(w);
+      const marked = await c2.deleteNamespacedPod({ name: 'p', namespace: 'default' });
+      expect(marked.metadata?.deletionTimestamp).toBeTruthy();
+      const m = await w.next();
+      expect(m?.type).toBe('MODIFIED');
+      expect(m?.object.metadata).toHaveProperty('deletionTimestamp');
+      expect((await w.next())?.type).toBe('DELETED');
+    } finally {
+      await g.stop();
+    }
+  });
+});

@@ -87,6 +87,10 @@ export interface StateOptions {
   readonly watchTimeoutSeconds: number;
   /** 'async' (default): a CRD becomes Established right after its create; 'manual': on establishCrds(). */
   readonly crdEstablishment: 'async' | 'manual';
+  /** Deletes dependents whose owners (metadata.ownerReferences) are all gone, as the GC controller does. */
+  readonly garbageCollection: boolean;
+  /** A pod on a node is first marked (deletionTimestamp, MODIFIED), then deleted as its kubelet would. */
+  readonly gracefulPodDeletion: boolean;
 }
 
 /** Options of a write. */
@@ -197,7 +201,7 @@ export class ApiState {
   }
 
   private services(): JsonObject[] {
-    return this.store.current('services').map(([, o]) => o);
+    return this.store.values('services');
   }
 
   /** Creates an object (POST). */
@@ -452,6 +456,23 @@ export class ApiState {
       };
       return this.out(def, this.store.commit('MODIFIED', res, key, marked, cur));
     }
+    const spec = isObject(cur.spec) ? cur.spec : {};
+    if (def.kind === 'Pod' && this.opts.gracefulPodDeletion && spec.nodeName) {
+      if (cm.deletionTimestamp !== undefined) return this.out(def, cur);
+      const marked = {
+        ...cur,
+        metadata: { ...cm, deletionTimestamp: now(), deletionGracePeriodSeconds: 30 },
+      };
+      const saved = this.store.commit('MODIFIED', res, key, marked, cur);
+      // The kubelet confirms with a delete of grace period 0 once the containers stopped.
+      this.later(() => {
+        const o = this.store.get(res, key);
+        const f = o ? meta(o).finalizers : undefined;
+        if (o && meta(o).uid === cm.uid && !(Array.isArray(f) && f.length > 0))
+          this.finalDelete(def, res, key, o, o);
+      });
+      return this.out(def, saved);
+    }
     if (def.kind === 'Namespace') {
       const terminating = {
         ...cur,
@@ -463,7 +484,7 @@ export class ApiState {
         if (d.namespaced)
           for (const [k, o] of this.store.current(qualifiedName(d)))
             if (k.startsWith(`${name}/`)) this.store.commit('DELETED', qualifiedName(d), k, o, o);
-      this.store.commit('DELETED', res, key, t, t);
+      this.finalDelete(def, res, key, t, t);
       return this.out(def, t);
     }
     return this.out(def, this.finalDelete(def, res, key, cur, cur));
@@ -477,7 +498,39 @@ export class ApiState {
     prev: JsonObject,
   ): JsonObject {
     if (def.kind === 'CustomResourceDefinition') this.removeCrd(key);
-    return this.store.commit('DELETED', res, key, last, prev);
+    const gone = this.store.commit('DELETED', res, key, last, prev);
+    const uid = meta(last).uid;
+    if (this.opts.garbageCollection && typeof uid === 'string') this.later(() => this.collect(uid));
+    return gone;
+  }
+
+  // Runs `fn` on a later turn (what a controller does after the fact), unless closed first.
+  private later(fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, 0);
+    this.timers.add(t);
+  }
+
+  // The garbage collector: objects owned by `uid` and by no other existing object are deleted.
+  private collect(uid: string): void {
+    const defs = this.storageDefs();
+    const uids = new Set<unknown>();
+    for (const d of defs)
+      for (const o of this.store.values(qualifiedName(d))) uids.add(meta(o).uid);
+    for (const d of defs)
+      for (const o of this.store.values(qualifiedName(d))) {
+        const refs = meta(o).ownerReferences;
+        if (!Array.isArray(refs) || !refs.some((r) => isObject(r) && r.uid === uid)) continue;
+        if (refs.some((r) => isObject(r) && r.uid !== uid && uids.has(r.uid))) continue;
+        const m = meta(o);
+        try {
+          this.delete(d, str(m.namespace) || undefined, str(m.name));
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 404)) throw e;
+        }
+      }
   }
 
   // One def per stored resource (a CRD's versions share their objects).
@@ -714,13 +767,7 @@ export class ApiState {
       (c) => isObject(c) && c.type === 'Established' && c.status === 'True',
     );
     if (established) this.serveCrd(name, crd);
-    else if (this.opts.crdEstablishment === 'async') {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        this.establish(name);
-      }, 0);
-      this.timers.add(t);
-    }
+    else if (this.opts.crdEstablishment === 'async') this.later(() => this.establish(name));
   }
 
   /** Marks a CRD Established (as kube-apiserver's controllers do) and serves its resources. */
