@@ -3,7 +3,14 @@
 // status subresource, generation, no-op updates, finalizers, namespace and CRD cascades), and
 // watches (from a resourceVersion, synthetic ADDED for "" and "0", bookmarks, 410 Expired).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { establishedStatus, nameCauses, prepareCreate, type ServiceRange } from './defaults.js';
+import {
+  defaultPodSpec,
+  establishedStatus,
+  nameCauses,
+  podSpecUpdateCause,
+  prepareCreate,
+  type ServiceRange,
+} from './defaults.js';
 import { isObject, jsonPatch, mergePatch, strategicMergePatch, type JsonObject } from './patch.js';
 import {
   apiVersionOf,
@@ -300,6 +307,18 @@ export class ApiState {
     const cur = this.store.get(res, key);
     if (!cur) throw notFound(def, name);
     const cm = meta(cur);
+    // Custom resources and CRDs refuse unconditional updates (AllowUnconditionalUpdate false).
+    if (
+      (def.custom || def.kind === 'CustomResourceDefinition') &&
+      (bm.resourceVersion === undefined || bm.resourceVersion === '')
+    )
+      throw invalid(def, def.kind, name, [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'metadata.resourceVersion',
+          message: 'Invalid value: 0x0: must be specified for an update',
+        },
+      ]);
     if (
       bm.resourceVersion !== undefined &&
       bm.resourceVersion !== '' &&
@@ -330,6 +349,11 @@ export class ApiState {
         if (cur.status === undefined) delete next.status;
       }
       this.keepAllocated(def, cur, next);
+      if (def.kind === 'Pod') {
+        if (isObject(next.spec)) defaultPodSpec(next.spec);
+        const why = podSpecUpdateCause(cur.spec, next.spec);
+        if (why) throw invalid(def, def.kind, name, [why]);
+      }
     }
     if (specPart(next) !== specPart(cur))
       (next.metadata as JsonObject).generation = Number(cm.generation ?? 0) + 1;
@@ -366,6 +390,25 @@ export class ApiState {
         if (isObject(old) && old.nodePort !== undefined && n.type !== 'ClusterIP')
           p.nodePort = old.nodePort;
       }
+  }
+
+  /** Binds a pod to a node (POST pods/<name>/binding): sets spec.nodeName, once. */
+  bind(namespace: string | undefined, name: string, body: unknown): JsonObject {
+    const def = this.resource('pods');
+    const key = keyOf(namespace, name);
+    const cur = this.store.get('pods', key);
+    if (!cur) throw notFound(def, name);
+    const target = isObject(body) && isObject(body.target) ? body.target : {};
+    const node = str(target.name);
+    if (!node)
+      throw invalid(def, 'Binding', name, [
+        { reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' },
+      ]);
+    const spec = isObject(cur.spec) ? cur.spec : {};
+    if (spec.nodeName)
+      throw conflict(def, name, `pod ${name} is already assigned to node "${str(spec.nodeName)}"`);
+    this.store.commit('MODIFIED', 'pods', key, { ...cur, spec: { ...spec, nodeName: node } }, cur);
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
   }
 
   /** Patches an object (PATCH) or its status; an apply patch creates what is missing. */
