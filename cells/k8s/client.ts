@@ -8,6 +8,7 @@ import type { Model } from '../../core/api/index.js';
 import { errorMessage, sleep, type Health, type Logger } from '../../core/hive/index.js';
 import type { K8sConfig } from './config.js';
 import { jittered } from './backoff.js';
+import type { connect as ConnectFn } from './client-node.js';
 import type { ConnectOptions, Transport, TypedApis } from './transport.js';
 import { K8sDisabledError, type K8sAccess, type K8sClient } from './types.js';
 
@@ -103,7 +104,38 @@ export class ApiServerClient implements K8sClient {
       ? ((await viaLauncher('@kubernetes/client-node')) as typeof ClientNode)
       : await import('@kubernetes/client-node');
     const { connect } = await import('./client-node.js');
-    this.current = connect(cn, this.p.connect, this.p.access, {
+    try {
+      this.current = this.connectWith(connect, cn);
+    } catch (e) {
+      // A kubeconfig that cannot be read or used: said in the status; nothing to retry.
+      this.lastError = errorMessage(e);
+      this.p.health.degraded(`cannot use ${this.target()}: ${this.lastError}`);
+      throw e;
+    }
+    const current = this.current;
+    const stopped = (): boolean => signal.aborted; // read afresh after each await
+    for (let attempt = 0; !stopped(); attempt++) {
+      try {
+        await this.probe(signal);
+        this.p.logger.info(
+          { server: current.server, version: this.version },
+          'connected to the API server',
+        );
+        this.resolveReady();
+        return;
+      } catch (e) {
+        if (stopped()) return;
+        const delay = jittered(attempt, this.p.backoffMaxMs);
+        this.p.health.degraded(
+          `waiting for the API server at ${current.server}: ${errorMessage(e)} (retry in ${Math.round(delay)} ms)`,
+        );
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private connectWith(connect: typeof ConnectFn, cn: typeof ClientNode): Transport {
+    return connect(cn, this.p.connect, this.p.access, {
       answered: () => {
         this.lastError = undefined;
         if (!this.connectedSubject.value) this.connectedSubject.next(true);
@@ -113,25 +145,6 @@ export class ApiServerClient implements K8sClient {
         if (this.connectedSubject.value) this.connectedSubject.next(false);
       },
     });
-    const stopped = (): boolean => signal.aborted; // read afresh after each await
-    for (let attempt = 0; !stopped(); attempt++) {
-      try {
-        await this.probe(signal);
-        this.p.logger.info(
-          { server: this.current.server, version: this.version },
-          'connected to the API server',
-        );
-        this.resolveReady();
-        return;
-      } catch (e) {
-        if (stopped()) return;
-        const delay = jittered(attempt, this.p.backoffMaxMs);
-        this.p.health.degraded(
-          `waiting for the API server at ${this.current.server}: ${errorMessage(e)} (retry in ${Math.round(delay)} ms)`,
-        );
-        await sleep(delay, signal);
-      }
-    }
   }
 
   /** Asks /version; keeps the answer for the status, or the error. */

@@ -331,6 +331,10 @@ describe('reflector', () => {
       /resourceVersion/,
     );
     expect(invalidReason({ metadata: { name: 'x' } }, false)).toBeUndefined();
+    expect(invalidReason({ metadata: { name: 'a/b' } }, false)).toMatch(/not a valid name/);
+    expect(invalidReason({ metadata: { name: 'a', namespace: 'x/y' } }, true)).toMatch(
+      /namespace is not a valid name/,
+    );
   });
 
   it('strips managed fields, the last-applied annotation and the pod fields nobody reads', async () => {

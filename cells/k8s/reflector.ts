@@ -77,8 +77,13 @@ export function invalidReason(o: unknown, namespaced: boolean): string | undefin
   const m = o.metadata;
   if (!isRecord(m)) return 'no metadata';
   if (typeof m.name !== 'string' || m.name === '') return 'no metadata.name';
+  // Names are keys here (`namespace/name`): no name the API server accepts has a '/'.
+  if (m.name.length > 253 || /[/\s]/.test(m.name)) return 'metadata.name is not a valid name';
   if (namespaced && (typeof m.namespace !== 'string' || m.namespace === '')) {
     return 'no metadata.namespace';
+  }
+  if (typeof m.namespace === 'string' && (m.namespace.length > 63 || /[/\s]/.test(m.namespace))) {
+    return 'metadata.namespace is not a valid name';
   }
   if (!namespaced && m.namespace !== undefined && m.namespace !== '') {
     return 'metadata.namespace set on a cluster-scoped object';
