@@ -53,6 +53,7 @@ export function newK8sMetadata(p: K8sMetadataParams): K8sEndpointMetadata {
     const key = `${ns}/${name}`;
     const pod: Pod | undefined = pods.get(txn, key);
     const nsObj: Namespace | undefined = namespaces.get(txn, ns);
+    if (!pod && bad.delete(key)) report();
     if (!pod || !nsObj || (uid !== '' && pod.metadata.uid !== uid)) return undefined;
     const meta = podMetadata(pod, nsObj, p.clusterName);
     if ('error' in meta) {
