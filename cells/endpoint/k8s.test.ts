@@ -151,6 +151,18 @@ describe('endpoint cell, Kubernetes mode', () => {
       'named-ports': [{ name: 'http', port: 8080, protocol: 'TCP' }],
       encryption: {},
     });
+    // A PATCH from a client does not take what the pod gave the endpoint.
+    const patched = await call(h, 'PATCH', `/endpoint/${ep.id}`, {
+      'host-mac': '02:00:00:00:00:fe',
+      state: 'waiting-for-identity',
+    });
+    expect(patched.status).toBe(200);
+    const after = m.find({ kind: 'cilium-local', id: ep.id });
+    expect(after).toMatchObject({ identity: ep.status.identity.id, hostMac: '02:00:00:00:00:fe' });
+    expect(after?.k8sLabels).toEqual(WEB);
+    expect(after?.log.map((l) => l.message)).not.toContain(
+      'Regenerating endpoint: its pod labels changed',
+    );
     expect(h.rules).toEqual([
       expect.objectContaining({
         group: 'cilium.io',
