@@ -84,9 +84,7 @@ export function cepObject(r: CepRow): CiliumEndpointObject {
     metadata: {
       name: r.name,
       namespace: r.namespace,
-      ownerReferences: [
-        { apiVersion: 'v1', kind: 'Pod', name: r.name, uid: r.podUid, blockOwnerDeletion: true },
-      ],
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: r.name, uid: r.podUid }],
     },
     status: r.status,
   };

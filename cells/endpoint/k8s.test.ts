@@ -142,7 +142,7 @@ describe('endpoint cell, Kubernetes mode', () => {
       return o?.status?.state === 'ready' ? o : undefined;
     });
     expect(cep.metadata.ownerReferences).toEqual([
-      { apiVersion: 'v1', kind: 'Pod', name: 'web-0', uid: 'uid-web-0', blockOwnerDeletion: true },
+      { apiVersion: 'v1', kind: 'Pod', name: 'web-0', uid: 'uid-web-0' },
     ]);
     expect(cep.status).toMatchObject({
       id: ep.id,
