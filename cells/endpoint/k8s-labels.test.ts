@@ -140,10 +140,9 @@ describe('podMetadata', () => {
 
 describe('mergeLabels / securityLabels', () => {
   it("merges the request's labels with the pod's by key, the pod's winning", () => {
-    expect(mergeLabels(['k8s:app=old', 'k8s:extra=1'], ['k8s:app=web'])).toEqual([
-      'k8s:app=web',
-      'k8s:extra=1',
-    ]);
+    expect(
+      mergeLabels(['k8s:app=old', 'k8s:extra=1', 'k8s:pod-template-hash=x'], ['k8s:app=web']),
+    ).toEqual(['k8s:app=web', 'k8s:extra=1']);
   });
 
   it('gives the init identity alone while the pod is not known', () => {

@@ -202,13 +202,17 @@ function labelKey(label: string): string {
 }
 
 /**
- * The request's labels merged with the pod's, as Cilium merges them: by key, the pod's winning.
- * `reserved:init` (the pod not known yet) stands alone, as Cilium's init identity does.
+ * The request's labels merged with the pod's, as Cilium merges them: the request's through the
+ * same label filter, then by key, the pod's winning. `reserved:init` (the pod not known yet)
+ * stands alone, as Cilium's init identity does.
  */
 export function mergeLabels(request: readonly string[], pod: readonly string[]): string[] {
   if (pod.includes(INIT_LABEL)) return [INIT_LABEL];
   const out = new Map<string, string>();
-  for (const l of request) out.set(labelKey(l.trim()), l.trim());
+  for (const raw of request) {
+    const l = raw.trim();
+    if (identityRelevant(labelKey(l))) out.set(labelKey(l), l);
+  }
   for (const l of pod) out.set(labelKey(l), l);
   return [...out.values()].filter((l) => l !== '').sort();
 }
