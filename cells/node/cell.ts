@@ -14,6 +14,7 @@ import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
+import { K8sResources } from '../k8s/index.js';
 import { KVStore } from '../kvstore/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
@@ -61,8 +62,9 @@ export const nodeCell = module(
     },
     newNodeIds,
   ),
-  // The nodes the agent knows: the local one, those of --nodes-file (watched while running) and,
-  // with a kvstore, the other agents' (the local node registered there for them).
+  // The nodes the agent knows: the local one, those of --nodes-file (watched while running),
+  // with a kvstore the other agents' (the local node registered there for them), and in
+  // Kubernetes mode the Node objects (k8s-nodes.ts).
   provide(
     ClusterNodeList,
     {
@@ -74,6 +76,7 @@ export const nodeCell = module(
       health: Health,
       logger: Logger,
       kv: optional(KVStore),
+      k8s: optional(K8sResources),
     },
     newClusterNodeList,
   ),
