@@ -2,6 +2,7 @@ import {
   config,
   Health,
   invoke,
+  Jobs,
   Lifecycle,
   Logger,
   module,
@@ -12,9 +13,9 @@ import {
 import { listLinks, type LinkInfo } from '../../core/net/index.js';
 import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { AgentStatus, DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
-import { K8sResources } from '../k8s/index.js';
+import { K8sAccess, K8sClient, K8sResources } from '../k8s/index.js';
 import { KVStore } from '../kvstore/index.js';
 import { DatapathMaps, Maps } from '../maps/index.js';
 import { nodeFlags, NodeConfig } from './config.js';
@@ -23,6 +24,7 @@ import { newClusterNodeList } from './node-list.js';
 import { ClusterNodeList } from './registry.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
+import { registerNodeReady } from './k8s-ready.js';
 
 /** Runs a handler's read; while the cell is not running, a 503 asking to retry. */
 function whileRunning<T>(read: () => T): T {
@@ -44,7 +46,8 @@ export const NodeLinks = token<() => readonly LinkInfo[]>('node/NodeLinks');
 export const nodeCell = module(
   'node',
   'Node ids for node IPs, kept in the node map',
-  // --bpf-node-map-max, --ipv4-node, --ipv6-node
+  // --bpf-node-map-max, --ipv4-node, --ipv6-node, --nodes-file, --annotate-k8s-node,
+  // --remove-cilium-node-taints
   config(NodeConfig, nodeFlags),
   provide(NodeLinks, {}, () => listLinks),
   // cellium_node_map opened after the agent's maps (same backend and pin dir), allocations
@@ -114,6 +117,47 @@ export const nodeCell = module(
         }),
         'node',
       );
+    },
+  ),
+  // Kubernetes mode: once the agent is ready, this node's Node annotated and its
+  // agent-not-ready taint removed (k8s-ready.ts). Its API rules are declared in every mode.
+  invoke(
+    'k8s-ready',
+    {
+      access: optional(K8sAccess),
+      client: optional(K8sClient),
+      k8s: optional(K8sResources),
+      agent: optional(AgentStatus),
+      nodes: ClusterNodeList,
+      ipam: Ipam,
+      daemon: DaemonConfig,
+      config: NodeConfig,
+      jobs: Jobs,
+      health: Health,
+      logger: Logger,
+    },
+    ({ access, client, k8s, agent, nodes, ipam, daemon, config: c, jobs, health, logger }) => {
+      access?.declare({
+        group: '',
+        resource: 'nodes',
+        verbs: ['get', 'patch'],
+        why: "node: annotate this node's Node and remove its agent-not-ready taint once ready",
+      });
+      if (!client?.enabled || !k8s?.enabled || !agent) return;
+      registerNodeReady({
+        client,
+        nodes: k8s.nodes,
+        nodeName: daemon.nodeName,
+        annotate: c.annotateK8sNode,
+        removeTaint: c.removeCiliumNodeTaints,
+        agent,
+        ipam,
+        self: () => nodes.list()[0],
+        changes: nodes.changes$,
+        jobs,
+        health: health.scope('k8s-ready'),
+        logger,
+      });
     },
   ),
 );
