@@ -11,7 +11,7 @@ import {
 import type { K8sResources } from '../k8s/index.js';
 import type { IpamConfig } from './config.js';
 import { K8sPodCidrs } from './k8s-pod-cidrs.js';
-import { IpamError, IpPool, type Allocation } from './pool.js';
+import { IpamError, IpPool, MAX_POOL_SIZE, type Allocation } from './pool.js';
 
 /** The node's IP address management: what the API, the endpoint manager and restore use. */
 export interface Ipam {
@@ -74,6 +74,17 @@ export interface IpamParams {
 const NAMES: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
 
 /**
+ * The part of a pod CIDR a pool can hold: the CIDR itself, or its first MAX_POOL_SIZE
+ * addresses (an IPv6 /64 from the controller-manager becomes its first /106).
+ */
+export function poolCidr(cidr: string): string {
+  const [ip = '', len = ''] = cidr.split('/');
+  const bits = ip.includes(':') ? 128 : 32;
+  const min = bits - Math.log2(MAX_POOL_SIZE);
+  return Number(len) < min ? `${ip}/${min}` : cidr;
+}
+
+/**
  * Creates the IPAM: cluster-pool from the configured pod CIDRs; kubernetes from this node's Node
  * object, its allocations waiting (gate closed) until the Node has its podCIDRs.
  */
@@ -109,7 +120,16 @@ export function newIpam(p: IpamParams): Ipam {
       take: (cidrs) => {
         const made = new Map<Family, IpPool>();
         try {
-          for (const [f, cidr] of cidrs) made.set(f, new IpPool(cidr));
+          for (const [f, cidr] of cidrs) {
+            const used = poolCidr(cidr);
+            if (used !== cidr) {
+              p.logger.warn(
+                { podCIDR: cidr, pool: used },
+                `pod CIDR ${cidr} is larger than a pool holds: allocating from ${used}`,
+              );
+            }
+            made.set(f, new IpPool(used));
+          }
         } catch (e) {
           return e instanceof Error ? e.message : String(e);
         }

@@ -142,6 +142,19 @@ describe('ipam mode kubernetes', () => {
     await eventually(() => changes().startsWith('pod CIDRs 10.8.0.0/24'));
   });
 
+  it('dual stack: an IPv6 /64 is used through its first addresses a pool can hold', async () => {
+    const { h, resources } = k8sIpamHive({ 'enable-ipv6': true });
+    const res = resources();
+    res.upsert('nodes', node('n1', ['fd00:8::/64', '10.8.0.0/24']));
+    res.setSynced('nodes');
+    await h.requireStart();
+    const ipam = h.get(Ipam);
+    await ipam.ready();
+    expect(ipam.pools.get('ipv4')?.cidr).toBe('10.8.0.0/24');
+    expect(ipam.pools.get('ipv6')?.cidr).toBe('fd00:8::/106');
+    expect((await ipam.allocateNext('ipv6', 'default/a')).ip).toBe('fd00:8::2');
+  });
+
   it('a pod CIDR that cannot be a pool is said so, and the IPAM keeps waiting', async () => {
     const { h, resources, health } = k8sIpamHive();
     const res = resources();
