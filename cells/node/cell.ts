@@ -140,7 +140,7 @@ export const nodeCell = module(
       access?.declare({
         group: '',
         resource: 'nodes',
-        verbs: ['get', 'patch'],
+        verbs: ['patch'],
         why: "node: annotate this node's Node and remove its agent-not-ready taint once ready",
       });
       if (!client?.enabled || !k8s?.enabled || !agent) return;

@@ -3,7 +3,7 @@
 // and the removal of the node.cilium.io/agent-not-ready taint (--remove-cilium-node-taints; in
 // Cilium its operator does it once the agent pod is ready). The taint is removed with a JSON
 // patch that tests the taint list it replaces, so a taint another writer added meanwhile is never
-// lost: the patch fails, the Node is read again and the removal retried. Like Cilium, the agent
+// lost: the patch fails, and the removal is retried on the Node as the watch brings it. Like Cilium, the agent
 // never puts the taint back (Cilium's operator does only with --set-cilium-node-taints).
 import { merge, type Observable } from 'rxjs';
 import type { Health, Jobs, Logger } from '../../core/hive/index.js';
@@ -15,9 +15,6 @@ import { NODE_ANNOTATIONS } from './k8s-nodes.js';
 
 /** The taint a node is created with so that pods wait for the agent (Cilium's). */
 export const AGENT_NOT_READY_TAINT = 'node.cilium.io/agent-not-ready';
-
-/** How many times a taint removal whose test failed is retried with a fresh read at once. */
-const CONFLICT_RETRIES = 5;
 
 /** What marking the node ready needs. */
 export interface NodeReadyParams {
@@ -104,7 +101,12 @@ export class NodeReady {
       }
     }
     if (p.removeTaint && taintsOf(node).some(isAgentTaint)) {
-      await this.removeTaint(node);
+      if (!(await this.removeTaint(node))) {
+        p.health.ok(
+          `Node ${p.nodeName}: its taints changed meanwhile; removing ${AGENT_NOT_READY_TAINT} again`,
+        );
+        return;
+      }
       this.patchedFrom = rv;
       did.push(`taint ${AGENT_NOT_READY_TAINT} removed`);
       p.logger.info({ node: p.nodeName, taint: AGENT_NOT_READY_TAINT }, 'Node taint removed');
@@ -121,33 +123,30 @@ export class NodeReady {
     }
   }
 
-  /** Removes only the agent's taint; a taint list changed meanwhile is read again. */
-  private async removeTaint(node: Node): Promise<void> {
-    let current = node;
-    for (let attempt = 0; ; attempt++) {
-      const taints = taintsOf(current);
-      if (!taints.some(isAgentTaint)) return;
-      try {
-        await this.patch(
-          [
-            { op: 'test', path: '/spec/taints', value: taints },
-            { op: 'replace', path: '/spec/taints', value: taints.filter((t) => !isAgentTaint(t)) },
-          ],
-          'json',
-        );
-        return;
-      } catch (e) {
-        const status = statusOf(e);
-        // A failed test (the taints changed since they were read): 422, or 409 from some servers.
-        if ((status !== 422 && status !== 409) || attempt >= CONFLICT_RETRIES) throw e;
-        this.p.logger.info(
-          { node: this.p.nodeName, status },
-          'Node taints changed meanwhile: read again',
-        );
-        current = (await this.p.client
-          .core()
-          .readNode({ name: this.p.nodeName })) as unknown as Node;
-      }
+  /**
+   * Removes only the agent's taint; false when the taint list changed since the table's copy
+   * (the `test` failed): the watch brings the new list and the next run retries with it.
+   */
+  private async removeTaint(node: Node): Promise<boolean> {
+    const taints = taintsOf(node);
+    try {
+      await this.patch(
+        [
+          { op: 'test', path: '/spec/taints', value: taints },
+          { op: 'replace', path: '/spec/taints', value: taints.filter((t) => !isAgentTaint(t)) },
+        ],
+        'json',
+      );
+      return true;
+    } catch (e) {
+      const status = statusOf(e);
+      // A failed test: 422 from kube-apiserver (409 from some servers).
+      if (status !== 422 && status !== 409) throw e;
+      this.p.logger.info(
+        { node: this.p.nodeName, status },
+        'Node taints changed meanwhile: retrying with the Node as the watch brings it',
+      );
+      return false;
     }
   }
 
