@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { ApiClient, type Model } from '../core/api/index.js';
 import { startApiServer, type RequestRecord } from './support/apiserver.js';
 import { cellium, celliumJson } from './support/cli.js';
-import { startAgent } from './support/procs.js';
+import { restored, startAgent, tempDir, testBpfRoot } from './support/procs.js';
 
 const TAINT = 'node.cilium.io/agent-not-ready';
 
@@ -174,6 +174,57 @@ describe('nodes in Kubernetes mode (API server double)', () => {
     expect(after).toMatch(
       new RegExp(`default/${self}\\s+192\\.0\\.2\\.41\\s+10\\.241\\.0\\.0/24\\s+local`),
     );
+  });
+
+  it('after a restart, restores its endpoints only once its podCIDRs are known again', async () => {
+    const api = await startApiServer();
+    onTestFinished(() => api.stop());
+    const self = `e-restart-${randomBytes(3).toString('hex')}`;
+    api.create('nodes', nodeObject(self, '192.0.2.51', ['10.251.0.0/24']));
+    const dir = tempDir();
+    const bpfRoot = testBpfRoot();
+    const args = [
+      '--bpf-backend=memory',
+      `--k8s-kubeconfig-path=${api.kubeconfigPath}`,
+      `--node-name=${self}`,
+      '--ipam=kubernetes',
+      '--ipv4-node=192.0.2.51',
+      '--ipv6-node=',
+    ];
+    const first = await startAgent({ dir, bpfRoot, args });
+    const c1 = new ApiClient(first.socket);
+    const ip = (await c1.request<Model<'IPAMResponse'>>('POST', '/ipam?owner=default%2Fweb'))
+      .address.ipv4;
+    expect(ip).toBe('10.251.0.2');
+    await c1.request('PUT', '/endpoint/cilium-local:0', {
+      body: {
+        addressing: { ipv4: ip },
+        'container-id': 'e'.repeat(64),
+        'k8s-namespace': 'default',
+        'k8s-pod-name': 'web',
+        state: 'waiting-for-identity',
+        'sync-build-endpoint': true,
+      },
+    });
+    c1.close();
+    await first.kill('SIGTERM');
+
+    // The Node has no podCIDRs when the agent comes back: restore waits for them.
+    api.patch('nodes', { name: self }, { spec: { podCIDRs: null } });
+    const second = await startAgent({ dir, bpfRoot, args });
+    const c2 = new ApiClient(second.socket);
+    onTestFinished(() => c2.close());
+    await until(async () => {
+      const s = await c2.request<Model<'StatusResponse'>>('GET', '/healthz');
+      return (s.cilium?.msg ?? '').includes(`waiting for podCIDRs of node ${self}`);
+    });
+    api.patch('nodes', { name: self }, { spec: { podCIDRs: ['10.251.0.0/24'] } });
+    await restored(second.socket);
+    const eps = await c2.request<Model<'Endpoint'>[]>('GET', '/endpoint');
+    expect(eps.map((e) => e.status?.networking?.addressing?.[0]?.ipv4)).toEqual([ip]);
+    // Its IP is held again: the next allocation is another.
+    const next = await c2.request<Model<'IPAMResponse'>>('POST', '/ipam?owner=default%2Fdb');
+    expect(next.address.ipv4).toBe('10.251.0.3');
   });
 
   it('refuses --ipam=kubernetes in embedded mode, naming the flag', async () => {
