@@ -24,7 +24,7 @@ import { newClusterNodeList } from './node-list.js';
 import { ClusterNodeList } from './registry.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
-import { registerNodeReady } from './k8s-ready.js';
+import { wireNodeReady } from './k8s-ready.js';
 
 /** Runs a handler's read; while the cell is not running, a 503 asking to retry. */
 function whileRunning<T>(read: () => T): T {
@@ -136,28 +136,6 @@ export const nodeCell = module(
       health: Health,
       logger: Logger,
     },
-    ({ access, client, k8s, agent, nodes, ipam, daemon, config: c, jobs, health, logger }) => {
-      access?.declare({
-        group: '',
-        resource: 'nodes',
-        verbs: ['patch'],
-        why: "node: annotate this node's Node and remove its agent-not-ready taint once ready",
-      });
-      if (!client?.enabled || !k8s?.enabled || !agent) return;
-      registerNodeReady({
-        client,
-        nodes: k8s.nodes,
-        nodeName: daemon.nodeName,
-        annotate: c.annotateK8sNode,
-        removeTaint: c.removeCiliumNodeTaints,
-        agent,
-        ipam,
-        self: () => nodes.list()[0],
-        changes: nodes.changes$,
-        jobs,
-        health: health.scope('k8s-ready'),
-        logger,
-      });
-    },
+    wireNodeReady,
   ),
 );

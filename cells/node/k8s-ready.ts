@@ -8,10 +8,12 @@
 import { merge, type Observable } from 'rxjs';
 import type { Health, Jobs, Logger } from '../../core/hive/index.js';
 import type { Model } from '../../core/api/index.js';
-import type { AgentStatus } from '../daemon/index.js';
+import type { AgentStatus, DaemonConfig } from '../daemon/index.js';
 import type { Ipam } from '../ipam/index.js';
-import type { K8sClient, K8sResource, Node } from '../k8s/index.js';
+import type { K8sAccess, K8sClient, K8sResource, K8sResources, Node } from '../k8s/index.js';
+import type { NodeConfig } from './config.js';
 import { NODE_ANNOTATIONS } from './k8s-nodes.js';
+import type { ClusterNodeList } from './registry.js';
 
 /** The taint a node is created with so that pods wait for the agent (Cilium's). */
 export const AGENT_NOT_READY_TAINT = 'node.cilium.io/agent-not-ready';
@@ -217,4 +219,45 @@ export function registerNodeReady(p: NodeReadyJobParams): NodeReady {
     trigger: merge(p.changes, p.nodes.table.observe()),
   });
   return ready;
+}
+
+/**
+ * The node cell's wiring: declares the rule (in every mode, for the chart's ClusterRole) and, in
+ * Kubernetes mode, starts the job. The Kubernetes tokens are optional: node-only test hives lack them.
+ */
+export function wireNodeReady(p: {
+  readonly access: K8sAccess | undefined;
+  readonly client: K8sClient | undefined;
+  readonly k8s: K8sResources | undefined;
+  readonly agent: AgentStatus | undefined;
+  readonly nodes: ClusterNodeList;
+  readonly ipam: Ipam;
+  readonly daemon: DaemonConfig;
+  readonly config: NodeConfig;
+  readonly jobs: Jobs;
+  readonly health: Health;
+  readonly logger: Logger;
+}): void {
+  p.access?.declare({
+    group: '',
+    resource: 'nodes',
+    verbs: ['patch'],
+    why: "node: annotate this node's Node and remove its agent-not-ready taint once ready",
+  });
+  const { client, k8s, agent } = p;
+  if (!client?.enabled || !k8s?.enabled || !agent) return;
+  registerNodeReady({
+    client,
+    nodes: k8s.nodes,
+    nodeName: p.daemon.nodeName,
+    annotate: p.config.annotateK8sNode,
+    removeTaint: p.config.removeCiliumNodeTaints,
+    agent,
+    ipam: p.ipam,
+    self: () => p.nodes.list()[0],
+    changes: p.nodes.changes$,
+    jobs: p.jobs,
+    health: p.health.scope('k8s-ready'),
+    logger: p.logger,
+  });
 }
