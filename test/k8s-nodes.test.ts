@@ -81,6 +81,12 @@ describe('nodes in Kubernetes mode (API server double)', () => {
       const nodes = await celliumJson<Model<'NodeElement'>[]>(agent.socket, 'node', 'list');
       return nodes.length === 2 ? nodes : undefined;
     });
+    // ... and routed to: its pod CIDR in the ipcache with the node as tunnel endpoint.
+    const ipcache = () => client.request<Model<'IPListEntry'>[]>('GET', '/ip');
+    const routed = await until(async () =>
+      (await ipcache()).find((e) => e.cidr === '10.242.0.0/24'),
+    );
+    expect(routed.hostIP).toBe('192.0.2.42');
     expect(list[1]).toMatchObject({
       name: `default/${other}`,
       source: 'k8s',
@@ -171,6 +177,8 @@ describe('nodes in Kubernetes mode (API server double)', () => {
     expect(after).toMatch(
       new RegExp(`default/${third}\\s+192\\.0\\.2\\.43\\s+10\\.243\\.0\\.0/24\\s+k8s`),
     );
+    // The deleted node's pod CIDR left the ipcache with it.
+    await until(async () => !(await ipcache()).some((e) => e.cidr === '10.242.0.0/24'));
     expect(after).toMatch(
       new RegExp(`default/${self}\\s+192\\.0\\.2\\.41\\s+10\\.241\\.0\\.0/24\\s+local`),
     );
