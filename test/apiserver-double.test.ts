@@ -28,7 +28,7 @@ import {
 import { request } from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServerDouble } from './support/apiserver.js';
-import { plain, wire } from './support/k8s-target.js';
+import { openK8sTarget, plain, wire } from './support/k8s-target.js';
 
 interface WatchEvent {
   type: string;
@@ -1032,5 +1032,97 @@ describe('API server double: faults and the request log', () => {
     expect((await w.next())?.type).toBe('MODIFIED');
     expect((await w.next())?.type).toBe('DELETED');
     expect(api.list('nodes')).toEqual([]);
+  });
+});
+
+describe('k8s-target on the double', () => {
+  it('creates (with status), reads, patches, lists, waits for and deletes objects through client-node', async (ctx) => {
+    const t = await openK8sTarget({ double: { bookmarkIntervalMs: 0 } });
+    try {
+      expect(t.kind).toBe('double');
+      const d = t.requireDouble(ctx);
+      const ns = t.namespace;
+      expect(d.get('namespaces', { name: ns })).toBeDefined();
+      const created = await t.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: ns, labels: { app: 'web' } },
+        spec: { containers: [{ name: 'c', image: 'nginx' }], nodeName: 'n1' },
+        status: { phase: 'Running', podIP: '10.1.0.5', podIPs: [{ ip: '10.1.0.5' }] },
+      });
+      expect(created.status).toMatchObject({ podIP: '10.1.0.5' });
+      const waiting = t.waitFor<{
+        apiVersion: string;
+        kind: string;
+        metadata: { name: string; labels?: Record<string, string> };
+      }>('v1', 'Pod', (p) => p.metadata.labels?.tier === 'fe', { namespace: ns });
+      await d.waitForWatch('pods');
+      await t.patch(
+        { apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns },
+        { metadata: { labels: { tier: 'fe' } } },
+      );
+      expect((await waiting).metadata.name).toBe('web');
+      const pods = await t.list('v1', 'Pod', { namespace: ns, labelSelector: 'tier=fe' });
+      expect(pods.map((p) => p.metadata.name)).toEqual(['web']);
+      expect(pods[0]!.kind).toBe('Pod');
+      const read = await t.read({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns });
+      expect(read?.metadata.labels).toEqual({ app: 'web', tier: 'fe' });
+      await t.delete({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns });
+      await t.delete({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns }); // already gone: fine
+      expect(
+        await t.read({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns }),
+      ).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('API server double: hostile input and stuck requests', () => {
+  it('serves injected malformed objects and raw lines as they are', async () => {
+    const w = await watch('/api/v1/namespaces/test/pods', {
+      resourceVersion: String(api.resourceVersion()),
+    });
+    api.injectRaw('pods', {
+      metadata: { name: 'bad', namespace: 'test', labels: { 'k8s:app': 42 } },
+      spec: 'not an object',
+    });
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'bad', labels: { 'k8s:app': 42 } }, spec: 'not an object' },
+    });
+    expect(api.writeRawToWatches('pods', '{"type":"ADDED","object":')).toBe(1);
+    api.injectRaw('pods', { metadata: { name: 'x', namespace: 'test', labels: 'not-a-map' } });
+    // client-node's Watch skips the line it cannot parse; the next event still arrives.
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'x', labels: 'not-a-map' } },
+    });
+    const l = await raw('/api/v1/namespaces/test/pods', api.token);
+    expect((JSON.parse(l.body) as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('leaves a hanging request unanswered until pause(), and ends watches after their timeout', async () => {
+    api.failRequests({ code: 504, hang: true, times: 1 });
+    const stuck = core.readNamespace({ name: 'test' });
+    await api.waitForRequest((r) => r.code === 504 && r.name === 'test');
+    await api.pause();
+    await expect(stuck).rejects.toThrow();
+    await api.resume();
+
+    const w = await watch('/api/v1/namespaces/test/pods', { timeoutSeconds: 1 });
+    await w.untilEnded();
+    expect(w.doneErr).toBeNull();
+    const short = await startApiServer({ watchTimeoutSeconds: 1, bookmarkIntervalMs: 0 });
+    try {
+      const kc2 = new KubeConfig();
+      kc2.loadFromFile(short.kubeconfigPath);
+      const w2 = await EventQueue.open(kc2, '/api/v1/nodes', {});
+      queues.push(w2);
+      await w2.untilEnded();
+      expect(w2.doneErr).toBeNull();
+    } finally {
+      await short.stop();
+    }
   });
 });

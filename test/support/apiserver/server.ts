@@ -53,6 +53,8 @@ export interface FailureRule {
   readonly times?: number;
   /** Sent as Retry-After and in the Status's details (429). */
   readonly retryAfterSeconds?: number;
+  /** Never answer (the connection stays open until pause() or stop()): `code` is then only logged. */
+  readonly hang?: boolean;
 }
 
 const PATCH_TYPES: readonly PatchType[] = [
@@ -224,6 +226,10 @@ export async function serve(
     const parsed = parse(req, url, deps);
     info = parsed.info;
     const fail = deps.failureFor(info);
+    if (fail?.hang) {
+      deps.log({ ...info, code: fail.code });
+      return undefined;
+    }
     if (fail) {
       const retry = fail.retryAfterSeconds;
       return reply(
@@ -286,6 +292,7 @@ export async function serve(
         res.flushHeaders();
         const w = start({
           write: (ev) => void res.write(`${JSON.stringify(ev)}\n`),
+          writeRaw: (line) => void res.write(`${line}\n`),
           end: () => res.end(),
           destroy: () => res.destroy(),
         });

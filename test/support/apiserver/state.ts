@@ -56,6 +56,8 @@ export interface WatchQuery {
 /** Where a watch's events go (one JSON object per line on the HTTP stream). */
 export interface WatchSink {
   write(event: JsonObject): void;
+  /** Writes a line as is. */
+  writeRaw(line: string): void;
   /** Ends the stream cleanly. */
   end(): void;
   /** Cuts the connection (as a load balancer would). */
@@ -65,6 +67,8 @@ export interface WatchSink {
 /** A watch being served. */
 export interface OpenWatch {
   readonly resource: string;
+  /** Writes a line as is on the stream (garbage, a truncated event...), for the client's input checks. */
+  writeRaw(line: string): void;
   readonly namespace?: string;
   readonly query: WatchQuery;
   /** Sends a BOOKMARK with the current resourceVersion (when the client allowed them). */
@@ -79,6 +83,8 @@ export interface StateOptions {
   readonly historyLimit: number;
   readonly serviceRange: ServiceRange;
   readonly bookmarkIntervalMs: number;
+  /** Watches without timeoutSeconds end after this long (kube-apiserver: --min-request-timeout); 0: never. */
+  readonly watchTimeoutSeconds: number;
   /** 'async' (default): a CRD becomes Established right after its create; 'manual': on establishCrds(). */
   readonly crdEstablishment: 'async' | 'manual';
 }
@@ -614,6 +620,9 @@ export class ApiState {
         bookmark: () => {
           if (!ended && q.allowWatchBookmarks) sink.write(this.bookmarkEvent(def));
         },
+        writeRaw: (line) => {
+          if (!ended) sink.writeRaw(line);
+        },
         end: (abrupt) => {
           if (ended) return;
           ended = true;
@@ -656,8 +665,9 @@ export class ApiState {
         const t = setInterval(() => w.bookmark(), this.opts.bookmarkIntervalMs);
         cleanup.push(() => clearInterval(t));
       }
-      if (q.timeoutSeconds !== undefined && q.timeoutSeconds > 0) {
-        const t = setTimeout(() => w.end(), q.timeoutSeconds * 1000);
+      const timeout = q.timeoutSeconds ?? this.opts.watchTimeoutSeconds;
+      if (timeout > 0) {
+        const t = setTimeout(() => w.end(), timeout * 1000);
         cleanup.push(() => clearTimeout(t));
       }
       this.watches.add(w);
@@ -677,6 +687,16 @@ export class ApiState {
         },
       },
     };
+  }
+
+  /**
+   * Stores an object exactly as given (no validation, no defaulting: malformed or hostile content
+   * for tests of the agent's input checks) and publishes it as ADDED or MODIFIED.
+   */
+  injectRaw(def: ResourceDef, obj: JsonObject, key: string): JsonObject {
+    const res = qualifiedName(def);
+    const prev = this.store.get(res, key);
+    return this.store.commit(prev ? 'MODIFIED' : 'ADDED', res, key, obj, prev);
   }
 
   /** The watches being served now. */
