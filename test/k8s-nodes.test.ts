@@ -235,6 +235,60 @@ describe('nodes in Kubernetes mode (API server double)', () => {
     expect(next.address.ipv4).toBe('10.251.0.3');
   });
 
+  it('skips hostile Node objects, naming them in health; the valid nodes and the agent stay', async () => {
+    const api = await startApiServer();
+    onTestFinished(() => api.stop());
+    const suffix = randomBytes(3).toString('hex');
+    const good = `e-good-${suffix}`;
+    const bad = `e-bad-${suffix}`;
+    api.create('nodes', nodeObject(good, '192.0.2.61', ['10.61.0.0/24']));
+    // In the first list: addresses that are no list, pod CIDRs that are no CIDRs.
+    api.injectRaw('nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: bad },
+      spec: { podCIDRs: [{ $gt: 1 }, 'x'.repeat(100_000)] },
+      status: { addresses: 'everywhere' },
+    });
+    const agent = await startAgent({
+      args: [
+        '--bpf-backend=memory',
+        `--k8s-kubeconfig-path=${api.kubeconfigPath}`,
+        `--node-name=e-self-${suffix}`,
+        '--ipv4-node=192.0.2.60',
+        '--ipv6-node=',
+      ],
+    });
+    const client = new ApiClient(agent.socket);
+    onTestFinished(() => client.close());
+    const health = async (): Promise<string> =>
+      JSON.stringify(
+        (await client.request<Model<'StatusResponse'>>('GET', '/healthz'))['modules-health'] ?? '',
+      );
+    await until(async () => (await health()).includes(`node ${bad}: skipped`));
+    expect(await health()).toContain(
+      `node ${bad}: skipped: status.addresses: no InternalIP or ExternalIP (status.addresses: not a list)`,
+    );
+    const names = async () =>
+      (await celliumJson<Model<'NodeElement'>[]>(agent.socket, 'node', 'list')).map((n) => n.name);
+    await until(async () => (await names()).includes(`default/${good}`));
+    expect(await names()).not.toContain(`default/${bad}`);
+
+    // Through the watch: the good node turns hostile (claims this node's IP), then comes back.
+    api.injectRaw('nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: good },
+      status: { addresses: [{ type: 'InternalIP', address: '192.0.2.60' }] },
+    });
+    await until(async () => !(await names()).includes(`default/${good}`));
+    expect(await health()).toContain(`node ${good}: skipped: claims this node's IP 192.0.2.60`);
+    // (Its addresses are status: written through the status subresource, as the kubelet does.)
+    api.updateStatus('nodes', nodeObject(good, '192.0.2.61', ['10.61.0.0/24']));
+    await until(async () => (await names()).includes(`default/${good}`));
+    expect(agent.proc.exitCode).toBeNull();
+  });
+
   it('refuses --ipam=kubernetes in embedded mode, naming the flag', async () => {
     const agent = startAgent({ args: ['--bpf-backend=memory', '--ipam=kubernetes'] });
     await expect(agent).rejects.toThrow(/--ipam: 'kubernetes' .*needs Kubernetes mode/);
