@@ -67,6 +67,10 @@ export interface ApiServerOptions {
   readonly seed?: boolean;
   /** 'async' (default): CRDs become Established right after their create; 'manual': on establishCrds(). */
   readonly crdEstablishment?: 'async' | 'manual';
+  /** Delete objects whose owners (metadata.ownerReferences) are all gone, as kube-controller-manager's GC (default true). */
+  readonly garbageCollection?: boolean;
+  /** Pods on a node are marked for deletion (MODIFIED with deletionTimestamp) and deleted on the next turn, as with a kubelet (default false: at once). */
+  readonly gracefulPodDeletion?: boolean;
 }
 
 /** Where an object is: its name and, for namespaced kinds, its namespace. */
@@ -197,6 +201,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000,
     watchTimeoutSeconds: opts.watchTimeoutSeconds ?? 0,
     crdEstablishment: opts.crdEstablishment ?? 'async',
+    garbageCollection: opts.garbageCollection ?? true,
+    gracefulPodDeletion: opts.gracefulPodDeletion ?? false,
   });
   const requests: RequestRecord[] = [];
   const requestWaiters = new Set<(r: RequestRecord) => void>();

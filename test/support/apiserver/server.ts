@@ -141,7 +141,8 @@ function parse(req: IncomingMessage, url: URL, deps: FrontDeps): Parsed {
   const [resource = '', name = '', subresource = ''] = rest;
   const def = deps.state.resolve(group, version, resource);
   if (!def) throw pathNotFound();
-  if (subresource && (subresource !== 'status' || !def.status)) throw pathNotFound();
+  const binding = subresource === 'binding' && def.kind === 'Pod' && base.method === 'POST';
+  if (subresource && !binding && (subresource !== 'status' || !def.status)) throw pathNotFound();
   const q = url.searchParams;
   const method = base.method;
   const watch = watchPrefix || q.get('watch') === 'true' || q.get('watch') === '1';
@@ -300,6 +301,8 @@ export async function serve(
         return;
       }
       case 'create':
+        if (info.subresource === 'binding')
+          return reply(201, st.bind(ns, info.name, jsonBody(body)));
         if (info.name) throw pathNotFound();
         return reply(201, st.create(def, ns, jsonBody(body), wo));
       case 'update':

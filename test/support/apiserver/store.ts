@@ -61,6 +61,11 @@ export class Store {
     );
   }
 
+  /** The current objects of a resource, unsorted. */
+  values(res: string): JsonObject[] {
+    return [...(this.objects.get(res)?.values() ?? [])];
+  }
+
   /** The objects of a resource as they were at revision `rv` (rv >= compacted), sorted by key. */
   at(res: string, rv: number): [string, JsonObject][] {
     if (rv >= this.rv) return this.current(res);
