@@ -87,7 +87,8 @@ export function newK8sServices(p: K8sServicesParams): K8sServices {
 
   const report = (): void => {
     if (first) return;
-    const n = [...tables.services.all(db.readTxn())].filter((s) => s.source === K8S_SOURCE).length;
+    // The services translated (a Service waiting for a frontend is counted, and named below).
+    const n = services.size;
     const all = [...problems].map(([k, v]) => `${k}: ${v}`);
     for (const [k, b] of blocked) all.push(`Service ${k}: ${heldText(b.held)}`);
     if (all.length === 0) {
