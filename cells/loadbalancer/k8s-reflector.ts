@@ -10,15 +10,8 @@ import { errorMessage } from '../../core/hive/index.js';
 import type { ChangeIterator, DB, WriteTxn } from '../../core/statedb/index.js';
 import { objectKey, type K8sAccess, type K8sObject, type K8sResources } from '../k8s/index.js';
 import { addrKey } from './model.js';
-import {
-  backendsOf,
-  K8S_SOURCE,
-  translateService,
-  translateSlice,
-  ZONE_LABEL,
-  type K8sService,
-  type K8sSlice,
-} from './k8s-translate.js';
+import { K8S_SOURCE, translateService, type K8sService } from './k8s-translate.js';
+import { backendsOf, translateSlice, ZONE_LABEL, type K8sSlice } from './k8s-slices.js';
 import type { LbTables } from './tables.js';
 import type { LbWriteTxn, LbWriter } from './writer.js';
 

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  backendsOf,
-  translateService,
-  translateSlice,
-  type K8sService,
-  type K8sSlice,
-  type Translated,
-} from './k8s-translate.js';
+import { backendsOf, translateSlice, type K8sSlice } from './k8s-slices.js';
+import { translateService, type K8sService } from './k8s-translate.js';
+import type { Translated } from './k8s-validate.js';
 
 const ctx = { nodePort: true };
 
