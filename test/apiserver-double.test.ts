@@ -17,6 +17,7 @@ import {
   makeInformer,
   setHeaderOptions,
   type KubernetesObject,
+  type V1Binding,
   type V1ConfigMap,
   type V1CustomResourceDefinition,
   type V1Namespace,
@@ -28,7 +29,7 @@ import {
 import { request } from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServerDouble } from './support/apiserver.js';
-import { plain, wire } from './support/k8s-target.js';
+import { openK8sTarget, plain, wire } from './support/k8s-target.js';
 
 interface WatchEvent {
   type: string;
@@ -293,12 +294,24 @@ describe('API server double: CRUD', () => {
     });
     expect(withIp.status?.podIP).toBe('10.0.0.9');
     expect(withIp.metadata?.labels).toEqual({ app: 'db' });
+    const newImage = {
+      ...plain(withIp),
+      spec: { ...plain(withIp).spec!, containers: [{ name: 'c', image: 'busybox:2' }] },
+    };
     const specChange = await core.replaceNamespacedPod({
       name: 'a',
       namespace: 'test',
-      body: wire<V1Pod>({ ...plain(withIp), spec: { ...plain(withIp).spec!, nodeName: 'n1' } }),
+      body: wire<V1Pod>(newImage),
     });
     expect(specChange.metadata?.generation).toBe(2);
+    // As kube-apiserver: a pod's spec is immutable but for images and a few fields.
+    const moved = { ...plain(specChange), spec: { ...plain(specChange).spec!, nodeName: 'n1' } };
+    try {
+      await core.replaceNamespacedPod({ name: 'a', namespace: 'test', body: wire<V1Pod>(moved) });
+      expect.unreachable();
+    } catch (e) {
+      expect(statusOf(e)).toMatchObject({ code: 422, reason: 'Invalid' });
+    }
 
     const deleted = await core.deleteNamespacedPod({ name: 'a', namespace: 'test' });
     expect(deleted.metadata?.name).toBe('a');
@@ -498,28 +511,46 @@ describe('API server double: watch', () => {
     expect(seen).toEqual(Array.from({ length: writes }, (_, i) => `p${i + 1}`));
   });
 
-  it('follows field selectors: an object moving into the selection is ADDED, out of it DELETED', async () => {
+  it('follows selectors: an object moving into the selection is ADDED, out of it DELETED', async () => {
     const w = await watch('/api/v1/pods', {
       fieldSelector: 'spec.nodeName=n1',
       resourceVersion: String(api.resourceVersion()),
     });
     await core.createNamespacedPod({ namespace: 'test', body: pod('x') });
-    await core.createNamespacedPod({ namespace: 'test', body: pod('y', {}, 'n1') });
+    await core.createNamespacedPod({ namespace: 'test', body: pod('y', { app: 'web' }, 'n1') });
     expect(await w.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'y' } } });
-    const x = await core.readNamespacedPod({ name: 'x', namespace: 'test' });
-    await core.replaceNamespacedPod({
+    // Scheduling binds the pod to its node (the pods/binding subresource), once.
+    const binding = { metadata: { name: 'x' }, target: { kind: 'Node', name: 'n1' } };
+    await core.createNamespacedPodBinding({
       name: 'x',
       namespace: 'test',
-      body: wire<V1Pod>({ ...plain(x), spec: { ...plain(x).spec!, nodeName: 'n1' } }),
+      body: wire<V1Binding>(binding),
     });
-    expect(await w.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'x' } } });
-    const y = await core.readNamespacedPod({ name: 'y', namespace: 'test' });
-    await core.replaceNamespacedPod({
-      name: 'y',
-      namespace: 'test',
-      body: wire<V1Pod>({ ...plain(y), spec: { ...plain(y).spec!, nodeName: 'n2' } }),
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'x' }, spec: { nodeName: 'n1' } },
     });
-    expect(await w.next()).toMatchObject({ type: 'DELETED', object: { metadata: { name: 'y' } } });
+    expect(
+      await code(
+        core.createNamespacedPodBinding({
+          name: 'x',
+          namespace: 'test',
+          body: wire<V1Binding>(binding),
+        }),
+      ),
+    ).toBe(409);
+    const byLabel = await watch('/api/v1/namespaces/test/pods', {
+      labelSelector: 'app=web',
+      resourceVersion: String(api.resourceVersion()),
+    });
+    await core.patchNamespacedPod(
+      { name: 'y', namespace: 'test', body: { metadata: { labels: { app: 'db' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(await byLabel.next()).toMatchObject({
+      type: 'DELETED',
+      object: { metadata: { name: 'y', labels: { app: 'db' } } },
+    });
   });
 
   it('sends bookmarks with the current resourceVersion, on demand and periodically', async () => {
@@ -750,6 +781,16 @@ describe('API server double: CRDs and custom objects', () => {
     expect(api.get('ciliumendpoints', { namespace: 'test', name: 'ep' })?.status).toEqual({
       id: 7,
     });
+    // Custom resources refuse updates without a resourceVersion, as the real API server.
+    const unconditional = {
+      group: 'cilium.io',
+      version: 'v2',
+      namespace: 'test',
+      plural: 'ciliumendpoints',
+      name: 'ep',
+      body: { apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint', metadata: { name: 'ep' } },
+    };
+    expect(await code(custom.replaceNamespacedCustomObject(unconditional))).toBe(422);
     expect(
       await code(
         custom.patchNamespacedCustomObject(
@@ -1032,5 +1073,148 @@ describe('API server double: faults and the request log', () => {
     expect((await w.next())?.type).toBe('MODIFIED');
     expect((await w.next())?.type).toBe('DELETED');
     expect(api.list('nodes')).toEqual([]);
+  });
+});
+
+describe('k8s-target on the double', () => {
+  it('creates (with status), reads, patches, lists, waits for and deletes objects through client-node', async (ctx) => {
+    const t = await openK8sTarget({ double: { bookmarkIntervalMs: 0 } });
+    try {
+      expect(t.kind).toBe('double');
+      const d = t.requireDouble(ctx);
+      const ns = t.namespace;
+      expect(d.get('namespaces', { name: ns })).toBeDefined();
+      const created = await t.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: ns, labels: { app: 'web' } },
+        spec: { containers: [{ name: 'c', image: 'nginx' }], nodeName: 'n1' },
+        status: { phase: 'Running', podIP: '10.1.0.5', podIPs: [{ ip: '10.1.0.5' }] },
+      });
+      expect(created.status).toMatchObject({ podIP: '10.1.0.5' });
+      const waiting = t.waitFor<{
+        apiVersion: string;
+        kind: string;
+        metadata: { name: string; labels?: Record<string, string> };
+      }>('v1', 'Pod', (p) => p.metadata.labels?.tier === 'fe', { namespace: ns });
+      await d.waitForWatch('pods');
+      await t.patch(
+        { apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns },
+        { metadata: { labels: { tier: 'fe' } } },
+      );
+      expect((await waiting).metadata.name).toBe('web');
+      const pods = await t.list('v1', 'Pod', { namespace: ns, labelSelector: 'tier=fe' });
+      expect(pods.map((p) => p.metadata.name)).toEqual(['web']);
+      expect(pods[0]!.kind).toBe('Pod');
+      const read = await t.read({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns });
+      expect(read?.metadata.labels).toEqual({ app: 'web', tier: 'fe' });
+      await t.delete({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns });
+      await t.delete({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns }); // already gone: fine
+      expect(
+        await t.read({ apiVersion: 'v1', kind: 'Pod', name: 'web', namespace: ns }),
+      ).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('API server double: hostile input and stuck requests', () => {
+  it('serves injected malformed objects and raw lines as they are', async () => {
+    const w = await watch('/api/v1/namespaces/test/pods', {
+      resourceVersion: String(api.resourceVersion()),
+    });
+    api.injectRaw('pods', {
+      metadata: { name: 'bad', namespace: 'test', labels: { 'k8s:app': 42 } },
+      spec: 'not an object',
+    });
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'bad', labels: { 'k8s:app': 42 } }, spec: 'not an object' },
+    });
+    expect(api.writeRawToWatches('pods', '{"type":"ADDED","object":')).toBe(1);
+    api.injectRaw('pods', { metadata: { name: 'x', namespace: 'test', labels: 'not-a-map' } });
+    // client-node's Watch skips the line it cannot parse; the next event still arrives.
+    expect(await w.next()).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'x', labels: 'not-a-map' } },
+    });
+    const l = await raw('/api/v1/namespaces/test/pods', api.token);
+    expect((JSON.parse(l.body) as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('leaves a hanging request unanswered until pause(), and ends watches after their timeout', async () => {
+    api.failRequests({ code: 504, hang: true, times: 1 });
+    const stuck = core.readNamespace({ name: 'test' });
+    await api.waitForRequest((r) => r.code === 504 && r.name === 'test');
+    await api.pause();
+    await expect(stuck).rejects.toThrow();
+    await api.resume();
+
+    const w = await watch('/api/v1/namespaces/test/pods', { timeoutSeconds: 1 });
+    await w.untilEnded();
+    expect(w.doneErr).toBeNull();
+    const short = await startApiServer({ watchTimeoutSeconds: 1, bookmarkIntervalMs: 0 });
+    try {
+      const kc2 = new KubeConfig();
+      kc2.loadFromFile(short.kubeconfigPath);
+      const w2 = await EventQueue.open(kc2, '/api/v1/nodes', {});
+      queues.push(w2);
+      await w2.untilEnded();
+      expect(w2.doneErr).toBeNull();
+    } finally {
+      await short.stop();
+    }
+  });
+});
+
+describe('API server double: controllers it plays', () => {
+  it('garbage-collects dependents once all their owners are gone', async () => {
+    const a = await core.createNamespacedPod({ namespace: 'test', body: pod('a') });
+    const b = await core.createNamespacedPod({ namespace: 'test', body: pod('b') });
+    const owner = (p: V1Pod) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      name: p.metadata!.name!,
+      uid: p.metadata!.uid!,
+    });
+    await core.createNamespacedConfigMap({
+      namespace: 'test',
+      body: wire<V1ConfigMap>({ metadata: { name: 'only-a', ownerReferences: [owner(a)] } }),
+    });
+    await core.createNamespacedConfigMap({
+      namespace: 'test',
+      body: wire<V1ConfigMap>({
+        metadata: { name: 'a-and-b', ownerReferences: [owner(a), owner(b)] },
+      }),
+    });
+    const name = (o: { metadata?: unknown }) => (o.metadata as { name: string }).name;
+    await core.deleteNamespacedPod({ name: 'a', namespace: 'test' });
+    await api.waitForGone('configmaps', (o) => name(o) === 'only-a');
+    expect(api.get('configmaps', { namespace: 'test', name: 'a-and-b' })).toBeDefined();
+    await core.deleteNamespacedPod({ name: 'b', namespace: 'test' });
+    await api.waitForGone('configmaps', (o) => name(o) === 'a-and-b');
+  });
+
+  it('deletes pods on a node gracefully when asked: marked first, then gone', async () => {
+    const g = await startApiServer({ gracefulPodDeletion: true, bookmarkIntervalMs: 0 });
+    try {
+      const kc2 = new KubeConfig();
+      kc2.loadFromFile(g.kubeconfigPath);
+      const c2 = kc2.makeApiClient(CoreV1Api);
+      await c2.createNamespacedPod({ namespace: 'default', body: pod('p', {}, 'n1') });
+      const w = await EventQueue.open(kc2, '/api/v1/namespaces/default/pods', {
+        resourceVersion: String(g.resourceVersion()),
+      });
+      queues.push(w);
+      const marked = await c2.deleteNamespacedPod({ name: 'p', namespace: 'default' });
+      expect(marked.metadata?.deletionTimestamp).toBeTruthy();
+      const m = await w.next();
+      expect(m?.type).toBe('MODIFIED');
+      expect(m?.object.metadata).toHaveProperty('deletionTimestamp');
+      expect((await w.next())?.type).toBe('DELETED');
+    } finally {
+      await g.stop();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { HealthTree, invoke, type HealthStatus } from '../../core/hive/index.js';
 import { eventually, testHive } from '../../core/testing/test-hive.js';
 import { startApiServer, type ApiServerDouble } from '../../test/support/apiserver.js';
@@ -256,5 +256,129 @@ describe('k8s cell against the API server double', () => {
     await eventually(() => res.pods.table.get(txn(), 'default/after-compact'));
     await eventually(() => res.pods.table.get(txn(), 'default/while-away') === undefined);
     expect(podLists()).toBeGreaterThan(lists);
+  });
+
+  it('says Failure while a connected API server is away, Ok again when it is back (connected$ follows)', async () => {
+    const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
+    const client = h.get(K8sClient);
+    await client.ready();
+    await h.get(K8sResources).pods.waitSynced();
+    const seen: boolean[] = [];
+    const sub = client.connected$.subscribe((c) => seen.push(c));
+    onTestFinished(() => sub.unsubscribe());
+    const state = async () => (await healthz(h)).kubernetes as { state: string; msg: string };
+    await api.pause();
+    try {
+      const down = await eventually(async () => {
+        const s = await state();
+        return s.state === 'Failure' ? s : undefined;
+      });
+      expect(down.msg).toMatch(
+        new RegExp(`^${versionMsg.replace(/[.()[\]/]/g, '\\$&')}: .*ECONN(REFUSED|RESET)`),
+      );
+    } finally {
+      await api.resume();
+    }
+    await eventually(async () => (await state()).state === 'Ok');
+    expect(seen[0]).toBe(true);
+    expect(seen).toContain(false);
+    expect(seen.at(-1)).toBe(true);
+  });
+
+  it('skips an invalid object from the API server with a health note naming it, keeping the rest', async () => {
+    const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
+    const res = h.get(K8sResources);
+    await res.namespaces.waitSynced();
+    api.create('namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'bad', labels: { tier: 5 } },
+    });
+    api.create('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'good' } });
+    const txn = () => res.namespaces.table.db.readTxn();
+    await eventually(() => res.namespaces.table.get(txn(), 'good'));
+    expect(res.namespaces.table.get(txn(), 'bad')).toBeUndefined();
+    expect(res.namespaces.table.get(txn(), 'default')).toBeDefined();
+    expect(health(h, 'k8s.namespaces')?.level).toBe('degraded');
+    expect(health(h, 'k8s.namespaces')?.message).toContain(
+      'bad: metadata.labels is not a map of strings',
+    );
+    api.delete('namespaces', { name: 'bad' });
+  });
+
+  it('a garbled watch line ends the stream; the watch resumes from the last event and misses nothing', async () => {
+    const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
+    const res = h.get(K8sResources);
+    await res.pods.waitSynced();
+    const w = await api.waitForWatch('pods');
+    const lists = api.requests.filter((r) => r.resource === 'pods' && r.verb === 'list').length;
+    expect(
+      api.writeRawToWatches('pods', '{"type":"ADDED","object":{"metadata":{"na'),
+    ).toBeGreaterThan(0);
+    api.create('pods', pod('after-garbage', 'node1'));
+    const txn = () => res.pods.table.db.readTxn();
+    await eventually(() => res.pods.table.get(txn(), 'default/after-garbage'));
+    const rewatch = await api.waitForWatch('pods', (o) => o !== w);
+    // Resumed from where it was (the same version), not listed again.
+    expect(rewatch.query.resourceVersion).toBe(w.query.resourceVersion);
+    expect(api.requests.filter((r) => r.resource === 'pods' && r.verb === 'list')).toHaveLength(
+      lists,
+    );
+  });
+});
+
+describe('k8s cell: CRD registration', () => {
+  it('updates a CRD stored with an older schema version, leaves a newer one alone', async () => {
+    const api = await startApiServer({ bookmarkIntervalMs: 0 });
+    onTestFinished(() => api.stop());
+    const byName = new Map(crdManifests().map((m) => [m.metadata.name, m]));
+    const withVersion = (name: string, v: string) => {
+      const m = byName.get(name)!;
+      return { ...m, metadata: { name, labels: { [CRD_SCHEMA_VERSION_LABEL]: v } } };
+    };
+    api.create('customresourcedefinitions', withVersion('ciliumnodes.cilium.io', '0.9.0'));
+    api.create('customresourcedefinitions', withVersion('ciliumidentities.cilium.io', '99.0.0'));
+    const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
+    await h.get(K8sResources).ciliumIdentities.waitSynced();
+    const label = (name: string) =>
+      api.get<{ metadata: { labels?: Record<string, string> } }>('customresourcedefinitions', {
+        name,
+      })?.metadata.labels?.[CRD_SCHEMA_VERSION_LABEL];
+    expect(label('ciliumnodes.cilium.io')).toBe(
+      byName.get('ciliumnodes.cilium.io')?.metadata.labels?.[CRD_SCHEMA_VERSION_LABEL],
+    );
+    expect(label('ciliumidentities.cilium.io')).toBe('99.0.0');
+    const puts = api.requests.filter(
+      (r) => r.resource === 'customresourcedefinitions' && r.verb === 'update',
+    );
+    expect(puts.map((r) => r.name)).toEqual(['ciliumnodes.cilium.io']);
+    expect(health(h, 'k8s.crds')).toMatchObject({ level: 'ok' });
+  });
+
+  it('--skip-crd-creation creates nothing, says which CRDs are missing, and proceeds once they are there', async () => {
+    const api = await startApiServer({ bookmarkIntervalMs: 0 });
+    onTestFinished(() => api.stop());
+    const h = await hive({
+      'k8s-kubeconfig-path': api.kubeconfigPath,
+      'skip-crd-creation': true,
+    }).requireStart();
+    const res = h.get(K8sResources);
+    await res.pods.waitSynced();
+    const missing = await eventually(() => {
+      const s = health(h, 'k8s.crds');
+      return s?.level === 'degraded' ? s : undefined;
+    });
+    for (const m of crdManifests()) expect(missing.message).toContain(m.metadata.name);
+    expect(res.ciliumNetworkPolicies.synced()).toBe(false);
+    for (const m of crdManifests()) api.create('customresourcedefinitions', m);
+    await res.ciliumNetworkPolicies.waitSynced();
+    await res.ciliumIdentities.waitSynced();
+    expect(
+      api.requests.filter(
+        (r) =>
+          r.resource === 'customresourcedefinitions' && r.verb === 'create' && r.userAgent !== '',
+      ),
+    ).toEqual([]);
+    await eventually(() => health(h, 'k8s.crds')?.level === 'ok');
   });
 });

@@ -19,6 +19,9 @@ import {
 } from './transport.js';
 import type { K8sAccess } from './types.js';
 
+/** How long a request (or a watch's headers) may take before it is given up and retried. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
 /** What the transport reports to the client: every answer, and every request that got none. */
@@ -114,6 +117,10 @@ export function connect(
       local.abort(outer?.reason);
     };
     outer?.addEventListener('abort', onAbort, { once: true });
+    // An API server that never answers must not hold a list (and the table's sync) forever.
+    const timer = setTimeout(() => {
+      local.abort(new Error(`no answer in ${REQUEST_TIMEOUT_MS / 1000}s`));
+    }, REQUEST_TIMEOUT_MS);
     ctx.setSignal(local.signal);
     let status: number;
     let text: string;
@@ -127,6 +134,7 @@ export function connect(
       if (!outer?.aborted) hooks.unreachable(e);
       throw e;
     } finally {
+      clearTimeout(timer);
       outer?.removeEventListener('abort', onAbort);
     }
     hooks.answered();
@@ -163,7 +171,13 @@ export function connect(
         if (err === undefined || signal.aborted) resolve();
         else reject(err instanceof Error ? err : new Error(errorMessage(err)));
       };
+      // Headers that never come (a hung API server) end the attempt; the reader retries.
+      const headers = setTimeout(() => {
+        finish(new Error(`watch ${path}: no answer in ${REQUEST_TIMEOUT_MS / 1000}s`));
+        req.destroy();
+      }, REQUEST_TIMEOUT_MS);
       const req = lib.request(url, { ...opts, signal }, (res) => {
+        clearTimeout(headers);
         hooks.answered();
         const status = res.statusCode ?? 0;
         if (status !== 200) {
@@ -185,13 +199,24 @@ export function connect(
         const lines = createInterface({ input: res, crlfDelay: Infinity });
         lines.on('line', (line) => {
           if (done || line.trim() === '') return;
-          let e: { type?: unknown; object?: unknown };
+          let e: unknown;
           try {
-            e = JSON.parse(line) as { type?: unknown; object?: unknown };
+            e = JSON.parse(line) as unknown;
           } catch {
-            return; // a torn line: the stream is broken; the reader resumes from the last event
+            e = undefined;
           }
-          if (typeof e.type === 'string') onEvent({ type: e.type, object: e.object });
+          const ev = (typeof e === 'object' && e !== null ? e : {}) as {
+            type?: unknown;
+            object?: unknown;
+          };
+          if (typeof ev.type !== 'string') {
+            // A torn or garbled line: the stream is not to be trusted past it; ending it here makes
+            // the reader watch again from its last event, so the event this was is sent again.
+            finish(new Error(`watch ${path}: malformed event line: ${line.slice(0, 80)}`));
+            req.destroy();
+            return;
+          }
+          onEvent({ type: ev.type, object: ev.object });
         });
         lines.on('close', () => {
           finish();
@@ -203,6 +228,9 @@ export function connect(
         res.on('error', (err) => {
           finish(signal.aborted ? undefined : err);
         });
+      });
+      req.on('close', () => {
+        clearTimeout(headers);
       });
       req.on('error', (err) => {
         if (!signal.aborted) hooks.unreachable(err);

@@ -1,6 +1,7 @@
 // The K8sClient: in Kubernetes mode @kubernetes/client-node is imported when the cell starts (as
 // the kvstore cell's etcd3), the kubeconfig read, and /version asked until the API server answers;
 // in embedded mode nothing is loaded and every call throws K8sDisabledError.
+import type * as ClientNode from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Model } from '../../core/api/index.js';
@@ -95,10 +96,16 @@ export class ApiServerClient implements K8sClient {
    * backoff), saying in health what it waits for; the cell's start schedules it as a job.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const cn = await import('@kubernetes/client-node');
+    // Through the launcher's import() when run from the built agent (scripts/launcher.ts).
+    const viaLauncher = (globalThis as { __celliumImport?: (s: string) => Promise<unknown> })
+      .__celliumImport;
+    const cn = viaLauncher
+      ? ((await viaLauncher('@kubernetes/client-node')) as typeof ClientNode)
+      : await import('@kubernetes/client-node');
     const { connect } = await import('./client-node.js');
     this.current = connect(cn, this.p.connect, this.p.access, {
       answered: () => {
+        this.lastError = undefined;
         if (!this.connectedSubject.value) this.connectedSubject.next(true);
       },
       unreachable: (e) => {

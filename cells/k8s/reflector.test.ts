@@ -50,7 +50,7 @@ function scripted(lists: ListStep[], watches: WatchStep[]) {
   return { source, asked };
 }
 
-function setup(source: ListWatcher, opts: { maxMs?: number } = {}) {
+function setup(source: ListWatcher, opts: { maxMs?: number; now?: () => number } = {}) {
   const db = new DB();
   const table: Table<Obj> = db.newTable<Obj>({ name: 'pods', primaryKey: objectKey });
   let init!: (txn: import('../../core/statedb/index.js').WriteTxn) => void;
@@ -72,6 +72,7 @@ function setup(source: ListWatcher, opts: { maxMs?: number } = {}) {
     logger: newRootLogger({ silent: true }),
     backoffMaxMs: opts.maxMs ?? 30_000,
     random: () => 1,
+    ...(opts.now ? { now: opts.now } : {}),
     sleep: (ms) => {
       delays.push(ms);
       return Promise.resolve();
@@ -397,6 +398,27 @@ describe('reflector', () => {
     expect(commits).toBe(2); // the list's, then the 50 events'
     expect(asked.watches).toEqual(['1']);
     expect(s.r.resourceVersion).toBe('149');
+    await s.stop();
+  });
+
+  it('watches again at once after a quiet stream the server ended, waits after streams ending at once', async () => {
+    let t = 0;
+    const quiet = { events: [] as WatchEvent[] };
+    const { source, asked } = scripted(
+      [{ items: [], resourceVersion: '3' }],
+      [quiet, quiet, quiet, quiet],
+    );
+    // Each watch "lasts" 5 minutes on the test's clock until the third; then they end at once.
+    const watch = source.watch.bind(source);
+    source.watch = (o, on) => {
+      if (asked.watches.length < 2) t += 300_000;
+      return watch(o, on);
+    };
+    const s = setup(source, { now: () => t });
+    await until(() => asked.watches.length === 5);
+    expect(asked.watches).toEqual(['3', '3', '3', '3', '3']);
+    // The two long ones and the first quick one: no wait; the second quick one in a row waits.
+    expect(s.delays).toEqual([500]);
     await s.stop();
   });
 });

@@ -51,7 +51,12 @@ export interface ReflectorParams<T extends K8sObject> {
   /** Waits between attempts (tests replace it to see the delays). */
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly random?: () => number;
+  /** The clock that tells a stream ended at once from one that ran (tests replace it). */
+  readonly now?: () => number;
 }
+
+/** A stream that ends without an event sooner than this after it started "ended at once". */
+const QUICK_END_MS = 1000;
 
 /** How many invalid objects health names (the rest are counted). */
 const NAMED = 3;
@@ -140,9 +145,11 @@ export class Reflector<T extends K8sObject> {
           attempt = 0;
         }
         phase = 'watch';
+        const started = (this.p.now ?? Date.now)();
         const events = await this.watchOnce(signal);
-        // A stream that ends is resumed at once; one that keeps ending without an event waits.
-        if (events > 0) {
+        // A stream that ends (the server's timeout) is resumed at once; one that keeps ending at
+        // once without an event waits, so that a server doing that is not hammered.
+        if (events > 0 || (this.p.now ?? Date.now)() - started >= QUICK_END_MS) {
           attempt = 0;
           emptyStreams = 0;
           continue;

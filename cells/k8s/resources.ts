@@ -103,6 +103,11 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
   },
 };
 
+/** A watch's server-side timeout: 5 to 10 minutes, as client-go's reflector asks. */
+export function watchTimeoutSeconds(random: () => number = Math.random): number {
+  return Math.floor(300 * (1 + random()));
+}
+
 /** The collection path of a resource (all namespaces). */
 export function resourcePath(d: ResourceDef): string {
   return d.group === ''
@@ -153,9 +158,19 @@ export function apiListWatcher(
       };
     },
     watch({ resourceVersion, signal }, onEvent) {
-      return client
-        .transport()
-        .watch(path, { resourceVersion, allowWatchBookmarks: true, ...sel }, onEvent, signal);
+      return client.transport().watch(
+        path,
+        // As client-go's reflector: the API server ends the watch after 5-10 min (spread so
+        // that a node's watches do not all restart together), and it is started again.
+        {
+          resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: watchTimeoutSeconds(),
+          ...sel,
+        },
+        onEvent,
+        signal,
+      );
     },
   };
 }

@@ -53,6 +53,8 @@ export interface ApiServerOptions {
   readonly token?: string;
   /** HTTPS with a self-signed certificate (default), or plain HTTP (kubeconfig: insecure-skip-tls-verify). */
   readonly tls?: boolean;
+  /** Server-side end of watches that set no timeoutSeconds (default 0: never; kube-apiserver: 30-60 min). */
+  readonly watchTimeoutSeconds?: number;
   /** Period of BOOKMARK events on watches that allow them (default 1000 ms; 0: only on bookmark()). */
   readonly bookmarkIntervalMs?: number;
   /** Events kept for watches to resume from (default: unlimited until compact()). */
@@ -65,6 +67,10 @@ export interface ApiServerOptions {
   readonly seed?: boolean;
   /** 'async' (default): CRDs become Established right after their create; 'manual': on establishCrds(). */
   readonly crdEstablishment?: 'async' | 'manual';
+  /** Delete objects whose owners (metadata.ownerReferences) are all gone, as kube-controller-manager's GC (default true). */
+  readonly garbageCollection?: boolean;
+  /** Pods on a node are marked for deletion (MODIFIED with deletionTimestamp) and deleted on the next turn, as with a kubelet (default false: at once). */
+  readonly gracefulPodDeletion?: boolean;
 }
 
 /** Where an object is: its name and, for namespaced kinds, its namespace. */
@@ -135,6 +141,14 @@ export interface ApiServerDouble {
     opts?: { type?: PatchType; status?: boolean },
   ): T;
   delete<T extends object = JsonObject>(resource: string, ref: ObjectRef): T;
+  /**
+   * Stores an object as given, without validation or defaulting (malformed or hostile content for
+   * tests of the agent's input checks), published as ADDED (or MODIFIED when its key exists). The
+   * key is metadata.namespace/metadata.name when those are strings, else `key`.
+   */
+  injectRaw(resource: string, obj: unknown, key?: string): void;
+  /** Writes a line as is on every open watch of `resource` (garbage, a truncated event...). */
+  writeRawToWatches(resource: string, line: string): number;
   /** Resolves with the first object (now or later) of `resource` matching `pred`. */
   waitFor<T extends object = JsonObject>(
     resource: string,
@@ -185,7 +199,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     historyLimit: opts.historyLimit ?? Number.POSITIVE_INFINITY,
     serviceRange: parseRange(opts.serviceCidr ?? '10.96.0.0/12'),
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000,
+    watchTimeoutSeconds: opts.watchTimeoutSeconds ?? 0,
     crdEstablishment: opts.crdEstablishment ?? 'async',
+    garbageCollection: opts.garbageCollection ?? true,
+    gracefulPodDeletion: opts.gracefulPodDeletion ?? false,
   });
   const requests: RequestRecord[] = [];
   const requestWaiters = new Set<(r: RequestRecord) => void>();
@@ -391,6 +408,28 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     delete(resource, r) {
       const { def, ns } = ref(resource, r);
       return structuredClone(state.delete(def, ns, r.name)) as never;
+    },
+    injectRaw(resource, obj, key) {
+      const def = state.resource(resource);
+      const m = (
+        typeof obj === 'object' && obj !== null ? (obj as JsonObject).metadata : undefined
+      ) as { name?: unknown; namespace?: unknown } | undefined;
+      const name = typeof m?.name === 'string' ? m.name : undefined;
+      const ns = typeof m?.namespace === 'string' ? m.namespace : undefined;
+      const k =
+        key ??
+        (name !== undefined ? (ns ? `${ns}/${name}` : name) : randomBytes(4).toString('hex'));
+      // The store stamps metadata.resourceVersion: an object without metadata gets one.
+      const o =
+        typeof obj === 'object' && obj !== null && !Array.isArray(obj)
+          ? (obj as JsonObject)
+          : { value: obj };
+      state.injectRaw(def, structuredClone(o), k);
+    },
+    writeRawToWatches(resource, line) {
+      const ws = this.openWatches(resource);
+      for (const w of ws) w.writeRaw(line);
+      return ws.length;
     },
     waitFor(resource, pred, signal) {
       const now = matching(resource, pred);

@@ -132,6 +132,55 @@ function allocateServiceFields(svc: JsonObject, ctx: DefaultingContext): StatusC
   return [];
 }
 
+/** A pod spec's defaults (applied on create and to every update's body, as decoding does). */
+export function defaultPodSpec(spec: JsonObject): void {
+  spec.restartPolicy ??= 'Always';
+  spec.dnsPolicy ??= 'ClusterFirst';
+  spec.schedulerName ??= 'default-scheduler';
+  spec.terminationGracePeriodSeconds ??= 30;
+  spec.serviceAccountName ??=
+    typeof spec.serviceAccount === 'string' ? spec.serviceAccount : 'default';
+  spec.serviceAccount ??= spec.serviceAccountName;
+  for (const c of Array.isArray(spec.containers) ? (spec.containers as unknown[]) : [])
+    if (isObject(c) && Array.isArray(c.ports))
+      for (const p of c.ports as unknown[]) if (isObject(p)) p.protocol ??= 'TCP';
+}
+
+/**
+ * Why an update of a pod's spec is refused (undefined: allowed). As kube-apiserver, only the
+ * containers' images, activeDeadlineSeconds, tolerations and terminationGracePeriodSeconds may
+ * change; spec.nodeName is set once, through the pods/binding subresource.
+ */
+export function podSpecUpdateCause(oldSpec: unknown, newSpec: unknown): StatusCause | undefined {
+  const mutable = (s: unknown): JsonObject => {
+    const c = isObject(s) ? structuredClone(s) : {};
+    for (const k of ['activeDeadlineSeconds', 'tolerations', 'terminationGracePeriodSeconds'])
+      Reflect.deleteProperty(c, k);
+    for (const list of ['containers', 'initContainers'])
+      for (const ct of Array.isArray(c[list]) ? (c[list] as unknown[]) : [])
+        if (isObject(ct)) Reflect.deleteProperty(ct, 'image');
+    return c;
+  };
+  if (JSON.stringify(sortKeys(mutable(oldSpec))) === JSON.stringify(sortKeys(mutable(newSpec))))
+    return undefined;
+  return {
+    reason: 'FieldValueForbidden',
+    field: 'spec',
+    message:
+      'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+  };
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (!isObject(v)) return v;
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sortKeys(v[k])]),
+  );
+}
+
 /**
  * Defaults a new object of a built-in kind in place (and resets its status as the kind's create
  * strategy does when `resetStatus`); returns the validation causes (none: valid).
@@ -158,16 +207,7 @@ export function prepareCreate(
         return [
           { reason: 'FieldValueRequired', field: 'spec.containers', message: 'Required value' },
         ];
-      spec.restartPolicy ??= 'Always';
-      spec.dnsPolicy ??= 'ClusterFirst';
-      spec.schedulerName ??= 'default-scheduler';
-      spec.terminationGracePeriodSeconds ??= 30;
-      spec.serviceAccountName ??=
-        typeof spec.serviceAccount === 'string' ? spec.serviceAccount : 'default';
-      spec.serviceAccount ??= spec.serviceAccountName;
-      for (const c of spec.containers as unknown[])
-        if (isObject(c) && Array.isArray(c.ports))
-          for (const p of c.ports as unknown[]) if (isObject(p)) p.protocol ??= 'TCP';
+      defaultPodSpec(spec);
       obj(o, 'status').phase ??= 'Pending';
       return [];
     }

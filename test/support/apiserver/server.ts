@@ -53,6 +53,8 @@ export interface FailureRule {
   readonly times?: number;
   /** Sent as Retry-After and in the Status's details (429). */
   readonly retryAfterSeconds?: number;
+  /** Never answer (the connection stays open until pause() or stop()): `code` is then only logged. */
+  readonly hang?: boolean;
 }
 
 const PATCH_TYPES: readonly PatchType[] = [
@@ -139,7 +141,8 @@ function parse(req: IncomingMessage, url: URL, deps: FrontDeps): Parsed {
   const [resource = '', name = '', subresource = ''] = rest;
   const def = deps.state.resolve(group, version, resource);
   if (!def) throw pathNotFound();
-  if (subresource && (subresource !== 'status' || !def.status)) throw pathNotFound();
+  const binding = subresource === 'binding' && def.kind === 'Pod' && base.method === 'POST';
+  if (subresource && !binding && (subresource !== 'status' || !def.status)) throw pathNotFound();
   const q = url.searchParams;
   const method = base.method;
   const watch = watchPrefix || q.get('watch') === 'true' || q.get('watch') === '1';
@@ -224,6 +227,10 @@ export async function serve(
     const parsed = parse(req, url, deps);
     info = parsed.info;
     const fail = deps.failureFor(info);
+    if (fail?.hang) {
+      deps.log({ ...info, code: fail.code });
+      return undefined;
+    }
     if (fail) {
       const retry = fail.retryAfterSeconds;
       return reply(
@@ -286,6 +293,7 @@ export async function serve(
         res.flushHeaders();
         const w = start({
           write: (ev) => void res.write(`${JSON.stringify(ev)}\n`),
+          writeRaw: (line) => void res.write(`${line}\n`),
           end: () => res.end(),
           destroy: () => res.destroy(),
         });
@@ -293,6 +301,8 @@ export async function serve(
         return;
       }
       case 'create':
+        if (info.subresource === 'binding')
+          return reply(201, st.bind(ns, info.name, jsonBody(body)));
         if (info.name) throw pathNotFound();
         return reply(201, st.create(def, ns, jsonBody(body), wo));
       case 'update':

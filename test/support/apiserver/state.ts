@@ -3,7 +3,14 @@
 // status subresource, generation, no-op updates, finalizers, namespace and CRD cascades), and
 // watches (from a resourceVersion, synthetic ADDED for "" and "0", bookmarks, 410 Expired).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { establishedStatus, nameCauses, prepareCreate, type ServiceRange } from './defaults.js';
+import {
+  defaultPodSpec,
+  establishedStatus,
+  nameCauses,
+  podSpecUpdateCause,
+  prepareCreate,
+  type ServiceRange,
+} from './defaults.js';
 import { isObject, jsonPatch, mergePatch, strategicMergePatch, type JsonObject } from './patch.js';
 import {
   apiVersionOf,
@@ -56,6 +63,8 @@ export interface WatchQuery {
 /** Where a watch's events go (one JSON object per line on the HTTP stream). */
 export interface WatchSink {
   write(event: JsonObject): void;
+  /** Writes a line as is. */
+  writeRaw(line: string): void;
   /** Ends the stream cleanly. */
   end(): void;
   /** Cuts the connection (as a load balancer would). */
@@ -65,6 +74,8 @@ export interface WatchSink {
 /** A watch being served. */
 export interface OpenWatch {
   readonly resource: string;
+  /** Writes a line as is on the stream (garbage, a truncated event...), for the client's input checks. */
+  writeRaw(line: string): void;
   readonly namespace?: string;
   readonly query: WatchQuery;
   /** Sends a BOOKMARK with the current resourceVersion (when the client allowed them). */
@@ -79,8 +90,14 @@ export interface StateOptions {
   readonly historyLimit: number;
   readonly serviceRange: ServiceRange;
   readonly bookmarkIntervalMs: number;
+  /** Watches without timeoutSeconds end after this long (kube-apiserver: --min-request-timeout); 0: never. */
+  readonly watchTimeoutSeconds: number;
   /** 'async' (default): a CRD becomes Established right after its create; 'manual': on establishCrds(). */
   readonly crdEstablishment: 'async' | 'manual';
+  /** Deletes dependents whose owners (metadata.ownerReferences) are all gone, as the GC controller does. */
+  readonly garbageCollection: boolean;
+  /** A pod on a node is first marked (deletionTimestamp, MODIFIED), then deleted as its kubelet would. */
+  readonly gracefulPodDeletion: boolean;
 }
 
 /** Options of a write. */
@@ -191,7 +208,7 @@ export class ApiState {
   }
 
   private services(): JsonObject[] {
-    return this.store.current('services').map(([, o]) => o);
+    return this.store.values('services');
   }
 
   /** Creates an object (POST). */
@@ -290,6 +307,18 @@ export class ApiState {
     const cur = this.store.get(res, key);
     if (!cur) throw notFound(def, name);
     const cm = meta(cur);
+    // Custom resources and CRDs refuse unconditional updates (AllowUnconditionalUpdate false).
+    if (
+      (def.custom || def.kind === 'CustomResourceDefinition') &&
+      (bm.resourceVersion === undefined || bm.resourceVersion === '')
+    )
+      throw invalid(def, def.kind, name, [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'metadata.resourceVersion',
+          message: 'Invalid value: 0x0: must be specified for an update',
+        },
+      ]);
     if (
       bm.resourceVersion !== undefined &&
       bm.resourceVersion !== '' &&
@@ -320,6 +349,11 @@ export class ApiState {
         if (cur.status === undefined) delete next.status;
       }
       this.keepAllocated(def, cur, next);
+      if (def.kind === 'Pod') {
+        if (isObject(next.spec)) defaultPodSpec(next.spec);
+        const why = podSpecUpdateCause(cur.spec, next.spec);
+        if (why) throw invalid(def, def.kind, name, [why]);
+      }
     }
     if (specPart(next) !== specPart(cur))
       (next.metadata as JsonObject).generation = Number(cm.generation ?? 0) + 1;
@@ -356,6 +390,25 @@ export class ApiState {
         if (isObject(old) && old.nodePort !== undefined && n.type !== 'ClusterIP')
           p.nodePort = old.nodePort;
       }
+  }
+
+  /** Binds a pod to a node (POST pods/<name>/binding): sets spec.nodeName, once. */
+  bind(namespace: string | undefined, name: string, body: unknown): JsonObject {
+    const def = this.resource('pods');
+    const key = keyOf(namespace, name);
+    const cur = this.store.get('pods', key);
+    if (!cur) throw notFound(def, name);
+    const target = isObject(body) && isObject(body.target) ? body.target : {};
+    const node = str(target.name);
+    if (!node)
+      throw invalid(def, 'Binding', name, [
+        { reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' },
+      ]);
+    const spec = isObject(cur.spec) ? cur.spec : {};
+    if (spec.nodeName)
+      throw conflict(def, name, `pod ${name} is already assigned to node "${str(spec.nodeName)}"`);
+    this.store.commit('MODIFIED', 'pods', key, { ...cur, spec: { ...spec, nodeName: node } }, cur);
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
   }
 
   /** Patches an object (PATCH) or its status; an apply patch creates what is missing. */
@@ -446,6 +499,23 @@ export class ApiState {
       };
       return this.out(def, this.store.commit('MODIFIED', res, key, marked, cur));
     }
+    const spec = isObject(cur.spec) ? cur.spec : {};
+    if (def.kind === 'Pod' && this.opts.gracefulPodDeletion && spec.nodeName) {
+      if (cm.deletionTimestamp !== undefined) return this.out(def, cur);
+      const marked = {
+        ...cur,
+        metadata: { ...cm, deletionTimestamp: now(), deletionGracePeriodSeconds: 30 },
+      };
+      const saved = this.store.commit('MODIFIED', res, key, marked, cur);
+      // The kubelet confirms with a delete of grace period 0 once the containers stopped.
+      this.later(() => {
+        const o = this.store.get(res, key);
+        const f = o ? meta(o).finalizers : undefined;
+        if (o && meta(o).uid === cm.uid && !(Array.isArray(f) && f.length > 0))
+          this.finalDelete(def, res, key, o, o);
+      });
+      return this.out(def, saved);
+    }
     if (def.kind === 'Namespace') {
       const terminating = {
         ...cur,
@@ -457,7 +527,7 @@ export class ApiState {
         if (d.namespaced)
           for (const [k, o] of this.store.current(qualifiedName(d)))
             if (k.startsWith(`${name}/`)) this.store.commit('DELETED', qualifiedName(d), k, o, o);
-      this.store.commit('DELETED', res, key, t, t);
+      this.finalDelete(def, res, key, t, t);
       return this.out(def, t);
     }
     return this.out(def, this.finalDelete(def, res, key, cur, cur));
@@ -471,7 +541,39 @@ export class ApiState {
     prev: JsonObject,
   ): JsonObject {
     if (def.kind === 'CustomResourceDefinition') this.removeCrd(key);
-    return this.store.commit('DELETED', res, key, last, prev);
+    const gone = this.store.commit('DELETED', res, key, last, prev);
+    const uid = meta(last).uid;
+    if (this.opts.garbageCollection && typeof uid === 'string') this.later(() => this.collect(uid));
+    return gone;
+  }
+
+  // Runs `fn` on a later turn (what a controller does after the fact), unless closed first.
+  private later(fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, 0);
+    this.timers.add(t);
+  }
+
+  // The garbage collector: objects owned by `uid` and by no other existing object are deleted.
+  private collect(uid: string): void {
+    const defs = this.storageDefs();
+    const uids = new Set<unknown>();
+    for (const d of defs)
+      for (const o of this.store.values(qualifiedName(d))) uids.add(meta(o).uid);
+    for (const d of defs)
+      for (const o of this.store.values(qualifiedName(d))) {
+        const refs = meta(o).ownerReferences;
+        if (!Array.isArray(refs) || !refs.some((r) => isObject(r) && r.uid === uid)) continue;
+        if (refs.some((r) => isObject(r) && r.uid !== uid && uids.has(r.uid))) continue;
+        const m = meta(o);
+        try {
+          this.delete(d, str(m.namespace) || undefined, str(m.name));
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 404)) throw e;
+        }
+      }
   }
 
   // One def per stored resource (a CRD's versions share their objects).
@@ -614,6 +716,9 @@ export class ApiState {
         bookmark: () => {
           if (!ended && q.allowWatchBookmarks) sink.write(this.bookmarkEvent(def));
         },
+        writeRaw: (line) => {
+          if (!ended) sink.writeRaw(line);
+        },
         end: (abrupt) => {
           if (ended) return;
           ended = true;
@@ -656,8 +761,9 @@ export class ApiState {
         const t = setInterval(() => w.bookmark(), this.opts.bookmarkIntervalMs);
         cleanup.push(() => clearInterval(t));
       }
-      if (q.timeoutSeconds !== undefined && q.timeoutSeconds > 0) {
-        const t = setTimeout(() => w.end(), q.timeoutSeconds * 1000);
+      const timeout = q.timeoutSeconds ?? this.opts.watchTimeoutSeconds;
+      if (timeout > 0) {
+        const t = setTimeout(() => w.end(), timeout * 1000);
         cleanup.push(() => clearTimeout(t));
       }
       this.watches.add(w);
@@ -679,6 +785,16 @@ export class ApiState {
     };
   }
 
+  /**
+   * Stores an object exactly as given (no validation, no defaulting: malformed or hostile content
+   * for tests of the agent's input checks) and publishes it as ADDED or MODIFIED.
+   */
+  injectRaw(def: ResourceDef, obj: JsonObject, key: string): JsonObject {
+    const res = qualifiedName(def);
+    const prev = this.store.get(res, key);
+    return this.store.commit(prev ? 'MODIFIED' : 'ADDED', res, key, obj, prev);
+  }
+
   /** The watches being served now. */
   openWatches(): OpenWatch[] {
     return [...this.watches];
@@ -694,13 +810,7 @@ export class ApiState {
       (c) => isObject(c) && c.type === 'Established' && c.status === 'True',
     );
     if (established) this.serveCrd(name, crd);
-    else if (this.opts.crdEstablishment === 'async') {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        this.establish(name);
-      }, 0);
-      this.timers.add(t);
-    }
+    else if (this.opts.crdEstablishment === 'async') this.later(() => this.establish(name));
   }
 
   /** Marks a CRD Established (as kube-apiserver's controllers do) and serves its resources. */

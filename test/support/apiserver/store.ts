@@ -61,6 +61,11 @@ export class Store {
     );
   }
 
+  /** The current objects of a resource, unsorted. */
+  values(res: string): JsonObject[] {
+    return [...(this.objects.get(res)?.values() ?? [])];
+  }
+
   /** The objects of a resource as they were at revision `rv` (rv >= compacted), sorted by key. */
   at(res: string, rv: number): [string, JsonObject][] {
     if (rv >= this.rv) return this.current(res);
@@ -88,10 +93,12 @@ export class Store {
     prev?: JsonObject,
   ): JsonObject {
     this.rv++;
-    const stamped = {
-      ...obj,
-      metadata: { ...(obj.metadata as JsonObject), resourceVersion: String(this.rv) },
-    };
+    // Hostile injected objects may carry a metadata that is not an object: kept as it is.
+    const m = obj.metadata;
+    const stamped =
+      m === undefined || (typeof m === 'object' && m !== null && !Array.isArray(m))
+        ? { ...obj, metadata: { ...m, resourceVersion: String(this.rv) } }
+        : obj;
     if (type === 'DELETED') this.bucket(res).delete(key);
     else this.bucket(res).set(key, stamped);
     const e: StoreEvent = { rv: this.rv, type, res, key, obj: stamped, ...(prev ? { prev } : {}) };
