@@ -7,7 +7,7 @@
 // passes (the reflected tables, the load balancer's frontends, the reconciled map entry) to say
 // where the time goes. `npm run build && npx tsx scripts/bench/k8s-services.ts` runs it alone.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,11 +112,6 @@ async function builtAgent(api: ApiServerDouble): Promise<Row[]> {
   const id = `${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const dir = mkdtempSync(join(tmpdir(), 'cellium-bench-k8s-'));
   const bpfRoot = `/sys/fs/bpf/cellium-bench-k8s-${id}`;
-  // Run from a fresh compile: an agent started from the launcher's V8 code cache cannot load
-  // client-node (its import() fails with "A dynamic import callback was not specified").
-  for (const f of readdirSync(join(ROOT, 'dist'))) {
-    if (/^\.cellium-agent\.bundle\..*\.v8-cache$/.test(f)) rmSync(join(ROOT, 'dist', f));
-  }
   const proc = spawn(
     process.execPath,
     [
