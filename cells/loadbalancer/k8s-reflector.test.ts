@@ -15,7 +15,7 @@ import { K8sResources, type EndpointSlice, type Service } from '../k8s/index.js'
 import { newMemoryK8sResources, type MemoryK8sResources } from '../k8s/resources.memory.js';
 import { mapsCell } from '../maps/index.js';
 import { statedbCell, StateDB } from '../statedb/index.js';
-import { LbLinks, LbMaps, LbMapWrap, LbTables, loadbalancerCell } from './index.js';
+import { LbLinks, LbMaps, LbMapWrap, LbTables, loadbalancerCell, SVC_FLAG } from './index.js';
 
 interface Opts {
   readonly dir?: string;
@@ -257,6 +257,49 @@ describe('loadbalancer in Kubernetes mode', () => {
     expect(m['0.0.0.0:30080/1']).toBe('10.1.0.1:8080,10.1.0.2:8080 (2)');
     expect(m['192.168.1.10:30080/0']).toBe('10.1.0.1:8080 (1)');
     expect(m['192.168.1.10:30080/1']).toBe('10.1.0.1:8080,10.1.0.2:8080 (2)');
+  });
+
+  it('carries session affinity and its timeout, LoadBalancer ingress IPs and externalIPs into the maps', async () => {
+    const h = await k8sHive().requireStart();
+    const r = h.res();
+    r.upsert(
+      'services',
+      service(
+        'sticky',
+        {
+          type: 'LoadBalancer',
+          clusterIP: '10.96.0.30',
+          externalIPs: ['192.0.2.30'],
+          sessionAffinity: 'ClientIP',
+          sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+        },
+        { status: { loadBalancer: { ingress: [{ ip: '203.0.113.30' }] } } },
+      ),
+    );
+    r.upsert('endpointSlices', slice('sticky', 's', [{ ip: '10.1.0.1' }]));
+    r.setSynced();
+    await eventually(() => Object.keys(lb(h)).length === 3);
+    await settled(h);
+    expect(lb(h)).toEqual({
+      '10.96.0.30:80/0': '10.1.0.1:8080 (1)',
+      '192.0.2.30:80/0': '10.1.0.1:8080 (1)',
+      '203.0.113.30:80/0': '10.1.0.1:8080 (1)',
+    });
+    const master = (address: string) =>
+      h
+        .get(LbMaps)
+        .open.v4.services.lookup({ address, dport: 80, backend_slot: 0, proto: 6, scope: 0 });
+    for (const [ip, type] of [
+      ['10.96.0.30', 0],
+      ['192.0.2.30', SVC_FLAG.EXTERNAL_IP],
+      ['203.0.113.30', SVC_FLAG.LOADBALANCER],
+    ] as const) {
+      const m = master(ip);
+      expect(((m?.flags ?? 0) & SVC_FLAG.AFFINITY) !== 0, ip).toBe(true);
+      expect((m?.flags ?? 0) & type, ip).toBe(type);
+      // The low 24 bits of the master's backend_id: the affinity timeout.
+      expect((m?.backend_id ?? 0) & 0xffffff, ip).toBe(60);
+    }
   });
 
   it("uses the endpoints hinted for this node's zone, following the node's zone label", async () => {
