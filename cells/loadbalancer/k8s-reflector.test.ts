@@ -374,7 +374,7 @@ describe('loadbalancer in Kubernetes mode', () => {
     expect(put.status).toBe(460);
     expect(JSON.stringify(put.body)).toContain('shop/web from Kubernetes');
     const del = await call(h, 'DELETE', `/service/${fe.id}`);
-    expect(del.status).toBe(500);
+    expect(del.status).toBe(403);
     expect(JSON.stringify(del.body)).toContain('cannot delete it');
     expect((await call(h, 'PUT', '/service/900', body(900, '10.96.0.10'))).status).toBe(460);
     // An API service of its own is fine, and a Kubernetes service cannot take its frontend.

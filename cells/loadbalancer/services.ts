@@ -99,14 +99,14 @@ function checkOverlap(
 
 /**
  * Refuses a change to a service another source (Kubernetes) owns: that source would write it
- * back, and its owner is the cluster. 460 for a PUT (its frontend is taken), 500 for a DELETE,
- * Cilium's codes for a frontend in use and a failed delete.
+ * back, and its owner is the cluster. 460 for a PUT (Cilium's code for a frontend in use), 403
+ * Forbidden for a DELETE (a client's mistake, not the agent's failure).
  */
 function notOurs(fe: Frontend, del = false): never {
   const who =
     fe.service.namespace !== '' ? `${fe.service.namespace}/${fe.service.name}` : fe.serviceKey;
   throw new ApiError(
-    del ? 500 : INVALID_FRONTEND,
+    del ? 403 : INVALID_FRONTEND,
     `service ${fe.id} (${fe.key}) is ${who} from ${fe.service.source === 'k8s' ? 'Kubernetes' : fe.service.source}: the REST API cannot ${del ? 'delete' : 'change'} it; change it where it comes from`,
   );
 }
