@@ -15,11 +15,22 @@
 // (StrategicMergePatch for built-in kinds only: custom resources answer 415, as the real one;
 // JsonPatch takes an array of operations; ServerSideApply needs `fieldManager`.)
 //
+// Kept from kube-apiserver on purpose, so tests that pass here pass on a real cluster: status is
+// dropped on create for kinds with a status subresource (pods start Pending; use updateStatus, or
+// direct create(), which keeps it); a pod's spec is immutable but for images and a few fields
+// (spec.nodeName through POST pods/<name>/binding, once); custom resources and CRDs refuse updates
+// without metadata.resourceVersion (422); a no-op update bumps nothing; CRDs become Established
+// just after their create (served from then on); Services get a ClusterIP (10.96.0.0/12) and
+// NodePorts; namespaces get kubernetes.io/metadata.name; dependents of a deleted owner are
+// garbage-collected (ownerReferences); finalizers hold deletions; lists of built-in kinds carry
+// items without kind/apiVersion.
+//
 // Simplified on purpose (see apiserver/*.ts): no schema validation beyond names, pod containers,
-// Service ClusterIP/NodePort allocation and CRD names; strategic merge knows the merge keys of the
-// lists the agent touches (apiserver/patch.ts); server-side apply merges like a strategic merge
-// patch without field ownership; pods are deleted at once (no kubelet, grace 0); a namespace's
-// deletion removes its objects at once; custom resources are not converted between versions.
+// Service allocation and CRD names; strategic merge knows the merge keys of the lists the agent
+// touches (apiserver/patch.ts); server-side apply merges like a strategic merge patch without
+// field ownership; pods are deleted at once unless gracefulPodDeletion; a namespace's deletion
+// removes its objects at once; custom resources are not converted between versions; lists at a
+// resourceVersion other than Exact (or paginated) answer the current state.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

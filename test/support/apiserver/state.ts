@@ -26,11 +26,13 @@ import {
   badRequest,
   conflict,
   expired,
-  failure,
   invalid,
   notFound,
 } from './status.js';
-import { keyOf, Store, type StoreEvent } from './store.js';
+import { keyOf, Store } from './store.js';
+import { prepareWatch, type OpenWatch, type WatchQuery, type WatchSink } from './watch.js';
+
+export type { OpenWatch, WatchQuery, WatchSink } from './watch.js';
 import { parse as parseYaml } from 'yaml';
 
 /** The patch formats, by Content-Type. */
@@ -48,40 +50,6 @@ export interface ListQuery {
   readonly continue?: string;
   readonly resourceVersion?: string;
   readonly resourceVersionMatch?: string;
-}
-
-/** The query of a watch. */
-export interface WatchQuery {
-  readonly resourceVersion?: string;
-  readonly labelSelector?: string;
-  readonly fieldSelector?: string;
-  readonly allowWatchBookmarks?: boolean;
-  readonly sendInitialEvents?: boolean;
-  readonly timeoutSeconds?: number;
-}
-
-/** Where a watch's events go (one JSON object per line on the HTTP stream). */
-export interface WatchSink {
-  write(event: JsonObject): void;
-  /** Writes a line as is. */
-  writeRaw(line: string): void;
-  /** Ends the stream cleanly. */
-  end(): void;
-  /** Cuts the connection (as a load balancer would). */
-  destroy(): void;
-}
-
-/** A watch being served. */
-export interface OpenWatch {
-  readonly resource: string;
-  /** Writes a line as is on the stream (garbage, a truncated event...), for the client's input checks. */
-  writeRaw(line: string): void;
-  readonly namespace?: string;
-  readonly query: WatchQuery;
-  /** Sends a BOOKMARK with the current resourceVersion (when the client allowed them). */
-  bookmark(): void;
-  /** Stops it: the stream ends cleanly, or the connection is cut when `abrupt`. */
-  end(abrupt?: boolean): void;
 }
 
 /** Options of the double's state. */
@@ -693,96 +661,26 @@ export class ApiState {
 
   /**
    * Checks a watch's query (400 for bad selectors or resourceVersion) and returns what starts it
-   * on a sink; a resourceVersion older than the history is an ERROR event (410 Expired), then the end.
+   * on a sink (watch.ts).
    */
   watch(
     def: ResourceDef,
     namespace: string | undefined,
     q: WatchQuery,
   ): (sink: WatchSink) => OpenWatch {
-    const match = this.matcher(def, namespace, q.labelSelector, q.fieldSelector);
-    const rvParam = q.resourceVersion ?? '';
-    const from = rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
-    if (from !== undefined && (!Number.isInteger(from) || from < 0))
-      throw badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a number`);
-    const res = qualifiedName(def);
-    return (sink) => {
-      let ended = false;
-      const cleanup: (() => void)[] = [];
-      const w: OpenWatch = {
-        resource: res,
-        ...(def.namespaced && namespace ? { namespace } : {}),
-        query: q,
-        bookmark: () => {
-          if (!ended && q.allowWatchBookmarks) sink.write(this.bookmarkEvent(def));
-        },
-        writeRaw: (line) => {
-          if (!ended) sink.writeRaw(line);
-        },
-        end: (abrupt) => {
-          if (ended) return;
-          ended = true;
-          for (const c of cleanup) c();
-          this.watches.delete(w);
-          if (abrupt) sink.destroy();
-          else sink.end();
-        },
-      };
-      const send = (type: string, o: JsonObject): void =>
-        sink.write({ type, object: this.out(def, o) });
-      if (from !== undefined && from < this.store.compacted) {
-        sink.write({
-          type: 'ERROR',
-          object: failure(
-            410,
-            'Expired',
-            `too old resource version: ${from} (${this.store.compacted})`,
-          ),
-        });
-        ended = true;
-        sink.end();
-        return w;
-      }
-      const deliver = (e: StoreEvent): void => {
-        const was = e.prev !== undefined && e.type !== 'ADDED' && match(e.prev);
-        const is = match(e.obj);
-        if (e.type === 'DELETED') {
-          if (was || is) send('DELETED', e.obj);
-        } else if (is) send(was ? 'MODIFIED' : 'ADDED', e.obj);
-        else if (was) send('DELETED', e.obj);
-      };
-      if (from === undefined || q.sendInitialEvents === true) {
-        for (const [, o] of this.store.current(res)) if (match(o)) send('ADDED', o);
-        if (q.sendInitialEvents === true && q.allowWatchBookmarks)
-          sink.write(this.bookmarkEvent(def, { 'k8s.io/initial-events-end': 'true' }));
-      } else for (const e of this.store.since(res, from)) deliver(e);
-      cleanup.push(this.store.subscribe((e) => e.res === res && deliver(e)));
-      if (q.allowWatchBookmarks && this.opts.bookmarkIntervalMs > 0) {
-        const t = setInterval(() => w.bookmark(), this.opts.bookmarkIntervalMs);
-        cleanup.push(() => clearInterval(t));
-      }
-      const timeout = q.timeoutSeconds ?? this.opts.watchTimeoutSeconds;
-      if (timeout > 0) {
-        const t = setTimeout(() => w.end(), timeout * 1000);
-        cleanup.push(() => clearTimeout(t));
-      }
-      this.watches.add(w);
-      return w;
-    };
-  }
-
-  private bookmarkEvent(def: ResourceDef, annotations?: Record<string, string>): JsonObject {
-    return {
-      type: 'BOOKMARK',
-      object: {
-        kind: def.kind,
-        apiVersion: apiVersionOf(def),
-        metadata: {
-          resourceVersion: String(this.store.rv),
-          ...(annotations ? { annotations } : {}),
-        },
+    return prepareWatch(
+      {
+        store: this.store,
+        out: (d, o) => this.out(d, o),
+        watches: this.watches,
+        bookmarkIntervalMs: this.opts.bookmarkIntervalMs,
+        watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
       },
-    };
+      def,
+      namespace,
+      q,
+      this.matcher(def, namespace, q.labelSelector, q.fieldSelector),
+    );
   }
 
   /**
