@@ -8,6 +8,7 @@ import { healthCell } from './health/index.js';
 import { identityCell } from './identity/index.js';
 import { ipcacheCell } from './ipcache/index.js';
 import { ipamCell } from './ipam/index.js';
+import { k8sCell } from './k8s/index.js';
 import { kvstoreCell } from './kvstore/index.js';
 import { loadbalancerCell } from './loadbalancer/index.js';
 import { mapsCell } from './maps/index.js';
@@ -23,10 +24,11 @@ import { statedbCell } from './statedb/index.js';
 /** Outward-facing services; replaced by doubles in control-plane tests. */
 export const infrastructure = module(
   'infra',
-  'Outward-facing services: the REST API, the state database, metrics',
+  'Outward-facing services: the REST API, the state database, metrics, Kubernetes',
   apiCell,
   statedbCell,
   metricsCell,
+  k8sCell,
 );
 
 /** Desired state: cells that need no privileges. */

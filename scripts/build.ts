@@ -22,6 +22,13 @@ const spec = parse(readFileSync(`${root}api-spec/openapi.yaml`, 'utf8')) as unkn
 const specs = {
   'health.yaml': parse(readFileSync(`${root}api-spec/health.yaml`, 'utf8')) as unknown,
 };
+// The Cilium CRDs the agent registers: the chart's manifests (cells/k8s/crds.ts), by file name.
+const crdDir = `${root}charts/cellium/crds`;
+const crds = Object.fromEntries(
+  readdirSync(crdDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => [f, parse(readFileSync(`${crdDir}/${f}`, 'utf8')) as unknown]),
+);
 const version = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string })
   .version;
 
@@ -36,6 +43,7 @@ const common: BuildOptions = {
   define: {
     __CELLIUM_SPEC__: JSON.stringify(JSON.stringify(spec)),
     __CELLIUM_SPECS__: JSON.stringify(JSON.stringify(specs)),
+    __CELLIUM_CRDS__: JSON.stringify(JSON.stringify(crds)),
     __CELLIUM_VERSION__: JSON.stringify(version),
     __KOFFI_VERSION__: JSON.stringify(
       (
@@ -55,7 +63,8 @@ const esm = await build({
   format: 'esm',
   // The CLI never talks to etcd (the kvstore cell comes in with the cells it shares with the
   // agent, loading etcd3 only when started): left out of the bundle, as from the agent's.
-  external: ['etcd3', 'cockatiel'],
+  // Likewise @kubernetes/client-node (ESM-only: import()ed by the k8s cell in Kubernetes mode).
+  external: ['etcd3', 'cockatiel', '@kubernetes/client-node'],
   // Some dependencies are CommonJS and call require().
   banner: {
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
@@ -112,8 +121,9 @@ const agent = await launched('cellium-agent', `${root}cells/cmd/cellium-agent.ts
   // See the shim: nothing in the agent speaks HTTP/2.
   alias: { http2: `${root}scripts/shims/http2.ts`, 'node:http2': `${root}scripts/shims/http2.ts` },
   // ...except the etcd client (gRPC is HTTP/2; it reads its .proto files beside its own code):
-  // required from node_modules, and only by an agent run with --kvstore etcd.
-  external: ['etcd3', 'cockatiel'],
+  // required from node_modules, and only by an agent run with --kvstore etcd. And the Kubernetes
+  // client, ESM-only: import()ed from node_modules by an agent in Kubernetes mode only.
+  external: ['etcd3', 'cockatiel', '@kubernetes/client-node'],
 });
 const cni = await launched(
   'cellium-cni',

@@ -76,6 +76,12 @@ if (!cachedData || script.cachedDataRejected === true) {
       });
   }
 }
+// The bundle's import() of an ESM-only package (@kubernetes/client-node, cells/k8s/client.ts)
+// goes through this function: Node 20 loses the bundle's dynamic import callback in functions
+// compiled from the code cache ("A dynamic import callback was not specified"), and this file is
+// compiled by Node as usual.
+(globalThis as { __celliumImport?: (s: string) => Promise<unknown> }).__celliumImport = (s) =>
+  import(s);
 const run = script.runInThisContext() as (
   exports: object,
   require: NodeJS.Require,

@@ -15,8 +15,10 @@ ensure_node_modules() {
 # unshare) are what an operator and the tests use to look at and run in namespaces.
 DATAPATH_PACKAGES=(clang llvm libbpf-dev make gcc libc6-dev iproute2 util-linux)
 # What only the tests add: ping between pods, strace (the API socket test), mount (tmpfs state),
-# bpftool (map dumps read independently of the agent), prometheus (promtool lints a metrics scrape).
-TEST_PACKAGES=(iputils-ping strace mount bpftool prometheus etcd-server)
+# bpftool (map dumps read independently of the agent), prometheus (promtool lints a metrics scrape),
+# Go with sprig and sigs.k8s.io/yaml (test/support/helm-render renders the Helm chart as helm does).
+TEST_PACKAGES=(iputils-ping strace mount bpftool prometheus etcd-server
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev)
 
 # Prints, space-separated, the packages among "$@" that are not installed (one dpkg-query for
 # all). `dpkg -s` is not enough: it succeeds for a removed package whose config files remain.

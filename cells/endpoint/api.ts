@@ -98,7 +98,7 @@ export function endpointModel(
       controllers: [],
       state: ep.state,
       health: health(ep, policy),
-      namedPorts: [],
+      namedPorts: (ep.namedPorts ?? []).map((p) => ({ ...p })),
     },
   };
 }

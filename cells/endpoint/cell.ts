@@ -21,6 +21,7 @@ import { DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { CtMaps } from '../conntrack/index.js';
 import { IdentityAllocator } from '../identity/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
+import { K8sAccess, K8sClient, K8sResources } from '../k8s/index.js';
 import { Ipam } from '../ipam/index.js';
 import { LbMaps } from '../loadbalancer/index.js';
 import { Metrics, ReconcilerMetrics } from '../metrics/index.js';
@@ -50,12 +51,17 @@ import { EndpointStore } from './store.js';
 import { newEndpointTable } from './table.js';
 import { registerRestoreJob } from './restore-job.js';
 import type { HostLinks as HostLinkTable } from './validate.js';
+import { k8sCepApi, type CepApi } from './k8s-cep-api.js';
+import { newEndpointK8s, registerEndpointK8s, type EndpointK8s } from './k8s-mode.js';
 
 /** The endpoints table (read-only for other cells). */
 export const EndpointTable = token<Table<Endpoint>>('endpoint/EndpointTable');
 /** The node's devices, where endpoints' host interfaces are checked (rtnetlink; tests override it). */
 export const HostLinks = token<HostLinkTable>('endpoint/HostLinks');
 const Store = token<EndpointStore>('endpoint/EndpointStore');
+const K8s = token<EndpointK8s>('endpoint/EndpointK8s');
+/** Where CiliumEndpoints are written (the API server; cell tests override it). */
+export const CepApiToken = token<CepApi>('endpoint/CepApi');
 
 /** Endpoints: Cilium's endpoint API, regeneration into the datapath, persistence and restore. */
 export const endpointCell = module(
@@ -76,6 +82,19 @@ export const endpointCell = module(
     lifecycle.append({ onStop: () => store.unlock() }, 'state-lock');
     return store;
   }),
+  // Kubernetes mode: pods' and namespaces' labels for endpoints (k8s-metadata.ts).
+  providePrivate(
+    K8s,
+    {
+      db: StateDB,
+      resources: optional(K8sResources),
+      daemon: DaemonConfig,
+      health: Health,
+      logger: Logger,
+    },
+    ({ daemon, ...p }) => newEndpointK8s({ ...p, clusterName: daemon.clusterName }),
+  ),
+  provide(CepApiToken, { client: optional(K8sClient) }, ({ client }) => k8sCepApi(client)),
   // Writes (and IPAM allocations) wait from construction until restore is done: the API can
   // never hand out a persisted endpoint's IP.
   provide(
@@ -94,9 +113,14 @@ export const endpointCell = module(
       ipcacheTable: IpcacheTable,
       jobs: Jobs,
       policy: EndpointPolicyStatus,
+      k8s: K8s,
     },
-    ({ cfg, ipcacheTable, jobs, ...p }) => {
-      const m = newEndpointManager({ ...p, syncTimeoutMs: cfg.endpointSyncTimeout });
+    ({ cfg, ipcacheTable, jobs, k8s, ...p }) => {
+      const m = newEndpointManager({
+        ...p,
+        syncTimeoutMs: cfg.endpointSyncTimeout,
+        ...(k8s.meta ? { k8s: k8s.meta } : {}),
+      });
       registerRestoreJob({ ...p, m, endpoints: p.table, ipcache: ipcacheTable, jobs });
       return m;
     },
@@ -201,6 +225,26 @@ export const endpointCell = module(
       });
     },
   ),
+  // Kubernetes mode: labels follow pods, a CiliumEndpoint per pod (k8s-mode.ts).
+  invoke(
+    'k8s',
+    {
+      k8s: K8s,
+      access: optional(K8sAccess),
+      client: optional(K8sClient),
+      resources: optional(K8sResources),
+      cepApi: CepApiToken,
+      db: StateDB,
+      table: EndpointTable,
+      m: EndpointManager,
+      ids: IdentityAllocator,
+      daemon: DaemonConfig,
+      jobs: Jobs,
+      logger: Logger,
+      health: Health,
+    },
+    ({ daemon, ...p }) => registerEndpointK8s({ ...p, nodeName: daemon.nodeName }),
+  ),
   invoke(
     'routes',
     {
@@ -234,6 +278,8 @@ export const endpointCell = module(
           if (r.failed !== undefined) {
             return `endpoint restore failed, endpoint and IPAM writes are refused until a restart: ${r.failed}`;
           }
+          if (r.waiting !== undefined)
+            return `waiting for the ${r.waiting} before restoring endpoints`;
           return `restoring endpoints (${r.done} of ${r.total})`;
         },
       }),

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provide } from '../../core/hive/index.js';
+import type { ProvideCell } from '../../core/hive/cell.js';
 import { apiRequest } from '../../core/testing/api.js';
 import { testHive } from '../../core/testing/test-hive.js';
 import { apiCell, ApiServer } from '../api/index.js';
@@ -41,6 +42,8 @@ export function epHive(
     readonly links?: MemoryLinks;
     /** Cells beside the endpoint cell's (e.g. the policy cell). */
     readonly extra?: readonly (typeof cells)[number][];
+    /** Providers replacing (or added to) the hive's, e.g. the Kubernetes cell's doubles. */
+    readonly overrides?: readonly ProvideCell[];
   } = {},
 ) {
   const links = opts.links ?? new MemoryLinks();
@@ -53,7 +56,7 @@ export function epHive(
       'ipv4-range': '10.9.0.0/24',
       ...opts.flags,
     },
-    overrides: [provide(HostLinks, {}, () => links)],
+    overrides: [provide(HostLinks, {}, () => links), ...(opts.overrides ?? [])],
   });
   return Object.assign(h, { dir, links });
 }

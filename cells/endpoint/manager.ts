@@ -34,6 +34,8 @@ import type { EndpointPolicyStatus } from './policy-status.js';
 import { waitRealized } from './sync.js';
 import { endpointKey } from './table.js';
 import { checkLabels, checkRequest, type HostLinks } from './validate.js';
+import type { PodMetadata } from './k8s-labels.js';
+import type { K8sEndpointMetadata } from './k8s-metadata.js';
 
 /** Creates, finds, changes and deletes endpoints; restores them at start. */
 export interface EndpointManager {
@@ -52,6 +54,12 @@ export interface EndpointManager {
   /** Applies a change request to an existing endpoint (deprecated PATCH). */
   update(ref: EndpointRef, req: Model<'EndpointChangeRequest'>): Promise<Endpoint>;
   setUserLabels(ref: EndpointRef, labels: readonly string[]): Promise<Endpoint>;
+  /**
+   * Kubernetes mode: what the endpoint's pod gives it (labels, named ports, uid), through the
+   * same path as user labels: a new identity when its labels change, the old one released, the
+   * endpoint regenerated in place.
+   */
+  setPodMetadata(id: number, meta: PodMetadata): Promise<Endpoint>;
   /**
    * PATCH .../config: applies options (Cilium's endpoint option library) and regenerates the
    * endpoint when they change or it is not healthy; without options (Cilium's `endpoint
@@ -96,6 +104,8 @@ export interface ManagerParams {
   readonly links: HostLinks;
   /** Where a synchronous build also waits for the endpoint's policy (the policy cell's). */
   readonly policy?: EndpointPolicyStatus;
+  /** Kubernetes mode: pods' labels for new endpoints; restore waits for these caches. */
+  readonly k8s?: K8sEndpointMetadata;
 }
 
 const MAX_ID = 65535;
@@ -139,6 +149,17 @@ function asApiError(e: unknown): unknown {
   if (e instanceof IdentityError) return new ApiError(500, `labels: ${e.message}`);
   if (e instanceof InvalidStateError) return new ApiError(400, e.message);
   return e;
+}
+
+/** `ep` with what its pod gives it (unchanged without metadata); the request's uid wins. */
+function withPod(ep: Endpoint, meta: PodMetadata | undefined): Endpoint {
+  if (!meta) return ep;
+  return {
+    ...ep,
+    k8sLabels: [...meta.labels],
+    namedPorts: meta.namedPorts,
+    k8sUid: ep.k8sUid !== '' ? ep.k8sUid : meta.uid,
+  };
 }
 
 /** The endpoint manager over its StateDB table; the datapath reconciler realizes the table. */
@@ -347,12 +368,19 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       throw new ApiError(400, `id: the body's id ${req.id} is not the path's ${ref.id}`);
     }
     const reqId = ref.id !== 0 ? ref.id : (req.id ?? 0);
+    const ns = req['k8s-namespace'] ?? '';
+    const pod = req['k8s-pod-name'] ?? '';
+    // Kubernetes mode: the pod's labels, merged with the request's (the pod's win).
+    const meta =
+      p.k8s && ns !== '' && pod !== ''
+        ? await p.k8s.resolve(ns, pod, req['k8s-uid'] ?? '')
+        : undefined;
     /** The endpoint as the request makes it, checked against the endpoints there are now. */
     const plan = (): Endpoint => {
       if (reqId !== 0 && table.get(txn(), endpointKey(reqId))) {
         throw new ApiError(409, `endpoint ${reqId} already exists`);
       }
-      const ep = fromRequest(p.links, reqId, req);
+      const ep = withPod(fromRequest(p.links, reqId, req), meta);
       checkConflicts(ep);
       return ep;
     };
@@ -467,6 +495,38 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     });
   };
 
+  const setPodMetadata = (id: number, meta: PodMetadata): Promise<Endpoint> => {
+    const ref: EndpointRef = { kind: 'cilium-local', id };
+    const plan = () => {
+      const old = must(ref);
+      return { old, ep: withPod(old, meta) };
+    };
+    const relabelled = (x: ReturnType<typeof plan>) =>
+      securityLabels(x.ep).join() !== securityLabels(x.old).join()
+        ? securityLabels(x.ep)
+        : undefined;
+    return withIdentity(plan, relabelled, ({ old, ep: changed }, ident, undo) => {
+      const ep = guarded(undo, () => {
+        const next = ident
+          ? transition(
+              bumpRevision(assignIdentity({ ...changed, status: statusPending() }, ident)),
+              'regenerating',
+              'Regenerating endpoint: its pod labels changed',
+            )
+          : changed;
+        persist(next, false);
+        return next;
+      });
+      commit(ep);
+      if (ident) {
+        const prev = identityOf(old);
+        if (prev) p.ids.release(prev);
+        publish(ep);
+      }
+      return ep;
+    });
+  };
+
   const configure = async (
     ref: EndpointRef,
     options?: Readonly<Record<string, string>>,
@@ -530,6 +590,7 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
     list: () => [...table.all(txn())],
     update: gated(update),
     setUserLabels: gated(setUserLabels),
+    setPodMetadata: gated(setPodMetadata),
     configure: gated(configure),
     delete: gated((ref: EndpointRef) => Promise.resolve(deleteEndpoint(must(ref)))),
     deleteContainer: gated((containerId: string) => {
@@ -542,6 +603,19 @@ export function newEndpointManager(p: ManagerParams): EndpointManager {
       clock = c;
       let outcome: RestoreOutcome;
       try {
+        if (p.k8s) {
+          // As Cilium's start-up: the caches first, so restored endpoints get their pods' labels.
+          progress = { done: 0, total: 0, waiting: p.k8s.caches };
+          p.health.scope('restore').ok(`waiting for the ${p.k8s.caches} before restoring`);
+          try {
+            await p.k8s.waitSynced(signal);
+          } catch (e) {
+            // The agent stops while it waits: nothing was restored, nothing failed.
+            if (signal?.aborted) return { degraded: false, message: 'stopped', restored: 0 };
+            throw e;
+          }
+          progress = { done: 0, total: 0 };
+        }
         outcome = await restoreEndpoints({
           ...p,
           ...(signal ? { signal } : {}),

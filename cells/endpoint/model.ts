@@ -7,6 +7,7 @@ import {
   type RuntimeOption,
 } from '../../core/hive/options.js';
 import { statusPending, type Status } from '../../core/reconciler/index.js';
+import { mergeLabels, type NamedPort } from './k8s-labels.js';
 
 /** Cilium's endpoint states. */
 export type EndpointState = Model<'EndpointState'>;
@@ -42,6 +43,13 @@ export interface Endpoint {
   readonly labels: readonly string[];
   /** Labels the user added with PATCH .../labels. */
   readonly userLabels: readonly string[];
+  /**
+   * Kubernetes mode: the identity labels its pod and namespace give it (`k8s-labels.ts`),
+   * `reserved:init` while the pod is not known; they win over the request's on the same key.
+   */
+  readonly k8sLabels?: readonly string[];
+  /** Kubernetes mode: the pod's named container ports. */
+  readonly namedPorts?: readonly NamedPort[];
   readonly identity: number;
   readonly state: EndpointState;
   readonly options: Readonly<Record<string, string>>;
@@ -146,10 +154,12 @@ export function endpointIps(ep: Pick<Endpoint, 'ipv4' | 'ipv6'>): string[] {
 
 /** The endpoint's identity-relevant labels: its labels, user labels and namespace. */
 export function securityLabels(
-  ep: Pick<Endpoint, 'labels' | 'userLabels' | 'k8sNamespace'>,
+  ep: Pick<Endpoint, 'labels' | 'userLabels' | 'k8sNamespace' | 'k8sLabels'>,
 ): string[] {
+  const orchestrator = ep.k8sLabels ? mergeLabels(ep.labels, ep.k8sLabels) : ep.labels;
+  if (orchestrator.length === 1 && orchestrator[0] === 'reserved:init') return ['reserved:init'];
   const out = new Set(
-    [...ep.labels, ...ep.userLabels].map((l) => l.trim()).filter((l) => l !== ''),
+    [...orchestrator, ...ep.userLabels].map((l) => l.trim()).filter((l) => l !== ''),
   );
   if (ep.k8sNamespace !== '') out.add(`k8s:io.kubernetes.pod.namespace=${ep.k8sNamespace}`);
   if (out.size === 0) out.add('reserved:init');

@@ -65,6 +65,9 @@ export function fromRequest(
     ipv6: ip('ipv6'),
     labels: req.labels ?? base?.labels ?? [],
     userLabels: base?.userLabels ?? [],
+    // What the pod gives the endpoint (Kubernetes mode) is not the request's to change.
+    ...(base?.k8sLabels ? { k8sLabels: base.k8sLabels } : {}),
+    ...(base?.namedPorts ? { namedPorts: base.namedPorts } : {}),
     identity: base?.identity ?? 0,
     state: base?.state ?? 'waiting-for-identity',
     options: base?.options ?? DEFAULT_ENDPOINT_OPTIONS,

@@ -36,6 +36,8 @@ export function registerRestoreJob(p: RestoreJobParams): void {
   const releaseIpam = p.ipam.holdAllocations('endpoint restore');
   p.jobs.oneShot('restore-endpoints', async (ctx) => {
     const clock = new RestoreClock();
+    // Restored IPs are checked against the pod CIDRs: with IPAM mode kubernetes, they come later.
+    await p.ipam.ready(ctx.signal);
     const outcome = await p.m.restore(ctx.signal, clock);
     if (ctx.signal.aborted) return;
     releaseIpam();

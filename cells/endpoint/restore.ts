@@ -20,6 +20,8 @@ export interface RestoreProgress {
   readonly done: number;
   readonly total: number;
   readonly failed?: string;
+  /** Set while restore waits for these (Kubernetes mode: the caches) before it starts. */
+  readonly waiting?: string;
 }
 
 /** What restore needs. */

@@ -87,6 +87,22 @@ const STATE_SCHEMA = {
         ipv6: ipOrEmpty('ipv6'),
         labels: { type: 'array', maxItems: 1024, items: text(1024) },
         userLabels: { type: 'array', maxItems: 1024, items: text(1024) },
+        // Optional (Kubernetes mode): the pod's labels and named ports.
+        k8sLabels: { type: 'array', maxItems: 1024, items: text(1024) },
+        namedPorts: {
+          type: 'array',
+          maxItems: 1024,
+          items: {
+            type: 'object',
+            required: ['name', 'port', 'protocol'],
+            additionalProperties: false,
+            properties: {
+              name: text(15),
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              protocol: { enum: ['TCP', 'UDP', 'SCTP'] },
+            },
+          },
+        },
         identity: { type: 'integer', minimum: 0, maximum: 4294967295 },
         options: {
           type: 'object',
@@ -333,6 +349,8 @@ function pick(ep: PersistedEndpoint): PersistedEndpoint {
     ipv6: ep.ipv6,
     labels: [...ep.labels],
     userLabels: [...ep.userLabels],
+    ...(ep.k8sLabels ? { k8sLabels: [...ep.k8sLabels] } : {}),
+    ...(ep.namedPorts ? { namedPorts: ep.namedPorts.map((p) => ({ ...p })) } : {}),
     identity: ep.identity,
     options: { ...ep.options },
     externalIpam: ep.externalIpam,

@@ -222,7 +222,8 @@ export class HealthEndpoint {
     const ips: { family: Family; ip: string; gateway: string }[] = [];
     const undo: (() => Promise<unknown>)[] = [];
     try {
-      for (const family of ['ipv4', 'ipv6'] as const) {
+      // The pools may come later (IPAM mode kubernetes): families() waits for them.
+      for (const family of await ipam.families()) {
         const pool = ipam.pools.get(family);
         if (!pool) continue;
         const a = await ipam.allocateNext(family, HEALTH_OWNER);

@@ -53,7 +53,8 @@ export async function postIpam(
 ): Promise<Model<'IPAMResponse'>> {
   const owner = req.query.owner ?? '';
   const expiration = req.headers.expiration === true;
-  const families = req.query.family ? [req.query.family] : [...ipam.pools.keys()];
+  // Every enabled family: known once the pools are (IPAM mode kubernetes waits for the Node).
+  const families = req.query.family ? [req.query.family] : await ipam.families();
   const got: [Family, Allocation][] = [];
   try {
     for (const f of families) {

@@ -2,6 +2,7 @@ import {
   config,
   Health,
   invoke,
+  Lifecycle,
   Logger,
   module,
   optional,
@@ -9,21 +10,34 @@ import {
 } from '../../core/hive/index.js';
 import { ApiError, shown } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { StatusContributors } from '../daemon/index.js';
+import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { K8sResources } from '../k8s/index.js';
 import { hostAddressing, mapErrors, postIpam } from './api.js';
 import { Metrics } from '../metrics/index.js';
 import { ipamFlags, IpamConfig } from './config.js';
 import { Ipam, newIpam } from './ipam.js';
 import { registerIpamMetrics } from './metrics.js';
 
-/** Pod IPs from this node's pod CIDRs (cluster-pool), with Cilium's IPAM API. */
+/** Pod IPs from this node's pod CIDRs (cluster-pool or kubernetes), with Cilium's IPAM API. */
 export const ipamCell = module(
   'ipam',
   'Pod IP addresses from the node pod CIDRs',
   // --ipam, --enable-ipv4/6, --ipv4-range, --ipv6-range, --ipam-expiration
   config(IpamConfig, ipamFlags),
-  // The allocator: next/specific/release, endpoint claims, restore, expiring unclaimed IPs.
-  provide(Ipam, { config: IpamConfig, health: Health, logger: Logger }, newIpam),
+  // The allocator: next/specific/release, endpoint claims, restore, expiring unclaimed IPs; with
+  // --ipam=kubernetes its pools wait for this node's Node object's podCIDRs.
+  provide(
+    Ipam,
+    {
+      config: IpamConfig,
+      daemon: DaemonConfig,
+      k8s: optional(K8sResources),
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ daemon, ...p }) => newIpam({ ...p, nodeName: daemon.nodeName }),
+  ),
   invoke('routes', { routes: ApiRoutes, ipam: Ipam }, ({ routes, ipam }) => {
     routes.handle(
       'PostIpam',
@@ -71,6 +85,8 @@ export const ipamCell = module(
           c['ipam-mode'] = cfg.ipam;
           c.addressing = hostAddressing(ipam);
         },
+        // Kubernetes mode: not ready while the Node's podCIDRs are awaited.
+        notReady: () => ipam.waitingFor(),
       }),
   ),
 );

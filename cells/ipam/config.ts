@@ -3,9 +3,9 @@ import { flag, token, type ConfigOf } from '../../core/hive/index.js';
 /** The IPAM cell's flags (names as Cilium's). */
 export const ipamFlags = {
   ipam: flag.oneOf(
-    ['cluster-pool'],
+    ['cluster-pool', 'kubernetes'],
     'cluster-pool',
-    'IPAM mode: cluster-pool (pod CIDRs given to this node)',
+    "IPAM mode: cluster-pool (this node's pod CIDRs from --ipv4-range/--ipv6-range) or kubernetes (its Node object's spec.podCIDRs; Kubernetes mode only)",
   ),
   'enable-ipv4': flag.bool(true, 'Give endpoints IPv4 addresses'),
   'enable-ipv6': flag.bool(false, 'Give endpoints IPv6 addresses'),

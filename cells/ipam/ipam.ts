@@ -1,14 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import { parseIp, type Family } from '../../core/ip.js';
 import { Gate } from '../../core/api/index.js';
-import { token, type Health, type Logger } from '../../core/hive/index.js';
+import {
+  ConfigError,
+  token,
+  type Health,
+  type Lifecycle,
+  type Logger,
+} from '../../core/hive/index.js';
+import type { K8sResources } from '../k8s/index.js';
 import type { IpamConfig } from './config.js';
-import { IpamError, IpPool, type Allocation } from './pool.js';
+import { K8sPodCidrs } from './k8s-pod-cidrs.js';
+import { IpamError, IpPool, MAX_POOL_SIZE, type Allocation } from './pool.js';
 
 /** The node's IP address management: what the API, the endpoint manager and restore use. */
 export interface Ipam {
-  /** The enabled families' pools. */
+  /**
+   * The enabled families' pools. Empty until the pod CIDRs are known (IPAM mode kubernetes:
+   * until this node's Node object has them); read it when needed, or after ready().
+   */
   readonly pools: ReadonlyMap<Family, IpPool>;
+  /** Resolves once the pools exist (at once in cluster-pool mode); rejects when `signal` aborts. */
+  ready(signal?: AbortSignal): Promise<void>;
+  /** What allocations wait for before the pools exist (e.g. the Node's podCIDRs), or undefined. */
+  waitingFor(): string | undefined;
+  /** The families allocations come from; waits as an allocation does while the pools are not there. */
+  families(): Promise<Family[]>;
   /** Hands out the next free IP of a family; waits until restored state is re-reserved. */
   allocateNext(
     family: Family,
@@ -47,17 +64,90 @@ export interface IpamParams {
   readonly config: IpamConfig;
   readonly health: Health;
   readonly logger: Logger;
+  readonly lifecycle: Lifecycle;
+  /** This node's name (its Node object's, in IPAM mode kubernetes). */
+  readonly nodeName: string;
+  /** The reflected Kubernetes resources, when the hive has them (IPAM mode kubernetes needs them). */
+  readonly k8s: K8sResources | undefined;
 }
 
 const NAMES: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
 
-/** Creates the cluster-pool IPAM from the node's configured pod CIDRs. */
+/**
+ * The part of a pod CIDR a pool can hold: the CIDR itself, or its first MAX_POOL_SIZE
+ * addresses (an IPv6 /64 from the controller-manager becomes its first /106).
+ */
+export function poolCidr(cidr: string): string {
+  const [ip = '', len = ''] = cidr.split('/');
+  const bits = ip.includes(':') ? 128 : 32;
+  const min = bits - Math.log2(MAX_POOL_SIZE);
+  return Number(len) < min ? `${ip}/${min}` : cidr;
+}
+
+/**
+ * Creates the IPAM: cluster-pool from the configured pod CIDRs; kubernetes from this node's Node
+ * object, its allocations waiting (gate closed) until the Node has its podCIDRs.
+ */
 export function newIpam(p: IpamParams): Ipam {
   const pools = new Map<Family, IpPool>();
-  if (p.config.enableIpv4) pools.set('ipv4', new IpPool(p.config.ipv4Range));
-  if (p.config.enableIpv6) pools.set('ipv6', new IpPool(p.config.ipv6Range));
+  const families = (['ipv4', 'ipv6'] as const).filter((f) =>
+    f === 'ipv4' ? p.config.enableIpv4 : p.config.enableIpv6,
+  );
   const timers = new Map<string, NodeJS.Timeout>();
   const gate = new Gate();
+  let havePools!: () => void;
+  const poolsReady = new Promise<void>((resolve) => (havePools = resolve));
+  let fromNode: K8sPodCidrs | undefined;
+  let poolsSet = p.config.ipam !== 'kubernetes';
+  if (p.config.ipam === 'kubernetes') {
+    const k8s = p.k8s;
+    if (k8s?.enabled !== true) {
+      throw new ConfigError([
+        {
+          flag: 'ipam',
+          message:
+            "'kubernetes' takes the pod CIDRs from this node's Node object: it needs Kubernetes mode (--k8s-kubeconfig-path, or an in-cluster service account); use cluster-pool (--ipv4-range) in embedded mode",
+        },
+      ]);
+    }
+    const open = gate.hold(`waiting for podCIDRs of node ${p.nodeName}`);
+    fromNode = new K8sPodCidrs({
+      nodes: k8s.nodes,
+      nodeName: p.nodeName,
+      families,
+      health: p.health,
+      logger: p.logger,
+      take: (cidrs) => {
+        const made = new Map<Family, IpPool>();
+        try {
+          for (const [f, cidr] of cidrs) {
+            const used = poolCidr(cidr);
+            if (used !== cidr) {
+              p.logger.warn(
+                { podCIDR: cidr, pool: used },
+                `pod CIDR ${cidr} is larger than a pool holds: allocating from ${used}`,
+              );
+            }
+            made.set(f, new IpPool(used));
+          }
+        } catch (e) {
+          return e instanceof Error ? e.message : String(e);
+        }
+        for (const [f, pl] of made) pools.set(f, pl);
+        poolsSet = true;
+        report();
+        open();
+        havePools();
+        return undefined;
+      },
+    });
+    const source = fromNode;
+    p.lifecycle.append({ onStart: () => source.start(), onStop: () => source.stop() }, 'podcidrs');
+  } else {
+    if (p.config.enableIpv4) pools.set('ipv4', new IpPool(p.config.ipv4Range));
+    if (p.config.enableIpv6) pools.set('ipv6', new IpPool(p.config.ipv6Range));
+    havePools();
+  }
 
   const pool = (family: Family): IpPool => {
     const pl = pools.get(family);
@@ -74,12 +164,13 @@ export function newIpam(p: IpamParams): Ipam {
     if (!parsed) throw new IpamError('invalid', `'${ip}' is not an IP address`);
     return pool(parsed.family);
   };
-  const report = (): void => {
+  function report(): void {
+    if (!poolsSet) return; // the pod CIDR source reports until the pools exist
     const parts = [...pools.values()].map(
       (pl) => `${NAMES[pl.family]} ${pl.cidr}: ${pl.inUse} of ${pl.capacity} in use`,
     );
     p.health.ok(parts.join('; ') || 'no address family enabled');
-  };
+  }
   const stopTimer = (ip: string): void => {
     clearTimeout(timers.get(ip));
     timers.delete(ip);
@@ -101,6 +192,21 @@ export function newIpam(p: IpamParams): Ipam {
 
   return {
     pools,
+    ready: (signal) =>
+      signal
+        ? Promise.race([
+            poolsReady,
+            new Promise<never>((_, reject) => {
+              if (signal.aborted) reject(new Error('stopped'));
+              signal.addEventListener('abort', () => reject(new Error('stopped')), { once: true });
+            }),
+          ])
+        : poolsReady,
+    waitingFor: () => fromNode?.waiting(),
+    async families() {
+      await gate.pass();
+      return [...pools.keys()];
+    },
     async allocateNext(family, owner, opts = {}) {
       await gate.pass();
       const uuid = opts.expiration ? randomUUID() : undefined;

@@ -1,3 +1,4 @@
+export { k8sCell } from './cell.js';
 export { K8sConfig } from './config.js';
 export * from './types.js';
 export {
@@ -7,3 +8,5 @@ export {
   SERVICE_NAME_LABEL,
   type K8sTables,
 } from './tables.js';
+export { AccessRules, requestAttributes } from './access.js';
+export { CRD_FILES, CRD_SCHEMA_VERSION_LABEL, crdManifests } from './crds.js';

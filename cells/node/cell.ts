@@ -2,6 +2,7 @@ import {
   config,
   Health,
   invoke,
+  Jobs,
   Lifecycle,
   Logger,
   module,
@@ -12,7 +13,7 @@ import {
 import { listLinks, type LinkInfo } from '../../core/net/index.js';
 import { ApiError } from '../../core/api/index.js';
 import { ApiRoutes } from '../api/index.js';
-import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { AgentStatus, DaemonConfig, StatusContributors } from '../daemon/index.js';
 import { Ipam } from '../ipam/index.js';
 import { K8sAccess, K8sClient, K8sResources } from '../k8s/index.js';
 import { KVStore } from '../kvstore/index.js';
@@ -24,6 +25,7 @@ import { ClusterNodeList } from './registry.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
 import { registerCiliumNode } from './k8s-ciliumnode.js';
+import { wireNodeReady } from './k8s-ready.js';
 
 /** Runs a handler's read; while the cell is not running, a 503 asking to retry. */
 function whileRunning<T>(read: () => T): T {
@@ -45,7 +47,8 @@ export const NodeLinks = token<() => readonly LinkInfo[]>('node/NodeLinks');
 export const nodeCell = module(
   'node',
   'Node ids for node IPs, kept in the node map',
-  // --bpf-node-map-max, --ipv4-node, --ipv6-node
+  // --bpf-node-map-max, --ipv4-node, --ipv6-node, --nodes-file, --annotate-k8s-node,
+  // --remove-cilium-node-taints
   config(NodeConfig, nodeFlags),
   provide(NodeLinks, {}, () => listLinks),
   // cellium_node_map opened after the agent's maps (same backend and pin dir), allocations
@@ -63,8 +66,9 @@ export const nodeCell = module(
     },
     newNodeIds,
   ),
-  // The nodes the agent knows: the local one, those of --nodes-file (watched while running) and,
-  // with a kvstore, the other agents' (the local node registered there for them).
+  // The nodes the agent knows: the local one, those of --nodes-file (watched while running),
+  // with a kvstore the other agents' (the local node registered there for them), and in
+  // Kubernetes mode the Node objects (k8s-nodes.ts).
   provide(
     ClusterNodeList,
     {
@@ -76,6 +80,7 @@ export const nodeCell = module(
       health: Health,
       logger: Logger,
       kv: optional(KVStore),
+      k8s: optional(K8sResources),
     },
     newClusterNodeList,
   ),
@@ -129,5 +134,24 @@ export const nodeCell = module(
         'node',
       );
     },
+  ),
+  // Kubernetes mode: once the agent is ready, this node's Node annotated and its
+  // agent-not-ready taint removed (k8s-ready.ts). Its API rules are declared in every mode.
+  invoke(
+    'k8s-ready',
+    {
+      access: optional(K8sAccess),
+      client: optional(K8sClient),
+      k8s: optional(K8sResources),
+      agent: optional(AgentStatus),
+      nodes: ClusterNodeList,
+      ipam: Ipam,
+      daemon: DaemonConfig,
+      config: NodeConfig,
+      jobs: Jobs,
+      health: Health,
+      logger: Logger,
+    },
+    wireNodeReady,
   ),
 );

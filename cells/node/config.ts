@@ -30,6 +30,14 @@ export const nodeFlags = {
     '',
     'A JSON or YAML list of other nodes ({name, ipv4, ipv6, pod-cidrs, health-ipv4, health-ipv6}), re-read when it changes; for embedded mode without a kvstore',
   ),
+  'annotate-k8s-node': flag.bool(
+    false,
+    "Kubernetes mode: annotate this node's Node object (network.cilium.io/ pod CIDRs, health and cilium_host IPs) once the agent is ready",
+  ),
+  'remove-cilium-node-taints': flag.bool(
+    true,
+    'Kubernetes mode: remove the node.cilium.io/agent-not-ready taint from this node once the agent is ready',
+  ),
 } as const;
 
 /** The node cell's configuration. */

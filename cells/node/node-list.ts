@@ -12,6 +12,8 @@ import { KvstoreNodes, shadowedNote } from './kvstore-nodes.js';
 import { encodeLocalNode } from './node-value.js';
 import type { KVStore } from '../kvstore/index.js';
 import { RESERVED } from '../identity/index.js';
+import type { K8sResources } from '../k8s/index.js';
+import { K8sNodes } from './k8s-nodes.js';
 
 /** What the node list needs. */
 export interface ClusterNodeListParams {
@@ -24,6 +26,8 @@ export interface ClusterNodeListParams {
   readonly logger: Logger;
   /** The kvstore, when the hive has one: with it enabled, nodes register and discover there. */
   readonly kv: KVStore | undefined;
+  /** The reflected Kubernetes resources, when the hive has them: in Kubernetes mode, Nodes. */
+  readonly k8s: K8sResources | undefined;
 }
 
 /**
@@ -39,6 +43,32 @@ export function newClusterNodeList(p: ClusterNodeListParams): ClusterNodeList {
   const list = new NodeList(`${daemon.clusterName}/${daemon.nodeName}`, () =>
     localNodeElement(`${daemon.clusterName}/${daemon.nodeName}`, ids.localIps, podCidrs()),
   );
+  // Pod CIDRs that come later (IPAM mode kubernetes): the list's readers see the local node change.
+  const ready = new AbortController();
+  lifecycle.append(
+    {
+      onStart: () => {
+        if (ipam.pools.size > 0) return;
+        ipam.ready(ready.signal).then(
+          () => list.localChanged(),
+          () => undefined, // stopped first
+        );
+      },
+      onStop: () => ready.abort(),
+    },
+    'ipam-ready',
+  );
+  if (p.k8s?.enabled === true) {
+    const k8s = new K8sNodes({
+      nodes: p.k8s.nodes,
+      list,
+      ids,
+      cluster: daemon.clusterName,
+      health: health.scope('k8s-nodes'),
+      logger,
+    });
+    lifecycle.append({ onStart: () => k8s.start(), onStop: () => k8s.stop() }, 'k8s-nodes');
+  }
   if (p.kv?.enabled === true) {
     const kv = new KvstoreNodes({
       kv: p.kv,

@@ -33,6 +33,9 @@ export const STATIC_SOURCE = 'static';
 /** The source of a node learned from the kvstore (Cilium's name). */
 export const KVSTORE_SOURCE = 'kvstore';
 
+/** The source of a node learned from a Kubernetes Node object (Cilium's name). */
+export const K8S_SOURCE = 'k8s';
+
 function addressing(ip: string | undefined, range?: string): Model<'NodeAddressingElement'> {
   if (ip === undefined && range === undefined) return { enabled: false };
   return {
@@ -62,8 +65,8 @@ export function staticNodeElement(n: StaticNode): NodeElement {
   };
 }
 
-/** Where a remote node was learned: --nodes-file or the kvstore (Cilium: local, kvstore, k8s...). */
-export type NodeSource = typeof STATIC_SOURCE | typeof KVSTORE_SOURCE;
+/** Where a remote node was learned: --nodes-file, Kubernetes or the kvstore (Cilium: local, kvstore, k8s...). */
+export type NodeSource = typeof STATIC_SOURCE | typeof K8S_SOURCE | typeof KVSTORE_SOURCE;
 
 /** A remote node and where it was learned. */
 export interface KnownNode {
@@ -71,8 +74,11 @@ export interface KnownNode {
   readonly source: NodeSource;
 }
 
-/** Sources in precedence order: a node known from both is taken from the first. */
-const PRECEDENCE: readonly NodeSource[] = [KVSTORE_SOURCE, STATIC_SOURCE];
+/**
+ * Sources in precedence order: a node known from two is taken from the first (Cilium's order:
+ * the kvstore before Kubernetes; the nodes file, which Cilium lacks, last).
+ */
+const PRECEDENCE: readonly NodeSource[] = [KVSTORE_SOURCE, K8S_SOURCE, STATIC_SOURCE];
 
 /**
  * The list over a local node (read when asked) and remote nodes per source (each set whole when
@@ -125,10 +131,20 @@ export class NodeList implements ClusterNodeList {
     return out.sort((a, b) => (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
   }
 
-  /** The names known from more than one source (listed from the kvstore). */
+  /** The names the nodes file and the kvstore both give (listed from the kvstore). */
   shadowed(): string[] {
-    const kv = new Set((this.bySource.get(KVSTORE_SOURCE) ?? []).map((n) => n.name));
-    return (this.bySource.get(STATIC_SOURCE) ?? []).map((n) => n.name).filter((n) => kv.has(n));
+    return this.shadowedBy(STATIC_SOURCE, KVSTORE_SOURCE);
+  }
+
+  /** The names `lower` gives that `higher` gives too (listed from `higher`). */
+  shadowedBy(lower: NodeSource, higher: NodeSource): string[] {
+    const hi = new Set((this.bySource.get(higher) ?? []).map((n) => n.name));
+    return (this.bySource.get(lower) ?? []).map((n) => n.name).filter((n) => hi.has(n));
+  }
+
+  /** Tells the list's readers that the local node changed (its pod CIDRs became known). */
+  localChanged(): void {
+    this.changes.next();
   }
 
   /** Replaces the nodes of one source. */

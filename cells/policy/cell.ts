@@ -20,12 +20,14 @@ import { EndpointPolicyStatus, EndpointTable, HostLinks } from '../endpoint/inde
 import { IdentityAllocator } from '../identity/index.js';
 import { Ipam } from '../ipam/index.js';
 import { IpcacheTable, IpcacheWriter } from '../ipcache/index.js';
+import { K8sResources } from '../k8s/index.js';
 import { DatapathMaps } from '../maps/index.js';
 import { ReconcilerMetrics } from '../metrics/index.js';
 import { PolicyMaps } from '../policymap/index.js';
 import { StateDB } from '../statedb/index.js';
 import { registerPolicyRoutes } from './api.js';
 import { PolicyConfig, policyFlags } from './config.js';
+import { startK8sPolicySync } from './k8s-sync.js';
 import { newPolicyRuntime, waitPolicyRealized, type PolicyRuntime } from './runtime.js';
 import { endpointPolicyState } from './status.js';
 import { newPolicyTable, policyKeyOf, type EndpointPolicy } from './table.js';
@@ -116,6 +118,23 @@ export const policyCell = module(
         },
         (id, timeoutMs) => waitPolicyRealized(policy, db, table, id, timeoutMs),
       );
+    },
+  ),
+  // Kubernetes mode: NetworkPolicy, CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy
+  // objects' rules kept in the repository (replaced, removed, stale ones swept after the sync).
+  invoke(
+    'k8s-policies',
+    {
+      db: StateDB,
+      policy: Policy,
+      resources: optional(K8sResources),
+      jobs: Jobs,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    (p) => {
+      startK8sPolicySync(p);
     },
   ),
 );

@@ -91,6 +91,24 @@ export class PolicyEngine {
     return { revision: change.revision, added: change.added };
   }
 
+  /**
+   * Replaces the rules of each resource in `changes` (Kubernetes objects; none: removed) in one
+   * repository change; the new revision.
+   */
+  replaceResources(changes: ReadonlyMap<string, readonly Rule[]>): number {
+    this.flushIdentities();
+    const fresh = this.p.cidrs.reserve([...changes.values()].flat().flatMap(rulePrefixes));
+    let change;
+    try {
+      change = this.p.repo.replaceResources(changes);
+    } catch (e) {
+      this.p.cidrs.unreserve(fresh);
+      throw e;
+    }
+    this.applyChange(change.added, change.removed);
+    return change.revision;
+  }
+
   /** Deletes the rules carrying `labels` (all for none); the new revision and how many. */
   delete(labels: readonly string[]): { revision: number; deleted: number } {
     this.flushIdentities();

@@ -17,6 +17,11 @@ export interface StoredRule {
   readonly json: Record<string, unknown>;
   /** That JSON as text, made once (every change writes every rule). */
   readonly text: string;
+  /**
+   * The object the rule was made from (`NetworkPolicy/<ns>/<name>`...), for rules the Kubernetes
+   * watchers own (replaced and removed with their object); undefined for the API's rules.
+   */
+  readonly resource?: string;
 }
 
 /** The outcome of a change. */
@@ -32,6 +37,8 @@ interface StateFile {
   readonly revision: number;
   readonly rules: readonly unknown[];
   readonly cidrIdentities: Readonly<Record<string, number>>;
+  /** Each rule's owning resource (null: the API's), when any rule has one. */
+  readonly resources?: readonly (string | null)[];
 }
 
 const MAX_STATE_BYTES = 256 * 1024 * 1024;
@@ -54,9 +61,14 @@ export interface AddOptions {
   readonly replaceWithLabels?: readonly string[];
 }
 
-function stored(rule: Rule): StoredRule {
+function stored(rule: Rule, resource?: string): StoredRule {
   const json = canonicalRule(rule);
-  return { compiled: compileRule(rule), json, text: JSON.stringify(json) };
+  return {
+    compiled: compileRule(rule),
+    json,
+    text: JSON.stringify(json),
+    ...(resource === undefined ? {} : { resource }),
+  };
 }
 
 function sameLabels(a: readonly string[], b: readonly string[]): boolean {
@@ -144,14 +156,19 @@ export class Repository {
         cidr[prefix] = id;
       }
     }
-    this.list = rules.map(stored);
+    // Owners of rules written by an older agent (no `resources`) are unknown: the API's.
+    const owners = Array.isArray(state.resources) ? (state.resources as unknown[]) : [];
+    this.list = rules.map((r, i) => {
+      const owner = owners[i];
+      return stored(r, typeof owner === 'string' ? owner : undefined);
+    });
     this.rev = state.revision;
     this.cidrIdentities = cidr;
   }
 
   /** Adds rules (after removing those they replace); durable before it returns. */
   add(rules: readonly Rule[], opts: AddOptions = {}): RepoChange {
-    const added = rules.map(stored);
+    const added = rules.map((r) => stored(r));
     const removed = this.list.filter(
       (r) =>
         (opts.replace === true &&
@@ -160,6 +177,32 @@ export class Repository {
           opts.replaceWithLabels.length > 0 &&
           labelsMatch(r.compiled.rule.labels, opts.replaceWithLabels)),
     );
+    return this.replace(added, removed);
+  }
+
+  /** The resources (owners) of the rules, each with the rules it owns. */
+  resources(): Map<string, StoredRule[]> {
+    const out = new Map<string, StoredRule[]>();
+    for (const r of this.list) {
+      if (r.resource === undefined) continue;
+      const have = out.get(r.resource);
+      if (have) have.push(r);
+      else out.set(r.resource, [r]);
+    }
+    return out;
+  }
+
+  /**
+   * Replaces the rules of each resource in `changes` by its new rules (none: the resource's rules
+   * go), in one durable change: a batch of Kubernetes objects is one write of the state file.
+   */
+  replaceResources(changes: ReadonlyMap<string, readonly Rule[]>): RepoChange {
+    const removed = this.list.filter((r) => r.resource !== undefined && changes.has(r.resource));
+    const added = [...changes].flatMap(([res, rules]) => rules.map((r) => stored(r, res)));
+    return this.replace(added, removed);
+  }
+
+  private replace(added: StoredRule[], removed: StoredRule[]): RepoChange {
     const gone = new Set(removed);
     const next = [...this.list.filter((r) => !gone.has(r)), ...added];
     if (next.length > MAX_RULES) {
@@ -213,7 +256,11 @@ export class Repository {
     mkdirDurable(this.dir);
     // The StateFile's JSON, each rule's text as it was made once.
     const head = JSON.stringify({ version: 1, revision, cidrIdentities: cidr }).slice(0, -1);
-    const text = `${head},"rules":[${rules.map((r) => r.text).join(',')}]}\n`;
+    const owned = rules.some((r) => r.resource !== undefined);
+    const owners = owned
+      ? `,"resources":${JSON.stringify(rules.map((r) => r.resource ?? null))}`
+      : '';
+    const text = `${head}${owners},"rules":[${rules.map((r) => r.text).join(',')}]}\n`;
     if (text.length > MAX_STATE_BYTES / 4) {
       throw new PolicyLimitError(
         `the stored policy would take ${text.length} bytes, more than ${MAX_STATE_BYTES / 4}: delete or replace rules first`,
