@@ -1,4 +1,4 @@
-import { Subject, type Observable, type Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import { errorMessage, formatDuration, type Health, type Logger } from '../../core/hive/index.js';
 import type { KVLock, KVStore, KVWatch } from '../kvstore/index.js';
 import {
@@ -6,11 +6,11 @@ import {
   IdentityError,
   IdentityLabelsError,
   IdentityUnavailableError,
-  reservedIdentities,
   type Identity,
   type IdentityAllocator,
   type IdentityChange,
 } from './allocator.js';
+import { ClusterView, Conflicts } from './cluster-view.js';
 import { LabelQueues, untilAborted } from './kvstore-queue.js';
 import {
   idKey,
@@ -23,7 +23,7 @@ import {
   valueKey,
   valuePrefix,
 } from './kvstore-keys.js';
-import { labelsKey, MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
+import { MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
 
 /** What the kvstore allocator needs. */
 export interface KvstoreAllocatorParams {
@@ -40,13 +40,6 @@ export interface KvstoreAllocatorParams {
   readonly random?: () => number;
 }
 
-/** A label set this node uses, and how many of its users hold it. */
-interface Held {
-  readonly ls: string;
-  readonly ident: Identity;
-  refs: number;
-}
-
 /**
  * Cluster-wide identities in the kvstore, as Cilium's kvstore allocator: a master key per id
  * (`id/<id>` → label string), a slave key per node using it (`value/<labels>/<node>` → id,
@@ -58,21 +51,16 @@ interface Held {
  */
 export class KvstoreIdentityAllocator implements IdentityAllocator {
   readonly range: { readonly min: number; readonly max: number };
-  private readonly reserved = reservedIdentities();
-  private readonly reservedById = new Map([...this.reserved.values()].map((i) => [i.id, i]));
-  /** Every cluster identity the watch has seen: id → identity, label string → id. */
-  private readonly cache = new Map<number, Identity>();
+  /** Cluster identities (the watch's), this node's held ones, and their changes. */
+  private readonly view = new ClusterView();
+  /** Label string → id of the cached cluster identities. */
   private readonly cacheByLs = new Map<string, number>();
   /** Ids upserted since the last (re)listing was complete: the others are gone after one. */
   private seen = new Set<number>();
-  /** Label sets this node uses, by label string and by id. */
-  private readonly local = new Map<string, Held>();
-  private readonly localById = new Map<number, Held>();
   /** kvstore work per label string, one after the other (take, re-take, drop). */
   private readonly work: LabelQueues;
   /** Label strings whose restored id disagrees with the cluster, and why. */
-  private readonly conflicts = new Map<string, string>();
-  private readonly changes = new Subject<IdentityChange>();
+  private readonly conflicts: Conflicts;
   private readonly stopped = new AbortController();
   private watch: KVWatch | undefined;
   private statusSub: Subscription | undefined;
@@ -82,13 +70,14 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     this.range = p.range ?? { min: MIN_IDENTITY, max: MAX_IDENTITY };
     this.random = p.random ?? Math.random;
     this.work = new LabelQueues({ logger: p.logger, signal: this.stopped.signal });
+    this.conflicts = new Conflicts({ logger: p.logger, report: () => this.reportConflicts() });
     if (p.node === '' || p.node.includes('/')) {
       throw new IdentityError(`node name ${JSON.stringify(p.node)} cannot end a kvstore key`);
     }
   }
 
   get changes$(): Observable<IdentityChange> {
-    return this.changes.asObservable();
+    return this.view.changes$;
   }
 
   /** Starts following the cluster's identities (the kvstore connects in the background). */
@@ -130,10 +119,10 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
         `${JSON.stringify(bad)}: a label cannot contain ';' with a kvstore (it separates labels in Cilium's label strings)`,
       );
     }
-    const reserved = this.reserved.get(labelsKey(norm));
+    const reserved = this.view.reservedOf(norm);
     if (reserved) return reserved;
     const ls = labelString(norm);
-    const held = this.local.get(ls);
+    const held = this.view.local.get(ls);
     if (held) {
       held.refs++;
       return held.ident;
@@ -177,10 +166,10 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     if (norm.length === 0 || norm.some((l) => l.includes(';'))) {
       throw new IdentityError(`labels ${JSON.stringify(norm)} cannot be an identity`);
     }
-    const reserved = this.reserved.get(labelsKey(norm));
+    const reserved = this.view.reservedOf(norm);
     if (reserved) return reserved;
     const ls = labelString(norm);
-    const held = this.local.get(ls);
+    const held = this.view.local.get(ls);
     if (held) {
       held.refs++;
       return held.ident;
@@ -190,11 +179,11 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       Number.isSafeInteger(id) &&
       id >= this.range.min &&
       id <= this.range.max &&
-      !this.localById.has(id);
+      !this.view.localById.has(id);
     const known = this.cacheByLs.get(ls);
     const chosen = usable
       ? id
-      : known !== undefined && !this.localById.has(known)
+      : known !== undefined && !this.view.localById.has(known)
         ? known
         : this.freeId();
     const ident = this.hold(ls, norm, chosen);
@@ -203,45 +192,31 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
   }
 
   release(ident: Identity): boolean {
-    if (ident.reserved) return false;
-    const held = this.localById.get(ident.id);
-    if (!held || held.ident.labelsSHA256 !== ident.labelsSHA256) return false;
-    if (--held.refs > 0) return false;
-    this.mutate(ident.id, () => {
-      this.local.delete(held.ls);
-      this.localById.delete(ident.id);
-    });
-    this.conflicts.delete(held.ls);
-    this.work.background(held.ls, 'release', async (sig) => {
-      if (this.local.get(held.ls)?.ident.id === ident.id) return; // taken again meanwhile
-      await this.p.kv.deleteIfValue(valueKey(held.ls, this.p.node), String(ident.id), sig);
+    const held = this.view.drop(ident);
+    if (!held) return false;
+    this.conflicts.delete(held.key);
+    this.work.background(held.key, 'release', async (sig) => {
+      if (this.view.local.get(held.key)?.ident.id === ident.id) return; // taken again meanwhile
+      await this.p.kv.deleteIfValue(valueKey(held.key, this.p.node), String(ident.id), sig);
     });
     return true;
   }
 
   get(id: number): Identity | undefined {
-    return this.reservedById.get(id) ?? this.localById.get(id)?.ident ?? this.cache.get(id);
+    return this.view.get(id);
   }
 
   list(): Identity[] {
-    const ids = new Set([
-      ...this.reservedById.keys(),
-      ...this.cache.keys(),
-      ...this.localById.keys(),
-    ]);
-    return [...ids]
-      .sort((a, b) => a - b)
-      .map((id) => this.get(id))
-      .filter((i): i is Identity => i !== undefined);
+    return this.view.list();
   }
 
   refCount(id: number): number {
-    return this.localById.get(id)?.refs ?? 0;
+    return this.view.refCount(id);
   }
 
   /** Label strings whose restored identity disagrees with the cluster, with the reason. */
   conflicted(): ReadonlyMap<string, string> {
-    return this.conflicts;
+    return this.conflicts.entries();
   }
 
   // --- kvstore work -------------------------------------------------------------------------
@@ -249,7 +224,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
   /** Takes a reference in the cluster under the labels' lock: their id, or a new one. */
   private async take(ls: string, norm: readonly string[], sig: AbortSignal): Promise<Identity> {
     sig.throwIfAborted();
-    const again = this.local.get(ls);
+    const again = this.view.local.get(ls);
     if (again) {
       again.refs++;
       return again.ident;
@@ -259,7 +234,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       await this.p.kv.put(valueKey(ls, this.p.node), String(id), { lease: true, signal: sig });
       return id;
     });
-    const raced = this.local.get(ls); // taken at once while the kvstore was away
+    const raced = this.view.local.get(ls); // taken at once while the kvstore was away
     if (raced) {
       raced.refs++;
       if (raced.ident.id !== id) this.retake(ls);
@@ -290,7 +265,8 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     const span = max - min + 1;
     let id = min + Math.floor(this.random() * span);
     for (let tried = 0; tried < span; tried++, id = id === max ? min : id + 1) {
-      if (this.cache.has(id) || this.localById.has(id) || this.reservedById.has(id)) continue;
+      if (this.view.cache.has(id) || this.view.localById.has(id) || this.view.reservedById.has(id))
+        continue;
       if (await this.p.kv.create(idKey(id), ls, { signal: sig })) return id;
     }
     throw new IdentityError(`identities ${min}-${max} are all in use in the cluster`);
@@ -303,7 +279,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
    */
   private retake(ls: string): void {
     this.work.background(ls, 're-take', async (sig) => {
-      const held = this.local.get(ls);
+      const held = this.view.local.get(ls);
       if (!held) return;
       const id = held.ident.id;
       await this.locked(ls, sig, async () => {
@@ -346,51 +322,30 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
 
   /** A first local reference on an id the cache knows for these labels, re-taken later. */
   private takeKnown(ls: string, norm: readonly string[]): Identity | undefined {
-    const held = this.local.get(ls);
+    const held = this.view.local.get(ls);
     if (held) {
       held.refs++;
       return held.ident;
     }
     const id = this.cacheByLs.get(ls);
-    if (id === undefined || this.localById.has(id)) return undefined;
+    if (id === undefined || this.view.localById.has(id)) return undefined;
     const ident = this.hold(ls, norm, id);
     this.retake(ls);
     return ident;
   }
 
   private hold(ls: string, norm: readonly string[], id: number): Identity {
-    const cached = this.cache.get(id);
-    const ident = cached && this.cacheByLs.get(ls) === id ? cached : identity(id, norm);
-    const held: Held = { ls, ident, refs: 1 };
-    this.mutate(id, () => {
-      this.local.set(ls, held);
-      this.localById.set(id, held);
-    });
-    return ident;
+    return this.view.hold(ls, norm, id);
   }
 
   private conflict(ls: string, id: number, why: string | undefined): void {
-    const had = this.conflicts.get(ls);
-    if (why === undefined) {
-      if (had === undefined) return;
-      this.conflicts.delete(ls);
-      this.p.logger.info({ labels: ls, identity: id }, 'identity agrees with the cluster again');
-    } else {
-      if (had === why) return;
-      this.conflicts.set(ls, why);
-      this.p.logger.error(
-        { labels: ls, identity: id },
-        `identity ${id} of endpoints with labels ${ls}: ${why}; they keep it until they are recreated`,
-      );
-    }
-    const first = [...this.conflicts].at(0);
-    if (first) {
-      const [l, w] = first;
-      const more = this.conflicts.size > 1 ? ` (and ${this.conflicts.size - 1} more)` : '';
-      this.p.health.degraded(`endpoints with labels ${l}: ${w}${more}`);
-    } else {
-      this.p.health.ok('identities agree with the cluster');
-    }
+    this.conflicts.set(ls, id, why);
+  }
+
+  private reportConflicts(): void {
+    const problem = this.conflicts.describe();
+    if (problem !== undefined) this.p.health.degraded(problem);
+    else this.p.health.ok('identities agree with the cluster');
   }
 
   /** A master key seen by the watch. */
@@ -398,50 +353,39 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     const labels = parseLabelString(ls);
     if (labels.length === 0) return;
     this.seen.add(id);
-    const had = this.cache.get(id);
+    const had = this.view.cache.get(id);
     if (had && labelString(had.labels) === ls) return;
-    this.mutate(id, () => {
+    this.view.mutate(id, () => {
       if (had) this.cacheByLs.delete(labelString(had.labels));
-      this.cache.set(id, identity(id, labels));
+      this.view.cache.set(id, identity(id, labels));
       this.cacheByLs.set(ls, id);
     });
     // An id this node uses for other labels: the re-take finds out and reports it.
-    const held = this.localById.get(id);
-    if (held && held.ls !== ls) this.retake(held.ls);
+    const held = this.view.localById.get(id);
+    if (held && held.key !== ls) this.retake(held.key);
   }
 
   /** A master key gone: an identity this node still uses has it written again. */
   private uncached(id: number): void {
-    const had = this.cache.get(id);
+    const had = this.view.cache.get(id);
     if (!had) return;
-    this.mutate(id, () => {
-      this.cache.delete(id);
+    this.view.mutate(id, () => {
+      this.view.cache.delete(id);
       const ls = labelString(had.labels);
       if (this.cacheByLs.get(ls) === id) this.cacheByLs.delete(ls);
     });
-    const held = this.localById.get(id);
-    if (held) this.retake(held.ls);
+    const held = this.view.localById.get(id);
+    if (held) this.retake(held.key);
   }
 
   /** A complete (re)listing: what it did not list is gone; what this node uses is re-taken. */
   private synced(): void {
-    for (const id of [...this.cache.keys()]) if (!this.seen.has(id)) this.uncached(id);
+    for (const id of [...this.view.cache.keys()]) if (!this.seen.has(id)) this.uncached(id);
     this.seen = new Set();
-    for (const held of this.local.values()) {
-      if (this.cacheByLs.get(held.ls) !== held.ident.id) this.retake(held.ls);
+    for (const held of this.view.local.values()) {
+      if (this.cacheByLs.get(held.key) !== held.ident.id) this.retake(held.key);
     }
-    if (this.conflicts.size === 0) this.p.health.ok(`${this.cache.size} cluster identities`);
-  }
-
-  /** Applies a change and tells subscribers how the identity of `id` looks now. */
-  private mutate(id: number, fn: () => void): void {
-    const before = this.get(id);
-    fn();
-    const after = this.get(id);
-    if (before && !after) this.changes.next({ kind: 'delete', identity: before });
-    else if (after && before?.labelsSHA256 !== after.labelsSHA256) {
-      this.changes.next({ kind: 'upsert', identity: after });
-    }
+    if (this.conflicts.size === 0) this.p.health.ok(`${this.view.cache.size} cluster identities`);
   }
 
   /** A free id for a restored label set whose saved id cannot be used (checked when re-taken). */
@@ -450,7 +394,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     const span = max - min + 1;
     let id = min + Math.floor(this.random() * span);
     for (let tried = 0; tried < span; tried++, id = id === max ? min : id + 1) {
-      if (!this.cache.has(id) && !this.localById.has(id)) return id;
+      if (!this.view.cache.has(id) && !this.view.localById.has(id)) return id;
     }
     throw new IdentityError(`identities ${min}-${max} are all in use`);
   }

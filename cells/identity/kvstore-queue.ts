@@ -8,6 +8,8 @@ export interface LabelQueuesParams {
   readonly logger: Logger;
   /** Aborts when the allocator stops: background work then ends. */
   readonly signal: AbortSignal;
+  /** What the work talks to, for log lines (default 'kvstore'). */
+  readonly store?: string;
 }
 
 /**
@@ -49,7 +51,10 @@ export class LabelQueues {
         } catch (e) {
           if (stopped()) return;
           const log = attempt === 0 ? 'warn' : 'debug';
-          this.p.logger[log]({ labels: ls, err: e, attempt }, `identity ${what}: kvstore failed`);
+          this.p.logger[log](
+            { labels: ls, err: e, attempt },
+            `identity ${what}: ${this.p.store ?? 'kvstore'} failed`,
+          );
           await this.pause(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 1000, sig);
         }
       }

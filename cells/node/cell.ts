@@ -24,6 +24,7 @@ import { newClusterNodeList } from './node-list.js';
 import { ClusterNodeList } from './registry.js';
 import { NodeIds, NodeIdsUnavailableError } from './ids.js';
 import { newNodeIds } from './nodes.js';
+import { registerCiliumNode } from './k8s-ciliumnode.js';
 import { wireNodeReady } from './k8s-ready.js';
 
 /** Runs a handler's read; while the cell is not running, a 503 asking to retry. */
@@ -82,6 +83,21 @@ export const nodeCell = module(
       k8s: optional(K8sResources),
     },
     newClusterNodeList,
+  ),
+  // Kubernetes mode: this node's CiliumNode, written at start and when the local node changes.
+  invoke(
+    'ciliumnode',
+    {
+      client: optional(K8sClient),
+      resources: optional(K8sResources),
+      access: optional(K8sAccess),
+      nodes: ClusterNodeList,
+      daemon: DaemonConfig,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    registerCiliumNode,
   ),
   invoke(
     'routes',
