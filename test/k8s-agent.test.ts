@@ -67,14 +67,14 @@ describe('an agent in Kubernetes mode', () => {
     await eventually(() =>
       api?.get('customresourcedefinitions', { name: 'ciliumidentities.cilium.io' }),
     );
+    // The launcher writes the bundle's code cache once the agent has been up 3 s.
+    const cache = join(ROOT, 'dist', `.${launchedBundle('cellium-agent')}.v8-cache`);
+    await eventually(() => existsSync(cache), 30_000);
     expect(await agent.kill('SIGTERM')).toBe(0);
     // No watch left open by the stopped agent.
     await eventually(() => api?.openWatches().length === 0);
-    // Started again, the launcher runs the bundle from the code cache the first run wrote (after
-    // 3 s), and the client still loads (V8 drops import()'s callback in cached functions).
-    expect(existsSync(join(ROOT, 'dist', `.${launchedBundle('cellium-agent')}.v8-cache`))).toBe(
-      true,
-    );
+    // Started again, the launcher runs the bundle from the code cache the first run wrote, and
+    // the client still loads (V8 drops import()'s callback in cached functions).
     const again = await startAgent({
       command: [process.execPath, join(ROOT, 'dist', 'cellium-agent.cjs')],
       args: [`--k8s-kubeconfig-path=${api.kubeconfigPath}`, `--node-name=${node}`],

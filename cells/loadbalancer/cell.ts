@@ -15,11 +15,14 @@ import { listLinks } from '../../core/net/index.js';
 import { ApiRoutes } from '../api/index.js';
 import { CtMaps } from '../conntrack/index.js';
 import { DaemonConfig, StatusContributors } from '../daemon/index.js';
+import { K8sAccess, K8sResources } from '../k8s/index.js';
 import { DatapathMaps, Maps, MonitorMaps } from '../maps/index.js';
 import { ReconcilerMetrics } from '../metrics/index.js';
 import { StateDB } from '../statedb/index.js';
 import { lbFeatures, lbFlags, LbConfig } from './config.js';
 import { LbLinks } from './devices.js';
+import { LbK8sConfig, lbK8sFlags } from './k8s-config.js';
+import { registerK8sServices } from './k8s-reflector.js';
 import { LbMaps, LbMapWrap, newLbMaps } from './lbmaps.js';
 import { newLoadbalancer, type Loadbalancer as LoadbalancerApi } from './runtime.js';
 import { ServiceManager } from './services.js';
@@ -142,6 +145,33 @@ export const loadbalancerCell = module(
         lifecycle,
         health: health.scope('nodeport'),
         logger,
+      }),
+  ),
+  // Kubernetes mode: Services and EndpointSlices written through the Writer (--enable-service-topology).
+  config(LbK8sConfig, lbK8sFlags),
+  invoke(
+    'k8s-services',
+    {
+      resources: optional(K8sResources),
+      access: optional(K8sAccess),
+      k8s: LbK8sConfig,
+      config: LbConfig,
+      lb: Loadbalancer, // its start (ids read back from the maps) comes first
+      db: StateDB,
+      writer: LbWriter,
+      tables: LbTables,
+      daemon: DaemonConfig,
+      lifecycle: Lifecycle,
+      health: Health,
+      logger: Logger,
+    },
+    ({ k8s, config, lb: _lb, daemon, health, ...p }) =>
+      registerK8sServices({
+        ...p,
+        nodeName: daemon.nodeName,
+        nodePort: lbFeatures(config).nodePort,
+        topology: k8s.enableServiceTopology,
+        health: health.scope('k8s-services'),
       }),
   ),
   // /healthz kube-proxy-replacement; /debuginfo services.

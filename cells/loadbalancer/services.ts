@@ -97,6 +97,20 @@ function checkOverlap(
   }
 }
 
+/**
+ * Refuses a change to a service another source (Kubernetes) owns: that source would write it
+ * back, and its owner is the cluster. 460 for a PUT (Cilium's code for a frontend in use), 403
+ * Forbidden for a DELETE (a client's mistake, not the agent's failure).
+ */
+function notOurs(fe: Frontend, del = false): never {
+  const who =
+    fe.service.namespace !== '' ? `${fe.service.namespace}/${fe.service.name}` : fe.serviceKey;
+  throw new ApiError(
+    del ? 403 : INVALID_FRONTEND,
+    `service ${fe.id} (${fe.key}) is ${who} from ${fe.service.source === 'k8s' ? 'Kubernetes' : fe.service.source}: the REST API cannot ${del ? 'delete' : 'change'} it; change it where it comes from`,
+  );
+}
+
 /** Applies a request in a Writer transaction (with what it replaces cleaned up). */
 function apply(t: LbWriteTxn, tables: LbTables, req: ServiceRequest): void {
   const w = t.txn;
@@ -254,6 +268,8 @@ export function newServiceManager(p: ServiceManagerParams): ServiceManager {
       }
       const req = serviceRequest(id, spec);
       const before = byId(req.id);
+      const theirs = before ?? tables.frontends.get(db.readTxn(), frontendKeyOf(req));
+      if (theirs && theirs.service.source !== 'api') notOurs(theirs);
       change(
         (t) => {
           checkOverlap(t, tables, req, p.nodeAddresses());
@@ -283,6 +299,7 @@ export function newServiceManager(p: ServiceManagerParams): ServiceManager {
       ready();
       const fe = byId(id);
       if (!fe) throw new ApiError(404, `id: service ${id} not found`);
+      if (fe.service.source !== 'api') notOurs(fe, true);
       change(
         (t) => {
           drop(t, tables, fe, true);

@@ -9,6 +9,7 @@ import {
   addrKey,
   backendKey,
   compareBackends,
+  isV6,
   type Backend,
   type BackendInstance,
   type BackendState,
@@ -336,6 +337,8 @@ export function newLbWriter(db: DB, tables: LbTables): LbWriter {
           for (const i of b.instances) {
             if (i.serviceKey !== serviceKey) continue;
             if (fe.portName !== '' && i.portName !== fe.portName) continue;
+            // A dual-stack service's slices share port names: a frontend takes its family only.
+            if (isV6(b.ip) !== isV6(fe.address.ip)) continue;
             selected.push({
               key: b.key,
               id: b.id,

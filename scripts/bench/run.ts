@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchIdentity } from './identity.js';
 import { benchIpcacheSync } from './ipcache-sync.js';
+import { benchK8sServices } from './k8s-services.js';
 import { benchLbDatapath } from './lb-datapath.js';
 import { benchLb, benchLbAgent } from './lb.js';
 import { benchMaps } from './maps.js';
@@ -236,6 +237,13 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchMonitor()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nKubernetes services: a Service + EndpointSlice created in the API server double → the built agent's pinned LB map\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchK8sServices())
+    console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   rmSync(BPF_ROOT, { recursive: true, force: true });
