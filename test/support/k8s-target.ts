@@ -4,6 +4,8 @@
 // double's controls (pause, dropWatches, compact, the request log) exist only on the double, and
 // tests that need them skip with the reason on a real cluster (requireDouble).
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type RequestOptions } from 'node:https';
+import { request as plainRequest } from 'node:http';
 import {
   ApiException,
   ApiextensionsV1Api,
@@ -164,6 +166,31 @@ export async function openK8sTarget(opts: K8sTargetOptions = {}): Promise<K8sTar
     const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
     return r.namespaced && ns ? `${base}/namespaces/${ns}/${r.name}` : `${base}/${r.name}`;
   };
+  // Writes go out as the JSON given, as kubectl sends a manifest: client-node's typed serializer
+  // would drop fields its models name differently (a NetworkPolicy peer's `from` is `_from`).
+  const raw = async <T>(method: string, path: string, body: unknown, type: string): Promise<T> => {
+    const url = new URL(path, kc.getCurrentCluster()?.server ?? '');
+    const opts: RequestOptions = {
+      method,
+      headers: { 'content-type': type, accept: 'application/json' },
+    };
+    await kc.applyToHTTPSOptions(opts);
+    const send = url.protocol === 'http:' ? plainRequest : httpRequest;
+    return await new Promise<T>((resolve, reject) => {
+      const req = send(url, opts, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          const code = res.statusCode ?? 0;
+          if (code >= 200 && code < 300) resolve(JSON.parse(text) as T);
+          else reject(new ApiException(code, `${method} ${path}: ${text}`, text, {}));
+        });
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+  };
   const header = (ref: TargetRef): TargetObject => ({
     apiVersion: ref.apiVersion,
     kind: ref.kind,
@@ -252,7 +279,12 @@ export async function openK8sTarget(opts: K8sTargetOptions = {}): Promise<K8sTar
     apiextensions: () => kc.makeApiClient(ApiextensionsV1Api),
     objects: () => objects,
     async create(obj) {
-      const created = await objects.create(obj);
+      const created = await raw<typeof obj>(
+        'POST',
+        await pathOf(obj.apiVersion, obj.kind, obj.metadata.namespace ?? namespace),
+        obj,
+        'application/json',
+      );
       if (obj.status === undefined) return created;
       return replaceStatus({
         ...created,
@@ -272,23 +304,26 @@ export async function openK8sTarget(opts: K8sTargetOptions = {}): Promise<K8sTar
       }
     },
     async replace(obj) {
-      return await objects.replace(obj);
+      const ns = obj.metadata.namespace ?? namespace;
+      const path = `${await pathOf(obj.apiVersion, obj.kind, ns)}/${obj.metadata.name}`;
+      return await raw<typeof obj>('PUT', path, obj, 'application/json');
     },
     replaceStatus,
     async patch<T extends TargetObject>(ref: TargetRef, p: object, strategy?: string) {
       const type = strategy ?? PatchStrategy.MergePatch;
-      const h = header(ref);
-      const pm = (p as { metadata?: object }).metadata ?? {};
-      const spec = cast<KubernetesObject>({ ...p, ...h, metadata: { ...pm, ...h.metadata } });
-      return (await objects.patch(
-        spec,
-        undefined,
-        undefined,
-        type === PatchStrategy.ServerSideApply ? 'cellium-test' : undefined,
-        undefined,
-        type as PatchStrategy,
-      )) as unknown as T;
+      const ns = ref.namespace ?? namespace;
+      let path = `${await pathOf(ref.apiVersion, ref.kind, ns)}/${ref.name}`;
+      let body: unknown = p;
+      if (type === PatchStrategy.ServerSideApply) {
+        // An apply configuration names what it is, as a manifest does.
+        const h = header(ref);
+        const pm = (p as { metadata?: object }).metadata ?? {};
+        body = { ...p, ...h, metadata: { ...pm, ...h.metadata } };
+        path += '?fieldManager=cellium-test';
+      }
+      return await raw<T>('PATCH', path, body, type);
     },
+
     async delete(ref) {
       try {
         await objects.delete(cast<KubernetesObject>(header(ref)));
