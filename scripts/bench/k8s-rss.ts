@@ -52,7 +52,7 @@ function startAgent(dir: string, args: string[]): { proc: ChildProcess; socket: 
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  proc.stderr?.resume();
+  proc.stderr.resume();
   return { proc, socket };
 }
 
@@ -172,12 +172,11 @@ export async function benchK8sRss(n: K8sRssSizes = SIZES): Promise<Row[]> {
     const base = startAgent(join(dir, 'embedded'), ['--enable-k8s=false']);
     procs.push(base.proc);
     const baseClient = new ApiClient(base.socket);
-    await until('the embedded agent', async () =>
-      (await baseClient.request<{ cilium?: { state?: string } }>('GET', '/v1/healthz'))?.cilium
-        ?.state === 'Ok'
-        ? true
-        : undefined,
-    );
+    await until('the embedded agent', async () => {
+      const msg = (await baseClient.request<{ cilium?: { msg?: string } }>('GET', '/healthz'))
+        .cilium?.msg;
+      return msg !== undefined && !/^(starting|not ready)/.test(msg) ? true : undefined;
+    });
     await new Promise((r) => setTimeout(r, 2000));
     const baseline = rssMiB(base.proc.pid ?? 0);
     await stopped(base.proc);
@@ -187,26 +186,33 @@ export async function benchK8sRss(n: K8sRssSizes = SIZES): Promise<Row[]> {
     const k8s = startAgent(join(dir, 'k8s'), [`--k8s-kubeconfig-path=${api.kubeconfigPath}`]);
     procs.push(k8s.proc);
     const client = new ApiClient(k8s.socket);
-    await api.waitFor('customresourcedefinitions', (o: { metadata?: { name?: string } }) =>
-      o.metadata?.name === 'ciliumnetworkpolicies.cilium.io',
+    type Crd = {
+      metadata?: { name?: string };
+      status?: { conditions?: { type: string; status: string }[] };
+    };
+    // The agent registers the CRDs; the kind is served once established.
+    await api.waitFor(
+      'customresourcedefinitions',
+      (o: Crd) =>
+        o.metadata?.name === 'ciliumnetworkpolicies.cilium.io' &&
+        (o.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True'),
     );
     fill(api, n, true);
     type Health = { 'modules-health'?: { modules?: { 'module-id': string; message: string }[] } };
     await until('the pods synced', async () => {
-      const h = await client.request<Health>('GET', '/v1/healthz');
+      const h = await client.request<Health>('GET', '/healthz');
       const m = h['modules-health']?.modules?.find((x) => /k8s.*pods$/.test(x['module-id']));
       return m?.message.startsWith(`synced, ${n.pods} objects`) ? true : undefined;
     });
     await until('the services', async () => {
-      const s = await client.request<{ spec?: { flags?: { name?: string } } }[]>(
-        'GET',
-        '/v1/service',
+      const s = await client.request<{ spec?: { flags?: { name?: string } } }[]>('GET', '/service');
+      const names = new Set(
+        s.map((x) => x.spec?.flags?.name).filter((x) => x?.startsWith('svc-') === true),
       );
-      const names = new Set(s.map((x) => x.spec?.flags?.name).filter((x) => x?.startsWith('svc-')));
       return names.size >= n.services ? true : undefined;
     });
     await until('the policies', async () => {
-      const p = await client.request<{ policy?: string }>('GET', '/v1/policy');
+      const p = await client.request<{ policy?: string }>('GET', '/policy');
       const text = p.policy ?? '';
       const objs = new Set(
         [...text.matchAll(/io\.cilium\.k8s\.policy\.name=((?:np|cnp)-\d+)/g)].map((m) => m[1]),
