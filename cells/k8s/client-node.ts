@@ -246,8 +246,27 @@ export function connect(
     });
   }
 
+  /** A typed call's middleware: its signal also aborts when `signal` does. */
+  function callOptions(signal: AbortSignal): ClientNode.ConfigurationOptions {
+    return {
+      middleware: [
+        {
+          pre: (ctx) => {
+            const own = ctx.getSignal();
+            ctx.setSignal(own ? AbortSignal.any([own, signal]) : signal);
+            return new cn.Observable(Promise.resolve(ctx));
+          },
+          post: (res) => new cn.Observable(Promise.resolve(res)),
+        },
+      ],
+      // After the configuration's own (the access check and the timeout).
+      middlewareMergeStrategy: 'append',
+    };
+  }
+
   return {
     server,
+    callOptions,
     apis: {
       core: new cn.CoreV1Api(config),
       discovery: new cn.DiscoveryV1Api(config),
