@@ -182,6 +182,20 @@ export function connect(
         finish(new Error(`watch ${path}: no answer in ${requestTimeoutMs / 1000}s`));
         req.destroy();
       }, requestTimeoutMs);
+      // A stream the server should have ended (timeoutSeconds) but that stays open is a dead
+      // connection (no RST: a lost node, a load balancer's dropped state): ended as if the server
+      // had ended it, so the reader resumes from its last event instead of waiting forever.
+      const timeoutSeconds = Number(query.timeoutSeconds);
+      const deadline =
+        Number.isFinite(timeoutSeconds) && timeoutSeconds > 0
+          ? setTimeout(
+              () => {
+                finish();
+                req.destroy();
+              },
+              timeoutSeconds * 1000 + requestTimeoutMs,
+            )
+          : undefined;
       const req = lib.request(url, { ...opts, signal }, (res) => {
         clearTimeout(headers);
         hooks.answered();
@@ -237,6 +251,7 @@ export function connect(
       });
       req.on('close', () => {
         clearTimeout(headers);
+        clearTimeout(deadline);
       });
       req.on('error', (err) => {
         if (!signal.aborted) hooks.unreachable(err);
