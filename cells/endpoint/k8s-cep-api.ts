@@ -42,18 +42,25 @@ export class CepApiError extends Error {
   }
 }
 
-/** What the CiliumEndpoint reconciler does on the API server. */
+/**
+ * What the CiliumEndpoint reconciler does on the API server; each call is given up when `signal`
+ * (the reconciler's, aborted when the agent stops) aborts.
+ */
 export interface CepApi {
   /** The object, or undefined when there is none. */
-  get(namespace: string, name: string): Promise<CiliumEndpointObject | undefined>;
+  get(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<CiliumEndpointObject | undefined>;
   /** Creates it; CepApiError 409 when it exists. */
-  create(obj: CiliumEndpointObject): Promise<CiliumEndpointObject>;
+  create(obj: CiliumEndpointObject, signal?: AbortSignal): Promise<CiliumEndpointObject>;
   /** Replaces it (metadata.resourceVersion set); CepApiError 409 on a conflict, 404 when gone. */
-  replace(obj: CiliumEndpointObject): Promise<CiliumEndpointObject>;
+  replace(obj: CiliumEndpointObject, signal?: AbortSignal): Promise<CiliumEndpointObject>;
   /** Deletes it; absent is success. */
-  delete(namespace: string, name: string): Promise<void>;
+  delete(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
   /** Every CiliumEndpoint of the cluster. */
-  list(): Promise<CiliumEndpointObject[]>;
+  list(signal?: AbortSignal): Promise<CiliumEndpointObject[]>;
 }
 
 /** The HTTP status of a client-node ApiException (0 for anything else: no answer). */
@@ -76,54 +83,56 @@ async function call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {
  * The CepApi of the cluster (client-node's CustomObjectsApi); calls wait for client.ready().
  * Without a client (embedded mode) every call fails with K8sDisabledError.
  */
-export function k8sCepApi(client: K8sClient | undefined, signal?: AbortSignal): CepApi {
+export function k8sCepApi(client: K8sClient | undefined): CepApi {
   const at = { group: CILIUM_GROUP, version: CILIUM_VERSION, plural: CEP_PLURAL };
-  const api = async () => {
+  const api = async (signal: AbortSignal | undefined) => {
     if (!client?.enabled) throw new K8sDisabledError();
     await client.ready(signal);
-    return client.custom();
+    return { custom: client.custom(), opts: signal ? client.callOptions(signal) : undefined };
   };
   return {
-    async get(namespace, name) {
+    async get(namespace, name, signal) {
       try {
-        return await call<CiliumEndpointObject>(`get ${namespace}/${name}`, async () =>
-          (await api()).getNamespacedCustomObject({ ...at, namespace, name }),
-        );
+        return await call<CiliumEndpointObject>(`get ${namespace}/${name}`, async () => {
+          const { custom, opts } = await api(signal);
+          return custom.getNamespacedCustomObject({ ...at, namespace, name }, opts);
+        });
       } catch (e) {
         if (e instanceof CepApiError && e.code === 404) return undefined;
         throw e;
       }
     },
-    create: (obj) =>
-      call(`create ${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, async () =>
-        (await api()).createNamespacedCustomObject({
-          ...at,
-          namespace: obj.metadata.namespace ?? '',
-          body: obj,
-        }),
-      ),
-    replace: (obj) =>
-      call(`update ${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, async () =>
-        (await api()).replaceNamespacedCustomObject({
-          ...at,
-          namespace: obj.metadata.namespace ?? '',
-          name: obj.metadata.name,
-          body: obj,
-        }),
-      ),
-    async delete(namespace, name) {
-      try {
-        await call(`delete ${namespace}/${name}`, async () =>
-          (await api()).deleteNamespacedCustomObject({ ...at, namespace, name }),
+    create: (obj, signal) =>
+      call(`create ${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, async () => {
+        const { custom, opts } = await api(signal);
+        return custom.createNamespacedCustomObject(
+          { ...at, namespace: obj.metadata.namespace ?? '', body: obj },
+          opts,
         );
+      }),
+    replace: (obj, signal) =>
+      call(`update ${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, async () => {
+        const { custom, opts } = await api(signal);
+        return custom.replaceNamespacedCustomObject(
+          { ...at, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name, body: obj },
+          opts,
+        );
+      }),
+    async delete(namespace, name, signal) {
+      try {
+        await call(`delete ${namespace}/${name}`, async () => {
+          const { custom, opts } = await api(signal);
+          return custom.deleteNamespacedCustomObject({ ...at, namespace, name }, opts);
+        });
       } catch (e) {
         if (!(e instanceof CepApiError && e.code === 404)) throw e;
       }
     },
-    async list() {
-      const out = await call<{ items?: unknown }>('list', async () =>
-        (await api()).listCustomObjectForAllNamespaces(at),
-      );
+    async list(signal) {
+      const out = await call<{ items?: unknown }>('list', async () => {
+        const { custom, opts } = await api(signal);
+        return custom.listCustomObjectForAllNamespaces(at, opts);
+      });
       return Array.isArray(out.items) ? (out.items as CiliumEndpointObject[]) : [];
     },
   };

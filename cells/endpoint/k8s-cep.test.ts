@@ -28,6 +28,23 @@ function row(name: string, identity: number, node = '10.0.0.1'): CepRow {
 }
 
 describe('CiliumEndpoint operations', () => {
+  it("give up their calls when the reconciler's signal aborts (the agent stopping while the API server hangs)", async () => {
+    const api = new MemoryCepApi();
+    const ops = cepOps(api, () => '10.0.0.1', logger);
+    api.hang = true;
+    for (const op of [
+      (c: typeof ctx) => ops.update(c, row('a', 300)),
+      (c: typeof ctx) => ops.delete(c, row('a', 300)),
+      (c: typeof ctx) => ops.prune(c, []),
+    ]) {
+      const ctl = new AbortController();
+      const done = op({ ...ctx, signal: ctl.signal });
+      ctl.abort();
+      await expect(done).rejects.toThrow('aborted');
+    }
+    expect(api.calls).toEqual(['get ns/a', 'delete ns/a', 'list /']);
+  });
+
   it('creates, replaces with the resourceVersion it read, and reads again after a conflict', async () => {
     const api = new MemoryCepApi();
     const ops = cepOps(api, () => '10.0.0.1', logger);

@@ -207,16 +207,16 @@ function podKey(ep: Endpoint): string {
 export function cepOps(api: CepApi, node: () => string, logger: Logger): Operations<CepRow> {
   const versions = new Map<string, string>();
   const key = (ns: string, name: string): string => `${ns}/${name}`;
-  const write = async (r: CepRow): Promise<void> => {
+  const write = async (r: CepRow, signal: AbortSignal): Promise<void> => {
     const k = key(r.namespace, r.name);
     const body = cepObject(r);
     for (let attempt = 0; attempt < 3; attempt++) {
       let rv = versions.get(k);
       if (rv === undefined) {
-        const existing = await api.get(r.namespace, r.name);
+        const existing = await api.get(r.namespace, r.name, signal);
         if (!existing) {
           try {
-            const created = await api.create(body);
+            const created = await api.create(body, signal);
             versions.set(k, versionOf(created));
             return;
           } catch (e) {
@@ -227,10 +227,10 @@ export function cepOps(api: CepApi, node: () => string, logger: Logger): Operati
         rv = versionOf(existing);
       }
       try {
-        const replaced = await api.replace({
-          ...body,
-          metadata: { ...body.metadata, resourceVersion: rv },
-        });
+        const replaced = await api.replace(
+          { ...body, metadata: { ...body.metadata, resourceVersion: rv } },
+          signal,
+        );
         versions.set(k, versionOf(replaced));
         return;
       } catch (e) {
@@ -242,17 +242,17 @@ export function cepOps(api: CepApi, node: () => string, logger: Logger): Operati
     throw new Error(`CiliumEndpoint ${k}: changed by someone else at every attempt`);
   };
   return {
-    update: (_ctx, r) => write(r),
-    async delete(_ctx, r) {
-      await api.delete(r.namespace, r.name);
+    update: (ctx, r) => write(r, ctx.signal),
+    async delete(ctx, r) {
+      await api.delete(r.namespace, r.name, ctx.signal);
       versions.delete(key(r.namespace, r.name));
     },
-    async prune(_ctx, desired) {
+    async prune(ctx, desired) {
       const ip = node();
       // Without this node's IP its objects cannot be told from other nodes': none is touched.
       if (ip === '') return;
       const want = new Set([...desired].map((r) => key(r.namespace, r.name)));
-      for (const raw of await api.list()) {
+      for (const raw of await api.list(ctx.signal)) {
         // Whatever the API server sends: objects that are not well-formed are not this node's.
         const o = raw as unknown as Partial<Record<string, Record<string, unknown>>> | null;
         const name = o?.metadata?.name;
@@ -261,7 +261,7 @@ export function cepOps(api: CepApi, node: () => string, logger: Logger): Operati
         if (typeof name !== 'string' || typeof ns !== 'string') continue;
         if (on !== ip || want.has(key(ns, name))) continue;
         logger.info({ ciliumEndpoint: key(ns, name) }, 'stale CiliumEndpoint of this node deleted');
-        await api.delete(ns, name);
+        await api.delete(ns, name, ctx.signal);
         versions.delete(key(ns, name));
       }
     },

@@ -3,6 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { HealthTree, provide } from '../../core/hive/index.js';
@@ -14,6 +15,7 @@ import {
   K8sClient,
   K8sDisabledError,
   K8sResources,
+  type CiliumIdentityObject,
   type K8sAccessRule,
   type Namespace,
   type Node,
@@ -63,12 +65,30 @@ function k8sDoubles(cep: MemoryCepApi, enabled = true) {
     networking: () => {
       throw new K8sDisabledError();
     },
-    custom: () => {
-      throw new K8sDisabledError();
-    },
+    // The CiliumIdentity calls of the identity cell (crd mode, as in Kubernetes mode without a
+    // kvstore), answered as the API server and its reflector would: into the memory table.
+    custom: () => identityApi(),
     apiextensions: () => {
       throw new K8sDisabledError();
     },
+    callOptions: () => ({}),
+  };
+  const identityApi = (): CustomObjectsApi => {
+    const r = resources;
+    if (!r) throw new Error('hive not built');
+    const t = r.tables.ciliumIdentities;
+    const status = (code: number): Error => Object.assign(new Error(`HTTP ${code}`), { code });
+    return {
+      createClusterCustomObject: ({ body }: { body: CiliumIdentityObject }) => {
+        if (t.get(t.db.readTxn(), body.metadata.name)) return Promise.reject(status(409));
+        r.upsert('ciliumIdentities', body);
+        return Promise.resolve(body);
+      },
+      getClusterCustomObject: ({ name }: { name: string }) => {
+        const o = t.get(t.db.readTxn(), name);
+        return o ? Promise.resolve(o) : Promise.reject(status(404));
+      },
+    } as unknown as CustomObjectsApi;
   };
   const overrides = [
     provide(K8sResources, { db: StateDB }, ({ db }) => {
@@ -163,7 +183,7 @@ describe('endpoint cell, Kubernetes mode', () => {
     expect(after?.log.map((l) => l.message)).not.toContain(
       'Regenerating endpoint: its pod labels changed',
     );
-    expect(h.rules).toEqual([
+    expect(h.rules.filter((r) => r.why.startsWith('endpoint:'))).toEqual([
       expect.objectContaining({
         group: 'cilium.io',
         resource: 'ciliumendpoints',
@@ -320,7 +340,10 @@ describe('endpoint cell, Kubernetes mode', () => {
     await h.requireStart();
     const ep = await put(h, 1, 'web-0');
     expect(ep.status.identity.labels).toEqual(['k8s:io.kubernetes.pod.namespace=shop']);
-    expect(h.rules.map((r) => r.resource)).toEqual(['ciliumendpoints']);
+    // The endpoint cell's own rule (the identity and node cells declare theirs too).
+    expect(h.rules.filter((r) => r.why.startsWith('endpoint:')).map((r) => r.resource)).toEqual([
+      'ciliumendpoints',
+    ]);
     expect(h.cep.calls).toEqual([]);
   });
 });

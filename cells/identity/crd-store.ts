@@ -25,7 +25,9 @@ export function k8sIdentityStore(client: K8sClient): CiliumIdentityStore {
       await client.ready(signal);
       try {
         await abortable(
-          client.custom().createClusterCustomObject({ ...target, body: obj }),
+          client
+            .custom()
+            .createClusterCustomObject({ ...target, body: obj }, client.callOptions(signal)),
           signal,
         );
         return true;
@@ -38,7 +40,7 @@ export function k8sIdentityStore(client: K8sClient): CiliumIdentityStore {
       await client.ready(signal);
       try {
         return (await abortable(
-          client.custom().getClusterCustomObject({ ...target, name }),
+          client.custom().getClusterCustomObject({ ...target, name }, client.callOptions(signal)),
           signal,
         )) as unknown;
       } catch (e) {

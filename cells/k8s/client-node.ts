@@ -69,6 +69,8 @@ export function connect(
   o: ConnectOptions,
   access: K8sAccess,
   hooks: TransportHooks,
+  /** How long a request (a watch: its headers) may take; REQUEST_TIMEOUT_MS unless a test says. */
+  requestTimeoutMs: number = REQUEST_TIMEOUT_MS,
 ): Transport {
   const kc = kubeConfig(cn, o);
   const server = (kc.getCurrentCluster()?.server ?? '').replace(/\/+$/, '');
@@ -80,6 +82,10 @@ export function connect(
       {
         pre: (ctx) => {
           checkRequest(access, ctx.getHttpMethod(), ctx.getUrl());
+          // client-node sets no timeout: a hung API server would hold a typed call (a
+          // CiliumEndpoint or CiliumNode write, the node's patch) and the reconciler or job
+          // awaiting it forever. node-fetch drops its listener once the body is read.
+          if (ctx.getSignal() === undefined) ctx.setSignal(AbortSignal.timeout(requestTimeoutMs));
           return Promise.resolve(ctx);
         },
         post: (res) => {
@@ -119,8 +125,8 @@ export function connect(
     outer?.addEventListener('abort', onAbort, { once: true });
     // An API server that never answers must not hold a list (and the table's sync) forever.
     const timer = setTimeout(() => {
-      local.abort(new Error(`no answer in ${REQUEST_TIMEOUT_MS / 1000}s`));
-    }, REQUEST_TIMEOUT_MS);
+      local.abort(new Error(`no answer in ${requestTimeoutMs / 1000}s`));
+    }, requestTimeoutMs);
     ctx.setSignal(local.signal);
     let status: number;
     let text: string;
@@ -173,9 +179,23 @@ export function connect(
       };
       // Headers that never come (a hung API server) end the attempt; the reader retries.
       const headers = setTimeout(() => {
-        finish(new Error(`watch ${path}: no answer in ${REQUEST_TIMEOUT_MS / 1000}s`));
+        finish(new Error(`watch ${path}: no answer in ${requestTimeoutMs / 1000}s`));
         req.destroy();
-      }, REQUEST_TIMEOUT_MS);
+      }, requestTimeoutMs);
+      // A stream the server should have ended (timeoutSeconds) but that stays open is a dead
+      // connection (no RST: a lost node, a load balancer's dropped state): ended as if the server
+      // had ended it, so the reader resumes from its last event instead of waiting forever.
+      const timeoutSeconds = Number(query.timeoutSeconds);
+      const deadline =
+        Number.isFinite(timeoutSeconds) && timeoutSeconds > 0
+          ? setTimeout(
+              () => {
+                finish();
+                req.destroy();
+              },
+              timeoutSeconds * 1000 + requestTimeoutMs,
+            )
+          : undefined;
       const req = lib.request(url, { ...opts, signal }, (res) => {
         clearTimeout(headers);
         hooks.answered();
@@ -231,6 +251,7 @@ export function connect(
       });
       req.on('close', () => {
         clearTimeout(headers);
+        clearTimeout(deadline);
       });
       req.on('error', (err) => {
         if (!signal.aborted) hooks.unreachable(err);
@@ -240,8 +261,27 @@ export function connect(
     });
   }
 
+  /** A typed call's middleware: its signal also aborts when `signal` does. */
+  function callOptions(signal: AbortSignal): ClientNode.ConfigurationOptions {
+    return {
+      middleware: [
+        {
+          pre: (ctx) => {
+            const own = ctx.getSignal();
+            ctx.setSignal(own ? AbortSignal.any([own, signal]) : signal);
+            return new cn.Observable(Promise.resolve(ctx));
+          },
+          post: (res) => new cn.Observable(Promise.resolve(res)),
+        },
+      ],
+      // After the configuration's own (the access check and the timeout).
+      middlewareMergeStrategy: 'append',
+    };
+  }
+
   return {
     server,
+    callOptions,
     apis: {
       core: new cn.CoreV1Api(config),
       discovery: new cn.DiscoveryV1Api(config),

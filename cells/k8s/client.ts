@@ -2,6 +2,7 @@
 // the kvstore cell's etcd3), the kubeconfig read, and /version asked until the API server answers;
 // in embedded mode nothing is loaded and every call throws K8sDisabledError.
 import type * as ClientNode from '@kubernetes/client-node';
+import type { ConfigurationOptions } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Model } from '../../core/api/index.js';
@@ -64,6 +65,8 @@ export interface ApiServerClientParams {
   readonly backoffMaxMs: number;
   /** The names of the APIs the reflectors use, for /healthz `k8s-api-versions`. */
   readonly apiNames: () => string[];
+  /** How long a request may take (default REQUEST_TIMEOUT_MS of client-node.ts). */
+  readonly requestTimeoutMs?: number;
 }
 
 /** The Kubernetes-mode client: connects in the background, ready once /version answers. */
@@ -135,16 +138,22 @@ export class ApiServerClient implements K8sClient {
   }
 
   private connectWith(connect: typeof ConnectFn, cn: typeof ClientNode): Transport {
-    return connect(cn, this.p.connect, this.p.access, {
-      answered: () => {
-        this.lastError = undefined;
-        if (!this.connectedSubject.value) this.connectedSubject.next(true);
+    return connect(
+      cn,
+      this.p.connect,
+      this.p.access,
+      {
+        answered: () => {
+          this.lastError = undefined;
+          if (!this.connectedSubject.value) this.connectedSubject.next(true);
+        },
+        unreachable: (e) => {
+          this.lastError = errorMessage(e);
+          if (this.connectedSubject.value) this.connectedSubject.next(false);
+        },
       },
-      unreachable: (e) => {
-        this.lastError = errorMessage(e);
-        if (this.connectedSubject.value) this.connectedSubject.next(false);
-      },
-    });
+      ...(this.p.requestTimeoutMs !== undefined ? [this.p.requestTimeoutMs] : []),
+    );
   }
 
   /** Asks /version; keeps the answer for the status, or the error. */
@@ -223,6 +232,10 @@ export class ApiServerClient implements K8sClient {
     return this.transport().apis;
   }
 
+  callOptions(signal: AbortSignal): ConfigurationOptions {
+    return this.transport().callOptions(signal);
+  }
+
   core(): TypedApis['core'] {
     return this.apis().core;
   }
@@ -256,5 +269,6 @@ export function disabledK8sClient(): K8sClient {
     networking: fail,
     custom: fail,
     apiextensions: fail,
+    callOptions: fail,
   };
 }

@@ -212,6 +212,33 @@ describe('reflector', () => {
     await s.stop();
   });
 
+  it('backs off when every re-list is too old at once again (no tight list loop), at once after a working stream', async () => {
+    const gone = (): WatchStep => ({
+      events: [],
+      end: new K8sHttpError(410, 'Expired', 'too old'),
+    });
+    const lists = [1, 2, 3, 4, 5].map((i) => ({
+      items: [pod('a', String(i))],
+      resourceVersion: String(i * 10),
+    }));
+    const { source, asked } = scripted(lists, [
+      gone(),
+      gone(),
+      gone(),
+      // A stream that works (an event) before its 410: the next re-list is at once again.
+      {
+        events: [{ type: 'MODIFIED', object: pod('a', '41') }],
+        end: new K8sHttpError(410, 'Expired', 'too old'),
+      },
+    ]);
+    const s = setup(source, { maxMs: 30_000 });
+    await until(() => asked.watches.length === 5);
+    expect(asked.lists.length).toBe(5);
+    // 1st 410: listed at once; 2nd and 3rd in a row: waited, doubling; after the event: at once.
+    expect(s.delays).toEqual([500, 1000]);
+    await s.stop();
+  });
+
   it('backs off with jitter, doubling up to --k8s-watch-backoff-max, and says so in health', async () => {
     const fail = new K8sHttpError(500, 'InternalError', 'list pods: 500 InternalError: etcd down');
     const { source, asked } = scripted(

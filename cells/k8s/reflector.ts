@@ -128,6 +128,8 @@ export class Reflector<T extends K8sObject> {
   private lists = 0;
   private watchFailure: Error | undefined;
   private watchAbort: AbortController | undefined;
+  /** 410s in a row with no event in between (a re-list that is too old at once again). */
+  private goneStreak = 0;
 
   constructor(private readonly p: ReflectorParams<T>) {}
 
@@ -157,6 +159,7 @@ export class Reflector<T extends K8sObject> {
         if (events > 0 || (this.p.now ?? Date.now)() - started >= QUICK_END_MS) {
           attempt = 0;
           emptyStreams = 0;
+          this.goneStreak = 0;
           continue;
         }
         if (++emptyStreams < 2) continue;
@@ -165,13 +168,21 @@ export class Reflector<T extends K8sObject> {
       } catch (e) {
         if (stopped()) return;
         if (isGone(e)) {
-          // Our resourceVersion is too old: list again (now, without waiting) and replace.
+          // Our resourceVersion is too old: list again and replace; at once the first time, with
+          // backoff when the last re-list was too old too before any event (as client-go's
+          // reflector backs off between its list+watch rounds), not re-listing in a tight loop.
           this.p.logger.info(
             { resource: this.p.name, err: errorMessage(e) },
             'resource version too old, listing again',
           );
           this.resourceVersion = '';
           emptyStreams = 0;
+          if (this.goneStreak++ === 0) continue;
+          // A successful list resets `attempt`: the streak itself makes the delay grow.
+          const delay = jittered(this.goneStreak - 2, this.p.backoffMaxMs, this.p.random);
+          const msg = `resource version too old again after a re-list, listing again in ${formatMs(delay)}: ${errorMessage(e)}`;
+          this.p.health.degraded(this.synced ? `synced, ${this.count()} objects; ${msg}` : msg);
+          await wait(delay, signal);
           continue;
         }
         const delay = jittered(attempt++, this.p.backoffMaxMs, this.p.random);
@@ -267,6 +278,7 @@ export class Reflector<T extends K8sObject> {
         (e) => {
           if (ctl.signal.aborted) return; // after an ERROR event nothing more is applied
           events++;
+          if (e.type !== 'ERROR') this.goneStreak = 0; // the stream works: a later 410 is news
           this.pending.push(e);
           if (e.type === 'ERROR') {
             this.flush();

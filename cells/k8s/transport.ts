@@ -3,6 +3,7 @@
 // implementation (client-node.ts) is loaded only in Kubernetes mode.
 import type {
   ApiextensionsV1Api,
+  ConfigurationOptions,
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -44,6 +45,8 @@ export interface Transport {
   /** The API server's URL. */
   readonly server: string;
   readonly apis: TypedApis;
+  /** Options of a typed call that abort it when `signal` does (its timeout still applies). */
+  callOptions(signal: AbortSignal): ConfigurationOptions;
   /** A request with a JSON answer; throws K8sAccessError before sending when no rule allows it. */
   request(method: string, path: string, opts?: RequestOptions): Promise<RawResponse>;
   /**

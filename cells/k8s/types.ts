@@ -2,6 +2,7 @@
 // by the reflector), the Cilium CRDs' shapes, the client and the reflected tables.
 import type {
   ApiextensionsV1Api,
+  ConfigurationOptions,
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -110,6 +111,11 @@ export interface K8sClient {
   networking(): NetworkingV1Api;
   custom(): CustomObjectsApi;
   apiextensions(): ApiextensionsV1Api;
+  /**
+   * Per-call options of a typed API call that abort it when `signal` does (a stopping job's), on
+   * top of its timeout; client-node's calls take no signal of their own. Only after ready().
+   */
+  callOptions(signal: AbortSignal): ConfigurationOptions;
 }
 
 /** The API server client. */

@@ -214,22 +214,24 @@ export class CiliumNodeSync {
   private async write(want: CiliumNodeFields, signal: AbortSignal): Promise<void> {
     await this.p.client.ready(signal);
     const api = this.p.client.custom();
+    // Given up when the sync stops (client-node's calls take no signal of their own).
+    const opts = this.p.client.callOptions(signal);
     const target = { group: CILIUM_GROUP, version: CILIUM_VERSION, plural: CILIUM_NODES };
     for (;;) {
       signal.throwIfAborted();
       let current: unknown;
       try {
-        current = await api.getClusterCustomObject({ ...target, name: this.p.name });
+        current = await api.getClusterCustomObject({ ...target, name: this.p.name }, opts);
       } catch (e) {
         if (status(e) !== 404) throw e;
       }
       try {
         if (current === undefined) {
-          await api.createClusterCustomObject({ ...target, body: mergeCiliumNode({}, want) });
+          await api.createClusterCustomObject({ ...target, body: mergeCiliumNode({}, want) }, opts);
         } else {
           const body = mergeCiliumNode(current, want);
           if (JSON.stringify(body) === JSON.stringify(current)) return;
-          await api.replaceClusterCustomObject({ ...target, name: this.p.name, body });
+          await api.replaceClusterCustomObject({ ...target, name: this.p.name, body }, opts);
         }
         return;
       } catch (e) {

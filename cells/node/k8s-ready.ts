@@ -96,14 +96,14 @@ export class NodeReady {
     if (p.annotate) {
       const diff = annotationDiff(node, p.annotations());
       if (Object.keys(diff).length > 0) {
-        await this.patch({ metadata: { annotations: diff } }, 'merge');
+        await this.patch({ metadata: { annotations: diff } }, 'merge', signal);
         this.patchedFrom = rv;
         did.push(`annotated (${Object.keys(diff).sort().join(', ')})`);
         p.logger.info({ node: p.nodeName, annotations: diff }, 'Node annotated');
       }
     }
     if (p.removeTaint && taintsOf(node).some(isAgentTaint)) {
-      if (!(await this.removeTaint(node))) {
+      if (!(await this.removeTaint(node, signal))) {
         p.health.ok(
           `Node ${p.nodeName}: its taints changed meanwhile; removing ${AGENT_NOT_READY_TAINT} again`,
         );
@@ -129,7 +129,7 @@ export class NodeReady {
    * Removes only the agent's taint; false when the taint list changed since the table's copy
    * (the `test` failed): the watch brings the new list and the next run retries with it.
    */
-  private async removeTaint(node: Node): Promise<boolean> {
+  private async removeTaint(node: Node, signal: AbortSignal): Promise<boolean> {
     const taints = taintsOf(node);
     try {
       await this.patch(
@@ -138,6 +138,7 @@ export class NodeReady {
           { op: 'replace', path: '/spec/taints', value: taints.filter((t) => !isAgentTaint(t)) },
         ],
         'json',
+        signal,
       );
       return true;
     } catch (e) {
@@ -152,13 +153,15 @@ export class NodeReady {
     }
   }
 
-  private async patch(body: unknown, kind: 'merge' | 'json'): Promise<void> {
+  private async patch(body: unknown, kind: 'merge' | 'json', signal: AbortSignal): Promise<void> {
     // client-node is loaded by the k8s cell before ready() resolves: this import is a lookup.
     const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
     const type = kind === 'json' ? PatchStrategy.JsonPatch : PatchStrategy.MergePatch;
-    await this.p.client
-      .core()
-      .patchNode({ name: this.p.nodeName, body }, setHeaderOptions('Content-Type', type));
+    await this.p.client.core().patchNode(
+      { name: this.p.nodeName, body },
+      // Given up when the job stops.
+      setHeaderOptions('Content-Type', type, this.p.client.callOptions(signal)),
+    );
   }
 }
 
