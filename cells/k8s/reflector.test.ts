@@ -212,6 +212,30 @@ describe('reflector', () => {
     await s.stop();
   });
 
+  it('backs off when every watch from a fresh list is "too old" (no hot list loop), at once again after an event', async () => {
+    const gone = new K8sHttpError(410, 'Gone', 'too old resource version');
+    const list = (rv: string): ListPage => ({ items: [pod('a', '1')], resourceVersion: rv });
+    const { source, asked } = scripted(
+      [list('10'), list('20'), list('30'), list('40'), list('50'), list('60')],
+      [
+        { events: [], end: gone },
+        { events: [], end: gone },
+        { events: [], end: gone },
+        // A working watch (an event) resets the streak: its 410 lists again at once.
+        { events: [{ type: 'ADDED', object: pod('b', '41') }], end: gone },
+        { events: [], end: gone },
+      ],
+    );
+    const s = setup(source, { maxMs: 3000 });
+    await until(() => asked.watches.length === 6);
+    expect(asked.watches).toEqual(['10', '20', '30', '40', '50', '60']);
+    // The first 410 lists at once, the next ones wait (doubling); the one ending the watch that
+    // had an event lists at once again, and the streak starts over.
+    expect(s.delays).toEqual([500, 1000, 500]);
+    expect(s.health.get('k8s.pods')).toMatchObject({ level: 'ok' });
+    await s.stop();
+  });
+
   it('backs off with jitter, doubling up to --k8s-watch-backoff-max, and says so in health', async () => {
     const fail = new K8sHttpError(500, 'InternalError', 'list pods: 500 InternalError: etcd down');
     const { source, asked } = scripted(

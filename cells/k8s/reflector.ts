@@ -128,6 +128,8 @@ export class Reflector<T extends K8sObject> {
   private lists = 0;
   private watchFailure: Error | undefined;
   private watchAbort: AbortController | undefined;
+  /** "Too old" answers since the last event or bookmark (a server that answers 410 to every watch). */
+  private goneStreak = 0;
 
   constructor(private readonly p: ReflectorParams<T>) {}
 
@@ -165,13 +167,26 @@ export class Reflector<T extends K8sObject> {
       } catch (e) {
         if (stopped()) return;
         if (isGone(e)) {
-          // Our resourceVersion is too old: list again (now, without waiting) and replace.
-          this.p.logger.info(
-            { resource: this.p.name, err: errorMessage(e) },
-            'resource version too old, listing again',
-          );
+          // Our resourceVersion is too old: list again and replace — at once the first time; when
+          // the watch from a fresh list is "too old" again before any event, the server is not
+          // going to let us watch, and listing in a loop would burn a core: back off.
           this.resourceVersion = '';
           emptyStreams = 0;
+          if (this.goneStreak++ === 0) {
+            this.p.logger.info(
+              { resource: this.p.name, err: errorMessage(e) },
+              'resource version too old, listing again',
+            );
+            continue;
+          }
+          const delay = jittered(this.goneStreak - 2, this.p.backoffMaxMs, this.p.random);
+          const msg = `watch answered "too old" ${this.goneStreak} times in a row right after a list, listing again in ${formatMs(delay)}: ${errorMessage(e)}`;
+          this.p.logger.warn(
+            { resource: this.p.name, err: errorMessage(e), delayMs: Math.round(delay) },
+            'watch too old again right after a list',
+          );
+          this.p.health.degraded(`synced, ${this.count()} objects; ${msg}`);
+          await wait(delay, signal);
           continue;
         }
         const delay = jittered(attempt++, this.p.backoffMaxMs, this.p.random);
@@ -322,6 +337,7 @@ export class Reflector<T extends K8sObject> {
     }
     const meta = isRecord(o) && isRecord(o.metadata) ? o.metadata : undefined;
     const rv = meta && typeof meta.resourceVersion === 'string' ? meta.resourceVersion : undefined;
+    this.goneStreak = 0; // the watch works: a later "too old" lists again at once
     if (e.type === 'BOOKMARK') {
       if (rv !== undefined) this.resourceVersion = rv;
       return undefined;
