@@ -173,6 +173,49 @@ describe('Kubernetes policies → repository', () => {
     await eventually(() => !ingress(8080));
   });
 
+  it("the REST API cannot delete or replace a Kubernetes object's rules (403; the API's go, theirs stay)", async () => {
+    const h = await start();
+    h.k8s.upsert('networkPolicies', np('a', 'db', 'web'));
+    h.k8s.upsert('ciliumNetworkPolicies', cnp('c', 'db', 'prod'));
+    h.k8s.upsert('ciliumClusterwideNetworkPolicies', cnp('cw', 'db'));
+    h.k8s.setSynced('networkPolicies', 'ciliumNetworkPolicies', 'ciliumClusterwideNetworkPolicies');
+    await eventually(() => rules(h).length === 3);
+    const k8sRules = rules(h);
+    // Labels only the object's rule carries: refused, naming the object.
+    const del = await call(h, 'DELETE', '/policy', ['k8s:io.cilium.k8s.policy.name=c']);
+    expect(del.status).toBe(403);
+    expect(JSON.stringify(del.body)).toContain('CiliumNetworkPolicy/prod/c');
+    // An import with the same labels (a manifest imported by hand) and `replace`: added beside.
+    const manifest = [
+      {
+        endpointSelector: {},
+        labels: [
+          'k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy',
+          'k8s:io.cilium.k8s.policy.name=c',
+          'k8s:io.cilium.k8s.policy.namespace=prod',
+          'k8s:io.cilium.k8s.policy.uid=uid-c',
+        ],
+      },
+    ];
+    const put = await call(h, 'PUT', '/policy?replace=true', JSON.stringify(manifest));
+    expect(put.status).toBe(200);
+    const withLabels = await call(
+      h,
+      'PUT',
+      '/policy?replace-with-labels=k8s:io.cilium.k8s.policy.derived-from=NetworkPolicy',
+      JSON.stringify([{ endpointSelector: {}, labels: ['api=yes'] }]),
+    );
+    expect(withLabels.status).toBe(200);
+    expect(rules(h)).toEqual([...k8sRules, 'CiliumNetworkPolicy prod c', 'unspec:api=yes'].sort());
+    // Labels matching both: the API's rule goes, the object's stays; no labels: all the API's go.
+    expect((await call(h, 'DELETE', '/policy', ['k8s:io.cilium.k8s.policy.name=c'])).status).toBe(
+      200,
+    );
+    expect(rules(h)).toEqual([...k8sRules, 'unspec:api=yes'].sort());
+    expect((await call(h, 'DELETE', '/policy')).status).toBe(200);
+    expect(rules(h)).toEqual(k8sRules);
+  });
+
   it('removes at the first sync the rules of objects deleted while the agent was down', async () => {
     const h = await start();
     await call(
