@@ -356,6 +356,12 @@ describe('reflector', () => {
     );
     expect(invalidReason({ metadata: { name: 'x' } }, false)).toBeUndefined();
     expect(invalidReason({ metadata: { name: 'a/b' } }, false)).toMatch(/not a valid name/);
+    for (const name of ['s\u0000x', 'a\u202eb', 'caf\u00e9', 'a\u007f']) {
+      expect(invalidReason({ metadata: { name } }, false)).toMatch(/not a valid name/);
+      expect(invalidReason({ metadata: { name: 'a', namespace: name } }, true)).toMatch(
+        /namespace is not a valid name/,
+      );
+    }
     expect(invalidReason({ metadata: { name: 'a', namespace: 'x/y' } }, true)).toMatch(
       /namespace is not a valid name/,
     );

@@ -63,6 +63,9 @@ const NAMED = 3;
 /** Annotations the agent never reads and that can be as large as the object itself. */
 const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
 
+/** The characters of a name: printable ASCII but '/' (Kubernetes' names are narrower still). */
+const NAME_CHARS = /^[\x21-\x2e\x30-\x7e]*$/;
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -77,12 +80,16 @@ export function invalidReason(o: unknown, namespaced: boolean): string | undefin
   const m = o.metadata;
   if (!isRecord(m)) return 'no metadata';
   if (typeof m.name !== 'string' || m.name === '') return 'no metadata.name';
-  // Names are keys here (`namespace/name`): no name the API server accepts has a '/'.
-  if (m.name.length > 253 || /[/\s]/.test(m.name)) return 'metadata.name is not a valid name';
+  // Names are keys here (`namespace/name`): no name the API server accepts has a '/', and none
+  // has anything but printable ASCII (control or bidi characters would reach logs and health).
+  if (m.name.length > 253 || !NAME_CHARS.test(m.name)) return 'metadata.name is not a valid name';
   if (namespaced && (typeof m.namespace !== 'string' || m.namespace === '')) {
     return 'no metadata.namespace';
   }
-  if (typeof m.namespace === 'string' && (m.namespace.length > 63 || /[/\s]/.test(m.namespace))) {
+  if (
+    typeof m.namespace === 'string' &&
+    (m.namespace.length > 63 || !NAME_CHARS.test(m.namespace))
+  ) {
     return 'metadata.namespace is not a valid name';
   }
   if (!namespaced && m.namespace !== undefined && m.namespace !== '') {
