@@ -5,7 +5,7 @@
 // address is skipped whole, each named in health; nothing already listed is lost to a bad object.
 import type { Subscription } from 'rxjs';
 import type { Health, Logger } from '../../core/hive/index.js';
-import type { Family } from '../../core/ip.js';
+import { parseIp, type Family } from '../../core/ip.js';
 import { checkCidr, checkIp } from '../ipam/index.js';
 import type { K8sResource, Node } from '../k8s/index.js';
 import type { NodeIds } from './ids.js';
@@ -39,6 +39,10 @@ export interface ParsedK8sNode {
   readonly skipped: readonly string[];
 }
 
+/** A pod CIDR of every address: it would send all traffic not more specific to that node. */
+const DEFAULT_ROUTE = (cidr: string): string =>
+  `'${cidr}' is every address (it would send all other traffic to this node), not a pod CIDR`;
+
 /** A DNS-1123 subdomain, as Kubernetes names nodes. */
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -48,6 +52,27 @@ const shown = (v: unknown): string => {
   const s = json ?? 'undefined';
   return s.length > 80 ? `${s.slice(0, 80)}...` : s;
 };
+
+/**
+ * Why `ip` cannot be a node's address (it becomes a tunnel endpoint and a remote-node entry of the
+ * ipcache): unspecified, loopback, multicast or broadcast; undefined for a unicast address.
+ */
+function notUnicast(ip: string): string | undefined {
+  const p = parseIp(ip);
+  if (!p) return 'not an IP address';
+  if (p.family === 'ipv4') {
+    const first = Number(p.value >> 24n);
+    if (first === 0) return 'an unspecified ("this network") address';
+    if (first === 127) return 'a loopback address';
+    if (first >= 224 && first < 240) return 'a multicast address';
+    if (p.value === 0xffffffffn) return 'the broadcast address';
+    return undefined;
+  }
+  if (p.value === 0n) return 'the unspecified address';
+  if (p.value === 1n) return 'a loopback address';
+  if (p.value >> 120n === 0xffn) return 'a multicast address';
+  return undefined;
+}
 
 function annotation(o: Node, keys: readonly string[]): [string, unknown] | undefined {
   const a: unknown = o.metadata.annotations;
@@ -88,6 +113,11 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
         skipped.push(`status.addresses.${i}.address: ${shown(e.address)} is not an IP address`);
         continue;
       }
+      const bad = notUnicast(ip);
+      if (bad !== undefined) {
+        skipped.push(`status.addresses.${i}.address: ${ip} is ${bad}`);
+        continue;
+      }
       found.push({ type: e.type, ip });
     }
   }
@@ -117,6 +147,7 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
     for (const [i, c] of listed.entries()) {
       const r = checkCidr(c);
       if ('problem' in r) skipped.push(`${field}.${i}: ${r.problem}`);
+      else if (r.cidr.endsWith('/0')) skipped.push(`${field}.${i}: ${DEFAULT_ROUTE(r.cidr)}`);
       else if (!cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
     }
   }
@@ -131,7 +162,8 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
     const r = checkCidr(a[1]);
     if ('problem' in r || r.family !== family) {
       skipped.push(`annotation ${a[0]}: ${'problem' in r ? r.problem : `not an ${family} CIDR`}`);
-    } else cidrs.set(family, r.cidr);
+    } else if (r.cidr.endsWith('/0')) skipped.push(`annotation ${a[0]}: ${DEFAULT_ROUTE(r.cidr)}`);
+    else cidrs.set(family, r.cidr);
   }
   const health = (family: Family, keys: readonly string[]): string | undefined => {
     const a = annotation(o, keys);
