@@ -89,13 +89,13 @@ describe('parseK8sNode', () => {
     ]);
   });
 
-  it('skips addresses that are no unicast address and pod CIDRs of every address', () => {
+  it('skips addresses that are no unicast address, pod CIDRs of every address or of loopback', () => {
     const n = k8sNode(
       'w1',
       ['0.0.0.0', '127.0.0.1', '224.0.0.1', '255.255.255.255', '::', '::1', 'ff02::1']
         .map(internal)
         .concat([internal('192.0.2.11')]),
-      { podCIDRs: ['0.0.0.0/0', '::/0', '10.1.2.0/24'] },
+      { podCIDRs: ['0.0.0.0/0', '::/0', '127.0.0.0/24', '10.1.2.0/24'] },
       { 'network.cilium.io/ipv6-pod-cidr': '::/0' },
     );
     const r = parseK8sNode(n, 'default');
@@ -108,9 +108,10 @@ describe('parseK8sNode', () => {
       'status.addresses.4.address: :: is the unspecified address',
       'status.addresses.5.address: ::1 is a loopback address',
       'status.addresses.6.address: ff02::1 is a multicast address',
-      "spec.podCIDRs.0: '0.0.0.0/0' is every address (it would send all other traffic to this node), not a pod CIDR",
-      "spec.podCIDRs.1: '::/0' is every address (it would send all other traffic to this node), not a pod CIDR",
-      "annotation network.cilium.io/ipv6-pod-cidr: '::/0' is every address (it would send all other traffic to this node), not a pod CIDR",
+      "spec.podCIDRs.0: '0.0.0.0/0' is every address, not a pod CIDR",
+      "spec.podCIDRs.1: '::/0' is every address, not a pod CIDR",
+      "spec.podCIDRs.2: '127.0.0.0/24' overlaps loopback addresses",
+      "annotation network.cilium.io/ipv6-pod-cidr: '::/0' is every address, not a pod CIDR",
     ]);
     // Only such addresses: no node at all.
     expect(() => parseK8sNode(k8sNode('w2', [internal('127.0.0.1')]), 'default')).toThrow(

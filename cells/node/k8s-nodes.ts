@@ -6,7 +6,7 @@
 import type { Subscription } from 'rxjs';
 import type { Health, Logger } from '../../core/hive/index.js';
 import { parseIp, type Family } from '../../core/ip.js';
-import { checkCidr, checkIp } from '../ipam/index.js';
+import { checkCidr, checkIp, podCidrProblem } from '../ipam/index.js';
 import type { K8sResource, Node } from '../k8s/index.js';
 import type { NodeIds } from './ids.js';
 import {
@@ -38,10 +38,6 @@ export interface ParsedK8sNode {
   readonly node: StaticNode;
   readonly skipped: readonly string[];
 }
-
-/** A pod CIDR of every address: it would send all traffic not more specific to that node. */
-const DEFAULT_ROUTE = (cidr: string): string =>
-  `'${cidr}' is every address (it would send all other traffic to this node), not a pod CIDR`;
 
 /** A DNS-1123 subdomain, as Kubernetes names nodes. */
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -147,8 +143,9 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
     for (const [i, c] of listed.entries()) {
       const r = checkCidr(c);
       if ('problem' in r) skipped.push(`${field}.${i}: ${r.problem}`);
-      else if (r.cidr.endsWith('/0')) skipped.push(`${field}.${i}: ${DEFAULT_ROUTE(r.cidr)}`);
-      else if (!cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
+      else if (podCidrProblem(r.family, r.cidr) !== undefined) {
+        skipped.push(`${field}.${i}: ${podCidrProblem(r.family, r.cidr)}`);
+      } else if (!cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
     }
   }
   // The annotations Cilium writes stand in for a family spec.podCIDRs does not have.
@@ -162,8 +159,9 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
     const r = checkCidr(a[1]);
     if ('problem' in r || r.family !== family) {
       skipped.push(`annotation ${a[0]}: ${'problem' in r ? r.problem : `not an ${family} CIDR`}`);
-    } else if (r.cidr.endsWith('/0')) skipped.push(`annotation ${a[0]}: ${DEFAULT_ROUTE(r.cidr)}`);
-    else cidrs.set(family, r.cidr);
+    } else if (podCidrProblem(family, r.cidr) !== undefined) {
+      skipped.push(`annotation ${a[0]}: ${podCidrProblem(family, r.cidr)}`);
+    } else cidrs.set(family, r.cidr);
   }
   const health = (family: Family, keys: readonly string[]): string | undefined => {
     const a = annotation(o, keys);
