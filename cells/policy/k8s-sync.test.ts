@@ -124,7 +124,15 @@ describe('Kubernetes policies → repository', () => {
     expect(revision(h)).toBe(before + 1);
     expect(syncHealth(h)).toMatchObject({ level: 'ok', message: '3 Kubernetes policies applied' });
 
-    // An endpoint the NetworkPolicy selects gets its policy: port 80 from web, in the maps.
+    // An endpoint the NetworkPolicy selects gets its policy: port 80 from web, in the maps. In
+    // Kubernetes mode endpoints take their labels from their pods, once those caches sync.
+    const podOf = (name: string, app: string) => ({
+      metadata: { name, namespace: 'default', uid: `uid-${name}`, labels: { app } },
+      spec: { containers: [{ name: 'c' }] },
+    });
+    h.k8s.upsert('namespaces', { metadata: { name: 'default' } });
+    h.k8s.upsert('pods', podOf('pod1', 'db'), podOf('pod2', 'web'));
+    h.k8s.setSynced('pods', 'namespaces');
     const ep = await call(h, 'PUT', '/endpoint/0', {
       ...request(1),
       labels: ['k8s:app=db', 'k8s:io.kubernetes.pod.namespace=default'],
