@@ -104,17 +104,32 @@ describe('a Kubernetes-mode agent fed hostile objects', () => {
     w.api.create('services', service('huge'));
     w.api.injectRaw('endpointslices', slice('huge-1', 'huge', 100_000));
     w.api.injectRaw('services', { ...service('nulled'), spec: null });
+    // Another node claiming every address as its pod CIDR, and one at the loopback address.
+    const node = (name: string, address: string, podCIDRs: string[]) => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name },
+      spec: { podCIDRs },
+      status: { addresses: [{ type: 'InternalIP', address }] },
+    });
+    w.api.create('nodes', node('evil-all', '192.168.77.6', ['0.0.0.0/0']));
+    w.api.create('nodes', node('evil-local', '127.0.0.1', ['10.250.1.0/24']));
 
     await eventually(async () => {
       const h = await w.health();
       return (
         h.includes('metadata.name is not a valid name') &&
         h.includes('endpoints has 100000 entries, more than 1000') &&
-        h.includes('spec is missing')
+        h.includes('spec is missing') &&
+        h.includes("node evil-all: spec.podCIDRs.0: '0.0.0.0/0' is every address") &&
+        h.includes('node evil-local: skipped: status.addresses: no InternalIP or ExternalIP')
       );
     }, 60_000);
     await eventually(async () => (await w.services()).includes('good'), 60_000);
     expect(await w.services()).not.toContain('s\u0000x');
+    const ipcache = await w.client.request<{ cidr: string }[]>('GET', '/ip');
+    expect(ipcache.map((e) => e.cidr)).not.toContain('0.0.0.0/0');
+    expect(ipcache.map((e) => e.cidr)).not.toContain('10.250.1.0/24');
 
     // The pod's CNI PUT is answered; the pod is skipped (init identity) and named.
     await w.put('many');
