@@ -131,6 +131,11 @@ describe('podMetadata', () => {
       'protocol "ICMP"',
     ],
     ['containers that are not a list', { spec: { containers: 'x' } }, 'not a list'],
+    [
+      'more labels than an endpoint keeps',
+      { labels: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`l${i}`, 'v'])) },
+      '10004 identity labels (pod and namespace labels), more than 1024',
+    ],
   ])('refuses %s, naming it', (_what, over, msg) => {
     const meta = podMetadata(pod(over as unknown as Partial<Pod>), ns(), 'default');
     expect(meta).toHaveProperty('error');

@@ -93,6 +93,12 @@ export interface PodMetadata {
 const NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 const PREFIX = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/;
+/**
+ * The most identity labels an endpoint keeps (its state file's limit, store.ts; a CiliumIdentity
+ * read back takes no more): a pod over it is skipped by name instead of failing the endpoint's
+ * write (which answered the CNI's PUT 400 with the state file's schema path).
+ */
+export const MAX_POD_LABELS = 1024;
 
 /** Why a label key/value is not one the API server would accept, or undefined. */
 function badLabel(key: unknown, value: unknown): string | undefined {
@@ -191,6 +197,11 @@ export function podMetadata(
     .filter(([k]) => identityRelevant(k))
     .map(([k, v]) => `k8s:${k}=${v}`)
     .sort();
+  if (labels.length > MAX_POD_LABELS) {
+    return {
+      error: `${labels.length} identity labels (pod and namespace labels), more than ${MAX_POD_LABELS}`,
+    };
+  }
   return { labels, namedPorts: ports, uid };
 }
 

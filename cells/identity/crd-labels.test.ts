@@ -65,6 +65,10 @@ describe('CiliumIdentity labels', () => {
       [{ metadata: { name: '300' }, 'security-labels': { 'k8s:a': 1 } }, /not a string/],
       [{ metadata: { name: '300' }, 'security-labels': { app: 'x' } }, /not source:key/],
       [{ metadata: { name: '300' }, 'security-labels': { 'k8s:a=b': 'x' } }, /not source:key/],
+      [
+        { metadata: { name: '300' }, 'security-labels': { 'reserved:host': '', 'k8s:a': 'b' } },
+        /"reserved:host" is a reserved label/,
+      ],
     ];
     for (const [obj, why] of bad) expect(parseIdentityObject(obj, range)).toMatch(why);
   });

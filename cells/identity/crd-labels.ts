@@ -117,6 +117,11 @@ export function parseIdentityObject(
     if (!/^[a-zA-Z0-9-]+:[^=]+$/.test(k)) {
       return `security-labels key ${JSON.stringify(k)} is not source:key`;
     }
+    // Reserved labels belong to the fixed identities (1-255), never to an allocated one: an object
+    // saying otherwise would be selected by policies naming the host, the world, the cluster...
+    if (k.startsWith('reserved:')) {
+      return `security-labels ${JSON.stringify(k)} is a reserved label (only identities below 256 carry one)`;
+    }
   }
   return { id, labels: labelsOf(sl as Record<string, string>) };
 }

@@ -28,3 +28,34 @@ export function checkIp(v: unknown, family?: Family): string | undefined {
   if (!p || (family !== undefined && p.family !== family)) return undefined;
   return formatIp(p.family, p.value);
 }
+
+/** Ranges no pod CIDR may touch: [family, first address, prefix length, what they are]. */
+const RESERVED: readonly [Family, string, number, string][] = [
+  ['ipv4', '0.0.0.0', 8, 'unspecified ("this network") addresses'],
+  ['ipv4', '127.0.0.0', 8, 'loopback addresses'],
+  ['ipv4', '224.0.0.0', 4, 'multicast addresses'],
+  ['ipv4', '240.0.0.0', 4, 'reserved and broadcast addresses'],
+  ['ipv6', '::', 127, 'the unspecified and loopback addresses'],
+  ['ipv6', 'ff00::', 8, 'multicast addresses'],
+];
+
+/**
+ * Why a checked CIDR (checkCidr's canonical form) cannot be a node's pod CIDR, or undefined: one
+ * of every address (pods there, or all other traffic sent to that node), or one overlapping
+ * unspecified, loopback or multicast addresses. A broken or hostile Node object gives these.
+ */
+export function podCidrProblem(family: Family, cidr: string): string | undefined {
+  const [ip = '', len = ''] = cidr.split('/');
+  const bits = Number(len);
+  if (bits === 0) return `'${cidr}' is every address, not a pod CIDR`;
+  const width = family === 'ipv4' ? 32 : 128;
+  const value = parseIp(ip)?.value ?? 0n;
+  for (const [f, first, plen, what] of RESERVED) {
+    if (f !== family) continue;
+    const shift = BigInt(width - Math.min(plen, bits));
+    if (value >> shift === (parseIp(first)?.value ?? 0n) >> shift) {
+      return `'${cidr}' overlaps ${what}`;
+    }
+  }
+  return undefined;
+}

@@ -71,6 +71,23 @@ describe('pod CIDRs from a Node object', () => {
     expect(podCidrsOf(node('n1', 'x'), 'n1', ['ipv4'])).toEqual({
       waiting: 'Node n1: spec.podCIDRs is not a list',
     });
+    // A hostile or broken Node: every address, loopback, multicast — skipped for the next one.
+    const hostile = node('n1', [
+      '0.0.0.0/0',
+      '127.0.0.0/24',
+      '224.1.0.0/16',
+      '0.0.0.0/10',
+      '::/0',
+      'ff02::/64',
+      '10.4.0.0/24',
+    ]);
+    expect(podCidrsOf(hostile, 'n1', ['ipv4'])).toEqual({
+      cidrs: new Map([['ipv4', '10.4.0.0/24']]),
+    });
+    expect(podCidrsOf(hostile, 'n1', ['ipv6'])).toEqual({
+      waiting:
+        "waiting for podCIDRs of node n1: no IPv6 pod CIDR yet (spec.podCIDRs.0: '0.0.0.0/0' is every address, not a pod CIDR; spec.podCIDRs.1: '127.0.0.0/24' overlaps loopback addresses; spec.podCIDRs.2: '224.1.0.0/16' overlaps multicast addresses; spec.podCIDRs.3: '0.0.0.0/10' overlaps unspecified (\"this network\") addresses; spec.podCIDRs.4: '::/0' is every address, not a pod CIDR; spec.podCIDRs.5: 'ff02::/64' overlaps multicast addresses)",
+    });
     // An older object with only spec.podCIDR.
     const old = { ...node('n1'), spec: { podCIDR: '10.3.0.0/24' } } as Node;
     expect(podCidrsOf(old, 'n1', ['ipv4'])).toEqual({ cidrs: new Map([['ipv4', '10.3.0.0/24']]) });

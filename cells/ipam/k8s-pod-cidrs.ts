@@ -6,7 +6,7 @@ import type { Subscription } from 'rxjs';
 import type { Health, Logger } from '../../core/hive/index.js';
 import type { Family } from '../../core/ip.js';
 import type { K8sResource, Node } from '../k8s/index.js';
-import { checkCidr } from './k8s-cidrs.js';
+import { checkCidr, podCidrProblem } from './k8s-cidrs.js';
 
 /** What the pod CIDR source needs. */
 export interface K8sPodCidrsParams {
@@ -38,8 +38,9 @@ export function podCidrsOf(
   const problems: string[] = [];
   for (const [i, c] of listed.entries()) {
     const r = checkCidr(c);
-    if ('problem' in r) problems.push(`spec.podCIDRs.${i}: ${r.problem}`);
-    else if (!cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
+    const bad = 'problem' in r ? r.problem : podCidrProblem(r.family, r.cidr);
+    if (bad !== undefined) problems.push(`spec.podCIDRs.${i}: ${bad}`);
+    else if (!('problem' in r) && !cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
   }
   const missing = families.filter((f) => !cidrs.has(f));
   if (missing.length > 0) {

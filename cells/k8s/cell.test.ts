@@ -306,6 +306,31 @@ describe('k8s cell against the API server double', () => {
     api.delete('namespaces', { name: 'bad' });
   });
 
+  it('skips an object of another kind on a watch (a broken API server), naming it', async () => {
+    const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
+    const res = h.get(K8sResources);
+    await res.services.waitSynced();
+    await api.waitForWatch('services');
+    api.writeRawToWatches(
+      'services',
+      JSON.stringify({
+        type: 'ADDED',
+        object: {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'a-pod', namespace: 'default', resourceVersion: '1' },
+          spec: { containers: [{ name: 'c' }] },
+        },
+      }),
+    );
+    await eventually(() =>
+      health(h, 'k8s.services')?.message.includes('default/a-pod: kind "Pod" is not Service'),
+    );
+    expect(
+      res.services.table.get(res.services.table.db.readTxn(), 'default/a-pod'),
+    ).toBeUndefined();
+  });
+
   it('a garbled watch line ends the stream; the watch resumes from the last event and misses nothing', async () => {
     const h = await hive({ 'k8s-kubeconfig-path': api.kubeconfigPath }).requireStart();
     const res = h.get(K8sResources);

@@ -23,6 +23,8 @@ export interface ResourceDef {
   readonly group: string;
   readonly version: string;
   readonly plural: string;
+  /** The kind its objects say they are (when they say: lists of built-in kinds leave it out). */
+  readonly kind: string;
   readonly namespaced: boolean;
   /** Cilium's name of the API in /healthz `k8s-api-versions`. */
   readonly api: string;
@@ -37,6 +39,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: '',
     version: 'v1',
     plural: 'pods',
+    kind: 'Pod',
     namespaced: true,
     api: 'core/v1::Pods',
     transform: slimPod,
@@ -45,6 +48,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: '',
     version: 'v1',
     plural: 'namespaces',
+    kind: 'Namespace',
     namespaced: false,
     api: 'core/v1::Namespace',
   },
@@ -52,6 +56,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: '',
     version: 'v1',
     plural: 'nodes',
+    kind: 'Node',
     namespaced: false,
     api: 'core/v1::Node',
     transform: slimNode,
@@ -60,6 +65,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: '',
     version: 'v1',
     plural: 'services',
+    kind: 'Service',
     namespaced: true,
     api: 'core/v1::Service',
   },
@@ -67,6 +73,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: 'discovery.k8s.io',
     version: 'v1',
     plural: 'endpointslices',
+    kind: 'EndpointSlice',
     namespaced: true,
     api: 'discovery/v1::EndpointSlices',
   },
@@ -74,6 +81,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: 'networking.k8s.io',
     version: 'v1',
     plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
     namespaced: true,
     api: 'networking.k8s.io/v1::NetworkPolicy',
   },
@@ -81,6 +89,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: CILIUM_GROUP,
     version: CILIUM_VERSION,
     plural: 'ciliumnetworkpolicies',
+    kind: 'CiliumNetworkPolicy',
     namespaced: true,
     api: 'cilium/v2::CiliumNetworkPolicy',
     crd: true,
@@ -89,6 +98,7 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: CILIUM_GROUP,
     version: CILIUM_VERSION,
     plural: 'ciliumclusterwidenetworkpolicies',
+    kind: 'CiliumClusterwideNetworkPolicy',
     namespaced: false,
     api: 'cilium/v2::CiliumClusterwideNetworkPolicy',
     crd: true,
@@ -97,11 +107,22 @@ export const RESOURCES: Readonly<Record<keyof K8sTables, ResourceDef>> = {
     group: CILIUM_GROUP,
     version: CILIUM_VERSION,
     plural: 'ciliumidentities',
+    kind: 'CiliumIdentity',
     namespaced: false,
     api: 'cilium/v2::CiliumIdentity',
     crd: true,
   },
 };
+
+/**
+ * Why an object is not of the resource's kind (a broken or hostile API server answering with
+ * another kind), or undefined; an object without a kind (a list's item) is taken as the list's.
+ */
+export function wrongKind(o: K8sObject, kind: string): string | undefined {
+  const k: unknown = (o as { kind?: unknown }).kind;
+  if (k === undefined || k === kind) return undefined;
+  return `kind ${JSON.stringify(typeof k === 'string' ? k.slice(0, 64) : k)} is not ${kind}`;
+}
 
 /** A watch's server-side timeout: 5 to 10 minutes, as client-go's reflector asks. */
 export function watchTimeoutSeconds(random: () => number = Math.random): number {
@@ -237,6 +258,7 @@ export function newK8sResources(p: ResourcesParams): K8sResources & { readonly t
         namespaced: d.namespaced,
         initialized: (txn) => done.get(name)?.(txn),
         ...(d.transform ? { transform: d.transform } : {}),
+        validate: (o) => wrongKind(o, d.kind),
         health,
         logger: p.logger.child({ resource: name }),
         backoffMaxMs: p.backoffMaxMs,

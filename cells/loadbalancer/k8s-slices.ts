@@ -44,6 +44,13 @@ export interface K8sSlice {
   readonly endpoints: readonly SliceEndpoint[];
 }
 
+/**
+ * The API server's limits on a slice (discovery validation: 1000 endpoints, 100 addresses each,
+ * 20000 ports, port names unique): a slice past them comes from a broken or hostile source, and
+ * taking it whole (100,000 backends) costs the agent far more than refusing it by name.
+ */
+export const SLICE_LIMITS = { endpoints: 1000, addresses: 100, ports: 20000 } as const;
+
 /** What backend selection needs to know of this node. */
 export interface BackendContext {
   /** This node's zone (its topology.kubernetes.io/zone label); '' when unknown. */
@@ -72,20 +79,35 @@ export function translateSlice(obj: unknown): Translated<K8sSlice> {
       fail(`addressType ${JSON.stringify(addressType)} is not IPv4, IPv6 or FQDN`);
     }
     const ports: { name: string; port: number; protocol: L4Type }[] = [];
-    for (const [i, p] of list(o.ports, 'ports').entries()) {
+    const rawPorts = list(o.ports, 'ports');
+    const rawEndpoints = list(o.endpoints, 'endpoints');
+    if (rawPorts.length > SLICE_LIMITS.ports) {
+      fail(`ports has ${rawPorts.length} entries, more than ${SLICE_LIMITS.ports}`);
+    }
+    if (rawEndpoints.length > SLICE_LIMITS.endpoints) {
+      fail(`endpoints has ${rawEndpoints.length} entries, more than ${SLICE_LIMITS.endpoints}`);
+    }
+    const names = new Set<string>();
+    for (const [i, p] of rawPorts.entries()) {
       const w = `ports[${i}]`;
       if (!isObject(p)) return fail(`${w} is not an object`);
       const proto = protocol(p.protocol, `${w}.protocol`);
       const port = int(p.port, `${w}.port`, 1, 65535);
       const name = str(p.name, `${w}.name`);
+      if (names.has(name)) fail(`${w}.name ${JSON.stringify(name)} is used by another port`);
+      names.add(name);
       // No port number means every port: nothing a frontend's port maps to.
       if (proto !== undefined && port !== undefined) ports.push({ name, port, protocol: proto });
     }
     const endpoints: SliceEndpoint[] = [];
-    for (const [i, e] of list(o.endpoints, 'endpoints').entries()) {
+    for (const [i, e] of rawEndpoints.entries()) {
       const w = `endpoints[${i}]`;
       if (!isObject(e)) return fail(`${w} is not an object`);
-      const ips = list(e.addresses, `${w}.addresses`).map((a, j) => ip(a, `${w}.addresses[${j}]`));
+      const addresses = list(e.addresses, `${w}.addresses`);
+      if (addresses.length > SLICE_LIMITS.addresses) {
+        fail(`${w}.addresses has ${addresses.length} entries, more than ${SLICE_LIMITS.addresses}`);
+      }
+      const ips = addresses.map((a, j) => ip(a, `${w}.addresses[${j}]`));
       if (ips.length === 0) fail(`${w}.addresses is empty`);
       for (const a of ips) {
         if (isV6(a) !== (addressType === 'IPv6'))

@@ -252,6 +252,29 @@ describe('translateSlice', () => {
       [slice([], [{ port: -1 }]), /ports\[0\]\.port is -1/],
       [slice([], [], 'IPv5'), /addressType "IPv5"/],
       [{ ...slice([]), endpoints: 7 }, /endpoints is not a list/],
+      // Past the API server's own limits (a broken or hostile source): refused whole, by name.
+      [
+        slice(
+          Array.from({ length: 100_000 }, (_, i) => ({
+            addresses: [`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
+          })),
+        ),
+        /endpoints has 100000 entries, more than 1000/,
+      ],
+      [
+        slice([{ addresses: Array.from({ length: 101 }, (_, i) => `10.1.0.${i}`) }]),
+        /endpoints\[0\]\.addresses has 101 entries, more than 100/,
+      ],
+      [
+        slice(
+          [{ addresses: ['10.1.0.1'] }],
+          [
+            { name: 'http', port: 8080 },
+            { name: 'http', port: 8081 },
+          ],
+        ),
+        /ports\[1\]\.name "http" is used by another port/,
+      ],
     ];
     for (const [o, re] of bad) {
       const t = translateSlice(o);

@@ -89,6 +89,36 @@ describe('parseK8sNode', () => {
     ]);
   });
 
+  it('skips addresses that are no unicast address, pod CIDRs of every address or of loopback', () => {
+    const n = k8sNode(
+      'w1',
+      ['0.0.0.0', '127.0.0.1', '224.0.0.1', '255.255.255.255', '::', '::1', 'ff02::1']
+        .map(internal)
+        .concat([internal('192.0.2.11')]),
+      { podCIDRs: ['0.0.0.0/0', '::/0', '127.0.0.0/24', '10.1.2.0/24'] },
+      { 'network.cilium.io/ipv6-pod-cidr': '::/0' },
+    );
+    const r = parseK8sNode(n, 'default');
+    expect(r.node).toEqual({ name: 'default/w1', ipv4: '192.0.2.11', podCidrs: ['10.1.2.0/24'] });
+    expect(r.skipped).toEqual([
+      'status.addresses.0.address: 0.0.0.0 is an unspecified ("this network") address',
+      'status.addresses.1.address: 127.0.0.1 is a loopback address',
+      'status.addresses.2.address: 224.0.0.1 is a multicast address',
+      'status.addresses.3.address: 255.255.255.255 is the broadcast address',
+      'status.addresses.4.address: :: is the unspecified address',
+      'status.addresses.5.address: ::1 is a loopback address',
+      'status.addresses.6.address: ff02::1 is a multicast address',
+      "spec.podCIDRs.0: '0.0.0.0/0' is every address, not a pod CIDR",
+      "spec.podCIDRs.1: '::/0' is every address, not a pod CIDR",
+      "spec.podCIDRs.2: '127.0.0.0/24' overlaps loopback addresses",
+      "annotation network.cilium.io/ipv6-pod-cidr: '::/0' is every address, not a pod CIDR",
+    ]);
+    // Only such addresses: no node at all.
+    expect(() => parseK8sNode(k8sNode('w2', [internal('127.0.0.1')]), 'default')).toThrow(
+      'status.addresses: no InternalIP or ExternalIP (status.addresses.0.address: 127.0.0.1 is a loopback address)',
+    );
+  });
+
   it.each([
     [k8sNode('Bad_Name', [internal('192.0.2.1')]), 'metadata.name: "Bad_Name" is not a node name'],
     [k8sNode('w', []), 'status.addresses: no InternalIP or ExternalIP'],

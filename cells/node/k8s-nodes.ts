@@ -5,8 +5,8 @@
 // address is skipped whole, each named in health; nothing already listed is lost to a bad object.
 import type { Subscription } from 'rxjs';
 import type { Health, Logger } from '../../core/hive/index.js';
-import type { Family } from '../../core/ip.js';
-import { checkCidr, checkIp } from '../ipam/index.js';
+import { parseIp, type Family } from '../../core/ip.js';
+import { checkCidr, checkIp, podCidrProblem } from '../ipam/index.js';
 import type { K8sResource, Node } from '../k8s/index.js';
 import type { NodeIds } from './ids.js';
 import {
@@ -49,6 +49,27 @@ const shown = (v: unknown): string => {
   return s.length > 80 ? `${s.slice(0, 80)}...` : s;
 };
 
+/**
+ * Why `ip` cannot be a node's address (it becomes a tunnel endpoint and a remote-node entry of the
+ * ipcache): unspecified, loopback, multicast or broadcast; undefined for a unicast address.
+ */
+function notUnicast(ip: string): string | undefined {
+  const p = parseIp(ip);
+  if (!p) return 'not an IP address';
+  if (p.family === 'ipv4') {
+    const first = Number(p.value >> 24n);
+    if (first === 0) return 'an unspecified ("this network") address';
+    if (first === 127) return 'a loopback address';
+    if (first >= 224 && first < 240) return 'a multicast address';
+    if (p.value === 0xffffffffn) return 'the broadcast address';
+    return undefined;
+  }
+  if (p.value === 0n) return 'the unspecified address';
+  if (p.value === 1n) return 'a loopback address';
+  if (p.value >> 120n === 0xffn) return 'a multicast address';
+  return undefined;
+}
+
 function annotation(o: Node, keys: readonly string[]): [string, unknown] | undefined {
   const a: unknown = o.metadata.annotations;
   if (typeof a !== 'object' || a === null) return undefined;
@@ -88,6 +109,11 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
         skipped.push(`status.addresses.${i}.address: ${shown(e.address)} is not an IP address`);
         continue;
       }
+      const bad = notUnicast(ip);
+      if (bad !== undefined) {
+        skipped.push(`status.addresses.${i}.address: ${ip} is ${bad}`);
+        continue;
+      }
       found.push({ type: e.type, ip });
     }
   }
@@ -117,7 +143,9 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
     for (const [i, c] of listed.entries()) {
       const r = checkCidr(c);
       if ('problem' in r) skipped.push(`${field}.${i}: ${r.problem}`);
-      else if (!cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
+      else if (podCidrProblem(r.family, r.cidr) !== undefined) {
+        skipped.push(`${field}.${i}: ${podCidrProblem(r.family, r.cidr)}`);
+      } else if (!cidrs.has(r.family)) cidrs.set(r.family, r.cidr);
     }
   }
   // The annotations Cilium writes stand in for a family spec.podCIDRs does not have.
@@ -131,6 +159,8 @@ export function parseK8sNode(o: Node, cluster: string): ParsedK8sNode {
     const r = checkCidr(a[1]);
     if ('problem' in r || r.family !== family) {
       skipped.push(`annotation ${a[0]}: ${'problem' in r ? r.problem : `not an ${family} CIDR`}`);
+    } else if (podCidrProblem(family, r.cidr) !== undefined) {
+      skipped.push(`annotation ${a[0]}: ${podCidrProblem(family, r.cidr)}`);
     } else cidrs.set(family, r.cidr);
   }
   const health = (family: Family, keys: readonly string[]): string | undefined => {

@@ -161,8 +161,16 @@ export function registerPolicyRoutes(deps: PolicyRouteDeps): void {
     (req) => {
       deps.guard();
       const labels = labelFilter(req.body);
-      if (labels.length > 0 && repo.search(labels).length === 0) {
+      const found = repo.search(labels);
+      if (labels.length > 0 && found.length === 0) {
         throw new ApiError(404, `no policy rule has the labels ${JSON.stringify(labels)}`);
+      }
+      const owners = [...new Set(found.flatMap((r) => (r.resource ? [r.resource] : [])))];
+      if (labels.length > 0 && found.every((r) => r.resource !== undefined)) {
+        throw new ApiError(
+          403,
+          `the rules with the labels ${JSON.stringify(labels)} come from Kubernetes (${owners.slice(0, 3).join(', ')}${owners.length > 3 ? ` and ${owners.length - 3} more` : ''}): the REST API cannot delete them; delete or change the object where it comes from`,
+        );
       }
       let out;
       try {

@@ -124,7 +124,15 @@ describe('Kubernetes policies → repository', () => {
     expect(revision(h)).toBe(before + 1);
     expect(syncHealth(h)).toMatchObject({ level: 'ok', message: '3 Kubernetes policies applied' });
 
-    // An endpoint the NetworkPolicy selects gets its policy: port 80 from web, in the maps.
+    // An endpoint the NetworkPolicy selects gets its policy: port 80 from web, in the maps. In
+    // Kubernetes mode endpoints take their labels from their pods, once those caches sync.
+    const podOf = (name: string, app: string) => ({
+      metadata: { name, namespace: 'default', uid: `uid-${name}`, labels: { app } },
+      spec: { containers: [{ name: 'c' }] },
+    });
+    h.k8s.upsert('namespaces', { metadata: { name: 'default' } });
+    h.k8s.upsert('pods', podOf('pod1', 'db'), podOf('pod2', 'web'));
+    h.k8s.setSynced('pods', 'namespaces');
     const ep = await call(h, 'PUT', '/endpoint/0', {
       ...request(1),
       labels: ['k8s:app=db', 'k8s:io.kubernetes.pod.namespace=default'],
@@ -171,6 +179,49 @@ describe('Kubernetes policies → repository', () => {
       'unspec:api=yes',
     ]);
     await eventually(() => !ingress(8080));
+  });
+
+  it("the REST API cannot delete or replace a Kubernetes object's rules (403; the API's go, theirs stay)", async () => {
+    const h = await start();
+    h.k8s.upsert('networkPolicies', np('a', 'db', 'web'));
+    h.k8s.upsert('ciliumNetworkPolicies', cnp('c', 'db', 'prod'));
+    h.k8s.upsert('ciliumClusterwideNetworkPolicies', cnp('cw', 'db'));
+    h.k8s.setSynced('networkPolicies', 'ciliumNetworkPolicies', 'ciliumClusterwideNetworkPolicies');
+    await eventually(() => rules(h).length === 3);
+    const k8sRules = rules(h);
+    // Labels only the object's rule carries: refused, naming the object.
+    const del = await call(h, 'DELETE', '/policy', ['k8s:io.cilium.k8s.policy.name=c']);
+    expect(del.status).toBe(403);
+    expect(JSON.stringify(del.body)).toContain('CiliumNetworkPolicy/prod/c');
+    // An import with the same labels (a manifest imported by hand) and `replace`: added beside.
+    const manifest = [
+      {
+        endpointSelector: {},
+        labels: [
+          'k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy',
+          'k8s:io.cilium.k8s.policy.name=c',
+          'k8s:io.cilium.k8s.policy.namespace=prod',
+          'k8s:io.cilium.k8s.policy.uid=uid-c',
+        ],
+      },
+    ];
+    const put = await call(h, 'PUT', '/policy?replace=true', JSON.stringify(manifest));
+    expect(put.status).toBe(200);
+    const withLabels = await call(
+      h,
+      'PUT',
+      '/policy?replace-with-labels=k8s:io.cilium.k8s.policy.derived-from=NetworkPolicy',
+      JSON.stringify([{ endpointSelector: {}, labels: ['api=yes'] }]),
+    );
+    expect(withLabels.status).toBe(200);
+    expect(rules(h)).toEqual([...k8sRules, 'CiliumNetworkPolicy prod c', 'unspec:api=yes'].sort());
+    // Labels matching both: the API's rule goes, the object's stays; no labels: all the API's go.
+    expect((await call(h, 'DELETE', '/policy', ['k8s:io.cilium.k8s.policy.name=c'])).status).toBe(
+      200,
+    );
+    expect(rules(h)).toEqual([...k8sRules, 'unspec:api=yes'].sort());
+    expect((await call(h, 'DELETE', '/policy')).status).toBe(200);
+    expect(rules(h)).toEqual(k8sRules);
   });
 
   it('removes at the first sync the rules of objects deleted while the agent was down', async () => {

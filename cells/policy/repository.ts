@@ -169,13 +169,16 @@ export class Repository {
   /** Adds rules (after removing those they replace); durable before it returns. */
   add(rules: readonly Rule[], opts: AddOptions = {}): RepoChange {
     const added = rules.map((r) => stored(r));
+    // Rules a Kubernetes object owns are replaced with that object only: an API import that
+    // removed one would leave the object in the cluster without its rule until it changes.
     const removed = this.list.filter(
       (r) =>
-        (opts.replace === true &&
+        r.resource === undefined &&
+        ((opts.replace === true &&
           rules.some((n) => sameLabels(n.labels, r.compiled.rule.labels))) ||
-        (opts.replaceWithLabels !== undefined &&
-          opts.replaceWithLabels.length > 0 &&
-          labelsMatch(r.compiled.rule.labels, opts.replaceWithLabels)),
+          (opts.replaceWithLabels !== undefined &&
+            opts.replaceWithLabels.length > 0 &&
+            labelsMatch(r.compiled.rule.labels, opts.replaceWithLabels))),
     );
     return this.replace(added, removed);
   }
@@ -221,9 +224,12 @@ export class Repository {
     return this.commit(next, added, removed);
   }
 
-  /** Deletes the rules carrying every label of `labels` (all rules for none). */
+  /**
+   * Deletes the API's rules carrying every label of `labels` (all of them for none); rules a
+   * Kubernetes object owns stay (they go with their object).
+   */
   delete(labels: readonly string[]): RepoChange {
-    const removed = this.search(labels);
+    const removed = this.search(labels).filter((r) => r.resource === undefined);
     const gone = new Set(removed);
     return this.commit(
       this.list.filter((r) => !gone.has(r)),
