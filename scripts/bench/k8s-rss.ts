@@ -213,9 +213,11 @@ export async function benchK8sRss(n: K8sRssSizes = SIZES): Promise<Row[]> {
     });
     await until('the policies', async () => {
       const p = await client.request<{ policy?: string }>('GET', '/policy');
-      const text = p.policy ?? '';
+      const rules = JSON.parse(p.policy ?? '[]') as { labels?: { key: string; value: string }[] }[];
       const objs = new Set(
-        [...text.matchAll(/io\.cilium\.k8s\.policy\.name=((?:np|cnp)-\d+)/g)].map((m) => m[1]),
+        rules.flatMap((r) =>
+          (r.labels ?? []).filter((l) => l.key === 'io.cilium.k8s.policy.name').map((l) => l.value),
+        ),
       );
       return objs.size >= n.policies ? true : undefined;
     });
