@@ -280,9 +280,13 @@ async function inProcess(api: ApiServerDouble): Promise<Row[]> {
       ),
     ];
   } finally {
-    await hive.stop();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(bpfRoot, { recursive: true, force: true });
+    // The pins go even when the hive's stop throws (they outlive the process otherwise).
+    try {
+      await hive.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(bpfRoot, { recursive: true, force: true });
+    }
   }
 }
 
