@@ -11,7 +11,12 @@ import {
   type Logger,
 } from '../../core/hive/index.js';
 import type { Change } from '../../core/statedb/index.js';
-import { K8sAccessError, type CiliumIdentityObject, type K8sResource } from '../k8s/index.js';
+import {
+  apiStatus,
+  K8sAccessError,
+  type CiliumIdentityObject,
+  type K8sResource,
+} from '../k8s/index.js';
 import {
   identity,
   IdentityError,
@@ -27,7 +32,6 @@ import {
   parseIdentityObject,
   type ParsedIdentity,
 } from './crd-labels.js';
-import { httpStatus } from './crd-store.js';
 import { labelString } from './kvstore-keys.js';
 import { LabelQueues, untilAborted } from './kvstore-queue.js';
 import { labelsKey, MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
@@ -64,7 +68,7 @@ const RETRY_MS = [200, 500, 1000, 2000] as const;
 /** Whether an API error may go away by itself (the server away, overloaded or failing). */
 function transient(e: unknown): boolean {
   if (e instanceof K8sAccessError || e instanceof IdentityError) return false;
-  const code = httpStatus(e);
+  const code = apiStatus(e);
   return code === undefined || code === 429 || code >= 500;
 }
 
