@@ -33,7 +33,7 @@ import {
   type ParsedIdentity,
 } from './crd-labels.js';
 import { labelString } from './kvstore-keys.js';
-import { LabelQueues, untilAborted } from './kvstore-queue.js';
+import { LabelQueues, retryDelay, untilAborted } from './kvstore-queue.js';
 import { labelsKey, MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
 
 /** The API calls the allocator makes (the real ones through client-node: `crd-store.ts`). */
@@ -61,9 +61,6 @@ export interface CrdAllocatorParams {
 
 /** How many invalid objects health names (the rest are counted). */
 const NAMED = 5;
-
-/** Waits between attempts while the API server is unreachable or failing (5xx, 429). */
-const RETRY_MS = [200, 500, 1000, 2000] as const;
 
 /** Whether an API error may go away by itself (the server away, overloaded or failing). */
 function transient(e: unknown): boolean {
@@ -231,7 +228,7 @@ export class CrdIdentityAllocator implements IdentityAllocator {
         if (attempt === 0) {
           this.p.logger.warn({ labels: key, err: errorMessage(e) }, 'CiliumIdentity: retrying');
         }
-        await sleep(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 2000, sig);
+        await sleep(retryDelay(attempt), sig);
       }
     }
   }
