@@ -14,6 +14,7 @@ import {
   K8sClient,
   K8sDisabledError,
   K8sResources,
+  type CiliumIdentityObject,
   type K8sAccessRule,
   type Namespace,
   type Node,
@@ -46,10 +47,15 @@ const node = (ip: string): Node => ({
   status: { addresses: [{ type: 'InternalIP', address: ip }] },
 });
 
-/** The Kubernetes cell's parts as a cell test has them; `rules` what the cell declared. */
+/**
+ * The Kubernetes cell's parts as a cell test has them; `rules` what the endpoint cell declared
+ * (the other cells of the hive, identity and loadbalancer, declare theirs too).
+ */
 function k8sDoubles(cep: MemoryCepApi, enabled = true) {
   const rules: K8sAccessRule[] = [];
   let resources: MemoryK8sResources | undefined;
+  const identities = new Map<string, CiliumIdentityObject>();
+  const apiError = (code: number, msg: string) => Object.assign(new Error(msg), { code });
   const client: K8sClient = {
     enabled,
     ready: () => Promise.resolve(),
@@ -63,9 +69,22 @@ function k8sDoubles(cep: MemoryCepApi, enabled = true) {
     networking: () => {
       throw new K8sDisabledError();
     },
-    custom: () => {
-      throw new K8sDisabledError();
-    },
+    // Kubernetes mode without a kvstore allocates identities as CiliumIdentity objects: created
+    // here as the API server would, and seen through the reflected table as its watch would.
+    custom: () =>
+      ({
+        createClusterCustomObject: ({ body }: { body: CiliumIdentityObject }) => {
+          const name = body.metadata.name;
+          if (identities.has(name)) return Promise.reject(apiError(409, `${name} exists`));
+          identities.set(name, body);
+          resources?.upsert('ciliumIdentities', body);
+          return Promise.resolve(body);
+        },
+        getClusterCustomObject: ({ name }: { name: string }) => {
+          const o = identities.get(name);
+          return o ? Promise.resolve(o) : Promise.reject(apiError(404, `${name} not found`));
+        },
+      }) as unknown as ReturnType<K8sClient['custom']>,
     apiextensions: () => {
       throw new K8sDisabledError();
     },
@@ -77,7 +96,7 @@ function k8sDoubles(cep: MemoryCepApi, enabled = true) {
     }),
     provide(K8sClient, {}, () => client),
     provide(K8sAccess, {}, () => ({
-      declare: (r: K8sAccessRule) => void rules.push(r),
+      declare: (r: K8sAccessRule) => void (r.why.startsWith('endpoint:') && rules.push(r)),
       rules: () => rules,
       check: () => undefined,
     })),
