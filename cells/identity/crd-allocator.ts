@@ -14,6 +14,7 @@ import type { Change } from '../../core/statedb/index.js';
 import {
   apiStatus,
   K8sAccessError,
+  K8sDisabledError,
   type CiliumIdentityObject,
   type K8sResource,
 } from '../k8s/index.js';
@@ -64,7 +65,9 @@ const NAMED = 5;
 
 /** Whether an API error may go away by itself (the server away, overloaded or failing). */
 function transient(e: unknown): boolean {
-  if (e instanceof K8sAccessError || e instanceof IdentityError) return false;
+  // Kubernetes mode off, a missing access rule: wiring mistakes that no retry mends.
+  if (e instanceof K8sAccessError || e instanceof K8sDisabledError || e instanceof IdentityError)
+    return false;
   const code = apiStatus(e);
   return code === undefined || code === 429 || code >= 500;
 }
