@@ -135,23 +135,14 @@ kernelSuite(
         },
       });
       await relayUp;
-      // The pods' Kubernetes labels are their endpoints' (cells/k8s pods → endpoint labels);
-      // until that part is in this agent, the test gives them through the endpoint API.
+      // The pods' Kubernetes labels are their endpoints' (the endpoint cell reads the reflected
+      // Pods): nothing gives them through the endpoint API.
       for (const [i, app] of APPS.entries()) {
-        if ((await podLabels(n, i)).includes(`k8s:app=${app}`)) continue;
-        const r = await n.cli(
-          'endpoint',
-          'labels',
-          `pod-name:default/pod${i}`,
-          '--add',
-          `k8s:app=${app}`,
-        );
-        expect(r.code, r.stderr).toBe(0);
-      }
-      for (const [i, app] of APPS.entries()) {
-        expect(await podLabels(n, i)).toEqual(
-          expect.arrayContaining([`k8s:app=${app}`, 'k8s:io.kubernetes.pod.namespace=default']),
-        );
+        const want = [`k8s:app=${app}`, 'k8s:io.kubernetes.pod.namespace=default'];
+        await eventually(async () => {
+          const labels = await podLabels(n, i);
+          return want.every((l) => labels.includes(l));
+        });
       }
       const be = n.ips[BE] ?? '';
       await startServers(n.pods[BE] ?? '', [
