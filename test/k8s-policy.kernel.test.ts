@@ -6,14 +6,12 @@
 // rules.json, go at the restarted agent's first sync). The agent reaches the double (on the
 // test's 127.0.0.1) through a unix socket: a relay in the node namespace listens on the double's
 // port on its own loopback. Root only.
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { BPF_LXC_OBJECT, kernelSuite } from '../core/testing/kernel.js';
 import { eventually } from '../core/testing/test-hive.js';
-import { startApiServer, type ApiServerDouble } from './support/apiserver.js';
+import { startApiServer } from './support/apiserver.js';
+import { apiServerBridge } from './support/apiserver-bridge.js';
 import { celliumJson } from './support/cli.js';
-import { startReady } from './support/ns-script.js';
 import { serviceNode, type ServiceNode } from './support/services.js';
 import { startServers, tcpClient, type TcpResult } from './support/socket-lb.js';
 import { tempDir } from './support/procs.js';
@@ -24,46 +22,6 @@ const FE = 0;
 const BE = 1;
 const OTHER = 2;
 const NODE = 'node-a';
-
-/** Pipes each connection of `server` to a new connection made by `dial`. */
-function relay(server: Server, dial: () => Socket): Set<Socket> {
-  const open = new Set<Socket>();
-  server.on('connection', (c) => {
-    const u = dial();
-    for (const s of [c, u]) {
-      open.add(s);
-      s.on('close', () => open.delete(s));
-    }
-    c.on('error', () => u.destroy());
-    u.on('error', () => c.destroy());
-    c.pipe(u).pipe(c);
-  });
-  return open;
-}
-
-// In the node namespace: 127.0.0.1:<port> → the unix socket (argv: port, socket path).
-const NS_RELAY = `
-const net = require('node:net');
-const [port, path] = [Number(process.argv[1]), process.argv[2]];
-net.createServer((c) => {
-  const u = net.connect(path);
-  c.on('error', () => u.destroy());
-  u.on('error', () => c.destroy());
-  c.pipe(u).pipe(c);
-}).listen(port, '127.0.0.1', () => console.log('ready'));`;
-
-/** The double reachable from `node` at the URL of its kubeconfig; closed with the test. */
-async function bridge(api: ApiServerDouble, dir: string): Promise<(node: string) => Promise<void>> {
-  const path = join(dir, 'apiserver.sock');
-  const server = createServer();
-  const open = relay(server, () => netConnect(api.port, '127.0.0.1'));
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  onTestFinished(async () => {
-    for (const s of open) s.destroy();
-    await new Promise((r) => server.close(r));
-  });
-  return (node) => startReady(node, NS_RELAY, [String(api.port), path], 'the API server relay');
-}
 
 /** A Pod object of this node, as the kubelet's API server has it. */
 function pod(i: number) {
@@ -167,7 +125,7 @@ kernelSuite(
       const api = await startApiServer();
       onTestFinished(() => api.stop());
       for (let i = 0; i < APPS.length; i++) api.create('pods', pod(i));
-      const into = await bridge(api, tempDir('cellium-k8s-policy-'));
+      const into = await apiServerBridge(api, tempDir('cellium-k8s-policy-'));
       let relayUp: Promise<void> = Promise.resolve();
       const n = await serviceNode({
         pods: APPS.length,
@@ -177,23 +135,14 @@ kernelSuite(
         },
       });
       await relayUp;
-      // The pods' Kubernetes labels are their endpoints' (cells/k8s pods → endpoint labels);
-      // until that part is in this agent, the test gives them through the endpoint API.
+      // The pods' Kubernetes labels are their endpoints' (the endpoint cell reads the reflected
+      // Pods): nothing gives them through the endpoint API.
       for (const [i, app] of APPS.entries()) {
-        if ((await podLabels(n, i)).includes(`k8s:app=${app}`)) continue;
-        const r = await n.cli(
-          'endpoint',
-          'labels',
-          `pod-name:default/pod${i}`,
-          '--add',
-          `k8s:app=${app}`,
-        );
-        expect(r.code, r.stderr).toBe(0);
-      }
-      for (const [i, app] of APPS.entries()) {
-        expect(await podLabels(n, i)).toEqual(
-          expect.arrayContaining([`k8s:app=${app}`, 'k8s:io.kubernetes.pod.namespace=default']),
-        );
+        const want = [`k8s:app=${app}`, 'k8s:io.kubernetes.pod.namespace=default'];
+        await eventually(async () => {
+          const labels = await podLabels(n, i);
+          return want.every((l) => labels.includes(l));
+        });
       }
       const be = n.ips[BE] ?? '';
       await startServers(n.pods[BE] ?? '', [

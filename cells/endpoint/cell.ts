@@ -51,7 +51,7 @@ import { EndpointStore } from './store.js';
 import { newEndpointTable } from './table.js';
 import { registerRestoreJob } from './restore-job.js';
 import type { HostLinks as HostLinkTable } from './validate.js';
-import { k8sCepApi, type CepApi } from './k8s-cep-api.js';
+import { k8sCepApi, type CepApi as CepStore } from './k8s-cep-api.js';
 import { newEndpointK8s, registerEndpointK8s, type EndpointK8s } from './k8s-mode.js';
 
 /** The endpoints table (read-only for other cells). */
@@ -61,7 +61,7 @@ export const HostLinks = token<HostLinkTable>('endpoint/HostLinks');
 const Store = token<EndpointStore>('endpoint/EndpointStore');
 const K8s = token<EndpointK8s>('endpoint/EndpointK8s');
 /** Where CiliumEndpoints are written (the API server; cell tests override it). */
-export const CepApiToken = token<CepApi>('endpoint/CepApi');
+export const CepApi = token<CepStore>('endpoint/CepApi');
 
 /** Endpoints: Cilium's endpoint API, regeneration into the datapath, persistence and restore. */
 export const endpointCell = module(
@@ -94,7 +94,7 @@ export const endpointCell = module(
     },
     ({ daemon, ...p }) => newEndpointK8s({ ...p, clusterName: daemon.clusterName }),
   ),
-  provide(CepApiToken, { client: optional(K8sClient) }, ({ client }) => k8sCepApi(client)),
+  provide(CepApi, { client: optional(K8sClient) }, ({ client }) => k8sCepApi(client)),
   // Writes (and IPAM allocations) wait from construction until restore is done: the API can
   // never hand out a persisted endpoint's IP.
   provide(
@@ -233,7 +233,7 @@ export const endpointCell = module(
       access: optional(K8sAccess),
       client: optional(K8sClient),
       resources: optional(K8sResources),
-      cepApi: CepApiToken,
+      cepApi: CepApi,
       db: StateDB,
       table: EndpointTable,
       m: EndpointManager,

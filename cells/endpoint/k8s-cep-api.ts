@@ -1,6 +1,7 @@
 // The CiliumEndpoint objects on the API server, behind a small interface: the real one over
 // client-node's CustomObjectsApi, an in-memory one (k8s-cep.memory.ts) for cell tests.
 import {
+  apiStatus,
   CILIUM_GROUP,
   CILIUM_VERSION,
   K8sDisabledError,
@@ -63,17 +64,11 @@ export interface CepApi {
   list(signal?: AbortSignal): Promise<CiliumEndpointObject[]>;
 }
 
-/** The HTTP status of a client-node ApiException (0 for anything else: no answer). */
-function codeOf(e: unknown): number {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : 0;
-}
-
 async function call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {
   try {
     return (await fn()) as T;
   } catch (e) {
-    const code = codeOf(e);
+    const code = apiStatus(e) ?? 0; // 0: no answer
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new CepApiError(code, `${what}: ${code !== 0 ? `HTTP ${code}` : (msg ?? '')}`);
   }

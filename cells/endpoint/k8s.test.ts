@@ -23,7 +23,7 @@ import {
 } from '../k8s/index.js';
 import { newMemoryK8sResources, type MemoryK8sResources } from '../k8s/resources.memory.js';
 import { StateDB } from '../statedb/index.js';
-import { CepApiToken } from './cell.js';
+import { CepApi } from './cell.js';
 import { call, epHive, request, type EpHive } from './fixtures.js';
 import { EndpointManager } from './index.js';
 import { MemoryCepApi } from './k8s-cep.memory.js';
@@ -101,7 +101,7 @@ function k8sDoubles(cep: MemoryCepApi, enabled = true) {
       rules: () => rules,
       check: () => undefined,
     })),
-    provide(CepApiToken, {}, () => cep),
+    provide(CepApi, {}, () => cep),
   ];
   return {
     overrides,

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthRegistry, newRootLogger } from '../../core/hive/index.js';
 import { DB } from '../../core/statedb/index.js';
-import type { CiliumIdentityObject } from '../k8s/index.js';
+import { K8sDisabledError, type CiliumIdentityObject } from '../k8s/index.js';
 import { newMemoryK8sResources, type MemoryK8sResources } from '../k8s/resources.memory.js';
 import { IdentityUnavailableError, type IdentityChange } from './allocator.js';
 import { CrdIdentityAllocator, type CiliumIdentityStore } from './crd-allocator.js';
@@ -314,6 +314,15 @@ describe('CrdIdentityAllocator', () => {
     const f = agent(server, { store: forbidden });
     await expect(f.a.allocate(DB_LABELS)).rejects.toThrow(
       /creating a CiliumIdentity failed: forbidden/,
+    );
+    // Nor a client with Kubernetes mode off (a wiring mistake): it fails now, not after the timeout.
+    const off: CiliumIdentityStore = {
+      create: () => Promise.reject(new K8sDisabledError()),
+      get: () => Promise.reject(new K8sDisabledError()),
+    };
+    const o = agent(server, { store: off });
+    await expect(o.a.allocate(DB_LABELS)).rejects.toThrow(
+      /creating a CiliumIdentity failed: Kubernetes mode is off/,
     );
   });
 

@@ -11,7 +11,13 @@ import {
   type Logger,
 } from '../../core/hive/index.js';
 import type { Change } from '../../core/statedb/index.js';
-import { K8sAccessError, type CiliumIdentityObject, type K8sResource } from '../k8s/index.js';
+import {
+  apiStatus,
+  K8sAccessError,
+  K8sDisabledError,
+  type CiliumIdentityObject,
+  type K8sResource,
+} from '../k8s/index.js';
 import {
   identity,
   IdentityError,
@@ -27,9 +33,8 @@ import {
   parseIdentityObject,
   type ParsedIdentity,
 } from './crd-labels.js';
-import { httpStatus } from './crd-store.js';
 import { labelString } from './kvstore-keys.js';
-import { LabelQueues, untilAborted } from './kvstore-queue.js';
+import { LabelQueues, retryDelay, untilAborted } from './kvstore-queue.js';
 import { labelsKey, MAX_IDENTITY, MIN_IDENTITY, normalizeLabels } from './labels.js';
 
 /** The API calls the allocator makes (the real ones through client-node: `crd-store.ts`). */
@@ -58,13 +63,12 @@ export interface CrdAllocatorParams {
 /** How many invalid objects health names (the rest are counted). */
 const NAMED = 5;
 
-/** Waits between attempts while the API server is unreachable or failing (5xx, 429). */
-const RETRY_MS = [200, 500, 1000, 2000] as const;
-
 /** Whether an API error may go away by itself (the server away, overloaded or failing). */
 function transient(e: unknown): boolean {
-  if (e instanceof K8sAccessError || e instanceof IdentityError) return false;
-  const code = httpStatus(e);
+  // Kubernetes mode off, a missing access rule: wiring mistakes that no retry mends.
+  if (e instanceof K8sAccessError || e instanceof K8sDisabledError || e instanceof IdentityError)
+    return false;
+  const code = apiStatus(e);
   return code === undefined || code === 429 || code >= 500;
 }
 
@@ -227,7 +231,7 @@ export class CrdIdentityAllocator implements IdentityAllocator {
         if (attempt === 0) {
           this.p.logger.warn({ labels: key, err: errorMessage(e) }, 'CiliumIdentity: retrying');
         }
-        await sleep(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 2000, sig);
+        await sleep(retryDelay(attempt), sig);
       }
     }
   }

@@ -1,16 +1,10 @@
 // The CiliumIdentity calls of the CRD allocator through the k8s cell's client (client-node's
 // CustomObjectsApi): create, and get after an AlreadyExists.
 import type { K8sClient } from '../k8s/index.js';
-import { CILIUM_GROUP, CILIUM_VERSION } from '../k8s/index.js';
+import { apiStatus, CILIUM_GROUP, CILIUM_VERSION } from '../k8s/index.js';
 import type { CiliumIdentityStore } from './crd-allocator.js';
 import { CILIUM_IDENTITIES } from './crd-labels.js';
 import { untilAborted } from './kvstore-queue.js';
-
-/** The HTTP status of an API error (client-node's ApiException carries it in `code`). */
-export function httpStatus(e: unknown): number | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
 
 /** A request given up when `signal` aborts (client-node takes no signal; the answer is dropped). */
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -32,7 +26,7 @@ export function k8sIdentityStore(client: K8sClient): CiliumIdentityStore {
         );
         return true;
       } catch (e) {
-        if (httpStatus(e) === 409) return false;
+        if (apiStatus(e) === 409) return false;
         throw e;
       }
     },
@@ -44,7 +38,7 @@ export function k8sIdentityStore(client: K8sClient): CiliumIdentityStore {
           signal,
         )) as unknown;
       } catch (e) {
-        if (httpStatus(e) === 404) return undefined;
+        if (apiStatus(e) === 404) return undefined;
         throw e;
       }
     },

@@ -1,7 +1,12 @@
 import type { Logger } from '../../core/hive/index.js';
 
-/** How long background work waits before trying again after a kvstore error. */
+/** How long work waits before trying again after an error of the kvstore or the API server. */
 const RETRY_MS = [200, 500, 1000, 2000] as const;
+
+/** The wait before retry `attempt` (0-based) of a cluster store call (kvstore or API server). */
+export function retryDelay(attempt: number): number {
+  return RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 2000;
+}
 
 /** What the queues need. */
 export interface LabelQueuesParams {
@@ -55,7 +60,7 @@ export class LabelQueues {
             { labels: ls, err: e, attempt },
             `identity ${what}: ${this.p.store ?? 'kvstore'} failed`,
           );
-          await this.pause(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] ?? 1000, sig);
+          await this.pause(retryDelay(attempt), sig);
         }
       }
     });

@@ -1,6 +1,7 @@
 // The wait between attempts to reach the API server, list or watch: doubling from half a second
 // up to --k8s-watch-backoff-max, with jitter so that a thousand agents that lost the API server
 // together do not come back in step.
+import { backoffDelay } from '../../core/hive/index.js';
 
 /** The first retry's delay (ms), unless the maximum is smaller. */
 export const BACKOFF_MIN_MS = 500;
@@ -11,6 +12,6 @@ export function jittered(
   maxMs: number,
   random: () => number = Math.random,
 ): number {
-  const base = Math.min(maxMs, Math.min(BACKOFF_MIN_MS, maxMs) * 2 ** Math.min(attempt, 30));
+  const base = backoffDelay({ minMs: Math.min(BACKOFF_MIN_MS, maxMs), maxMs }, attempt);
   return base / 2 + (base / 2) * random();
 }

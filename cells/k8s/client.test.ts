@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { connectOptions, SERVICE_ACCOUNT_TOKEN, versionText } from './client.js';
 import type { K8sConfig } from './config.js';
+import { apiStatus } from './types.js';
 
 const base: K8sConfig = {
   k8sKubeconfigPath: '',
@@ -50,5 +51,15 @@ describe('Kubernetes mode or embedded', () => {
     expect(
       versionText({ major: '1', minor: '31', gitVersion: 'v1.31.0', platform: 'linux/amd64' }),
     ).toBe('1.31 (v1.31.0) [linux/amd64]');
+  });
+});
+
+describe('apiStatus', () => {
+  it("reads client-node's ApiException code; anything else has none", async () => {
+    const { ApiException } = await import('@kubernetes/client-node');
+    expect(apiStatus(new ApiException(409, 'AlreadyExists', {}, {}))).toBe(409);
+    expect(apiStatus(new Error('connect ECONNREFUSED'))).toBeUndefined();
+    expect(apiStatus(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBeUndefined();
+    expect(apiStatus(null)).toBeUndefined();
   });
 });

@@ -165,6 +165,12 @@ export interface K8sAccess {
 /** The declared permissions. */
 export const K8sAccess = token<K8sAccess>('k8s/K8sAccess');
 
+/** The HTTP status of a failed API call (client-node's ApiException carries it in `code`), if any. */
+export function apiStatus(e: unknown): number | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
 /** A request no declared rule covers (a bug in the agent: its ClusterRole would refuse it too). */
 export class K8sAccessError extends Error {
   override name = 'K8sAccessError';

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,47 +6,27 @@ import { FaultyMap, type RawMap, type UpdateFlag } from '../../core/bpf/index.js
 import { HealthTree, provide } from '../../core/hive/index.js';
 import type { LinkInfo } from '../../core/net/index.js';
 import { apiRequest } from '../../core/testing/api.js';
-import { eventually, testHive } from '../../core/testing/test-hive.js';
-import { apiCell, ApiServer } from '../api/index.js';
-import { conntrackCell } from '../conntrack/index.js';
-import { daemonCell } from '../daemon/index.js';
+import { eventually } from '../../core/testing/test-hive.js';
+import { ApiServer } from '../api/index.js';
 import { K8sResources, type EndpointSlice, type Service } from '../k8s/index.js';
 import { newMemoryK8sResources, type MemoryK8sResources } from '../k8s/resources.memory.js';
-import { mapsCell } from '../maps/index.js';
-import { statedbCell, StateDB } from '../statedb/index.js';
-import { LbLinks, LbMaps, LbMapWrap, LbTables, loadbalancerCell, SVC_FLAG } from './index.js';
-
-interface Opts {
-  readonly dir?: string;
-  readonly flags?: Record<string, unknown>;
-  readonly links?: readonly LinkInfo[];
-  readonly wrap?: (raw: RawMap) => RawMap;
-}
+import { StateDB } from '../statedb/index.js';
+import { lbHive, type LbHiveOpts } from './fixtures.js';
+import { LbMaps, LbTables, SVC_FLAG } from './index.js';
 
 /** The loadbalancer cell on memory maps, with in-memory reflected resources the test fills. */
-function k8sHive(o: Opts = {}) {
-  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cellium-lbk8s-'));
+function k8sHive(o: Omit<LbHiveOpts, 'overrides'> = {}) {
   let res: MemoryK8sResources | undefined;
-  const h = testHive(
-    [apiCell, statedbCell, daemonCell, mapsCell, conntrackCell, loadbalancerCell],
+  const h = lbHive(
     {
-      flags: {
-        'socket-path': join(dir, `api-${randomBytes(4).toString('hex')}.sock`),
-        'state-dir': join(dir, 'state'),
-        'bpf-backend': 'memory',
-        'bpf-root': join(dir, 'bpf'),
-        'node-name': 'node-a',
-        ...o.flags,
-      },
+      ...o,
       overrides: [
         provide(K8sResources, { db: StateDB }, ({ db }) => (res = newMemoryK8sResources(db))),
-        provide(LbLinks, {}, () => () => o.links ?? []),
-        ...(o.wrap ? [provide(LbMapWrap, {}, () => o.wrap ?? ((r: RawMap) => r))] : []),
       ],
     },
+    'cellium-lbk8s-',
   );
   return Object.assign(h, {
-    dir,
     res: (): MemoryK8sResources => {
       if (!res) throw new Error('K8sResources not built');
       return res;

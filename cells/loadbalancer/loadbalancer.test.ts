@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   mkdirSync,
   mkdtempSync,
@@ -12,26 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E, FaultyMap, type RawMap, type UpdateFlag } from '../../core/bpf/index.js';
-import { HealthTree, provide } from '../../core/hive/index.js';
+import { HealthTree } from '../../core/hive/index.js';
 import type { LinkInfo } from '../../core/net/index.js';
 import { apiRequest } from '../../core/testing/api.js';
-import { eventually, testHive } from '../../core/testing/test-hive.js';
-import { apiCell, ApiServer } from '../api/index.js';
-import { conntrackCell } from '../conntrack/index.js';
-import { daemonCell } from '../daemon/index.js';
-import { mapsCell } from '../maps/index.js';
-import { statedbCell, StateDB } from '../statedb/index.js';
-import {
-  LbLinks,
-  LbMaps,
-  LbMapWrap,
-  LbTables,
-  LbWriter,
-  Loadbalancer,
-  loadbalancerCell,
-  SVC_FLAG,
-  SVC_FLAG2,
-} from './index.js';
+import { eventually } from '../../core/testing/test-hive.js';
+import { ApiServer } from '../api/index.js';
+import { StateDB } from '../statedb/index.js';
+import { lbHive } from './fixtures.js';
+import { LbMaps, LbTables, LbWriter, Loadbalancer, SVC_FLAG, SVC_FLAG2 } from './index.js';
 
 beforeAll(() => {
   process.env.CELLIUM_VALIDATE_RESPONSES = '1';
@@ -65,35 +52,6 @@ class Recorder {
       }
     })(raw);
   };
-}
-
-interface Opts {
-  readonly dir?: string;
-  readonly flags?: Record<string, unknown>;
-  readonly wrap?: (raw: RawMap) => RawMap;
-  readonly links?: readonly LinkInfo[];
-}
-
-function lbHive(o: Opts = {}) {
-  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cellium-lb-'));
-  const h = testHive(
-    [apiCell, statedbCell, daemonCell, mapsCell, conntrackCell, loadbalancerCell],
-    {
-      flags: {
-        'socket-path': join(dir, `api-${randomBytes(4).toString('hex')}.sock`),
-        'state-dir': join(dir, 'state'),
-        'bpf-backend': 'memory',
-        'bpf-root': join(dir, 'bpf'),
-        'node-name': 'node-a',
-        ...o.flags,
-      },
-      overrides: [
-        ...(o.wrap ? [provide(LbMapWrap, {}, () => o.wrap ?? ((r: RawMap) => r))] : []),
-        provide(LbLinks, {}, () => () => o.links ?? []),
-      ],
-    },
-  );
-  return Object.assign(h, { dir });
 }
 
 type H = ReturnType<typeof lbHive>;

@@ -16,6 +16,7 @@ import {
 import type { Model } from '../../core/api/index.js';
 import type { DaemonConfig } from '../daemon/index.js';
 import {
+  apiStatus,
   CILIUM_GROUP,
   CILIUM_VERSION,
   type K8sAccess,
@@ -124,12 +125,6 @@ function aborted(signal: AbortSignal): boolean {
   return signal.aborted;
 }
 
-/** The HTTP status of a client-node error. */
-function status(e: unknown): number | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
 /** What the CiliumNode sync needs. */
 export interface CiliumNodeSyncParams {
   readonly client: K8sClient;
@@ -223,7 +218,7 @@ export class CiliumNodeSync {
       try {
         current = await api.getClusterCustomObject({ ...target, name: this.p.name }, opts);
       } catch (e) {
-        if (status(e) !== 404) throw e;
+        if (apiStatus(e) !== 404) throw e;
       }
       try {
         if (current === undefined) {
@@ -236,7 +231,7 @@ export class CiliumNodeSync {
         return;
       } catch (e) {
         // Created or changed by someone else meanwhile: read it again.
-        if (status(e) !== 409) throw e;
+        if (apiStatus(e) !== 409) throw e;
       }
     }
   }

@@ -138,10 +138,11 @@ describe('parseK8sNode', () => {
 });
 
 describe('node cell with Kubernetes nodes', () => {
-  function hive() {
+  /** The node cell alone; `enabled` false is embedded mode (no Kubernetes resources). */
+  function hive(enabled = true) {
     const pinDir = `/tmp/cellium-k8snode-test-${randomBytes(4).toString('hex')}`;
     onTestFinished(() => unpinMemoryMaps(pinDir));
-    const res = newMemoryK8sResources(new DB());
+    const res = newMemoryK8sResources(new DB(), enabled);
     const h = testHive([nodeCell], {
       overrides: [
         provideValue(DatapathMaps, { backend: 'memory', pinDir } as DatapathMaps),
@@ -232,32 +233,10 @@ describe('node cell with Kubernetes nodes', () => {
   });
 
   it('embedded mode (resources not enabled): no Kubernetes source at all', async () => {
-    const pinDir = `/tmp/cellium-k8snode-test-${randomBytes(4).toString('hex')}`;
-    onTestFinished(() => unpinMemoryMaps(pinDir));
-    const res = newMemoryK8sResources(new DB(), false);
+    const { h, res, names } = hive(false);
     res.upsert('nodes', k8sNode('w2', [internal('192.0.2.2')]));
-    const h = testHive([nodeCell], {
-      overrides: [
-        provideValue(DatapathMaps, { backend: 'memory', pinDir } as DatapathMaps),
-        provideValue(Maps, new MapRegistry()),
-        provideValue(ApiRoutes, new ApiRegistry()),
-        provideValue(StatusContributors, { add: () => undefined }),
-        provideValue(DaemonConfig, { clusterName: 'default', nodeName: 'n1' } as DaemonConfig),
-        provideValue(Ipam, {
-          pools: new Map([['ipv4', { cidr: '10.9.0.0/24' }]]),
-        } as unknown as Ipam),
-        provideValue(NodeLinks, () => []),
-        provideValue(K8sResources, res),
-      ],
-      flags: { 'ipv4-node': '192.0.2.1', 'ipv6-node': '' },
-    });
     await h.requireStart();
-    expect(
-      h
-        .get(ClusterNodeList)
-        .list()
-        .map((n) => n.name),
-    ).toEqual(['default/n1']);
+    expect(names()).toEqual(['default/n1 local']);
     expect(
       h
         .get(HealthTree)

@@ -10,7 +10,14 @@ import type { Health, Jobs, Logger } from '../../core/hive/index.js';
 import type { Model } from '../../core/api/index.js';
 import type { AgentStatus, DaemonConfig } from '../daemon/index.js';
 import type { Ipam } from '../ipam/index.js';
-import type { K8sAccess, K8sClient, K8sResource, K8sResources, Node } from '../k8s/index.js';
+import {
+  apiStatus,
+  type K8sAccess,
+  type K8sClient,
+  type K8sResource,
+  type K8sResources,
+  type Node,
+} from '../k8s/index.js';
 import type { NodeConfig } from './config.js';
 import { NODE_ANNOTATIONS } from './k8s-nodes.js';
 import type { ClusterNodeList } from './registry.js';
@@ -32,12 +39,6 @@ export interface NodeReadyParams {
   readonly notReady: () => string | undefined;
   readonly health: Health;
   readonly logger: Logger;
-}
-
-/** A failed API call's HTTP status (client-node's ApiException), if it has one. */
-function statusOf(e: unknown): number | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
 }
 
 /** The taints of a Node as on the wire (anything else: none). */
@@ -142,7 +143,7 @@ export class NodeReady {
       );
       return true;
     } catch (e) {
-      const status = statusOf(e);
+      const status = apiStatus(e);
       // A failed test: 422 from kube-apiserver (409 from some servers).
       if (status !== 422 && status !== 409) throw e;
       this.p.logger.info(

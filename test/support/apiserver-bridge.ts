@@ -1,7 +1,6 @@
 // The API server double (on the test's 127.0.0.1) reachable from a node namespace at the URL of
 // its kubeconfig: a unix-socket relay on the host side, and in the node namespace a relay that
-// listens on the double's port on its own loopback. (test/k8s-policy.kernel.test.ts has its own
-// copy of the same two relays.)
+// listens on the double's port on its own loopback. Shared by the Kubernetes kernel suites.
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
