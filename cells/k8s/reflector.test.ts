@@ -212,30 +212,27 @@ describe('reflector', () => {
     await s.stop();
   });
 
-  it('backs off when every re-list is too old at once again (no tight list loop), at once after a working stream', async () => {
-    const gone = (): WatchStep => ({
-      events: [],
-      end: new K8sHttpError(410, 'Expired', 'too old'),
-    });
-    const lists = [1, 2, 3, 4, 5].map((i) => ({
-      items: [pod('a', String(i))],
-      resourceVersion: String(i * 10),
-    }));
-    const { source, asked } = scripted(lists, [
-      gone(),
-      gone(),
-      gone(),
-      // A stream that works (an event) before its 410: the next re-list is at once again.
-      {
-        events: [{ type: 'MODIFIED', object: pod('a', '41') }],
-        end: new K8sHttpError(410, 'Expired', 'too old'),
-      },
-    ]);
-    const s = setup(source, { maxMs: 30_000 });
-    await until(() => asked.watches.length === 5);
-    expect(asked.lists.length).toBe(5);
-    // 1st 410: listed at once; 2nd and 3rd in a row: waited, doubling; after the event: at once.
-    expect(s.delays).toEqual([500, 1000]);
+  it('backs off when every watch from a fresh list is "too old" (no hot list loop), at once again after an event', async () => {
+    const gone = new K8sHttpError(410, 'Gone', 'too old resource version');
+    const list = (rv: string): ListPage => ({ items: [pod('a', '1')], resourceVersion: rv });
+    const { source, asked } = scripted(
+      [list('10'), list('20'), list('30'), list('40'), list('50'), list('60')],
+      [
+        { events: [], end: gone },
+        { events: [], end: gone },
+        { events: [], end: gone },
+        // A working watch (an event) resets the streak: its 410 lists again at once.
+        { events: [{ type: 'ADDED', object: pod('b', '41') }], end: gone },
+        { events: [], end: gone },
+      ],
+    );
+    const s = setup(source, { maxMs: 3000 });
+    await until(() => asked.watches.length === 6);
+    expect(asked.watches).toEqual(['10', '20', '30', '40', '50', '60']);
+    // The first 410 lists at once, the next ones wait (doubling); the one ending the watch that
+    // had an event lists at once again, and the streak starts over.
+    expect(s.delays).toEqual([500, 1000, 500]);
+    expect(s.health.get('k8s.pods')).toMatchObject({ level: 'ok' });
     await s.stop();
   });
 
@@ -359,6 +356,12 @@ describe('reflector', () => {
     );
     expect(invalidReason({ metadata: { name: 'x' } }, false)).toBeUndefined();
     expect(invalidReason({ metadata: { name: 'a/b' } }, false)).toMatch(/not a valid name/);
+    for (const name of ['s\u0000x', 'a\u202eb', 'caf\u00e9', 'a\u007f']) {
+      expect(invalidReason({ metadata: { name } }, false)).toMatch(/not a valid name/);
+      expect(invalidReason({ metadata: { name: 'a', namespace: name } }, true)).toMatch(
+        /namespace is not a valid name/,
+      );
+    }
     expect(invalidReason({ metadata: { name: 'a', namespace: 'x/y' } }, true)).toMatch(
       /namespace is not a valid name/,
     );

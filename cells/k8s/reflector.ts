@@ -63,6 +63,9 @@ const NAMED = 3;
 /** Annotations the agent never reads and that can be as large as the object itself. */
 const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
 
+/** The characters of a name: printable ASCII but '/' (Kubernetes' names are narrower still). */
+const NAME_CHARS = /^[\x21-\x2e\x30-\x7e]*$/;
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -77,12 +80,16 @@ export function invalidReason(o: unknown, namespaced: boolean): string | undefin
   const m = o.metadata;
   if (!isRecord(m)) return 'no metadata';
   if (typeof m.name !== 'string' || m.name === '') return 'no metadata.name';
-  // Names are keys here (`namespace/name`): no name the API server accepts has a '/'.
-  if (m.name.length > 253 || /[/\s]/.test(m.name)) return 'metadata.name is not a valid name';
+  // Names are keys here (`namespace/name`): no name the API server accepts has a '/', and none
+  // has anything but printable ASCII (control or bidi characters would reach logs and health).
+  if (m.name.length > 253 || !NAME_CHARS.test(m.name)) return 'metadata.name is not a valid name';
   if (namespaced && (typeof m.namespace !== 'string' || m.namespace === '')) {
     return 'no metadata.namespace';
   }
-  if (typeof m.namespace === 'string' && (m.namespace.length > 63 || /[/\s]/.test(m.namespace))) {
+  if (
+    typeof m.namespace === 'string' &&
+    (m.namespace.length > 63 || !NAME_CHARS.test(m.namespace))
+  ) {
     return 'metadata.namespace is not a valid name';
   }
   if (!namespaced && m.namespace !== undefined && m.namespace !== '') {
@@ -128,7 +135,7 @@ export class Reflector<T extends K8sObject> {
   private lists = 0;
   private watchFailure: Error | undefined;
   private watchAbort: AbortController | undefined;
-  /** 410s in a row with no event in between (a re-list that is too old at once again). */
+  /** "Too old" answers since the last event or bookmark (a server that answers 410 to every watch). */
   private goneStreak = 0;
 
   constructor(private readonly p: ReflectorParams<T>) {}
@@ -159,7 +166,6 @@ export class Reflector<T extends K8sObject> {
         if (events > 0 || (this.p.now ?? Date.now)() - started >= QUICK_END_MS) {
           attempt = 0;
           emptyStreams = 0;
-          this.goneStreak = 0;
           continue;
         }
         if (++emptyStreams < 2) continue;
@@ -168,20 +174,25 @@ export class Reflector<T extends K8sObject> {
       } catch (e) {
         if (stopped()) return;
         if (isGone(e)) {
-          // Our resourceVersion is too old: list again and replace; at once the first time, with
-          // backoff when the last re-list was too old too before any event (as client-go's
-          // reflector backs off between its list+watch rounds), not re-listing in a tight loop.
-          this.p.logger.info(
-            { resource: this.p.name, err: errorMessage(e) },
-            'resource version too old, listing again',
-          );
+          // Our resourceVersion is too old: list again and replace — at once the first time; when
+          // the watch from a fresh list is "too old" again before any event, the server is not
+          // going to let us watch, and listing in a loop would burn a core: back off.
           this.resourceVersion = '';
           emptyStreams = 0;
-          if (this.goneStreak++ === 0) continue;
-          // A successful list resets `attempt`: the streak itself makes the delay grow.
+          if (this.goneStreak++ === 0) {
+            this.p.logger.info(
+              { resource: this.p.name, err: errorMessage(e) },
+              'resource version too old, listing again',
+            );
+            continue;
+          }
           const delay = jittered(this.goneStreak - 2, this.p.backoffMaxMs, this.p.random);
-          const msg = `resource version too old again after a re-list, listing again in ${formatMs(delay)}: ${errorMessage(e)}`;
-          this.p.health.degraded(this.synced ? `synced, ${this.count()} objects; ${msg}` : msg);
+          const msg = `watch answered "too old" ${this.goneStreak} times in a row right after a list, listing again in ${formatMs(delay)}: ${errorMessage(e)}`;
+          this.p.logger.warn(
+            { resource: this.p.name, err: errorMessage(e), delayMs: Math.round(delay) },
+            'watch too old again right after a list',
+          );
+          this.p.health.degraded(`synced, ${this.count()} objects; ${msg}`);
           await wait(delay, signal);
           continue;
         }
@@ -278,7 +289,6 @@ export class Reflector<T extends K8sObject> {
         (e) => {
           if (ctl.signal.aborted) return; // after an ERROR event nothing more is applied
           events++;
-          if (e.type !== 'ERROR') this.goneStreak = 0; // the stream works: a later 410 is news
           this.pending.push(e);
           if (e.type === 'ERROR') {
             this.flush();
@@ -334,6 +344,7 @@ export class Reflector<T extends K8sObject> {
     }
     const meta = isRecord(o) && isRecord(o.metadata) ? o.metadata : undefined;
     const rv = meta && typeof meta.resourceVersion === 'string' ? meta.resourceVersion : undefined;
+    this.goneStreak = 0; // the watch works: a later "too old" lists again at once
     if (e.type === 'BOOKMARK') {
       if (rv !== undefined) this.resourceVersion = rv;
       return undefined;
