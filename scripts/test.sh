@@ -14,6 +14,9 @@ npm run --silent typecheck
 npm run --silent lint
 npm run --silent format:check
 echo "== tests"
+# The tests choose their Kubernetes (the API server double, or $KUBECONFIG's cluster): an agent a
+# test starts must not take the in-cluster service account of a runner that is itself a pod.
+unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0
