@@ -47,7 +47,11 @@ export function decodeUpdate(body: Uint8Array, ctx: WireContext): Decoded {
   // RFC 7606 §3(d): a missing well-known mandatory attribute withdraws what the UPDATE
   // announces; nothing is mandatory when it announces nothing.
   const announces = nlri.prefixes.length > 0 || (r.mpReach?.nlri.length ?? 0) > 0;
-  let withdraw = r.withdraw;
+  // RFC 7606 §5.2: with nothing announced, treat-as-withdraw cannot be told from a parse
+  // gone wrong, so those errors reset the session.
+  if (r.withdraw && !announces) return { ok: false, error: r.withdraw };
+  let withdraw = r.withdraw?.reason;
+  if (nlri.prefixes.length > 0 && r.badNextHop !== undefined) withdraw ??= r.badNextHop;
   if (announces) {
     const mandatory: number[] = [ATTR.ORIGIN, ATTR.AS_PATH];
     if (nlri.prefixes.length > 0) mandatory.push(ATTR.NEXT_HOP);
