@@ -104,8 +104,15 @@ export function formatIpv4(b: Uint8Array, off = 0): string {
 
 /** Formats 16 bytes at `off` as IPv6 text (RFC 5952: lowercase, longest zero run of 2+ as '::'). */
 export function formatIpv6(b: Uint8Array, off = 0): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0));
+  const w = FORMAT_WORDS;
+  for (let i = 0; i < 8; i++) w[i] = ((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0);
+  return formatWords(w);
+}
+
+const FORMAT_WORDS = new Uint16Array(8);
+
+/** RFC 5952 text of eight 16-bit words. */
+function formatWords(w: Uint16Array): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
@@ -118,9 +125,17 @@ export function formatIpv6(b: Uint8Array, off = 0): string {
     if (j - i > bestLen) [best, bestLen] = [i, j - i];
     i = j;
   }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(w);
-  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += (w[i] ?? 0).toString(16);
+  }
+  return out;
 }
 
 /** Zeroes the bits of `addr` past `len` (RFC 4271 §4.3: host bits are ignored). */
@@ -149,11 +164,17 @@ export function parsePrefix(s: string): PrefixBytes | undefined {
 
 /** Formats a prefix from its NLRI bytes (`n` = ceil(len/8) bytes at `off`), host bits masked. */
 export function formatNlri(v6: boolean, len: number, b: Uint8Array, off: number): string {
-  const addr = new Uint8Array(v6 ? 16 : 4);
   const n = (len + 7) >>> 3;
-  for (let i = 0; i < n; i++) addr[i] = b[off + i] ?? 0;
-  mask(addr, len);
-  return `${v6 ? formatIpv6(addr) : formatIpv4(addr)}/${len}`;
+  const keep = len & 7;
+  const byte = (i: number): number => {
+    if (i >= n) return 0;
+    const v = b[off + i] ?? 0;
+    return i === n - 1 && keep ? v & (0xff << (8 - keep)) & 0xff : v;
+  };
+  if (!v6) return `${byte(0)}.${byte(1)}.${byte(2)}.${byte(3)}/${len}`;
+  const w = FORMAT_WORDS;
+  for (let i = 0; i < 8; i++) w[i] = (byte(2 * i) << 8) | byte(2 * i + 1);
+  return `${formatWords(w)}/${len}`;
 }
 
 /** The NLRI encoding of a prefix (RFC 4271 §4.3): length byte, then ceil(len/8) bytes. */
@@ -170,4 +191,98 @@ export function canonicalPrefix(s: string): string {
   const p = parsePrefix(s);
   if (!p) throw new RangeError(`'${s}' is not an IP prefix (addr/len)`);
   return `${p.v6 ? formatIpv6(p.addr) : formatIpv4(p.addr)}/${p.len}`;
+}
+
+/** Parses hex digit `c` (a char code); -1 when it is not one. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Writes the NLRI encoding of prefix text into `out` at `off` without allocating (the packer
+ * encodes tens of thousands); returns the bytes written, or -1 when `s` is not a prefix of
+ * the family. Text with an embedded IPv4 tail takes the general parser.
+ */
+export function writeNlri(s: string, v6: boolean, out: Uint8Array, off: number): number {
+  const slash = s.indexOf('/');
+  if (slash < 1 || slash === s.length - 1 || s.length - slash > 4) return -1;
+  let len = 0;
+  for (let i = slash + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57 || (i === slash + 1 && c === 48 && s.length - slash > 2)) return -1;
+    len = len * 10 + (c - 48);
+  }
+  if (len > (v6 ? 128 : 32)) return -1;
+  const addr = v6 ? ipv6Scratch(s, slash) : ipv4Scratch(s, slash);
+  if (!addr) return -1;
+  const n = (len + 7) >>> 3;
+  out[off] = len;
+  for (let i = 0; i < n; i++) out[off + 1 + i] = addr[i] ?? 0;
+  const keep = len & 7;
+  if (keep) out[off + n] = (out[off + n] ?? 0) & (0xff << (8 - keep));
+  return 1 + n;
+}
+
+const SCRATCH4 = new Uint8Array(4);
+const SCRATCH16 = new Uint8Array(16);
+
+function ipv4Scratch(s: string, to: number): Uint8Array | undefined {
+  return quadInto(s, 0, to, SCRATCH4, 0) ? SCRATCH4 : undefined;
+}
+
+/** Parses `s[0, to)` as IPv6 into a shared scratch buffer. */
+function ipv6Scratch(s: string, to: number): Uint8Array | undefined {
+  const words = WORDS;
+  let n = 0;
+  let gap = -1;
+  let i = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return undefined;
+    gap = 0;
+    i = 2;
+  }
+  while (i < to) {
+    let v = 0;
+    let digits = 0;
+    for (; i < to; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 46) return ipv6Slow(s, to); // an IPv4 tail
+      const d = hexDigit(c);
+      if (d < 0) break;
+      if (++digits > 4) return undefined;
+      v = v * 16 + d;
+    }
+    if (digits === 0 || n === 8) return undefined;
+    words[n++] = v;
+    if (i === to) break;
+    if (s.charCodeAt(i) !== 58) return undefined;
+    i++;
+    if (s.charCodeAt(i) === 58 && i < to) {
+      if (gap >= 0) return undefined;
+      gap = n;
+      i++;
+    } else if (i === to) return undefined; // a single trailing ':'
+  }
+  if (gap < 0 ? n !== 8 : n > 7) return undefined;
+  const out = SCRATCH16;
+  out.fill(0);
+  const tail = gap < 0 ? 0 : n - gap;
+  for (let k = 0; k < n; k++) {
+    const at = gap < 0 || k < gap ? k : 8 - tail + (k - gap);
+    out[2 * at] = (words[k] ?? 0) >>> 8;
+    out[2 * at + 1] = (words[k] ?? 0) & 0xff;
+  }
+  return out;
+}
+
+const WORDS = new Uint16Array(8);
+
+function ipv6Slow(s: string, to: number): Uint8Array | undefined {
+  const b = parseIpv6(s.slice(0, to));
+  if (!b) return undefined;
+  SCRATCH16.set(b);
+  return SCRATCH16;
 }
