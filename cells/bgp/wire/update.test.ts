@@ -159,7 +159,7 @@ describe('UPDATE', () => {
     clusterList: ['10.0.0.1', '10.0.0.2'],
     unknown: [
       { flags: 0xc0, code: 99, value: hex('0102') },
-      { flags: 0xd0, code: 200, value: new Uint8Array(300).fill(7) },
+      { flags: 0xc0, code: 200, value: new Uint8Array(300).fill(7) },
     ],
   };
 

@@ -90,7 +90,9 @@ export function encodeUpdate(u: Omit<UpdateMsg, 'type'>, ctx: WireContext): Uint
   if (u.nlri.length > 0 && u.attrs?.nextHop === undefined) {
     throw new RangeError('an UPDATE with IPv4 NLRI needs attrs with a nextHop');
   }
-  if (u.mpReach && !u.attrs) throw new RangeError('an UPDATE with MP_REACH_NLRI needs attrs');
+  if (u.mpReach?.nlri.length && !u.attrs) {
+    throw new RangeError('an UPDATE announcing MP_REACH_NLRI prefixes needs attrs');
+  }
   const w = new Writer(512);
   const withdrawn = new Writer();
   for (const p of u.withdrawn) withdrawn.bytes(encodePrefix(p, 'ipv4-unicast'));
