@@ -2,7 +2,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { formatIp, parseIp } from '../../../core/ip.js';
 import { Rng } from '../../../core/testing/rng.js';
-import { canonicalPrefix, formatIpv6, parsePrefix, writeNlri } from './addr.js';
+import { canonicalPrefix, formatIpv6, parsePrefix } from './addr.js';
+import { writeNlri } from './nlri-writer.js';
 import { encodePrefix } from './nlri.js';
 
 const TEXTS = [

@@ -122,7 +122,9 @@ describe('OPEN', () => {
 
   it('refuses to encode what does not fit its field, naming it', () => {
     expect(() => encodeOpen({ ...OPEN, bgpId: 'router-1' })).toThrow(/BGP identifier 'router-1'/);
-    expect(() => encodeOpen({ ...OPEN, myAs: 70000 })).toThrow(/my AS 70000/);
+    expect(() => encodeOpen({ ...OPEN, myAs: 70000 })).toThrow(
+      /my AS \(AS_TRANS 23456 for a 4-octet AS\) 70000/,
+    );
     const gr = { restarting: false, restartTimeSec: 5000, families: [] };
     expect(() => encodeOpen({ ...OPEN, caps: { ...OPEN.caps, gracefulRestart: gr } })).toThrow(
       /graceful restart time 5000/,

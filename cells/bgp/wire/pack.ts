@@ -3,7 +3,7 @@
 import { ATTR, FLAG } from './attr-codes.js';
 import { encodeAttrs, nextHopField } from './attrs-encode.js';
 import { codesOf } from './family.js';
-import { writeNlri } from './addr.js';
+import { writeNlri } from './nlri-writer.js';
 import { encodePrefix } from './nlri.js';
 import {
   HEADER_LEN,
