@@ -1,5 +1,6 @@
 // Packing many routes into few UPDATEs: routes with the same attributes and next hop share
 // messages, each filled up to 4096 bytes (RFC 4271 §4.3; RFC 4760 for IPv6).
+import { Buffer } from 'node:buffer';
 import { ATTR, FLAG } from './attr-codes.js';
 import { encodeAttrs, nextHopField } from './attrs-encode.js';
 import { codesOf } from './family.js';

@@ -3,7 +3,7 @@ import { encodeAttrs } from './attrs-encode.js';
 import { decodeMessage } from './decode.js';
 import { attr, baseAttrs, hex, updateBody } from './fixtures.js';
 import type { PathAttrs, UpdateMsg, WireContext } from './types.js';
-import { encodeEndOfRib, encodeUpdate } from './update.js';
+import { encodeEndOfRib, encodeUpdate, endOfRibFamily } from './update.js';
 
 const EBGP4: WireContext = { as4: true, ibgp: false };
 const IBGP4: WireContext = { as4: true, ibgp: true };
@@ -110,6 +110,18 @@ describe('UPDATE', () => {
         mpUnreach: { family: 'ipv6-unicast', withdrawn: [] },
       },
     });
+  });
+
+  it('tells End-of-RIB markers from other updates', () => {
+    const eor = (bytes: Uint8Array) => {
+      const d = decode(bytes, EBGP4);
+      return d.ok && d.msg.type === 'update' ? endOfRibFamily(d.msg) : 'not an update';
+    };
+    expect(eor(encodeEndOfRib('ipv4-unicast'))).toBe('ipv4-unicast');
+    expect(eor(encodeEndOfRib('ipv6-unicast'))).toBe('ipv6-unicast');
+    expect(eor(V4_UPDATE)).toBeUndefined();
+    expect(eor(V6_UPDATE)).toBeUndefined();
+    expect(eor(V6_WITHDRAW)).toBeUndefined();
   });
 
   it('masks host bits of received prefixes (RFC 4271 §4.3: they are ignored)', () => {

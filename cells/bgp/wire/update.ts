@@ -121,3 +121,10 @@ export function encodeEndOfRib(family: Family): Uint8Array {
       .done(),
   );
 }
+
+/** The family a decoded UPDATE is the End-of-RIB marker of (RFC 4724 §2), if it is one. */
+export function endOfRibFamily(u: UpdateMsg): Family | undefined {
+  if (u.withdrawn.length > 0 || u.nlri.length > 0 || u.attrs || u.mpReach) return undefined;
+  if (!u.mpUnreach) return 'ipv4-unicast';
+  return u.mpUnreach.withdrawn.length === 0 ? u.mpUnreach.family : undefined;
+}
