@@ -69,6 +69,11 @@ export class RawPeer {
     return new RawPeer(s);
   }
 
+  /** Wraps a connection the speaker opened to a test's listener. */
+  static accepted(s: Socket): RawPeer {
+    return new RawPeer(s);
+  }
+
   /** Writes raw bytes. */
   send(bytes: Uint8Array): void {
     this.socket.write(bytes);
