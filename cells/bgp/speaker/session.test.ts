@@ -208,4 +208,28 @@ describe('session FSM', () => {
     p2.send(encodeEndOfRib('ipv4-unicast'));
     await until(() => routes().join() === '10.9.0.0/24');
   });
+
+  it('an IPv6 session: IPv6 routes get its local address as next hop, IPv4 ones need one given', async () => {
+    const s = await startSpeaker('::1', '1.1.1.1', () => [
+      neighbor({ address: '::1', port: 179, passive: true }),
+    ]);
+    s.speaker.setAdvertisements('::1', [
+      ad('fd00:1::/64'),
+      ad('10.1.0.0/24'),
+      { ...ad('10.2.0.0/24'), nextHop: '192.0.2.7' },
+    ]);
+    const p = await RawPeer.connect(s.port, '::1');
+    await p.handshake();
+    const got = await untilEors(p);
+    const v6 = got.find((u) => u.mpReach);
+    expect(v6?.mpReach).toEqual({
+      family: 'ipv6-unicast',
+      nextHops: ['::1'],
+      nlri: ['fd00:1::/64'],
+    });
+    const v4 = got.filter((u) => u.nlri.length > 0);
+    expect(v4.flatMap((u) => u.nlri)).toEqual(['10.2.0.0/24']);
+    expect(v4[0]?.attrs?.nextHop).toBe('192.0.2.7');
+    expect(peer(s.speaker, '::1')?.families.map((f) => f.advertised)).toEqual([1, 1]);
+  });
 });
