@@ -22,7 +22,6 @@ import { encodeEndOfRib, endOfRibFamily } from './update.js';
 
 const exec = promisify(execFile);
 const MY_AS = 4200000001;
-const CTX: WireContext = { as4: true, ibgp: false };
 const ATTRS: PathAttrs = {
   origin: 0,
   asPath: [{ type: 2, asns: [MY_AS] }],
@@ -42,7 +41,10 @@ class RawSession {
   private readonly reader = new MessageReader();
   private problem: string | undefined;
 
-  private constructor(readonly sock: Socket) {
+  private constructor(
+    readonly sock: Socket,
+    readonly ctx: WireContext,
+  ) {
     sock.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
       for (let m = this.reader.next(); m; m = this.reader.next()) {
@@ -50,7 +52,7 @@ class RawSession {
           this.problem = `bad header: ${m.error.reason}`;
           return;
         }
-        const d = decodeMessage(m.type, m.body, CTX);
+        const d = decodeMessage(m.type, m.body, this.ctx);
         if (!d.ok) this.problem = `refused: ${d.error.reason}`;
         else if (d.treatAsWithdraw) this.problem = `malformed UPDATE: ${d.treatAsWithdraw}`;
         else this.got.push(d.msg);
@@ -60,23 +62,31 @@ class RawSession {
     sock.on('error', () => (this.closed = true));
   }
 
-  /** Connects, exchanges OPENs and KEEPALIVEs; the router's OPEN. */
-  static async establish(host: string, port: number): Promise<[RawSession, OpenMsg]> {
-    const sock = connect({ host, port, localAddress: '127.0.0.1' });
+  /**
+   * Connects from `local`, exchanges OPENs and KEEPALIVEs; the router's OPEN. Without `as4`
+   * the session is 2-octet: AS 65001 and no 4-octet AS capability (RFC 6793's old speaker).
+   */
+  static async establish(
+    host: string,
+    port: number,
+    local = '127.0.0.1',
+    as4 = true,
+  ): Promise<[RawSession, OpenMsg]> {
+    const sock = connect({ host, port, localAddress: local });
     await new Promise<void>((resolve, reject) =>
       sock.once('connect', resolve).once('error', reject),
     );
-    const s = new RawSession(sock);
+    const s = new RawSession(sock, { as4, ibgp: false });
     s.send([
       encodeOpen({
         version: 4,
-        myAs: 23456,
+        myAs: as4 ? 23456 : 65001,
         holdTimeSec: 90,
         bgpId: '127.0.0.9',
         caps: {
           multiprotocol: ['ipv4-unicast', 'ipv6-unicast'],
           routeRefresh: true,
-          as4: MY_AS,
+          ...(as4 && { as4: MY_AS }),
           gracefulRestart: { restarting: false, restartTimeSec: 120, families: [] },
           unknown: [],
         },
@@ -131,27 +141,17 @@ class RawSession {
   }
 
   /** Sends the 1,000 IPv4 and IPv6 routes and End-of-RIB. */
-  announce(v4NextHop: string, v6NextHop: string): void {
-    this.send(
-      packUpdates(
-        'ipv4-unicast',
-        V4.map((prefix) => ({ prefix, nextHop: v4NextHop, attrs: ATTRS })),
-        CTX,
-      ),
-    );
-    this.send(
-      packUpdates(
-        'ipv6-unicast',
-        V6.map((prefix) => ({ prefix, nextHop: v6NextHop, attrs: ATTRS })),
-        CTX,
-      ),
-    );
+  announce(v4NextHop: string, v6NextHop: string, attrs = ATTRS): void {
+    const v4 = V4.map((prefix) => ({ prefix, nextHop: v4NextHop, attrs }));
+    const v6 = V6.map((prefix) => ({ prefix, nextHop: v6NextHop, attrs }));
+    this.send(packUpdates('ipv4-unicast', v4, this.ctx));
+    this.send(packUpdates('ipv6-unicast', v6, this.ctx));
     this.send([encodeEndOfRib('ipv4-unicast'), encodeEndOfRib('ipv6-unicast')]);
   }
 
   withdraw(): void {
-    this.send(packWithdrawals('ipv4-unicast', V4, CTX));
-    this.send(packWithdrawals('ipv6-unicast', V6, CTX));
+    this.send(packWithdrawals('ipv4-unicast', V4, this.ctx));
+    this.send(packWithdrawals('ipv6-unicast', V6, this.ctx));
   }
 }
 
@@ -225,6 +225,19 @@ kernelSuite('codec against gobgpd', { root: false, commands: ['gobgpd', 'gobgp']
       afi-safi-name = "ipv6-unicast"
     [neighbors.afi-safis.mp-graceful-restart.config]
       enabled = true
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.0.0.5"
+    peer-as = 65001
+  [neighbors.transport.config]
+    passive-mode = true
+    local-address = "127.0.0.2"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
 `,
     );
     r.start('gobgpd', ['-f', conf, '--api-hosts', `127.0.0.1:${api}`, '--pprof-disable', '-p']);
@@ -246,6 +259,18 @@ kernelSuite('codec against gobgpd', { root: false, commands: ['gobgpd', 'gobgp']
       '10',
     );
     await gobgp('global', 'rib', 'add', 'fd00:10::/64', '-a', 'ipv6', 'origin', 'igp');
+    await gobgp(
+      'global',
+      'rib',
+      'add',
+      '10.30.0.0/24',
+      '-a',
+      'ipv4',
+      'origin',
+      'igp',
+      'aspath',
+      '4200000005,65010',
+    );
   });
   afterAll(() => r.stop());
 
@@ -275,7 +300,7 @@ kernelSuite('codec against gobgpd', { root: false, commands: ['gobgpd', 'gobgp']
 
   it('gobgpd takes 1,000 packed IPv4 and IPv6 routes with their attributes, then their withdrawal', async () => {
     r.session!.announce('192.0.2.9', 'fd00::9');
-    await r.until('1,001 IPv4 routes in gobgpd', async () => (await count('ipv4')) === 1001);
+    await r.until('1,001 IPv4 routes in gobgpd', async () => (await count('ipv4')) === 1002);
     await r.until('1,001 IPv6 routes in gobgpd', async () => (await count('ipv6')) === 1001);
     for (const [afi, prefix, nh] of [
       ['ipv4', V4[999]!, '192.0.2.9'],
@@ -288,8 +313,34 @@ kernelSuite('codec against gobgpd', { root: false, commands: ['gobgpd', 'gobgp']
     r.session!.withdraw();
     await r.until(
       'the withdrawals in gobgpd',
-      async () => (await count('ipv4')) === 1 && (await count('ipv6')) === 1,
+      async () => (await count('ipv4')) === 2 && (await count('ipv6')) === 1,
     );
+  });
+
+  it('a 2-octet session (RFC 6793): both sides put 4-octet ASNs in AS4_PATH behind AS_TRANS', async () => {
+    const [old, open] = await RawSession.establish('127.0.0.2', port, '127.0.0.5', false);
+    try {
+      expect(open.caps.as4).toBe(65000);
+      const route = await old.waitFor(
+        '10.30.0.0/24',
+        (m): m is UpdateMsg => m.type === 'update' && m.nlri.includes('10.30.0.0/24'),
+      );
+      // gobgpd sent AS_PATH 65000 23456 65010 and AS4_PATH 65000 4200000005 65010: merged back.
+      expect(route.attrs?.asPath).toEqual([{ type: 2, asns: [65000, 4200000005, 65010] }]);
+      const attrs: PathAttrs = { ...ATTRS, asPath: [{ type: 2, asns: [65001, MY_AS] }] };
+      old.send(
+        packUpdates(
+          'ipv4-unicast',
+          [{ prefix: '10.40.0.0/24', nextHop: '192.0.2.9', attrs }],
+          old.ctx,
+        ),
+      );
+      await r.until('the 2-octet session route in gobgpd', async () =>
+        (await gobgp('global', 'rib', '-a', 'ipv4', '10.40.0.0/24')).includes(`65001 ${MY_AS}`),
+      );
+    } finally {
+      old.sock.destroy();
+    }
   });
 });
 
