@@ -24,7 +24,11 @@ function decodeAll(msgs: readonly Uint8Array[], ctx: WireContext): UpdateMsg[] {
     if (!d.ok || d.msg.type !== 'update' || d.treatAsWithdraw || d.discarded) {
       throw new Error(`packed message does not decode cleanly: ${JSON.stringify(d)}`);
     }
-    return d.msg;
+    // RFC 7606 §5.1: one of withdrawn routes, NLRI, MP_REACH_NLRI, MP_UNREACH_NLRI per message.
+    const u = d.msg;
+    const fields = [u.withdrawn.length > 0, u.nlri.length > 0, !!u.mpReach, !!u.mpUnreach];
+    expect(fields.filter(Boolean)).toHaveLength(1);
+    return u;
   });
 }
 

@@ -84,7 +84,10 @@ export function decodeUpdate(body: Uint8Array, ctx: WireContext): Decoded {
 /**
  * Encodes an UPDATE: MP_UNREACH_NLRI and MP_REACH_NLRI first (RFC 7606 §5.1), then the
  * other attributes in code order. IPv4 NLRI needs `attrs.nextHop`. Throws a RangeError
- * naming what is wrong, or when the message would exceed 4096 bytes.
+ * naming what is wrong, or when the message would exceed 4096 bytes. It encodes whatever
+ * combination it is given (tests play old speakers with it); what the speaker sends goes
+ * through packUpdates / packWithdrawals / encodeEndOfRib, one kind of field per message as
+ * RFC 7606 §5.1 asks of senders.
  */
 export function encodeUpdate(u: Omit<UpdateMsg, 'type'>, ctx: WireContext): Uint8Array {
   if (u.nlri.length > 0 && u.attrs?.nextHop === undefined) {
