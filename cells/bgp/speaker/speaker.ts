@@ -29,6 +29,8 @@ class Speaker implements BgpSpeaker {
   /** The routes wanted per neighbor, kept across its restarts (and set before it exists). */
   private readonly desired = new Map<string, readonly Advertisement[]>();
   private server?: Server;
+  /** The port `server` listens on; 0 when none (after a failed listen, the next apply retries). */
+  private listenPort = 0;
   private stopped = false;
   private applying: Promise<void> = Promise.resolve();
 
@@ -78,13 +80,17 @@ class Speaker implements BgpSpeaker {
     if (this.stopped) throw new Error('bgp speaker is stopped');
     checkConfig(config);
     const old = this.config;
-    if (!old || old.listenPort !== config.listenPort) {
+    if (this.listenPort !== config.listenPort) {
       const previous = this.server;
       this.server = undefined;
-      if (previous) await closeServer(previous);
+      this.listenPort = 0;
+      // Not awaited: close() stops listening at once, but its callback waits for the sessions
+      // it accepted, which go on.
+      if (previous) void closeServer(previous);
       if (config.listenPort !== 0) {
         this.server = await listen(config.listenPort, (s) => this.route(s));
       }
+      this.listenPort = config.listenPort;
     }
     this.config = config;
     const idChanged = old !== undefined && old.routerId !== config.routerId;
