@@ -233,7 +233,16 @@ export class Neighbor implements ConnEvents {
     const c = new Connection(socket, true, this);
     this.conns.set(c, undefined);
     this.setWait('connect', `connecting to ${address}:${port}`);
+    // A SYN into a black hole is retried by the kernel for minutes: give up at ConnectRetryTime.
+    const timeout = setTimeout(() => {
+      if (c.closed || c.state !== 'connect') return;
+      void c.close();
+      this.down(c, `connect to ${address}:${port} timed out`, false);
+    }, this.cfg.connectRetrySec * 1000);
+    timeout.unref();
+    socket.once('close', () => clearTimeout(timeout));
     socket.once('connect', () => {
+      clearTimeout(timeout);
       if (!c.closed) this.opened(c);
     });
   }
