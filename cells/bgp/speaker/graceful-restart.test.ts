@@ -1,7 +1,8 @@
 // Graceful restart between two speakers (RFC 4724): a speaker that stops gracefully leaves its
 // routes in the peer as stale; restarted, it refreshes them (never withdrawn) and the routes it
 // no longer has go with its End-of-RIB, or when it does not come back in its restart time.
-import { describe, expect, it } from 'vitest';
+import { createHook } from 'node:async_hooks';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../../../core/testing/ports.js';
 import { neighbor, peer, startSpeaker, tcpHandles, until, untilState } from './fixtures.js';
 import type { Advertisement, BgpSpeaker, NeighborConfig } from './types.js';
@@ -120,16 +121,37 @@ describe('graceful restart', () => {
   });
 });
 
+/** Timers created from the speaker's files (not the tests' polling) and not yet gone. */
+function trackSpeakerTimers(): { live: Set<number>; stop: () => void } {
+  const live = new Set<number>();
+  const hook = createHook({
+    init(id, type) {
+      if (type !== 'Timeout' && type !== 'Immediate') return;
+      const stack = new Error().stack ?? '';
+      if (/speaker\/(neighbor|connection|received|speaker)\.ts/.test(stack)) live.add(id);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  });
+  hook.enable();
+  return { live, stop: () => hook.disable() };
+}
+
 describe('stop', () => {
-  it('closes the listener and every socket', async () => {
+  it('closes the listener and every socket, and clears every timer', async () => {
+    const timers = trackSpeakerTimers();
+    onTestFinished(timers.stop);
     const before = tcpHandles();
     const [pa, pb] = [await freePort(), await freePort()];
     const b = await speakerB(pa, pb);
     const a = await speakerA(pa, pb, false);
     await untilState(a.speaker, B, 'established');
     expect(tcpHandles()).toBeGreaterThan(before);
+    expect(timers.live.size).toBeGreaterThan(0); // hold and keepalive timers are seen
     await Promise.all([a.speaker.stop({ graceful: false }), b.speaker.stop({ graceful: false })]);
     await until(() => tcpHandles() === before);
+    await until(() => timers.live.size === 0);
     expect(a.speaker.peers()).toEqual([]);
     await expect(a.speaker.apply(a.config)).rejects.toThrow(/stopped/);
   });
