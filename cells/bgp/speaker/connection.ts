@@ -67,17 +67,22 @@ export class Connection {
     return this.head === this.queue.length && !this.socket.writableNeedDrain;
   }
 
-  /** (Re)starts the hold timer; 0 disables it. */
+  /** (Re)starts the hold timer with a new hold time; 0 disables it. */
   startHold(sec: number): void {
+    clearTimeout(this.hold);
+    this.hold = undefined;
     this.holdSec = sec;
     this.restartHold();
   }
 
   /** Any message from the peer shows it is alive (§4.4). */
   restartHold(): void {
-    clearTimeout(this.hold);
-    this.hold = undefined;
     if (this.holdSec === 0 || this.closed) return;
+    // refresh() re-arms the same timer: no new one per UPDATE of a 10,000-route burst.
+    if (this.hold) {
+      this.hold.refresh();
+      return;
+    }
     this.hold = setTimeout(() => {
       if (!this.closed) this.ev.holdExpired(this);
     }, this.holdSec * 1000);
