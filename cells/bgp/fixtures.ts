@@ -38,6 +38,7 @@ export interface BgpHiveOpts {
 
 /** The bgp cell and its dependencies (not started). */
 export function bgpHive(o: BgpHiveOpts) {
+  const socket = join(o.dir, `api-${randomBytes(4).toString('hex')}.sock`);
   const h = testHive(
     [
       apiCell,
@@ -51,7 +52,7 @@ export function bgpHive(o: BgpHiveOpts) {
     ],
     {
       flags: {
-        'socket-path': join(o.dir, `api-${randomBytes(4).toString('hex')}.sock`),
+        'socket-path': socket,
         'state-dir': join(o.dir, 'state'),
         'bpf-backend': 'memory',
         'bpf-root': join(o.dir, 'bpf'),
@@ -135,7 +136,7 @@ export function bgpHive(o: BgpHiveOpts) {
   const deleteService = (name: string): void => {
     h.get(LbWriter).update((t) => t.deleteService(`default/${name}`));
   };
-  return Object.assign(h, { api, health, putLbService, deleteService });
+  return Object.assign(h, { socket, api, health, putLbService, deleteService });
 }
 
 /** A policy file's text: one policy, one router (ASN 65001), the given neighbors. */
