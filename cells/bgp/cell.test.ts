@@ -1,11 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { provide } from '../../core/hive/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
+import { K8sResources, type Node } from '../k8s/index.js';
+import { newMemoryK8sResources, type MemoryK8sResources } from '../k8s/resources.memory.js';
+import { StateDB } from '../statedb/index.js';
 import { bgpHive, policyText, testDir, writePolicy } from './fixtures.js';
 import { MemorySpeaker } from './speaker.memory.js';
 import type { SpeakerParams } from './speaker/types.js';
 import { BGP_STATE_FILE } from './state-file.js';
+import { WAITING_FOR_NODES } from './control-plane.js';
 
 const N1 = { peerAddress: '10.0.0.1', peerASN: 65000 };
 const N2 = {
@@ -203,5 +208,43 @@ describe('the bgp cell', () => {
     const { factory } = doubles();
     const start = async (): Promise<unknown> => bgpHive({ dir, factory, flags }).requireStart();
     await expect(start()).rejects.toThrow(message);
+  });
+});
+
+describe('the bgp cell in Kubernetes mode', () => {
+  it("selects policies by its Node's labels, waiting for the Nodes, and follows a label change", async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [{ localASN: 65001, neighbors: [N1] }],
+        },
+      }),
+    );
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const sp = only(speakers);
+    const node = (labels: Record<string, string>): Node =>
+      ({ metadata: { name: 'node-a', labels } });
+    k8s.upsert('nodes', node({ rack: 'r0' }));
+    // Nothing is applied before the Nodes are listed.
+    await eventually(() => h.health().policy?.message === WAITING_FOR_NODES);
+    expect(sp.applied).toEqual([]);
+    k8s.setSynced('nodes');
+    await eventually(() => sp.applied.length === 1);
+    expect(sp.neighbors.map((n) => n.address)).toEqual(['10.0.0.1']);
+    k8s.upsert('nodes', node({ rack: 'r1' }));
+    await eventually(() => sp.applied.length === 2);
+    expect(sp.neighbors).toEqual([]);
   });
 });

@@ -73,6 +73,10 @@ export function peerCounts(sp: BgpSpeaker): string {
   return `${up}/${peers.length} peers established`;
 }
 
+/** What bgp.policy says until the Kubernetes Nodes are listed. */
+export const WAITING_FOR_NODES =
+  "waiting for the Kubernetes Nodes (this node's labels select the policies)";
+
 /** The message of /v1/bgp/* while BGP is off. */
 export const BGP_DISABLED =
   'BGP control plane is disabled: start the agent with --enable-bgp-control-plane and --bgp-config <file>';
@@ -116,6 +120,12 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
   const applyConfig = async (): Promise<void> => {
     const sp = speaker;
     if (!sp || !policies) return;
+    // Before the Nodes are listed this node's labels are unknown: selecting on the hostname
+    // alone could drop (and, after a graceful restart, withdraw) what its labels select.
+    if (p.k8s?.enabled && !p.k8s.nodes.synced()) {
+      policyHealth.ok(WAITING_FOR_NODES);
+      return;
+    }
     let next: VirtualRouter[];
     try {
       next = routersForNode(policies, nodeLabels(), p.file);
@@ -228,6 +238,10 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
           // The pod CIDRs are known at once, or (IPAM kubernetes) once the Node has them.
           const ready = new AbortController();
           subs.push(new Subscription(() => ready.abort()));
+          p.k8s?.nodes.waitSynced(ready.signal).then(
+            () => reconfigure.next(),
+            () => undefined,
+          );
           p.ipam.ready(ready.signal).then(
             () => dirty.next(),
             () => undefined,

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { provide, type HealthStatus } from '../../core/hive/index.js';
+import type { ProvideCell } from '../../core/hive/cell.js';
 import { HealthTree } from '../../core/hive/index.js';
 import { apiCell, ApiServer } from '../api/index.js';
 import { conntrackCell } from '../conntrack/index.js';
@@ -34,6 +35,8 @@ export interface BgpHiveOpts {
   readonly factory: SpeakerFactory;
   readonly flags?: Record<string, unknown>;
   readonly nodeIps?: readonly string[];
+  /** More providers replaced by token (Kubernetes resources). */
+  readonly overrides?: readonly ProvideCell[];
 }
 
 /** The bgp cell and its dependencies (not started). */
@@ -73,6 +76,7 @@ export function bgpHive(o: BgpHiveOpts) {
           () => ({ localIps: o.nodeIps ?? ['192.0.2.1', '2001:db8::1'] }) as unknown as NodeIds,
         ),
         provide(BgpSpeakerFactory, {}, () => o.factory),
+        ...(o.overrides ?? []),
       ],
     },
   );
