@@ -234,8 +234,9 @@ describe('the bgp cell in Kubernetes mode', () => {
     await h.requireStart();
     const k8s = h.get(K8sResources) as MemoryK8sResources;
     const sp = only(speakers);
-    const node = (labels: Record<string, string>): Node =>
-      ({ metadata: { name: 'node-a', labels } });
+    const node = (labels: Record<string, string>): Node => ({
+      metadata: { name: 'node-a', labels },
+    });
     k8s.upsert('nodes', node({ rack: 'r0' }));
     // Nothing is applied before the Nodes are listed.
     await eventually(() => h.health().policy?.message === WAITING_FOR_NODES);
