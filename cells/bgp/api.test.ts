@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Model } from '../../core/api/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
+import { Metrics } from '../metrics/index.js';
 import { bgpHive, policyText, testDir, writePolicy } from './fixtures.js';
 import { MemorySpeaker } from './speaker.memory.js';
 import type { SpeakerParams } from './speaker/types.js';
@@ -196,5 +197,30 @@ describe('GET /v1/bgp/*', () => {
       },
     ]);
     expect(imp).toMatchObject({ name: 'cellium-import-65001', type: 'import' });
+  });
+});
+
+describe('cellium_bgp_* metrics', () => {
+  it('reads session states and route counts from the speaker', async () => {
+    const { h } = await running();
+    const text = await h.get(Metrics).registry.metrics();
+    expect(text).toContain(
+      'cellium_bgp_session_state{neighbor="10.0.0.1",peer_asn="65000",local_asn="65001",state="established"} 1',
+    );
+    expect(text).toContain(
+      'cellium_bgp_session_state{neighbor="10.0.0.1",peer_asn="65000",local_asn="65001",state="active"} 0',
+    );
+    expect(text).toContain(
+      'cellium_bgp_session_state{neighbor="fd00::2",peer_asn="65002",local_asn="65001",state="active"} 1',
+    );
+    expect(text).toContain(
+      'cellium_bgp_advertised_routes{neighbor="10.0.0.1",family="ipv4-unicast"} 2',
+    );
+    expect(text).toContain(
+      'cellium_bgp_advertised_routes{neighbor="10.0.0.1",family="ipv6-unicast"} 1',
+    );
+    expect(text).toContain(
+      'cellium_bgp_received_routes{neighbor="10.0.0.1",family="ipv4-unicast"} 0',
+    );
   });
 });

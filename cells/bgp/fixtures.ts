@@ -15,6 +15,7 @@ import { daemonCell } from '../daemon/index.js';
 import { ipamCell } from '../ipam/index.js';
 import { LbLinks, LbWriter, loadbalancerCell, type Service } from '../loadbalancer/index.js';
 import { mapsCell } from '../maps/index.js';
+import { metricsCell } from '../metrics/index.js';
 import { NodeIds } from '../node/index.js';
 import { statedbCell } from '../statedb/index.js';
 import { apiRequest, type ApiTestReply } from '../../core/testing/api.js';
@@ -46,6 +47,7 @@ export function bgpHive(o: BgpHiveOpts) {
     [
       apiCell,
       statedbCell,
+      metricsCell,
       daemonCell,
       mapsCell,
       conntrackCell,
