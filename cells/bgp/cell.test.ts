@@ -188,14 +188,21 @@ describe('the bgp cell', () => {
   it('degrades when the speaker refuses the configuration (a listener that cannot bind)', async () => {
     const dir = testDir();
     writePolicy(dir, policyText({}, [N1]));
+    const speakers: MemorySpeaker[] = [];
     const factory = (p: SpeakerParams): MemorySpeaker => {
       const s = new MemorySpeaker(p);
       s.failApply = new Error('listen EADDRINUSE 0.0.0.0:1790');
+      speakers.push(s);
       return s;
     };
     const h = await bgpHive({ dir, factory }).requireStart();
     await eventually(() => h.health().policy?.level === 'degraded');
     expect(h.health().policy?.error).toContain('EADDRINUSE');
+    // Once the port is free the retry applies it.
+    const sp = only(speakers);
+    delete sp.failApply;
+    await eventually(() => sp.applied.length === 1, 30_000);
+    await eventually(() => h.health().policy?.level === 'ok');
   });
 
   it.each([

@@ -46,6 +46,8 @@ export interface BgpControlPlaneParams {
   readonly debounceMs?: number;
   /** How often the policy file is stat'ed besides fs.watch. */
   readonly filePeriodMs?: number;
+  /** How long after the speaker refused a configuration it is applied again. */
+  readonly retryMs?: number;
 }
 
 /** The control plane as the API, status and metrics read it. */
@@ -98,6 +100,7 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
   const dirty = new BehaviorSubject<void>(undefined);
   const subs: Subscription[] = [];
   let watcher: PolicyWatcher | undefined;
+  let retry: NodeJS.Timeout | undefined;
   const policyHealth = p.health.scope('policy');
 
   const nodeLabels = (): Record<string, string> => {
@@ -148,7 +151,10 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         applyProblem = undefined;
       } catch (e) {
         applyProblem = `speaker: ${errorMessage(e)}`;
-        policyHealth.degraded('the speaker refused the configuration', e);
+        policyHealth.degraded('the speaker refused the configuration (retrying)', e);
+        // What failed may pass (a listen port another process frees): try again later.
+        clearTimeout(retry);
+        retry = setTimeout(() => reconfigure.next(), p.retryMs ?? 5000);
         return;
       }
       if (next.length > 0)
@@ -267,6 +273,7 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         },
         onStop: async () => {
           watcher?.stop();
+          clearTimeout(retry);
           for (const s of subs.splice(0)) s.unsubscribe();
           reconfigure.complete();
           dirty.complete();
