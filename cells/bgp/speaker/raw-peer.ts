@@ -58,7 +58,8 @@ export class RawPeer {
 
   /** Connects from `localAddress` to the speaker's port; closed when the test ends. */
   static async connect(port: number, localAddress: string): Promise<RawPeer> {
-    const s = connect({ host: '127.0.0.1', port, localAddress });
+    const host = localAddress.includes(':') ? '::1' : '127.0.0.1';
+    const s = connect({ host, port, localAddress });
     onTestFinished(() => {
       s.destroy();
     });
@@ -66,6 +67,11 @@ export class RawPeer {
       s.once('connect', resolve);
       s.once('error', reject);
     });
+    return new RawPeer(s);
+  }
+
+  /** Wraps a connection the speaker opened to a test's listener. */
+  static accepted(s: Socket): RawPeer {
     return new RawPeer(s);
   }
 

@@ -1,7 +1,13 @@
 // The FSM against a raw peer: hold timer, messages unexpected in a state (RFC 6608), route
 // refresh, batching of advertisement changes, and the graceful restart R bit.
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeKeepalive, encodeRouteRefresh, encodeUpdate } from '../wire/index.js';
+import {
+  decodeMessage,
+  encodeEndOfRib,
+  encodeKeepalive,
+  encodeRouteRefresh,
+  encodeUpdate,
+} from '../wire/index.js';
 import { MSG, type OpenMsg, type UpdateMsg } from '../wire/types.js';
 import { neighbor, peer, startSpeaker, until, untilState, type TestSpeaker } from './fixtures.js';
 import { RawPeer, rawOpen, type RawMessage } from './raw-peer.js';
@@ -156,5 +162,74 @@ describe('session FSM', () => {
     const p2 = await RawPeer.connect(s.port, PEER);
     const o2 = asOpen(await p2.handshake());
     expect(o2.caps.gracefulRestart?.restarting).toBe(false);
+  });
+
+  it('graceful restart: a peer reconnecting while established restarted; its routes stay stale until its End-of-RIB', async () => {
+    const s = await speaker({ gracefulRestart: { enabled: true, restartTimeSec: 120 } });
+    const grOpen = (restarting: boolean) =>
+      rawOpen({
+        caps: {
+          multiprotocol: ['ipv4-unicast'],
+          routeRefresh: true,
+          as4: 65000,
+          gracefulRestart: {
+            restarting,
+            restartTimeSec: 60,
+            families: [{ family: 'ipv4-unicast', forwardingPreserved: true }],
+          },
+          unknown: [],
+        },
+      });
+    const announce = (prefix: string) =>
+      encodeUpdate(
+        {
+          withdrawn: [],
+          nlri: [prefix],
+          attrs: { origin: 0, asPath: [{ type: 2, asns: [65000] }], nextHop: PEER, unknown: [] },
+        },
+        ctx,
+      );
+    const routes = () =>
+      s.speaker.ribIn(PEER, 'ipv4-unicast').map((r) => `${r.prefix}${r.stale ? ' stale' : ''}`);
+    const p1 = await RawPeer.connect(s.port, PEER);
+    await p1.handshake(grOpen(false));
+    p1.send(announce('10.8.0.0/24'));
+    p1.send(announce('10.9.0.0/24'));
+    await until(() => routes().length === 2);
+    // The peer restarted without closing (its old connection is dead to it): a new one comes.
+    const p2 = await RawPeer.connect(s.port, PEER);
+    await p1.untilClosed();
+    expect(p1.received.filter((m) => m.type === MSG.NOTIFICATION)).toEqual([]);
+    expect(routes().sort()).toEqual(['10.8.0.0/24 stale', '10.9.0.0/24 stale']);
+    await p2.handshake(grOpen(true));
+    await untilState(s.speaker, PEER, 'established');
+    p2.send(announce('10.9.0.0/24'));
+    await until(() => routes().sort().join() === '10.8.0.0/24 stale,10.9.0.0/24');
+    p2.send(encodeEndOfRib('ipv4-unicast'));
+    await until(() => routes().join() === '10.9.0.0/24');
+  });
+
+  it('an IPv6 session: IPv6 routes get its local address as next hop, IPv4 ones need one given', async () => {
+    const s = await startSpeaker('::1', '1.1.1.1', () => [
+      neighbor({ address: '::1', port: 179, passive: true }),
+    ]);
+    s.speaker.setAdvertisements('::1', [
+      ad('fd00:1::/64'),
+      ad('10.1.0.0/24'),
+      { ...ad('10.2.0.0/24'), nextHop: '192.0.2.7' },
+    ]);
+    const p = await RawPeer.connect(s.port, '::1');
+    await p.handshake();
+    const got = await untilEors(p);
+    const v6 = got.find((u) => u.mpReach);
+    expect(v6?.mpReach).toEqual({
+      family: 'ipv6-unicast',
+      nextHops: ['::1'],
+      nlri: ['fd00:1::/64'],
+    });
+    const v4 = got.filter((u) => u.nlri.length > 0);
+    expect(v4.flatMap((u) => u.nlri)).toEqual(['10.2.0.0/24']);
+    expect(v4[0]?.attrs?.nextHop).toBe('192.0.2.7');
+    expect(peer(s.speaker, '::1')?.families.map((f) => f.advertised)).toEqual([1, 1]);
   });
 });

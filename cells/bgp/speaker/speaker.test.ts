@@ -91,6 +91,8 @@ describe('two speakers', () => {
     a.speaker.setAdvertisements(B, []);
     await until(() => b.speaker.ribIn(A, 'ipv6-unicast').length === 0);
     expect(peer(a.speaker, B)?.families.map((f) => f.advertised)).toEqual([0, 0]);
+    // The TTL (1: eBGP, directly connected) was set on both sides' sockets.
+    expect([...a.log.entries, ...b.log.entries].filter((e) => e.msg.includes('TTL'))).toEqual([]);
   });
 
   it('iBGP with 4-octet ASNs: empty AS_PATH, LOCAL_PREF given or 100', async () => {

@@ -23,8 +23,13 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export interface AttrsResult {
   /** A session reset: the NOTIFICATION to send. */
   fatal?: WireError;
-  /** The first treat-as-withdraw reason. */
-  withdraw?: string;
+  /**
+   * The first treat-as-withdraw error: its reason, and the NOTIFICATION RFC 4271 §6.3 gives
+   * it, sent instead when the UPDATE announces nothing (RFC 7606 §5.2).
+   */
+  withdraw?: WireError;
+  /** NEXT_HOP is well-formed but no unicast address: routes in the NLRI field are ignored. */
+  badNextHop?: string;
   discarded: string[];
   /** The modelled attributes found (ORIGIN and AS_PATH undefined when absent or malformed). */
   attrs: Partial<Mutable<PathAttrs>> & { unknown: RawAttr[] };
@@ -33,6 +38,13 @@ export interface AttrsResult {
   mpReach?: MpReach;
   mpUnreach?: MpUnreach;
 }
+
+/** Attributes only an internal peer may send (RFC 7606 §7.5, §7.9). */
+const IBGP_ONLY: ReadonlySet<number> = new Set([
+  ATTR.LOCAL_PREF,
+  ATTR.ORIGINATOR_ID,
+  ATTR.CLUSTER_LIST,
+]);
 
 /** Attributes whose errors are handled by attribute discard (RFC 7606 §7.6, §7.7; RFC 6793 §6). */
 const DISCARD_ON_ERROR: ReadonlySet<number> = new Set([
@@ -57,8 +69,8 @@ export function decodeAttrs(
   ctx: WireContext,
 ): AttrsResult {
   const r: AttrsResult = { discarded: [], attrs: { unknown: [] }, present: new Set() };
-  const withdraw = (why: string): void => {
-    r.withdraw ??= why;
+  const withdraw = (why: string, subcode: number, data?: Uint8Array): void => {
+    r.withdraw ??= wireError(ERR.UPDATE, subcode, why, data);
   };
   let as4Path: AsSegment[] | undefined;
   let as4Agg: { asn: number; address: string } | undefined;
@@ -70,7 +82,7 @@ export function decodeAttrs(
     const code = b[pos + 1] ?? 0;
     const hlen = flags & FLAG.EXTENDED ? 4 : 3;
     if (to - pos < hlen) {
-      withdraw(`${to - pos} bytes left in the attribute section: no attribute header fits`);
+      withdraw(`${to - pos} bytes left in the attribute section: no attribute header fits`, 1);
       break;
     }
     const len = hlen === 4 ? ((b[pos + 2] ?? 0) << 8) | (b[pos + 3] ?? 0) : (b[pos + 2] ?? 0);
@@ -81,7 +93,7 @@ export function decodeAttrs(
         r.fatal = wireError(ERR.UPDATE, 1, `${name} length ${len} runs past the attribute section`);
         return r;
       }
-      withdraw(`${name} length ${len} runs past the attribute section`);
+      withdraw(`${name} length ${len} runs past the attribute section`, 1);
       break;
     }
     const raw = b.subarray(pos, pos + hlen + len);
@@ -102,15 +114,20 @@ export function decodeAttrs(
         r.fatal = wireError(ERR.UPDATE, 2, `unrecognized well-known ${name}`, raw.slice());
         return r;
       }
-      r.attrs.unknown.push({ flags, code, value: v.slice() });
+      // The Extended Length bit is framing: the encoder sets it again when the value needs it.
+      r.attrs.unknown.push({ flags: flags & ~FLAG.EXTENDED, code, value: v.slice() });
       continue;
     }
     const a = r.attrs;
-    // Errors in LOCAL_PREF from an external peer do not matter: it is discarded anyway.
-    const discards = DISCARD_ON_ERROR.has(code) || (code === ATTR.LOCAL_PREF && !ctx.ibgp);
-    const bad = (why: string): void => {
-      if (discards) r.discarded.push(`${name} ${why}`);
-      else withdraw(`${name} ${why}`);
+    // From an external peer these are discarded whatever their content (RFC 7606 §7.5, §7.9).
+    if (!ctx.ibgp && IBGP_ONLY.has(code)) {
+      r.discarded.push(`${name} from an external peer`);
+      continue;
+    }
+    // The subcode RFC 4271 §6.3 gives each error; the data is the attribute except for 11.
+    const bad = (why: string, subcode = 5): void => {
+      if (DISCARD_ON_ERROR.has(code)) r.discarded.push(`${name} ${why}`);
+      else withdraw(`${name} ${why}`, subcode, subcode === 11 ? undefined : raw.slice());
     };
     if ((flags & (FLAG.OPTIONAL | FLAG.TRANSITIVE)) !== info.flags) {
       const why = `flags 0x${flags.toString(16)}`;
@@ -118,26 +135,30 @@ export function decodeAttrs(
         r.fatal = wireError(ERR.UPDATE, 4, `${name} ${why}`, raw.slice());
         return r;
       }
-      bad(why);
+      bad(why, 4);
       continue;
     }
     switch (code) {
       case ATTR.ORIGIN:
         if (len !== 1) bad(`length ${len}`);
-        else if ((v[0] ?? 0) > 2) bad(`value ${v[0] ?? 0}`);
+        else if ((v[0] ?? 0) > 2) bad(`value ${v[0] ?? 0}`, 6);
         else a.origin = (v[0] ?? 0) as 0 | 1 | 2;
         break;
       case ATTR.AS_PATH: {
         const segs = decodeAsPath(v, ctx.as4 ? 4 : 2);
-        if (typeof segs === 'string') bad(`malformed: ${segs}`);
+        if (typeof segs === 'string') bad(`malformed: ${segs}`, 11);
         else a.asPath = segs;
         break;
       }
       case ATTR.NEXT_HOP: {
         const first = v[0] ?? 0;
         if (len !== 4) bad(`length ${len}`);
-        else if (first === 0 || first >= 224) bad(`${formatIpv4(v)} is not a unicast address`);
-        else a.nextHop = formatIpv4(v);
+        else {
+          a.nextHop = formatIpv4(v);
+          // Semantically wrong (RFC 4271 §6.3): the routes are ignored, no NOTIFICATION.
+          if (first === 0 || first >= 224)
+            r.badNextHop = `NEXT_HOP ${a.nextHop} is not a unicast address`;
+        }
         break;
       }
       case ATTR.MED:
@@ -145,8 +166,7 @@ export function decodeAttrs(
         else a.med = u32s(v)[0];
         break;
       case ATTR.LOCAL_PREF:
-        if (!ctx.ibgp) r.discarded.push(`${name} from an external peer`);
-        else if (len !== 4) bad(`length ${len}`);
+        if (len !== 4) bad(`length ${len}`);
         else a.localPref = u32s(v)[0];
         break;
       case ATTR.ATOMIC_AGGREGATE:
@@ -204,9 +224,13 @@ export function decodeAttrs(
           break;
         }
         const segs = decodeAsPath(v, 4);
-        if (typeof segs === 'string') bad(`malformed: ${segs}`);
-        else if (segs.some((s) => s.type > 2)) bad('has confederation segments');
-        else as4Path = segs;
+        if (len < 6) bad(`length ${len}`);
+        else if (typeof segs === 'string') bad(`malformed: ${segs}`);
+        else {
+          // RFC 6793 §6: confederation segments are dropped, the rest is used.
+          as4Path = segs.filter((s) => s.type <= 2);
+          if (as4Path.length < segs.length) r.discarded.push(`${name} confederation segments`);
+        }
         break;
       }
       case ATTR.AS4_AGGREGATOR:

@@ -184,7 +184,7 @@ export function encodeOpen(m: Omit<OpenMsg, 'type'>): Uint8Array {
   checkUint('optional parameters length', params.length, 255);
   const w = new Writer(10 + params.length)
     .u8(checkUint('version', m.version, 255))
-    .u16(checkUint('my AS', m.myAs, 0xffff))
+    .u16(checkUint('my AS (AS_TRANS 23456 for a 4-octet AS)', m.myAs, 0xffff))
     .u16(checkUint('hold time', m.holdTimeSec, 0xffff))
     .bytes(id)
     .u8(params.length)
