@@ -68,6 +68,12 @@ describe('the bgp cell', () => {
       'fd00:1::/112',
     ]);
 
+    // A label change alone: the service is no longer selected, then again.
+    h.putLbService('web', '172.20.0.10', { bgp: 'no' });
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+    h.putLbService('web', '172.20.0.10', { bgp: 'yes' });
+    await eventually(() => sp.routesOf('10.0.0.1').length === 3);
+
     h.deleteService('web');
     await eventually(() => sp.routesOf('10.0.0.1').length === 2);
     expect(sp.routesOf('10.0.0.1').map((r) => r.prefix)).toEqual(['10.1.0.0/24', 'fd00:1::/112']);
