@@ -1,6 +1,6 @@
 // The BGP control plane at run time: the speaker, the peering policy file applied to it, and
 // the advertisements kept in line with the node's pod CIDRs and the load balancer's frontends.
-import { auditTime, BehaviorSubject, merge, Subscription } from 'rxjs';
+import { auditTime, BehaviorSubject, Subscription } from 'rxjs';
 import {
   errorMessage,
   type Health,
@@ -157,12 +157,18 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         retry = setTimeout(() => reconfigure.next(), p.retryMs ?? 5000);
         return;
       }
-      if (next.length > 0)
-        recordRunning(
-          p.stateDir,
-          routerId,
-          next.map((r) => r.localAsn),
-        );
+      if (next.length > 0) {
+        try {
+          recordRunning(
+            p.stateDir,
+            routerId,
+            next.map((r) => r.localAsn),
+          );
+        } catch (e) {
+          // The sessions run; only the next start's restart flag is at stake.
+          p.logger.warn({ err: errorMessage(e) }, 'BGP state not recorded');
+        }
+      }
     }
     routers = next;
     policyHealth.ok(`${next.length} virtual routers, ${config.neighbors.length} neighbors`);
@@ -231,14 +237,8 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
           }
           p.jobs.observer('apply', reconfigure, applyConfig);
           p.jobs.observer('advertise', dirty.pipe(auditTime(p.debounceMs ?? 100)), advertise);
-          subs.push(
-            merge(
-              p.tables.frontends.observe(),
-              ...(p.k8s?.enabled ? [p.k8s.nodes.table.observe()] : []),
-            ).subscribe(() => {
-              dirty.next();
-            }),
-          );
+          subs.push(p.tables.frontends.observe().subscribe(() => dirty.next()));
+          // A Node label change may select other policies; applying recomputes the routes too.
           if (p.k8s?.enabled)
             subs.push(p.k8s.nodes.table.observe().subscribe(() => reconfigure.next()));
           // The pod CIDRs are known at once, or (IPAM kubernetes) once the Node has them.
