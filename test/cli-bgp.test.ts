@@ -78,6 +78,10 @@ describe('cellium bgp', () => {
   it('prints attributes as GoBGP does', () => {
     expect(attrText(Uint8Array.from([0x40, 1, 1, 0]))).toBe('{Origin: i}');
     expect(attrText(Uint8Array.from([0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9]))).toBe('{AsPath: 65001}');
+    // As sent on a 2-octet session: the 4-octet reading does not add up.
+    expect(attrText(Uint8Array.from([0x40, 2, 6, 2, 2, 0xfd, 0xe9, 0xfd, 0xe8]))).toBe(
+      '{AsPath: 65001 65000}',
+    );
     expect(attrText(Uint8Array.from([0xc0, 8, 4, 0xfd, 0xe8, 0, 7]))).toBe(
       '{Communities: 65000:7}',
     );
