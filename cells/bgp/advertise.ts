@@ -7,8 +7,9 @@ import type { Family } from './wire/types.js';
 import { selects } from './label-selector.js';
 import type { Neighbor, PathAttributesRule, VirtualRouter } from './policy-file.js';
 
-/** The labels Cilium adds to a service's own for serviceSelector. */
+/** The label Cilium adds to a service's own for serviceSelector: its name. */
 export const SERVICE_NAME_LABEL = 'io.kubernetes.service.name';
+/** The label Cilium adds to a service's own for serviceSelector: its namespace. */
 export const SERVICE_NAMESPACE_LABEL = 'io.kubernetes.service.namespace';
 
 /** What the advertisements are computed from. */
