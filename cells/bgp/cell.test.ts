@@ -45,7 +45,12 @@ describe('the bgp cell', () => {
       policyText({ exportPodCIDR: true, serviceSelector: { matchLabels: { bgp: 'yes' } } }, [N1]),
     );
     const { speakers, factory } = doubles();
-    const h = await bgpHive({ dir, factory }).requireStart();
+    // The range as written with host bits: announced canonical.
+    const h = await bgpHive({
+      dir,
+      factory,
+      flags: { 'ipv4-range': '10.1.0.7/24' },
+    }).requireStart();
     const sp = only(speakers);
     expect(sp.params?.restarting).toBe(false);
     await eventually(() => sp.applied.length === 1);

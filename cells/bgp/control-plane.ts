@@ -18,6 +18,7 @@ import type { PeeringPolicy, VirtualRouter } from './policy-file.js';
 import { PolicyWatcher } from './policy-watch.js';
 import type { BgpSpeaker, SpeakerConfig, SpeakerParams } from './speaker/types.js';
 import { forgetRunning, recordRunning, wasRunning } from './state-file.js';
+import { canonicalPrefix } from './wire/index.js';
 
 /** Creates the speaker (newSpeaker; tests give a double). */
 export type SpeakerFactory = (p: SpeakerParams) => BgpSpeaker;
@@ -117,7 +118,9 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
     return { ...(v4 !== undefined ? { ipv4: v4 } : {}), ...(v6 !== undefined ? { ipv6: v6 } : {}) };
   };
 
-  const podCidrs = (): string[] => [...p.ipam.pools.values()].map((pool) => pool.cidr);
+  // Canonical (host bits clear): the flag may be written `10.1.0.5/24`.
+  const podCidrs = (): string[] =>
+    [...p.ipam.pools.values()].map((pool) => canonicalPrefix(pool.cidr));
 
   /** Selects the routers for the node's labels and applies them (only when they changed). */
   const applyConfig = async (): Promise<void> => {
