@@ -122,8 +122,9 @@ export function decodeOpen(body: Uint8Array): Decoded {
       return { ok: false, error: wireError(ERR.OPEN, 0, reason) };
     }
     if (ptype !== PARAM_CAPABILITIES) {
+      // RFC 4271 §6.2 gives this error no data.
       const reason = `unsupported optional parameter ${ptype}`;
-      return { ok: false, error: wireError(ERR.OPEN, 4, reason, Uint8Array.of(ptype, plen)) };
+      return { ok: false, error: wireError(ERR.OPEN, 4, reason) };
     }
     const p = new Cursor(body, c.pos, c.pos + plen);
     c.pos += plen;
