@@ -70,6 +70,9 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   umount: 'mount',
   strace: 'strace',
   etcd: 'etcd-server',
+  gobgp: 'gobgpd',
+  bird: 'bird2',
+  birdc: 'bird2',
 };
 
 /** This process and machine as the verdict sees them. */
