@@ -1,5 +1,6 @@
 import { module } from '../core/hive/index.js';
 import { apiCell } from './api/index.js';
+import { bgpCell } from './bgp/index.js';
 import { cgroupCell } from './cgroup/index.js';
 import { conntrackCell } from './conntrack/index.js';
 import { agentHealthCell, daemonCell } from './daemon/index.js';
@@ -42,6 +43,7 @@ export const controlPlane = module(
   identityCell,
   ipcacheCell,
   loadbalancerCell,
+  bgpCell,
   endpointCell,
   policyCell,
   cgroupCell,

@@ -141,6 +141,13 @@ const EXAMPLES: readonly [string, (c: Ctx) => Example][] = [
     }),
   ],
   ['GetService', () => ({ path: '/service', status: 200, nonEmpty: true })],
+  // BGP is off in this agent (cells/bgp/*.test.ts cover its models): 501 saying how to enable it.
+  ['GetBgpPeers', () => ({ path: '/bgp/peers', status: 501 })],
+  [
+    'GetBgpRoutes',
+    () => ({ path: '/bgp/routes?table_type=loc-rib&afi=ipv4&safi=unicast', status: 501 }),
+  ],
+  ['GetBgpRoutePolicies', () => ({ path: '/bgp/route-policies', status: 501 })],
   ['GetServiceID', () => ({ path: '/service/5', status: 200 })],
   [
     'GetPrefilter',

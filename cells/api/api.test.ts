@@ -135,7 +135,7 @@ describe('api cell', () => {
     });
     expect(await req(h, 'GET', '/bgp/peers')).toEqual({
       status: 501,
-      body: "GET /v1/bgp/peers is served by the 'bgp' cell, which is not part of this agent yet (it arrives with issue 14)",
+      body: "GET /v1/bgp/peers is served by the 'bgp' cell, which is not part of this agent",
     });
     expect(await req(h, 'GET', '/no/such')).toEqual({
       status: 404,

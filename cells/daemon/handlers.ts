@@ -142,6 +142,7 @@ export function statusResponse(p: DaemonParams, brief: boolean): StatusResponse 
   const s: StatusResponse = {
     cilium,
     kvstore: { state: 'Disabled', msg: 'Disabled (embedded mode: no kvstore configured)' },
+    bgp: { state: 'Disabled', msg: 'Disabled' },
     'container-runtime': { ...disabled },
     'cni-file': { ...disabled },
     'host-firewall': { mode: 'Disabled', devices: [] },

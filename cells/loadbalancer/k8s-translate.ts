@@ -28,6 +28,13 @@ export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TOPOLOGY_HINTS_ANNOTATION = 'service.kubernetes.io/topology-aware-hints';
 export const TOPOLOGY_MODE_ANNOTATION = 'service.kubernetes.io/topology-mode';
 
+/** The string-valued labels (the API server only sends strings; anything else is dropped). */
+function stringLabels(labels: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
 /** A Service as the load balancer takes it. */
 export interface K8sService {
   readonly service: Service;
@@ -161,6 +168,7 @@ export function translateService(obj: unknown, ctx: ServiceContext): Translated<
         timeout === undefined || timeout === 0 ? DEFAULT_AFFINITY_TIMEOUT : timeout,
       sourceRanges,
       algorithm: undefined,
+      labels: stringLabels(labels),
     };
 
     const frontends = new Map<string, FrontendParams>();

@@ -64,6 +64,8 @@ export interface Service {
   readonly sourceRanges: readonly string[];
   /** The service's own algorithm, over --bpf-lb-algorithm; undefined: the flag's. */
   readonly algorithm: LbAlgorithm | undefined;
+  /** Kubernetes' metadata.labels (BGP's serviceSelector matches them); API services have none. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A backend as a frontend uses it: the backend and its state and weight for that service. */

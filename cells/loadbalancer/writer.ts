@@ -138,7 +138,18 @@ function sameServiceRow(a: Service, b: Service): boolean {
     a.sessionAffinityTimeoutSec === b.sessionAffinityTimeoutSec &&
     a.algorithm === b.algorithm &&
     a.sourceRanges.length === b.sourceRanges.length &&
-    a.sourceRanges.every((c, i) => c === b.sourceRanges[i])
+    a.sourceRanges.every((c, i) => c === b.sourceRanges[i]) &&
+    sameLabels(a.labels, b.labels)
+  );
+}
+
+function sameLabels(
+  a: Readonly<Record<string, string>> = {},
+  b: Readonly<Record<string, string>> = {},
+): boolean {
+  const ka = Object.keys(a);
+  return (
+    ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k])
   );
 }
 

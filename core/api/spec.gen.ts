@@ -1529,6 +1529,7 @@ export interface components {
             "attach-mode"?: components["schemas"]["AttachMode"];
             "auth-certificate-provider"?: components["schemas"]["Status"];
             "bandwidth-manager"?: components["schemas"]["BandwidthManager"];
+            bgp?: components["schemas"]["Status"];
             "bpf-maps"?: components["schemas"]["BPFMapStatus"];
             cilium?: components["schemas"]["Status"];
             "client-id"?: number;
@@ -1802,8 +1803,11 @@ export interface operations {
                     "application/json": components["schemas"]["BgpRoute"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Failure"];
             501: components["responses"]["Disabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetCgroupDumpMetadata: {

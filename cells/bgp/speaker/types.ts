@@ -26,6 +26,8 @@ export interface NeighborConfig {
   readonly gracefulRestart: { readonly enabled: boolean; readonly restartTimeSec: number };
   /** Families offered in OPEN (multiprotocol capability). */
   readonly families: readonly Family[];
+  /** Source address of outgoing connections (bind); undefined: the kernel picks it. */
+  readonly localAddress?: string;
 }
 
 /** The whole speaker's configuration; applying it touches only what changed. */

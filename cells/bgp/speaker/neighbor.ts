@@ -1,0 +1,509 @@
+// One neighbor's session: the RFC 4271 FSM over its connections (at most one each way while a
+// collision is resolved, §6.8), connect-retry, the adj-RIBs, route refresh and graceful restart.
+import { connect, type Socket } from 'node:net';
+import {
+  decodeMessage,
+  encodeEndOfRib,
+  encodeKeepalive,
+  encodeOpen,
+  packUpdates,
+  packWithdrawals,
+} from '../wire/index.js';
+import { ERR, type Family, type Message, type WireContext } from '../wire/types.js';
+import { Connection, OPEN_HOLD_SEC, type ConnEvents } from './connection.js';
+import { buildOpen, checkOpen, compareBgpId, type Negotiated } from './open.js';
+import { AdjRibIn } from './rib-in.js';
+import { retryDelayMs } from './retry.js';
+import { outRoutes, plainAddress, type OutEntry } from './routes.js';
+import { ribRoute } from './rib-route.js';
+import type {
+  Advertisement,
+  NeighborConfig,
+  PeerStatus,
+  RibRoute,
+  SessionState,
+  SpeakerParams,
+} from './types.js';
+
+/** What a neighbor needs from its speaker. */
+export interface NeighborEnv {
+  readonly routerId: string;
+  readonly restarting: boolean;
+  readonly log: SpeakerParams['log'];
+  readonly now: () => number;
+  /** A state or RIB changed. */
+  readonly changed: () => void;
+  /** Sets the TTL of a session's packets (best effort). */
+  readonly setTtl: (s: Socket, ttl: number) => void;
+}
+
+/** A NOTIFICATION's code, subcode and data. */
+interface Notify {
+  readonly code: number;
+  readonly subcode: number;
+  readonly data?: Uint8Array;
+}
+
+const ORDER: Record<string, number> = { connect: 0, opensent: 1, openconfirm: 2 };
+
+/** The session with one configured neighbor. */
+export class Neighbor implements ConnEvents {
+  private wait: 'idle' | 'connect' | 'active' = 'idle';
+  private shown: SessionState = 'idle';
+  private readonly conns = new Map<Connection, Negotiated | undefined>();
+  private est?: Connection;
+  private attempt = 0;
+  private retry?: NodeJS.Timeout;
+  private sessions = 0;
+  private desired = new Map<string, Advertisement>();
+  private out = new Map<Family, Map<string, OutEntry>>();
+  private readonly ribIn = new AdjRibIn();
+  private staleTimer?: NodeJS.Timeout;
+  private flushTick?: NodeJS.Immediate;
+  private flushWanted = false;
+  private stopped = false;
+  private establishedAt?: number;
+  private lastError?: string;
+  private peerId?: string;
+
+  constructor(
+    readonly cfg: NeighborConfig,
+    private readonly env: NeighborEnv,
+  ) {}
+
+  /** Starts the session: connects out now, or waits for the peer when passive. */
+  start(): void {
+    if (this.cfg.passive) this.setWait('active', 'passive: waiting for the peer');
+    else this.connectOut();
+  }
+
+  /** Takes a connection the peer opened to the listener. */
+  accept(socket: Socket): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    const est = this.est;
+    if (est) {
+      const neg = this.conns.get(est);
+      if (neg?.gracefulRestart) {
+        // RFC 4724 §4.2: a new connection while established means the peer restarted.
+        void est.close();
+        this.down(est, 'peer reconnected: graceful restart', false);
+      } else {
+        void new Connection(socket, false, this).close({ code: ERR.CEASE, subcode: 7 });
+        return;
+      }
+    }
+    for (const c of this.conns.keys()) {
+      // The peer gave up on its earlier connection: only the newest one of a direction counts.
+      if (!c.outbound) {
+        void c.close();
+        this.conns.delete(c);
+      }
+    }
+    const c = new Connection(socket, false, this);
+    this.conns.set(c, undefined);
+    this.opened(c);
+  }
+
+  /** Sets the routes this neighbor should have; sent (as a difference) on the next tick. */
+  setAdvertisements(routes: readonly Advertisement[]): void {
+    this.desired = new Map(routes.map((r) => [r.prefix, r]));
+    this.flushWanted = true;
+    this.flushTick ??= setImmediate(() => {
+      this.flushTick = undefined;
+      this.flush(false);
+    });
+  }
+
+  /** Ends the session: without NOTIFICATION when `graceful` and GR was negotiated. */
+  async stop(notify: Notify, graceful: boolean): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    clearTimeout(this.staleTimer);
+    if (this.flushTick) clearImmediate(this.flushTick);
+    const closing: Promise<void>[] = [];
+    for (const [c, neg] of this.conns) {
+      const silent = c.state === 'connect' || (graceful && neg?.gracefulRestart === true);
+      closing.push(c.close(silent ? undefined : notify));
+    }
+    this.conns.clear();
+    this.est = undefined;
+    this.establishedAt = undefined;
+    this.out.clear();
+    this.wait = 'idle';
+    this.refresh(`stopped (${graceful ? 'graceful' : `cease ${notify.subcode}`})`);
+    await Promise.all(closing);
+  }
+
+  /** The session as the API shows it. */
+  status(): PeerStatus {
+    const neg = this.est ? this.conns.get(this.est) : undefined;
+    return {
+      config: this.cfg,
+      state: this.shown,
+      ...(this.establishedAt !== undefined && { establishedAt: this.establishedAt }),
+      appliedHoldTimeSec: neg?.holdSec ?? 0,
+      appliedKeepaliveSec: neg?.keepaliveSec ?? 0,
+      families: (neg?.families ?? []).map((family) => ({
+        family,
+        received: this.ribIn.size(family),
+        accepted: 0, // as Cilium: the import policy rejects everything learned
+        advertised: this.out.get(family)?.size ?? 0,
+      })),
+      gracefulRestartNegotiated: neg?.gracefulRestart ?? false,
+      ...(this.lastError !== undefined && { lastError: this.lastError }),
+      ...(this.peerId !== undefined && { peerRouterId: this.peerId }),
+    };
+  }
+
+  /** What was sent in a family (adj-RIB-out). */
+  ribOut(f: Family): RibRoute[] {
+    const ctx = this.wireCtx(this.est);
+    return [...(this.out.get(f)?.values() ?? [])].map((e) =>
+      ribRoute(f, e.route.prefix, e.route.nextHop, e.route.attrs, ctx, true, false, e.since),
+    );
+  }
+
+  /** What the neighbor sent in a family (adj-RIB-in). */
+  ribInRoutes(f: Family): RibRoute[] {
+    const ctx = this.wireCtx(this.est);
+    return [...this.ribIn.table(f)].map(([p, e]) =>
+      ribRoute(f, p, e.nextHop, e.attrs, ctx, false, e.stale, e.since),
+    );
+  }
+
+  // ---- connection events ----
+
+  /** A message arrived on one of the connections. */
+  message(c: Connection, type: number, body: Uint8Array): void {
+    c.restartHold();
+    const d = decodeMessage(type, body, this.wireCtx(c));
+    if (!d.ok) {
+      this.fail(
+        c,
+        d.error,
+        `sent NOTIFICATION ${d.error.code}/${d.error.subcode}: ${d.error.reason}`,
+      );
+      return;
+    }
+    if (d.discarded?.length) {
+      this.env.log.debug(
+        { neighbor: this.cfg.address, discarded: d.discarded },
+        'bgp attributes discarded',
+      );
+    }
+    const m = d.msg;
+    if (m.type === 'notification') {
+      void c.close();
+      this.down(c, `received NOTIFICATION ${m.code}/${m.subcode}`, true);
+      return;
+    }
+    if (c.state === 'opensent') {
+      if (m.type === 'open') this.onOpen(c, m);
+      else this.unexpected(c, m, 1);
+    } else if (c.state === 'openconfirm') {
+      if (m.type === 'keepalive') this.established(c);
+      else this.unexpected(c, m, 2);
+    } else if (c.state === 'established') {
+      if (m.type === 'update') this.onUpdate(c, m, d.treatAsWithdraw);
+      else if (m.type === 'route-refresh') this.onRefresh(c, m.family, m.subtype);
+      else if (m.type === 'open') this.unexpected(c, m, 3);
+    }
+  }
+
+  /** The byte stream broke the framing rules. */
+  frameError(c: Connection, e: Notify & { reason: string }): void {
+    this.fail(c, e, `sent NOTIFICATION ${e.code}/${e.subcode}: ${e.reason}`);
+  }
+
+  /** The connection went (peer closed it, reset, connect failed). */
+  lost(c: Connection, reason: string): void {
+    this.down(c, reason, false);
+  }
+
+  /** No message within the hold time. */
+  holdExpired(c: Connection): void {
+    this.fail(c, { code: ERR.HOLD_TIMER_EXPIRED, subcode: 0 }, 'hold timer expired');
+  }
+
+  /** The socket took everything queued: changes held back meanwhile go now. */
+  drained(c: Connection): void {
+    if (c === this.est && this.flushWanted) this.flush(false);
+  }
+
+  // ---- the FSM ----
+
+  private connectOut(): void {
+    if (this.stopped) return;
+    const { address, port, localAddress } = this.cfg;
+    const socket = connect({ host: address, port, ...(localAddress && { localAddress }) });
+    const c = new Connection(socket, true, this);
+    this.conns.set(c, undefined);
+    this.setWait('connect', `connecting to ${address}:${port}`);
+    socket.once('connect', () => {
+      if (!c.closed) this.opened(c);
+    });
+  }
+
+  /** TCP is up: send OPEN and wait for the peer's (OpenSent). */
+  private opened(c: Connection): void {
+    this.env.setTtl(
+      c.socket,
+      this.cfg.peerAsn === this.cfg.localAsn ? 255 : this.cfg.ebgpMultihopTtl,
+    );
+    c.state = 'opensent';
+    // The R bit only on this process's first session with the neighbor (RFC 4724 §3).
+    const restarting = this.env.restarting && this.sessions === 0;
+    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, restarting)));
+    c.startHold(OPEN_HOLD_SEC);
+    this.refresh(
+      c.outbound ? 'connected' : `accepted from ${plainAddress(c.socket.remoteAddress)}`,
+    );
+  }
+
+  private onOpen(c: Connection, m: Extract<Message, { type: 'open' }>): void {
+    const r = checkOpen(m, this.cfg, this.env.routerId);
+    if (!r.ok) {
+      this.fail(
+        c,
+        r.error,
+        `sent NOTIFICATION ${r.error.code}/${r.error.subcode}: ${r.error.reason}`,
+      );
+      return;
+    }
+    const neg = r.neg;
+    this.conns.set(c, neg);
+    if (!this.resolveCollision(c, neg)) return;
+    c.state = 'openconfirm';
+    c.send(encodeKeepalive());
+    c.startHold(neg.holdSec);
+    c.startKeepalive(neg.keepaliveSec);
+    this.refresh(`OPEN received from ${neg.peerId}`);
+  }
+
+  /**
+   * §6.8 with the peer's identifier known from this OPEN (the "MAY" of OpenSent too, so both
+   * sides decide alike whatever the timing): the higher identifier's connection stays.
+   * Returns whether `c` survived.
+   */
+  private resolveCollision(c: Connection, neg: Negotiated): boolean {
+    for (const o of this.conns.keys()) {
+      if (o === c) continue;
+      if (o === this.est || o.outbound === c.outbound) {
+        this.fail(c, { code: ERR.CEASE, subcode: 7 }, 'connection collision: already established');
+        return false;
+      }
+      const keepOutbound = compareBgpId(this.env.routerId, neg.peerId) > 0;
+      const loser = o.outbound === keepOutbound ? c : o;
+      this.fail(loser, { code: ERR.CEASE, subcode: 7 }, 'connection collision resolution');
+      if (loser === c) return false;
+    }
+    return true;
+  }
+
+  private established(c: Connection): void {
+    const neg = this.conns.get(c);
+    if (!neg) return;
+    this.est = c;
+    c.state = 'established';
+    this.attempt = 0;
+    this.sessions++;
+    this.establishedAt = this.env.now();
+    this.peerId = neg.peerId;
+    this.lastError = undefined;
+    clearTimeout(this.retry);
+    if (this.ribIn.hasStale()) this.resumeStale(neg);
+    this.refresh('KEEPALIVE received');
+    this.out.clear();
+    this.flush(true);
+  }
+
+  /** The restarted peer is back: keep the stale routes its new OPEN still preserves (§4.2). */
+  private resumeStale(neg: Negotiated): void {
+    const kept = new Set(
+      (neg.peerGr?.families ?? []).filter((f) => f.forwardingPreserved).map((f) => f.family),
+    );
+    for (const f of ['ipv4-unicast', 'ipv6-unicast'] as const) {
+      if (!neg.gracefulRestart || !kept.has(f)) this.ribIn.dropStale(f);
+    }
+    this.armStale(neg.peerGr?.restartTimeSec ?? 0, 'stale routes not refreshed in time');
+  }
+
+  private armStale(sec: number, why: string): void {
+    clearTimeout(this.staleTimer);
+    this.staleTimer = setTimeout(() => {
+      this.staleTimer = undefined;
+      const n = this.ribIn.dropStale();
+      this.env.log.info({ neighbor: this.cfg.address, dropped: n }, `bgp ${why}`);
+      this.env.changed();
+    }, sec * 1000);
+    this.staleTimer.unref();
+  }
+
+  private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
+    const neg = this.conns.get(c);
+    if (!neg) return;
+    if (taw !== undefined) {
+      this.env.log.warn(
+        { neighbor: this.cfg.address, reason: taw },
+        'bgp UPDATE treated as withdraw',
+      );
+    }
+    const eor = this.ribIn.apply(m, neg.families, taw !== undefined, this.env.now());
+    for (const f of eor) {
+      const n = this.ribIn.dropStale(f);
+      this.env.log.info(
+        { neighbor: this.cfg.address, family: f, staleDropped: n },
+        'bgp End-of-RIB received',
+      );
+    }
+    if (eor.length > 0 && this.staleTimer && !this.ribIn.hasStale()) {
+      clearTimeout(this.staleTimer);
+      this.staleTimer = undefined;
+    }
+    this.env.changed();
+  }
+
+  private onRefresh(c: Connection, f: Family | undefined, subtype: number): void {
+    const neg = this.conns.get(c);
+    if (f === undefined || subtype !== 0 || !neg?.families.includes(f)) return;
+    const table = [...(this.out.get(f)?.values() ?? [])].map((e) => e.route);
+    for (const u of packUpdates(f, table, this.wireCtx(c))) c.send(u);
+    c.send(encodeEndOfRib(f));
+  }
+
+  /**
+   * Sends what changed between the desired routes and the adj-RIB-out; waits while the socket
+   * is backed up, so changes made meanwhile go together. `eor`: the first send of a session.
+   */
+  private flush(eor: boolean): void {
+    const c = this.est;
+    const neg = c && this.conns.get(c);
+    if (!c || !neg) return;
+    if (!c.idle && !eor) {
+      this.flushWanted = true;
+      return;
+    }
+    this.flushWanted = false;
+    const ctx = this.wireCtx(c);
+    const want = outRoutes(this.desired.values(), {
+      localAsn: this.cfg.localAsn,
+      ibgp: neg.ibgp,
+      localAddress: plainAddress(c.socket.localAddress),
+      families: neg.families,
+    });
+    let changed = false;
+    const now = this.env.now();
+    for (const f of neg.families) {
+      const cur = this.out.get(f) ?? new Map<string, OutEntry>();
+      const next = want.get(f) ?? new Map<string, OutEntry>();
+      const announce = [];
+      for (const [p, e] of next) {
+        const old = cur.get(p);
+        if (old?.key === e.key) next.set(p, old);
+        else {
+          announce.push(e.route);
+          next.set(p, { ...e, since: now });
+        }
+      }
+      const withdraw = [...cur.keys()].filter((p) => !next.has(p));
+      if (announce.length > 0) for (const u of packUpdates(f, announce, ctx)) c.send(u);
+      if (withdraw.length > 0) for (const u of packWithdrawals(f, withdraw, ctx)) c.send(u);
+      if (eor) c.send(encodeEndOfRib(f));
+      changed ||= announce.length > 0 || withdraw.length > 0;
+      this.out.set(f, next);
+    }
+    if (changed) this.env.changed();
+  }
+
+  /** Sends a NOTIFICATION on `c`, closes it and takes the session down. */
+  private fail(c: Connection, n: Notify, reason: string): void {
+    void c.close(n);
+    this.down(c, reason, true);
+  }
+
+  private unexpected(c: Connection, m: Message, subcode: number): void {
+    this.fail(c, { code: ERR.FSM, subcode }, `unexpected ${m.type} in ${c.state}`);
+  }
+
+  /** A connection is gone; `notified`: a NOTIFICATION went either way (no graceful restart). */
+  private down(c: Connection, reason: string, notified: boolean): void {
+    if (!this.conns.has(c)) return;
+    const neg = this.conns.get(c);
+    this.conns.delete(c);
+    if (c === this.est) {
+      this.est = undefined;
+      this.establishedAt = undefined;
+      this.out.clear();
+      if (neg?.gracefulRestart && !notified) {
+        const n = this.ribIn.markStale();
+        this.env.log.info(
+          { neighbor: this.cfg.address, stale: n },
+          'bgp peer restarting: routes kept as stale',
+        );
+        this.armStale(
+          neg.peerGr?.restartTimeSec ?? 0,
+          'peer did not come back within its restart time',
+        );
+      } else {
+        this.ribIn.clear();
+      }
+    }
+    if (!reason.startsWith('connection collision')) this.lastError = reason;
+    if (this.conns.size === 0 && !this.stopped) this.scheduleRetry(reason, c.state === 'connect');
+    this.refresh(reason);
+  }
+
+  private scheduleRetry(reason: string, connectFailed: boolean): void {
+    if (this.cfg.passive) {
+      this.wait = 'active';
+      return;
+    }
+    const ms = retryDelayMs(this.attempt++, this.cfg.connectRetrySec);
+    // RFC 4271: a failed TCP connect goes to Active (still accepting); any other error to Idle.
+    this.wait = connectFailed ? 'active' : 'idle';
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.conns.size === 0 && !this.stopped) this.connectOut();
+    }, ms);
+    this.retry.unref();
+    this.env.log.debug(
+      { neighbor: this.cfg.address, retryMs: ms, reason },
+      'bgp connect retry scheduled',
+    );
+  }
+
+  private setWait(w: 'idle' | 'connect' | 'active', reason: string): void {
+    this.wait = w;
+    this.refresh(reason);
+  }
+
+  /** Recomputes the state shown; logs and notifies on a change. */
+  private refresh(reason: string): void {
+    let s: SessionState = this.wait;
+    if (this.est) s = 'established';
+    else {
+      let best = -1;
+      for (const c of this.conns.keys()) {
+        const o = ORDER[c.state] ?? -1;
+        if (o > best) [best, s] = [o, c.state];
+      }
+    }
+    if (s !== this.shown) {
+      this.env.log.info(
+        { neighbor: this.cfg.address, from: this.shown, to: s, reason },
+        'bgp session state changed',
+      );
+      this.shown = s;
+    }
+    this.env.changed();
+  }
+
+  private wireCtx(c: Connection | undefined): WireContext {
+    const neg = c && this.conns.get(c);
+    return { as4: neg?.as4 ?? false, ibgp: this.cfg.peerAsn === this.cfg.localAsn };
+  }
+}

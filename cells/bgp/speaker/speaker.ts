@@ -1,0 +1,142 @@
+// The BGP speaker: the configured neighbors' sessions, the shared listener, and configuration
+// changes applied to only the sessions they touch.
+import type { Server, Socket } from 'node:net';
+import { Subject } from 'rxjs';
+import { setSocketTtl } from '../../../core/net/ttl.js';
+import { ERR, type Family } from '../wire/types.js';
+import { canonicalAddress, checkConfig, neighborChanged } from './config-check.js';
+import { closeServer, listen } from './listener.js';
+import { Neighbor, type NeighborEnv } from './neighbor.js';
+import { checkPrefix, plainAddress } from './routes.js';
+import type {
+  Advertisement,
+  BgpSpeaker,
+  PeerStatus,
+  RibRoute,
+  SpeakerConfig,
+  SpeakerParams,
+} from './types.js';
+
+/** Creates a speaker with no neighbors; apply() configures it. */
+export function newSpeaker(p: SpeakerParams): BgpSpeaker {
+  return new Speaker(p);
+}
+
+class Speaker implements BgpSpeaker {
+  readonly changes$ = new Subject<void>();
+  private config?: SpeakerConfig;
+  private readonly neighbors = new Map<string, Neighbor>();
+  /** The routes wanted per neighbor, kept across its restarts (and set before it exists). */
+  private readonly desired = new Map<string, readonly Advertisement[]>();
+  private server?: Server;
+  private stopped = false;
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(private readonly p: SpeakerParams) {}
+
+  apply(config: SpeakerConfig): Promise<void> {
+    // One apply at a time: a second waits for the first, so they never interleave.
+    const run = this.applying.then(() => this.applyNow(config));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  setAdvertisements(neighbor: string, routes: readonly Advertisement[]): void {
+    for (const r of routes) checkPrefix(r.prefix);
+    const key = canonicalAddress(neighbor);
+    this.desired.set(key, routes);
+    this.neighbors.get(key)?.setAdvertisements(routes);
+  }
+
+  peers(): PeerStatus[] {
+    return [...this.neighbors.values()].map((n) => n.status());
+  }
+
+  ribOut(neighbor: string, family: Family): RibRoute[] {
+    return this.neighbors.get(canonicalAddress(neighbor))?.ribOut(family) ?? [];
+  }
+
+  ribIn(neighbor: string, family: Family): RibRoute[] {
+    return this.neighbors.get(canonicalAddress(neighbor))?.ribInRoutes(family) ?? [];
+  }
+
+  async stop(opts: { readonly graceful: boolean }): Promise<void> {
+    this.stopped = true;
+    await this.applying;
+    const server = this.server;
+    this.server = undefined;
+    const cease = { code: ERR.CEASE, subcode: 2 };
+    await Promise.all([
+      ...(server ? [closeServer(server)] : []),
+      ...[...this.neighbors.values()].map((n) => n.stop(cease, opts.graceful)),
+    ]);
+    this.neighbors.clear();
+    this.changes$.next();
+  }
+
+  private async applyNow(config: SpeakerConfig): Promise<void> {
+    if (this.stopped) throw new Error('bgp speaker is stopped');
+    checkConfig(config);
+    const old = this.config;
+    if (!old || old.listenPort !== config.listenPort) {
+      const previous = this.server;
+      this.server = undefined;
+      if (previous) await closeServer(previous);
+      if (config.listenPort !== 0) {
+        this.server = await listen(config.listenPort, (s) => this.route(s));
+      }
+    }
+    this.config = config;
+    const idChanged = old !== undefined && old.routerId !== config.routerId;
+    const wanted = new Map(config.neighbors.map((n) => [canonicalAddress(n.address), n]));
+    const stopping: Promise<void>[] = [];
+    for (const [key, n] of this.neighbors) {
+      const next = wanted.get(key);
+      if (next && !idChanged && !neighborChanged(n.cfg, next)) continue;
+      // Cease 3 (peer de-configured) for a removed neighbor, 6 (other configuration change).
+      stopping.push(n.stop({ code: ERR.CEASE, subcode: next ? 6 : 3 }, false));
+      this.neighbors.delete(key);
+      if (!next) this.desired.delete(key);
+    }
+    await Promise.all(stopping);
+    for (const [key, cfg] of wanted) {
+      if (this.neighbors.has(key)) continue;
+      const n = new Neighbor(cfg, this.env(config.routerId));
+      this.neighbors.set(key, n);
+      const routes = this.desired.get(key);
+      if (routes) n.setAdvertisements(routes);
+      n.start();
+    }
+    this.changes$.next();
+  }
+
+  private env(routerId: string): NeighborEnv {
+    const log = this.p.log;
+    return {
+      routerId,
+      restarting: this.p.restarting,
+      log,
+      now: this.p.now ?? Date.now,
+      changed: () => this.changes$.next(),
+      setTtl: (s: Socket, ttl: number) => {
+        try {
+          setSocketTtl(s, ttl);
+        } catch (e) {
+          log.warn({ peer: s.remoteAddress, ttl, err: String(e) }, 'bgp: cannot set the TTL');
+        }
+      },
+    };
+  }
+
+  /** An accepted connection goes to the neighbor configured with its source address. */
+  private route(s: Socket): void {
+    const from = canonicalAddress(plainAddress(s.remoteAddress));
+    const n = this.neighbors.get(from);
+    if (!n) {
+      this.p.log.info({ from }, 'bgp: connection from an unconfigured address closed');
+      s.destroy();
+      return;
+    }
+    n.accept(s);
+  }
+}

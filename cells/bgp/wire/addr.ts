@@ -1,0 +1,173 @@
+// IP addresses and prefixes as bytes: parsing the speaker's strings for encoding and printing
+// decoded bytes as canonical text (dotted quad; IPv6 per RFC 5952, as core/ip.ts prints it).
+
+/** A prefix as the wire carries it: address bytes (4 or 16, host bits zero) and length. */
+export interface PrefixBytes {
+  readonly v6: boolean;
+  readonly len: number;
+  readonly addr: Uint8Array;
+}
+
+/** Parses a dotted quad (no leading zeros) into `out` at `off`; false when it is not one. */
+function quadInto(s: string, from: number, to: number, out: Uint8Array, off: number): boolean {
+  let part = 0;
+  let digits = 0;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || n === 3) return false;
+      out[off + n++] = part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return false;
+      part = part * 10 + (c - 48);
+      if (part > 255 || ++digits > 3) return false;
+    } else return false;
+  }
+  if (n !== 3 || digits === 0) return false;
+  out[off + 3] = part;
+  return true;
+}
+
+/** The 4 bytes of an IPv4 address; undefined when `s` is not one. */
+export function parseIpv4(s: string): Uint8Array | undefined {
+  const out = new Uint8Array(4);
+  return quadInto(s, 0, s.length, out, 0) ? out : undefined;
+}
+
+/** Parses hex groups `s[from, to)` separated by ':' (an IPv4 tail allowed) into 16-bit words. */
+function groups(s: string, from: number, to: number, tailV4: boolean): number[] | undefined {
+  const words: number[] = [];
+  if (from === to) return words;
+  let start = from;
+  for (let i = from; i <= to; i++) {
+    if (i < to && s.charCodeAt(i) !== 58) continue;
+    const g = s.slice(start, i);
+    if (tailV4 && i === to && g.includes('.')) {
+      const q = new Uint8Array(4);
+      if (!quadInto(g, 0, g.length, q, 0)) return undefined;
+      words.push(((q[0] ?? 0) << 8) | (q[1] ?? 0), ((q[2] ?? 0) << 8) | (q[3] ?? 0));
+    } else {
+      if (g.length < 1 || g.length > 4) return undefined;
+      let v = 0;
+      for (let k = 0; k < g.length; k++) {
+        const c = g.charCodeAt(k);
+        const d =
+          c >= 48 && c <= 57
+            ? c - 48
+            : c >= 97 && c <= 102
+              ? c - 87
+              : c >= 65 && c <= 70
+                ? c - 55
+                : -1;
+        if (d < 0) return undefined;
+        v = v * 16 + d;
+      }
+      words.push(v);
+    }
+    start = i + 1;
+  }
+  return words;
+}
+
+/** The 16 bytes of an IPv6 address (RFC 4291 §2.2 text, no zone); undefined when `s` is not one. */
+export function parseIpv6(s: string): Uint8Array | undefined {
+  if (s.length < 2 || s.length > 45) return undefined;
+  const gap = s.indexOf('::');
+  let words: number[];
+  if (gap < 0) {
+    const all = groups(s, 0, s.length, true);
+    if (all?.length !== 8) return undefined;
+    words = all;
+  } else {
+    if (s.indexOf('::', gap + 1) >= 0) return undefined;
+    const head = groups(s, 0, gap, false);
+    const tail = groups(s, gap + 2, s.length, true);
+    if (!head || !tail || head.length + tail.length > 7) return undefined;
+    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    const w = words[i] ?? 0;
+    out[2 * i] = w >>> 8;
+    out[2 * i + 1] = w & 0xff;
+  }
+  return out;
+}
+
+/** Formats 4 bytes at `off` as a dotted quad. */
+export function formatIpv4(b: Uint8Array, off = 0): string {
+  return `${b[off] ?? 0}.${b[off + 1] ?? 0}.${b[off + 2] ?? 0}.${b[off + 3] ?? 0}`;
+}
+
+/** Formats 16 bytes at `off` as IPv6 text (RFC 5952: lowercase, longest zero run of 2+ as '::'). */
+export function formatIpv6(b: Uint8Array, off = 0): string {
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push(((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(w);
+  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+}
+
+/** Zeroes the bits of `addr` past `len` (RFC 4271 §4.3: host bits are ignored). */
+function mask(addr: Uint8Array, len: number): void {
+  for (let i = 0; i < addr.length; i++) {
+    const keep = len - i * 8;
+    if (keep >= 8) continue;
+    addr[i] = keep <= 0 ? 0 : (addr[i] ?? 0) & (0xff << (8 - keep));
+  }
+}
+
+/** Parses 'addr/len' (host bits masked off); undefined when it is not a prefix. */
+export function parsePrefix(s: string): PrefixBytes | undefined {
+  const slash = s.indexOf('/');
+  if (slash < 0) return undefined;
+  const lenText = s.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return undefined;
+  const len = Number(lenText);
+  const a = s.slice(0, slash);
+  const v6 = a.includes(':');
+  const addr = v6 ? parseIpv6(a) : parseIpv4(a);
+  if (!addr || len > addr.length * 8) return undefined;
+  mask(addr, len);
+  return { v6, len, addr };
+}
+
+/** Formats a prefix from its NLRI bytes (`n` = ceil(len/8) bytes at `off`), host bits masked. */
+export function formatNlri(v6: boolean, len: number, b: Uint8Array, off: number): string {
+  const addr = new Uint8Array(v6 ? 16 : 4);
+  const n = (len + 7) >>> 3;
+  for (let i = 0; i < n; i++) addr[i] = b[off + i] ?? 0;
+  mask(addr, len);
+  return `${v6 ? formatIpv6(addr) : formatIpv4(addr)}/${len}`;
+}
+
+/** The NLRI encoding of a prefix (RFC 4271 §4.3): length byte, then ceil(len/8) bytes. */
+export function nlriBytes(p: PrefixBytes): Uint8Array {
+  const n = (p.len + 7) >>> 3;
+  const out = new Uint8Array(1 + n);
+  out[0] = p.len;
+  out.set(p.addr.subarray(0, n), 1);
+  return out;
+}
+
+/** The canonical text of a prefix ('10.1.0.0/24', 'fd00::/64'); throws naming a bad one. */
+export function canonicalPrefix(s: string): string {
+  const p = parsePrefix(s);
+  if (!p) throw new RangeError(`'${s}' is not an IP prefix (addr/len)`);
+  return `${p.v6 ? formatIpv6(p.addr) : formatIpv4(p.addr)}/${p.len}`;
+}
