@@ -61,6 +61,10 @@ export class Neighbor implements ConnEvents {
   private staleTimer?: NodeJS.Timeout;
   private flushTick?: NodeJS.Immediate;
   private flushWanted = false;
+  /** Whether the cell has said what to advertise yet (setAdvertisements, even empty). */
+  private advertised = false;
+  /** Established before that: the first routes and End-of-RIB wait for it (RFC 4724 §4.1). */
+  private eorDeferred = false;
   private stopped = false;
   private establishedAt?: number;
   private lastError?: string;
@@ -110,10 +114,13 @@ export class Neighbor implements ConnEvents {
   /** Sets the routes this neighbor should have; sent (as a difference) on the next tick. */
   setAdvertisements(routes: readonly Advertisement[]): void {
     this.desired = new Map(routes.map((r) => [r.prefix, r]));
+    this.advertised = true;
     this.flushWanted = true;
     this.flushTick ??= setImmediate(() => {
       this.flushTick = undefined;
-      this.flush(false);
+      const eor = this.eorDeferred;
+      this.eorDeferred = false;
+      this.flush(eor);
     });
   }
 
@@ -317,7 +324,10 @@ export class Neighbor implements ConnEvents {
     if (this.ribIn.hasStale()) this.resumeStale(neg);
     this.refresh('KEEPALIVE received');
     this.out.clear();
-    this.flush(true);
+    // A peer holding our routes stale drops those missing at our End-of-RIB: never send it
+    // before the routes are known.
+    this.eorDeferred = !this.advertised;
+    if (this.advertised) this.flush(true);
   }
 
   /** The restarted peer is back: keep the stale routes its new OPEN still preserves (§4.2). */
