@@ -119,6 +119,7 @@ export function birdConf(o: BirdOptions): string {
     const hold = n.holdSec ?? 90;
     lines.push(
       `protocol bgp n${i} {`,
+      ...(n.disabled === true ? ['  disabled;'] : []),
       `  local ${o.link.routerV4} port ${o.listenPort ?? 179} as ${o.asn};`,
       `  neighbor ${n.address} port ${n.port ?? 179} as ${n.asn};`,
       `  hold time ${hold};`,

@@ -42,6 +42,7 @@ function neighborToml(n: RouterNeighbor): string {
     '  [neighbors.config]',
     `    neighbor-address = "${n.address}"`,
     `    peer-as = ${n.asn}`,
+    `    admin-down = ${n.disabled === true}`,
     '  [neighbors.transport.config]',
     `    remote-port = ${n.port ?? 179}`,
     `    passive-mode = ${n.passive === true}`,

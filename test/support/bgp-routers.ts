@@ -231,6 +231,8 @@ export interface RouterNeighbor {
   readonly keepaliveSec?: number;
   /** Helper (receiving speaker) graceful restart with this restart time; off if undefined. */
   readonly gracefulRestartSec?: number;
+  /** Configured but disabled until enabled at run time (gobgpd admin-down, bird `disabled`). */
+  readonly disabled?: boolean;
 }
 
 /** What a router is started with. */
