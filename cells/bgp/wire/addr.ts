@@ -9,7 +9,13 @@ export interface PrefixBytes {
 }
 
 /** Parses a dotted quad (no leading zeros) into `out` at `off`; false when it is not one. */
-function quadInto(s: string, from: number, to: number, out: Uint8Array, off: number): boolean {
+export function quadInto(
+  s: string,
+  from: number,
+  to: number,
+  out: Uint8Array,
+  off: number,
+): boolean {
   let part = 0;
   let digits = 0;
   let n = 0;
@@ -104,8 +110,15 @@ export function formatIpv4(b: Uint8Array, off = 0): string {
 
 /** Formats 16 bytes at `off` as IPv6 text (RFC 5952: lowercase, longest zero run of 2+ as '::'). */
 export function formatIpv6(b: Uint8Array, off = 0): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0));
+  const w = FORMAT_WORDS;
+  for (let i = 0; i < 8; i++) w[i] = ((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0);
+  return formatWords(w);
+}
+
+const FORMAT_WORDS = new Uint16Array(8);
+
+/** RFC 5952 text of eight 16-bit words. */
+function formatWords(w: Uint16Array): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
@@ -118,9 +131,17 @@ export function formatIpv6(b: Uint8Array, off = 0): string {
     if (j - i > bestLen) [best, bestLen] = [i, j - i];
     i = j;
   }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(w);
-  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += (w[i] ?? 0).toString(16);
+  }
+  return out;
 }
 
 /** Zeroes the bits of `addr` past `len` (RFC 4271 §4.3: host bits are ignored). */
@@ -149,11 +170,17 @@ export function parsePrefix(s: string): PrefixBytes | undefined {
 
 /** Formats a prefix from its NLRI bytes (`n` = ceil(len/8) bytes at `off`), host bits masked. */
 export function formatNlri(v6: boolean, len: number, b: Uint8Array, off: number): string {
-  const addr = new Uint8Array(v6 ? 16 : 4);
   const n = (len + 7) >>> 3;
-  for (let i = 0; i < n; i++) addr[i] = b[off + i] ?? 0;
-  mask(addr, len);
-  return `${v6 ? formatIpv6(addr) : formatIpv4(addr)}/${len}`;
+  const keep = len & 7;
+  const byte = (i: number): number => {
+    if (i >= n) return 0;
+    const v = b[off + i] ?? 0;
+    return i === n - 1 && keep ? v & (0xff << (8 - keep)) & 0xff : v;
+  };
+  if (!v6) return `${byte(0)}.${byte(1)}.${byte(2)}.${byte(3)}/${len}`;
+  const w = FORMAT_WORDS;
+  for (let i = 0; i < 8; i++) w[i] = (byte(2 * i) << 8) | byte(2 * i + 1);
+  return `${formatWords(w)}/${len}`;
 }
 
 /** The NLRI encoding of a prefix (RFC 4271 §4.3): length byte, then ceil(len/8) bytes. */

@@ -114,7 +114,8 @@ export function decodeAttrs(
         r.fatal = wireError(ERR.UPDATE, 2, `unrecognized well-known ${name}`, raw.slice());
         return r;
       }
-      r.attrs.unknown.push({ flags, code, value: v.slice() });
+      // The Extended Length bit is framing: the encoder sets it again when the value needs it.
+      r.attrs.unknown.push({ flags: flags & ~FLAG.EXTENDED, code, value: v.slice() });
       continue;
     }
     const a = r.attrs;

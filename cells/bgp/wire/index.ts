@@ -4,7 +4,7 @@ export { MessageReader, type ReadResult } from './message-reader.js';
 export { decodeMessage } from './decode.js';
 export { encodeOpen } from './open.js';
 export { encodeKeepalive, encodeNotification, encodeRouteRefresh } from './control.js';
-export { encodeUpdate, encodeEndOfRib } from './update.js';
+export { encodeUpdate, encodeEndOfRib, endOfRibFamily } from './update.js';
 export { packUpdates, packWithdrawals } from './pack.js';
 export { encodeAttrs } from './attrs-encode.js';
 export { encodePrefix } from './nlri.js';

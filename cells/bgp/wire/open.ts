@@ -122,8 +122,9 @@ export function decodeOpen(body: Uint8Array): Decoded {
       return { ok: false, error: wireError(ERR.OPEN, 0, reason) };
     }
     if (ptype !== PARAM_CAPABILITIES) {
+      // RFC 4271 §6.2 gives this error no data.
       const reason = `unsupported optional parameter ${ptype}`;
-      return { ok: false, error: wireError(ERR.OPEN, 4, reason, Uint8Array.of(ptype, plen)) };
+      return { ok: false, error: wireError(ERR.OPEN, 4, reason) };
     }
     const p = new Cursor(body, c.pos, c.pos + plen);
     c.pos += plen;
@@ -184,7 +185,7 @@ export function encodeOpen(m: Omit<OpenMsg, 'type'>): Uint8Array {
   checkUint('optional parameters length', params.length, 255);
   const w = new Writer(10 + params.length)
     .u8(checkUint('version', m.version, 255))
-    .u16(checkUint('my AS', m.myAs, 0xffff))
+    .u16(checkUint('my AS (AS_TRANS 23456 for a 4-octet AS)', m.myAs, 0xffff))
     .u16(checkUint('hold time', m.holdTimeSec, 0xffff))
     .bytes(id)
     .u8(params.length)

@@ -1,8 +1,10 @@
 // Packing many routes into few UPDATEs: routes with the same attributes and next hop share
 // messages, each filled up to 4096 bytes (RFC 4271 §4.3; RFC 4760 for IPv6).
+import { Buffer } from 'node:buffer';
 import { ATTR, FLAG } from './attr-codes.js';
 import { encodeAttrs, nextHopField } from './attrs-encode.js';
 import { codesOf } from './family.js';
+import { writeNlri } from './nlri-writer.js';
 import { encodePrefix } from './nlri.js';
 import {
   HEADER_LEN,
@@ -55,22 +57,46 @@ function attrHeader(out: Uint8Array, off: number, code: number, valueLen: number
   return off + 4;
 }
 
-/** Splits encoded prefixes into runs whose bytes fit `room`. */
-function chunks(nlri: readonly Uint8Array[], room: number): Uint8Array[][] {
-  const out: Uint8Array[][] = [];
-  let cur: Uint8Array[] = [];
-  let size = 0;
-  for (const p of nlri) {
-    if (size + p.length > room && cur.length > 0) {
-      out.push(cur);
-      cur = [];
-      size = 0;
+/** Encoded prefixes back to back, with where each ends: no allocation per prefix. */
+class NlriRun {
+  buf = new Uint8Array(1024);
+  ends: number[] = [];
+  length = 0;
+
+  constructor(private readonly family: Family) {}
+
+  /** Appends a prefix; throws naming one that is not a prefix of the family. */
+  add(prefix: string): void {
+    if (this.length + 17 > this.buf.length) {
+      const next = new Uint8Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
     }
-    cur.push(p);
-    size += p.length;
+    let n = writeNlri(prefix, this.family === 'ipv6-unicast', this.buf, this.length);
+    if (n < 0) {
+      const b = encodePrefix(prefix, this.family); // throws with the reason
+      this.buf.set(b, this.length);
+      n = b.length;
+    }
+    this.length += n;
+    this.ends.push(this.length);
   }
-  if (cur.length > 0) out.push(cur);
-  return out;
+
+  /** Splits the prefixes into [start, end) byte ranges that fit `room`. */
+  chunks(room: number): [number, number][] {
+    const out: [number, number][] = [];
+    let start = 0;
+    let prev = 0;
+    for (const end of this.ends) {
+      if (end - start > room) {
+        out.push([start, prev]);
+        start = prev;
+      }
+      prev = end;
+    }
+    if (prev > start) out.push([start, prev]);
+    return out;
+  }
 }
 
 function checkRoom(room: number, what: string): void {
@@ -78,34 +104,27 @@ function checkRoom(room: number, what: string): void {
 }
 
 /** One IPv4 group: NEXT_HOP among the attributes, prefixes in the NLRI field. */
-function packIpv4(attrs: Uint8Array, nlri: readonly Uint8Array[], out: Uint8Array[]): void {
+function packIpv4(attrs: Uint8Array, nlri: NlriRun, out: Uint8Array[]): void {
   const room = MAX_MESSAGE - FIXED - attrs.length;
   checkRoom(room, `path attributes of ${attrs.length} bytes`);
-  for (const run of chunks(nlri, room)) {
-    const body = concat(run);
-    const m = message(FIXED + attrs.length + body.length);
+  for (const [from, to] of nlri.chunks(room)) {
+    const m = message(FIXED + attrs.length + to - from);
     m[21] = attrs.length >>> 8;
     m[22] = attrs.length & 0xff;
     m.set(attrs, FIXED);
-    m.set(body, FIXED + attrs.length);
+    m.set(nlri.buf.subarray(from, to), FIXED + attrs.length);
     out.push(m);
   }
 }
 
 /** One IPv6 group: MP_REACH_NLRI (first, RFC 7606 §5.1) with the next hop and prefixes. */
-function packIpv6(
-  attrs: Uint8Array,
-  nh: Uint8Array,
-  nlri: readonly Uint8Array[],
-  out: Uint8Array[],
-): void {
+function packIpv6(attrs: Uint8Array, nh: Uint8Array, nlri: NlriRun, out: Uint8Array[]): void {
   const mpFixed = 5 + nh.length;
   const room = MAX_MESSAGE - FIXED - attrs.length - MP_HDR - mpFixed;
   checkRoom(room, `path attributes of ${attrs.length} bytes`);
   const { afi, safi } = codesOf('ipv6-unicast');
-  for (const run of chunks(nlri, room)) {
-    const body = concat(run);
-    const valueLen = mpFixed + body.length;
+  for (const [from, to] of nlri.chunks(room)) {
+    const valueLen = mpFixed + to - from;
     const hdr = valueLen > 255 ? 4 : 3;
     const attrLen = hdr + valueLen + attrs.length;
     const m = message(FIXED + attrLen);
@@ -118,8 +137,8 @@ function packIpv6(
     m[off++] = nh.length;
     m.set(nh, off);
     off += nh.length + 1; // reserved byte stays 0
-    m.set(body, off);
-    m.set(attrs, off + body.length);
+    m.set(nlri.buf.subarray(from, to), off);
+    m.set(attrs, off + to - from);
     out.push(m);
   }
 }
@@ -134,33 +153,33 @@ export function packUpdates(
   ctx: WireContext,
 ): Uint8Array[] {
   codesOf(family);
-  const v6 = family === 'ipv6-unicast';
   // Routes usually share attribute objects: encode each object once, group by the bytes.
-  const encoded = new Map<PathAttrs, string>();
-  const groups = new Map<string, { attrs: PathAttrs; nextHop: string; nlri: Uint8Array[] }>();
+  const keys = new Map<PathAttrs, string>();
+  const groups = new Map<string, Map<string, { attrs: PathAttrs; nlri: NlriRun }>>();
   for (const r of routes) {
-    let key = encoded.get(r.attrs);
+    let key = keys.get(r.attrs);
     if (key === undefined) {
-      const bytes = encodeAttrs({ ...r.attrs, nextHop: undefined }, ctx);
-      key = Buffer.from(concat(bytes)).toString('latin1');
-      encoded.set(r.attrs, key);
+      key = Buffer.from(concat(encodeAttrs({ ...r.attrs, nextHop: undefined }, ctx))).toString(
+        'latin1',
+      );
+      keys.set(r.attrs, key);
     }
-    const gk = `${r.nextHop}\n${key}`;
-    let g = groups.get(gk);
-    if (!g) {
-      g = { attrs: r.attrs, nextHop: r.nextHop, nlri: [] };
-      groups.set(gk, g);
-    }
-    g.nlri.push(encodePrefix(r.prefix, family));
+    let byHop = groups.get(key);
+    if (!byHop) groups.set(key, (byHop = new Map<string, { attrs: PathAttrs; nlri: NlriRun }>()));
+    let g = byHop.get(r.nextHop);
+    if (!g) byHop.set(r.nextHop, (g = { attrs: r.attrs, nlri: new NlriRun(family) }));
+    g.nlri.add(r.prefix);
   }
   const out: Uint8Array[] = [];
-  for (const g of groups.values()) {
-    if (v6) {
-      const attrs = concat(encodeAttrs({ ...g.attrs, nextHop: undefined }, ctx));
-      packIpv6(attrs, nextHopField(family, g.nextHop), g.nlri, out);
-    } else {
-      nextHopField(family, g.nextHop); // names a next hop that is not IPv4
-      packIpv4(concat(encodeAttrs({ ...g.attrs, nextHop: g.nextHop }, ctx)), g.nlri, out);
+  for (const byHop of groups.values()) {
+    for (const [nextHop, g] of byHop) {
+      if (family === 'ipv6-unicast') {
+        const attrs = concat(encodeAttrs({ ...g.attrs, nextHop: undefined }, ctx));
+        packIpv6(attrs, nextHopField(family, nextHop), g.nlri, out);
+      } else {
+        nextHopField(family, nextHop); // names a next hop that is not IPv4
+        packIpv4(concat(encodeAttrs({ ...g.attrs, nextHop }, ctx)), g.nlri, out);
+      }
     }
   }
   return out;
@@ -173,22 +192,21 @@ export function packWithdrawals(
   _ctx: WireContext,
 ): Uint8Array[] {
   const { afi, safi } = codesOf(family);
-  const nlri = prefixes.map((p) => encodePrefix(p, family));
+  const nlri = new NlriRun(family);
+  for (const p of prefixes) nlri.add(p);
   const out: Uint8Array[] = [];
   if (family === 'ipv4-unicast') {
-    for (const run of chunks(nlri, MAX_MESSAGE - FIXED)) {
-      const body = concat(run);
-      const m = message(FIXED + body.length);
-      m[19] = body.length >>> 8;
-      m[20] = body.length & 0xff;
-      m.set(body, 21); // the attribute length after it stays 0
+    for (const [from, to] of nlri.chunks(MAX_MESSAGE - FIXED)) {
+      const m = message(FIXED + to - from);
+      m[19] = (to - from) >>> 8;
+      m[20] = (to - from) & 0xff;
+      m.set(nlri.buf.subarray(from, to), 21); // the attribute length after it stays 0
       out.push(m);
     }
     return out;
   }
-  for (const run of chunks(nlri, MAX_MESSAGE - FIXED - MP_HDR - 3)) {
-    const body = concat(run);
-    const valueLen = 3 + body.length;
+  for (const [from, to] of nlri.chunks(MAX_MESSAGE - FIXED - MP_HDR - 3)) {
+    const valueLen = 3 + to - from;
     const attrLen = (valueLen > 255 ? 4 : 3) + valueLen;
     const m = message(FIXED + attrLen);
     m[21] = attrLen >>> 8;
@@ -197,7 +215,7 @@ export function packWithdrawals(
     m[off++] = afi >>> 8;
     m[off++] = afi & 0xff;
     m[off++] = safi;
-    m.set(body, off);
+    m.set(nlri.buf.subarray(from, to), off);
     out.push(m);
   }
   return out;

@@ -3,7 +3,7 @@ import { encodeAttrs } from './attrs-encode.js';
 import { decodeMessage } from './decode.js';
 import { attr, baseAttrs, hex, updateBody } from './fixtures.js';
 import type { PathAttrs, UpdateMsg, WireContext } from './types.js';
-import { encodeEndOfRib, encodeUpdate } from './update.js';
+import { encodeEndOfRib, encodeUpdate, endOfRibFamily } from './update.js';
 
 const EBGP4: WireContext = { as4: true, ibgp: false };
 const IBGP4: WireContext = { as4: true, ibgp: true };
@@ -112,6 +112,18 @@ describe('UPDATE', () => {
     });
   });
 
+  it('tells End-of-RIB markers from other updates', () => {
+    const eor = (bytes: Uint8Array) => {
+      const d = decode(bytes, EBGP4);
+      return d.ok && d.msg.type === 'update' ? endOfRibFamily(d.msg) : 'not an update';
+    };
+    expect(eor(encodeEndOfRib('ipv4-unicast'))).toBe('ipv4-unicast');
+    expect(eor(encodeEndOfRib('ipv6-unicast'))).toBe('ipv6-unicast');
+    expect(eor(V4_UPDATE)).toBeUndefined();
+    expect(eor(V6_UPDATE)).toBeUndefined();
+    expect(eor(V6_WITHDRAW)).toBeUndefined();
+  });
+
   it('masks host bits of received prefixes (RFC 4271 §4.3: they are ignored)', () => {
     const body = updateBody(
       [0x14, 10, 1, 0xff],
@@ -159,7 +171,7 @@ describe('UPDATE', () => {
     clusterList: ['10.0.0.1', '10.0.0.2'],
     unknown: [
       { flags: 0xc0, code: 99, value: hex('0102') },
-      { flags: 0xd0, code: 200, value: new Uint8Array(300).fill(7) },
+      { flags: 0xc0, code: 200, value: new Uint8Array(300).fill(7) },
     ],
   };
 

@@ -84,13 +84,18 @@ export function decodeUpdate(body: Uint8Array, ctx: WireContext): Decoded {
 /**
  * Encodes an UPDATE: MP_UNREACH_NLRI and MP_REACH_NLRI first (RFC 7606 §5.1), then the
  * other attributes in code order. IPv4 NLRI needs `attrs.nextHop`. Throws a RangeError
- * naming what is wrong, or when the message would exceed 4096 bytes.
+ * naming what is wrong, or when the message would exceed 4096 bytes. It encodes whatever
+ * combination it is given (tests play old speakers with it); what the speaker sends goes
+ * through packUpdates / packWithdrawals / encodeEndOfRib, one kind of field per message as
+ * RFC 7606 §5.1 asks of senders.
  */
 export function encodeUpdate(u: Omit<UpdateMsg, 'type'>, ctx: WireContext): Uint8Array {
   if (u.nlri.length > 0 && u.attrs?.nextHop === undefined) {
     throw new RangeError('an UPDATE with IPv4 NLRI needs attrs with a nextHop');
   }
-  if (u.mpReach && !u.attrs) throw new RangeError('an UPDATE with MP_REACH_NLRI needs attrs');
+  if (u.mpReach?.nlri.length && !u.attrs) {
+    throw new RangeError('an UPDATE announcing MP_REACH_NLRI prefixes needs attrs');
+  }
   const w = new Writer(512);
   const withdrawn = new Writer();
   for (const p of u.withdrawn) withdrawn.bytes(encodePrefix(p, 'ipv4-unicast'));
@@ -118,4 +123,11 @@ export function encodeEndOfRib(family: Family): Uint8Array {
       .bytes(encodeMpUnreach({ family, withdrawn: [] }))
       .done(),
   );
+}
+
+/** The family a decoded UPDATE is the End-of-RIB marker of (RFC 4724 §2), if it is one. */
+export function endOfRibFamily(u: UpdateMsg): Family | undefined {
+  if (u.withdrawn.length > 0 || u.nlri.length > 0 || u.attrs || u.mpReach) return undefined;
+  if (!u.mpUnreach) return 'ipv4-unicast';
+  return u.mpUnreach.withdrawn.length === 0 ? u.mpUnreach.family : undefined;
 }
