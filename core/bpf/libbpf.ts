@@ -372,6 +372,8 @@ export interface Libbpf {
   ): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  /** Reads a socket option into `value`; `len` holds its size in and the length out (u32). */
+  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
   /** Moves the calling thread into the namespace `fd` refers to (core/net withNetns). */
   setns(fd: number, nstype: number): number;
   /** Formats a va_list that libbpf handed to the print callback (usable once). */
@@ -518,6 +520,7 @@ type LibcName =
   | 'sendto'
   | 'recv'
   | 'setsockopt'
+  | 'getsockopt'
   | 'setns'
   | 'vsnprintf';
 
@@ -552,6 +555,10 @@ const LIBC: Record<LibcName, FfiDecl> = {
   setsockopt: {
     sig: 'int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)',
     hints: { optlen: { sizeOf: 'optval' } },
+  },
+  // optlen is a value-result socklen_t: a 4-byte Buffer.
+  getsockopt: {
+    sig: 'int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)',
   },
   setns: { sig: 'int setns(int fd, int nstype)' },
   vsnprintf: {

@@ -36,3 +36,19 @@ export function setSocketTtl(s: Socket, ttl: number): void {
     }
   }
 }
+
+/** The TTL (IP_TTL) or, for `ipv6`, the hop limit (IPV6_UNICAST_HOPS) the kernel has for the socket. */
+export function getSocketTtl(s: Socket, family: 'ipv4' | 'ipv6' = 'ipv4'): number {
+  const fd = socketFd(s);
+  if (fd === undefined) throw new Error('socket has no file descriptor (not connected)');
+  const lib = libc();
+  const v = Buffer.alloc(4);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(4);
+  const [level, name] =
+    family === 'ipv4' ? [IPPROTO_IP, IP_TTL] : [IPPROTO_IPV6, IPV6_UNICAST_HOPS];
+  if (lib.getsockopt(fd, level, name, v, len) < 0) {
+    throw new Error(`getsockopt ${family} TTL: ${errnoName(lib.errno())}`);
+  }
+  return v.readInt32LE();
+}

@@ -30,7 +30,9 @@ export class Connection {
   /** Set once close() ran or the peer went: no more events. */
   closed = false;
   private readonly reader = new MessageReader();
-  private readonly queue: Uint8Array[] = [];
+  private queue: Uint8Array[] = [];
+  /** The next message of `queue` to write (shift() would be quadratic on long queues). */
+  private head = 0;
   private hold?: NodeJS.Timeout;
   private keepalive?: NodeJS.Timeout;
   private holdSec = 0;
@@ -62,7 +64,7 @@ export class Connection {
 
   /** Nothing is waiting to be written: the neighbor may pack more UPDATEs. */
   get idle(): boolean {
-    return this.queue.length === 0 && !this.socket.writableNeedDrain;
+    return this.head === this.queue.length && !this.socket.writableNeedDrain;
   }
 
   /** (Re)starts the hold timer; 0 disables it. */
@@ -101,7 +103,8 @@ export class Connection {
   close(notification?: { code: number; subcode: number; data?: Uint8Array }): Promise<void> {
     this.closed = true;
     this.stopTimers();
-    this.queue.length = 0;
+    this.queue = [];
+    this.head = 0;
     const s = this.socket;
     if (s.destroyed) return Promise.resolve();
     const gone = new Promise<void>((resolve) => s.once('close', () => resolve()));
@@ -124,9 +127,13 @@ export class Connection {
   }
 
   private pump(): void {
-    while (this.queue.length > 0 && !this.socket.writableNeedDrain && !this.closed) {
-      const msg = this.queue.shift();
+    while (this.head < this.queue.length && !this.socket.writableNeedDrain && !this.closed) {
+      const msg = this.queue[this.head++];
       if (msg) this.socket.write(msg);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
     }
   }
 
@@ -148,7 +155,8 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.stopTimers();
-    this.queue.length = 0;
+    this.queue = [];
+    this.head = 0;
     this.socket.destroy();
     this.ev.lost(this, reason);
   }

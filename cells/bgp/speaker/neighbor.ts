@@ -1,20 +1,14 @@
 // One neighbor's session: the RFC 4271 FSM over its connections (at most one each way while a
 // collision is resolved, §6.8), connect-retry, the adj-RIBs, route refresh and graceful restart.
 import { connect, type Socket } from 'node:net';
-import {
-  decodeMessage,
-  encodeEndOfRib,
-  encodeKeepalive,
-  encodeOpen,
-  packUpdates,
-  packWithdrawals,
-} from '../wire/index.js';
+import { decodeMessage, encodeKeepalive, encodeOpen } from '../wire/index.js';
 import { ERR, type Family, type Message, type WireContext } from '../wire/types.js';
 import { Connection, OPEN_HOLD_SEC, type ConnEvents } from './connection.js';
 import { buildOpen, checkOpen, compareBgpId, type Negotiated } from './open.js';
-import { AdjRibIn } from './rib-in.js';
+import { ReceivedRoutes } from './received.js';
 import { retryDelayMs } from './retry.js';
-import { outRoutes, plainAddress, type OutEntry } from './routes.js';
+import { AdjRibOut } from './rib-out.js';
+import { plainAddress } from './routes.js';
 import { ribRoute } from './rib-route.js';
 import type {
   Advertisement,
@@ -55,10 +49,8 @@ export class Neighbor implements ConnEvents {
   private attempt = 0;
   private retry?: NodeJS.Timeout;
   private sessions = 0;
-  private desired = new Map<string, Advertisement>();
-  private out = new Map<Family, Map<string, OutEntry>>();
-  private readonly ribIn = new AdjRibIn();
-  private staleTimer?: NodeJS.Timeout;
+  private readonly out = new AdjRibOut();
+  private readonly received: ReceivedRoutes;
   private flushTick?: NodeJS.Immediate;
   private flushWanted = false;
   /** Whether the cell has said what to advertise yet (setAdvertisements, even empty). */
@@ -73,7 +65,9 @@ export class Neighbor implements ConnEvents {
   constructor(
     readonly cfg: NeighborConfig,
     private readonly env: NeighborEnv,
-  ) {}
+  ) {
+    this.received = new ReceivedRoutes(cfg.address, env.log, env.changed);
+  }
 
   /** Starts the session: connects out now, or waits for the peer when passive. */
   start(): void {
@@ -113,7 +107,7 @@ export class Neighbor implements ConnEvents {
 
   /** Sets the routes this neighbor should have; sent (as a difference) on the next tick. */
   setAdvertisements(routes: readonly Advertisement[]): void {
-    this.desired = new Map(routes.map((r) => [r.prefix, r]));
+    this.out.setDesired(routes);
     this.advertised = true;
     this.flushWanted = true;
     this.flushTick ??= setImmediate(() => {
@@ -128,7 +122,7 @@ export class Neighbor implements ConnEvents {
   async stop(notify: Notify, graceful: boolean): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
-    clearTimeout(this.staleTimer);
+    this.received.stopTimer();
     if (this.flushTick) clearImmediate(this.flushTick);
     const closing: Promise<void>[] = [];
     for (const [c, neg] of this.conns) {
@@ -138,7 +132,7 @@ export class Neighbor implements ConnEvents {
     this.conns.clear();
     this.est = undefined;
     this.establishedAt = undefined;
-    this.out.clear();
+    this.out.clearSent();
     this.wait = 'idle';
     this.refresh(`stopped (${graceful ? 'graceful' : `cease ${notify.subcode}`})`);
     await Promise.all(closing);
@@ -155,9 +149,9 @@ export class Neighbor implements ConnEvents {
       appliedKeepaliveSec: neg?.keepaliveSec ?? 0,
       families: (neg?.families ?? []).map((family) => ({
         family,
-        received: this.ribIn.size(family),
+        received: this.received.rib.size(family),
         accepted: 0, // as Cilium: the import policy rejects everything learned
-        advertised: this.out.get(family)?.size ?? 0,
+        advertised: this.out.size(family),
       })),
       gracefulRestartNegotiated: neg?.gracefulRestart ?? false,
       ...(this.lastError !== undefined && { lastError: this.lastError }),
@@ -167,16 +161,13 @@ export class Neighbor implements ConnEvents {
 
   /** What was sent in a family (adj-RIB-out). */
   ribOut(f: Family): RibRoute[] {
-    const ctx = this.wireCtx(this.est);
-    return [...(this.out.get(f)?.values() ?? [])].map((e) =>
-      ribRoute(f, e.route.prefix, e.route.nextHop, e.route.attrs, ctx, true, false, e.since),
-    );
+    return this.out.routes(f, this.wireCtx(this.est));
   }
 
   /** What the neighbor sent in a family (adj-RIB-in). */
   ribInRoutes(f: Family): RibRoute[] {
     const ctx = this.wireCtx(this.est);
-    return [...this.ribIn.table(f)].map(([p, e]) =>
+    return [...this.received.rib.table(f)].map(([p, e]) =>
       ribRoute(f, p, e.nextHop, e.attrs, ctx, false, e.stale, e.since),
     );
   }
@@ -321,67 +312,24 @@ export class Neighbor implements ConnEvents {
     this.peerId = neg.peerId;
     this.lastError = undefined;
     clearTimeout(this.retry);
-    if (this.ribIn.hasStale()) this.resumeStale(neg);
+    this.received.sessionBack(neg);
     this.refresh('KEEPALIVE received');
-    this.out.clear();
+    this.out.clearSent();
     // A peer holding our routes stale drops those missing at our End-of-RIB: never send it
     // before the routes are known.
     this.eorDeferred = !this.advertised;
     if (this.advertised) this.flush(true);
   }
 
-  /** The restarted peer is back: keep the stale routes its new OPEN still preserves (§4.2). */
-  private resumeStale(neg: Negotiated): void {
-    const kept = new Set(
-      (neg.peerGr?.families ?? []).filter((f) => f.forwardingPreserved).map((f) => f.family),
-    );
-    for (const f of ['ipv4-unicast', 'ipv6-unicast'] as const) {
-      if (!neg.gracefulRestart || !kept.has(f)) this.ribIn.dropStale(f);
-    }
-    this.armStale(neg.peerGr?.restartTimeSec ?? 0, 'stale routes not refreshed in time');
-  }
-
-  private armStale(sec: number, why: string): void {
-    clearTimeout(this.staleTimer);
-    this.staleTimer = setTimeout(() => {
-      this.staleTimer = undefined;
-      const n = this.ribIn.dropStale();
-      this.env.log.info({ neighbor: this.cfg.address, dropped: n }, `bgp ${why}`);
-      this.env.changed();
-    }, sec * 1000);
-    this.staleTimer.unref();
-  }
-
   private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
     const neg = this.conns.get(c);
-    if (!neg) return;
-    if (taw !== undefined) {
-      this.env.log.warn(
-        { neighbor: this.cfg.address, reason: taw },
-        'bgp UPDATE treated as withdraw',
-      );
-    }
-    const eor = this.ribIn.apply(m, neg.families, taw !== undefined, this.env.now());
-    for (const f of eor) {
-      const n = this.ribIn.dropStale(f);
-      this.env.log.info(
-        { neighbor: this.cfg.address, family: f, staleDropped: n },
-        'bgp End-of-RIB received',
-      );
-    }
-    if (eor.length > 0 && this.staleTimer && !this.ribIn.hasStale()) {
-      clearTimeout(this.staleTimer);
-      this.staleTimer = undefined;
-    }
-    this.env.changed();
+    if (neg) this.received.update(m, neg.families, taw, this.env.now());
   }
 
   private onRefresh(c: Connection, f: Family | undefined, subtype: number): void {
     const neg = this.conns.get(c);
     if (f === undefined || subtype !== 0 || !neg?.families.includes(f)) return;
-    const table = [...(this.out.get(f)?.values() ?? [])].map((e) => e.route);
-    for (const u of packUpdates(f, table, this.wireCtx(c))) c.send(u);
-    c.send(encodeEndOfRib(f));
+    for (const u of this.out.resend(f, this.wireCtx(c))) c.send(u);
   }
 
   /**
@@ -397,35 +345,15 @@ export class Neighbor implements ConnEvents {
       return;
     }
     this.flushWanted = false;
-    const ctx = this.wireCtx(c);
-    const want = outRoutes(this.desired.values(), {
+    const out = {
       localAsn: this.cfg.localAsn,
       ibgp: neg.ibgp,
       localAddress: plainAddress(c.socket.localAddress),
       families: neg.families,
-    });
-    let changed = false;
-    const now = this.env.now();
-    for (const f of neg.families) {
-      const cur = this.out.get(f) ?? new Map<string, OutEntry>();
-      const next = want.get(f) ?? new Map<string, OutEntry>();
-      const announce = [];
-      for (const [p, e] of next) {
-        const old = cur.get(p);
-        if (old?.key === e.key) next.set(p, old);
-        else {
-          announce.push(e.route);
-          next.set(p, { ...e, since: now });
-        }
-      }
-      const withdraw = [...cur.keys()].filter((p) => !next.has(p));
-      if (announce.length > 0) for (const u of packUpdates(f, announce, ctx)) c.send(u);
-      if (withdraw.length > 0) for (const u of packWithdrawals(f, withdraw, ctx)) c.send(u);
-      if (eor) c.send(encodeEndOfRib(f));
-      changed ||= announce.length > 0 || withdraw.length > 0;
-      this.out.set(f, next);
-    }
-    if (changed) this.env.changed();
+    };
+    const msgs = this.out.diff(out, this.wireCtx(c), this.env.now(), eor);
+    for (const m of msgs) c.send(m);
+    if (msgs.length > 0) this.env.changed();
   }
 
   /** Sends a NOTIFICATION on `c`, closes it and takes the session down. */
@@ -446,20 +374,8 @@ export class Neighbor implements ConnEvents {
     if (c === this.est) {
       this.est = undefined;
       this.establishedAt = undefined;
-      this.out.clear();
-      if (neg?.gracefulRestart && !notified) {
-        const n = this.ribIn.markStale();
-        this.env.log.info(
-          { neighbor: this.cfg.address, stale: n },
-          'bgp peer restarting: routes kept as stale',
-        );
-        this.armStale(
-          neg.peerGr?.restartTimeSec ?? 0,
-          'peer did not come back within its restart time',
-        );
-      } else {
-        this.ribIn.clear();
-      }
+      this.out.clearSent();
+      this.received.sessionLost(neg, notified);
     }
     if (!reason.startsWith('connection collision')) this.lastError = reason;
     if (this.conns.size === 0 && !this.stopped) this.scheduleRetry(reason, c.state === 'connect');

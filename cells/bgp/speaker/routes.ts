@@ -26,6 +26,35 @@ export function checkPrefix(prefix: string): void {
   }
 }
 
+const U32 = 0xffffffff;
+const isU32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= U32;
+
+/** Checks an advertisement (prefix, next hop, communities, LOCAL_PREF); the Error names the field. */
+export function checkAdvertisement(ad: Advertisement): void {
+  checkPrefix(ad.prefix);
+  const at = `advertisement ${ad.prefix}`;
+  if (ad.nextHop !== undefined) {
+    const nh = parseIp(ad.nextHop);
+    if (!nh) throw new Error(`${at}: nextHop '${ad.nextHop}' is not an IP`);
+    if ((nh.family === 'ipv4') !== (familyOf(ad.prefix) === 'ipv4-unicast')) {
+      throw new Error(`${at}: nextHop ${ad.nextHop} is not of the prefix's family`);
+    }
+  }
+  for (const c of ad.communities) {
+    if (!isU32(c)) throw new Error(`${at}: community ${c} is not a 32-bit unsigned integer`);
+  }
+  for (const l of ad.largeCommunities) {
+    if (!l.every(isU32)) {
+      throw new Error(
+        `${at}: large community ${l.join(':')} is not three 32-bit unsigned integers`,
+      );
+    }
+  }
+  if (ad.localPref !== undefined && !isU32(ad.localPref)) {
+    throw new Error(`${at}: localPref ${ad.localPref} is not a 32-bit unsigned integer`);
+  }
+}
+
 /** The NLRI bytes of a prefix: its length in bits, then the significant octets (§4.3). */
 export function encodeNlri(prefix: string): Uint8Array {
   const [ip = '', len = '0'] = prefix.split('/');

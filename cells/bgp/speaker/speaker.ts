@@ -7,7 +7,7 @@ import { ERR, type Family } from '../wire/types.js';
 import { canonicalAddress, checkConfig, neighborChanged } from './config-check.js';
 import { closeServer, listen } from './listener.js';
 import { Neighbor, type NeighborEnv } from './neighbor.js';
-import { checkPrefix, plainAddress } from './routes.js';
+import { checkAdvertisement, plainAddress } from './routes.js';
 import type {
   Advertisement,
   BgpSpeaker,
@@ -42,7 +42,7 @@ class Speaker implements BgpSpeaker {
   }
 
   setAdvertisements(neighbor: string, routes: readonly Advertisement[]): void {
-    for (const r of routes) checkPrefix(r.prefix);
+    for (const r of routes) checkAdvertisement(r);
     const key = canonicalAddress(neighbor);
     this.desired.set(key, routes);
     this.neighbors.get(key)?.setAdvertisements(routes);
