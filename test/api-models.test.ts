@@ -3,7 +3,7 @@
 // out at any depth (clients generated from Cilium's spec dereference them unchecked). An
 // operation whose cell is not in the agent answers 501 naming that cell.
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -11,6 +11,7 @@ import addFormatsModule from 'ajv-formats';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadSpec, SpecValidator, type Model, type OperationSpec } from '../core/api/index.js';
 import { provide } from '../core/hive/index.js';
+import { freePort } from '../core/testing/ports.js';
 import { testHive } from '../core/testing/test-hive.js';
 import { agent } from '../cells/agent.js';
 import { ApiRoutes } from '../cells/api/index.js';
@@ -141,13 +142,16 @@ const EXAMPLES: readonly [string, (c: Ctx) => Example][] = [
     }),
   ],
   ['GetService', () => ({ path: '/service', status: 200, nonEmpty: true })],
-  // BGP is off in this agent (cells/bgp/*.test.ts cover its models): 501 saying how to enable it.
-  ['GetBgpPeers', () => ({ path: '/bgp/peers', status: 501 })],
+  ['GetBgpPeers', () => ({ path: '/bgp/peers', status: 200, nonEmpty: true })],
   [
     'GetBgpRoutes',
-    () => ({ path: '/bgp/routes?table_type=loc-rib&afi=ipv4&safi=unicast', status: 501 }),
+    () => ({
+      path: '/bgp/routes?table_type=loc-rib&afi=ipv4&safi=unicast',
+      status: 200,
+      nonEmpty: true,
+    }),
   ],
-  ['GetBgpRoutePolicies', () => ({ path: '/bgp/route-policies', status: 501 })],
+  ['GetBgpRoutePolicies', () => ({ path: '/bgp/route-policies', status: 200, nonEmpty: true })],
   ['GetServiceID', () => ({ path: '/service/5', status: 200 })],
   [
     'GetPrefilter',
@@ -275,6 +279,23 @@ async function startAgent() {
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const links = new MemoryLinks();
   const socket = join(dir, 'api.sock');
+  const bgpFile = join(dir, 'bgp.json');
+  writeFileSync(
+    bgpFile,
+    JSON.stringify({
+      kind: 'CiliumBGPPeeringPolicy',
+      metadata: { name: 'models' },
+      spec: {
+        virtualRouters: [
+          {
+            localASN: 65001,
+            exportPodCIDR: true,
+            neighbors: [{ peerAddress: '127.0.0.1', peerASN: 65000, peerPort: await freePort() }],
+          },
+        ],
+      },
+    }),
+  );
   const h = testHive([agent], {
     flags: {
       'socket-path': socket,
@@ -291,6 +312,11 @@ async function startAgent() {
       'enable-ipv6': true,
       // The prefilter on, so its models are walked (in-memory maps: no XDP program is attached).
       'prefilter-device': 'eth-models',
+      // BGP on with one neighbor nobody answers for (its session stays down), no listener.
+      'enable-bgp-control-plane': true,
+      'bgp-config': bgpFile,
+      'bgp-router-id': '10.255.0.1',
+      'bgp-listen-port': 0,
     },
     overrides: [provide(HostLinks, {}, () => links)],
   });

@@ -20,6 +20,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { parsePolicyFile } from '../cells/bgp/index.js';
 import type { Wire } from '../cells/k8s/index.js';
 import { failOnMissing, hostKernel, kernelPrereqs } from '../core/testing/kernel.js';
 import { declaredRules, RBAC_RULES_FILE, rbacRulesYaml } from '../scripts/gen-chart-rbac.js';
@@ -383,7 +384,7 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
   it('values the agent cannot honour, and a too old cluster, fail the render with a message', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ etcd: { enabled: true } }, /etcd\.endpoints: the etcd URLs are required/],
-      [{ bgp: { enabled: true } }, /bgp\.enabled: .*issue 14/],
+      [{ bgp: { enabled: true, peeringPolicies: 'rack0' } }, /bgp\.peeringPolicies: a list/],
       [{ ipam: { mode: 'eni' } }, /ipam\.mode "eni"/],
       [{ routingMode: 'geneve' }, /routingMode "geneve"/],
       [{ image: { repository: '' } }, /image\.repository is required/],
@@ -461,6 +462,47 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
         expect(v.schema?.openAPIV3Schema?.type, `${f} ${v.name} schema`).toBe('object');
       }
     }
+  });
+
+  it('bgp.enabled: the BGP flags, and the peering policies as the file --bgp-config names', async () => {
+    const policy = {
+      apiVersion: 'cilium.io/v2alpha1',
+      kind: 'CiliumBGPPeeringPolicy',
+      metadata: { name: 'rack0' },
+      spec: {
+        nodeSelector: { matchLabels: { rack: 'rack0' } },
+        virtualRouters: [
+          {
+            localASN: 65001,
+            exportPodCIDR: true,
+            neighbors: [{ peerAddress: '10.0.0.1/32', peerASN: 65000 }],
+          },
+        ],
+      },
+    };
+    const docs = render({
+      values: [{ bgp: { enabled: true, listenPort: 0, peeringPolicies: [policy] } }],
+    });
+    const data = one(docs, 'ConfigMap').data ?? {};
+    expect(data).toMatchObject({
+      'enable-bgp-control-plane': 'true',
+      'bgp-listen-port': '0',
+      'bgp-config': '/tmp/cellium/config-map/.bgp-peering-policies.json',
+    });
+    // The file the agent reads: where the ConfigMap is mounted, and valid for its parser.
+    const agent = container(one(docs, 'DaemonSet'), 'cellium-agent');
+    expect(
+      mountAt(one(docs, 'DaemonSet'), agent, '/tmp/cellium/config-map').volume.configMap?.name,
+    ).toBe('cellium-config');
+    const text = data['.bgp-peering-policies.json'] ?? '';
+    const parsed = parsePolicyFile(text, 'chart');
+    expect(parsed.map((p) => [p.name, p.virtualRouters[0]?.localAsn])).toEqual([['rack0', 65001]]);
+    const res = await agentAccepts(docs);
+    expect(res.code, res.out).toBe(0);
+    // Off (the default): no BGP key at all.
+    expect(
+      Object.keys(one(render(), 'ConfigMap').data ?? {}).filter((k) => k.includes('bgp')),
+    ).toEqual([]);
   });
 
   it('NOTES.txt and every template parse (a render with all switches on and off)', () => {

@@ -26,7 +26,7 @@ import {
   type SpeakerFactory,
 } from './control-plane.js';
 import { registerBgpMetrics } from './metrics.js';
-import { newSpeaker } from './speaker-factory.js';
+import { newSpeaker } from './speaker/index.js';
 import { bgpStatus } from './status.js';
 
 /** Creates the BGP speaker: newSpeaker; tests override it with a double (speaker.memory.ts). */

@@ -41,8 +41,3 @@ export function parseLarge(s: string): readonly [number, number, number] | strin
   }
   return `'${s}' is not a large community ('<0-4294967295>:<0-4294967295>:<0-4294967295>')`;
 }
-
-/** A standard community as GoBGP prints it ('65000:100'). */
-export function formatStandard(n: number): string {
-  return `${n >>> 16}:${n & 0xffff}`;
-}

@@ -46,6 +46,8 @@ export interface BgpControlPlaneParams {
   readonly debounceMs?: number;
   /** How often the policy file is stat'ed besides fs.watch. */
   readonly filePeriodMs?: number;
+  /** How long after the speaker refused a configuration it is applied again. */
+  readonly retryMs?: number;
 }
 
 /** The control plane as the API, status and metrics read it. */
@@ -73,6 +75,10 @@ export function peerCounts(sp: BgpSpeaker): string {
   return `${up}/${peers.length} peers established`;
 }
 
+/** What bgp.policy says until the Kubernetes Nodes are listed. */
+export const WAITING_FOR_NODES =
+  "waiting for the Kubernetes Nodes (this node's labels select the policies)";
+
 /** The message of /v1/bgp/* while BGP is off. */
 export const BGP_DISABLED =
   'BGP control plane is disabled: start the agent with --enable-bgp-control-plane and --bgp-config <file>';
@@ -94,6 +100,7 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
   const dirty = new BehaviorSubject<void>(undefined);
   const subs: Subscription[] = [];
   let watcher: PolicyWatcher | undefined;
+  let retry: NodeJS.Timeout | undefined;
   const policyHealth = p.health.scope('policy');
 
   const nodeLabels = (): Record<string, string> => {
@@ -116,6 +123,12 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
   const applyConfig = async (): Promise<void> => {
     const sp = speaker;
     if (!sp || !policies) return;
+    // Before the Nodes are listed this node's labels are unknown: selecting on the hostname
+    // alone could drop (and, after a graceful restart, withdraw) what its labels select.
+    if (p.k8s?.enabled && !p.k8s.nodes.synced()) {
+      policyHealth.ok(WAITING_FOR_NODES);
+      return;
+    }
     let next: VirtualRouter[];
     try {
       next = routersForNode(policies, nodeLabels(), p.file);
@@ -138,7 +151,10 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         applyProblem = undefined;
       } catch (e) {
         applyProblem = `speaker: ${errorMessage(e)}`;
-        policyHealth.degraded('the speaker refused the configuration', e);
+        policyHealth.degraded('the speaker refused the configuration (retrying)', e);
+        // What failed may pass (a listen port another process frees): try again later.
+        clearTimeout(retry);
+        retry = setTimeout(() => reconfigure.next(), p.retryMs ?? 5000);
         return;
       }
       if (next.length > 0)
@@ -228,6 +244,10 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
           // The pod CIDRs are known at once, or (IPAM kubernetes) once the Node has them.
           const ready = new AbortController();
           subs.push(new Subscription(() => ready.abort()));
+          p.k8s?.nodes.waitSynced(ready.signal).then(
+            () => reconfigure.next(),
+            () => undefined,
+          );
           p.ipam.ready(ready.signal).then(
             () => dirty.next(),
             () => undefined,
@@ -253,6 +273,7 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         },
         onStop: async () => {
           watcher?.stop();
+          clearTimeout(retry);
           for (const s of subs.splice(0)) s.unsubscribe();
           reconfigure.complete();
           dirty.complete();

@@ -34,7 +34,10 @@ export class PolicyWatcher {
     this.check(true);
     try {
       this.watcher = watch(dirname(this.p.file), (_ev, name) => {
-        if (name === null || name === basename(this.p.file)) this.check(true);
+        // A mounted ConfigMap is updated by swapping its `..data` link, not the file's own.
+        if (name === null || name === basename(this.p.file) || name.startsWith('..')) {
+          this.check(true);
+        }
       });
       this.watcher.on('error', () => this.watcher?.close());
     } catch {

@@ -4,7 +4,7 @@
 // rejects everything (the node installs no route it learns).
 import type { Model } from '../../core/api/index.js';
 import type { NeighborRoutes } from './advertise.js';
-import { formatStandard } from './communities.js';
+import { formatCommunity } from './wire/index.js';
 import type { VirtualRouter } from './policy-file.js';
 
 type Statement = Record<string, unknown>;
@@ -20,7 +20,7 @@ function neighborStatements(n: NeighborRoutes): Statement[] {
     const source =
       r.source.kind === 'PodCIDR' ? 'PodCIDR' : `Service ${r.source.services.join(',')}`;
     const actions: Record<string, unknown> = { 'route-action': 'accept' };
-    if (r.communities.length > 0) actions['add-communities'] = r.communities.map(formatStandard);
+    if (r.communities.length > 0) actions['add-communities'] = r.communities.map(formatCommunity);
     if (r.largeCommunities.length > 0) {
       actions['add-large-communities'] = r.largeCommunities.map((l) => l.join(':'));
     }

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { celliumVersion } from '../../../core/version.js';
+import { registerBgp } from './bgp.js';
 import { registerCgroups } from './cgroups.js';
 import { registerConfig } from './config.js';
 import { registerDebugInfo } from './debuginfo.js';
@@ -39,6 +40,7 @@ export function cliProgram(): Command {
   registerPrefilter(program);
   registerService(program);
   registerPolicy(program);
+  registerBgp(program);
   registerHealth(program);
   registerCgroups(program);
   registerDebugInfo(program);

@@ -99,6 +99,7 @@ export function statusText(
 ): string {
   const rows: [string, Model<'Status'> | undefined][] = [
     ['KVStore', s.kvstore],
+    ['BGP', s.bgp],
     ['Kubernetes', s.kubernetes],
     ['Container runtime', s['container-runtime']],
     ['Cellium', s.cilium],

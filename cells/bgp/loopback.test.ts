@@ -1,0 +1,75 @@
+// The cell with the real speaker against a second speaker acting as the router, on loopback:
+// the session comes up, a LoadBalancer service's address arrives with the node's next hop and
+// is withdrawn with the service; a graceful stop leaves the routes at the router, stale.
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../../core/testing/test-hive.js';
+import { bgpHive, policyText, testDir, writePolicy } from './fixtures.js';
+import { neighbor, startSpeaker } from './speaker/fixtures.js';
+import { newSpeaker } from './speaker/index.js';
+
+const NODE = '127.0.0.1';
+const ROUTER = '127.0.0.2';
+
+describe('the bgp cell and a router on loopback', () => {
+  it('advertises a LoadBalancer IP and the pod CIDR, withdraws the IP with its service', async () => {
+    const router = await startSpeaker(ROUTER, '10.8.8.8', () => [
+      neighbor({
+        address: NODE,
+        port: 179,
+        passive: true,
+        localAsn: 65000,
+        peerAsn: 65001,
+        gracefulRestart: { enabled: true, restartTimeSec: 120 },
+      }),
+    ]);
+    const dir = testDir();
+    writePolicy(
+      dir,
+      policyText({ exportPodCIDR: true, serviceSelector: { matchLabels: { bgp: 'yes' } } }, [
+        {
+          peerAddress: ROUTER,
+          peerASN: 65000,
+          peerPort: router.port,
+          connectRetryTimeSeconds: 1,
+          holdTimeSeconds: 9,
+          keepAliveTimeSeconds: 3,
+          gracefulRestart: { enabled: true, restartTimeSeconds: 120 },
+          families: [{ afi: 'ipv4', safi: 'unicast' }],
+        },
+      ]),
+    );
+    const h = await bgpHive({
+      dir,
+      factory: newSpeaker,
+      flags: { 'bgp-router-id': '10.9.9.9' },
+    }).requireStart();
+    const rib = () => router.speaker.ribIn(NODE, 'ipv4-unicast');
+
+    await eventually(() => rib().some((r) => r.prefix === '10.1.0.0/24'), 60_000);
+    expect(router.speaker.peers()[0]?.state).toBe('established');
+    h.putLbService('web', '172.20.0.10', { bgp: 'yes' });
+    const lb = await eventually(() => rib().find((r) => r.prefix === '172.20.0.10/32'), 60_000);
+    expect(lb.nextHop).toBe('192.0.2.1');
+    expect(lb.attrs.asPath).toEqual([{ type: 2, asns: [65001] }]);
+
+    // The cell's own view: the session, and the routes it sent.
+    const peers = await h.api('/bgp/peers');
+    expect(peers.body).toMatchObject([{ 'peer-address': ROUTER, 'session-state': 'established' }]);
+    const out = await h.api(
+      `/bgp/routes?table_type=adj-rib-out&afi=ipv4&safi=unicast&neighbor=${ROUTER}`,
+    );
+    expect((out.body as { prefix: string }[]).map((r) => r.prefix).sort()).toEqual([
+      '10.1.0.0/24',
+      '172.20.0.10/32',
+    ]);
+
+    h.deleteService('web');
+    await eventually(() => !rib().some((r) => r.prefix === '172.20.0.10/32'), 60_000);
+    expect(rib().map((r) => r.prefix)).toEqual(['10.1.0.0/24']);
+
+    // Agent stop: graceful restart was negotiated, so the router keeps the route, stale.
+    await h.requireStop();
+    await eventually(() => rib()[0]?.stale === true, 60_000);
+    expect(rib().map((r) => r.prefix)).toEqual(['10.1.0.0/24']);
+  });
+});
