@@ -153,10 +153,15 @@ export function interopSuite(kind: 'gobgpd' | 'bird'): void {
     await routesAre(w, expected(w, true), `pod CIDRs and LB address in ${kind}`);
     expect(await advertised(w, 'ipv4')).toEqual([w.podV4, `${w.lbIp}/32`].sort());
     expect(await advertised(w, 'ipv6')).toEqual([w.podV6]);
+    const v4 = await w.agent.cli('routes', 'advertised', 'ipv4', 'unicast');
+    const v6 = await w.agent.cli('routes', 'advertised', 'ipv6', 'unicast');
+    for (const p of [w.podV4, `${w.lbIp}/32`]) expect(v4).toContain(p);
+    expect(v6).toContain(w.podV6);
     expect((await w.router.session(w.link.hostV4)).gracefulRestart).toBe(true);
     await w.agent.request('DELETE', '/service/1');
     await routesAre(w, expected(w, false), `the LB address withdrawn from ${kind}`);
     expect(await advertised(w, 'ipv4')).toEqual([w.podV4]);
+    expect(await w.agent.cli('routes', 'advertised', 'ipv4', 'unicast')).not.toContain(w.lbIp);
   });
 
   it(`(a) a passive neighbor: ${kind} connects to the agent's listener`, async () => {
