@@ -55,7 +55,7 @@ export class Neighbor implements ConnEvents {
   private flushWanted = false;
   /** Whether the cell has said what to advertise yet (setAdvertisements, even empty). */
   private advertised = false;
-  /** Established before that: the first routes and End-of-RIB wait for it (RFC 4724 §4.1). */
+  /** Restarting and established before that: the first routes and End-of-RIB wait for it. */
   private eorDeferred = false;
   private stopped = false;
   private establishedAt?: number;
@@ -315,10 +315,10 @@ export class Neighbor implements ConnEvents {
     this.received.sessionBack(neg);
     this.refresh('KEEPALIVE received');
     this.out.clearSent();
-    // A peer holding our routes stale drops those missing at our End-of-RIB: never send it
-    // before the routes are known.
-    this.eorDeferred = !this.advertised;
-    if (this.advertised) this.flush(true);
+    // Restarting, the peer holds our routes stale and drops those missing at our End-of-RIB:
+    // it waits until the routes are known (RFC 4724 §4.1).
+    this.eorDeferred = this.env.restarting && !this.advertised;
+    if (!this.eorDeferred) this.flush(true);
   }
 
   private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
