@@ -66,6 +66,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   ping: 'iputils-ping',
   nsenter: 'util-linux',
   unshare: 'util-linux',
+  setpriv: 'util-linux',
   mount: 'mount',
   umount: 'mount',
   strace: 'strace',

@@ -247,6 +247,7 @@ export interface RouterOptions {
 /** A running test router of either kind. */
 export interface Router {
   readonly kind: 'gobgpd' | 'bird';
+  /** Its namespace and link (a gobgpd in the host namespace: ns '', its local address as v4). */
   readonly link: RouterLink;
   readonly daemon: Daemon;
   /** Its view of the session with `peer`. */
