@@ -25,6 +25,7 @@ const cfg = (neighbors: NeighborConfig[], more: Partial<SpeakerConfig> = {}): Sp
 describe('checkConfig', () => {
   it('accepts a valid configuration', () => {
     expect(() => checkConfig(cfg([n, { ...n, address: 'fd00::1' }]))).not.toThrow();
+    expect(() => checkConfig(cfg([{ ...n, holdTimeSec: 0, keepaliveSec: 0 }]))).not.toThrow();
   });
 
   it.each([
@@ -40,6 +41,8 @@ describe('checkConfig', () => {
       /configured twice/,
     ],
     [cfg([{ ...n, holdTimeSec: 2 }]), /holdTimeSec 2/],
+    [cfg([{ ...n, keepaliveSec: 0 }]), /keepaliveSec 0 must be 1..holdTimeSec \(90\)/],
+    [cfg([{ ...n, holdTimeSec: 9, keepaliveSec: 10 }]), /keepaliveSec 10 must be/],
     [cfg([{ ...n, peerAsn: 0 }]), /peerAsn 0/],
     [cfg([{ ...n, families: [] }]), /no families/],
     [cfg([{ ...n, passive: true }], { listenPort: 0 }), /passive needs a listenPort/],

@@ -38,6 +38,12 @@ export function checkConfig(c: SpeakerConfig): void {
     }
     if (!isInt(n.keepaliveSec, 0, 65535))
       throw new Error(`${at}: keepaliveSec ${n.keepaliveSec} out of range`);
+    if (n.holdTimeSec > 0 && (n.keepaliveSec < 1 || n.keepaliveSec > n.holdTimeSec)) {
+      // Without KEEPALIVEs the peer's hold timer would end every session (Cilium checks this too).
+      throw new Error(
+        `${at}: keepaliveSec ${n.keepaliveSec} must be 1..holdTimeSec (${n.holdTimeSec})`,
+      );
+    }
     if (!isInt(n.connectRetrySec, 1, 65535)) {
       throw new Error(`${at}: connectRetrySec ${n.connectRetrySec} must be 1..65535`);
     }

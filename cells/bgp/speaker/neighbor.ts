@@ -22,7 +22,13 @@ import type {
 /** What a neighbor needs from its speaker. */
 export interface NeighborEnv {
   readonly routerId: string;
-  readonly restarting: boolean;
+  /**
+   * Whether OPENs carry the graceful restart R bit: the agent restarted and this neighbor (by
+   * address, across reconfigurations) has had no session in this process yet.
+   */
+  readonly restarting: () => boolean;
+  /** The neighbor reached Established (no R bit from now on). */
+  readonly established: () => void;
   readonly log: SpeakerParams['log'];
   readonly now: () => number;
   /** A state or RIB changed. */
@@ -48,7 +54,6 @@ export class Neighbor implements ConnEvents {
   private est?: Connection;
   private attempt = 0;
   private retry?: NodeJS.Timeout;
-  private sessions = 0;
   private readonly out = new AdjRibOut();
   private readonly received: ReceivedRoutes;
   private flushTick?: NodeJS.Immediate;
@@ -240,7 +245,16 @@ export class Neighbor implements ConnEvents {
     const c = new Connection(socket, true, this);
     this.conns.set(c, undefined);
     this.setWait('connect', `connecting to ${address}:${port}`);
+    // A SYN into a black hole is retried by the kernel for minutes: give up at ConnectRetryTime.
+    const timeout = setTimeout(() => {
+      if (c.closed || c.state !== 'connect') return;
+      void c.close();
+      this.down(c, `connect to ${address}:${port} timed out`, false);
+    }, this.cfg.connectRetrySec * 1000);
+    timeout.unref();
+    socket.once('close', () => clearTimeout(timeout));
     socket.once('connect', () => {
+      clearTimeout(timeout);
       if (!c.closed) this.opened(c);
     });
   }
@@ -252,9 +266,7 @@ export class Neighbor implements ConnEvents {
       this.cfg.peerAsn === this.cfg.localAsn ? 255 : this.cfg.ebgpMultihopTtl,
     );
     c.state = 'opensent';
-    // The R bit only on this process's first session with the neighbor (RFC 4724 §3).
-    const restarting = this.env.restarting && this.sessions === 0;
-    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, restarting)));
+    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, this.env.restarting())));
     c.startHold(OPEN_HOLD_SEC);
     this.refresh(
       c.outbound ? 'connected' : `accepted from ${plainAddress(c.socket.remoteAddress)}`,
@@ -307,7 +319,7 @@ export class Neighbor implements ConnEvents {
     this.est = c;
     c.state = 'established';
     this.attempt = 0;
-    this.sessions++;
+    this.env.established();
     this.establishedAt = this.env.now();
     this.peerId = neg.peerId;
     this.lastError = undefined;

@@ -162,6 +162,16 @@ describe('session FSM', () => {
     const p2 = await RawPeer.connect(s.port, PEER);
     const o2 = asOpen(await p2.handshake());
     expect(o2.caps.gracefulRestart?.restarting).toBe(false);
+    // A reconfigured neighbor is the same neighbor: still no R bit.
+    await untilState(s.speaker, PEER, 'established');
+    await s.speaker.apply({
+      ...s.config,
+      neighbors: s.config.neighbors.map((n) => ({ ...n, holdTimeSec: 6 })),
+    });
+    expect(await p2.notification()).toEqual({ code: 6, subcode: 6, data: [] });
+    const p3 = await RawPeer.connect(s.port, PEER);
+    const o3 = asOpen(await p3.handshake());
+    expect([o3.holdTimeSec, o3.caps.gracefulRestart?.restarting]).toEqual([6, false]);
   });
 
   it('graceful restart: a peer reconnecting while established restarted; its routes stay stale until its End-of-RIB', async () => {

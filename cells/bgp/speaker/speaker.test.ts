@@ -1,5 +1,6 @@
 // Two speakers on loopback (127.0.0.1 and 127.0.0.2) with each other as neighbor.
-import { describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../../../core/testing/ports.js';
 import { neighbor, peer, startSpeaker, until, untilState, type TestSpeaker } from './fixtures.js';
 import type { Advertisement, NeighborConfig } from './types.js';
@@ -225,5 +226,32 @@ describe('two speakers', () => {
       a.speaker.setAdvertisements(B, [ad('10.1.0.0/24', { nextHop: 'fd00::1' })]),
     ).toThrow(/not of the prefix's family/);
     await expect(a.speaker.apply({ ...a.config, routerId: 'x' })).rejects.toThrow(/routerId 'x'/);
+  });
+
+  it('apply() with a new listen port keeps the sessions; a port in use is refused, then retried', async () => {
+    const { a, b } = await pair({ a: { passive: true } });
+    const st = await untilState(a.speaker, B, 'established');
+    const taken = createServer();
+    const busy = await freePort();
+    await new Promise<void>((resolve) => taken.listen(busy, '::', resolve));
+    onTestFinished(() => {
+      taken.close();
+    });
+    await expect(a.speaker.apply({ ...a.config, listenPort: busy })).rejects.toThrow(
+      new RegExp(`listener on port ${busy}: .*EADDRINUSE`),
+    );
+    expect(peer(a.speaker, B)?.establishedAt).toBe(st.establishedAt);
+    const next = await freePort();
+    await a.speaker.apply({ ...a.config, listenPort: next });
+    expect(peer(a.speaker, B)?.establishedAt).toBe(st.establishedAt);
+    // The new port takes b's connection once b's session is restarted toward it.
+    await b.speaker.apply({
+      ...b.config,
+      neighbors: b.config.neighbors.map((n) => ({ ...n, port: next })),
+    });
+    await until(() => {
+      const p = peer(a.speaker, B);
+      return p?.state === 'established' && p.establishedAt !== st.establishedAt;
+    });
   });
 });

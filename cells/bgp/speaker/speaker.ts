@@ -29,6 +29,10 @@ class Speaker implements BgpSpeaker {
   /** The routes wanted per neighbor, kept across its restarts (and set before it exists). */
   private readonly desired = new Map<string, readonly Advertisement[]>();
   private server?: Server;
+  /** The port `server` listens on; 0 when none (after a failed listen, the next apply retries). */
+  private listenPort = 0;
+  /** Neighbors (by address) that reached Established in this process. */
+  private readonly hadSession = new Set<string>();
   private stopped = false;
   private applying: Promise<void> = Promise.resolve();
 
@@ -78,13 +82,17 @@ class Speaker implements BgpSpeaker {
     if (this.stopped) throw new Error('bgp speaker is stopped');
     checkConfig(config);
     const old = this.config;
-    if (!old || old.listenPort !== config.listenPort) {
+    if (this.listenPort !== config.listenPort) {
       const previous = this.server;
       this.server = undefined;
-      if (previous) await closeServer(previous);
+      this.listenPort = 0;
+      // Not awaited: close() stops listening at once, but its callback waits for the sessions
+      // it accepted, which go on.
+      if (previous) void closeServer(previous);
       if (config.listenPort !== 0) {
         this.server = await listen(config.listenPort, (s) => this.route(s));
       }
+      this.listenPort = config.listenPort;
     }
     this.config = config;
     const idChanged = old !== undefined && old.routerId !== config.routerId;
@@ -101,7 +109,7 @@ class Speaker implements BgpSpeaker {
     await Promise.all(stopping);
     for (const [key, cfg] of wanted) {
       if (this.neighbors.has(key)) continue;
-      const n = new Neighbor(cfg, this.env(config.routerId));
+      const n = new Neighbor(cfg, this.env(key, config.routerId));
       this.neighbors.set(key, n);
       const routes = this.desired.get(key);
       if (routes) n.setAdvertisements(routes);
@@ -110,11 +118,13 @@ class Speaker implements BgpSpeaker {
     this.changes$.next();
   }
 
-  private env(routerId: string): NeighborEnv {
+  private env(key: string, routerId: string): NeighborEnv {
     const log = this.p.log;
     return {
       routerId,
-      restarting: this.p.restarting,
+      // The R bit only on each neighbor's first session of this process (RFC 4724 §3).
+      restarting: () => this.p.restarting && !this.hadSession.has(key),
+      established: () => this.hadSession.add(key),
       log,
       now: this.p.now ?? Date.now,
       changed: () => this.changes$.next(),
