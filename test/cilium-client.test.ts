@@ -348,6 +348,19 @@ describe("a client generated from the spec, used as Cilium's CLI and CNI use it"
     }
   });
 
+  it('BGP, off in this agent, answers 501 saying how to turn it on', async () => {
+    for (const call of [
+      () => api.getBgpPeers(),
+      () =>
+        api.getBgpRoutes({ query: { table_type: 'adj-rib-out', afi: 'ipv6', safi: 'unicast' } }),
+      () => api.getBgpRoutePolicies({ query: { router_asn: 65001 } }),
+    ]) {
+      const e = await refusal(call());
+      expect(e.status).toBe(501);
+      expect(e.message).toMatch(/--enable-bgp-control-plane/);
+    }
+  });
+
   it('every operation of the spec was called', () => {
     expect(Object.keys(OPERATIONS).filter((op) => !api.sent.has(op))).toEqual([]);
   });

@@ -5,6 +5,8 @@ import type { Model } from '../core/api/types.js';
 import { eventually } from '../core/testing/test-hive.js';
 import { bgpHive, policyText, testDir, writePolicy } from '../cells/bgp/fixtures.js';
 import { MemorySpeaker } from '../cells/bgp/speaker.memory.js';
+import { neighbor, startSpeaker } from '../cells/bgp/speaker/fixtures.js';
+import { newSpeaker } from '../cells/bgp/speaker/index.js';
 import type { SpeakerParams } from '../cells/bgp/speaker/types.js';
 import { parseRoutesArgs } from '../cells/cmd/cli/bgp.js';
 import { attrText } from '../cells/cmd/cli/bgp-attrs.js';
@@ -76,6 +78,10 @@ describe('cellium bgp', () => {
   it('prints attributes as GoBGP does', () => {
     expect(attrText(Uint8Array.from([0x40, 1, 1, 0]))).toBe('{Origin: i}');
     expect(attrText(Uint8Array.from([0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9]))).toBe('{AsPath: 65001}');
+    // As sent on a 2-octet session: the 4-octet reading does not add up.
+    expect(attrText(Uint8Array.from([0x40, 2, 6, 2, 2, 0xfd, 0xe9, 0xfd, 0xe8]))).toBe(
+      '{AsPath: 65001 65000}',
+    );
     expect(attrText(Uint8Array.from([0xc0, 8, 4, 0xfd, 0xe8, 0, 7]))).toBe(
       '{Communities: 65000:7}',
     );
@@ -160,5 +166,41 @@ describe('cellium bgp', () => {
 
     const status = await cellium(socket, 'status');
     expect(status.stdout).toMatch(/^BGP:\s+Ok\s+1\/1 peers established$/m);
+  });
+});
+
+describe('cellium bgp routes advertised, with the real speaker', () => {
+  it('prints what the speaker sent as GoBGP would: AS path, next hop, communities', async () => {
+    const router = await startSpeaker('127.0.0.2', '10.8.8.8', () => [
+      neighbor({ address: '127.0.0.1', port: 179, passive: true, localAsn: 65000, peerAsn: 65001 }),
+    ]);
+    const dir = testDir();
+    writePolicy(
+      dir,
+      policyText({ exportPodCIDR: true }, [
+        {
+          peerAddress: '127.0.0.2',
+          peerASN: 65000,
+          peerPort: router.port,
+          connectRetryTimeSeconds: 1,
+          families: [{ afi: 'ipv4', safi: 'unicast' }],
+          advertisedPathAttributes: [
+            { selectorType: 'PodCIDR', communities: { standard: ['65000:7'], large: ['1:2:3'] } },
+          ],
+        },
+      ]),
+    );
+    const h = await bgpHive({
+      dir,
+      factory: newSpeaker,
+      flags: { 'bgp-router-id': '10.9.9.9' },
+    }).requireStart();
+    await eventually(() => router.speaker.ribIn('127.0.0.1', 'ipv4-unicast').length === 1, 60_000);
+    const out = await cellium(h.socket, 'bgp', 'routes', 'advertised', 'ipv4', 'unicast');
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^VRouter\s+Peer\s+Prefix\s+NextHop\s+Age\s+Attrs$/m);
+    expect(out.stdout).toMatch(
+      /^65001\s+127\.0\.0\.2\s+10\.1\.0\.0\/24\s+192\.0\.2\.1\s+\d+s\s+\[\{Origin: i\} \{AsPath: 65001\} \{Nexthop: 192\.0\.2\.1\} \{Communities: 65000:7\} \{LargeCommunity: 1:2:3\}\]$/m,
+    );
   });
 });

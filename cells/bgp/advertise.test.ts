@@ -227,6 +227,7 @@ describe('advertisements', () => {
   it('makes host routes of addresses, never of the unspecified one', () => {
     expect(hostPrefix('10.0.0.1')).toBe('10.0.0.1/32');
     expect(hostPrefix('fd00::1')).toBe('fd00::1/128');
+    expect(hostPrefix('FD00:0::1')).toBe('fd00::1/128');
     expect(hostPrefix('0.0.0.0')).toBeUndefined();
     expect(hostPrefix('::')).toBeUndefined();
   });

@@ -1,14 +1,15 @@
 // What each neighbor is sent: a pure function of the virtual routers, the node's pod CIDRs and
 // the load balancer's frontends (advertise-job.ts feeds it from the tables and calls the speaker).
-import { parseIp } from '../../core/ip.js';
+import { formatIp, parseIp } from '../../core/ip.js';
 import type { Frontend, Service } from '../loadbalancer/index.js';
 import type { Advertisement } from './speaker/types.js';
 import type { Family } from './wire/types.js';
 import { selects } from './label-selector.js';
 import type { Neighbor, PathAttributesRule, VirtualRouter } from './policy-file.js';
 
-/** The labels Cilium adds to a service's own for serviceSelector. */
+/** The label Cilium adds to a service's own for serviceSelector: its name. */
 export const SERVICE_NAME_LABEL = 'io.kubernetes.service.name';
+/** The label Cilium adds to a service's own for serviceSelector: its namespace. */
 export const SERVICE_NAMESPACE_LABEL = 'io.kubernetes.service.namespace';
 
 /** What the advertisements are computed from. */
@@ -50,7 +51,7 @@ export function serviceLabels(s: Service): Record<string, string> {
 export function hostPrefix(ip: string): string | undefined {
   const p = parseIp(ip);
   if (!p || p.value === 0n) return undefined; // an unspecified address is no VIP
-  return `${ip}/${p.family === 'ipv4' ? 32 : 128}`;
+  return `${formatIp(p.family, p.value)}/${p.family === 'ipv4' ? 32 : 128}`;
 }
 
 function familyOf(prefix: string): Family {

@@ -45,7 +45,12 @@ describe('the bgp cell', () => {
       policyText({ exportPodCIDR: true, serviceSelector: { matchLabels: { bgp: 'yes' } } }, [N1]),
     );
     const { speakers, factory } = doubles();
-    const h = await bgpHive({ dir, factory }).requireStart();
+    // The range as written with host bits: announced canonical.
+    const h = await bgpHive({
+      dir,
+      factory,
+      flags: { 'ipv4-range': '10.1.0.7/24' },
+    }).requireStart();
     const sp = only(speakers);
     expect(sp.params?.restarting).toBe(false);
     await eventually(() => sp.applied.length === 1);
@@ -67,6 +72,12 @@ describe('the bgp cell', () => {
       '172.20.0.10/32',
       'fd00:1::/112',
     ]);
+
+    // A label change alone: the service is no longer selected, then again.
+    h.putLbService('web', '172.20.0.10', { bgp: 'no' });
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+    h.putLbService('web', '172.20.0.10', { bgp: 'yes' });
+    await eventually(() => sp.routesOf('10.0.0.1').length === 3);
 
     h.deleteService('web');
     await eventually(() => sp.routesOf('10.0.0.1').length === 2);

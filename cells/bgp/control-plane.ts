@@ -1,6 +1,6 @@
 // The BGP control plane at run time: the speaker, the peering policy file applied to it, and
 // the advertisements kept in line with the node's pod CIDRs and the load balancer's frontends.
-import { auditTime, BehaviorSubject, merge, Subscription } from 'rxjs';
+import { auditTime, BehaviorSubject, Subscription } from 'rxjs';
 import {
   errorMessage,
   type Health,
@@ -18,6 +18,7 @@ import type { PeeringPolicy, VirtualRouter } from './policy-file.js';
 import { PolicyWatcher } from './policy-watch.js';
 import type { BgpSpeaker, SpeakerConfig, SpeakerParams } from './speaker/types.js';
 import { forgetRunning, recordRunning, wasRunning } from './state-file.js';
+import { canonicalPrefix } from './wire/index.js';
 
 /** Creates the speaker (newSpeaker; tests give a double). */
 export type SpeakerFactory = (p: SpeakerParams) => BgpSpeaker;
@@ -117,7 +118,9 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
     return { ...(v4 !== undefined ? { ipv4: v4 } : {}), ...(v6 !== undefined ? { ipv6: v6 } : {}) };
   };
 
-  const podCidrs = (): string[] => [...p.ipam.pools.values()].map((pool) => pool.cidr);
+  // Canonical (host bits clear): the flag may be written `10.1.0.5/24`.
+  const podCidrs = (): string[] =>
+    [...p.ipam.pools.values()].map((pool) => canonicalPrefix(pool.cidr));
 
   /** Selects the routers for the node's labels and applies them (only when they changed). */
   const applyConfig = async (): Promise<void> => {
@@ -157,12 +160,18 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         retry = setTimeout(() => reconfigure.next(), p.retryMs ?? 5000);
         return;
       }
-      if (next.length > 0)
-        recordRunning(
-          p.stateDir,
-          routerId,
-          next.map((r) => r.localAsn),
-        );
+      if (next.length > 0) {
+        try {
+          recordRunning(
+            p.stateDir,
+            routerId,
+            next.map((r) => r.localAsn),
+          );
+        } catch (e) {
+          // The sessions run; only the next start's restart flag is at stake.
+          p.logger.warn({ err: errorMessage(e) }, 'BGP state not recorded');
+        }
+      }
     }
     routers = next;
     policyHealth.ok(`${next.length} virtual routers, ${config.neighbors.length} neighbors`);
@@ -231,14 +240,8 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
           }
           p.jobs.observer('apply', reconfigure, applyConfig);
           p.jobs.observer('advertise', dirty.pipe(auditTime(p.debounceMs ?? 100)), advertise);
-          subs.push(
-            merge(
-              p.tables.frontends.observe(),
-              ...(p.k8s?.enabled ? [p.k8s.nodes.table.observe()] : []),
-            ).subscribe(() => {
-              dirty.next();
-            }),
-          );
+          subs.push(p.tables.frontends.observe().subscribe(() => dirty.next()));
+          // A Node label change may select other policies; applying recomputes the routes too.
           if (p.k8s?.enabled)
             subs.push(p.k8s.nodes.table.observe().subscribe(() => reconfigure.next()));
           // The pod CIDRs are known at once, or (IPAM kubernetes) once the Node has them.

@@ -142,6 +142,13 @@ describe('translateService', () => {
     expect(ok(translateService(svc({}), ctx)).service.sessionAffinity).toBe(false);
   });
 
+  it("keeps the Service's string labels (BGP's serviceSelector matches them)", () => {
+    const labels = { bgp: 'announce', 'app.kubernetes.io/name': 'web', bad: 7 };
+    const t = ok(translateService(svc({}, { metadata: { labels } }), ctx));
+    expect(t.service.labels).toEqual({ bgp: 'announce', 'app.kubernetes.io/name': 'web' });
+    expect(ok(translateService(svc({}), ctx)).service.labels).toEqual({});
+  });
+
   it('skips headless and ExternalName services', () => {
     expect(translateService(svc({ clusterIP: 'None' }), ctx).kind).toBe('skip');
     expect(translateService(svc({ clusterIP: 'None', clusterIPs: ['None'] }), ctx).kind).toBe(

@@ -1753,6 +1753,7 @@ export interface operations {
             };
             500: components["responses"]["Failure"];
             501: components["responses"]["Disabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetBgpRoutePolicies: {
@@ -1775,8 +1776,11 @@ export interface operations {
                     "application/json": components["schemas"]["BgpRoutePolicy"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Failure"];
             501: components["responses"]["Disabled"];
+            503: components["responses"]["Unavailable"];
         };
     };
     GetBgpRoutes: {

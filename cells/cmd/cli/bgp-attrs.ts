@@ -19,6 +19,29 @@ function u32s(v: Uint8Array): number[] {
   return out;
 }
 
+/**
+ * An AS_PATH's ASNs read with `width`-octet ASNs, or undefined when the segments do not add up
+ * (the API has the attribute as sent: 2-octet on a session without the 4-octet capability).
+ */
+function asPath(v: Uint8Array, width: 2 | 4): number[] | undefined {
+  const asns: number[] = [];
+  let i = 0;
+  while (i < v.length) {
+    const n = v[i + 1];
+    if (n === undefined || i + 2 + n * width > v.length) return undefined;
+    for (let k = 0; k < n; k++) {
+      const at = i + 2 + k * width;
+      asns.push(
+        width === 4
+          ? (u32s(v.subarray(at, at + 4))[0] ?? 0)
+          : ((v[at] ?? 0) << 8) | (v[at + 1] ?? 0),
+      );
+    }
+    i += 2 + n * width;
+  }
+  return asns;
+}
+
 /** One attribute (flags, code, length, value) as text; unknown codes by number. */
 export function attrText(b: Uint8Array): string {
   if (b.length < 3) return '{?}';
@@ -28,16 +51,8 @@ export function attrText(b: Uint8Array): string {
   switch (code) {
     case 1:
       return `{Origin: ${['i', 'e', '?'][v[0] ?? 2] ?? '?'}}`;
-    case 2: {
-      const asns: string[] = [];
-      // 4-octet ASNs (what the API encodes: the session's view is in the RIB-out).
-      for (let i = 0; i + 2 <= v.length;) {
-        const n = v[i + 1] ?? 0;
-        asns.push(...u32s(v.subarray(i + 2, i + 2 + n * 4)).map(String));
-        i += 2 + n * 4;
-      }
-      return `{AsPath: ${asns.join(' ')}}`;
-    }
+    case 2:
+      return `{AsPath: ${(asPath(v, 4) ?? asPath(v, 2) ?? []).join(' ')}}`;
     case 3:
       return `{Nexthop: ${ipv4(v, 0)}}`;
     case 4:

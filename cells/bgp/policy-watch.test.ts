@@ -1,0 +1,65 @@
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { eventually } from '../../core/testing/test-hive.js';
+import { policyText, testDir } from './fixtures.js';
+import type { PeeringPolicy } from './policy-file.js';
+import { PolicyWatcher } from './policy-watch.js';
+
+const HOUR = 3_600_000;
+
+function watch(file: string, periodMs = HOUR) {
+  const seen: (readonly PeeringPolicy[])[] = [];
+  const errors: string[] = [];
+  const w = new PolicyWatcher({
+    file,
+    periodMs,
+    onPolicies: (p) => seen.push(p),
+    onError: (e) => errors.push(e.message),
+  });
+  w.start();
+  onTestFinished(() => w.stop());
+  return { seen, errors };
+}
+
+const asn = (p: readonly PeeringPolicy[] | undefined): number | undefined =>
+  p?.[0]?.virtualRouters[0]?.localAsn;
+
+function policy(localASN: number): string {
+  return policyText({ localASN }, []);
+}
+
+describe('the policy file watcher', () => {
+  it("follows a ConfigMap mount's ..data swap (fs.watch alone: the stat is an hour away)", async () => {
+    const dir = testDir();
+    // The kubelet's layout: the key is a link through ..data to a timestamped directory.
+    mkdirSync(join(dir, '..v1'));
+    writeFileSync(join(dir, '..v1', 'bgp.yaml'), policy(65001));
+    symlinkSync('..v1', join(dir, '..data'));
+    symlinkSync(join('..data', 'bgp.yaml'), join(dir, 'bgp.yaml'));
+    const { seen } = watch(join(dir, 'bgp.yaml'));
+    expect(asn(seen.at(-1))).toBe(65001);
+
+    mkdirSync(join(dir, '..v2'));
+    writeFileSync(join(dir, '..v2', 'bgp.yaml'), policy(65002));
+    symlinkSync('..v2', join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    await eventually(() => asn(seen.at(-1)) === 65002);
+  });
+
+  it('reports a missing or invalid file once, keeps quiet while it stays so, reads it when fixed', async () => {
+    const dir = testDir();
+    const file = join(dir, 'bgp.yaml');
+    const { seen, errors } = watch(file, 20);
+    expect(errors).toEqual([`${file}: no such file`]);
+    writeFileSync(file, policy(65001));
+    await eventually(() => asn(seen.at(-1)) === 65001);
+    writeFileSync(file, policy(0));
+    await eventually(() => errors.length === 2);
+    expect(errors[1]).toContain('localASN: 0 is not an integer in 1..4294967295');
+    expect(seen).toHaveLength(1);
+    writeFileSync(file, policy(65003));
+    await eventually(() => asn(seen.at(-1)) === 65003);
+    expect(errors).toHaveLength(2);
+  });
+});
