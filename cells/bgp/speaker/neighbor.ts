@@ -319,6 +319,8 @@ export class Neighbor implements ConnEvents {
     this.est = c;
     c.state = 'established';
     this.attempt = 0;
+    // Read before established() records the session: this OPEN carried the R bit.
+    const restarting = this.env.restarting();
     this.env.established();
     this.establishedAt = this.env.now();
     this.peerId = neg.peerId;
@@ -329,7 +331,7 @@ export class Neighbor implements ConnEvents {
     this.out.clearSent();
     // Restarting, the peer holds our routes stale and drops those missing at our End-of-RIB:
     // it waits until the routes are known (RFC 4724 §4.1).
-    this.eorDeferred = this.env.restarting && !this.advertised;
+    this.eorDeferred = restarting && !this.advertised;
     if (!this.eorDeferred) this.flush(true);
   }
 
