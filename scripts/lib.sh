@@ -16,8 +16,9 @@ ensure_node_modules() {
 DATAPATH_PACKAGES=(clang llvm libbpf-dev make gcc libc6-dev iproute2 util-linux)
 # What only the tests add: ping between pods, strace (the API socket test), mount (tmpfs state),
 # bpftool (map dumps read independently of the agent), prometheus (promtool lints a metrics scrape),
-# Go with sprig and sigs.k8s.io/yaml (test/support/helm-render renders the Helm chart as helm does).
-TEST_PACKAGES=(iputils-ping strace mount bpftool prometheus etcd-server
+# Go with sprig and sigs.k8s.io/yaml (test/support/helm-render renders the Helm chart as helm does),
+# gobgpd and bird2 (the real routers of the BGP interop tests and benchmark).
+TEST_PACKAGES=(iputils-ping strace mount bpftool prometheus etcd-server gobgpd bird2
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev)
 
 # Prints, space-separated, the packages among "$@" that are not installed (one dpkg-query for

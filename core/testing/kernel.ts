@@ -66,10 +66,14 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   ping: 'iputils-ping',
   nsenter: 'util-linux',
   unshare: 'util-linux',
+  setpriv: 'util-linux',
   mount: 'mount',
   umount: 'mount',
   strace: 'strace',
   etcd: 'etcd-server',
+  gobgp: 'gobgpd',
+  bird: 'bird2',
+  birdc: 'bird2',
 };
 
 /** This process and machine as the verdict sees them. */

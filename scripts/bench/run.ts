@@ -6,6 +6,7 @@ import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchBgp } from './bgp.js';
 import { benchIdentity } from './identity.js';
 import { benchIpcacheSync } from './ipcache-sync.js';
 import { benchK8sRss } from './k8s-rss.js';
@@ -250,6 +251,12 @@ try {
   );
   console.log(`| measure | result | goal |\n|---|---|---|`);
   for (const r of await benchK8sRss()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
+
+  console.log(
+    `\nBGP: 10,000 LoadBalancer addresses from the built agent into gobgpd's RIB, against gobgpd sending the same 10,000 to gobgpd (routers in their own namespaces, root)\n`,
+  );
+  console.log(`| measure | result | goal |\n|---|---|---|`);
+  for (const r of await benchBgp()) console.log(`| ${r.measure} | ${r.result} | ${r.goal} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   rmSync(BPF_ROOT, { recursive: true, force: true });

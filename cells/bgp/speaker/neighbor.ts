@@ -58,6 +58,10 @@ export class Neighbor implements ConnEvents {
   private readonly received: ReceivedRoutes;
   private flushTick?: NodeJS.Immediate;
   private flushWanted = false;
+  /** Whether the cell has said what to advertise yet (setAdvertisements, even empty). */
+  private advertised = false;
+  /** Restarting and established before that: the first routes and End-of-RIB wait for it. */
+  private eorDeferred = false;
   private stopped = false;
   private establishedAt?: number;
   private lastError?: string;
@@ -109,10 +113,13 @@ export class Neighbor implements ConnEvents {
   /** Sets the routes this neighbor should have; sent (as a difference) on the next tick. */
   setAdvertisements(routes: readonly Advertisement[]): void {
     this.out.setDesired(routes);
+    this.advertised = true;
     this.flushWanted = true;
     this.flushTick ??= setImmediate(() => {
       this.flushTick = undefined;
-      this.flush(false);
+      const eor = this.eorDeferred;
+      this.eorDeferred = false;
+      this.flush(eor);
     });
   }
 
@@ -312,6 +319,8 @@ export class Neighbor implements ConnEvents {
     this.est = c;
     c.state = 'established';
     this.attempt = 0;
+    // Read before established() records the session: this OPEN carried the R bit.
+    const restarting = this.env.restarting();
     this.env.established();
     this.establishedAt = this.env.now();
     this.peerId = neg.peerId;
@@ -320,7 +329,10 @@ export class Neighbor implements ConnEvents {
     this.received.sessionBack(neg);
     this.refresh('KEEPALIVE received');
     this.out.clearSent();
-    this.flush(true);
+    // Restarting, the peer holds our routes stale and drops those missing at our End-of-RIB:
+    // it waits until the routes are known (RFC 4724 §4.1).
+    this.eorDeferred = restarting && !this.advertised;
+    if (!this.eorDeferred) this.flush(true);
   }
 
   private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
