@@ -61,6 +61,29 @@ describe('outRoutes', () => {
     expect(key(ad('10.0.0.0/8'))).not.toBe(key(ad('10.0.0.0/8', { communities: [1] })));
     expect(key(ad('10.0.0.0/8'))).not.toBe(key(ad('10.0.0.0/8', { nextHop: '192.0.2.9' })));
   });
+
+  it('routes with the same attributes share one attributes object (encoded once when packed)', () => {
+    const ctx = {
+      localAsn: 1,
+      ibgp: true,
+      localAddress: '192.0.2.1',
+      families: ['ipv4-unicast'] as const,
+    };
+    const t = outRoutes(
+      [
+        ad('10.0.0.1/32', { communities: [5] }),
+        ad('10.0.0.2/32', { communities: [5] }),
+        ad('10.0.0.3/32', { communities: [5], localPref: 200 }),
+        ad('10.0.0.4/32', { communities: [6] }),
+      ],
+      ctx,
+    ).get('ipv4-unicast');
+    const attrs = (p: string) => t?.get(p)?.route.attrs;
+    expect(attrs('10.0.0.1/32')).toBe(attrs('10.0.0.2/32'));
+    expect(attrs('10.0.0.3/32')).not.toBe(attrs('10.0.0.1/32'));
+    expect(attrs('10.0.0.3/32')?.localPref).toBe(200);
+    expect(attrs('10.0.0.4/32')?.communities).toEqual([6]);
+  });
 });
 
 describe('checkPrefix', () => {

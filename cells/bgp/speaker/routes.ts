@@ -97,6 +97,9 @@ export function outRoutes(
 ): Map<Family, Map<string, OutEntry>> {
   const out = new Map<Family, Map<string, OutEntry>>(ctx.families.map((f) => [f, new Map()]));
   const localIs4 = isIPv4(ctx.localAddress);
+  // Routes with the same next hop, LOCAL_PREF and communities share one attributes object:
+  // packUpdates encodes each object once (10,000 service /32s are one or two objects, not 10,000).
+  const shared = new Map<string, PathAttrs>();
   for (const ad of ads) {
     const family = familyOf(ad.prefix);
     const table = out.get(family);
@@ -104,16 +107,20 @@ export function outRoutes(
     const nextHop =
       ad.nextHop ?? ((family === 'ipv4-unicast') === localIs4 ? ctx.localAddress : undefined);
     if (nextHop === undefined) continue;
-    const attrs: PathAttrs = {
-      origin: 0,
-      asPath: ctx.ibgp ? [] : [{ type: 2, asns: [ctx.localAsn] }],
-      ...(ctx.ibgp && { localPref: ad.localPref ?? 100 }),
-      ...(ad.communities.length > 0 && { communities: ad.communities }),
-      ...(ad.largeCommunities.length > 0 && { largeCommunities: ad.largeCommunities }),
-      unknown: [],
-    };
-    const route: OutRoute = { prefix: ad.prefix, nextHop, attrs };
-    table.set(ad.prefix, { route, key: JSON.stringify([nextHop, attrs]), since: 0 });
+    const key = `${nextHop}|${ad.localPref ?? ''}|${ad.communities.join(',')}|${ad.largeCommunities.map((l) => l.join(':')).join(',')}`;
+    let attrs = shared.get(key);
+    if (!attrs) {
+      attrs = {
+        origin: 0,
+        asPath: ctx.ibgp ? [] : [{ type: 2, asns: [ctx.localAsn] }],
+        ...(ctx.ibgp && { localPref: ad.localPref ?? 100 }),
+        ...(ad.communities.length > 0 && { communities: ad.communities }),
+        ...(ad.largeCommunities.length > 0 && { largeCommunities: ad.largeCommunities }),
+        unknown: [],
+      };
+      shared.set(key, attrs);
+    }
+    table.set(ad.prefix, { route: { prefix: ad.prefix, nextHop, attrs }, key, since: 0 });
   }
   return out;
 }
