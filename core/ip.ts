@@ -62,34 +62,52 @@ export function formatIp(family: Family, value: bigint): string {
     const n = Number(value);
     return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
   }
-  const g: string[] = [];
-  for (let i = 7; i >= 0; i--) g.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  const w = new Uint16Array(8);
+  for (let i = 0; i < 8; i++) w[i] = Number((value >> BigInt((7 - i) * 16)) & 0xffffn);
+  return formatIpv6Words(w);
+}
+
+/**
+ * RFC 5952 text of an IPv6 address's eight 16-bit words: lowercase hex, the first longest run
+ * of two or more zero words as `::`. Shared with the BGP codec, which has the words from bytes.
+ */
+export function formatIpv6Words(w: ArrayLike<number>): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
-    if (g[i] !== '0') {
+    if (w[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && g[j] === '0') j++;
+    while (j < 8 && w[j] === 0) j++;
     if (j - i > bestLen) [best, bestLen] = [i, j - i];
     i = j;
   }
-  if (best < 0) return g.join(':');
-  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += (w[i] ?? 0).toString(16);
+  }
+  return out;
 }
 
 /**
- * The four bytes of a canonical dotted quad (`10.0.0.1`, no leading zeros), parsed by hand: map
- * keys are written by the hundred thousand, and this is most of them. Anything else: undefined.
+ * The four bytes (as one number) of a canonical dotted quad in `ip[from, to)` (`10.0.0.1`, no
+ * leading zeros), parsed by hand: map keys are written by the hundred thousand, and this is most
+ * of them; the BGP codec reads its prefixes with it too. Anything else: undefined.
  */
-function quad(ip: string): number | undefined {
+export function parseQuad(ip: string, from = 0, to = ip.length): number | undefined {
   let v = 0;
   let part = 0;
   let digits = 0;
   let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = ip.charCodeAt(i);
     if (c === 46) {
       if (digits === 0 || dots === 3) return undefined;
@@ -108,7 +126,7 @@ function quad(ip: string): number | undefined {
 
 /** Writes an IP in network order: 4 bytes, or 16 (IPv4 in the first 4, the rest zero). */
 export function writeIpBytes(ip: string, buf: Buffer, off: number, width: 4 | 16): void {
-  const q = quad(ip);
+  const q = parseQuad(ip);
   if (q !== undefined) {
     if (width === 16) buf.fill(0, off + 4, off + 16);
     buf.writeUInt32BE(q, off);
