@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  watch as fsWatch,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -84,5 +92,27 @@ describe('a watched file', () => {
     loud.w.check(true);
     expect(loud.errors.at(-1)).toBe('read: not a regular file');
     expect(loud.texts).toEqual([]);
+  });
+
+  it('reads an in-place rewrite (truncate, then write) once written, never the empty text', async () => {
+    const d = dir();
+    const file = join(d, 'f');
+    writeFileSync(file, 'one');
+    const { w, texts, errors } = watched(file);
+    w.start();
+    expect(texts).toEqual(['one']);
+    // Registered after the watcher's: runs once the watcher has seen the truncation, and writes
+    // the new text only then (as cp does, a moment later).
+    let written = false;
+    const own = fsWatch(d, () => {
+      if (written) return;
+      written = true;
+      writeFileSync(file, 'two');
+    });
+    onTestFinished(() => own.close());
+    writeFileSync(file, '');
+    await eventually(() => texts.at(-1) === 'two');
+    expect(texts).toEqual(['one', 'two']); // read at once, it was ['one', '', 'two']
+    expect(errors).toEqual([]);
   });
 });

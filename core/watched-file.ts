@@ -1,8 +1,10 @@
 // A small configuration file followed as it changes: fs.watch on its directory (editors replace
 // files by rename and a mounted ConfigMap swaps its `..data` link, both missed by a watch on the
 // file itself) plus a periodic stat for what fs.watch misses (network filesystems, a directory
-// created later). Only a regular file of at most maxBytes is read: a FIFO or /dev/zero would
-// block or fill the agent.
+// created later). A change is read once the file has settled: written in place (cp, `>`, most
+// editors) a file is first truncated, and read at once the empty text would replace the last
+// good configuration. Only a regular file of at most maxBytes is read: a FIFO or /dev/zero
+// would block or fill the agent.
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 
@@ -19,12 +21,28 @@ export interface WatchedFileParams {
   readonly onError: (e: Error, kind: 'read' | 'invalid') => void;
   /** Report a read error the periodic stat sees again only once (forced checks always report). */
   readonly reportOnce?: boolean;
+  /** How long the file must stay unchanged before a change is read (default 200 ms). */
+  readonly settleMs?: number;
+}
+
+/** What identifies a version of the file: inode, size and mtime ('' when it cannot be stat'ed). */
+function stampOf(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
 }
 
 /** Reads a file now and whenever it changes; the caller parses it (onText). */
 export class WatchedFile {
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
+  private settle?: NodeJS.Timeout;
+  /** The file's stamp when the settle timer was armed. */
+  private settling = '';
+  private forceNext = false;
   private stamp = '';
   private lastText?: string;
   private failed = false;
@@ -38,26 +56,49 @@ export class WatchedFile {
     try {
       this.watcher = watch(dirname(this.p.file), (_ev, name) => {
         if (name === null || name === basename(this.p.file) || name.startsWith('..')) {
-          this.check(true);
+          this.changed(true);
         }
       });
       this.watcher.on('error', () => this.watcher?.close());
     } catch {
       // No directory yet: the timer still looks.
     }
-    this.timer = setInterval(() => this.check(false), this.p.periodMs);
+    this.timer = setInterval(() => {
+      if (this.settle === undefined && stampOf(this.p.file) !== this.stamp) this.changed(false);
+    }, this.p.periodMs);
     this.timer.unref();
+  }
+
+  /** The file changed: read once it stayed the same for settleMs (a storm of writes, once). */
+  private changed(force: boolean): void {
+    clearTimeout(this.settle);
+    this.settling = stampOf(this.p.file);
+    this.forceNext ||= force;
+    this.settle = setTimeout(() => {
+      this.settle = undefined;
+      if (stampOf(this.p.file) !== this.settling) {
+        this.changed(false);
+        return;
+      }
+      const f = this.forceNext;
+      this.forceNext = false;
+      this.check(f);
+    }, this.p.settleMs ?? 200);
+    this.settle.unref();
   }
 
   /** Stops watching. */
   stop(): void {
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.settle);
     this.watcher = undefined;
     this.timer = undefined;
+    this.settle = undefined;
+    this.forceNext = false;
   }
 
-  /** Re-reads the file if its inode, size or mtime changed (always with `force`). */
+  /** Re-reads the file now if its inode, size or mtime changed (always with `force`). */
   check(force: boolean): void {
     const max = this.p.maxBytes;
     let text: string;

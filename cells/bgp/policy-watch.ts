@@ -15,6 +15,8 @@ export interface PolicyWatchParams {
   readonly onError: (e: Error) => void;
   /** How often the file is stat'ed besides fs.watch. */
   readonly periodMs: number;
+  /** How long the file must stay unchanged before a change is read (default 200 ms). */
+  readonly settleMs?: number;
 }
 
 /** Reads the policy file now and whenever it changes (a missing or bad file reported once). */
@@ -26,6 +28,7 @@ export class PolicyWatcher {
       file: p.file,
       maxBytes: MAX_POLICY_FILE_BYTES,
       periodMs: p.periodMs,
+      ...(p.settleMs !== undefined && { settleMs: p.settleMs }),
       reportOnce: true,
       onText: (text) => p.onPolicies(parsePolicyFile(text, p.file)),
       onError: (e, kind) => {
