@@ -20,11 +20,9 @@ export interface PolicyWatchParams {
 }
 
 /** Reads the policy file now and whenever it changes (a missing or bad file reported once). */
-export class PolicyWatcher {
-  private readonly file: WatchedFile;
-
+export class PolicyWatcher extends WatchedFile {
   constructor(p: PolicyWatchParams) {
-    this.file = new WatchedFile({
+    super({
       file: p.file,
       maxBytes: MAX_POLICY_FILE_BYTES,
       periodMs: p.periodMs,
@@ -39,20 +37,5 @@ export class PolicyWatcher {
         }
       },
     });
-  }
-
-  /** Reads the file (a missing one is reported, and read once it appears) and starts watching. */
-  start(): void {
-    this.file.start();
-  }
-
-  /** Stops watching. */
-  stop(): void {
-    this.file.stop();
-  }
-
-  /** Re-reads the file if its inode, size or mtime changed (always with `force`). */
-  check(force: boolean): void {
-    this.file.check(force);
   }
 }

@@ -129,11 +129,9 @@ export interface StaticNodesParams {
 }
 
 /** Watches a nodes file (core/watched-file.ts: fs.watch on its directory and a timer). */
-export class StaticNodesWatcher {
-  private readonly file: WatchedFile;
-
+export class StaticNodesWatcher extends WatchedFile {
   constructor(p: StaticNodesParams) {
-    this.file = new WatchedFile({
+    super({
       file: p.file,
       maxBytes: MAX_NODES_FILE_BYTES,
       periodMs: p.periodMs,
@@ -141,20 +139,5 @@ export class StaticNodesWatcher {
       onError: (e, kind) =>
         p.onError(kind === 'read' ? new NodesFileError(`${p.file}: ${e.message}`) : e),
     });
-  }
-
-  /** Reads the file now (a missing file is an error, reported and retried) and starts watching. */
-  start(): void {
-    this.file.start();
-  }
-
-  /** Stops watching. */
-  stop(): void {
-    this.file.stop();
-  }
-
-  /** Re-reads the file if it changed (or always, with `force`). */
-  check(force: boolean): void {
-    this.file.check(force);
   }
 }
