@@ -1,8 +1,8 @@
 // isIPv6Address against node:net's isIPv6 (which it replaces at start-up) over valid
 // addresses and systematic mutations of them; and parseIp on both families.
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { formatIp, isIPv6Address, parseIp, readIpBytes, writeIpBytes } from './ip.js';
+import { formatIp, isIPv6Address, parseIp, parseQuad, readIpBytes, writeIpBytes } from './ip.js';
 
 const VALID = [
   '::',
@@ -94,5 +94,29 @@ describe('writeIpBytes', () => {
     const b16 = Buffer.alloc(16, 0xff);
     writeIpBytes('10.0.0.1', b16, 0, 16);
     expect(b16.toString('hex')).toBe(`0a000001${'0'.repeat(24)}`);
+  });
+});
+
+describe('formatIp and parseQuad', () => {
+  it("prints IPv6 as the WHATWG URL serializer does (RFC 5952's compression), every zero-run shape", () => {
+    // Every pattern of zero and non-zero words: where the longest run is, ties, single zeros.
+    for (let mask = 0; mask < 256; mask++) {
+      let v = 0n;
+      for (let i = 0; i < 8; i++) v = (v << 16n) | BigInt(mask & (1 << i) ? 0xab0 + i : 0);
+      const text = formatIp('ipv6', v);
+      expect(text, mask.toString(2)).toBe(new URL(`http://[${text}]/`).hostname.slice(1, -1));
+      expect(parseIp(text)?.value).toBe(v);
+    }
+  });
+
+  it('reads a dotted quad in a range of a longer text, as node:net would the slice', () => {
+    const texts = ['10.0.0.1', '255.255.255.255', '0.0.0.0', '1.2.3', '01.2.3.4', '1.2.3.256'];
+    for (const t of texts) {
+      const framed = `x${t}/24`;
+      const v = parseQuad(framed, 1, 1 + t.length);
+      expect(v === undefined ? undefined : formatIp('ipv4', BigInt(v)), t).toBe(
+        isIPv4(t) ? t : undefined,
+      );
+    }
   });
 });

@@ -499,6 +499,17 @@ describeChart(`charts/cellium${prereqs.run ? '' : ` (skipped: ${prereqs.reason})
     expect(parsed.map((p) => [p.name, p.virtualRouters[0]?.localAsn])).toEqual([['rack0', 65001]]);
     const res = await agentAccepts(docs);
     expect(res.code, res.out).toBe(0);
+    // Other policies do not roll the agents (they watch the file); another flag does.
+    const checksum = (bgp: object): string | undefined =>
+      one(render({ values: [{ bgp: { enabled: true, ...bgp } }] }), 'DaemonSet').spec?.template
+        .metadata?.annotations?.['cellium.io/config-checksum'];
+    const other = { ...policy, metadata: { name: 'rack1' } };
+    expect(checksum({ listenPort: 0, peeringPolicies: [other] })).toBe(
+      checksum({ listenPort: 0, peeringPolicies: [policy] }),
+    );
+    expect(checksum({ listenPort: 1179, peeringPolicies: [policy] })).not.toBe(
+      checksum({ listenPort: 0, peeringPolicies: [policy] }),
+    );
     // Off (the default): no BGP key at all.
     expect(
       Object.keys(one(render(), 'ConfigMap').data ?? {}).filter((k) => k.includes('bgp')),

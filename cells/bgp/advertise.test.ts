@@ -1,27 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Frontend, FrontendBackend, Service, ServiceType } from '../loadbalancer/index.js';
 import { computeAdvertisements, hostPrefix, type AdvertiseInput } from './advertise.js';
+import { k8sService } from './fixtures.js';
 import { parsePolicyFile, type VirtualRouter } from './policy-file.js';
 
-function service(name: string, o: Partial<Service> = {}): Service {
-  return {
-    key: `default/${name}`,
-    namespace: 'default',
-    name,
-    cluster: '',
-    source: 'k8s',
-    extTrafficPolicy: 'Cluster',
-    intTrafficPolicy: 'Cluster',
-    natPolicy: '',
-    healthCheckNodePort: 0,
-    sessionAffinity: false,
-    sessionAffinityTimeoutSec: 10800,
-    sourceRanges: [],
-    algorithm: undefined,
-    labels: { bgp: 'announce' },
-    ...o,
-  };
-}
+const service = (name: string, o: Partial<Service> = {}): Service =>
+  k8sService(name, { labels: { bgp: 'announce' }, ...o });
 
 function backend(nodeName: string, state: FrontendBackend['state'] = 'active'): FrontendBackend {
   return {

@@ -3,7 +3,7 @@
 import { formatIp, parseIp } from '../../core/ip.js';
 import type { Frontend, Service } from '../loadbalancer/index.js';
 import type { Advertisement } from './speaker/types.js';
-import type { Family } from './wire/types.js';
+import { prefixFamily } from './wire/index.js';
 import { selects } from './label-selector.js';
 import type { Neighbor, PathAttributesRule, VirtualRouter } from './policy-file.js';
 
@@ -52,10 +52,6 @@ export function hostPrefix(ip: string): string | undefined {
   const p = parseIp(ip);
   if (!p || p.value === 0n) return undefined; // an unspecified address is no VIP
   return `${formatIp(p.family, p.value)}/${p.family === 'ipv4' ? 32 : 128}`;
-}
-
-function familyOf(prefix: string): Family {
-  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
 }
 
 /** Whether the node has an active backend of the frontend (a Local traffic policy's condition). */
@@ -160,7 +156,7 @@ export function computeAdvertisements(input: AdvertiseInput): NeighborRoutes[] {
     for (const n of r.neighbors) {
       const fams = new Set(n.session.families);
       const routes = prefixes
-        .filter(([p]) => fams.has(familyOf(p)))
+        .filter(([p]) => fams.has(prefixFamily(p)))
         .map(([p, { source, labels }]) => routeFor(n, p, source, labels, input));
       out.push({ localAsn: r.localAsn, neighbor: n.session.address, routes });
     }

@@ -6,6 +6,7 @@ import type { BgpControlPlane } from './control-plane.js';
 import { encodeLocalAttrs, encodeNlri } from './loc-rib.js';
 import { exportPolicies } from './route-policy.js';
 import type { BgpSpeaker, PeerStatus, RibRoute } from './speaker/types.js';
+import { prefixFamily } from './wire/index.js';
 import type { Family } from './wire/types.js';
 
 type BgpPeer = Model<'BgpPeer'>;
@@ -145,7 +146,7 @@ export function routes(cp: BgpControlPlane, q: RoutesQuery, now = Date.now()): B
     for (const n of cp.advertisements()) {
       if (!routers.some((r) => r.localAsn === n.localAsn)) continue;
       for (const r of n.routes) {
-        if (r.prefix.includes(':') !== (family === 'ipv6-unicast')) continue;
+        if (prefixFamily(r.prefix) !== family) continue;
         const key = `${n.localAsn}|${r.prefix}`;
         if (out.has(key)) continue;
         const age = now - (cp.originatedAt(n.localAsn, r.prefix) ?? now);

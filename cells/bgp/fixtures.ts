@@ -23,6 +23,26 @@ import { testHive } from '../../core/testing/test-hive.js';
 import { bgpCell, BgpSpeakerFactory } from './cell.js';
 import type { SpeakerFactory } from './control-plane.js';
 
+/** A Service row `default/<name>` as the Kubernetes reflector writes it, with `o` laid over. */
+export function k8sService(name: string, o: Partial<Service> = {}): Service {
+  return {
+    key: `default/${name}`,
+    namespace: 'default',
+    name,
+    cluster: '',
+    source: 'k8s',
+    extTrafficPolicy: 'Cluster',
+    intTrafficPolicy: 'Cluster',
+    natPolicy: '',
+    healthCheckNodePort: 0,
+    sessionAffinity: false,
+    sessionAffinityTimeoutSec: 10800,
+    sourceRanges: [],
+    algorithm: undefined,
+    ...o,
+  };
+}
+
 /** A temporary directory removed when the test finishes. */
 export function testDir(prefix = 'cellium-bgp-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -103,23 +123,7 @@ export function bgpHive(o: BgpHiveOpts) {
   ): void => {
     const key = `default/${name}`;
     h.get(LbWriter).update((t) => {
-      t.upsertService({
-        key,
-        namespace: 'default',
-        name,
-        cluster: '',
-        source: 'k8s',
-        extTrafficPolicy: 'Cluster',
-        intTrafficPolicy: 'Cluster',
-        natPolicy: '',
-        healthCheckNodePort: 0,
-        sessionAffinity: false,
-        sessionAffinityTimeoutSec: 10800,
-        sourceRanges: [],
-        algorithm: undefined,
-        labels,
-        ...o2,
-      });
+      t.upsertService(k8sService(name, { labels, ...o2 }));
       t.upsertFrontend({
         address: { ip, port: 80, protocol: 'tcp', scope: 'external' },
         type: 'LoadBalancer',

@@ -1,17 +1,11 @@
 // The router's own routes as GET /bgp/routes loc-rib shows them (Cilium's "available"): what
 // it originates, encoded by the codec as it would send them (NLRI and each path attribute).
 import type { Exported } from './advertise.js';
-import { encodeAttrs, encodePrefix } from './wire/index.js';
-import type { Family } from './wire/types.js';
-
-/** The family of a canonical prefix. */
-export function familyOf(prefix: string): Family {
-  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
-}
+import { encodeAttrs, encodePrefix, prefixFamily } from './wire/index.js';
 
 /** RFC 4271 §4.3 NLRI: length in bits, then the prefix's significant bytes. */
 export function encodeNlri(prefix: string): Uint8Array {
-  return encodePrefix(prefix, familyOf(prefix));
+  return encodePrefix(prefix, prefixFamily(prefix));
 }
 
 /**

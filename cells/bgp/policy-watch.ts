@@ -1,8 +1,6 @@
-// Watches the peering policy file: fs.watch on its directory (editors and ConfigMap updates
-// replace the file by rename, which a watch on the file itself would miss) and a periodic stat
-// for what fs.watch misses (network filesystems, a directory created later).
-import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+// Watches the peering policy file (core/watched-file.ts: fs.watch on its directory, which sees
+// a ConfigMap's `..data` swap, and a periodic stat) and parses what it reads.
+import { WatchedFile } from '../../core/watched-file.js';
 import { parsePolicyFile, type PeeringPolicy } from './policy-file.js';
 
 /** The largest policy file read (1 MiB: thousands of neighbors). */
@@ -17,76 +15,27 @@ export interface PolicyWatchParams {
   readonly onError: (e: Error) => void;
   /** How often the file is stat'ed besides fs.watch. */
   readonly periodMs: number;
+  /** How long the file must stay unchanged before a change is read (default 200 ms). */
+  readonly settleMs?: number;
 }
 
-/** Reads the policy file now and whenever it changes. */
-export class PolicyWatcher {
-  private watcher?: FSWatcher;
-  private timer?: NodeJS.Timeout;
-  private stamp = '';
-  private lastText?: string;
-  private failed = false;
-
-  constructor(private readonly p: PolicyWatchParams) {}
-
-  /** Reads the file (a missing one is reported, and read once it appears) and starts watching. */
-  start(): void {
-    this.check(true);
-    try {
-      this.watcher = watch(dirname(this.p.file), (_ev, name) => {
-        // A mounted ConfigMap is updated by swapping its `..data` link, not the file's own.
-        if (name === null || name === basename(this.p.file) || name.startsWith('..')) {
-          this.check(true);
+/** Reads the policy file now and whenever it changes (a missing or bad file reported once). */
+export class PolicyWatcher extends WatchedFile {
+  constructor(p: PolicyWatchParams) {
+    super({
+      file: p.file,
+      maxBytes: MAX_POLICY_FILE_BYTES,
+      periodMs: p.periodMs,
+      ...(p.settleMs !== undefined && { settleMs: p.settleMs }),
+      reportOnce: true,
+      onText: (text) => p.onPolicies(parsePolicyFile(text, p.file)),
+      onError: (e, kind) => {
+        if (kind === 'invalid') p.onError(e);
+        else {
+          const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e.message;
+          p.onError(new Error(`${p.file}: ${why}`));
         }
-      });
-      this.watcher.on('error', () => this.watcher?.close());
-    } catch {
-      // No directory yet: the timer still looks.
-    }
-    this.timer = setInterval(() => this.check(false), this.p.periodMs);
-    this.timer.unref();
-  }
-
-  /** Stops watching. */
-  stop(): void {
-    this.watcher?.close();
-    if (this.timer) clearInterval(this.timer);
-    this.watcher = undefined;
-    this.timer = undefined;
-  }
-
-  /** Re-reads the file if its inode, size or mtime changed (always with `force`). */
-  check(force: boolean): void {
-    let text: string;
-    try {
-      const st = statSync(this.p.file);
-      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (!force && stamp === this.stamp) return;
-      this.stamp = stamp;
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (st.size > MAX_POLICY_FILE_BYTES) {
-        throw new Error(`${st.size} bytes, more than the ${MAX_POLICY_FILE_BYTES} read`);
-      }
-      text = readFileSync(this.p.file, 'utf8');
-    } catch (e) {
-      this.stamp = '';
-      if (this.failed && !force) return; // reported already; the stat keeps looking
-      this.failed = true;
-      const why =
-        (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-      this.p.onError(new Error(`${this.p.file}: ${why}`));
-      return;
-    }
-    if (text === this.lastText && !this.failed) return;
-    try {
-      const policies = parsePolicyFile(text, this.p.file);
-      this.lastText = text;
-      this.failed = false;
-      this.p.onPolicies(policies);
-    } catch (e) {
-      this.lastText = undefined;
-      this.failed = true;
-      this.p.onError(e as Error);
-    }
+      },
+    });
   }
 }

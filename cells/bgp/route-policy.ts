@@ -13,6 +13,11 @@ function hostLen(prefix: string): number {
   return Number(prefix.split('/')[1]);
 }
 
+/** A neighbor's address as GoBGP's match-neighbors writes it (`10.0.0.1/32`, `fd00::1/128`). */
+function neighborPrefix(address: string): string {
+  return `${address}/${address.includes(':') ? 128 : 32}`;
+}
+
 /** The statements of one neighbor: one per group of prefixes sharing source and attributes. */
 function neighborStatements(n: NeighborRoutes): Statement[] {
   const groups = new Map<string, { statement: Statement; prefixes: string[] }>();
@@ -36,7 +41,7 @@ function neighborStatements(n: NeighborRoutes): Statement[] {
     }
     g.prefixes.push(r.prefix);
   }
-  const peer = `${n.neighbor}/${n.neighbor.includes(':') ? 128 : 32}`;
+  const peer = neighborPrefix(n.neighbor);
   return [...groups.values()].map(({ statement, prefixes }) => ({
     conditions: {
       'match-neighbors': [peer],
@@ -57,9 +62,7 @@ export function exportPolicies(
 ): Model<'BgpRoutePolicy'>[] {
   return routers.flatMap((r) => {
     const mine = adverts.filter((a) => a.localAsn === r.localAsn);
-    const peers = r.neighbors.map(
-      (n) => `${n.session.address}/${n.session.address.includes(':') ? 128 : 32}`,
-    );
+    const peers = r.neighbors.map((n) => neighborPrefix(n.session.address));
     return [
       {
         'router-asn': r.localAsn,

@@ -1,6 +1,7 @@
 // An in-memory BgpSpeaker for the cell's tests: no sockets; it records what the cell asks
 // (configs applied, advertisements per neighbor, stop) and lets a test set session states.
 import { Subject, type Observable } from 'rxjs';
+import { prefixFamily } from './wire/index.js';
 import type { Family } from './wire/types.js';
 import type {
   Advertisement,
@@ -12,10 +13,6 @@ import type {
   SpeakerConfig,
   SpeakerParams,
 } from './speaker/types.js';
-
-function familyOf(prefix: string): Family {
-  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
-}
 
 /** A speaker double: every call is recorded; sessions are in the state a test sets. */
 export class MemorySpeaker implements BgpSpeaker {
@@ -89,7 +86,7 @@ export class MemorySpeaker implements BgpSpeaker {
               family,
               received: 0,
               accepted: 0,
-              advertised: sent.filter((r) => familyOf(r.prefix) === family).length,
+              advertised: sent.filter((r) => prefixFamily(r.prefix) === family).length,
             }))
           : [],
         gracefulRestartNegotiated: up && config.gracefulRestart.enabled,
@@ -100,7 +97,7 @@ export class MemorySpeaker implements BgpSpeaker {
   ribOut(neighbor: string, family: Family): RibRoute[] {
     if (this.states.get(neighbor) !== 'established') return [];
     return this.routesOf(neighbor)
-      .filter((r) => familyOf(r.prefix) === family)
+      .filter((r) => prefixFamily(r.prefix) === family)
       .map((r) => ({
         family,
         prefix: r.prefix,

@@ -2,11 +2,10 @@
 // list of nodes, re-read when it changes. A file that does not validate changes nothing: the
 // nodes read before stay, and the error names the entry and field. Only a regular file of at
 // most MAX_NODES_FILE_BYTES is read (a FIFO or /dev/zero would block or fill the agent).
-import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isIPv4 } from 'node:net';
 import { isIPv6Address } from '../../core/ip.js';
+import { WatchedFile } from '../../core/watched-file.js';
 
 /** The largest nodes file read (4 MiB: tens of thousands of nodes). */
 export const MAX_NODES_FILE_BYTES = 4 << 20;
@@ -129,71 +128,16 @@ export interface StaticNodesParams {
   readonly periodMs: number;
 }
 
-/** Watches a nodes file: fs.watch on its directory (files are replaced by rename) and a timer. */
-export class StaticNodesWatcher {
-  private watcher?: FSWatcher;
-  private timer?: NodeJS.Timeout;
-  private last?: string;
-  private failed = false;
-  private lastStamp = '';
-
-  constructor(private readonly p: StaticNodesParams) {}
-
-  /** Reads the file now (a missing file is an error, reported and retried) and starts watching. */
-  start(): void {
-    this.check(true);
-    try {
-      this.watcher = watch(dirname(this.p.file), (_ev, name) => {
-        if (name === null || name === basename(this.p.file)) this.check(true);
-      });
-      this.watcher.on('error', () => this.watcher?.close());
-    } catch {
-      // the directory is missing: the timer still checks
-    }
-    this.timer = setInterval(() => this.check(false), this.p.periodMs);
-    this.timer.unref();
-  }
-
-  /** Stops watching. */
-  stop(): void {
-    this.watcher?.close();
-    if (this.timer) clearInterval(this.timer);
-    this.watcher = undefined;
-    this.timer = undefined;
-  }
-
-  /** Re-reads the file if it changed (or always, with `force`). */
-  check(force: boolean): void {
-    let text: string;
-    try {
-      const st = statSync(this.p.file);
-      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (!force && stamp === this.lastStamp) return;
-      this.lastStamp = stamp;
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (st.size > MAX_NODES_FILE_BYTES) {
-        throw new Error(`${st.size} bytes, more than the ${MAX_NODES_FILE_BYTES} read`);
-      }
-      text = readFileSync(this.p.file, 'utf8');
-      // It may have grown between the stat and the read.
-      if (Buffer.byteLength(text) > MAX_NODES_FILE_BYTES) {
-        throw new Error(`more than the ${MAX_NODES_FILE_BYTES} bytes read`);
-      }
-    } catch (e) {
-      this.lastStamp = '';
-      this.failed = true;
-      this.p.onError(new NodesFileError(`${this.p.file}: ${(e as Error).message}`));
-      return;
-    }
-    if (text === this.last && !this.failed) return;
-    try {
-      const nodes = parseNodesFile(text, this.p.file);
-      this.last = text;
-      this.failed = false;
-      this.p.onNodes(nodes);
-    } catch (e) {
-      this.failed = true;
-      this.p.onError(e as Error);
-    }
+/** Watches a nodes file (core/watched-file.ts: fs.watch on its directory and a timer). */
+export class StaticNodesWatcher extends WatchedFile {
+  constructor(p: StaticNodesParams) {
+    super({
+      file: p.file,
+      maxBytes: MAX_NODES_FILE_BYTES,
+      periodMs: p.periodMs,
+      onText: (text) => p.onNodes(parseNodesFile(text, p.file)),
+      onError: (e, kind) =>
+        p.onError(kind === 'read' ? new NodesFileError(`${p.file}: ${e.message}`) : e),
+    });
   }
 }

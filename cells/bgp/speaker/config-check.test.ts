@@ -1,20 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalAddress, checkConfig, neighborChanged } from './config-check.js';
+import { neighbor } from './fixtures.js';
 import type { NeighborConfig, SpeakerConfig } from './types.js';
 
-const n: NeighborConfig = {
+const n = neighbor({
   address: '10.0.0.1',
   port: 179,
-  peerAsn: 65000,
-  localAsn: 65001,
-  passive: false,
   connectRetrySec: 120,
   holdTimeSec: 90,
   keepaliveSec: 30,
-  ebgpMultihopTtl: 1,
   gracefulRestart: { enabled: false, restartTimeSec: 120 },
   families: ['ipv4-unicast'],
-};
+});
 const cfg = (neighbors: NeighborConfig[], more: Partial<SpeakerConfig> = {}): SpeakerConfig => ({
   routerId: '10.0.0.2',
   listenPort: 179,

@@ -1,21 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import type { OpenMsg } from '../wire/types.js';
+import { neighbor } from './fixtures.js';
 import { AS_TRANS, buildOpen, checkOpen, compareBgpId } from './open.js';
 import type { NeighborConfig } from './types.js';
 
-const cfg: NeighborConfig = {
+const cfg: NeighborConfig = neighbor({
   address: '10.0.0.1',
   port: 179,
-  peerAsn: 65000,
   localAsn: 4200000001,
-  passive: false,
   connectRetrySec: 120,
   holdTimeSec: 90,
   keepaliveSec: 30,
-  ebgpMultihopTtl: 1,
   gracefulRestart: { enabled: true, restartTimeSec: 120 },
-  families: ['ipv4-unicast', 'ipv6-unicast'],
-};
+});
 
 function open(o: Partial<OpenMsg> = {}, caps: Partial<OpenMsg['caps']> = {}): OpenMsg {
   return {

@@ -2,13 +2,9 @@
 // AS_PATH, NEXT_HOP, LOCAL_PREF for iBGP), and the table rows the API shows.
 import { isIPv4 } from 'node:net';
 import { formatIp, parseIp } from '../../../core/ip.js';
+import { prefixFamily } from '../wire/index.js';
 import type { Family, OutRoute, PathAttrs } from '../wire/types.js';
 import type { Advertisement } from './types.js';
-
-/** The family of a canonical CIDR. */
-export function familyOf(prefix: string): Family {
-  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
-}
 
 /** Checks that `prefix` is a canonical CIDR (no host bits, shortest IPv6 form). */
 export function checkPrefix(prefix: string): void {
@@ -36,7 +32,7 @@ export function checkAdvertisement(ad: Advertisement): void {
   if (ad.nextHop !== undefined) {
     const nh = parseIp(ad.nextHop);
     if (!nh) throw new Error(`${at}: nextHop '${ad.nextHop}' is not an IP`);
-    if ((nh.family === 'ipv4') !== (familyOf(ad.prefix) === 'ipv4-unicast')) {
+    if ((nh.family === 'ipv4') !== (prefixFamily(ad.prefix) === 'ipv4-unicast')) {
       throw new Error(`${at}: nextHop ${ad.nextHop} is not of the prefix's family`);
     }
   }
@@ -101,7 +97,7 @@ export function outRoutes(
   // packUpdates encodes each object once (10,000 service /32s are one or two objects, not 10,000).
   const shared = new Map<string, PathAttrs>();
   for (const ad of ads) {
-    const family = familyOf(ad.prefix);
+    const family = prefixFamily(ad.prefix);
     const table = out.get(family);
     if (!table) continue;
     const nextHop =

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatIp, parseIp } from '../../../core/ip.js';
 import { Rng } from '../../../core/testing/rng.js';
 import { canonicalPrefix, formatIpv6, parsePrefix } from './addr.js';
+import { prefixFamily } from './family.js';
 import { writeNlri } from './nlri-writer.js';
 import { encodePrefix } from './nlri.js';
 
@@ -85,5 +86,11 @@ describe('addresses and prefixes', () => {
       ).toBe(false);
     }
     expect(() => canonicalPrefix('10.1.2.3/33')).toThrow(/'10.1.2.3\/33' is not an IP prefix/);
+  });
+
+  it("tells a prefix's family from its text", () => {
+    expect(['10.0.0.0/8', '10.0.0.1', '::ffff:1.2.3.4/128', 'fd00::/64'].map(prefixFamily)).toEqual(
+      ['ipv4-unicast', 'ipv4-unicast', 'ipv6-unicast', 'ipv6-unicast'],
+    );
   });
 });

@@ -1,5 +1,8 @@
 // IP addresses and prefixes as bytes: parsing the speaker's strings for encoding and printing
-// decoded bytes as canonical text (dotted quad; IPv6 per RFC 5952, as core/ip.ts prints it).
+// decoded bytes as canonical text (dotted quad; IPv6 per RFC 5952). The text rules are
+// core/ip.ts's (parseQuad, parseIpv6Words, formatIpv6Words); this file keeps the codec off
+// bigints.
+import { formatIpv6Words, parseIpv6Words, parseQuad } from '../../../core/ip.js';
 
 /** A prefix as the wire carries it: address bytes (4 or 16, host bits zero) and length. */
 export interface PrefixBytes {
@@ -16,24 +19,12 @@ export function quadInto(
   out: Uint8Array,
   off: number,
 ): boolean {
-  let part = 0;
-  let digits = 0;
-  let n = 0;
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || n === 3) return false;
-      out[off + n++] = part;
-      part = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return false;
-      part = part * 10 + (c - 48);
-      if (part > 255 || ++digits > 3) return false;
-    } else return false;
-  }
-  if (n !== 3 || digits === 0) return false;
-  out[off + 3] = part;
+  const v = parseQuad(s, from, to);
+  if (v === undefined) return false;
+  out[off] = v >>> 24;
+  out[off + 1] = (v >>> 16) & 0xff;
+  out[off + 2] = (v >>> 8) & 0xff;
+  out[off + 3] = v & 0xff;
   return true;
 }
 
@@ -43,57 +34,10 @@ export function parseIpv4(s: string): Uint8Array | undefined {
   return quadInto(s, 0, s.length, out, 0) ? out : undefined;
 }
 
-/** Parses hex groups `s[from, to)` separated by ':' (an IPv4 tail allowed) into 16-bit words. */
-function groups(s: string, from: number, to: number, tailV4: boolean): number[] | undefined {
-  const words: number[] = [];
-  if (from === to) return words;
-  let start = from;
-  for (let i = from; i <= to; i++) {
-    if (i < to && s.charCodeAt(i) !== 58) continue;
-    const g = s.slice(start, i);
-    if (tailV4 && i === to && g.includes('.')) {
-      const q = new Uint8Array(4);
-      if (!quadInto(g, 0, g.length, q, 0)) return undefined;
-      words.push(((q[0] ?? 0) << 8) | (q[1] ?? 0), ((q[2] ?? 0) << 8) | (q[3] ?? 0));
-    } else {
-      if (g.length < 1 || g.length > 4) return undefined;
-      let v = 0;
-      for (let k = 0; k < g.length; k++) {
-        const c = g.charCodeAt(k);
-        const d =
-          c >= 48 && c <= 57
-            ? c - 48
-            : c >= 97 && c <= 102
-              ? c - 87
-              : c >= 65 && c <= 70
-                ? c - 55
-                : -1;
-        if (d < 0) return undefined;
-        v = v * 16 + d;
-      }
-      words.push(v);
-    }
-    start = i + 1;
-  }
-  return words;
-}
-
 /** The 16 bytes of an IPv6 address (RFC 4291 §2.2 text, no zone); undefined when `s` is not one. */
 export function parseIpv6(s: string): Uint8Array | undefined {
-  if (s.length < 2 || s.length > 45) return undefined;
-  const gap = s.indexOf('::');
-  let words: number[];
-  if (gap < 0) {
-    const all = groups(s, 0, s.length, true);
-    if (all?.length !== 8) return undefined;
-    words = all;
-  } else {
-    if (s.indexOf('::', gap + 1) >= 0) return undefined;
-    const head = groups(s, 0, gap, false);
-    const tail = groups(s, gap + 2, s.length, true);
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
+  const words = parseIpv6Words(s);
+  if (!words) return undefined;
   const out = new Uint8Array(16);
   for (let i = 0; i < 8; i++) {
     const w = words[i] ?? 0;
@@ -112,37 +56,10 @@ export function formatIpv4(b: Uint8Array, off = 0): string {
 export function formatIpv6(b: Uint8Array, off = 0): string {
   const w = FORMAT_WORDS;
   for (let i = 0; i < 8; i++) w[i] = ((b[off + 2 * i] ?? 0) << 8) | (b[off + 2 * i + 1] ?? 0);
-  return formatWords(w);
+  return formatIpv6Words(w);
 }
 
 const FORMAT_WORDS = new Uint16Array(8);
-
-/** RFC 5952 text of eight 16-bit words. */
-function formatWords(w: Uint16Array): string {
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === best) {
-      out += '::';
-      i += bestLen - 1;
-      continue;
-    }
-    if (out !== '' && !out.endsWith(':')) out += ':';
-    out += (w[i] ?? 0).toString(16);
-  }
-  return out;
-}
 
 /** Zeroes the bits of `addr` past `len` (RFC 4271 §4.3: host bits are ignored). */
 function mask(addr: Uint8Array, len: number): void {
@@ -180,7 +97,7 @@ export function formatNlri(v6: boolean, len: number, b: Uint8Array, off: number)
   if (!v6) return `${byte(0)}.${byte(1)}.${byte(2)}.${byte(3)}/${len}`;
   const w = FORMAT_WORDS;
   for (let i = 0; i < 8; i++) w[i] = (byte(2 * i) << 8) | byte(2 * i + 1);
-  return `${formatWords(w)}/${len}`;
+  return `${formatIpv6Words(w)}/${len}`;
 }
 
 /** The NLRI encoding of a prefix (RFC 4271 §4.3): length byte, then ceil(len/8) bytes. */

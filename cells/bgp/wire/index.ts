@@ -9,6 +9,7 @@ export { packUpdates, packWithdrawals } from './pack.js';
 export { encodeAttrs } from './attrs-encode.js';
 export { encodePrefix } from './nlri.js';
 export { canonicalPrefix } from './addr.js';
+export { prefixFamily } from './family.js';
 export {
   formatCommunity,
   formatLargeCommunity,
