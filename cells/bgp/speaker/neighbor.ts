@@ -58,6 +58,13 @@ export class Neighbor implements ConnEvents {
   private readonly received: ReceivedRoutes;
   private flushTick?: NodeJS.Immediate;
   private flushWanted = false;
+  /**
+   * The session came up after a restart before the routes were set: its End-of-RIB waits for
+   * them (RFC 4724 §4.1), since the peer drops every stale route of ours not re-sent by then.
+   */
+  private eorPending = false;
+  /** Connections whose OPEN carried the graceful restart R bit. */
+  private readonly restartOpens = new WeakSet<Connection>();
   private stopped = false;
   private establishedAt?: number;
   private lastError?: string;
@@ -130,6 +137,7 @@ export class Neighbor implements ConnEvents {
     this.conns.clear();
     this.est = undefined;
     this.establishedAt = undefined;
+    this.eorPending = false;
     this.out.clearSent();
     this.wait = 'idle';
     this.refresh(`stopped (${graceful ? 'graceful' : `cease ${notify.subcode}`})`);
@@ -259,7 +267,9 @@ export class Neighbor implements ConnEvents {
       this.cfg.peerAsn === this.cfg.localAsn ? 255 : this.cfg.ebgpMultihopTtl,
     );
     c.state = 'opensent';
-    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, this.env.restarting())));
+    const restarting = this.env.restarting();
+    if (restarting) this.restartOpens.add(c);
+    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, restarting)));
     c.startHold(OPEN_HOLD_SEC);
     this.refresh(
       c.outbound ? 'connected' : `accepted from ${plainAddress(c.socket.remoteAddress)}`,
@@ -320,7 +330,9 @@ export class Neighbor implements ConnEvents {
     this.received.sessionBack(neg);
     this.refresh('KEEPALIVE received');
     this.out.clearSent();
-    this.flush(true);
+    // Restarting with no routes set yet: an End-of-RIB now would make the peer drop them all.
+    if (this.restartOpens.has(c) && !this.out.hasDesired) this.eorPending = true;
+    else this.flush(true);
   }
 
   private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
@@ -331,6 +343,8 @@ export class Neighbor implements ConnEvents {
   private onRefresh(c: Connection, f: Family | undefined, subtype: number): void {
     const neg = this.conns.get(c);
     if (f === undefined || subtype !== 0 || !neg?.families.includes(f)) return;
+    // Restarting and the routes not set yet: they go with the End-of-RIB; one now is early.
+    if (this.eorPending) return;
     for (const u of this.out.resend(f, this.wireCtx(c))) c.send(u);
   }
 
@@ -342,6 +356,11 @@ export class Neighbor implements ConnEvents {
     const c = this.est;
     const neg = c && this.conns.get(c);
     if (!c || !neg) return;
+    if (this.eorPending) {
+      // The first routes after a restart: they go with the End-of-RIB, backed up or not.
+      this.eorPending = false;
+      eor = true;
+    }
     if (!c.idle && !eor) {
       this.flushWanted = true;
       return;
@@ -376,6 +395,7 @@ export class Neighbor implements ConnEvents {
     if (c === this.est) {
       this.est = undefined;
       this.establishedAt = undefined;
+      this.eorPending = false;
       this.out.clearSent();
       this.received.sessionLost(neg, notified);
     }
