@@ -9,7 +9,7 @@ import { StateDB } from '../statedb/index.js';
 import { bgpHive, policyText, testDir, writePolicy } from './fixtures.js';
 import { MemorySpeaker } from './speaker.memory.js';
 import type { SpeakerParams } from './speaker/types.js';
-import { BGP_STATE_FILE } from './state-file.js';
+import { BGP_STATE_FILE, recordRunning } from './state-file.js';
 import { WAITING_FOR_NODES } from './control-plane.js';
 
 const N1 = { peerAddress: '10.0.0.1', peerASN: 65000 };
@@ -265,5 +265,65 @@ describe('the bgp cell in Kubernetes mode', () => {
     k8s.upsert('nodes', node({ rack: 'r1' }));
     await eventually(() => sp.applied.length === 2);
     expect(sp.neighbors).toEqual([]);
+  });
+});
+
+describe('the bgp cell after a restart', () => {
+  it('hands the speaker no routes until pod CIDRs, services and Node are all there, then all at once', async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [
+            {
+              localASN: 65001,
+              exportPodCIDR: true,
+              serviceSelector: {},
+              neighbors: [N1],
+            },
+          ],
+        },
+      }),
+    );
+    // The previous run's state: this start is a graceful restart.
+    recordRunning(join(dir, 'state'), '192.0.2.1', [65001]);
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      flags: { ipam: 'kubernetes', 'enable-ipv6': false },
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const sp = only(speakers);
+    expect(sp.params?.restarting).toBe(true);
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const bgpMsg = async (): Promise<string> =>
+      ((await h.api('/healthz')).body as { bgp?: { msg: string } }).bgp?.msg ?? '';
+    // A service the load balancer restored (its Kubernetes sync is still to come).
+    h.putLbService('web', '172.20.0.10', {});
+    // The Nodes are listed, this one without its pod CIDR yet: the sessions may start, but no
+    // routes go (the speaker would send End-of-RIB after them and the peer drop the rest).
+    k8s.upsert('nodes', { metadata: { name: 'node-a', labels: { rack: 'r0' } } });
+    k8s.setSynced('nodes');
+    await eventually(() => sp.applied.length === 1);
+    await eventually(async () => (await bgpMsg()).includes('waiting for the pod CIDRs'));
+    expect(sp.adverts).toEqual([]);
+    // The pod CIDR comes; the services are still not synced.
+    k8s.upsert('nodes', {
+      metadata: { name: 'node-a', labels: { rack: 'r0' } },
+      spec: { podCIDRs: ['10.1.7.0/24'] },
+    });
+    await eventually(async () => (await bgpMsg()).includes('waiting for the services'));
+    expect(sp.adverts).toEqual([]);
+    // Services and slices synced: the first call has every route.
+    k8s.setSynced();
+    await eventually(() => sp.adverts.length > 0);
+    expect(sp.adverts[0]?.routes.map((r) => r.prefix)).toEqual(['10.1.7.0/24', '172.20.0.10/32']);
+    await eventually(async () => (await bgpMsg()) === '0/1 peers established');
   });
 });

@@ -8,7 +8,7 @@ import {
   type Lifecycle,
   type Logger,
 } from '../../core/hive/index.js';
-import type { DB } from '../../core/statedb/index.js';
+import { waitFor, type DB } from '../../core/statedb/index.js';
 import type { Ipam } from '../ipam/index.js';
 import type { K8sResources } from '../k8s/index.js';
 import type { LbTables } from '../loadbalancer/index.js';
@@ -94,6 +94,9 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
   let fileProblem: string | undefined;
   let applyProblem: string | undefined;
   let applied = '';
+  let ipamReady = false;
+  /** Why the routes are not handed to the speaker yet (undefined once they are). */
+  let waiting: string | undefined;
   const sent = new Map<string, string>();
   const originated = new Map<string, number>();
   // Behavior subjects: what is asked before the jobs subscribe (at start) is not lost.
@@ -178,11 +181,31 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
     dirty.next();
   };
 
+  /**
+   * What the first routes still wait for. After a graceful restart the speaker sends End-of-RIB
+   * with a neighbor's first routes and the peer drops every stale one not among them: they must
+   * be whole (pod CIDRs, restored and Kubernetes services, the Node's labels), never partial.
+   */
+  const notReady = (txn: ReturnType<DB['readTxn']>): string | undefined => {
+    if (!ipamReady) return 'waiting for the pod CIDRs (IPAM)';
+    if (!p.tables.frontends.initialized(txn))
+      return 'waiting for the services (restored state, Kubernetes sync)';
+    if (p.k8s?.enabled && !p.k8s.nodes.synced()) return WAITING_FOR_NODES;
+    return undefined;
+  };
+
   /** Recomputes every neighbor's routes and hands the speaker those that changed. */
   const advertise = (): void => {
     const sp = speaker;
     if (!sp) return;
     const txn = p.db.readTxn();
+    const why = notReady(txn);
+    if (why !== undefined) {
+      if (why !== waiting) p.logger.info({ reason: why }, 'BGP routes not advertised yet');
+      waiting = why;
+      return;
+    }
+    waiting = undefined;
     adverts = computeAdvertisements({
       routers,
       podCidrs: podCidrs(),
@@ -252,6 +275,21 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
             () => undefined,
           );
           p.ipam.ready(ready.signal).then(
+            () => {
+              ipamReady = true;
+              dirty.next();
+            },
+            () => undefined,
+          );
+          // Marking an initializer done changes no row: observe() does not see it.
+          waitFor(
+            p.db,
+            p.tables.frontends,
+            () => (p.tables.frontends.initialized(p.db.readTxn()) ? true : undefined),
+            Number.POSITIVE_INFINITY,
+            () => new Error('never'),
+            ready.signal,
+          ).then(
             () => dirty.next(),
             () => undefined,
           );
@@ -306,6 +344,6 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
     advertisements: () => adverts,
     routerId: () => routerId,
     originatedAt: (asn, prefix) => originated.get(`${asn}|${prefix}`),
-    problem: () => fileProblem ?? applyProblem,
+    problem: () => fileProblem ?? applyProblem ?? (routers.length > 0 ? waiting : undefined),
   };
 }
