@@ -302,8 +302,16 @@ export class Neighbor implements ConnEvents {
    * Returns whether `c` survived.
    */
   private resolveCollision(c: Connection, neg: Negotiated): boolean {
-    for (const o of this.conns.keys()) {
+    for (const o of [...this.conns.keys()]) {
       if (o === c) continue;
+      if (o.state === 'connect') {
+        // Our SYN is still unanswered (dropped, filtered): no collision, the peer's OPEN wins.
+        // Resolving by identifier here would refuse every connection of a lower-id peer that
+        // can reach us while we cannot reach it.
+        void o.close();
+        this.conns.delete(o);
+        continue;
+      }
       if (o === this.est || o.outbound === c.outbound) {
         this.fail(c, { code: ERR.CEASE, subcode: 7 }, 'connection collision: already established');
         return false;
