@@ -142,7 +142,9 @@ describe('the bgp cell', () => {
 
     // Fixed again: applied, health ok, the status Ok with the counts.
     writePolicy(dir, policyText({}, [N2]));
-    await eventually(() => sp.applied.length === 3);
+    await eventually(() => sp.applied.length === 3, 3000).catch(() =>
+      console.log('APPLIED', JSON.stringify(sp.applied.map((a) => a.neighbors.length))),
+    );
     expect(sp.neighbors.map((n) => n.address)).toEqual(['10.0.0.2']);
     sp.setState('10.0.0.2', 'established');
     await eventually(() => h.health().policy?.level === 'ok');
@@ -265,6 +267,44 @@ describe('the bgp cell in Kubernetes mode', () => {
     k8s.upsert('nodes', node({ rack: 'r1' }));
     await eventually(() => sp.applied.length === 2);
     expect(sp.neighbors).toEqual([]);
+  });
+});
+
+describe('the bgp cell, a neighbor removed and added back', () => {
+  it('gives it its routes again even when both changes come between two advertisement rounds', async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [{ localASN: 65001, exportPodCIDR: true, neighbors: [N1] }],
+        },
+      }),
+    );
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const sp = only(speakers);
+    const node = (rack: string): Node => ({ metadata: { name: 'node-a', labels: { rack } } });
+    k8s.upsert('nodes', node('r0'));
+    k8s.setSynced();
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+    // A label flap: the policy stops selecting the node (the neighbor goes, Cease 3, and the
+    // speaker forgets its routes), then selects it again before the routes are recomputed.
+    k8s.upsert('nodes', node('r1'));
+    await eventually(() => sp.applied.length === 2);
+    k8s.upsert('nodes', node('r0'));
+    await eventually(() => sp.applied.length === 3);
+    expect(sp.neighbors.map((n) => n.address)).toEqual(['10.0.0.1']);
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
   });
 });
 

@@ -155,6 +155,9 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         await sp.apply(config);
         applied = text;
         applyProblem = undefined;
+        // The speaker forgets a removed neighbor's routes: if it comes back, they go again.
+        const kept = new Set(config.neighbors.map((n) => n.address));
+        for (const k of [...sent.keys()]) if (!kept.has(k)) sent.delete(k);
       } catch (e) {
         applyProblem = `speaker: ${errorMessage(e)}`;
         policyHealth.degraded('the speaker refused the configuration (retrying)', e);
