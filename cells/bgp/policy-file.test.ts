@@ -160,6 +160,10 @@ spec:
     [doc({ eBGPMultihopTTL: 256 }), 'eBGPMultihopTTL: 256 is not an integer in 1..255'],
     [doc({ connectRetryTimeSeconds: 0 }), 'connectRetryTimeSeconds: 0 is not an integer'],
     [
+      doc({ connectRetryTimeSeconds: 65536 }),
+      'connectRetryTimeSeconds: 65536 is not an integer in 1..65535',
+    ],
+    [
       doc({ gracefulRestart: { enabled: true, restartTimeSeconds: 4096 } }),
       'gracefulRestart.restartTimeSeconds: 4096 is not an integer in 1..4095',
     ],

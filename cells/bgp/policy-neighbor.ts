@@ -204,7 +204,9 @@ export function neighbor(v: unknown, w: Where, field: string, localAsn: number):
       w,
       `${field}.connectRetryTimeSeconds`,
       1,
-      2147483647,
+      // The speaker's limit (Cilium's CRD allows int32): refused here, the file names it and
+      // the previous policies stay, rather than the speaker refusing every neighbor's config.
+      65535,
       120,
     ),
     holdTimeSec,
