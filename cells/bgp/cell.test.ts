@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { provide } from '../../core/hive/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { K8sResources, type Node } from '../k8s/index.js';
@@ -267,6 +267,45 @@ describe('the bgp cell in Kubernetes mode', () => {
     k8s.upsert('nodes', node({ rack: 'r1' }));
     await eventually(() => sp.applied.length === 2);
     expect(sp.neighbors).toEqual([]);
+  });
+});
+
+describe('the bgp cell and other Nodes', () => {
+  it("does not reselect its policies or recompute its routes on other Nodes' updates", async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [{ localASN: 65001, exportPodCIDR: true, neighbors: [N1] }],
+        },
+      }),
+    );
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const sp = only(speakers);
+    const node = (name: string, rack: string): Node => ({
+      metadata: { name, labels: { rack } },
+    });
+    k8s.upsert('nodes', node('node-a', 'r0'));
+    k8s.setSynced();
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+    // This node's labels are read for each reselection and each recomputation.
+    const reads = vi.spyOn(k8s.nodes.table, 'get');
+    for (let i = 0; i < 30; i++) k8s.upsert('nodes', node(`other-${i}`, 'r0'));
+    // Handled in order: once this node's change is applied, the 30 others were seen.
+    k8s.upsert('nodes', node('node-a', 'r1'));
+    await eventually(() => sp.applied.length === 2);
+    expect(reads.mock.calls.length).toBeLessThan(10);
   });
 });
 

@@ -1,6 +1,6 @@
 // The BGP control plane at run time: the speaker, the peering policy file applied to it, and
 // the advertisements kept in line with the node's pod CIDRs and the load balancer's frontends.
-import { auditTime, BehaviorSubject, Subscription } from 'rxjs';
+import { auditTime, BehaviorSubject, filter, Subscription } from 'rxjs';
 import {
   errorMessage,
   type Health,
@@ -8,9 +8,9 @@ import {
   type Lifecycle,
   type Logger,
 } from '../../core/hive/index.js';
-import { waitFor, type DB } from '../../core/statedb/index.js';
+import { waitFor, type Change, type DB } from '../../core/statedb/index.js';
 import type { Ipam } from '../ipam/index.js';
-import type { K8sResources } from '../k8s/index.js';
+import type { K8sResources, Node } from '../k8s/index.js';
 import type { LbTables } from '../loadbalancer/index.js';
 import { computeAdvertisements, type NeighborRoutes } from './advertise.js';
 import { HOSTNAME_LABEL, routersForNode } from './node-select.js';
@@ -267,9 +267,18 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
           p.jobs.observer('apply', reconfigure, applyConfig);
           p.jobs.observer('advertise', dirty.pipe(auditTime(p.debounceMs ?? 100)), advertise);
           subs.push(p.tables.frontends.observe().subscribe(() => dirty.next()));
-          // A Node label change may select other policies; applying recomputes the routes too.
-          if (p.k8s?.enabled)
-            subs.push(p.k8s.nodes.table.observe().subscribe(() => reconfigure.next()));
+          // A label change of this node's Node may select other policies; applying recomputes
+          // the routes too. Other Nodes' updates (status heartbeats, cluster-wide) are not ours.
+          if (p.k8s?.enabled) {
+            const mine = (cs: readonly Change<Node>[]): boolean =>
+              cs.some((c) => c.object.metadata.name === p.nodeName);
+            subs.push(
+              p.k8s.nodes.table
+                .observe()
+                .pipe(filter(mine))
+                .subscribe(() => reconfigure.next()),
+            );
+          }
           // The pod CIDRs are known at once, or (IPAM kubernetes) once the Node has them.
           const ready = new AbortController();
           subs.push(new Subscription(() => ready.abort()));
