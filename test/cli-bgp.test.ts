@@ -8,7 +8,7 @@ import { MemorySpeaker } from '../cells/bgp/speaker.memory.js';
 import { neighbor, startSpeaker } from '../cells/bgp/speaker/fixtures.js';
 import { newSpeaker } from '../cells/bgp/speaker/index.js';
 import type { SpeakerParams } from '../cells/bgp/speaker/types.js';
-import { parseRoutesArgs } from '../cells/cmd/cli/bgp.js';
+import { duration, parseRoutesArgs } from '../cells/cmd/cli/bgp.js';
 import { attrText } from '../cells/cmd/cli/bgp-attrs.js';
 import { cellium, celliumJson } from './support/cli.js';
 
@@ -103,6 +103,13 @@ describe('cellium bgp', () => {
       0,
     ];
     expect(attrText(Uint8Array.from(mp))).toBe('{MpReach(ipv6-unicast): {Nexthop: 2001:db8::1}}');
+  });
+
+  it("prints uptimes and ages as cilium-dbg does (Go's Duration rounded to the second)", () => {
+    const s = 1e9;
+    expect(
+      [0, 0.4 * s, 0.6 * s, 59 * s, 60 * s, 3599 * s, 3600 * s, 93784 * s].map(duration),
+    ).toEqual(['0s', '0s', '1s', '59s', '1m0s', '59m59s', '1h0m0s', '26h3m4s']);
   });
 
   it('lists peers, routes and policies (tables and -o json); bad arguments exit non-zero', async () => {

@@ -66,6 +66,16 @@ describe('GET /v1/bgp/*', () => {
     });
   });
 
+  it("spells the OPEN states as Cilium does: 'open_sent', 'open_confirm'", async () => {
+    const { h, speaker } = await running();
+    const state = async (): Promise<string | undefined> =>
+      ((await h.api('/bgp/peers')).body as Model<'BgpPeer'>[])[0]?.['session-state'];
+    speaker.setState('10.0.0.1', 'opensent');
+    expect(await state()).toBe('open_sent');
+    speaker.setState('10.0.0.1', 'openconfirm');
+    expect(await state()).toBe('open_confirm');
+  });
+
   it('answers routes: loc-rib (what the routers originate) and adj-rib-out per neighbor', async () => {
     const { h } = await running();
     const loc = await h.api('/bgp/routes?table_type=loc-rib&afi=ipv4&safi=unicast');

@@ -5,7 +5,7 @@ import type { Exported } from './advertise.js';
 import type { BgpControlPlane } from './control-plane.js';
 import { encodeLocalAttrs, encodeNlri } from './loc-rib.js';
 import { exportPolicies } from './route-policy.js';
-import type { BgpSpeaker, PeerStatus, RibRoute } from './speaker/types.js';
+import type { BgpSpeaker, PeerStatus, RibRoute, SessionState } from './speaker/types.js';
 import { prefixFamily } from './wire/index.js';
 import type { Family } from './wire/types.js';
 
@@ -28,6 +28,16 @@ function afiOf(f: Family): string {
   return f === 'ipv6-unicast' ? 'ipv6' : 'ipv4';
 }
 
+/** Session states as Cilium's API spells them (pkg/bgpv1/types SessionState.String). */
+const SESSION_STATE: Record<SessionState, string> = {
+  idle: 'idle',
+  connect: 'connect',
+  active: 'active',
+  opensent: 'open_sent',
+  openconfirm: 'open_confirm',
+  established: 'established',
+};
+
 /** A session as Cilium's BgpPeer. */
 export function peerModel(p: PeerStatus, now: number): BgpPeer {
   const c = p.config;
@@ -40,7 +50,7 @@ export function peerModel(p: PeerStatus, now: number): BgpPeer {
     'peer-asn': c.peerAsn,
     'peer-address': c.address,
     'peer-port': c.port,
-    'session-state': p.state,
+    'session-state': SESSION_STATE[p.state],
     'uptime-nanoseconds':
       p.establishedAt !== undefined ? Math.max(0, now - p.establishedAt) * 1_000_000 : 0,
     families: fams.map((f) => ({

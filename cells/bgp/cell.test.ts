@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { provide } from '../../core/hive/index.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { K8sResources, type Node } from '../k8s/index.js';
@@ -9,7 +9,7 @@ import { StateDB } from '../statedb/index.js';
 import { bgpHive, policyText, testDir, writePolicy } from './fixtures.js';
 import { MemorySpeaker } from './speaker.memory.js';
 import type { SpeakerParams } from './speaker/types.js';
-import { BGP_STATE_FILE } from './state-file.js';
+import { BGP_STATE_FILE, recordRunning } from './state-file.js';
 import { WAITING_FOR_NODES } from './control-plane.js';
 
 const N1 = { peerAddress: '10.0.0.1', peerASN: 65000 };
@@ -142,7 +142,9 @@ describe('the bgp cell', () => {
 
     // Fixed again: applied, health ok, the status Ok with the counts.
     writePolicy(dir, policyText({}, [N2]));
-    await eventually(() => sp.applied.length === 3);
+    await eventually(() => sp.applied.length === 3, 3000).catch(() =>
+      console.log('APPLIED', JSON.stringify(sp.applied.map((a) => a.neighbors.length))),
+    );
     expect(sp.neighbors.map((n) => n.address)).toEqual(['10.0.0.2']);
     sp.setState('10.0.0.2', 'established');
     await eventually(() => h.health().policy?.level === 'ok');
@@ -265,5 +267,142 @@ describe('the bgp cell in Kubernetes mode', () => {
     k8s.upsert('nodes', node({ rack: 'r1' }));
     await eventually(() => sp.applied.length === 2);
     expect(sp.neighbors).toEqual([]);
+  });
+});
+
+describe('the bgp cell and other Nodes', () => {
+  it("does not reselect its policies or recompute its routes on other Nodes' updates", async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [{ localASN: 65001, exportPodCIDR: true, neighbors: [N1] }],
+        },
+      }),
+    );
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const sp = only(speakers);
+    const node = (name: string, rack: string): Node => ({
+      metadata: { name, labels: { rack } },
+    });
+    k8s.upsert('nodes', node('node-a', 'r0'));
+    k8s.setSynced();
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+    // This node's labels are read for each reselection and each recomputation.
+    const reads = vi.spyOn(k8s.nodes.table, 'get');
+    for (let i = 0; i < 30; i++) k8s.upsert('nodes', node(`other-${i}`, 'r0'));
+    // Handled in order: once this node's change is applied, the 30 others were seen.
+    k8s.upsert('nodes', node('node-a', 'r1'));
+    await eventually(() => sp.applied.length === 2);
+    expect(reads.mock.calls.length).toBeLessThan(10);
+  });
+});
+
+describe('the bgp cell, a neighbor removed and added back', () => {
+  it('gives it its routes again even when both changes come between two advertisement rounds', async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [{ localASN: 65001, exportPodCIDR: true, neighbors: [N1] }],
+        },
+      }),
+    );
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const sp = only(speakers);
+    const node = (rack: string): Node => ({ metadata: { name: 'node-a', labels: { rack } } });
+    k8s.upsert('nodes', node('r0'));
+    k8s.setSynced();
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+    // A label flap: the policy stops selecting the node (the neighbor goes, Cease 3, and the
+    // speaker forgets its routes), then selects it again before the routes are recomputed.
+    k8s.upsert('nodes', node('r1'));
+    await eventually(() => sp.applied.length === 2);
+    k8s.upsert('nodes', node('r0'));
+    await eventually(() => sp.applied.length === 3);
+    expect(sp.neighbors.map((n) => n.address)).toEqual(['10.0.0.1']);
+    await eventually(() => sp.routesOf('10.0.0.1').length === 2);
+  });
+});
+
+describe('the bgp cell after a restart', () => {
+  it('hands the speaker no routes until pod CIDRs, services and Node are all there, then all at once', async () => {
+    const dir = testDir();
+    writePolicy(
+      dir,
+      JSON.stringify({
+        kind: 'CiliumBGPPeeringPolicy',
+        metadata: { name: 'rack0' },
+        spec: {
+          nodeSelector: { matchLabels: { rack: 'r0' } },
+          virtualRouters: [
+            {
+              localASN: 65001,
+              exportPodCIDR: true,
+              serviceSelector: {},
+              neighbors: [N1],
+            },
+          ],
+        },
+      }),
+    );
+    // The previous run's state: this start is a graceful restart.
+    recordRunning(join(dir, 'state'), '192.0.2.1', [65001]);
+    const { speakers, factory } = doubles();
+    const h = bgpHive({
+      dir,
+      factory,
+      flags: { ipam: 'kubernetes', 'enable-ipv6': false },
+      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    });
+    await h.requireStart();
+    const sp = only(speakers);
+    expect(sp.params?.restarting).toBe(true);
+    const k8s = h.get(K8sResources) as MemoryK8sResources;
+    const bgpMsg = async (): Promise<string> =>
+      ((await h.api('/healthz')).body as { bgp?: { msg: string } }).bgp?.msg ?? '';
+    // A service the load balancer restored (its Kubernetes sync is still to come).
+    h.putLbService('web', '172.20.0.10', {});
+    // The Nodes are listed, this one without its pod CIDR yet: the sessions may start, but no
+    // routes go (the speaker would send End-of-RIB after them and the peer drop the rest).
+    k8s.upsert('nodes', { metadata: { name: 'node-a', labels: { rack: 'r0' } } });
+    k8s.setSynced('nodes');
+    await eventually(() => sp.applied.length === 1);
+    await eventually(async () => (await bgpMsg()).includes('waiting for the pod CIDRs'));
+    expect(sp.adverts).toEqual([]);
+    // The pod CIDR comes; the services are still not synced.
+    k8s.upsert('nodes', {
+      metadata: { name: 'node-a', labels: { rack: 'r0' } },
+      spec: { podCIDRs: ['10.1.7.0/24'] },
+    });
+    await eventually(async () => (await bgpMsg()).includes('waiting for the services'));
+    expect(sp.adverts).toEqual([]);
+    // Services and slices synced: the first call has every route.
+    k8s.setSynced();
+    await eventually(() => sp.adverts.length > 0);
+    expect(sp.adverts[0]?.routes.map((r) => r.prefix)).toEqual(['10.1.7.0/24', '172.20.0.10/32']);
+    await eventually(async () => (await bgpMsg()) === '0/1 peers established');
   });
 });

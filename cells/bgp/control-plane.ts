@@ -1,6 +1,6 @@
 // The BGP control plane at run time: the speaker, the peering policy file applied to it, and
 // the advertisements kept in line with the node's pod CIDRs and the load balancer's frontends.
-import { auditTime, BehaviorSubject, Subscription } from 'rxjs';
+import { auditTime, BehaviorSubject, filter, Subscription } from 'rxjs';
 import {
   errorMessage,
   type Health,
@@ -8,9 +8,9 @@ import {
   type Lifecycle,
   type Logger,
 } from '../../core/hive/index.js';
-import type { DB } from '../../core/statedb/index.js';
+import { waitFor, type Change, type DB } from '../../core/statedb/index.js';
 import type { Ipam } from '../ipam/index.js';
-import type { K8sResources } from '../k8s/index.js';
+import type { K8sResources, Node } from '../k8s/index.js';
 import type { LbTables } from '../loadbalancer/index.js';
 import { computeAdvertisements, type NeighborRoutes } from './advertise.js';
 import { HOSTNAME_LABEL, routersForNode } from './node-select.js';
@@ -94,6 +94,9 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
   let fileProblem: string | undefined;
   let applyProblem: string | undefined;
   let applied = '';
+  let ipamReady = false;
+  /** Why the routes are not handed to the speaker yet (undefined once they are). */
+  let waiting: string | undefined;
   const sent = new Map<string, string>();
   const originated = new Map<string, number>();
   // Behavior subjects: what is asked before the jobs subscribe (at start) is not lost.
@@ -152,6 +155,9 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         await sp.apply(config);
         applied = text;
         applyProblem = undefined;
+        // The speaker forgets a removed neighbor's routes: if it comes back, they go again.
+        const kept = new Set(config.neighbors.map((n) => n.address));
+        for (const k of [...sent.keys()]) if (!kept.has(k)) sent.delete(k);
       } catch (e) {
         applyProblem = `speaker: ${errorMessage(e)}`;
         policyHealth.degraded('the speaker refused the configuration (retrying)', e);
@@ -178,11 +184,31 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
     dirty.next();
   };
 
+  /**
+   * What the first routes still wait for. After a graceful restart the speaker sends End-of-RIB
+   * with a neighbor's first routes and the peer drops every stale one not among them: they must
+   * be whole (pod CIDRs, restored and Kubernetes services, the Node's labels), never partial.
+   */
+  const notReady = (txn: ReturnType<DB['readTxn']>): string | undefined => {
+    if (!ipamReady) return 'waiting for the pod CIDRs (IPAM)';
+    if (!p.tables.frontends.initialized(txn))
+      return 'waiting for the services (restored state, Kubernetes sync)';
+    if (p.k8s?.enabled && !p.k8s.nodes.synced()) return WAITING_FOR_NODES;
+    return undefined;
+  };
+
   /** Recomputes every neighbor's routes and hands the speaker those that changed. */
   const advertise = (): void => {
     const sp = speaker;
     if (!sp) return;
     const txn = p.db.readTxn();
+    const why = notReady(txn);
+    if (why !== undefined) {
+      if (why !== waiting) p.logger.info({ reason: why }, 'BGP routes not advertised yet');
+      waiting = why;
+      return;
+    }
+    waiting = undefined;
     adverts = computeAdvertisements({
       routers,
       podCidrs: podCidrs(),
@@ -241,9 +267,18 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
           p.jobs.observer('apply', reconfigure, applyConfig);
           p.jobs.observer('advertise', dirty.pipe(auditTime(p.debounceMs ?? 100)), advertise);
           subs.push(p.tables.frontends.observe().subscribe(() => dirty.next()));
-          // A Node label change may select other policies; applying recomputes the routes too.
-          if (p.k8s?.enabled)
-            subs.push(p.k8s.nodes.table.observe().subscribe(() => reconfigure.next()));
+          // A label change of this node's Node may select other policies; applying recomputes
+          // the routes too. Other Nodes' updates (status heartbeats, cluster-wide) are not ours.
+          if (p.k8s?.enabled) {
+            const mine = (cs: readonly Change<Node>[]): boolean =>
+              cs.some((c) => c.object.metadata.name === p.nodeName);
+            subs.push(
+              p.k8s.nodes.table
+                .observe()
+                .pipe(filter(mine))
+                .subscribe(() => reconfigure.next()),
+            );
+          }
           // The pod CIDRs are known at once, or (IPAM kubernetes) once the Node has them.
           const ready = new AbortController();
           subs.push(new Subscription(() => ready.abort()));
@@ -252,6 +287,21 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
             () => undefined,
           );
           p.ipam.ready(ready.signal).then(
+            () => {
+              ipamReady = true;
+              dirty.next();
+            },
+            () => undefined,
+          );
+          // Marking an initializer done changes no row: observe() does not see it.
+          waitFor(
+            p.db,
+            p.tables.frontends,
+            () => (p.tables.frontends.initialized(p.db.readTxn()) ? true : undefined),
+            Number.POSITIVE_INFINITY,
+            () => new Error('never'),
+            ready.signal,
+          ).then(
             () => dirty.next(),
             () => undefined,
           );
@@ -306,6 +356,6 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
     advertisements: () => adverts,
     routerId: () => routerId,
     originatedAt: (asn, prefix) => originated.get(`${asn}|${prefix}`),
-    problem: () => fileProblem ?? applyProblem,
+    problem: () => fileProblem ?? applyProblem ?? (routers.length > 0 ? waiting : undefined),
   };
 }

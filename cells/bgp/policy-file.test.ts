@@ -56,6 +56,15 @@ describe('the peering policy file', () => {
     });
   });
 
+  it('takes families in one order whatever the list says (a reordered list changes nothing)', () => {
+    const fams = (list: string[]) =>
+      parsePolicyFile(doc({ families: list.map((afi) => ({ afi, safi: 'unicast' })) }), F)[0]
+        ?.virtualRouters[0]?.neighbors[0]?.session.families;
+    expect(fams(['ipv6', 'ipv4'])).toEqual(['ipv4-unicast', 'ipv6-unicast']);
+    expect(fams(['ipv6', 'ipv4', 'ipv6'])).toEqual(fams(['ipv4', 'ipv6']));
+    expect(fams(['ipv6'])).toEqual(['ipv6-unicast']);
+  });
+
   it('reads the README example whole (YAML), bare and /128 peer addresses canonical', () => {
     const text = `
 apiVersion: cilium.io/v2alpha1
@@ -150,6 +159,10 @@ spec:
     [doc({ peerPort: 70000 }), 'peerPort: 70000 is not an integer in 1..65535'],
     [doc({ eBGPMultihopTTL: 256 }), 'eBGPMultihopTTL: 256 is not an integer in 1..255'],
     [doc({ connectRetryTimeSeconds: 0 }), 'connectRetryTimeSeconds: 0 is not an integer'],
+    [
+      doc({ connectRetryTimeSeconds: 65536 }),
+      'connectRetryTimeSeconds: 65536 is not an integer in 1..65535',
+    ],
     [
       doc({ gracefulRestart: { enabled: true, restartTimeSeconds: 4096 } }),
       'gracefulRestart.restartTimeSeconds: 4096 is not an integer in 1..4095',

@@ -81,7 +81,8 @@ function families(v: unknown, w: Where, field: string): Family[] {
     return `${o.afi}-unicast`;
   });
   if (out.length === 0) throw new PolicyFileError(w, field, 'names no family');
-  return [...new Set(out)];
+  // One order whatever the file's: reordering the list is no change that resets the session.
+  return (['ipv4-unicast', 'ipv6-unicast'] as const).filter((f) => out.includes(f));
 }
 
 function pathAttributes(v: unknown, w: Where, field: string): PathAttributesRule {
@@ -203,7 +204,9 @@ export function neighbor(v: unknown, w: Where, field: string, localAsn: number):
       w,
       `${field}.connectRetryTimeSeconds`,
       1,
-      2147483647,
+      // The speaker's limit (Cilium's CRD allows int32): refused here, the file names it and
+      // the previous policies stay, rather than the speaker refusing every neighbor's config.
+      65535,
       120,
     ),
     holdTimeSec,

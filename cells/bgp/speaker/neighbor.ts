@@ -58,10 +58,13 @@ export class Neighbor implements ConnEvents {
   private readonly received: ReceivedRoutes;
   private flushTick?: NodeJS.Immediate;
   private flushWanted = false;
-  /** Whether the cell has said what to advertise yet (setAdvertisements, even empty). */
-  private advertised = false;
-  /** Restarting and established before that: the first routes and End-of-RIB wait for it. */
-  private eorDeferred = false;
+  /**
+   * The session came up after a restart before the routes were set: its End-of-RIB waits for
+   * them (RFC 4724 §4.1), since the peer drops every stale route of ours not re-sent by then.
+   */
+  private eorPending = false;
+  /** Connections whose OPEN carried the graceful restart R bit. */
+  private readonly restartOpens = new WeakSet<Connection>();
   private stopped = false;
   private establishedAt?: number;
   private lastError?: string;
@@ -113,13 +116,10 @@ export class Neighbor implements ConnEvents {
   /** Sets the routes this neighbor should have; sent (as a difference) on the next tick. */
   setAdvertisements(routes: readonly Advertisement[]): void {
     this.out.setDesired(routes);
-    this.advertised = true;
     this.flushWanted = true;
     this.flushTick ??= setImmediate(() => {
       this.flushTick = undefined;
-      const eor = this.eorDeferred;
-      this.eorDeferred = false;
-      this.flush(eor);
+      this.flush(false);
     });
   }
 
@@ -137,6 +137,7 @@ export class Neighbor implements ConnEvents {
     this.conns.clear();
     this.est = undefined;
     this.establishedAt = undefined;
+    this.eorPending = false;
     this.out.clearSent();
     this.wait = 'idle';
     this.refresh(`stopped (${graceful ? 'graceful' : `cease ${notify.subcode}`})`);
@@ -266,7 +267,9 @@ export class Neighbor implements ConnEvents {
       this.cfg.peerAsn === this.cfg.localAsn ? 255 : this.cfg.ebgpMultihopTtl,
     );
     c.state = 'opensent';
-    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, this.env.restarting())));
+    const restarting = this.env.restarting();
+    if (restarting) this.restartOpens.add(c);
+    c.send(encodeOpen(buildOpen(this.cfg, this.env.routerId, restarting)));
     c.startHold(OPEN_HOLD_SEC);
     this.refresh(
       c.outbound ? 'connected' : `accepted from ${plainAddress(c.socket.remoteAddress)}`,
@@ -299,8 +302,16 @@ export class Neighbor implements ConnEvents {
    * Returns whether `c` survived.
    */
   private resolveCollision(c: Connection, neg: Negotiated): boolean {
-    for (const o of this.conns.keys()) {
+    for (const o of [...this.conns.keys()]) {
       if (o === c) continue;
+      if (o.state === 'connect') {
+        // Our SYN is still unanswered (dropped, filtered): no collision, the peer's OPEN wins.
+        // Resolving by identifier here would refuse every connection of a lower-id peer that
+        // can reach us while we cannot reach it.
+        void o.close();
+        this.conns.delete(o);
+        continue;
+      }
       if (o === this.est || o.outbound === c.outbound) {
         this.fail(c, { code: ERR.CEASE, subcode: 7 }, 'connection collision: already established');
         return false;
@@ -319,8 +330,6 @@ export class Neighbor implements ConnEvents {
     this.est = c;
     c.state = 'established';
     this.attempt = 0;
-    // Read before established() records the session: this OPEN carried the R bit.
-    const restarting = this.env.restarting();
     this.env.established();
     this.establishedAt = this.env.now();
     this.peerId = neg.peerId;
@@ -329,10 +338,9 @@ export class Neighbor implements ConnEvents {
     this.received.sessionBack(neg);
     this.refresh('KEEPALIVE received');
     this.out.clearSent();
-    // Restarting, the peer holds our routes stale and drops those missing at our End-of-RIB:
-    // it waits until the routes are known (RFC 4724 §4.1).
-    this.eorDeferred = restarting && !this.advertised;
-    if (!this.eorDeferred) this.flush(true);
+    // Restarting with no routes set yet: an End-of-RIB now would make the peer drop them all.
+    if (this.restartOpens.has(c) && !this.out.hasDesired) this.eorPending = true;
+    else this.flush(true);
   }
 
   private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
@@ -343,6 +351,8 @@ export class Neighbor implements ConnEvents {
   private onRefresh(c: Connection, f: Family | undefined, subtype: number): void {
     const neg = this.conns.get(c);
     if (f === undefined || subtype !== 0 || !neg?.families.includes(f)) return;
+    // Restarting and the routes not set yet: they go with the End-of-RIB; one now is early.
+    if (this.eorPending) return;
     for (const u of this.out.resend(f, this.wireCtx(c))) c.send(u);
   }
 
@@ -354,6 +364,11 @@ export class Neighbor implements ConnEvents {
     const c = this.est;
     const neg = c && this.conns.get(c);
     if (!c || !neg) return;
+    if (this.eorPending) {
+      // The first routes after a restart: they go with the End-of-RIB, backed up or not.
+      this.eorPending = false;
+      eor = true;
+    }
     if (!c.idle && !eor) {
       this.flushWanted = true;
       return;
@@ -388,6 +403,7 @@ export class Neighbor implements ConnEvents {
     if (c === this.est) {
       this.est = undefined;
       this.establishedAt = undefined;
+      this.eorPending = false;
       this.out.clearSent();
       this.received.sessionLost(neg, notified);
     }

@@ -9,11 +9,18 @@ import type { Advertisement, RibRoute } from './types.js';
 /** Desired and sent routes of one neighbor. */
 export class AdjRibOut {
   private desired = new Map<string, Advertisement>();
+  private desiredSet = false;
   private readonly sent = new Map<Family, Map<string, OutEntry>>();
 
   /** Sets what the neighbor should have (sent by the next diff). */
   setDesired(routes: readonly Advertisement[]): void {
     this.desired = new Map(routes.map((r) => [r.prefix, r]));
+    this.desiredSet = true;
+  }
+
+  /** Whether the routes were ever set (an empty set included). */
+  get hasDesired(): boolean {
+    return this.desiredSet;
   }
 
   /** The session went: the peer has nothing from us. */

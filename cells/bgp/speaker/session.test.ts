@@ -174,6 +174,34 @@ describe('session FSM', () => {
     expect([o3.holdTimeSec, o3.caps.gracefulRestart?.restarting]).toEqual([6, false]);
   });
 
+  it('graceful restart: after a restart End-of-RIB waits for the routes (a ROUTE-REFRESH too)', async () => {
+    const s = await speaker({ gracefulRestart: { enabled: true, restartTimeSec: 120 } }, true);
+    const p = await RawPeer.connect(s.port, PEER);
+    await p.handshake();
+    await untilState(s.speaker, PEER, 'established');
+    // The peer asks for the routes, then announces one: once the speaker has that route, it
+    // has handled the ROUTE-REFRESH (same connection, in order).
+    p.send(encodeRouteRefresh('ipv4-unicast'));
+    p.send(
+      encodeUpdate(
+        {
+          withdrawn: [],
+          nlri: ['10.8.0.0/24'],
+          attrs: { origin: 0, asPath: [{ type: 2, asns: [65000] }], nextHop: PEER, unknown: [] },
+        },
+        ctx,
+      ),
+    );
+    await until(() => s.speaker.ribIn(PEER, 'ipv4-unicast').length === 1);
+    // Only now the control plane has the node's routes: they come first, then End-of-RIB (an
+    // End-of-RIB before them would make the peer drop every stale route of this node).
+    s.speaker.setAdvertisements(PEER, [ad('10.1.0.0/24'), ad('10.2.0.0/24')]);
+    const first = asUpdate(await p.nextOf(MSG.UPDATE));
+    expect(isEor(first)).toBe(false);
+    expect([...first.nlri].sort()).toEqual(['10.1.0.0/24', '10.2.0.0/24']);
+    expect(await untilEors(p)).toEqual([]);
+  });
+
   it('graceful restart: a peer reconnecting while established restarted; its routes stay stale until its End-of-RIB', async () => {
     const s = await speaker({ gracefulRestart: { enabled: true, restartTimeSec: 120 } });
     const grOpen = (restarting: boolean) =>

@@ -241,9 +241,19 @@ describe('two speakers', () => {
       new RegExp(`listener on port ${busy}: .*EADDRINUSE`),
     );
     expect(peer(a.speaker, B)?.establishedAt).toBe(st.establishedAt);
+    // Refused, the listener in use stays: b, restarted, reaches a on the old port again.
+    await b.speaker.apply({
+      ...b.config,
+      neighbors: b.config.neighbors.map((n) => ({ ...n, holdTimeSec: 6, keepaliveSec: 2 })),
+    });
+    await until(() => {
+      const p = peer(a.speaker, B);
+      return p?.state === 'established' && p.establishedAt !== st.establishedAt && p;
+    });
+    const st2 = peer(a.speaker, B);
     const next = await freePort();
     await a.speaker.apply({ ...a.config, listenPort: next });
-    expect(peer(a.speaker, B)?.establishedAt).toBe(st.establishedAt);
+    expect(peer(a.speaker, B)?.establishedAt).toBe(st2?.establishedAt);
     // The new port takes b's connection once b's session is restarted toward it.
     await b.speaker.apply({
       ...b.config,
@@ -251,7 +261,7 @@ describe('two speakers', () => {
     });
     await until(() => {
       const p = peer(a.speaker, B);
-      return p?.state === 'established' && p.establishedAt !== st.establishedAt;
+      return p?.state === 'established' && p.establishedAt !== st2?.establishedAt;
     });
   });
 });

@@ -83,16 +83,16 @@ class Speaker implements BgpSpeaker {
     checkConfig(config);
     const old = this.config;
     if (this.listenPort !== config.listenPort) {
+      // The new port first: when it cannot be bound the configuration is refused and the
+      // listener in use stays (passive peers keep reaching the speaker while it is retried).
+      const next =
+        config.listenPort !== 0 ? await listen(config.listenPort, (s) => this.route(s)) : undefined;
       const previous = this.server;
-      this.server = undefined;
-      this.listenPort = 0;
+      this.server = next;
+      this.listenPort = config.listenPort;
       // Not awaited: close() stops listening at once, but its callback waits for the sessions
       // it accepted, which go on.
       if (previous) void closeServer(previous);
-      if (config.listenPort !== 0) {
-        this.server = await listen(config.listenPort, (s) => this.route(s));
-      }
-      this.listenPort = config.listenPort;
     }
     this.config = config;
     const idChanged = old !== undefined && old.routerId !== config.routerId;

@@ -56,12 +56,15 @@ export function parseRoutesArgs(args: readonly string[]): RoutesArgs {
   };
 }
 
-function duration(ns: number | undefined): string {
-  const s = Math.floor((ns ?? 0) / 1e9);
+/**
+ * Nanoseconds as cilium-dbg prints them: Go's time.Duration(ns).Round(time.Second).String()
+ * ('0s', '59s', '1m0s', '26h3m4s': hours are not folded into days).
+ */
+export function duration(ns: number | undefined): string {
+  const s = Math.round((ns ?? 0) / 1e9);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m${s % 60}s`;
-  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m${s % 60}s`;
 }
 
 /** Peers as cilium-dbg prints them: one row per family, the session's columns on its first. */
