@@ -28,6 +28,11 @@ export interface NeighborConfig {
   readonly families: readonly Family[];
   /** Source address of outgoing connections (bind); undefined: the kernel picks it. */
   readonly localAddress?: string;
+  /**
+   * The most routes the peer may send (all families); one more ends the session with Cease 1
+   * (RFC 4486). Undefined: DEFAULT_MAX_PREFIXES (neighbor.ts).
+   */
+  readonly maxPrefixes?: number;
 }
 
 /** The whole speaker's configuration; applying it touches only what changed. */

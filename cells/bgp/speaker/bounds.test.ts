@@ -1,0 +1,123 @@
+// What a peer can make the speaker hold: ROUTE-REFRESHes asked faster than the answers are
+// read get one answer (not one copy of the adj-RIB-out each), and routes past the neighbor's
+// maxPrefixes end the session with Cease 1 (RFC 4486) instead of growing the adj-RIB-in.
+import { describe, expect, it } from 'vitest';
+import { decodeMessage, encodeRouteRefresh, encodeUpdate } from '../wire/index.js';
+import { MSG, type UpdateMsg } from '../wire/types.js';
+import { neighbor, peer, startSpeaker, until, untilState } from './fixtures.js';
+import { RawPeer, type RawMessage } from './raw-peer.js';
+import type { Advertisement } from './types.js';
+
+const REFRESH_PEER = '127.0.0.21';
+const MAX_PEER = '127.0.0.22';
+const ctx = { as4: true, ibgp: false };
+
+/** The End-of-RIB family of a message, if it is one (only short UPDATEs are decoded). */
+function eorOf(m: RawMessage): string | undefined {
+  if (m.type !== MSG.UPDATE || m.body.length > 16) return undefined;
+  const d = decodeMessage(m.type, m.body, ctx);
+  if (!d.ok || d.msg.type !== 'update') return undefined;
+  const u: UpdateMsg = d.msg;
+  if (u.nlri.length > 0 || u.withdrawn.length > 0 || u.mpReach) return undefined;
+  if (u.mpUnreach) return u.mpUnreach.withdrawn.length === 0 ? u.mpUnreach.family : undefined;
+  return u.attrs ? undefined : 'ipv4-unicast';
+}
+
+/** The End-of-RIBs a peer received, in order, read once each. */
+function eorCounter(p: RawPeer): () => string[] {
+  const seen: string[] = [];
+  let read = 0;
+  return () => {
+    for (; read < p.received.length; read++) {
+      const m = p.received[read];
+      const f = m && eorOf(m);
+      if (f) seen.push(f);
+    }
+    return seen;
+  };
+}
+
+/** `n` distinct /24s from 10.0.0.0 on, starting at the `from`th. */
+function prefixes(n: number, from = 0): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = from + i;
+    return `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}/32`;
+  });
+}
+
+function announce(nlri: string[]): Uint8Array {
+  return encodeUpdate(
+    {
+      withdrawn: [],
+      nlri,
+      attrs: {
+        origin: 0,
+        asPath: [{ type: 2, asns: [65000] }],
+        nextHop: MAX_PEER,
+        communities: [],
+        largeCommunities: [],
+        unknown: [],
+      },
+    },
+    ctx,
+  );
+}
+
+describe('resource bounds against a hostile peer', () => {
+  it('a ROUTE-REFRESH storm is answered once per backed-up socket, not once per request', async () => {
+    const s = await startSpeaker('127.0.0.1', '1.1.1.1', () => [
+      neighbor({ address: REFRESH_PEER, port: 179, passive: true }),
+    ]);
+    const routes: Advertisement[] = prefixes(20_000).map((prefix) => ({
+      prefix,
+      communities: [],
+      largeCommunities: [],
+    }));
+    s.speaker.setAdvertisements(REFRESH_PEER, routes);
+    const p = await RawPeer.connect(s.port, REFRESH_PEER);
+    await p.handshake();
+    await untilState(s.speaker, REFRESH_PEER, 'established');
+    const eors = eorCounter(p);
+    await until(() => eors().length === 2);
+    const before = eors().length;
+
+    // 500 asks for the IPv4 table (20,000 routes, ~100 KB each answer) in one write, then
+    // one for IPv6: its End-of-RIB comes after every IPv4 answer the speaker chose to send.
+    const storm = new Uint8Array(23 * 501);
+    for (let i = 0; i < 500; i++) storm.set(encodeRouteRefresh('ipv4-unicast'), i * 23);
+    storm.set(encodeRouteRefresh('ipv6-unicast'), 500 * 23);
+    p.send(storm);
+    await until(() => eors().slice(before).includes('ipv6-unicast'));
+    const answers = eors()
+      .slice(before)
+      .filter((f) => f === 'ipv4-unicast').length;
+    // The answers the kernel's socket buffers took at once (~45 with 4 MB of them), plus one
+    // queued behind them; before: all 500, 50 MB queued in the agent.
+    expect(answers).toBeGreaterThan(0);
+    expect(answers).toBeLessThan(250);
+    expect(peer(s.speaker, REFRESH_PEER)?.state).toBe('established');
+  });
+
+  it('routes past maxPrefixes end the session with Cease 1 and free the adj-RIB-in', async () => {
+    const s = await startSpeaker('127.0.0.1', '1.1.1.1', () => [
+      neighbor({ address: MAX_PEER, port: 179, passive: true, maxPrefixes: 1000 }),
+    ]);
+    const p = await RawPeer.connect(s.port, MAX_PEER);
+    await p.handshake();
+    await untilState(s.speaker, MAX_PEER, 'established');
+    // Exactly the limit is fine.
+    p.send(announce(prefixes(500)));
+    p.send(announce(prefixes(500, 500)));
+    await until(() => peer(s.speaker, MAX_PEER)?.families[0]?.received === 1000);
+    p.send(announce(prefixes(1, 1000)));
+    // AFI 1, SAFI 1, upper bound 1000 (RFC 4486 §4).
+    expect(await p.notification()).toEqual({
+      code: 6,
+      subcode: 1,
+      data: [0, 1, 1, 0, 0, 3, 232],
+    });
+    await until(() => peer(s.speaker, MAX_PEER)?.state === 'active');
+    expect(s.speaker.ribIn(MAX_PEER, 'ipv4-unicast')).toEqual([]);
+    expect(peer(s.speaker, MAX_PEER)?.lastError).toMatch(/maximum number of prefixes/);
+  });
+});
