@@ -17,12 +17,28 @@ export interface PolicyWatchParams {
   readonly onError: (e: Error) => void;
   /** How often the file is stat'ed besides fs.watch. */
   readonly periodMs: number;
+  /** How long the file must stay unchanged before a change is read (default 200 ms). */
+  readonly settleMs?: number;
+}
+
+/** What identifies a version of the file: inode, size and mtime ('' when it cannot be stat'ed). */
+function stampOf(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
 }
 
 /** Reads the policy file now and whenever it changes. */
 export class PolicyWatcher {
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
+  private settle?: NodeJS.Timeout;
+  /** The file's stamp when the settle timer was armed. */
+  private settling = '';
+  private forceNext = false;
   private stamp = '';
   private lastText?: string;
   private failed = false;
@@ -36,23 +52,51 @@ export class PolicyWatcher {
       this.watcher = watch(dirname(this.p.file), (_ev, name) => {
         // A mounted ConfigMap is updated by swapping its `..data` link, not the file's own.
         if (name === null || name === basename(this.p.file) || name.startsWith('..')) {
-          this.check(true);
+          this.changed(true);
         }
       });
       this.watcher.on('error', () => this.watcher?.close());
     } catch {
       // No directory yet: the timer still looks.
     }
-    this.timer = setInterval(() => this.check(false), this.p.periodMs);
+    this.timer = setInterval(() => {
+      if (this.settle === undefined && stampOf(this.p.file) !== this.stamp) this.changed(false);
+    }, this.p.periodMs);
     this.timer.unref();
+  }
+
+  /**
+   * The file changed: it is read once it stayed the same for settleMs. Written in place (cp,
+   * `>`, most editors' default) it is first truncated: read at once, the empty file would be a
+   * valid file of no policies, and every session would be torn down (Cease 3) and its routes
+   * withdrawn. A storm of rewrites is read once, when it ends. `force`: as check's.
+   */
+  private changed(force: boolean): void {
+    clearTimeout(this.settle);
+    this.settling = stampOf(this.p.file);
+    this.forceNext ||= force;
+    this.settle = setTimeout(() => {
+      this.settle = undefined;
+      if (stampOf(this.p.file) !== this.settling) {
+        this.changed(false);
+        return;
+      }
+      const f = this.forceNext;
+      this.forceNext = false;
+      this.check(f);
+    }, this.p.settleMs ?? 200);
+    this.settle.unref();
   }
 
   /** Stops watching. */
   stop(): void {
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.settle);
     this.watcher = undefined;
     this.timer = undefined;
+    this.settle = undefined;
+    this.forceNext = false;
   }
 
   /** Re-reads the file if its inode, size or mtime changed (always with `force`). */
