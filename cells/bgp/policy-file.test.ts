@@ -119,6 +119,20 @@ spec:
     ]);
   });
 
+  it('refuses a YAML alias bomb, naming the file', () => {
+    const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 12; i++) {
+      lines.push(
+        `a${i}: &a${i} [${Array<string>(9)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    }
+    expect(() => parsePolicyFile(lines.join('\n'), F)).toThrow(
+      `${F}: document 1: Excessive alias count`,
+    );
+  });
+
   it('takes several YAML documents and kind: List; an empty file is no policy', () => {
     const a = doc();
     const b = doc().replace('rack0', 'rack1').replace('10.0.0.1', '10.0.0.9');
