@@ -1,8 +1,9 @@
 // What a peer can make the speaker hold: ROUTE-REFRESHes asked faster than the answers are
 // read get one answer (not one copy of the adj-RIB-out each), and routes past the neighbor's
-// maxPrefixes end the session with Cease 1 (RFC 4486) instead of growing the adj-RIB-in.
-import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeRouteRefresh, encodeUpdate } from '../wire/index.js';
+// maxPrefixes end the session with Cease 1 (RFC 4486) instead of growing the adj-RIB-in, and
+// bytes that follow a fatal error are dropped, not buffered.
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { decodeMessage, encodeRouteRefresh, encodeUpdate, MessageReader } from '../wire/index.js';
 import { MSG, type UpdateMsg } from '../wire/types.js';
 import { neighbor, peer, startSpeaker, until, untilState } from './fixtures.js';
 import { RawPeer, type RawMessage } from './raw-peer.js';
@@ -10,6 +11,7 @@ import type { Advertisement } from './types.js';
 
 const REFRESH_PEER = '127.0.0.21';
 const MAX_PEER = '127.0.0.22';
+const FLOOD_PEER = '127.0.0.23';
 const ctx = { as4: true, ibgp: false };
 
 /** The End-of-RIB family of a message, if it is one (only short UPDATEs are decoded). */
@@ -119,5 +121,24 @@ describe('resource bounds against a hostile peer', () => {
     await until(() => peer(s.speaker, MAX_PEER)?.state === 'active');
     expect(s.speaker.ribIn(MAX_PEER, 'ipv4-unicast')).toEqual([]);
     expect(peer(s.speaker, MAX_PEER)?.lastError).toMatch(/maximum number of prefixes/);
+  });
+
+  it('what a peer sends after the NOTIFICATION that ends its session is not buffered', async () => {
+    const s = await startSpeaker('127.0.0.1', '1.1.1.1', () => [
+      neighbor({ address: FLOOD_PEER, port: 179, passive: true }),
+    ]);
+    // Counts what every reader takes (the peer's included: its NOTIFICATION's 21 bytes).
+    const spy = vi.spyOn(MessageReader.prototype, 'push'); // calls through
+    onTestFinished(() => spy.mockRestore());
+    const p = await RawPeer.connect(s.port, FLOOD_PEER);
+    // A header without marker (1/1), then 4 MB in the same write: they arrive while the
+    // speaker flushes its NOTIFICATION (up to 2 s; on a fast link, gigabytes).
+    const flood = new Uint8Array(19 + (4 << 20));
+    p.send(flood);
+    expect((await p.notification()).code).toBe(1);
+    await p.untilClosed();
+    // The chunk the bad header came in (≤ 64 KB) was read; nothing after it. Before: 4 MB.
+    const taken = spy.mock.calls.reduce((n, [chunk]) => n + chunk.length, 0);
+    expect(taken).toBeLessThan(256 << 10);
   });
 });
