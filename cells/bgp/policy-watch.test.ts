@@ -84,4 +84,19 @@ describe('the policy file watcher', () => {
     expect(seen.map(asn)).toEqual([65001, 65002]);
     expect(errors).toEqual([]);
   });
+
+  it('refuses a file that is not UTF-8 (and keeps the last good policies)', async () => {
+    const file = join(testDir(), 'bgp.yaml');
+    writeFileSync(file, policy(65001));
+    const { seen, errors } = watch(file, 20);
+    // Latin-1 'é' in the policy's name: read as UTF-8 it became U+FFFD, silently.
+    const latin1 = Buffer.from(
+      policyText({ localASN: 65002 }, []).replace('"test"', '"t\u00e9st"'),
+      'latin1',
+    );
+    writeFileSync(file, latin1);
+    await eventually(() => errors.length === 1);
+    expect(errors).toEqual([`${file}: not UTF-8 text`]);
+    expect(seen.map(asn)).toEqual([65001]);
+  });
 });

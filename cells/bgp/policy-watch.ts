@@ -21,6 +21,15 @@ export interface PolicyWatchParams {
   readonly settleMs?: number;
 }
 
+/** The file's text; invalid UTF-8 is refused rather than read as U+FFFD into names. */
+function utf8(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error('not UTF-8 text');
+  }
+}
+
 /** What identifies a version of the file: inode, size and mtime ('' when it cannot be stat'ed). */
 function stampOf(file: string): string {
   try {
@@ -111,7 +120,7 @@ export class PolicyWatcher {
       if (st.size > MAX_POLICY_FILE_BYTES) {
         throw new Error(`${st.size} bytes, more than the ${MAX_POLICY_FILE_BYTES} read`);
       }
-      text = readFileSync(this.p.file, 'utf8');
+      text = utf8(readFileSync(this.p.file));
     } catch (e) {
       this.stamp = '';
       if (this.failed && !force) return; // reported already; the stat keeps looking
