@@ -5,13 +5,16 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { decodeMessage, encodeRouteRefresh, encodeUpdate, MessageReader } from '../wire/index.js';
 import { MSG, type UpdateMsg } from '../wire/types.js';
-import { neighbor, peer, startSpeaker, until, untilState } from './fixtures.js';
+import { freePort } from '../../../core/testing/ports.js';
+import { neighbor, peer, startSpeaker, testLog, until, untilState } from './fixtures.js';
+import { newSpeaker } from './speaker.js';
 import { RawPeer, type RawMessage } from './raw-peer.js';
 import type { Advertisement } from './types.js';
 
 const REFRESH_PEER = '127.0.0.21';
 const MAX_PEER = '127.0.0.22';
 const FLOOD_PEER = '127.0.0.23';
+const STRANGER = '127.0.0.24';
 const ctx = { as4: true, ibgp: false };
 
 /** The End-of-RIB family of a message, if it is one (only short UPDATEs are decoded). */
@@ -140,5 +143,27 @@ describe('resource bounds against a hostile peer', () => {
     // The chunk the bad header came in (≤ 64 KB) was read; nothing after it. Before: 4 MB.
     const taken = spy.mock.calls.reduce((n, [chunk]) => n + chunk.length, 0);
     expect(taken).toBeLessThan(256 << 10);
+  });
+
+  it('a connection flood from an unconfigured address is logged once a minute, counted', async () => {
+    let now = 1_000_000;
+    const log = testLog('stranger');
+    const speaker = newSpeaker({ restarting: false, log, now: () => now });
+    onTestFinished(() => speaker.stop({ graceful: false }));
+    const port = await freePort();
+    await speaker.apply({ routerId: '1.1.1.1', listenPort: port, neighbors: [] });
+    const lines = () => log.entries.filter((e) => e.msg.includes('unconfigured address'));
+    const knock = async (n: number) => {
+      for (let i = 0; i < n; i++) await (await RawPeer.connect(port, STRANGER)).untilClosed();
+    };
+    await knock(200);
+    // Before: 200 lines.
+    expect(lines()).toHaveLength(1);
+    now += 60_000;
+    await knock(1);
+    expect(lines().map((e) => e.o)).toEqual([
+      { from: [STRANGER], connections: 1 },
+      { from: [STRANGER], connections: 200 },
+    ]);
   });
 });

@@ -17,6 +17,9 @@ import type {
   SpeakerParams,
 } from './types.js';
 
+/** How often connections from unconfigured addresses are logged (a count in between). */
+const REFUSED_LOG_MS = 60_000;
+
 /** Creates a speaker with no neighbors; apply() configures it. */
 export function newSpeaker(p: SpeakerParams): BgpSpeaker {
   return new Speaker(p);
@@ -34,6 +37,8 @@ class Speaker implements BgpSpeaker {
   /** Neighbors (by address) that reached Established in this process. */
   private readonly hadSession = new Set<string>();
   private stopped = false;
+  /** Connections from unconfigured addresses since the last log line about them. */
+  private refused = { count: 0, from: new Set<string>(), loggedAt: -Infinity };
   private applying: Promise<void> = Promise.resolve();
 
   constructor(private readonly p: SpeakerParams) {}
@@ -143,10 +148,27 @@ class Speaker implements BgpSpeaker {
     const from = canonicalAddress(plainAddress(s.remoteAddress));
     const n = this.neighbors.get(from);
     if (!n) {
-      this.p.log.info({ from }, 'bgp: connection from an unconfigured address closed');
       s.destroy();
+      this.logRefused(from);
       return;
     }
     n.accept(s);
+  }
+
+  /**
+   * Logs connections from unconfigured addresses at most once per REFUSED_LOG_MS, with how
+   * many there were: anyone who reaches the port could otherwise write a log line per SYN.
+   */
+  private logRefused(from: string): void {
+    const r = this.refused;
+    r.count++;
+    if (r.from.size < 8) r.from.add(from);
+    const now = (this.p.now ?? Date.now)();
+    if (now - r.loggedAt < REFUSED_LOG_MS) return;
+    this.p.log.info(
+      { from: [...r.from], connections: r.count },
+      'bgp: connections from unconfigured addresses closed',
+    );
+    this.refused = { count: 0, from: new Set(), loggedAt: now };
   }
 }
