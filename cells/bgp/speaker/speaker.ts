@@ -95,7 +95,11 @@ class Speaker implements BgpSpeaker {
       // it accepted, which go on.
       if (previous) void closeServer(previous);
       if (config.listenPort !== 0) {
-        this.server = await listen(config.listenPort, (s) => this.route(s));
+        this.server = await listen(
+          config.listenPort,
+          (s) => this.route(s),
+          (e) => this.p.log.warn({ err: e.message }, 'bgp listener: accept failed'),
+        );
       }
       this.listenPort = config.listenPort;
     }
