@@ -103,17 +103,26 @@ describe('resource bounds against a hostile peer', () => {
     expect(peer(s.speaker, REFRESH_PEER)?.state).toBe('established');
   });
 
-  it('routes past maxPrefixes end the session with Cease 1 and free the adj-RIB-in', async () => {
-    const s = await startSpeaker('127.0.0.1', '1.1.1.1', () => [
-      neighbor({ address: MAX_PEER, port: 179, passive: true, maxPrefixes: 1000 }),
-    ]);
-    const p = await RawPeer.connect(s.port, MAX_PEER);
+  it('routes past maxPrefixes: Cease 1, the adj-RIB-in freed, no new session for a while', async () => {
+    let now = 1_000_000;
+    const speaker = newSpeaker({ restarting: false, log: testLog('max'), now: () => now });
+    onTestFinished(() => speaker.stop({ graceful: false }));
+    const port = await freePort();
+    const n = neighbor({
+      address: MAX_PEER,
+      port: 179,
+      passive: true,
+      maxPrefixes: 1000,
+      connectRetrySec: 30,
+    });
+    await speaker.apply({ routerId: '1.1.1.1', listenPort: port, neighbors: [n] });
+    const p = await RawPeer.connect(port, MAX_PEER);
     await p.handshake();
-    await untilState(s.speaker, MAX_PEER, 'established');
+    await untilState(speaker, MAX_PEER, 'established');
     // Exactly the limit is fine.
     p.send(announce(prefixes(500)));
     p.send(announce(prefixes(500, 500)));
-    await until(() => peer(s.speaker, MAX_PEER)?.families[0]?.received === 1000);
+    await until(() => peer(speaker, MAX_PEER)?.families[0]?.received === 1000);
     p.send(announce(prefixes(1, 1000)));
     // AFI 1, SAFI 1, upper bound 1000 (RFC 4486 §4).
     expect(await p.notification()).toEqual({
@@ -121,9 +130,17 @@ describe('resource bounds against a hostile peer', () => {
       subcode: 1,
       data: [0, 1, 1, 0, 0, 3, 232],
     });
-    await until(() => peer(s.speaker, MAX_PEER)?.state === 'active');
-    expect(s.speaker.ribIn(MAX_PEER, 'ipv4-unicast')).toEqual([]);
-    expect(peer(s.speaker, MAX_PEER)?.lastError).toMatch(/maximum number of prefixes/);
+    await until(() => peer(speaker, MAX_PEER)?.state === 'active');
+    expect(speaker.ribIn(MAX_PEER, 'ipv4-unicast')).toEqual([]);
+    expect(peer(speaker, MAX_PEER)?.lastError).toMatch(/maximum number of prefixes/);
+
+    // For connectRetryTimeSeconds the peer cannot come back to flood again: Cease 5.
+    const again = await RawPeer.connect(port, MAX_PEER);
+    expect(await again.notification()).toEqual({ code: 6, subcode: 5, data: [] });
+    now += 30_000;
+    const later = await RawPeer.connect(port, MAX_PEER);
+    await later.handshake();
+    await untilState(speaker, MAX_PEER, 'established');
   });
 
   it('what a peer sends after the NOTIFICATION that ends its session is not buffered', async () => {

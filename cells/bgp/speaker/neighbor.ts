@@ -71,6 +71,11 @@ export class Neighbor implements ConnEvents {
   private establishedAt?: number;
   private lastError?: string;
   private peerId?: string;
+  /**
+   * After the peer overran maxPrefixes: until when (env.now) no new session is made, either
+   * way (the peer's connections get Cease 5), so it cannot flood again at once.
+   */
+  private holdOffUntil = 0;
 
   constructor(
     readonly cfg: NeighborConfig,
@@ -89,6 +94,11 @@ export class Neighbor implements ConnEvents {
   accept(socket: Socket): void {
     if (this.stopped) {
       socket.destroy();
+      return;
+    }
+    if (this.env.now() < this.holdOffUntil) {
+      // RFC 4486 Cease 5, connection rejected.
+      void new Connection(socket, false, this).close({ code: ERR.CEASE, subcode: 5 });
       return;
     }
     const est = this.est;
@@ -356,6 +366,7 @@ export class Neighbor implements ConnEvents {
     v.setUint16(0, FAMILY_CODES[f].afi);
     v.setUint8(2, FAMILY_CODES[f].safi);
     v.setUint32(3, max);
+    this.holdOffUntil = this.env.now() + this.cfg.connectRetrySec * 1000;
     this.fail(
       c,
       { code: ERR.CEASE, subcode: 1, data },
@@ -432,7 +443,10 @@ export class Neighbor implements ConnEvents {
       this.wait = 'active';
       return;
     }
-    const ms = retryDelayMs(this.attempt++, this.cfg.connectRetrySec);
+    const ms = Math.max(
+      retryDelayMs(this.attempt++, this.cfg.connectRetrySec),
+      this.holdOffUntil - this.env.now(),
+    );
     // RFC 4271: a failed TCP connect goes to Active (still accepting); any other error to Idle.
     this.wait = connectFailed ? 'active' : 'idle';
     clearTimeout(this.retry);
