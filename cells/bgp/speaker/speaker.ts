@@ -86,6 +86,7 @@ class Speaker implements BgpSpeaker {
   private async applyNow(config: SpeakerConfig): Promise<void> {
     if (this.stopped) throw new Error('bgp speaker is stopped');
     checkConfig(config);
+    let listenError: Error | undefined;
     const old = this.config;
     if (this.listenPort !== config.listenPort) {
       const previous = this.server;
@@ -95,13 +96,20 @@ class Speaker implements BgpSpeaker {
       // it accepted, which go on.
       if (previous) void closeServer(previous);
       if (config.listenPort !== 0) {
-        this.server = await listen(
-          config.listenPort,
-          (s) => this.route(s),
-          (e) => this.p.log.warn({ err: e.message }, 'bgp listener: accept failed'),
-        );
+        try {
+          this.server = await listen(
+            config.listenPort,
+            (s) => this.route(s),
+            (e) => this.p.log.warn({ err: e.message }, 'bgp listener: accept failed'),
+          );
+          this.listenPort = config.listenPort;
+        } catch (e) {
+          // The port is taken (another BGP daemon): the neighbors are still applied, so the
+          // sessions this node opens come up; the error is thrown once they are, and the next
+          // apply tries the port again.
+          listenError = e as Error;
+        }
       }
-      this.listenPort = config.listenPort;
     }
     this.config = config;
     const idChanged = old !== undefined && old.routerId !== config.routerId;
@@ -125,6 +133,7 @@ class Speaker implements BgpSpeaker {
       n.start();
     }
     this.changes$.next();
+    if (listenError !== undefined) throw listenError;
   }
 
   private env(key: string, routerId: string): NeighborEnv {
