@@ -107,6 +107,8 @@ export interface BgpSpeaker {
    * Applies a configuration: new neighbors start, removed ones stop (Cease 3, peer
    * de-configured), changed ones restart (Cease 6, other configuration change); unchanged
    * sessions are not touched. Router id or listen port changes restart what they must.
+   * A listen port that cannot be bound rejects, after the neighbors were applied (the sessions
+   * this node opens run); the next apply tries the port again.
    */
   apply(config: SpeakerConfig): Promise<void>;
   /**
