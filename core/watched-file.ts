@@ -35,6 +35,15 @@ function stampOf(file: string): string {
   }
 }
 
+/** The file's text; invalid UTF-8 is refused rather than read as U+FFFD into names. */
+function utf8(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error('not UTF-8 text');
+  }
+}
+
 /** Reads a file now and whenever it changes; the caller parses it (onText). */
 export class WatchedFile {
   private watcher?: FSWatcher;
@@ -109,9 +118,10 @@ export class WatchedFile {
       this.stamp = stamp;
       if (!st.isFile()) throw new Error('not a regular file');
       if (st.size > max) throw new Error(`${st.size} bytes, more than the ${max} read`);
-      text = readFileSync(this.p.file, 'utf8');
+      const bytes = readFileSync(this.p.file);
       // It may have grown between the stat and the read.
-      if (Buffer.byteLength(text) > max) throw new Error(`more than the ${max} bytes read`);
+      if (bytes.length > max) throw new Error(`more than the ${max} bytes read`);
+      text = utf8(bytes);
     } catch (e) {
       this.stamp = '';
       const again = this.readFailed;

@@ -114,6 +114,11 @@ describe('GET /v1/bgp/*', () => {
     ]);
     const all = await h.api('/bgp/routes?table_type=adj-rib-in&afi=ipv6&safi=unicast');
     expect(all).toEqual({ status: 200, body: [] });
+    // A neighbor written another way is the same neighbor (before: 404 for fd00:0::2).
+    const v6b = await h.api(
+      '/bgp/routes?table_type=adj-rib-out&afi=ipv6&safi=unicast&neighbor=FD00:0::2',
+    );
+    expect(v6b).toEqual({ status: 200, body: [] }); // not established: nothing sent yet
   });
 
   it.each([
@@ -140,6 +145,23 @@ describe('GET /v1/bgp/*', () => {
       'neighbor: 10.9.9.9 is not a neighbor',
     ],
     ['/bgp/route-policies?router_asn=7', 404, 'router_asn: no virtual router with local ASN 7'],
+    // Before: 404 "no virtual router with local ASN -1" / "...ASN 100000000000000000000".
+    [
+      '/bgp/routes?table_type=loc-rib&afi=ipv4&safi=unicast&router_asn=-1',
+      400,
+      'router_asn: -1 is not an ASN (1..4294967295)',
+    ],
+    [
+      '/bgp/routes?table_type=loc-rib&afi=ipv4&safi=unicast&router_asn=99999999999999999999',
+      400,
+      'is not an ASN',
+    ],
+    ['/bgp/route-policies?router_asn=0', 400, 'router_asn: 0 is not an ASN'],
+    [
+      '/bgp/routes?table_type=adj-rib-in&afi=ipv4&safi=unicast&neighbor=not-an-ip',
+      400,
+      "neighbor: 'not-an-ip' is not an IP address",
+    ],
   ])('GET %s → %i naming the parameter', async (path, status, message) => {
     const { h } = await running();
     const r = await h.api(path);

@@ -1,11 +1,13 @@
 // GET /v1/bgp/peers, /v1/bgp/routes, /v1/bgp/route-policies in Cilium's models; 501 while BGP
 // is off (saying how to turn it on), 503 before the speaker runs.
 import { ApiError, type Model } from '../../core/api/index.js';
+import { parseIp } from '../../core/ip.js';
 import type { Exported } from './advertise.js';
 import type { BgpControlPlane } from './control-plane.js';
 import { encodeLocalAttrs, encodeNlri } from './loc-rib.js';
 import { exportPolicies } from './route-policy.js';
 import type { BgpSpeaker, PeerStatus, RibRoute, SessionState } from './speaker/types.js';
+import { canonicalAddress } from './speaker/config-check.js';
 import { prefixFamily } from './wire/index.js';
 import type { Family } from './wire/types.js';
 
@@ -122,6 +124,20 @@ export interface RoutesQuery {
   readonly neighbor?: string;
 }
 
+/** A router_asn query parameter checked: an integer the API took, in the ASN range. */
+function checkAsn(asn: number | undefined): void {
+  if (asn !== undefined && !(Number.isSafeInteger(asn) && asn >= 1 && asn <= 4294967295)) {
+    throw new ApiError(400, `router_asn: ${asn} is not an ASN (1..4294967295)`);
+  }
+}
+
+/** A neighbor query parameter in the form neighbors are configured (`fd00:0::1` → `fd00::1`). */
+function neighborParam(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!parseIp(v)) throw new ApiError(400, `neighbor: '${v.slice(0, 64)}' is not an IP address`);
+  return canonicalAddress(v);
+}
+
 /** GET /bgp/routes: loc-rib (the routers' own routes), adj-rib-out or adj-rib-in per neighbor. */
 export function routes(cp: BgpControlPlane, q: RoutesQuery, now = Date.now()): BgpRoute[] {
   const sp = runningSpeaker(cp);
@@ -135,6 +151,8 @@ export function routes(cp: BgpControlPlane, q: RoutesQuery, now = Date.now()): B
       `table_type: '${q.table_type}' is not loc-rib, adj-rib-in or adj-rib-out`,
     );
   }
+  checkAsn(q.router_asn);
+  const neighbor = neighborParam(q.neighbor);
   const family: Family = `${q.afi}-unicast`;
   const routers = cp
     .routers()
@@ -145,10 +163,10 @@ export function routes(cp: BgpControlPlane, q: RoutesQuery, now = Date.now()): B
   const neighbors = routers.flatMap((r) =>
     r.neighbors.map((n) => ({ asn: r.localAsn, address: n.session.address })),
   );
-  if (q.neighbor !== undefined && !neighbors.some((n) => n.address === q.neighbor)) {
+  if (neighbor !== undefined && !neighbors.some((n) => n.address === neighbor)) {
     throw new ApiError(
       404,
-      `neighbor: ${q.neighbor} is not a neighbor${q.router_asn !== undefined ? ` of virtual router ${q.router_asn}` : ''}`,
+      `neighbor: ${neighbor} is not a neighbor${q.router_asn !== undefined ? ` of virtual router ${q.router_asn}` : ''}`,
     );
   }
   if (q.table_type === 'loc-rib') {
@@ -173,7 +191,7 @@ export function routes(cp: BgpControlPlane, q: RoutesQuery, now = Date.now()): B
   }
   const out: BgpRoute[] = [];
   for (const n of neighbors) {
-    if (q.neighbor !== undefined && n.address !== q.neighbor) continue;
+    if (neighbor !== undefined && n.address !== neighbor) continue;
     const rib =
       q.table_type === 'adj-rib-out' ? sp.ribOut(n.address, family) : sp.ribIn(n.address, family);
     for (const r of rib) out.push(ribRoute(n.asn, n.address, r, now));
@@ -191,6 +209,7 @@ export function peers(cp: BgpControlPlane, now = Date.now()): BgpPeer[] {
 /** GET /bgp/route-policies. */
 export function routePolicies(cp: BgpControlPlane, routerAsn?: number): Model<'BgpRoutePolicy'>[] {
   runningSpeaker(cp);
+  checkAsn(routerAsn);
   const routers = cp.routers().filter((r) => routerAsn === undefined || r.localAsn === routerAsn);
   if (routerAsn !== undefined && routers.length === 0) {
     throw new ApiError(404, `router_asn: no virtual router with local ASN ${routerAsn}`);

@@ -164,6 +164,12 @@ export function newBgpControlPlane(p: BgpControlPlaneParams): BgpControlPlane {
         // What failed may pass (a listen port another process frees): try again later.
         clearTimeout(retry);
         retry = setTimeout(() => reconfigure.next(), p.retryMs ?? 5000);
+        // A taken listen port fails the apply after the neighbors were applied: the sessions
+        // this node opens run, and must get their routes meanwhile.
+        const have = new Set(sp.peers().map((x) => x.config.address));
+        if (!config.neighbors.every((n) => have.has(n.address))) return;
+        routers = next;
+        dirty.next();
         return;
       }
       if (next.length > 0) {

@@ -1,14 +1,18 @@
 // The cell with the real speaker against a second speaker acting as the router, on loopback:
 // the session comes up, a LoadBalancer service's address arrives with the node's next hop and
 // is withdrawn with the service; a graceful stop leaves the routes at the router, stale; a
-// restart sends them all again before End-of-RIB.
-import { describe, expect, it } from 'vitest';
+// restart sends them all again before End-of-RIB; a taken listen port does not stop the
+// sessions the node opens.
+import { createServer } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { provide } from '../../core/hive/index.js';
+import { freePort } from '../../core/testing/ports.js';
 import { eventually } from '../../core/testing/test-hive.js';
 import { K8sResources } from '../k8s/index.js';
 import { newMemoryK8sResources, type MemoryK8sResources } from '../k8s/resources.memory.js';
 import { StateDB } from '../statedb/index.js';
 import { bgpHive, policyText, testDir, writePolicy } from './fixtures.js';
+import { closeServer } from './speaker/listener.js';
 import { neighbor, startSpeaker } from './speaker/fixtures.js';
 import { newSpeaker } from './speaker/index.js';
 
@@ -76,6 +80,51 @@ describe('the bgp cell and a router on loopback', () => {
     await h.requireStop();
     await eventually(() => rib()[0]?.stale === true, 60_000);
     expect(rib().map((r) => r.prefix)).toEqual(['10.1.0.0/24']);
+  });
+
+  it('with its listen port taken, the sessions the node opens still get their routes', async () => {
+    const node = '127.0.0.28';
+    const routerAddr = '127.0.0.27';
+    const router = await startSpeaker(routerAddr, '10.8.8.9', () => [
+      neighbor({ address: node, port: 179, passive: true, localAsn: 65000, peerAsn: 65001 }),
+    ]);
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(port, '::', r));
+    onTestFinished(() => closeServer(squatter));
+    const dir = testDir();
+    writePolicy(
+      dir,
+      policyText({ exportPodCIDR: true }, [
+        {
+          peerAddress: routerAddr,
+          peerASN: 65000,
+          peerPort: router.port,
+          connectRetryTimeSeconds: 1,
+          families: [{ afi: 'ipv4', safi: 'unicast' }],
+        },
+      ]),
+    );
+    const h = await bgpHive({
+      dir,
+      factory: (p) => {
+        const sp = newSpeaker(p);
+        // The neighbor's source address (the policy file has no field for it).
+        const apply = sp.apply.bind(sp);
+        sp.apply = (c) =>
+          apply({ ...c, neighbors: c.neighbors.map((n) => ({ ...n, localAddress: node })) });
+        return sp;
+      },
+      flags: { 'bgp-router-id': '10.9.9.8', 'bgp-listen-port': port },
+    }).requireStart();
+    // Before: the refused apply left the routers unset, so nothing was advertised.
+    await eventually(
+      () => router.speaker.ribIn(node, 'ipv4-unicast').some((r) => r.prefix === '10.1.0.0/24'),
+      60_000,
+    );
+    const health = await h.api('/healthz');
+    expect(JSON.stringify(health.body)).toContain('EADDRINUSE');
+    await h.requireStop();
   });
 });
 

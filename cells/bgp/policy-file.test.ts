@@ -88,6 +88,7 @@ spec:
           gracefulRestart: { enabled: true, restartTimeSeconds: 60 }
           families: [{ afi: ipv6, safi: unicast }]
           passive: true
+          maxPrefixes: 5000
           advertisedPathAttributes:
             - selectorType: PodCIDR
               communities: { standard: ['65000:100', '7'], wellKnown: [no-export], large: ['65000:1:1'] }
@@ -113,7 +114,10 @@ spec:
       passive: true,
       gracefulRestart: { enabled: true, restartTimeSec: 60 },
       families: ['ipv6-unicast'],
+      maxPrefixes: 5000,
     });
+    // Unset: the speaker's default applies.
+    expect(r?.neighbors[1]?.session.maxPrefixes).toBeUndefined();
     expect(r?.neighbors[0]?.pathAttributes).toEqual([
       {
         selectorType: 'PodCIDR',
@@ -122,6 +126,20 @@ spec:
         localPreference: 200,
       },
     ]);
+  });
+
+  it('refuses a YAML alias bomb, naming the file', () => {
+    const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 12; i++) {
+      lines.push(
+        `a${i}: &a${i} [${Array<string>(9)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    }
+    expect(() => parsePolicyFile(lines.join('\n'), F)).toThrow(
+      `${F}: document 1: Excessive alias count`,
+    );
   });
 
   it('takes several YAML documents and kind: List; an empty file is no policy', () => {
@@ -159,6 +177,20 @@ spec:
     [doc({ peerPort: 70000 }), 'peerPort: 70000 is not an integer in 1..65535'],
     [doc({ eBGPMultihopTTL: 256 }), 'eBGPMultihopTTL: 256 is not an integer in 1..255'],
     [doc({ connectRetryTimeSeconds: 0 }), 'connectRetryTimeSeconds: 0 is not an integer'],
+    // The speaker refuses more (its retry timer): the file must, or apply retries forever.
+    [
+      doc({ connectRetryTimeSeconds: 65536 }),
+      'connectRetryTimeSeconds: 65536 is not an integer in 1..65535',
+    ],
+    [doc({ peerAddress: '0.0.0.0' }), "peerAddress: '0.0.0.0' is the unspecified address"],
+    [doc({ peerAddress: '::/128' }), "peerAddress: '::/128' is the unspecified address"],
+    [doc({ peerAddress: '255.255.255.255' }), 'is the broadcast address'],
+    [doc({ peerAddress: '224.0.0.5' }), "peerAddress: '224.0.0.5' is a multicast address"],
+    [doc({ peerAddress: 'ff02::5' }), "peerAddress: 'ff02::5' is a multicast address"],
+    [doc({ peerAddress: '::ffff:10.0.0.1' }), 'is an IPv4-mapped address'],
+    [doc({ peerAddress: 'fe80::1%eth0' }), "peerAddress: 'fe80::1%eth0' is not a peer address"],
+    [doc({ maxPrefixes: 0 }), 'maxPrefixes: 0 is not an integer in 1..4294967295'],
+    [doc({ maxPrefixes: '10' }), 'maxPrefixes: "10" is not an integer'],
     [
       doc({ connectRetryTimeSeconds: 65536 }),
       'connectRetryTimeSeconds: 65536 is not an integer in 1..65535',

@@ -170,7 +170,13 @@ export function parsePolicyFile(text: string, file: string): PeeringPolicy[] {
         `not JSON or YAML: ${d.errors[0]?.message.split('\n')[0] ?? ''}`,
       );
     }
-    const v: unknown = d.toJS();
+    let v: unknown;
+    try {
+      v = d.toJS();
+    } catch (e) {
+      // An alias bomb ("Excessive alias count ..."): the file and document are named too.
+      throw new PolicyFileError({ file, object: `document ${i + 1}` }, '', (e as Error).message);
+    }
     if (v === null || v === undefined) continue;
     const items =
       (v as { kind?: unknown; items?: unknown }).kind === 'List'

@@ -45,6 +45,7 @@ const NEIGHBOR_FIELDS = [
   'families',
   'advertisedPathAttributes',
   'passive',
+  'maxPrefixes',
 ];
 
 /** A peer address: a bare IP or Cilium's /32 or /128 form, canonical. */
@@ -57,7 +58,27 @@ function peerAddress(v: unknown, w: Where, field: string): string {
   if (!p || more !== undefined || (len !== undefined && len !== full)) {
     throw new PolicyFileError(w, field, `'${v}' is not a peer address (an IP, or IP/32, IP/128)`);
   }
+  const why = notUnicast(p.family, p.value);
+  if (why) throw new PolicyFileError(w, field, `'${v}' is ${why}, not a peer's address`);
   return formatIp(p.family, p.value);
+}
+
+/**
+ * Why an address cannot be a peer's: connecting to 0.0.0.0 or :: reaches this host, broadcast
+ * and multicast reach no single router, and an IPv4-mapped IPv6 address is never what the
+ * listener sees (it shows the peer's IPv4 address).
+ */
+function notUnicast(family: 'ipv4' | 'ipv6', v: bigint): string | undefined {
+  if (family === 'ipv4') {
+    if (v === 0n) return 'the unspecified address';
+    if (v === 0xffffffffn) return 'the broadcast address';
+    if (v >> 28n === 0xen) return 'a multicast address';
+    return undefined;
+  }
+  if (v === 0n) return 'the unspecified address';
+  if (v >> 120n === 0xffn) return 'a multicast address';
+  if (v >> 32n === 0xffffn) return 'an IPv4-mapped address (write the IPv4 address)';
+  return undefined;
 }
 
 function families(v: unknown, w: Where, field: string): Family[] {
@@ -199,6 +220,7 @@ export function neighbor(v: unknown, w: Where, field: string, localAsn: number):
     peerAsn: int(o.peerASN, w, `${field}.peerASN`, 1, MAX_ASN),
     localAsn,
     passive: bool(o.passive, w, `${field}.passive`),
+    // Cilium's CRD allows up to 2^31-1; the speaker's retry timer takes 1..65535.
     connectRetrySec: int(
       o.connectRetryTimeSeconds,
       w,
@@ -225,6 +247,9 @@ export function neighbor(v: unknown, w: Where, field: string, localAsn: number):
       ),
     },
     families: families(o.families, w, `${field}.families`),
+    ...(o.maxPrefixes != null && {
+      maxPrefixes: int(o.maxPrefixes, w, `${field}.maxPrefixes`, 1, 4294967295),
+    }),
   };
   const pathAttributesList = list(
     o.advertisedPathAttributes,

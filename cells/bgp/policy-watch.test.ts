@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, watch as fsWatch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { eventually } from '../../core/testing/test-hive.js';
@@ -61,5 +61,42 @@ describe('the policy file watcher', () => {
     writeFileSync(file, policy(65003));
     await eventually(() => asn(seen.at(-1)) === 65003);
     expect(errors).toHaveLength(2);
+  });
+
+  it('an in-place rewrite (truncate, then write) is read once written, never as an empty file', async () => {
+    const dir = testDir();
+    const file = join(dir, 'bgp.yaml');
+    writeFileSync(file, policy(65001));
+    const { seen, errors } = watch(file);
+    expect(asn(seen.at(-1))).toBe(65001);
+    // Registered after the watcher's: runs once the watcher has seen the truncation, and
+    // writes the new text only then (as cp does, a moment later).
+    let written = false;
+    const own = fsWatch(dir, () => {
+      if (written) return;
+      written = true;
+      writeFileSync(file, policy(65002));
+    });
+    onTestFinished(() => own.close());
+    writeFileSync(file, '');
+    await eventually(() => asn(seen.at(-1)) === 65002);
+    // Before: [65001, [] (no policies: every session torn down), 65002].
+    expect(seen.map(asn)).toEqual([65001, 65002]);
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses a file that is not UTF-8 (and keeps the last good policies)', async () => {
+    const file = join(testDir(), 'bgp.yaml');
+    writeFileSync(file, policy(65001));
+    const { seen, errors } = watch(file, 20);
+    // Latin-1 'é' in the policy's name: read as UTF-8 it became U+FFFD, silently.
+    const latin1 = Buffer.from(
+      policyText({ localASN: 65002 }, []).replace('"test"', '"t\u00e9st"'),
+      'latin1',
+    );
+    writeFileSync(file, latin1);
+    await eventually(() => errors.length === 1);
+    expect(errors).toEqual([`${file}: not UTF-8 text`]);
+    expect(seen.map(asn)).toEqual([65001]);
   });
 });

@@ -61,6 +61,9 @@ export function checkConfig(c: SpeakerConfig): void {
     if (n.localAddress !== undefined && !parseIp(n.localAddress)) {
       throw new Error(`${at}: localAddress '${n.localAddress}' is not an IP`);
     }
+    if (n.maxPrefixes !== undefined && !isInt(n.maxPrefixes, 1, 0xffffffff)) {
+      throw new Error(`${at}: maxPrefixes ${n.maxPrefixes} must be 1..4294967295`);
+    }
     if (n.passive && c.listenPort === 0) throw new Error(`${at}: passive needs a listenPort`);
   }
 }
@@ -81,6 +84,7 @@ export function neighborChanged(a: NeighborConfig, b: NeighborConfig): boolean {
     a.gracefulRestart.restartTimeSec !== b.gracefulRestart.restartTimeSec ||
     a.families.length !== b.families.length ||
     a.families.some((f, i) => b.families[i] !== f) ||
-    a.localAddress !== b.localAddress
+    a.localAddress !== b.localAddress ||
+    a.maxPrefixes !== b.maxPrefixes
   );
 }

@@ -143,7 +143,9 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    this.reader.push(chunk);
+    // Closing (a NOTIFICATION being flushed for up to CLOSE_FLUSH_MS): what the peer still
+    // sends is never read, so it must not pile up in the reader's buffer.
+    if (!this.closed) this.reader.push(chunk);
     // A message handler may close the connection: what follows it is not read.
     while (!this.closed) {
       const m = this.reader.next();

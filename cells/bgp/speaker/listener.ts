@@ -2,25 +2,41 @@
 // connection goes to the neighbor configured with its source address, anything else is closed.
 import { createServer, type Server, type Socket } from 'node:net';
 
-/** Opens a listener on `port`; `route` gets each accepted socket. Resolves once listening. */
-export async function listen(port: number, route: (s: Socket) => void): Promise<Server> {
+/**
+ * Opens a listener on `port`; `route` gets each accepted socket, `failed` each error after it
+ * listens (a failed accept: EMFILE, ENFILE, ENOBUFS; the listener goes on). Resolves once
+ * listening.
+ */
+export async function listen(
+  port: number,
+  route: (s: Socket) => void,
+  failed: (e: Error) => void,
+): Promise<Server> {
+  let server: Server;
   try {
-    return await bind(port, '::', route);
+    server = await bind(port, '::', route);
   } catch (e) {
     // A host without IPv6 (EAFNOSUPPORT, EADDRNOTAVAIL) still has BGP over IPv4.
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
-    return bind(port, '0.0.0.0', route);
+    server = await bind(port, '0.0.0.0', route);
   }
+  // Without a listener a server's 'error' event throws: one failed accept would end the agent.
+  server.on('error', failed);
+  return server;
 }
 
 function bind(port: number, host: string, route: (s: Socket) => void): Promise<Server> {
   const server = createServer(route);
   return new Promise((resolve, reject) => {
-    server.once('error', (e) => {
+    const refused = (e: Error) => {
       reject(Object.assign(new Error(`bgp listener on port ${port}: ${e.message}`), e));
+    };
+    server.once('error', refused);
+    server.listen({ port, host, ipv6Only: false }, () => {
+      server.off('error', refused);
+      resolve(server);
     });
-    server.listen({ port, host, ipv6Only: false }, () => resolve(server));
   });
 }
 

@@ -2,7 +2,7 @@
 // collision is resolved, §6.8), connect-retry, the adj-RIBs, route refresh and graceful restart.
 import { connect, type Socket } from 'node:net';
 import { decodeMessage, encodeKeepalive, encodeOpen } from '../wire/index.js';
-import { ERR, type Family, type Message, type WireContext } from '../wire/types.js';
+import { ERR, FAMILY_CODES, type Family, type Message, type WireContext } from '../wire/types.js';
 import { Connection, OPEN_HOLD_SEC, type ConnEvents } from './connection.js';
 import { buildOpen, checkOpen, compareBgpId, type Negotiated } from './open.js';
 import { ReceivedRoutes } from './received.js';
@@ -46,6 +46,13 @@ interface Notify {
 
 const ORDER: Record<string, number> = { connect: 0, opensent: 1, openconfirm: 2 };
 
+/**
+ * The most routes a neighbor may send (all families) when its configuration sets no
+ * `maxPrefixes`: nothing learned is used, so the adj-RIB-in is only kept for the API, and a
+ * peer leaking a full table must not take the agent's memory.
+ */
+export const DEFAULT_MAX_PREFIXES = 100_000;
+
 /** The session with one configured neighbor. */
 export class Neighbor implements ConnEvents {
   private wait: 'idle' | 'connect' | 'active' = 'idle';
@@ -65,10 +72,17 @@ export class Neighbor implements ConnEvents {
   private eorPending = false;
   /** Connections whose OPEN carried the graceful restart R bit. */
   private readonly restartOpens = new WeakSet<Connection>();
+  /** ROUTE-REFRESHes that arrived while the socket was backed up: answered once, on drain. */
+  private readonly refreshWanted = new Set<Family>();
   private stopped = false;
   private establishedAt?: number;
   private lastError?: string;
   private peerId?: string;
+  /**
+   * After the peer overran maxPrefixes: until when (env.now) no new session is made, either
+   * way (the peer's connections get Cease 5), so it cannot flood again at once.
+   */
+  private holdOffUntil = 0;
 
   constructor(
     readonly cfg: NeighborConfig,
@@ -87,6 +101,11 @@ export class Neighbor implements ConnEvents {
   accept(socket: Socket): void {
     if (this.stopped) {
       socket.destroy();
+      return;
+    }
+    if (this.env.now() < this.holdOffUntil) {
+      // RFC 4486 Cease 5, connection rejected.
+      void new Connection(socket, false, this).close({ code: ERR.CEASE, subcode: 5 });
       return;
     }
     const est = this.est;
@@ -234,7 +253,14 @@ export class Neighbor implements ConnEvents {
 
   /** The socket took everything queued: changes held back meanwhile go now. */
   drained(c: Connection): void {
-    if (c === this.est && this.flushWanted) this.flush(false);
+    if (c !== this.est) return;
+    if (this.refreshWanted.size > 0) {
+      const fams = [...this.refreshWanted];
+      this.refreshWanted.clear();
+      for (const f of fams) this.resend(c, f);
+      if (!c.idle) return;
+    }
+    if (this.flushWanted) this.flush(false);
   }
 
   // ---- the FSM ----
@@ -334,6 +360,7 @@ export class Neighbor implements ConnEvents {
     this.establishedAt = this.env.now();
     this.peerId = neg.peerId;
     this.lastError = undefined;
+    this.refreshWanted.clear();
     clearTimeout(this.retry);
     this.received.sessionBack(neg);
     this.refresh('KEEPALIVE received');
@@ -345,7 +372,26 @@ export class Neighbor implements ConnEvents {
 
   private onUpdate(c: Connection, m: Extract<Message, { type: 'update' }>, taw?: string): void {
     const neg = this.conns.get(c);
-    if (neg) this.received.update(m, neg.families, taw, this.env.now());
+    if (!neg) return;
+    this.received.update(m, neg.families, taw, this.env.now());
+    // One UPDATE adds at most ~1,000 prefixes: the table never gets far past the limit.
+    const max = this.cfg.maxPrefixes ?? DEFAULT_MAX_PREFIXES;
+    const counts = neg.families.map((f) => [f, this.received.rib.size(f)] as const);
+    const total = counts.reduce((n, [, k]) => n + k, 0);
+    if (total <= max) return;
+    // RFC 4486 Cease 1: data is the AFI, SAFI and upper bound (of the family that overflowed).
+    const [f] = counts.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const data = new Uint8Array(7);
+    const v = new DataView(data.buffer);
+    v.setUint16(0, FAMILY_CODES[f].afi);
+    v.setUint8(2, FAMILY_CODES[f].safi);
+    v.setUint32(3, max);
+    this.holdOffUntil = this.env.now() + this.cfg.connectRetrySec * 1000;
+    this.fail(
+      c,
+      { code: ERR.CEASE, subcode: 1, data },
+      `sent NOTIFICATION 6/1: maximum number of prefixes reached (${total} > ${max})`,
+    );
   }
 
   private onRefresh(c: Connection, f: Family | undefined, subtype: number): void {
@@ -353,6 +399,13 @@ export class Neighbor implements ConnEvents {
     if (f === undefined || subtype !== 0 || !neg?.families.includes(f)) return;
     // Restarting and the routes not set yet: they go with the End-of-RIB; one now is early.
     if (this.eorPending) return;
+    // A peer asking again before reading the last answer gets one answer, not one per ask:
+    // the queue holds at most one copy of the adj-RIB-out.
+    if (!c.idle) this.refreshWanted.add(f);
+    else this.resend(c, f);
+  }
+
+  private resend(c: Connection, f: Family): void {
     for (const u of this.out.resend(f, this.wireCtx(c))) c.send(u);
   }
 
@@ -404,6 +457,7 @@ export class Neighbor implements ConnEvents {
       this.est = undefined;
       this.establishedAt = undefined;
       this.eorPending = false;
+      this.refreshWanted.clear();
       this.out.clearSent();
       this.received.sessionLost(neg, notified);
     }
@@ -417,7 +471,10 @@ export class Neighbor implements ConnEvents {
       this.wait = 'active';
       return;
     }
-    const ms = retryDelayMs(this.attempt++, this.cfg.connectRetrySec);
+    const ms = Math.max(
+      retryDelayMs(this.attempt++, this.cfg.connectRetrySec),
+      this.holdOffUntil - this.env.now(),
+    );
     // RFC 4271: a failed TCP connect goes to Active (still accepting); any other error to Idle.
     this.wait = connectFailed ? 'active' : 'idle';
     clearTimeout(this.retry);

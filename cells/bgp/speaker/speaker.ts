@@ -17,6 +17,9 @@ import type {
   SpeakerParams,
 } from './types.js';
 
+/** How often connections from unconfigured addresses are logged (a count in between). */
+const REFUSED_LOG_MS = 60_000;
+
 /** Creates a speaker with no neighbors; apply() configures it. */
 export function newSpeaker(p: SpeakerParams): BgpSpeaker {
   return new Speaker(p);
@@ -34,6 +37,8 @@ class Speaker implements BgpSpeaker {
   /** Neighbors (by address) that reached Established in this process. */
   private readonly hadSession = new Set<string>();
   private stopped = false;
+  /** Connections from unconfigured addresses since the last log line about them. */
+  private refused = { count: 0, from: new Set<string>(), loggedAt: -Infinity };
   private applying: Promise<void> = Promise.resolve();
 
   constructor(private readonly p: SpeakerParams) {}
@@ -81,18 +86,31 @@ class Speaker implements BgpSpeaker {
   private async applyNow(config: SpeakerConfig): Promise<void> {
     if (this.stopped) throw new Error('bgp speaker is stopped');
     checkConfig(config);
+    let listenError: Error | undefined;
     const old = this.config;
     if (this.listenPort !== config.listenPort) {
-      // The new port first: when it cannot be bound the configuration is refused and the
-      // listener in use stays (passive peers keep reaching the speaker while it is retried).
-      const next =
-        config.listenPort !== 0 ? await listen(config.listenPort, (s) => this.route(s)) : undefined;
-      const previous = this.server;
-      this.server = next;
-      this.listenPort = config.listenPort;
-      // Not awaited: close() stops listening at once, but its callback waits for the sessions
-      // it accepted, which go on.
-      if (previous) void closeServer(previous);
+      // The new port first: when it cannot be bound (another BGP daemon has it) the listener in
+      // use stays, so passive peers keep reaching the speaker, and the neighbors are still
+      // applied, so the sessions this node opens come up; the error is thrown once they are,
+      // and the next apply tries the port again.
+      try {
+        const next =
+          config.listenPort !== 0
+            ? await listen(
+                config.listenPort,
+                (s) => this.route(s),
+                (e) => this.p.log.warn({ err: e.message }, 'bgp listener: accept failed'),
+              )
+            : undefined;
+        const previous = this.server;
+        this.server = next;
+        this.listenPort = config.listenPort;
+        // Not awaited: close() stops listening at once, but its callback waits for the sessions
+        // it accepted, which go on.
+        if (previous) void closeServer(previous);
+      } catch (e) {
+        listenError = e as Error;
+      }
     }
     this.config = config;
     const idChanged = old !== undefined && old.routerId !== config.routerId;
@@ -116,6 +134,7 @@ class Speaker implements BgpSpeaker {
       n.start();
     }
     this.changes$.next();
+    if (listenError !== undefined) throw listenError;
   }
 
   private env(key: string, routerId: string): NeighborEnv {
@@ -143,10 +162,27 @@ class Speaker implements BgpSpeaker {
     const from = canonicalAddress(plainAddress(s.remoteAddress));
     const n = this.neighbors.get(from);
     if (!n) {
-      this.p.log.info({ from }, 'bgp: connection from an unconfigured address closed');
       s.destroy();
+      this.logRefused(from);
       return;
     }
     n.accept(s);
+  }
+
+  /**
+   * Logs connections from unconfigured addresses at most once per REFUSED_LOG_MS, with how
+   * many there were: anyone who reaches the port could otherwise write a log line per SYN.
+   */
+  private logRefused(from: string): void {
+    const r = this.refused;
+    r.count++;
+    if (r.from.size < 8) r.from.add(from);
+    const now = (this.p.now ?? Date.now)();
+    if (now - r.loggedAt < REFUSED_LOG_MS) return;
+    this.p.log.info(
+      { from: [...r.from], connections: r.count },
+      'bgp: connections from unconfigured addresses closed',
+    );
+    this.refused = { count: 0, from: new Set(), loggedAt: now };
   }
 }

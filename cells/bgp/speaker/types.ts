@@ -28,6 +28,11 @@ export interface NeighborConfig {
   readonly families: readonly Family[];
   /** Source address of outgoing connections (bind); undefined: the kernel picks it. */
   readonly localAddress?: string;
+  /**
+   * The most routes the peer may send (all families); one more ends the session with Cease 1
+   * (RFC 4486). Undefined: DEFAULT_MAX_PREFIXES (neighbor.ts).
+   */
+  readonly maxPrefixes?: number;
 }
 
 /** The whole speaker's configuration; applying it touches only what changed. */
@@ -102,6 +107,8 @@ export interface BgpSpeaker {
    * Applies a configuration: new neighbors start, removed ones stop (Cease 3, peer
    * de-configured), changed ones restart (Cease 6, other configuration change); unchanged
    * sessions are not touched. Router id or listen port changes restart what they must.
+   * A listen port that cannot be bound rejects, after the neighbors were applied (the sessions
+   * this node opens run); the next apply tries the port again.
    */
   apply(config: SpeakerConfig): Promise<void>;
   /**
