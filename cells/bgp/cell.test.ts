@@ -37,6 +37,35 @@ function only<T>(xs: readonly T[]): T {
   return xs[0] as T;
 }
 
+/**
+ * The cell in Kubernetes mode (in-memory resources) with one policy selecting `rack: r0` Nodes;
+ * `before` runs on the directory before the start (a previous run's state).
+ */
+async function rackHive(
+  router: Record<string, unknown>,
+  o: { flags?: Record<string, unknown>; before?: (dir: string) => void } = {},
+) {
+  const dir = testDir();
+  writePolicy(
+    dir,
+    JSON.stringify({
+      kind: 'CiliumBGPPeeringPolicy',
+      metadata: { name: 'rack0' },
+      spec: { nodeSelector: { matchLabels: { rack: 'r0' } }, virtualRouters: [router] },
+    }),
+  );
+  o.before?.(dir);
+  const { speakers, factory } = doubles();
+  const h = bgpHive({
+    dir,
+    factory,
+    ...(o.flags && { flags: o.flags }),
+    overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+  });
+  await h.requireStart();
+  return { h, sp: only(speakers), k8s: h.get(K8sResources) as MemoryK8sResources };
+}
+
 describe('the bgp cell', () => {
   it('applies the policy file, advertises pod CIDRs and selected services, withdraws deleted ones', async () => {
     const dir = testDir();
@@ -233,27 +262,7 @@ describe('the bgp cell', () => {
 
 describe('the bgp cell in Kubernetes mode', () => {
   it("selects policies by its Node's labels, waiting for the Nodes, and follows a label change", async () => {
-    const dir = testDir();
-    writePolicy(
-      dir,
-      JSON.stringify({
-        kind: 'CiliumBGPPeeringPolicy',
-        metadata: { name: 'rack0' },
-        spec: {
-          nodeSelector: { matchLabels: { rack: 'r0' } },
-          virtualRouters: [{ localASN: 65001, neighbors: [N1] }],
-        },
-      }),
-    );
-    const { speakers, factory } = doubles();
-    const h = bgpHive({
-      dir,
-      factory,
-      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
-    });
-    await h.requireStart();
-    const k8s = h.get(K8sResources) as MemoryK8sResources;
-    const sp = only(speakers);
+    const { h, sp, k8s } = await rackHive({ localASN: 65001, neighbors: [N1] });
     const node = (labels: Record<string, string>): Node => ({
       metadata: { name: 'node-a', labels },
     });
@@ -272,27 +281,11 @@ describe('the bgp cell in Kubernetes mode', () => {
 
 describe('the bgp cell and other Nodes', () => {
   it("does not reselect its policies or recompute its routes on other Nodes' updates", async () => {
-    const dir = testDir();
-    writePolicy(
-      dir,
-      JSON.stringify({
-        kind: 'CiliumBGPPeeringPolicy',
-        metadata: { name: 'rack0' },
-        spec: {
-          nodeSelector: { matchLabels: { rack: 'r0' } },
-          virtualRouters: [{ localASN: 65001, exportPodCIDR: true, neighbors: [N1] }],
-        },
-      }),
-    );
-    const { speakers, factory } = doubles();
-    const h = bgpHive({
-      dir,
-      factory,
-      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    const { sp, k8s } = await rackHive({
+      localASN: 65001,
+      exportPodCIDR: true,
+      neighbors: [N1],
     });
-    await h.requireStart();
-    const k8s = h.get(K8sResources) as MemoryK8sResources;
-    const sp = only(speakers);
     const node = (name: string, rack: string): Node => ({
       metadata: { name, labels: { rack } },
     });
@@ -311,27 +304,11 @@ describe('the bgp cell and other Nodes', () => {
 
 describe('the bgp cell, a neighbor removed and added back', () => {
   it('gives it its routes again even when both changes come between two advertisement rounds', async () => {
-    const dir = testDir();
-    writePolicy(
-      dir,
-      JSON.stringify({
-        kind: 'CiliumBGPPeeringPolicy',
-        metadata: { name: 'rack0' },
-        spec: {
-          nodeSelector: { matchLabels: { rack: 'r0' } },
-          virtualRouters: [{ localASN: 65001, exportPodCIDR: true, neighbors: [N1] }],
-        },
-      }),
-    );
-    const { speakers, factory } = doubles();
-    const h = bgpHive({
-      dir,
-      factory,
-      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
+    const { sp, k8s } = await rackHive({
+      localASN: 65001,
+      exportPodCIDR: true,
+      neighbors: [N1],
     });
-    await h.requireStart();
-    const k8s = h.get(K8sResources) as MemoryK8sResources;
-    const sp = only(speakers);
     const node = (rack: string): Node => ({ metadata: { name: 'node-a', labels: { rack } } });
     k8s.upsert('nodes', node('r0'));
     k8s.setSynced();
@@ -349,38 +326,15 @@ describe('the bgp cell, a neighbor removed and added back', () => {
 
 describe('the bgp cell after a restart', () => {
   it('hands the speaker no routes until pod CIDRs, services and Node are all there, then all at once', async () => {
-    const dir = testDir();
-    writePolicy(
-      dir,
-      JSON.stringify({
-        kind: 'CiliumBGPPeeringPolicy',
-        metadata: { name: 'rack0' },
-        spec: {
-          nodeSelector: { matchLabels: { rack: 'r0' } },
-          virtualRouters: [
-            {
-              localASN: 65001,
-              exportPodCIDR: true,
-              serviceSelector: {},
-              neighbors: [N1],
-            },
-          ],
-        },
-      }),
+    const { h, sp, k8s } = await rackHive(
+      { localASN: 65001, exportPodCIDR: true, serviceSelector: {}, neighbors: [N1] },
+      {
+        flags: { ipam: 'kubernetes', 'enable-ipv6': false },
+        // The previous run's state: this start is a graceful restart.
+        before: (dir) => recordRunning(join(dir, 'state'), '192.0.2.1', [65001]),
+      },
     );
-    // The previous run's state: this start is a graceful restart.
-    recordRunning(join(dir, 'state'), '192.0.2.1', [65001]);
-    const { speakers, factory } = doubles();
-    const h = bgpHive({
-      dir,
-      factory,
-      flags: { ipam: 'kubernetes', 'enable-ipv6': false },
-      overrides: [provide(K8sResources, { db: StateDB }, ({ db }) => newMemoryK8sResources(db))],
-    });
-    await h.requireStart();
-    const sp = only(speakers);
     expect(sp.params?.restarting).toBe(true);
-    const k8s = h.get(K8sResources) as MemoryK8sResources;
     const bgpMsg = async (): Promise<string> =>
       ((await h.api('/healthz')).body as { bgp?: { msg: string } }).bgp?.msg ?? '';
     // A service the load balancer restored (its Kubernetes sync is still to come).
