@@ -19,34 +19,42 @@ import { newSpeaker } from './speaker/index.js';
 const NODE = '127.0.0.1';
 const ROUTER = '127.0.0.2';
 
+/**
+ * A router speaker at ROUTER, passive for the node, graceful restart on both sides, and a policy
+ * file naming it (pod CIDR and services labelled bgp=yes; `timers` added to the neighbor).
+ */
+async function routerAndPolicy(timers: Record<string, number> = {}) {
+  const router = await startSpeaker(ROUTER, '10.8.8.8', () => [
+    neighbor({
+      address: NODE,
+      port: 179,
+      passive: true,
+      localAsn: 65000,
+      peerAsn: 65001,
+      gracefulRestart: { enabled: true, restartTimeSec: 120 },
+    }),
+  ]);
+  const dir = testDir();
+  writePolicy(
+    dir,
+    policyText({ exportPodCIDR: true, serviceSelector: { matchLabels: { bgp: 'yes' } } }, [
+      {
+        peerAddress: ROUTER,
+        peerASN: 65000,
+        peerPort: router.port,
+        connectRetryTimeSeconds: 1,
+        ...timers,
+        gracefulRestart: { enabled: true, restartTimeSeconds: 120 },
+        families: [{ afi: 'ipv4', safi: 'unicast' }],
+      },
+    ]),
+  );
+  return { router, dir };
+}
+
 describe('the bgp cell and a router on loopback', () => {
   it('advertises a LoadBalancer IP and the pod CIDR, withdraws the IP with its service', async () => {
-    const router = await startSpeaker(ROUTER, '10.8.8.8', () => [
-      neighbor({
-        address: NODE,
-        port: 179,
-        passive: true,
-        localAsn: 65000,
-        peerAsn: 65001,
-        gracefulRestart: { enabled: true, restartTimeSec: 120 },
-      }),
-    ]);
-    const dir = testDir();
-    writePolicy(
-      dir,
-      policyText({ exportPodCIDR: true, serviceSelector: { matchLabels: { bgp: 'yes' } } }, [
-        {
-          peerAddress: ROUTER,
-          peerASN: 65000,
-          peerPort: router.port,
-          connectRetryTimeSeconds: 1,
-          holdTimeSeconds: 9,
-          keepAliveTimeSeconds: 3,
-          gracefulRestart: { enabled: true, restartTimeSeconds: 120 },
-          families: [{ afi: 'ipv4', safi: 'unicast' }],
-        },
-      ]),
-    );
+    const { router, dir } = await routerAndPolicy({ holdTimeSeconds: 9, keepAliveTimeSeconds: 3 });
     const h = await bgpHive({
       dir,
       factory: newSpeaker,
@@ -130,30 +138,7 @@ describe('the bgp cell and a router on loopback', () => {
 
 describe('the bgp cell restarting against a router on loopback', () => {
   it('keeps the router from dropping its stale routes until the whole set is there', async () => {
-    const router = await startSpeaker(ROUTER, '10.8.8.8', () => [
-      neighbor({
-        address: NODE,
-        port: 179,
-        passive: true,
-        localAsn: 65000,
-        peerAsn: 65001,
-        gracefulRestart: { enabled: true, restartTimeSec: 120 },
-      }),
-    ]);
-    const dir = testDir();
-    writePolicy(
-      dir,
-      policyText({ exportPodCIDR: true, serviceSelector: { matchLabels: { bgp: 'yes' } } }, [
-        {
-          peerAddress: ROUTER,
-          peerASN: 65000,
-          peerPort: router.port,
-          connectRetryTimeSeconds: 1,
-          gracefulRestart: { enabled: true, restartTimeSeconds: 120 },
-          families: [{ afi: 'ipv4', safi: 'unicast' }],
-        },
-      ]),
-    );
+    const { router, dir } = await routerAndPolicy();
     const flags = { 'bgp-router-id': '10.9.9.9', 'enable-ipv6': false };
     const rib = () =>
       router.speaker
