@@ -695,13 +695,21 @@ const ops = {
     return out;
   },
   async udp({ host, port, n }) {
+    // Each query from a socket of its own, all kept open until the last answer: n distinct
+    // source ports, so n flows (a socket closed at once could hand its port to the next one).
     const out = [];
-    for (let i = 0; i < n; i++) {
-      const s = dgram.createSocket('udp4');
-      await new Promise((ok) => s.connect(port, host, ok));
-      const got = new Promise((ok) => s.once('message', (m, r) => ok({ name: String(m), peer: r.address })));
-      s.send('q');
-      try { out.push(await timed(got, 'udp answer')); } finally { s.close(); }
+    const socks = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const s = dgram.createSocket('udp4');
+        socks.push(s);
+        await new Promise((ok) => s.connect(port, host, ok));
+        const got = new Promise((ok) => s.once('message', (m, r) => ok({ name: String(m), peer: r.address })));
+        s.send('q');
+        out.push(await timed(got, 'udp answer'));
+      }
+    } finally {
+      for (const s of socks) s.close();
     }
     return out;
   },
